@@ -1,0 +1,20 @@
+//! Forward (and backward) kernels, one file per layer kind.
+//!
+//! Every kernel is a free function generic over the float, the activation
+//! and every size, returning its output by value; the generated `forward`
+//! chains them. Sizes that the macro has already checked are asserted again
+//! at compile time (`const { assert!(..) }`) as a second net.
+
+mod conv;
+mod dense;
+mod elementwise;
+mod pool;
+mod recurrent;
+mod reshape;
+
+pub use conv::*;
+pub use dense::*;
+pub use elementwise::*;
+pub use pool::*;
+pub use recurrent::*;
+pub use reshape::*;
