@@ -224,7 +224,10 @@ impl fmt::Display for Shape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Written piecewise so padding applies to the whole shape.
         let mut buf = [0u8; 64];
-        let mut w = Cursor { buf: &mut buf, len: 0 };
+        let mut w = Cursor {
+            buf: &mut buf,
+            len: 0,
+        };
         let _ = fmt::Write::write_str(&mut w, "[");
         for (i, d) in self.0.iter().enumerate() {
             if i > 0 {
@@ -260,7 +263,10 @@ struct Thousands(usize);
 impl fmt::Display for Thousands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = [0u8; 32];
-        let mut w = Cursor { buf: &mut buf, len: 0 };
+        let mut w = Cursor {
+            buf: &mut buf,
+            len: 0,
+        };
         let digits = {
             let mut tmp = [0u8; 20];
             let mut n = self.0;
@@ -299,7 +305,11 @@ impl fmt::Display for Summary {
         };
         writeln!(f, "Model: \"{}\"", self.name)?;
         rule(f, '_')?;
-        writeln!(f, " {:<28}{:<22}{:>12}", "Layer (type)", "Output Shape", "Param #")?;
+        writeln!(
+            f,
+            " {:<28}{:<22}{:>12}",
+            "Layer (type)", "Output Shape", "Param #"
+        )?;
         rule(f, '=')?;
         writeln!(
             f,
@@ -310,7 +320,10 @@ impl fmt::Display for Summary {
         )?;
         for l in self.layers {
             let mut buf = [0u8; 64];
-            let mut w = Cursor { buf: &mut buf, len: 0 };
+            let mut w = Cursor {
+                buf: &mut buf,
+                len: 0,
+            };
             let _ = fmt::write(&mut w, format_args!("{} ({})", l.name, l.kind));
             let len = w.len;
             let label = core::str::from_utf8(&buf[..len]).unwrap_or(l.name);
