@@ -23,6 +23,13 @@ pub trait Model<T: Float>: Sized {
     const PARAMS: usize;
     /// Bytes the parameters take.
     const PARAM_BYTES: usize = Self::PARAMS * core::mem::size_of::<T>();
+    /// Number of parameter tensors (two per Dense or Conv2d layer, four per
+    /// recurrent layer).
+    const TENSORS: usize;
+
+    /// A model whose parameters are all zero (a gradient accumulator's or an
+    /// optimizer moment's starting point).
+    fn zeros() -> Self;
 
     /// Runs the network on one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
@@ -33,6 +40,15 @@ pub trait Model<T: Float>: Sized {
 
     /// Like [`Model::visit_params`], with write access.
     fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>));
+
+    /// Parameter tensor `i` (in [`Model::visit_params`] order) as one slice
+    /// in storage order (column-major, not PyTorch's order: use it for
+    /// element-wise work such as optimizer updates, where the order does not
+    /// matter). Empty for `i >= TENSORS`.
+    fn tensor(&self, i: usize) -> &[T];
+
+    /// Parameter tensor `i` as a writable slice; see [`Model::tensor`].
+    fn tensor_mut(&mut self, i: usize) -> &mut [T];
 
     /// Re-initialises every parameter in place from `seed` with Keras'
     /// default initializers (glorot-uniform kernels, orthogonal recurrent
@@ -345,5 +361,42 @@ impl fmt::Display for Summary {
         writeln!(f, "Trainable params: {}", Thousands(self.params))?;
         writeln!(f, "Non-trainable params: 0")?;
         rule(f, '_')
+    }
+}
+
+/// A model that can be trained: a training forward that records what
+/// backward needs on a statically sized tape, and backward.
+///
+/// Gradients have the model's own type: `backward` *adds* this sample's
+/// parameter gradients into `grads`, so a batch accumulates by calling it
+/// once per sample (zero `grads` with [`Model::zeros`] or
+/// [`Train::zero_grads`] first).
+pub trait Train<T: Float>: Model<T> {
+    /// Every layer's output (and the recurrent layers' gates and states) of
+    /// one training forward.
+    type Tape;
+
+    /// Bytes of activations the tape keeps for backward.
+    const TAPE_BYTES: usize = core::mem::size_of::<Self::Tape>();
+
+    /// A zeroed tape. It can be large: keep one and reuse it.
+    fn new_tape() -> Self::Tape;
+
+    /// The forward pass, recording into `tape`; returns the output (the
+    /// same value [`Model::forward`] returns).
+    fn forward_train(&self, x: &Self::Input, tape: &mut Self::Tape) -> Self::Output;
+
+    /// Backpropagates `dy = dL/d(output)` through the forward recorded in
+    /// `tape`: adds the parameter gradients into `grads` and returns
+    /// `dL/d(input)`.
+    fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input;
+
+    /// Sets every value of `grads` to zero.
+    fn zero_grads(grads: &mut Self) {
+        for i in 0..Self::TENSORS {
+            for v in grads.tensor_mut(i) {
+                *v = T::zero();
+            }
+        }
     }
 }

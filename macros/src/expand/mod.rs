@@ -43,7 +43,7 @@ fn try_model(def: &ModelDef) -> syn::Result<TokenStream> {
 
 fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
     let strukt = params::strukt(def, plan);
-    let inherent = params::inherent(def, plan);
+    let inherent = params::inherent(def);
     let model_impl = model_impl(def, plan);
     quote! {
         #strukt
@@ -62,11 +62,15 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let visit = params::visit(plan, false);
     let visit_mut = params::visit(plan, true);
     let init = params::init_in(plan);
+    let zeros = params::zeros(plan);
+    let tensors = params::tensor_access(plan);
     quote! {
         impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
             type Input = #input_ty;
             type Output = #output_ty;
             #consts
+            #tensors
+            #zeros
             #forward
             fn visit_params<'a>(&'a self, f: &mut dyn ::core::ops::FnMut(::staticnet::Param<'a, T>)) {
                 #visit
