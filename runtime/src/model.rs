@@ -391,6 +391,24 @@ pub trait Train<T: Float>: Model<T> {
     /// `dL/d(input)`.
     fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input;
 
+    /// The activation the model's last layer applies to its output, if a
+    /// loss can skip it: losses computed from logits (binary cross-entropy
+    /// after a sigmoid, categorical cross-entropy after a softmax) pass the
+    /// gradient with respect to the pre-activation to
+    /// [`Train::backward_logits`].
+    const OUTPUT_ACTIVATION: OutputActivation;
+
+    /// Like [`Train::backward`], but `dz` is the gradient with respect to
+    /// the last layer's pre-activation (its logits): the final activation's
+    /// derivative is not applied. With `OUTPUT_ACTIVATION == Linear` this is
+    /// `backward`.
+    fn backward_logits(
+        &self,
+        tape: &Self::Tape,
+        dz: &Self::Output,
+        grads: &mut Self,
+    ) -> Self::Input;
+
     /// Sets every value of `grads` to zero.
     fn zero_grads(grads: &mut Self) {
         for i in 0..Self::TENSORS {
@@ -399,4 +417,22 @@ pub trait Train<T: Float>: Model<T> {
             }
         }
     }
+}
+
+/// The activation a model's last layer applies (see
+/// [`Train::OUTPUT_ACTIVATION`]). `Linear` also stands for "none that a loss
+/// can skip" (e.g. a recurrent last layer, whose activation is inside the
+/// recurrence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputActivation {
+    /// No separable final activation.
+    Linear,
+    /// `relu`.
+    Relu,
+    /// `sigmoid`: binary cross-entropy can work from the logit.
+    Sigmoid,
+    /// `tanh`.
+    Tanh,
+    /// `softmax`: categorical cross-entropy can work from the logits.
+    Softmax,
 }
