@@ -37,7 +37,7 @@ pub fn forward(plan: &Plan) -> TokenStream {
 }
 
 /// The kernel call of one layer, `x_in` being its input by reference.
-fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStream {
+pub(super) fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStream {
     let span = p.decl.kind.span();
     let field = &p.decl.name;
     match (p.spec, p.input, p.output) {

@@ -2,6 +2,7 @@
 //! pass (`forward`), the summary constants (`summary`), and the stub emitted
 //! beside errors (`fallback`).
 
+mod backward;
 mod fallback;
 mod forward;
 mod params;
@@ -45,10 +46,14 @@ fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
     let strukt = params::strukt(def, plan);
     let inherent = params::inherent(def);
     let model_impl = model_impl(def, plan);
+    let tape = backward::tape_struct(def, plan);
+    let train = backward::train_impl(def, plan);
     quote! {
         #strukt
         #inherent
         #model_impl
+        #tape
+        #train
     }
 }
 
