@@ -11,6 +11,8 @@ mod elementwise;
 mod pool;
 mod recurrent;
 mod reshape;
+#[cfg(test)]
+mod testutil;
 
 pub use conv::*;
 pub use dense::*;
