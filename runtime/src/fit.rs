@@ -294,9 +294,8 @@ where
                     handles
                         .into_iter()
                         .map(|h| {
-                            h.join().unwrap_or(Err(TrainError::Config(
-                                "a training thread panicked",
-                            )))
+                            h.join()
+                                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
                         })
                         .collect()
                 });
@@ -437,11 +436,10 @@ fn bar(done: usize, total: usize) -> String {
     const WIDTH: usize = 30;
     let digits = total.to_string().len();
     let mut s = format!("{done:>digits$}/{total} [");
-    let filled = if total == 0 {
-        WIDTH
-    } else {
-        WIDTH * done / total
-    };
+    let filled = (WIDTH * done)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
     if filled > 0 {
         s.extend(std::iter::repeat_n('=', filled - 1));
         s.push(if done < total { '>' } else { '=' });

@@ -107,6 +107,17 @@ fn tiny<T: Float>() -> T {
     }
 }
 
+/// `max(v, lo)` that keeps NaN (`f64::max` would replace it by `lo`, and
+/// a NaN loss must stay NaN so that training stops).
+#[inline]
+fn at_least<T: Float>(v: T, lo: T) -> T {
+    if v < lo {
+        lo
+    } else {
+        v
+    }
+}
+
 /// `σ(z)` without overflow for either sign of `z`.
 #[inline]
 pub fn sigmoid<T: Float>(z: T) -> T {
@@ -141,8 +152,8 @@ pub fn bce_logit<T: Float>(z: T, y: T) -> T {
 pub fn bce_sigmoid_output<T: Float>(p: T, y: T) -> T {
     let half_eps = T::default_epsilon() / (T::one() + T::one());
     let lo = tiny::<T>();
-    let q = (T::one() - p).max(half_eps);
-    let p = p.max(lo);
+    let q = at_least(T::one() - p, half_eps);
+    let p = at_least(p, lo);
     let mut l = T::zero();
     if y != T::zero() {
         l -= y * p.ln();
@@ -251,7 +262,7 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for ClippedBinaryCrossEntropy {
         let (lo, hi) = (eps, T::one() - eps);
         let mut sum = T::zero();
         for (k, (&p, &t)) in out.iter().zip(y).enumerate() {
-            let pc = p.max(lo).min(hi);
+            let pc = if p > hi { hi } else { at_least(p, lo) };
             sum -= t * pc.ln() + (T::one() - t) * (T::one() - pc).ln();
             if let Some(g) = grad.as_deref_mut() {
                 g[k] = if p < lo || p > hi {
@@ -296,7 +307,7 @@ fn cce<T: Float>(
             for (k, &p) in out.iter().enumerate() {
                 let t = y(k);
                 if t != T::zero() {
-                    l -= t * p.max(lo).ln();
+                    l -= t * at_least(p, lo).ln();
                 }
             }
             if let Some(g) = grad {
@@ -442,5 +453,252 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for MeanSquaredError {
             }
         }
         Ok((sum * inv_n, Wrt::Output))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Vector;
+    use OutputActivation::{Linear, Relu, Sigmoid, Softmax};
+
+    fn softmax(z: &[f64]) -> Vec<f64> {
+        let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = z.iter().map(|v| (v - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.iter().map(|v| v / s).collect()
+    }
+
+    fn sig(z: f64) -> f64 {
+        1.0 / (1.0 + (-z).exp())
+    }
+
+    /// Checks the gradient `loss` writes for logits `z` against central
+    /// differences of `value(z)`; `value` applies the model's activation
+    /// itself when `act` is not linear.
+    fn fd_check<Y>(
+        loss: &impl Loss<f64, Y>,
+        act: OutputActivation,
+        z: &[f64],
+        y: &Y,
+        value: impl Fn(&[f64]) -> f64,
+        out: impl Fn(&[f64]) -> Vec<f64>,
+    ) {
+        let o = out(z);
+        let mut g = vec![0.0; z.len()];
+        let (l, wrt) = loss.loss(&o, act, y, Some(&mut g)).unwrap();
+        assert!((l - value(z)).abs() < 1e-12, "value {l} vs {}", value(z));
+        let h = 1e-6;
+        for k in 0..z.len() {
+            // Perturb the logit if the gradient is w.r.t. it, the output
+            // otherwise.
+            let f = |d: f64| match wrt {
+                Wrt::Logits => {
+                    let mut zz = z.to_vec();
+                    zz[k] += d;
+                    value(&zz)
+                }
+                Wrt::Output => {
+                    let mut oo = o.clone();
+                    oo[k] += d;
+                    loss.loss(&oo, act, y, None).unwrap().0
+                }
+            };
+            let fd = (f(h) - f(-h)) / (2.0 * h);
+            assert!(
+                (fd - g[k]).abs() < 1e-7 * fd.abs().max(1.0),
+                "index {k}: analytic {} vs fd {fd}",
+                g[k]
+            );
+        }
+    }
+
+    #[test]
+    fn hand_computed_values() {
+        let y1 = Vector::<f64, 1>::new(1.0);
+        let y0 = Vector::<f64, 1>::new(0.0);
+        // z = 2: ln(1 + e^-2) for y = 1, 2 + ln(1 + e^-2) for y = 0.
+        let l =
+            |z: f64, y: &Vector<f64, 1>| BinaryCrossEntropy.loss(&[z], Linear, y, None).unwrap().0;
+        assert!((l(2.0, &y1) - 0.126_928_011_042_972_5).abs() < 1e-15);
+        assert!((l(2.0, &y0) - 2.126_928_011_042_972_5).abs() < 1e-15);
+        assert!((l(-3.0, &y1) - 3.048_587_351_573_742).abs() < 1e-15);
+        // Far past saturation the logit form stays exact.
+        assert_eq!(l(800.0, &y0), 800.0);
+        assert_eq!(l(-800.0, &y1), 800.0);
+        assert_eq!(l(800.0, &y1), 0.0);
+        // From a sigmoid output: the same values.
+        let ls =
+            |p: f64, y: &Vector<f64, 1>| BinaryCrossEntropy.loss(&[p], Sigmoid, y, None).unwrap().0;
+        assert!((ls(sig(2.0), &y0) - 2.126_928_011_042_972_5).abs() < 1e-14);
+        assert!((ls(sig(-3.0), &y1) - 3.048_587_351_573_742).abs() < 1e-14);
+        // A saturated sigmoid gives a finite loss (the nearest probability).
+        assert!((ls(1.0, &y0) - 53.0 * 2f64.ln()).abs() < 1e-12);
+        assert!(ls(0.0, &y1).is_finite());
+        assert!(ls(f64::NAN, &y1).is_nan());
+        // Categorical: −ln(0.25) for uniform logits over 4 classes.
+        let (l, _) = SparseCategoricalCrossEntropy
+            .loss(&[1.0f64, 1.0, 1.0, 1.0], Linear, &2, None)
+            .unwrap();
+        assert!((l - 4f64.ln()).abs() < 1e-15);
+        // logsumexp([0, 1000]) − 0 = 1000 without overflow.
+        let (l, _) = SparseCategoricalCrossEntropy
+            .loss(&[0.0f64, 1000.0], Linear, &0, None)
+            .unwrap();
+        assert_eq!(l, 1000.0);
+        // MSE: mean of squares.
+        let y = Vector::<f64, 3>::new(1.0, 2.0, 3.0);
+        let (l, _) = MeanSquaredError
+            .loss(&[1.0, 0.0, 6.0], Linear, &y, None)
+            .unwrap();
+        assert_eq!(l, (0.0 + 4.0 + 9.0) / 3.0);
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let z = [0.7, -1.3, 2.2];
+        let y = Vector::<f64, 3>::new(1.0, 0.0, 0.4);
+        let bce = |z: &[f64]| -> f64 {
+            z.iter()
+                .zip(y.iter())
+                .map(|(&z, &t)| bce_logit(z, t))
+                .sum::<f64>()
+                / 3.0
+        };
+        let sigm = |z: &[f64]| z.iter().map(|&v| sig(v)).collect::<Vec<_>>();
+        fd_check(&BinaryCrossEntropy, Linear, &z, &y, bce, |z| z.to_vec());
+        fd_check(&BinaryCrossEntropy, Sigmoid, &z, &y, bce, sigm);
+        let clipped = |z: &[f64]| -> f64 {
+            z.iter()
+                .zip(y.iter())
+                .map(|(&z, &t)| {
+                    let p = sig(z);
+                    -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+                })
+                .sum::<f64>()
+                / 3.0
+        };
+        fd_check(
+            &ClippedBinaryCrossEntropy::default(),
+            Sigmoid,
+            &z,
+            &y,
+            clipped,
+            sigm,
+        );
+        let mse = |o: &[f64]| -> f64 {
+            o.iter()
+                .zip(y.iter())
+                .map(|(o, t)| (o - t) * (o - t))
+                .sum::<f64>()
+                / 3.0
+        };
+        fd_check(&MeanSquaredError, Linear, &z, &y, mse, |z| z.to_vec());
+
+        let onehot = Vector::<f64, 3>::new(0.0, 0.0, 1.0);
+        let soft = Vector::<f64, 3>::new(0.2, 0.5, 0.3);
+        for target in [onehot, soft] {
+            let cce = |z: &[f64]| -> f64 {
+                softmax(z)
+                    .iter()
+                    .zip(target.iter())
+                    .map(|(p, t)| -t * p.ln())
+                    .sum()
+            };
+            fd_check(&CategoricalCrossEntropy, Linear, &z, &target, cce, |z| {
+                z.to_vec()
+            });
+            fd_check(&CategoricalCrossEntropy, Softmax, &z, &target, cce, softmax);
+        }
+        let sparse = |z: &[f64]| -softmax(z)[1].ln();
+        fd_check(
+            &SparseCategoricalCrossEntropy,
+            Linear,
+            &z,
+            &1,
+            sparse,
+            |z| z.to_vec(),
+        );
+        fd_check(
+            &SparseCategoricalCrossEntropy,
+            Softmax,
+            &z,
+            &1,
+            sparse,
+            softmax,
+        );
+    }
+
+    #[test]
+    fn clipped_bce_is_keras_formula() {
+        // keras.losses.binary_crossentropy(y, p) with from_logits=False:
+        // p = clip(p, ε, 1 − ε); mean(−(y ln p + (1 − y) ln(1 − p))).
+        let eps = 1e-7;
+        let keras = |p: &[f64], y: &[f64]| -> f64 {
+            p.iter()
+                .zip(y)
+                .map(|(&p, &y)| {
+                    let p = p.clamp(eps, 1.0 - eps);
+                    -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+                })
+                .sum::<f64>()
+                / p.len() as f64
+        };
+        let p = [0.0, 1.0, 0.3, 0.999_999_99, 1e-9, 0.5];
+        let y = Vector::<f64, 6>::from([1.0, 0.0, 1.0, 0.0, 0.0, 0.25]);
+        let mut g = [0.0; 6];
+        let (l, wrt) = ClippedBinaryCrossEntropy::default()
+            .loss(&p, Sigmoid, &y, Some(&mut g))
+            .unwrap();
+        assert_eq!(wrt, Wrt::Output);
+        assert!((l - keras(&p, y.as_slice())).abs() < 1e-13, "{l}");
+        // Where the clip is active the gradient is zero.
+        assert_eq!(g[0], 0.0);
+        assert_eq!(g[1], 0.0);
+        assert_eq!(g[3], 0.0);
+        assert_eq!(g[4], 0.0);
+        assert!((g[2] - (-1.0 / 0.3) / 6.0).abs() < 1e-13);
+        // f32 too.
+        let y32 = Vector::<f32, 1>::new(0.0);
+        let (l, _) = ClippedBinaryCrossEntropy::default()
+            .loss(&[1.0f32], Sigmoid, &y32, None)
+            .unwrap();
+        assert!(l.is_finite() && l > 15.0, "{l}");
+    }
+
+    #[test]
+    fn errors() {
+        let y = Vector::<f64, 2>::zeros();
+        let e = MeanSquaredError.loss(&[1.0], Linear, &y, None).unwrap_err();
+        assert_eq!(
+            e,
+            TrainError::TargetLength {
+                expected: 1,
+                found: 2
+            }
+        );
+        let e = BinaryCrossEntropy
+            .loss(&[1.0, 0.0], Relu, &y, None)
+            .unwrap_err();
+        assert!(matches!(e, TrainError::Activation { .. }));
+        let e = CategoricalCrossEntropy
+            .loss(&[1.0, 0.0], Sigmoid, &y, None)
+            .unwrap_err();
+        assert!(matches!(e, TrainError::Activation { .. }));
+        let mut short = [0.0; 1];
+        let e = MeanSquaredError
+            .loss(&[1.0, 0.0], Linear, &y, Some(&mut short))
+            .unwrap_err();
+        assert!(matches!(e, TrainError::TargetLength { .. }));
+        let e = SparseCategoricalCrossEntropy
+            .loss(&[1.0f64, 0.0], Softmax, &5, None)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            TrainError::LabelOutOfRange {
+                label: 5,
+                classes: 2
+            }
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Metrics of one sample: a score in `[0, 1]` that [`fit`](crate::fit::fit)
-//! and [`evaluate`](crate::fit::evaluate) average over the samples.
+//! Metrics of one sample: a score in `[0, 1]` that `fit`
+//! and `evaluate` (with `std`) average over the samples.
 //!
 //! A metric sees the model's output as it is (after its final activation),
 //! as Keras' metrics do.
@@ -85,9 +85,13 @@ impl<T: Float, Y: Tensor<T>> Metric<T, Y> for BinaryAccuracy {
 pub fn argmax<T: Float>(v: &[T]) -> Option<usize> {
     let mut best: Option<(usize, T)> = None;
     for (i, &x) in v.iter().enumerate() {
-        match best {
-            Some((_, b)) if !(x > b) => {}
-            _ => best = Some((i, x)),
+        // NaN never wins a comparison, so it is skipped unless it comes first.
+        let better = match best {
+            None => true,
+            Some((_, b)) => x > b,
+        };
+        if better {
+            best = Some((i, x));
         }
     }
     best.map(|(i, _)| i)
@@ -132,6 +136,10 @@ impl<T: Float> Metric<T, usize> for SparseCategoricalAccuracy {
                 classes: out.len(),
             });
         }
-        Ok(if argmax(out) == Some(*label) { 1.0 } else { 0.0 })
+        Ok(if argmax(out) == Some(*label) {
+            1.0
+        } else {
+            0.0
+        })
     }
 }

@@ -68,7 +68,7 @@ pub enum TrainError {
     NonFinite {
         /// `"loss"` or `"gradient"`.
         what: &'static str,
-        /// The 1-based epoch and batch, when [`fit`](crate::fit) was running.
+        /// The 1-based epoch and batch, when `fit` was running.
         at: Option<(usize, usize)>,
     },
     /// A configuration value is out of range; the message says which.
@@ -355,7 +355,14 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
         Y: ?Sized + 'a,
     {
         M::zero_grads(&mut self.grads);
-        let sums = accumulate(model, &mut self.grads, &mut self.tape, loss, metric, samples)?;
+        let sums = accumulate(
+            model,
+            &mut self.grads,
+            &mut self.tape,
+            loss,
+            metric,
+            samples,
+        )?;
         let loss = apply_mean(model, &mut self.grads, &mut self.optimizer, &sums)?;
         Ok(BatchStats {
             loss,

@@ -43,7 +43,7 @@ impl Default for AdamConfig {
 /// ```
 ///
 /// The moments `m` and `v` have the model's type. For a large model build
-/// the optimizer with [`Adam::boxed`] once and [`Optimizer::reset`] it to
+/// the optimizer with `Adam::boxed` (with `std`) once and [`Optimizer::reset`] it to
 /// start again.
 #[derive(Clone, Debug)]
 pub struct Adam<M> {
@@ -112,7 +112,11 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
             let m = self.m.tensor_mut(i);
             let v = self.v.tensor_mut(i);
             for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let g = if c.weight_decay != 0.0 { g + wd * *p } else { g };
+                let g = if c.weight_decay != 0.0 {
+                    g + wd * *p
+                } else {
+                    g
+                };
                 *m = b1 * *m + a1 * g;
                 *v = b2 * *v + a2 * g * g;
                 let denom = v.sqrt() / bc2_sqrt + eps;

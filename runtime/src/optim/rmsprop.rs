@@ -103,7 +103,11 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
             let b = self.buf.tensor_mut(i);
             let state = s.iter_mut().zip(ga.iter_mut()).zip(b.iter_mut());
             for ((p, &g), ((s, ga), b)) in p.iter_mut().zip(g).zip(state) {
-                let g = if c.weight_decay != 0.0 { g + wd * *p } else { g };
+                let g = if c.weight_decay != 0.0 {
+                    g + wd * *p
+                } else {
+                    g
+                };
                 *s = rho * *s + a * g * g;
                 let d = if c.centered {
                     *ga = rho * *ga + a * g;
