@@ -32,7 +32,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Where `fit` takes its validation data from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub enum Validation<'a, X, Y> {
     /// No validation.
     None,
@@ -55,7 +55,7 @@ pub enum Validation<'a, X, Y> {
 /// };
 /// assert_eq!(config.batch_size, 32);
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct FitConfig<'a, X, Y> {
     /// Passes over the training data.
     pub epochs: usize,
@@ -76,6 +76,21 @@ pub struct FitConfig<'a, X, Y> {
     /// run up to rounding.
     pub threads: usize,
 }
+
+// Written out rather than derived: a derive would require `X: Copy` and
+// `Y: Copy`, but only references to them are held.
+impl<X, Y> Clone for Validation<'_, X, Y> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<X, Y> Copy for Validation<'_, X, Y> {}
+impl<X, Y> Clone for FitConfig<'_, X, Y> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<X, Y> Copy for FitConfig<'_, X, Y> {}
 
 impl<X, Y> Default for FitConfig<'_, X, Y> {
     fn default() -> Self {
