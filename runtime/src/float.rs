@@ -195,8 +195,23 @@ mod tests {
         let coarse = (-409_600..=409_600).map(|i| i as f32 / 4096.0);
         let fine = (-100_000..=100_000).map(|i| i as f32 * 1e-5);
         let edges = [
-            0.625f32, -0.625, 0.624_999_9, -0.624_999_9, 88.72, 88.722_83, 88.8, -87.33, -87.34,
-            -103.9, 1e-30, -1e-30, 1e-8, 0.0, -0.0, 0.346_57, -0.346_57,
+            0.625f32,
+            -0.625,
+            0.624_999_9,
+            -0.624_999_9,
+            88.72,
+            88.722_83,
+            88.8,
+            -87.33,
+            -87.34,
+            -103.9,
+            1e-30,
+            -1e-30,
+            1e-8,
+            0.0,
+            -0.0,
+            0.346_57,
+            -0.346_57,
         ];
         coarse.chain(fine).chain(edges)
     }
@@ -218,7 +233,10 @@ mod tests {
                 }
             } else if want < f32::MIN_POSITIVE as f64 {
                 // Subnormal or zero: absolute error within the smallest step.
-                assert!(((got as f64) - want).abs() <= 1.5e-45, "exp({x}) = {got}, want {want}");
+                assert!(
+                    ((got as f64) - want).abs() <= 1.5e-45,
+                    "exp({x}) = {got}, want {want}"
+                );
             } else {
                 assert_eq!(got, f32::INFINITY, "exp({x}) must overflow");
             }
@@ -239,10 +257,17 @@ mod tests {
                     worst = (e, x);
                 }
             } else {
-                assert!(((got as f64) - want).abs() <= 1.5e-45, "sigmoid({x}) = {got}");
+                assert!(
+                    ((got as f64) - want).abs() <= 1.5e-45,
+                    "sigmoid({x}) = {got}"
+                );
             }
         }
-        std::println!("sigmoid: worst relative error {:.3e} at {}", worst.0, worst.1);
+        std::println!(
+            "sigmoid: worst relative error {:.3e} at {}",
+            worst.0,
+            worst.1
+        );
         assert!(worst.0 <= 1.8e-7, "sigmoid: {:e} at {}", worst.0, worst.1);
     }
 
@@ -272,8 +297,18 @@ mod tests {
             worst_rel.0,
             worst_rel.1
         );
-        assert!(worst_abs.0 <= 1e-7, "tanh: {:e} at {}", worst_abs.0, worst_abs.1);
-        assert!(worst_rel.0 <= 1.5e-7, "tanh: relative {:e} at {}", worst_rel.0, worst_rel.1);
+        assert!(
+            worst_abs.0 <= 1e-7,
+            "tanh: {:e} at {}",
+            worst_abs.0,
+            worst_abs.1
+        );
+        assert!(
+            worst_rel.0 <= 1.5e-7,
+            "tanh: relative {:e} at {}",
+            worst_rel.0,
+            worst_rel.1
+        );
     }
 
     #[test]
