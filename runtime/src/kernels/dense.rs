@@ -211,13 +211,29 @@ mod tests {
     fn each_activation<T: Float>(tol: f64) {
         let (p, x) = case::<T>();
         let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-        close(dense::<T, Linear, 3, 2>(&p, &x).as_slice(), &[-1.5, 6.0], tol);
+        close(
+            dense::<T, Linear, 3, 2>(&p, &x).as_slice(),
+            &[-1.5, 6.0],
+            tol,
+        );
         close(dense::<T, Relu, 3, 2>(&p, &x).as_slice(), &[0.0, 6.0], tol);
-        close(dense::<T, Sigmoid, 3, 2>(&p, &x).as_slice(), &[sig(-1.5), sig(6.0)], tol);
-        close(dense::<T, Tanh, 3, 2>(&p, &x).as_slice(), &[(-1.5f64).tanh(), 6f64.tanh()], tol);
+        close(
+            dense::<T, Sigmoid, 3, 2>(&p, &x).as_slice(),
+            &[sig(-1.5), sig(6.0)],
+            tol,
+        );
+        close(
+            dense::<T, Tanh, 3, 2>(&p, &x).as_slice(),
+            &[(-1.5f64).tanh(), 6f64.tanh()],
+            tol,
+        );
         // softmax([-1.5, 6]) = [1 / (1 + e^7.5), 1 / (1 + e^-7.5)]
         let s0 = 1.0 / (1.0 + 7.5f64.exp());
-        close(dense::<T, Softmax, 3, 2>(&p, &x).as_slice(), &[s0, 1.0 - s0], tol);
+        close(
+            dense::<T, Softmax, 3, 2>(&p, &x).as_slice(),
+            &[s0, 1.0 - s0],
+            tol,
+        );
     }
 
     #[test]
@@ -231,7 +247,10 @@ mod tests {
     }
 
     /// The straightforward triple loop of the definition, in f64.
-    fn reference<const I: usize, const O: usize>(p: &DenseParams<f64, I, O>, x: &[f64]) -> [f64; O] {
+    fn reference<const I: usize, const O: usize>(
+        p: &DenseParams<f64, I, O>,
+        x: &[f64],
+    ) -> [f64; O] {
         let mut y = [0.0; O];
         for (o, yo) in y.iter_mut().enumerate() {
             *yo = p.bias[o] + (0..I).map(|i| p.weight[(o, i)] * x[i]).sum::<f64>();
@@ -291,11 +310,24 @@ mod tests {
         let y = dense::<f64, A, I, O>(&p, &x);
         let mut g = DenseParams::zeros();
         let dx = dense_backward::<f64, A, I, O>(&p, &x, &y, &r, &mut g);
-        let loss = |q: &Point<I, O>| dot(r.as_slice(), dense::<f64, A, I, O>(&q.0, &q.1).as_slice());
+        let loss =
+            |q: &Point<I, O>| dot(r.as_slice(), dense::<f64, A, I, O>(&q.0, &q.1).as_slice());
         let pt = (p, x);
         let name = A::NAME;
-        check_grad(name, &pt, |q| q.0.weight.as_mut_slice(), loss, g.weight.as_slice());
-        check_grad(name, &pt, |q| q.0.bias.as_mut_slice(), loss, g.bias.as_slice());
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
         check_grad(name, &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
     }
 
@@ -343,11 +375,26 @@ mod tests {
         let mut g = DenseParams::zeros();
         let dx = dense_seq_backward::<f64, A, I, O, S>(&p, &x, &y, &r, &mut g);
         let loss = |q: &SeqPoint<I, O, S>| {
-            dot(r.as_slice(), dense_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice())
+            dot(
+                r.as_slice(),
+                dense_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice(),
+            )
         };
         let pt = (p, x);
-        check_grad("seq W", &pt, |q| q.0.weight.as_mut_slice(), loss, g.weight.as_slice());
-        check_grad("seq b", &pt, |q| q.0.bias.as_mut_slice(), loss, g.bias.as_slice());
+        check_grad(
+            "seq W",
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            "seq b",
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
         check_grad("seq x", &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
     }
 
