@@ -13,7 +13,8 @@ writes tests/fixtures/<case>.safetensors holding (all float64):
     output            the model's output, no batch dimension
 
 and in the safetensors `__metadata__`: `dsl` (the DSL body below, verbatim),
-`type` (the Rust struct name the test gives the model) and `generator`.
+`type` (the Rust struct name the test gives the model), `kind` ("forward"),
+`init` and `generator`.
 
 The DSL text is parsed only to decide which PyTorch modules to build; the
 numbers themselves come from PyTorch (nn.Linear, nn.Conv2d, nn.MaxPool2d,
@@ -620,6 +621,7 @@ def build_case(case):
     tensors = {k: v.to(torch.float64).contiguous() for k, v in tensors.items()}
     metadata = {
         "dsl": case.dsl,
+        "kind": "forward",
         "type": case.rust_type,
         "init": case.init,
         "generator": f"tools/make_fixtures.py (torch {torch.__version__.split('+')[0]})",
