@@ -24,11 +24,7 @@ pub struct ShapeError {
 
 impl core::fmt::Display for ShapeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "expected {} values, found {}",
-            self.expected, self.found
-        )
+        write!(f, "expected {} values, found {}", self.expected, self.found)
     }
 }
 
@@ -69,9 +65,7 @@ pub trait Tensor<T: Copy>: Sized {
     }
 }
 
-impl<T: crate::Float, const R: usize, const C: usize> Tensor<T>
-    for SMatrix<T, R, C>
-{
+impl<T: crate::Float, const R: usize, const C: usize> Tensor<T> for SMatrix<T, R, C> {
     const LEN: usize = R * C;
     #[inline]
     fn zeros() -> Self {

@@ -11,6 +11,7 @@ mod elementwise;
 mod pool;
 mod recurrent;
 mod reshape;
+mod sequence;
 
 pub use conv::*;
 pub use dense::*;
@@ -18,3 +19,4 @@ pub use elementwise::*;
 pub use pool::*;
 pub use recurrent::*;
 pub use reshape::*;
+pub use sequence::*;

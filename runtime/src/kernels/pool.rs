@@ -21,8 +21,14 @@ pub fn max_pool2d<
     x: &Image<T, C, H, W>,
 ) -> Image<T, C, OH, OW> {
     const {
-        assert!(OH >= 1 && (OH - 1) * SH + KH <= H, "max_pool2d: window rows out of range");
-        assert!(OW >= 1 && (OW - 1) * SW + KW <= W, "max_pool2d: window columns out of range");
+        assert!(
+            OH >= 1 && (OH - 1) * SH + KH <= H,
+            "max_pool2d: window rows out of range"
+        );
+        assert!(
+            OW >= 1 && (OW - 1) * SW + KW <= W,
+            "max_pool2d: window columns out of range"
+        );
     };
     let mut y = [[[T::zero(); OW]; OH]; C];
     for c in 0..C {
@@ -62,8 +68,14 @@ pub fn avg_pool2d<
     x: &Image<T, C, H, W>,
 ) -> Image<T, C, OH, OW> {
     const {
-        assert!(OH >= 1 && (OH - 1) * SH + KH <= H, "avg_pool2d: window rows out of range");
-        assert!(OW >= 1 && (OW - 1) * SW + KW <= W, "avg_pool2d: window columns out of range");
+        assert!(
+            OH >= 1 && (OH - 1) * SH + KH <= H,
+            "avg_pool2d: window rows out of range"
+        );
+        assert!(
+            OW >= 1 && (OW - 1) * SW + KW <= W,
+            "avg_pool2d: window columns out of range"
+        );
     };
     let scale = T::one() / T::of_f64((KH * KW) as f64);
     let mut y = [[[T::zero(); OW]; OH]; C];
