@@ -115,10 +115,9 @@ fn run<T: Float, M: Model<T>>(
         }
     }
     let diff = |k: usize| (got[k].to_f64() - want.values[k]).abs();
-    // `!(d <= b)` rather than `d > b`, so that NaN fails.
-    let bad: Vec<usize> = (0..got.len())
-        .filter(|&k| !(diff(k) <= bound(want.values[k])))
-        .collect();
+    // Within the bound, and not NaN (a NaN difference compares false).
+    let ok = |k: usize| diff(k) <= bound(want.values[k]);
+    let bad: Vec<usize> = (0..got.len()).filter(|&k| !ok(k)).collect();
     match bad.first() {
         None => Ok(()),
         Some(&k) => Err(format!(
@@ -893,6 +892,15 @@ fn runner_catches_a_wrong_weight() {
     fx.tensors.get_mut("fc3.bias").expect("fc3.bias").values[1] += 1e-9;
     let err = run(&fx, &mut DenseChain::<f64>::zeros(), bound).expect_err("must fail");
     assert!(err.contains("flat index 1"), "{err}");
+}
+
+/// A NaN output fails rather than slipping through a `>` comparison.
+#[test]
+fn runner_catches_nan() {
+    let mut fx = Fixture::load("dense_chain");
+    fx.tensors.get_mut("fc3.bias").expect("fc3.bias").values[2] = f64::NAN;
+    let err = run(&fx, &mut DenseChain::<f64>::zeros(), |_| 1.0).expect_err("must fail");
+    assert!(err.contains("flat index 2"), "{err}");
 }
 
 /// The runner fails when the fixture lacks a parameter or has one too many.
