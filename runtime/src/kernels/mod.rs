@@ -12,6 +12,8 @@ mod pool;
 mod recurrent;
 mod reshape;
 mod sequence;
+#[cfg(test)]
+mod testutil;
 
 pub use conv::*;
 pub use dense::*;
