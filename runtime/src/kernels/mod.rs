@@ -11,6 +11,7 @@ mod elementwise;
 mod pool;
 mod recurrent;
 mod reshape;
+mod sequence;
 #[cfg(test)]
 mod testutil;
 
@@ -20,3 +21,4 @@ pub use elementwise::*;
 pub use pool::*;
 pub use recurrent::*;
 pub use reshape::*;
+pub use sequence::*;
