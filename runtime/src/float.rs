@@ -134,7 +134,7 @@ pub fn exp_f32(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let e_r = p * (r * r) + r + 1.0;
     // n is in -150..=145: split it into two halves that are each a
     // normal power of two.
@@ -174,10 +174,10 @@ pub fn tanh_f32(x: f32) -> f32 {
     let a = f32::from_bits(x.to_bits() & !SIGN);
     let z = x * x;
     let mut p = -5.704_988_7e-3_f32;
-    p = p * z + 2.063_908_9e-2;
+    p = p * z + 2.063_909e-2;
     p = p * z - 5.373_971_6e-2;
     p = p * z + 1.333_144_2e-1;
-    p = p * z - 3.333_328_2e-1;
+    p = p * z - 3.333_328e-1;
     let small = p * z * x + x;
     let large = 1.0 - 2.0 / (exp_f32(a + a) + 1.0);
     let t = if a < 0.625 { small } else { large };
@@ -195,8 +195,23 @@ mod tests {
         let coarse = (-409_600..=409_600).map(|i| i as f32 / 4096.0);
         let fine = (-100_000..=100_000).map(|i| i as f32 * 1e-5);
         let edges = [
-            0.625f32, -0.625, 0.624_999_9, -0.624_999_9, 88.72, 88.722_83, 88.8, -87.33, -87.34,
-            -103.9, 1e-30, -1e-30, 1e-8, 0.0, -0.0, 0.346_57, -0.346_57,
+            0.625f32,
+            -0.625,
+            0.624_999_9,
+            -0.624_999_9,
+            88.72,
+            88.722_83,
+            88.8,
+            -87.33,
+            -87.34,
+            -103.9,
+            1e-30,
+            -1e-30,
+            1e-8,
+            0.0,
+            -0.0,
+            0.346_57,
+            -0.346_57,
         ];
         coarse.chain(fine).chain(edges)
     }
@@ -218,7 +233,10 @@ mod tests {
                 }
             } else if want < f32::MIN_POSITIVE as f64 {
                 // Subnormal or zero: absolute error within the smallest step.
-                assert!(((got as f64) - want).abs() <= 1.5e-45, "exp({x}) = {got}, want {want}");
+                assert!(
+                    ((got as f64) - want).abs() <= 1.5e-45,
+                    "exp({x}) = {got}, want {want}"
+                );
             } else {
                 assert_eq!(got, f32::INFINITY, "exp({x}) must overflow");
             }
@@ -239,10 +257,17 @@ mod tests {
                     worst = (e, x);
                 }
             } else {
-                assert!(((got as f64) - want).abs() <= 1.5e-45, "sigmoid({x}) = {got}");
+                assert!(
+                    ((got as f64) - want).abs() <= 1.5e-45,
+                    "sigmoid({x}) = {got}"
+                );
             }
         }
-        std::println!("sigmoid: worst relative error {:.3e} at {}", worst.0, worst.1);
+        std::println!(
+            "sigmoid: worst relative error {:.3e} at {}",
+            worst.0,
+            worst.1
+        );
         assert!(worst.0 <= 1.8e-7, "sigmoid: {:e} at {}", worst.0, worst.1);
     }
 
@@ -272,8 +297,18 @@ mod tests {
             worst_rel.0,
             worst_rel.1
         );
-        assert!(worst_abs.0 <= 1e-7, "tanh: {:e} at {}", worst_abs.0, worst_abs.1);
-        assert!(worst_rel.0 <= 1.5e-7, "tanh: relative {:e} at {}", worst_rel.0, worst_rel.1);
+        assert!(
+            worst_abs.0 <= 1e-7,
+            "tanh: {:e} at {}",
+            worst_abs.0,
+            worst_abs.1
+        );
+        assert!(
+            worst_rel.0 <= 1.5e-7,
+            "tanh: relative {:e} at {}",
+            worst_rel.0,
+            worst_rel.1
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! layer's input), plus each recurrent layer's gates and states; backward
 //! walks the layers in reverse calling each kernel's `*_backward`.
 
-use super::{lit, tensor_type};
+use super::{call, lit, tensor_type};
 use crate::ast::ModelDef;
 use crate::layers::{Act, Cell, Spec};
 use crate::shape::{Plan, Planned, Shape};
@@ -22,7 +22,13 @@ fn cell_field(p: &Planned) -> Ident {
 }
 
 fn returns_sequences(p: &Planned) -> bool {
-    matches!(p.spec, Spec::Recurrent { return_sequences: true, .. })
+    matches!(
+        p.spec,
+        Spec::Recurrent {
+            return_sequences: true,
+            ..
+        }
+    )
 }
 
 /// Where layer `i`'s output lives in the tape.
@@ -47,12 +53,14 @@ fn input_ref(plan: &Plan, i: usize) -> TokenStream {
 }
 
 fn cell_tape_type(p: &Planned) -> Option<TokenStream> {
-    let span = p.decl.kind.span();
+    let span = super::layer_span(p);
     match (p.spec, p.input) {
         (Spec::Recurrent { cell, units, .. }, Shape::Seq(s, _)) => {
             let (h, gh, s) = (lit(units), lit(cell.gates() * units), lit(s));
             Some(match cell {
-                Cell::Simple(_) => quote_spanned!(span=> ::staticnet::kernels::SimpleRnnTape<T, #h, #s>),
+                Cell::Simple(_) => {
+                    quote_spanned!(span=> ::staticnet::kernels::SimpleRnnTape<T, #h, #s>)
+                }
                 Cell::Lstm => quote_spanned!(span=> ::staticnet::kernels::LstmTape<T, #h, #gh, #s>),
                 Cell::Gru => quote_spanned!(span=> ::staticnet::kernels::GruTape<T, #h, #gh, #s>),
             })
@@ -116,25 +124,44 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
 fn forward_train(plan: &Plan) -> TokenStream {
     let mut lines = Vec::new();
     for (i, p) in plan.layers.iter().enumerate() {
-        let span = p.decl.kind.span();
+        let span = super::layer_span(p);
         let input = input_ref(plan, i);
         let name = &p.decl.name;
         let line = match (p.spec, p.input) {
-            (Spec::Recurrent { cell, units, return_sequences }, Shape::Seq(s, f)) => {
+            (
+                Spec::Recurrent {
+                    cell,
+                    units,
+                    return_sequences,
+                },
+                Shape::Seq(s, f),
+            ) => {
                 let cell_f = cell_field(p);
                 let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
                 let call = match cell {
                     Cell::Simple(act) => {
                         let a = act_type(act);
-                        quote_spanned!(span=> k::simple_rnn_train::<T, #a, #f, #h, #s>(&self.#name, &#input, &mut tape.#cell_f))
+                        call(
+                            span,
+                            quote!(k::simple_rnn_train::<T, #a, #f, #h, #s>),
+                            quote!(&self.#name, &#input, &mut tape.#cell_f),
+                        )
                     }
-                    Cell::Lstm => quote_spanned!(span=> k::lstm_train::<T, #f, #h, #gh, #s>(&self.#name, &#input, &mut tape.#cell_f)),
-                    Cell::Gru => quote_spanned!(span=> k::gru_train::<T, #f, #h, #gh, #s>(&self.#name, &#input, &mut tape.#cell_f)),
+                    Cell::Lstm => call(
+                        span,
+                        quote!(k::lstm_train::<T, #f, #h, #gh, #s>),
+                        quote!(&self.#name, &#input, &mut tape.#cell_f),
+                    ),
+                    Cell::Gru => call(
+                        span,
+                        quote!(k::gru_train::<T, #f, #h, #gh, #s>),
+                        quote!(&self.#name, &#input, &mut tape.#cell_f),
+                    ),
                 };
                 if return_sequences {
                     quote!(#call;)
                 } else {
-                    quote_spanned!(span=> let h = #call; tape.#name = k::last_step::<T, #h, #s>(&h);)
+                    quote!(let h = #call; tape.#name = k::last_step::<T, #h, #s>(&h);)
                 }
             }
             _ => {
@@ -160,7 +187,7 @@ fn forward_train(plan: &Plan) -> TokenStream {
 /// With `logits`, the layer's own activation is treated as linear.
 fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
     let p = &plan.layers[i];
-    let span = p.decl.kind.span();
+    let span = super::layer_span(p);
     let name = &p.decl.name;
     let input = input_ref(plan, i);
     let output = output_ref(plan, i);
@@ -168,14 +195,27 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
     match (p.spec, p.input, p.output) {
         (Spec::Dense { units, act: a }, Shape::Vector(n), _) => {
             let (a, n, o) = (act(a), lit(n), lit(units));
-            quote_spanned!(span=> k::dense_backward::<T, #a, #n, #o>(&self.#name, &#input, &#output, &d, &mut grads.#name))
+            call(
+                span,
+                quote!(k::dense_backward::<T, #a, #n, #o>),
+                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
+            )
         }
         (Spec::Dense { units, act: a }, Shape::Seq(s, n), _) => {
             let (a, n, o, s) = (act(a), lit(n), lit(units), lit(s));
-            quote_spanned!(span=> k::dense_seq_backward::<T, #a, #n, #o, #s>(&self.#name, &#input, &#output, &d, &mut grads.#name))
+            call(
+                span,
+                quote!(k::dense_seq_backward::<T, #a, #n, #o, #s>),
+                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
+            )
         }
         (
-            Spec::Conv2d { kernel: (kh, kw), stride: (sh, sw), act: a, .. },
+            Spec::Conv2d {
+                kernel: (kh, kw),
+                stride: (sh, sw),
+                act: a,
+                ..
+            },
             Shape::Image(c, h, w),
             Shape::Image(o, oh, ow),
         ) => {
@@ -184,56 +224,119 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
             let kk = lit(c * kh * kw);
             let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
                 [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-            quote_spanned!(span=>
-                k::conv2d_backward::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>(&self.#name, &#input, &#output, &d, &mut grads.#name)
+            call(
+                span,
+                quote!(k::conv2d_backward::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>),
+                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
             )
         }
-        (Spec::Pool { max, size: (kh, kw), stride: (sh, sw) }, Shape::Image(c, h, w), Shape::Image(_, oh, ow)) => {
-            let f = Ident::new(if max { "max_pool2d_backward" } else { "avg_pool2d_backward" }, span);
+        (
+            Spec::Pool {
+                max,
+                size: (kh, kw),
+                stride: (sh, sw),
+            },
+            Shape::Image(c, h, w),
+            Shape::Image(_, oh, ow),
+        ) => {
+            let f = Ident::new(
+                if max {
+                    "max_pool2d_backward"
+                } else {
+                    "avg_pool2d_backward"
+                },
+                span,
+            );
             let [c, h, w, kh, kw, sh, sw, oh, ow] = [c, h, w, kh, kw, sh, sw, oh, ow].map(lit);
-            quote_spanned!(span=> k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>(&#input, &d))
+            call(
+                span,
+                quote!(k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>),
+                quote!(&#input, &d),
+            )
         }
         (Spec::Flatten, Shape::Image(c, h, w), Shape::Vector(n)) => {
             let [c, h, w, n] = [c, h, w, n].map(lit);
-            quote_spanned!(span=> k::flatten_image_backward::<T, #c, #h, #w, #n>(&d))
+            call(
+                span,
+                quote!(k::flatten_image_backward::<T, #c, #h, #w, #n>),
+                quote!(&d),
+            )
         }
         (Spec::Flatten, Shape::Seq(s, f), Shape::Vector(n)) => {
             let [s, f, n] = [s, f, n].map(lit);
-            quote_spanned!(span=> k::flatten_seq_backward::<T, #f, #s, #n>(&d))
+            call(
+                span,
+                quote!(k::flatten_seq_backward::<T, #f, #s, #n>),
+                quote!(&d),
+            )
         }
         (Spec::Flatten, Shape::Vector(_), _) => quote!(d),
         (Spec::Activation(_), _, _) if logits => quote!(d),
         (Spec::Activation(a), Shape::Vector(n), _) => {
             let (a, n) = (act_type(a), lit(n));
-            quote_spanned!(span=> k::activate_backward::<T, #a, #n, 1>(&#output, &d))
+            call(
+                span,
+                quote!(k::activate_backward::<T, #a, #n, 1>),
+                quote!(&#output, &d),
+            )
         }
         (Spec::Activation(a), Shape::Seq(s, f), _) => {
             let (a, s, f) = (act_type(a), lit(s), lit(f));
-            quote_spanned!(span=> k::activate_backward::<T, #a, #f, #s>(&#output, &d))
+            call(
+                span,
+                quote!(k::activate_backward::<T, #a, #f, #s>),
+                quote!(&#output, &d),
+            )
         }
         (Spec::Activation(a), Shape::Image(c, h, w), _) => {
             let a = act_type(a);
             let [c, h, w] = [c, h, w].map(lit);
-            quote_spanned!(span=> k::activate_image_backward::<T, #a, #c, #h, #w>(&#output, &d))
+            call(
+                span,
+                quote!(k::activate_image_backward::<T, #a, #c, #h, #w>),
+                quote!(&#output, &d),
+            )
         }
-        (Spec::Recurrent { cell, units, return_sequences }, Shape::Seq(s, f), _) => {
+        (
+            Spec::Recurrent {
+                cell,
+                units,
+                return_sequences,
+            },
+            Shape::Seq(s, f),
+            _,
+        ) => {
             let cell_f = cell_field(p);
             let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
             let dys = if return_sequences {
                 quote!(d)
             } else {
-                quote_spanned!(span=> k::last_step_grad::<T, #h, #s>(&d))
+                call(span, quote!(k::last_step_grad::<T, #h, #s>), quote!(&d))
             };
             match cell {
                 Cell::Simple(a) => {
                     let a = act_type(a);
-                    quote_spanned!(span=> k::simple_rnn_backward::<T, #a, #f, #h, #s>(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name))
+                    call(
+                        span,
+                        quote!(k::simple_rnn_backward::<T, #a, #f, #h, #s>),
+                        quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
+                    )
                 }
-                Cell::Lstm => quote_spanned!(span=> k::lstm_backward::<T, #f, #h, #gh, #s>(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name)),
-                Cell::Gru => quote_spanned!(span=> k::gru_backward::<T, #f, #h, #gh, #s>(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name)),
+                Cell::Lstm => call(
+                    span,
+                    quote!(k::lstm_backward::<T, #f, #h, #gh, #s>),
+                    quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
+                ),
+                Cell::Gru => call(
+                    span,
+                    quote!(k::gru_backward::<T, #f, #h, #gh, #s>),
+                    quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
+                ),
             }
         }
-        _ => quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: unplanned layer")),
+        _ => {
+            quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: unplanned layer"))
+        }
     }
 }
 

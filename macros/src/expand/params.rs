@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 
 /// The parameter block type of a layer, if it has parameters.
 fn param_type(p: &Planned) -> Option<TokenStream> {
-    let span = p.decl.kind.span();
+    let span = super::layer_span(p);
     match (p.spec, p.input) {
         (Spec::Dense { units, .. }, Shape::Vector(i) | Shape::Seq(_, i)) => {
             let (i, o) = (lit(i), lit(units));

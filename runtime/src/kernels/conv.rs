@@ -132,17 +132,20 @@ pub fn conv2d_backward<
                 *d = dyo[i][j];
             }
             A::backward(&yv, &mut dz);
-            for (b, &d) in g.bias.iter_mut().zip(&dz) {
+            for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
                 *b += d;
             }
             let gw = g.weight.as_mut_slice();
-            let chans = x
-                .iter()
-                .zip(dx.iter_mut())
-                .zip(w.chunks_exact(KH * KW * O).zip(gw.chunks_exact_mut(KH * KW * O)));
+            let chans = x.iter().zip(dx.iter_mut()).zip(
+                w.chunks_exact(KH * KW * O)
+                    .zip(gw.chunks_exact_mut(KH * KW * O)),
+            );
             for ((xc, dxc), (wc, gc)) in chans {
                 let rows = xc.iter().zip(dxc.iter_mut()).skip(r0).take(nr);
-                let wrows = wc.chunks_exact(KW * O).zip(gc.chunks_exact_mut(KW * O)).skip(ki0);
+                let wrows = wc
+                    .chunks_exact(KW * O)
+                    .zip(gc.chunks_exact_mut(KW * O))
+                    .skip(ki0);
                 for ((xr, dxr), (wr, gr)) in rows.zip(wrows) {
                     let cols = xr.iter().zip(dxr.iter_mut()).skip(c0).take(nc);
                     let wcols = wr.chunks_exact(O).zip(gr.chunks_exact_mut(O)).skip(kj0);
@@ -163,6 +166,7 @@ pub fn conv2d_backward<
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the formulas
 mod tests {
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
@@ -273,7 +277,11 @@ mod tests {
         let y = conv2d::<f64, Linear, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 3, 3, 4>(&p, &x);
         let want = [
             [1.0 + 4.0 + 12.0 + 20.0, 2.0 + 6.0 + 15.0 + 24.0, 3.0 + 18.0],
-            [4.0 + 10.0 + 21.0 + 32.0, 5.0 + 12.0 + 24.0 + 36.0, 6.0 + 27.0],
+            [
+                4.0 + 10.0 + 21.0 + 32.0,
+                5.0 + 12.0 + 24.0 + 36.0,
+                6.0 + 27.0,
+            ],
             [7.0 + 16.0, 8.0 + 18.0, 9.0],
         ];
         assert_eq!(y[0], want);
@@ -300,14 +308,40 @@ mod tests {
             };
             let y = fwd(&p, &x);
             let mut g = Conv2dParams::zeros();
-            let dx = conv2d_backward::<f64, $a, $c, $h, $w, $o, $kh, $kw, $sh, $sw, $pt, $pl, $oh, $ow, K>(
-                &p, &x, &y, &r, &mut g,
-            );
+            let dx = conv2d_backward::<
+                f64,
+                $a,
+                $c,
+                $h,
+                $w,
+                $o,
+                $kh,
+                $kw,
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $oh,
+                $ow,
+                K,
+            >(&p, &x, &y, &r, &mut g);
             let loss = |q: &Point<$o, K, $c, $h, $w>| dot(r.as_flat(), fwd(&q.0, &q.1).as_flat());
             let pt = (p, x);
             let what = concat!(stringify!($a), " seed ", stringify!($seed));
-            check_grad(what, &pt, |q| q.0.weight.as_mut_slice(), loss, g.weight.as_slice());
-            check_grad(what, &pt, |q| q.0.bias.as_mut_slice(), loss, g.bias.as_slice());
+            check_grad(
+                what,
+                &pt,
+                |q| q.0.weight.as_mut_slice(),
+                loss,
+                g.weight.as_slice(),
+            );
+            check_grad(
+                what,
+                &pt,
+                |q| q.0.bias.as_mut_slice(),
+                loss,
+                g.bias.as_slice(),
+            );
             check_grad(what, &pt, |q| q.1.as_flat_mut(), loss, dx.as_flat());
         }};
     }
@@ -315,19 +349,154 @@ mod tests {
     #[test]
     fn conv2d_backward_matches_finite_differences() {
         // The strided, asymmetrically padded geometry, every activation.
-        grad_case!(Linear, 1, C=2, H=5, W=4, O=2, KH=3, KW=3, SH=2, SW=2, PT=1, PL=0, OH=3, OW=2);
-        grad_case!(Relu, 2, C=2, H=5, W=4, O=3, KH=3, KW=3, SH=2, SW=2, PT=1, PL=0, OH=3, OW=2);
-        grad_case!(Sigmoid, 3, C=2, H=5, W=4, O=2, KH=3, KW=3, SH=2, SW=2, PT=1, PL=0, OH=3, OW=2);
-        grad_case!(Tanh, 4, C=2, H=5, W=4, O=2, KH=3, KW=3, SH=2, SW=2, PT=1, PL=0, OH=3, OW=2);
-        grad_case!(Softmax, 5, C=2, H=5, W=4, O=3, KH=3, KW=3, SH=2, SW=2, PT=1, PL=0, OH=3, OW=2);
+        grad_case!(
+            Linear,
+            1,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Relu,
+            2,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Sigmoid,
+            3,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Tanh,
+            4,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Softmax,
+            5,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
         // valid, stride 1
-        grad_case!(Tanh, 6, C=1, H=4, W=5, O=2, KH=2, KW=3, SH=1, SW=1, PT=0, PL=0, OH=3, OW=3);
+        grad_case!(
+            Tanh,
+            6,
+            C = 1,
+            H = 4,
+            W = 5,
+            O = 2,
+            KH = 2,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 3,
+            OW = 3
+        );
         // same with an even kernel (extra row/column at the bottom/right)
-        grad_case!(Sigmoid, 7, C=2, H=4, W=4, O=2, KH=2, KW=2, SH=1, SW=1, PT=0, PL=0, OH=4, OW=4);
+        grad_case!(
+            Sigmoid,
+            7,
+            C = 2,
+            H = 4,
+            W = 4,
+            O = 2,
+            KH = 2,
+            KW = 2,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 4,
+            OW = 4
+        );
         // same with an odd kernel, and explicit (ph, pw) = (2, 1) padding with
         // stride (2, 1)
-        grad_case!(Linear, 8, C=2, H=3, W=3, O=2, KH=3, KW=3, SH=1, SW=1, PT=1, PL=1, OH=3, OW=3);
-        grad_case!(Softmax, 9, C=2, H=4, W=3, O=2, KH=3, KW=2, SH=2, SW=1, PT=2, PL=1, OH=3, OW=4);
+        grad_case!(
+            Linear,
+            8,
+            C = 2,
+            H = 3,
+            W = 3,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 1,
+            PL = 1,
+            OH = 3,
+            OW = 3
+        );
+        grad_case!(
+            Softmax,
+            9,
+            C = 2,
+            H = 4,
+            W = 3,
+            O = 2,
+            KH = 3,
+            KW = 2,
+            SH = 2,
+            SW = 1,
+            PT = 2,
+            PL = 1,
+            OH = 3,
+            OW = 4
+        );
     }
 
     /// The straightforward definition (padded cross-correlation), in f64.

@@ -18,13 +18,13 @@ const FEW_OUTPUTS: usize = 8;
 const LANES: usize = 8;
 
 /// `W x + b` for `x` given as `I` values, before the activation.
+///
+/// Works on plain arrays and slices: nalgebra's element iterators are
+/// stride-generic and keep loops over them from vectorising.
 #[inline(always)]
-fn affine<T: Float, const I: usize, const O: usize>(
-    p: &DenseParams<T, I, O>,
-    x: &[T],
-) -> SVector<T, O> {
+fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x: &[T]) -> [T; O] {
     let w = p.weight.as_slice();
-    let mut y = p.bias;
+    let mut y: [T; O] = p.bias.data.0[0];
     if O < FEW_OUTPUTS {
         // Few outputs (a classifier head, `Dense(1)`): LANES inputs at a
         // time, each lane with its own accumulators, so the additions do
@@ -73,8 +73,8 @@ pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
     x: &SVector<T, I>,
 ) -> SVector<T, O> {
     let mut y = affine(p, x.as_slice());
-    A::apply(y.as_mut_slice());
-    y
+    A::apply(&mut y);
+    SVector::from(y)
 }
 
 /// `Dense` applied to every step of a sequence `[S, I]` → `[S, O]`.
@@ -91,8 +91,10 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
         .zip(y.as_mut_slice().chunks_exact_mut(O))
     {
         let mut v = affine(p, xt);
-        A::apply(v.as_mut_slice());
-        yt.copy_from_slice(v.as_slice());
+        A::apply(&mut v);
+        for (d, &s) in yt.iter_mut().zip(&v) {
+            *d = s;
+        }
     }
     y
 }
@@ -110,19 +112,21 @@ fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
     dx: &mut [T],
 ) {
     // dz = act'(z) ⊙ dy, taken from the output y.
-    let mut dz = SVector::<T, O>::zeros();
+    let mut dz = [T::zero(); O];
     for (d, &v) in dz.iter_mut().zip(dy) {
         *d = v;
     }
-    A::backward(y, dz.as_mut_slice());
-    g.bias += dz;
+    A::backward(y, &mut dz);
+    for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
+        *b += d;
+    }
     // One pass over the columns of W and dW: dW[:, i] += dz x[i] and
     // dx[i] = W[:, i] · dz.
     let cols = p.weight.as_slice().chunks_exact(O);
     let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
     for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
         let mut s = T::zero();
-        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(dz.iter()) {
+        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(&dz) {
             *gw += d * xi;
             s += w * d;
         }
@@ -211,13 +215,29 @@ mod tests {
     fn each_activation<T: Float>(tol: f64) {
         let (p, x) = case::<T>();
         let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
-        close(dense::<T, Linear, 3, 2>(&p, &x).as_slice(), &[-1.5, 6.0], tol);
+        close(
+            dense::<T, Linear, 3, 2>(&p, &x).as_slice(),
+            &[-1.5, 6.0],
+            tol,
+        );
         close(dense::<T, Relu, 3, 2>(&p, &x).as_slice(), &[0.0, 6.0], tol);
-        close(dense::<T, Sigmoid, 3, 2>(&p, &x).as_slice(), &[sig(-1.5), sig(6.0)], tol);
-        close(dense::<T, Tanh, 3, 2>(&p, &x).as_slice(), &[(-1.5f64).tanh(), 6f64.tanh()], tol);
+        close(
+            dense::<T, Sigmoid, 3, 2>(&p, &x).as_slice(),
+            &[sig(-1.5), sig(6.0)],
+            tol,
+        );
+        close(
+            dense::<T, Tanh, 3, 2>(&p, &x).as_slice(),
+            &[(-1.5f64).tanh(), 6f64.tanh()],
+            tol,
+        );
         // softmax([-1.5, 6]) = [1 / (1 + e^7.5), 1 / (1 + e^-7.5)]
         let s0 = 1.0 / (1.0 + 7.5f64.exp());
-        close(dense::<T, Softmax, 3, 2>(&p, &x).as_slice(), &[s0, 1.0 - s0], tol);
+        close(
+            dense::<T, Softmax, 3, 2>(&p, &x).as_slice(),
+            &[s0, 1.0 - s0],
+            tol,
+        );
     }
 
     #[test]
@@ -231,7 +251,10 @@ mod tests {
     }
 
     /// The straightforward triple loop of the definition, in f64.
-    fn reference<const I: usize, const O: usize>(p: &DenseParams<f64, I, O>, x: &[f64]) -> [f64; O] {
+    fn reference<const I: usize, const O: usize>(
+        p: &DenseParams<f64, I, O>,
+        x: &[f64],
+    ) -> [f64; O] {
         let mut y = [0.0; O];
         for (o, yo) in y.iter_mut().enumerate() {
             *yo = p.bias[o] + (0..I).map(|i| p.weight[(o, i)] * x[i]).sum::<f64>();
@@ -291,11 +314,24 @@ mod tests {
         let y = dense::<f64, A, I, O>(&p, &x);
         let mut g = DenseParams::zeros();
         let dx = dense_backward::<f64, A, I, O>(&p, &x, &y, &r, &mut g);
-        let loss = |q: &Point<I, O>| dot(r.as_slice(), dense::<f64, A, I, O>(&q.0, &q.1).as_slice());
+        let loss =
+            |q: &Point<I, O>| dot(r.as_slice(), dense::<f64, A, I, O>(&q.0, &q.1).as_slice());
         let pt = (p, x);
         let name = A::NAME;
-        check_grad(name, &pt, |q| q.0.weight.as_mut_slice(), loss, g.weight.as_slice());
-        check_grad(name, &pt, |q| q.0.bias.as_mut_slice(), loss, g.bias.as_slice());
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
         check_grad(name, &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
     }
 
@@ -343,11 +379,26 @@ mod tests {
         let mut g = DenseParams::zeros();
         let dx = dense_seq_backward::<f64, A, I, O, S>(&p, &x, &y, &r, &mut g);
         let loss = |q: &SeqPoint<I, O, S>| {
-            dot(r.as_slice(), dense_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice())
+            dot(
+                r.as_slice(),
+                dense_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice(),
+            )
         };
         let pt = (p, x);
-        check_grad("seq W", &pt, |q| q.0.weight.as_mut_slice(), loss, g.weight.as_slice());
-        check_grad("seq b", &pt, |q| q.0.bias.as_mut_slice(), loss, g.bias.as_slice());
+        check_grad(
+            "seq W",
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            "seq b",
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
         check_grad("seq x", &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
     }
 
