@@ -75,6 +75,7 @@ impl<A: Head, const I: usize, const H: usize, const O: usize> Model<f64> for Mlp
     const INPUT_SHAPE: &'static [usize] = &[I];
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: usize = H * I + H + O * H + O;
+    const ACTIVATION_VALUES: usize = I + 2 * H + O;
     const TENSORS: usize = 4;
     fn zeros() -> Self {
         Mlp {
@@ -207,6 +208,7 @@ impl Model<f64> for Flat3 {
     const INPUT_SHAPE: &'static [usize] = &[1];
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: usize = 25;
+    const ACTIVATION_VALUES: usize = 2;
     const TENSORS: usize = 3;
     fn zeros() -> Self {
         Flat3 {
@@ -992,6 +994,7 @@ fn f32_models_train_through_the_same_api() {
         const INPUT_SHAPE: &'static [usize] = &[1];
         const LAYERS: &'static [LayerInfo] = &[];
         const PARAMS: usize = 1;
+        const ACTIVATION_VALUES: usize = 2;
         const TENSORS: usize = 1;
         fn zeros() -> Self {
             W(SVector::zeros())

@@ -49,6 +49,7 @@ impl Default for SgdConfig {
 /// #     type Input = SVector<f64, 1>; type Output = SVector<f64, 1>;
 /// #     const NAME: &'static str = "W"; const INPUT_SHAPE: &'static [usize] = &[1];
 /// #     const LAYERS: &'static [LayerInfo] = &[]; const PARAMS: usize = 1; const TENSORS: usize = 1;
+/// #     const ACTIVATION_VALUES: usize = 2;
 /// #     fn zeros() -> Self { W(SVector::zeros()) }
 /// #     fn forward(&self, x: &Self::Input) -> Self::Output { x.component_mul(&self.0) }
 /// #     fn visit_params<'a>(&'a self, _f: &mut dyn FnMut(Param<'a, f64>)) {}
