@@ -60,6 +60,14 @@ pub enum Wrt {
 /// assert!((grad[0] - (0.8 - 1.0)).abs() < 1e-15);
 /// ```
 pub trait Loss<T: Float, Y: ?Sized> {
+    /// `true` for losses that are computed from the logits when the model
+    /// ends in a sigmoid or softmax (binary and categorical cross-entropy):
+    /// training then passes them [`Train::logits`](crate::Train::logits)
+    /// with `OutputActivation::Linear`, so the value stays exact where a
+    /// probability rounds to 0 or 1, and uses the gradient for
+    /// [`Train::backward_logits`](crate::Train::backward_logits).
+    const FROM_LOGITS: bool = false;
+
     /// The loss of one sample whose model output is `out` (flat, PyTorch
     /// order) and whose model ends with activation `act`. If `grad` is
     /// given (it must have `out.len()` values) the gradient is written into
@@ -178,6 +186,7 @@ pub fn bce_sigmoid_output<T: Float>(p: T, y: T) -> T {
 pub struct BinaryCrossEntropy;
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for BinaryCrossEntropy {
+    const FROM_LOGITS: bool = true;
     fn loss(
         &self,
         out: &[T],
@@ -363,6 +372,7 @@ fn cce<T: Float>(
 pub struct CategoricalCrossEntropy;
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for CategoricalCrossEntropy {
+    const FROM_LOGITS: bool = true;
     fn loss(
         &self,
         out: &[T],
@@ -394,6 +404,7 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for CategoricalCrossEntropy {
 pub struct SparseCategoricalCrossEntropy;
 
 impl<T: Float> Loss<T, usize> for SparseCategoricalCrossEntropy {
+    const FROM_LOGITS: bool = true;
     fn loss(
         &self,
         out: &[T],

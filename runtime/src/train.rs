@@ -166,12 +166,30 @@ where
     for (x, y) in samples {
         let out = model.forward_train(x, tape);
         let mut dy = M::Output::zeros();
-        let (l, wrt) = loss.loss(
-            out.as_flat(),
-            M::OUTPUT_ACTIVATION,
-            y,
-            Some(dy.as_flat_mut()),
-        )?;
+        let from_logits = L::FROM_LOGITS
+            && matches!(
+                M::OUTPUT_ACTIVATION,
+                OutputActivation::Sigmoid | OutputActivation::Softmax
+            );
+        let (l, wrt) = if from_logits {
+            // The same loss on the logits themselves: its gradient is the
+            // one with respect to the logits.
+            let z = M::logits(tape);
+            let (l, _) = loss.loss(
+                z.as_flat(),
+                OutputActivation::Linear,
+                y,
+                Some(dy.as_flat_mut()),
+            )?;
+            (l, Wrt::Logits)
+        } else {
+            loss.loss(
+                out.as_flat(),
+                M::OUTPUT_ACTIVATION,
+                y,
+                Some(dy.as_flat_mut()),
+            )?
+        };
         if !l.is_finite() {
             return Err(TrainError::NonFinite {
                 what: "loss",

@@ -48,6 +48,7 @@ struct Mlp<A, const I: usize, const H: usize, const O: usize> {
 struct MlpTape<const I: usize, const H: usize, const O: usize> {
     x: SVector<f64, I>,
     h: SVector<f64, H>,
+    z: SVector<f64, O>,
     y: SVector<f64, O>,
 }
 
@@ -148,14 +149,19 @@ impl<A: Head, const I: usize, const H: usize, const O: usize> Train<f64> for Mlp
         MlpTape {
             x: SVector::zeros(),
             h: SVector::zeros(),
+            z: SVector::zeros(),
             y: SVector::zeros(),
         }
     }
     fn forward_train(&self, x: &Self::Input, tape: &mut Self::Tape) -> Self::Output {
         tape.x = *x;
         tape.h = dense::<f64, Tanh, I, H>(&self.l1, x);
+        tape.z = dense::<f64, Linear, H, O>(&self.l2, &tape.h);
         tape.y = dense::<f64, A, H, O>(&self.l2, &tape.h);
         tape.y
+    }
+    fn logits(tape: &Self::Tape) -> Self::Output {
+        tape.z
     }
     fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input {
         self.back::<A>(tape, dy, grads)
@@ -1026,6 +1032,10 @@ fn f32_models_train_through_the_same_api() {
         fn new_tape() {}
         fn forward_train(&self, x: &Self::Input, _tape: &mut ()) -> Self::Output {
             self.forward(x)
+        }
+        fn logits(_tape: &()) -> Self::Output {
+            // Only called for a sigmoid or softmax output; this one is linear.
+            SVector::zeros()
         }
         fn backward(&self, _tape: &(), dy: &Self::Output, grads: &mut Self) -> Self::Input {
             grads.0 += dy;
