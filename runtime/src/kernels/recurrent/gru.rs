@@ -5,7 +5,7 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{add_assign, cols, cols_mut, ger_acc, matvec_acc, matvec_tr, prev_col};
+use super::{add_assign, affine, cols, cols_mut, ger_acc, matvec_tr, prev_col};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -53,10 +53,8 @@ fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
     x: &[T; F],
     h: &[T; H],
 ) -> ([T; GH], [T; GH]) {
-    let mut gi = cols(&p.bias_ih)[0];
-    matvec_acc(&mut gi, cols(&p.weight_ih), x);
-    let mut gh = cols(&p.bias_hh)[0];
-    matvec_acc(&mut gh, cols(&p.weight_hh), h);
+    let gi = affine(&cols(&p.bias_ih)[0], cols(&p.weight_ih), x);
+    let gh = affine(&cols(&p.bias_hh)[0], cols(&p.weight_hh), h);
     (gi, gh)
 }
 

@@ -4,7 +4,7 @@
 //! `g = tanh(z_g)`, `o = σ(z_o)`, `c_t = f ⊙ c_{t-1} + i ⊙ g`,
 //! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
 
-use super::{add, add_assign, cols, cols_mut, ger_acc, matvec2_acc, matvec_tr, prev_col};
+use super::{add_assign, affine2, cols, cols_mut, ger_acc, matvec_tr, prev_col};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -77,8 +77,9 @@ fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
     x: &[T; F],
     h: &[T; H],
 ) -> [T; GH] {
-    let mut z = add(&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
-    matvec2_acc(&mut z, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    let mut z = [T::zero(); GH];
+    let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
+    affine2(&mut z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
     z
 }
 

@@ -32,10 +32,10 @@ pub use simple_rnn::*;
 use crate::Float;
 use nalgebra::SMatrix;
 
-/// Gate rows accumulated together in [`matvec2_acc`]. 32 values are 4 AVX
-/// registers or 8 SSE2 registers in `f32` (8 / 16 in `f64`): enough
-/// independent accumulators to hide the add latency, few enough that the
-/// block stays in registers on SSE2's 16 registers.
+/// Gate rows accumulated together in [`affine2`]. 32 values are 4 AVX
+/// registers (two sets: 8) or 8 SSE2 registers in `f32`: enough independent
+/// accumulators to hide the add latency, few enough that the block stays in
+/// registers on SSE2's 16 registers.
 pub const BLOCK: usize = 32;
 
 /// The columns of a statically sized matrix as arrays (nalgebra's
@@ -53,59 +53,136 @@ pub(crate) fn cols_mut<T, const R: usize, const C: usize>(
     &mut m.data.0
 }
 
-/// `y += W1 x1 + W2 x2` for column-major `W1` (`R × C1`) and `W2` (`R × C2`).
+/// `a · b + c`, fused into one FMA instruction where the target has one and
+/// the fused form inlines (with `std`, `mul_add` is LLVM's `fma` intrinsic;
+/// without `std` it would be a call into `libm`, and without the `fma`
+/// target feature a slow software routine), else a multiply and an add.
+/// The choice is made at compile time, so loops stay branch-free.
+#[inline(always)]
+pub(crate) fn madd<T: Float>(a: T, b: T, c: T) -> T {
+    if cfg!(all(feature = "std", target_feature = "fma")) {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// `y = Σ b + W1 x1 + W2 x2` for biases `b` and column-major `W1` (`R × C1`)
+/// and `W2` (`R × C2`).
 ///
 /// Rows are processed in blocks of [`BLOCK`] whose partial sums stay in
 /// registers while every column of both matrices streams past, so each
-/// weight is loaded once and `y` is read and written once per call.
+/// weight is loaded once and `y` is written once per call. The biases are
+/// added in registers (so precomputing `b_ih + b_hh` would save only a few
+/// vector adds per block). With AVX the block keeps two sets of partial
+/// sums (even and odd columns) so that eight independent FMA chains hide
+/// the FMA latency; SSE2 has only sixteen registers and keeps one set. Rows left over go in blocks of 8,
+/// then one by one.
 #[inline(always)]
-pub(crate) fn matvec2_acc<T: Float, const R: usize, const C1: usize, const C2: usize>(
+pub(crate) fn affine2<
+    T: Float,
+    const NB: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+>(
     y: &mut [T; R],
+    b: [&[T; R]; NB],
     w1: &[[T; R]; C1],
     x1: &[T; C1],
     w2: &[[T; R]; C2],
     x2: &[T; C2],
 ) {
-    let mut blocks = y.chunks_exact_mut(BLOCK);
-    let mut r0 = 0;
-    for yb in &mut blocks {
-        let mut acc = [T::zero(); BLOCK];
-        acc.copy_from_slice(yb);
-        for (col, &xc) in w1.iter().zip(x1) {
-            for (a, &w) in acc.iter_mut().zip(&col[r0..r0 + BLOCK]) {
-                *a += w * xc;
-            }
-        }
-        for (col, &xc) in w2.iter().zip(x2) {
-            for (a, &w) in acc.iter_mut().zip(&col[r0..r0 + BLOCK]) {
-                *a += w * xc;
-            }
-        }
-        yb.copy_from_slice(&acc);
-        r0 += BLOCK;
-    }
-    // Rows left over when R is not a multiple of BLOCK.
-    let rest = blocks.into_remainder();
-    for (col, &xc) in w1.iter().zip(x1) {
-        for (a, &w) in rest.iter_mut().zip(&col[r0..]) {
-            *a += w * xc;
-        }
-    }
-    for (col, &xc) in w2.iter().zip(x2) {
-        for (a, &w) in rest.iter_mut().zip(&col[r0..]) {
-            *a += w * xc;
+    let r0 = if cfg!(target_feature = "avx") {
+        row_blocks::<T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+    } else {
+        row_blocks::<T, BLOCK, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+    };
+    // The conditions are constants: no code for the tails when R is a
+    // multiple of the block (as with H = 32).
+    if !R.is_multiple_of(BLOCK) {
+        let r0 = row_blocks::<T, 8, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
+        if !R.is_multiple_of(8) {
+            row_blocks::<T, 1, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
         }
     }
 }
 
-/// `y += W x` (one matrix); see [`matvec2_acc`].
+/// The rows `r0..` of [`affine2`] in blocks of `B`, with `K` sets of
+/// partial sums (columns dealt round-robin); returns the first row not done
+/// (fewer than `B` remain).
 #[inline(always)]
-pub(crate) fn matvec_acc<T: Float, const R: usize, const C: usize>(
+fn row_blocks<
+    T: Float,
+    const B: usize,
+    const K: usize,
+    const NB: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+>(
     y: &mut [T; R],
+    b: [&[T; R]; NB],
+    mut r0: usize,
+    w1: &[[T; R]; C1],
+    x1: &[T; C1],
+    w2: &[[T; R]; C2],
+    x2: &[T; C2],
+) -> usize {
+    while r0 + B <= R {
+        let mut acc = [[T::zero(); B]; K];
+        for bias in b {
+            for (a, &v) in acc[0].iter_mut().zip(&bias[r0..r0 + B]) {
+                *a += v;
+            }
+        }
+        columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
+        columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+        let (first, rest) = acc.split_at_mut(1);
+        for other in rest {
+            add_assign(&mut first[0], other);
+        }
+        y[r0..r0 + B].copy_from_slice(&first[0]);
+        r0 += B;
+    }
+    r0
+}
+
+/// `acc += W[r0..r0 + B, :] x`, column `j` going to partial sums `j mod K`.
+#[inline(always)]
+fn columns<T: Float, const B: usize, const K: usize, const R: usize, const C: usize>(
+    acc: &mut [[T; B]; K],
+    r0: usize,
     w: &[[T; R]; C],
     x: &[T; C],
 ) {
-    matvec2_acc::<T, R, C, 0>(y, w, x, &[], &[]);
+    let wc = w.chunks_exact(K);
+    let xc = x.chunks_exact(K);
+    let (wr, xr) = (wc.remainder(), xc.remainder());
+    for (ws, xs) in wc.zip(xc) {
+        for ((a, col), &xv) in acc.iter_mut().zip(ws).zip(xs) {
+            for (a, &w) in a.iter_mut().zip(&col[r0..r0 + B]) {
+                *a = madd(w, xv, *a);
+            }
+        }
+    }
+    for (col, &xv) in wr.iter().zip(xr) {
+        for (a, &w) in acc[0].iter_mut().zip(&col[r0..r0 + B]) {
+            *a = madd(w, xv, *a);
+        }
+    }
+}
+
+/// `y = b + W x` (one matrix); see [`affine2`].
+#[inline(always)]
+pub(crate) fn affine<T: Float, const R: usize, const C: usize>(
+    b: &[T; R],
+    w: &[[T; R]; C],
+    x: &[T; C],
+) -> [T; R] {
+    let mut y = [T::zero(); R];
+    affine2::<T, 1, R, C, 0>(&mut y, [b], w, x, &[], &[]);
+    y
 }
 
 /// `a + b`, element-wise.
@@ -140,7 +217,7 @@ pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     let (ar, br) = (ac.remainder(), bc.remainder());
     for (ca, cb) in ac.zip(bc) {
         for ((l, &x), &y) in lanes.iter_mut().zip(ca).zip(cb) {
-            *l += x * y;
+            *l = madd(x, y, *l);
         }
     }
     let mut s = T::zero();
@@ -175,7 +252,7 @@ pub(crate) fn ger_acc<T: Float, const R: usize, const C: usize>(
 ) {
     for (col, &xc) in w.iter_mut().zip(x) {
         for (wr, &vr) in col.iter_mut().zip(v) {
-            *wr += vr * xc;
+            *wr = madd(vr, xc, *wr);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
 //! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
 
-use super::{add, add_assign, cols, cols_mut, ger_acc, matvec2_acc, matvec_tr, prev_col};
+use super::{add, add_assign, affine2, cols, cols_mut, ger_acc, matvec_tr, prev_col};
 use crate::{Activation, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -43,8 +43,9 @@ fn cell<T: Float, A: Activation, const F: usize, const H: usize>(
     x: &[T; F],
     h: &mut [T; H],
 ) {
-    let mut a = add(&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
-    matvec2_acc(&mut a, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    let mut a = [T::zero(); H];
+    let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
+    affine2(&mut a, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
     A::apply(&mut a);
     *h = a;
 }
