@@ -5,7 +5,9 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{add_assign, affine, cols, cols_mut, ger_acc, matvec_tr, prev_col};
+use super::{
+    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -163,7 +165,9 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
 /// `da_r = da_n ⊙ hn ⊙ r(1−r)`, `da_z = dz ⊙ z(1−z)`, `dhn = da_n ⊙ r`.
 /// The input side sees `[da_r, da_z, da_n]` (into `b_ih`, `W_ih`, `dx`),
 /// the hidden side `[da_r, da_z, dhn]` (into `b_hh`, `W_hh`), and
-/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`.
+/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`. Both sides are kept for
+/// every step (`2·GH·S` floats on the stack) and the weight gradients
+/// summed over the steps after the loop.
 pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -175,7 +179,13 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     let zero = [T::zero(); H];
     let one = T::one();
     let mut dx = SMatrix::<T, F, S>::zeros();
+    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
+    // The input-side and hidden-side gradients of every step, for the
+    // weight gradients after the loop.
+    let mut dis = [[T::zero(); GH]; S];
+    let mut dhids = [[T::zero(); GH]; S];
     for t in (0..S).rev() {
         let gt = &cols(&tape.gates)[t];
         let hnt = &cols(&tape.hn)[t];
@@ -198,14 +208,16 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
             dhid[2 * H + k] = dan * r;
             dh_direct[k] = dh * z;
         }
-        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &di);
-        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &dhid);
-        ger_acc(cols_mut(&mut g.weight_ih), &di, &cols(x)[t]);
-        ger_acc(cols_mut(&mut g.weight_hh), &dhid, h_prev);
-        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &di);
-        dh_next = matvec_tr(cols(&p.weight_hh), &dhid);
+        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &di);
+        dh_next = matvec_t(&wt_hh, &dhid);
         add_assign(&mut dh_next, &dh_direct);
+        dis[t] = di;
+        dhids[t] = dhid;
     }
+    sum_acc(&mut g.bias_ih, &dis);
+    sum_acc(&mut g.bias_hh, &dhids);
+    outer_acc(&mut g.weight_ih, &dis, cols(x), 0);
+    outer_acc(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
     dx
 }
 

@@ -101,7 +101,9 @@ pub(crate) fn affine2<
     // The conditions are constants: no code for the tails when R is a
     // multiple of the block (as with H = 32).
     if !R.is_multiple_of(BLOCK) {
-        let r0 = row_blocks::<T, 8, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
+        // Few rows (e.g. dL/dx with F = 8): four sets of partial sums keep
+        // four independent chains.
+        let r0 = row_blocks::<T, 8, 4, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
         if !R.is_multiple_of(8) {
             row_blocks::<T, 1, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
         }
@@ -203,57 +205,70 @@ pub(crate) fn add_assign<T: Float, const N: usize>(a: &mut [T; N], b: &[T; N]) {
     }
 }
 
-/// Lanes of the partial sums in [`dot`]: a fixed order of additions that
-/// the compiler may keep in vector registers (a single running sum would
-/// force a scalar chain, as floating-point addition is not reassociated).
-const LANES: usize = 8;
-
-/// `Σ a_i b_i` with [`LANES`] interleaved partial sums.
+/// `Wᵀ` as columns: `out[r][c] = w[c][r]`.
+///
+/// The backward passes multiply by `W_ihᵀ` and `W_hhᵀ` at every step. Done
+/// as dot products over the columns of `W`, the compiler either leaves a
+/// serial reduction per column or vectorises across columns with shuffles;
+/// transposing once per sequence turns each product into the same
+/// register-blocked column sweep as the forward ([`affine2`]), at the cost
+/// of `GH·(F + H)` floats of stack.
 #[inline(always)]
-pub(crate) fn dot<T: Float>(a: &[T], b: &[T]) -> T {
-    let mut lanes = [T::zero(); LANES];
-    let ac = a.chunks_exact(LANES);
-    let bc = b.chunks_exact(LANES);
-    let (ar, br) = (ac.remainder(), bc.remainder());
-    for (ca, cb) in ac.zip(bc) {
-        for ((l, &x), &y) in lanes.iter_mut().zip(ca).zip(cb) {
-            *l = madd(x, y, *l);
+pub(crate) fn transpose<T: Float, const R: usize, const C: usize>(w: &[[T; R]; C]) -> [[T; C]; R] {
+    let mut out = [[T::zero(); C]; R];
+    for (c, col) in w.iter().enumerate() {
+        for (row, &v) in out.iter_mut().zip(col) {
+            row[c] = v;
         }
-    }
-    let mut s = T::zero();
-    for (&x, &y) in ar.iter().zip(br) {
-        s += x * y;
-    }
-    for l in lanes {
-        s += l;
-    }
-    s
-}
-
-/// `out = Wᵀ v` for column-major `W` (`R × C`): one dot product per column.
-#[inline(always)]
-pub(crate) fn matvec_tr<T: Float, const R: usize, const C: usize>(
-    w: &[[T; R]; C],
-    v: &[T; R],
-) -> [T; C] {
-    let mut out = [T::zero(); C];
-    for (o, col) in out.iter_mut().zip(w) {
-        *o = dot(col, v);
     }
     out
 }
 
-/// `W += v xᵀ` (a rank-1 update; `W` is `R × C`, column-major).
+/// `Wᵀ v` given `wt = Wᵀ` from [`transpose`].
 #[inline(always)]
-pub(crate) fn ger_acc<T: Float, const R: usize, const C: usize>(
-    w: &mut [[T; R]; C],
+pub(crate) fn matvec_t<T: Float, const R: usize, const C: usize>(
+    wt: &[[T; C]; R],
     v: &[T; R],
-    x: &[T; C],
+) -> [T; C] {
+    let mut y = [T::zero(); C];
+    affine2::<T, 0, C, R, 0>(&mut y, [], wt, v, &[], &[]);
+    y
+}
+
+/// `W += Σ_t d_t u_{t−shift}ᵀ` over the steps `t` of a sequence (`u_t` is
+/// zero before the first step): the weight gradient of a whole sequence at
+/// once, `dW_ih` with `u = x`, `shift = 0` and `dW_hh` with `u = h`,
+/// `shift = 1`.
+///
+/// Done per column of `W` as a register-blocked product with the saved
+/// `d` (see [`affine2`]) instead of one rank-1 update per step, which
+/// loads and stores all of `W` every step; measured about 3× faster on the
+/// LSTM's `dW`.
+#[inline(always)]
+pub(crate) fn outer_acc<T: Float, const R: usize, const C: usize, const S: usize>(
+    w: &mut SMatrix<T, R, C>,
+    d: &[[T; R]; S],
+    u: &[[T; C]; S],
+    shift: usize,
 ) {
-    for (col, &xc) in w.iter_mut().zip(x) {
-        for (wr, &vr) in col.iter_mut().zip(v) {
-            *wr = madd(vr, xc, *wr);
+    for (c, wc) in cols_mut(w).iter_mut().enumerate() {
+        let mut v = [T::zero(); S];
+        for (vt, ut) in v.iter_mut().skip(shift).zip(u) {
+            *vt = ut[c];
         }
+        let old = *wc;
+        affine2::<T, 1, R, S, 0>(wc, [&old], d, &v, &[], &[]);
+    }
+}
+
+/// `b += Σ_t d_t` (a bias gradient over a sequence).
+#[inline(always)]
+pub(crate) fn sum_acc<T: Float, const R: usize, const S: usize>(
+    b: &mut nalgebra::SVector<T, R>,
+    d: &[[T; R]; S],
+) {
+    for dt in d {
+        add_assign(&mut cols_mut(b)[0], dt);
     }
 }
 

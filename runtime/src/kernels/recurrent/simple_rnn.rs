@@ -1,7 +1,7 @@
 //! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
 //! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
 
-use super::{add, add_assign, affine2, cols, cols_mut, ger_acc, matvec_tr, prev_col};
+use super::{add, affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
 use crate::{Activation, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -109,6 +109,8 @@ pub fn simple_rnn_train<T: Float, A: Activation, const F: usize, const H: usize,
 /// (taken from the output `h_t`), `dW_ih += da_t x_tᵀ`,
 /// `dW_hh += da_t h_{t−1}ᵀ`, `db_ih += da_t`, `db_hh += da_t`,
 /// `dx_t = W_ihᵀ da_t`. Gradients are added to `g`; returns `dL/dx`.
+/// The weight gradients are summed over the steps after the loop, from
+/// `da_t` kept on the stack (`H·S` floats).
 pub fn simple_rnn_backward<
     T: Float,
     A: Activation,
@@ -122,20 +124,23 @@ pub fn simple_rnn_backward<
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, H>,
 ) -> SMatrix<T, F, S> {
-    let zero = [T::zero(); H];
     let mut dx = SMatrix::<T, F, S>::zeros();
+    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
+    // dL/da for every step, for the weight gradients after the loop.
+    let mut das = [[T::zero(); H]; S];
     for t in (0..S).rev() {
         let mut da = add(&cols(dy)[t], &dh_next);
         A::backward(&cols(&tape.h)[t], &mut da);
-        let h_prev = prev_col(&tape.h, t, &zero);
-        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &da);
-        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &da);
-        ger_acc(cols_mut(&mut g.weight_ih), &da, &cols(x)[t]);
-        ger_acc(cols_mut(&mut g.weight_hh), &da, h_prev);
-        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &da);
-        dh_next = matvec_tr(cols(&p.weight_hh), &da);
+        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &da);
+        dh_next = matvec_t(&wt_hh, &da);
+        das[t] = da;
     }
+    sum_acc(&mut g.bias_ih, &das);
+    sum_acc(&mut g.bias_hh, &das);
+    outer_acc(&mut g.weight_ih, &das, cols(x), 0);
+    outer_acc(&mut g.weight_hh, &das, cols(&tape.h), 1);
     dx
 }
 
