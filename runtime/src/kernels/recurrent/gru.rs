@@ -324,4 +324,24 @@ mod tests {
         assert!(d.rows(0, 8).norm() < 1e-15);
         assert!(d.rows(8, 4).norm() > 1e-6);
     }
+
+    /// The f32 path gives the f64 gradients to f32 accuracy.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let p = check::random_params::<8, 32, 96>(70);
+        let x = check::random_seq::<8, 6>(71);
+        let dy = check::upstream::<32, 6>(Loss::AllStates, 72);
+        let mut tape = GruTape::zeros();
+        let y = gru_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = gru_backward(&p, &x, &tape, &dy, &mut g);
+        let (p32, x32, dy32) = (check::to_f32(&p), x.cast::<f32>(), dy.cast::<f32>());
+        let mut tape32 = GruTape::zeros();
+        let y32 = gru_train(&p32, &x32, &mut tape32);
+        let mut g32 = RecurrentParams::zeros();
+        let dx32 = gru_backward(&p32, &x32, &tape32, &dy32, &mut g32);
+        check::assert_close32("h", &y32, &y, 1e-5);
+        check::assert_close32("dx", &dx32, &dx, 1e-4);
+        check::assert_params_close32(&g32, &g, 1e-4);
+    }
 }

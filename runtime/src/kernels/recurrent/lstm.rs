@@ -385,4 +385,25 @@ mod tests {
     fn tape_size() {
         assert_eq!(LstmTape::<f32, 32, 128, 32>::BYTES, 6 * 32 * 32 * 4);
     }
+
+    /// The f32 path (approximate activations, FMA where built for it) gives
+    /// the f64 gradients to f32 accuracy, on a layer of the benchmark's size.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let p = check::random_params::<8, 32, 128>(70);
+        let x = check::random_seq::<8, 6>(71);
+        let dy = check::upstream::<32, 6>(Loss::AllStates, 72);
+        let mut tape = LstmTape::zeros();
+        let y = lstm_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = lstm_backward(&p, &x, &tape, &dy, &mut g);
+        let (p32, x32, dy32) = (check::to_f32(&p), x.cast::<f32>(), dy.cast::<f32>());
+        let mut tape32 = LstmTape::zeros();
+        let y32 = lstm_train(&p32, &x32, &mut tape32);
+        let mut g32 = RecurrentParams::zeros();
+        let dx32 = lstm_backward(&p32, &x32, &tape32, &dy32, &mut g32);
+        check::assert_close32("h", &y32, &y, 1e-5);
+        check::assert_close32("dx", &dx32, &dx, 1e-4);
+        check::assert_params_close32(&g32, &g, 1e-4);
+    }
 }

@@ -231,4 +231,24 @@ mod tests {
         grad_check::<Tanh, 4>(Loss::LastState, 70);
         grad_check::<Relu, 4>(Loss::LastState, 80);
     }
+
+    /// The f32 path gives the f64 gradients to f32 accuracy.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let p = check::random_params::<8, 32, 32>(70);
+        let x = check::random_seq::<8, 6>(71);
+        let dy = check::upstream::<32, 6>(Loss::AllStates, 72);
+        let mut tape = SimpleRnnTape::zeros();
+        let y = simple_rnn_train::<_, Tanh, 8, 32, 6>(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = simple_rnn_backward::<_, Tanh, 8, 32, 6>(&p, &x, &tape, &dy, &mut g);
+        let (p32, x32, dy32) = (check::to_f32(&p), x.cast::<f32>(), dy.cast::<f32>());
+        let mut tape32 = SimpleRnnTape::zeros();
+        let y32 = simple_rnn_train::<_, Tanh, 8, 32, 6>(&p32, &x32, &mut tape32);
+        let mut g32 = RecurrentParams::zeros();
+        let dx32 = simple_rnn_backward::<_, Tanh, 8, 32, 6>(&p32, &x32, &tape32, &dy32, &mut g32);
+        check::assert_close32("h", &y32, &y, 1e-5);
+        check::assert_close32("dx", &dx32, &dx, 1e-4);
+        check::assert_params_close32(&g32, &g, 1e-4);
+    }
 }
