@@ -32,7 +32,7 @@ pub use staticnet_runtime::*;
 /// Items the generated code names; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use nalgebra;
     pub use staticnet_runtime::activation;
     pub use staticnet_runtime::kernels;
+    pub use staticnet_runtime::nalgebra;
 }

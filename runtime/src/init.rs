@@ -63,7 +63,10 @@ impl Rng {
     /// does: a standard normal matrix whose columns (if `R ≥ C`) or rows
     /// (if `R < C`) are orthonormalised (Gram–Schmidt, run twice for
     /// accuracy).
-    pub fn orthogonal<T: Float, const R: usize, const C: usize>(&mut self, m: &mut SMatrix<T, R, C>) {
+    pub fn orthogonal<T: Float, const R: usize, const C: usize>(
+        &mut self,
+        m: &mut SMatrix<T, R, C>,
+    ) {
         for v in m.as_mut_slice().iter_mut() {
             *v = T::of_f64(self.normal());
         }

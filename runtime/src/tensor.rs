@@ -24,11 +24,7 @@ pub struct ShapeError {
 
 impl core::fmt::Display for ShapeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "expected {} values, found {}",
-            self.expected, self.found
-        )
+        write!(f, "expected {} values, found {}", self.expected, self.found)
     }
 }
 
@@ -45,7 +41,7 @@ impl std::error::Error for ShapeError {}
 /// assert_eq!(img[0][1][2], 6.0); // [c, h, w] = [0, 1, 2] -> 1 * 4 + 2
 /// assert_eq!(img.as_flat(), &flat[..]);
 /// ```
-pub trait Tensor<T: Copy>: Sized {
+pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
     /// Number of values.
     const LEN: usize;
     /// A tensor of zeros.
@@ -69,9 +65,7 @@ pub trait Tensor<T: Copy>: Sized {
     }
 }
 
-impl<T: crate::Float, const R: usize, const C: usize> Tensor<T>
-    for SMatrix<T, R, C>
-{
+impl<T: crate::Float, const R: usize, const C: usize> Tensor<T> for SMatrix<T, R, C> {
     const LEN: usize = R * C;
     #[inline]
     fn zeros() -> Self {

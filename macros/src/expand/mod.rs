@@ -1,0 +1,149 @@
+//! Code generation: the struct and its parameters (`params`), the forward
+//! pass (`forward`), the summary constants (`summary`), and the stub emitted
+//! beside errors (`fallback`).
+
+mod backward;
+mod fallback;
+mod forward;
+mod params;
+mod stream;
+mod summary;
+
+use crate::ast::ModelDef;
+use crate::check;
+use crate::ctxt::Ctxt;
+use crate::shape::{self, Plan, Shape};
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+/// The whole macro on `proc_macro2` tokens: never panics; on any error
+/// returns `compile_error!`s plus a stub of the struct.
+pub fn model(input: TokenStream) -> TokenStream {
+    let def: ModelDef = match syn::parse2(input) {
+        Ok(def) => def,
+        Err(e) => return e.to_compile_error(),
+    };
+    match try_model(&def) {
+        Ok(ts) => ts,
+        Err(e) => fallback::expand(&def, e),
+    }
+}
+
+fn try_model(def: &ModelDef) -> syn::Result<TokenStream> {
+    let cx = Ctxt::new();
+    let plan = shape::infer(&cx, def);
+    check::all(&cx, def);
+    cx.check()?;
+    let Some(plan) = plan else {
+        return Err(syn::Error::new(
+            def.name.span(),
+            "the model could not be planned",
+        ));
+    };
+    Ok(all(def, &plan))
+}
+
+fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
+    let strukt = params::strukt(def, plan);
+    let inherent = params::inherent(def);
+    let model_impl = model_impl(def, plan);
+    let tape = backward::tape_struct(def, plan);
+    let train = backward::train_impl(def, plan);
+    let stream = stream::expand(def, plan);
+    quote! {
+        #strukt
+        #inherent
+        #model_impl
+        #tape
+        #train
+        #stream
+    }
+}
+
+fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
+    let name = &def.name;
+    let input_ty = tensor_type(plan.input);
+    let output = plan.layers.last().map_or(plan.input, |l| l.output);
+    let output_ty = tensor_type(output);
+    let consts = summary::consts(def, plan);
+    let forward = forward::forward(plan);
+    let visit = params::visit(plan, false);
+    let visit_mut = params::visit(plan, true);
+    let init = params::init_in(plan);
+    let zeros = params::zeros(plan);
+    let tensors = params::tensor_access(plan);
+    quote! {
+        impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
+            type Input = #input_ty;
+            type Output = #output_ty;
+            #consts
+            #tensors
+            #zeros
+            #forward
+            fn visit_params<'a>(&'a self, f: &mut dyn ::core::ops::FnMut(::staticnet::Param<'a, T>)) {
+                #visit
+            }
+            fn visit_params_mut<'a>(&'a mut self, f: &mut dyn ::core::ops::FnMut(::staticnet::ParamMut<'a, T>)) {
+                #visit_mut
+            }
+            #init
+        }
+    }
+}
+
+/// `::staticnet::Vector<T, N>` and friends.
+pub(crate) fn tensor_type(s: Shape) -> TokenStream {
+    match s {
+        Shape::Vector(n) => {
+            let n = lit(n);
+            quote!(::staticnet::Vector<T, #n>)
+        }
+        Shape::Seq(t, f) => {
+            let (t, f) = (lit(t), lit(f));
+            quote!(::staticnet::Sequence<T, #t, #f>)
+        }
+        Shape::Image(c, h, w) => {
+            let (c, h, w) = (lit(c), lit(h), lit(w));
+            quote!(::staticnet::Image<T, #c, #h, #w>)
+        }
+    }
+}
+
+/// An unsuffixed integer literal.
+pub(crate) fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// A layer's location with the macro's own hygiene: generated code can
+/// point errors at the layer while its names (`self`, `T`, locals) still
+/// resolve as the macro wrote them, even when the DSL came through a
+/// `macro_rules!`.
+pub(crate) fn layer_span(p: &crate::shape::Planned) -> proc_macro2::Span {
+    p.decl
+        .kind
+        .span()
+        .resolved_at(proc_macro2::Span::call_site())
+}
+
+/// `callee(args)` with the callee (the kernel path and its sizes) located at
+/// the layer, so a type error in it points there.
+pub(crate) fn call(span: proc_macro2::Span, callee: TokenStream, args: TokenStream) -> TokenStream {
+    let callee = respan(callee, span);
+    quote!(#callee(#args))
+}
+
+fn respan(ts: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    ts.into_iter()
+        .map(|tt| match tt {
+            proc_macro2::TokenTree::Group(g) => {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                proc_macro2::TokenTree::Group(ng)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,45 @@
+//! The summary constants: name, input shape, one row per layer, totals.
+
+use super::lit;
+use crate::ast::ModelDef;
+use crate::shape::{self, Plan};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
+    let name = def.name.to_string();
+    let input = plan.input.dims().into_iter().map(lit);
+    let mut total = 0usize;
+    let rows: Vec<TokenStream> = plan
+        .layers
+        .iter()
+        .map(|p| {
+            let n = p.decl.name.to_string();
+            let kind = p.spec.kind_name();
+            let out = p.output.dims().into_iter().map(lit);
+            let params = shape::params(p);
+            total += params;
+            let params = lit(params);
+            quote! {
+                ::staticnet::LayerInfo { name: #n, kind: #kind, output: &[#(#out),*], params: #params },
+            }
+        })
+        .collect();
+    let total = lit(total);
+    let live = plan
+        .layers
+        .iter()
+        .map(|p| p.input.len() + p.output.len())
+        .max()
+        .unwrap_or(0);
+    let live = lit(live);
+    quote! {
+        const NAME: &'static str = #name;
+        const INPUT_SHAPE: &'static [usize] = &[#(#input),*];
+        const LAYERS: &'static [::staticnet::LayerInfo] = &[
+            #(#rows)*
+        ];
+        const PARAMS: usize = #total;
+        const ACTIVATION_VALUES: usize = #live;
+    }
+}

@@ -1,0 +1,139 @@
+//! Names the DSL knows, the spellings other frameworks use for them, and
+//! "did you mean" suggestions.
+
+/// Every layer kind, as spelled in the DSL.
+pub const LAYER_KINDS: &[&str] = &[
+    "Dense",
+    "Conv2d",
+    "MaxPool2d",
+    "AvgPool2d",
+    "Flatten",
+    "SimpleRnn",
+    "Lstm",
+    "Gru",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+];
+
+/// Spellings from Keras and PyTorch that mean one of our layers.
+const FOREIGN_KINDS: &[(&str, &str)] = &[
+    ("Conv2D", "Conv2d"),
+    ("Convolution2D", "Conv2d"),
+    ("LSTM", "Lstm"),
+    ("GRU", "Gru"),
+    ("SimpleRNN", "SimpleRnn"),
+    ("RNN", "SimpleRnn"),
+    ("MaxPooling2D", "MaxPool2d"),
+    ("MaxPool2D", "MaxPool2d"),
+    ("AveragePooling2D", "AvgPool2d"),
+    ("AvgPool2D", "AvgPool2d"),
+    ("Linear", "Dense"),
+    ("ReLU", "Relu"),
+    ("Activation", "Relu"),
+];
+
+/// Layers of other frameworks that staticnet does not have.
+const UNSUPPORTED_KINDS: &[&str] = &[
+    "Dropout",
+    "BatchNormalization",
+    "BatchNorm2d",
+    "LayerNormalization",
+    "LayerNorm",
+    "Embedding",
+    "Conv1d",
+    "Conv1D",
+    "Reshape",
+    "GlobalAveragePooling2D",
+    "Bidirectional",
+];
+
+/// The activations, as spelled in the DSL.
+pub const ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax"];
+
+/// Advice for an unknown layer kind.
+pub fn unknown_kind(kind: &str) -> String {
+    if let Some((_, ours)) = FOREIGN_KINDS.iter().find(|(theirs, _)| *theirs == kind) {
+        if kind == "Activation" {
+            return "`Activation` is written as the activation's own layer here: `Relu`, `Sigmoid`, `Tanh` or `Softmax` (or `activation = ..` on the layer before)".to_string();
+        }
+        return format!("unknown layer `{kind}`: staticnet spells it `{ours}`");
+    }
+    if UNSUPPORTED_KINDS.contains(&kind) {
+        return format!(
+            "`{kind}` is not supported; the layers are {}",
+            LAYER_KINDS.join(", ")
+        );
+    }
+    match did_you_mean(kind, LAYER_KINDS.iter().copied()) {
+        Some(s) => format!("unknown layer `{kind}`; did you mean `{s}`?"),
+        None => format!(
+            "unknown layer `{kind}`; the layers are {}",
+            LAYER_KINDS.join(", ")
+        ),
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to be a typo
+/// (case is ignored, so `dense` finds `Dense`).
+pub fn did_you_mean<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let d = levenshtein(&lower, &c.to_lowercase());
+        let limit = (c.len().max(word.len()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// "a, b or c"
+pub fn one_of(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => format!("`{one}`"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(|s| format!("`{s}`")).collect();
+            format!("{} or `{last}`", init.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            did_you_mean("Dence", LAYER_KINDS.iter().copied()),
+            Some("Dense")
+        );
+        assert_eq!(
+            did_you_mean("lstm", LAYER_KINDS.iter().copied()),
+            Some("Lstm")
+        );
+        assert_eq!(did_you_mean("Banana", LAYER_KINDS.iter().copied()), None);
+        assert!(unknown_kind("Conv2D").contains("`Conv2d`"));
+        assert!(unknown_kind("MaxPooling2D").contains("`MaxPool2d`"));
+        assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
+    }
+}
