@@ -552,13 +552,13 @@ impl Layer<'_> {
                 }
                 _ => {
                     self.cx
-                        .error_spanned(v, format!("{HELP}; `{name}` has {} values", items.len()));
+                        .error_spanned(v, format!("`padding` of `{name}` must be `valid`, `same`, an integer or a pair `(ph, pw)`, found {} values", items.len()));
                     None
                 }
             },
             other => {
                 self.cx
-                    .error_spanned(other, format!("{HELP}; `{name}` has {}", found(other)));
+                    .error_spanned(other, format!("`padding` of `{name}` must be `valid`, `same`, an integer or a pair `(ph, pw)`, found {}", found(other)));
                 None
             }
         }
@@ -701,7 +701,7 @@ fn found(v: &Value) -> String {
 }
 
 /// A value as the user wrote it, spaced as a person would.
-fn show(v: &Value) -> String {
+pub fn show(v: &Value) -> String {
     match v {
         Value::Int(l) => l.to_string(),
         Value::Float(l) => l.to_string(),

@@ -351,7 +351,8 @@ fn output_shape(
                     )
                 } else {
                     format!(
-                        "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, {ph}×{pw} with its padding; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`"
+                        "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, padded to {ph}×{pw} by `padding = {}`; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`",
+                        layers::arg_value(decl, "padding").map_or_else(String::new, layers::show)
                     )
                 };
                 cx.error_spanned(value_of("kernel"), msg);
