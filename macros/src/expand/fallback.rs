@@ -1,9 +1,12 @@
 //! What is emitted beside the errors: the struct with the name the user
-//! chose, its constructors and an implementation of `Model` whose bodies
-//! never run (the crate does not compile), so the rest of the crate sees
-//! the macro's errors, not a cascade of "cannot find type", "no function
-//! named `init`" or "no method named `forward`" errors (thiserror's
-//! `fallback.rs` does the same for its traits).
+//! chose, its constructors and implementations of `Model` and `Train`
+//! whose bodies never run (the crate does not compile), so the rest of the
+//! crate sees the macro's errors, not a cascade of "cannot find type", "no
+//! function named `init`" or "no method named `forward`" errors
+//! (thiserror's `fallback.rs` does the same for its traits).
+//!
+//! This mirrors the traits' required items: when `Model` or `Train` gains
+//! one, add it here too (the `error-then-use` ui case fails until then).
 
 use super::tensor_type;
 use crate::ast::ModelDef;
@@ -38,6 +41,21 @@ pub fn expand(def: &ModelDef, err: syn::Error) -> TokenStream {
             }
         }
 
+        impl<T: ::staticnet::Float> ::staticnet::Train<T> for #name<T> {
+            type Tape = ();
+            const OUTPUT_ACTIVATION: ::staticnet::OutputActivation = ::staticnet::OutputActivation::Linear;
+            fn new_tape() -> Self::Tape {}
+            fn forward_train(&self, _: &Self::Input, _: &mut Self::Tape) -> Self::Output {
+                ::core::unreachable!()
+            }
+            fn backward(&self, _: &Self::Tape, _: &Self::Output, _: &mut Self) -> Self::Input {
+                ::core::unreachable!()
+            }
+            fn backward_logits(&self, _: &Self::Tape, _: &Self::Output, _: &mut Self) -> Self::Input {
+                ::core::unreachable!()
+            }
+        }
+
         impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
             type Input = #input_ty;
             type Output = #output_ty;
@@ -45,6 +63,17 @@ pub fn expand(def: &ModelDef, err: syn::Error) -> TokenStream {
             const INPUT_SHAPE: &'static [usize] = &[];
             const LAYERS: &'static [::staticnet::LayerInfo] = &[];
             const PARAMS: usize = 0;
+            const ACTIVATION_VALUES: usize = 0;
+            const TENSORS: usize = 0;
+            fn zeros() -> Self {
+                ::core::unreachable!()
+            }
+            fn tensor(&self, _: usize) -> &[T] {
+                &[]
+            }
+            fn tensor_mut(&mut self, _: usize) -> &mut [T] {
+                &mut []
+            }
             fn forward(&self, _: &Self::Input) -> Self::Output {
                 ::core::unreachable!()
             }
