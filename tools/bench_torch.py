@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""PyTorch reference timings for benches/train.rs (not run in CI).
+
+Measures, single-threaded and seeded, on the same two networks staticnet's
+benches use:
+
+  W1  the textbook CNN: [1,10,10] -> Conv2d(32, 3x3, relu) -> MaxPool2d(2)
+      -> Flatten -> Linear(64, relu) -> Linear(1), BCEWithLogits
+  W2  [32, 8] -> LSTM(32) -> Linear(1) on the last hidden state, MSE
+
+* training throughput, batch 32, one step = forward + backward + Adam step
+  (Keras defaults: lr 1e-3, betas 0.9/0.999, eps 1e-7), in samples/s, for
+  eager mode with each Adam implementation (for-loop, foreach, fused) and
+  torch.compile (model + loss with fused Adam, and forward/backward plus
+  the Adam step compiled apart), if it compiles on this machine;
+* inference latency, batch 1, in µs: eager (inference_mode), TorchScript
+  trace, torch.compile.
+
+Each figure is the median over `--repeats` timed runs of `--iters` steps
+after a warm-up; the table also gives the fraction of one core's peak the
+step reaches (a training sample ~ 3x the forward FLOPs), with the peak given
+by `--peak-gflops` (default 95, ANCHORS.md's AVX2+FMA core) and a measured
+single-thread sgemm figure for comparison.
+
+    /tmp/venv/bin/python tools/bench_torch.py            # full run (~2-4 min)
+    /tmp/venv/bin/python tools/bench_torch.py --quick    # smoke run
+    /tmp/venv/bin/python tools/bench_torch.py --no-compile
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+
+# One thread everywhere, set before torch starts its pools.
+for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(var, "1")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+BATCH = 32
+W1_FWD_FLOP = 102_528
+W2_FWD_FLOP = 327_744
+
+
+class Cnn(nn.Module):
+    """The textbook CNN; the sigmoid lives in the loss (BCEWithLogits)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.pool1 = nn.MaxPool2d(2)
+        self.fc1 = nn.Linear(32 * 4 * 4, 64)
+        self.out = nn.Linear(64, 1)
+
+    def forward(self, x):
+        x = self.pool1(torch.relu(self.conv1(x)))
+        x = torch.relu(self.fc1(torch.flatten(x, 1)))
+        return self.out(x)
+
+
+class LstmNet(nn.Module):
+    """[32, 8] -> LSTM(32) -> Linear(1) on the last hidden state."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm1 = nn.LSTM(8, 32, batch_first=True)
+        self.head = nn.Linear(32, 1)
+
+    def forward(self, x):
+        _, (h, _) = self.lstm1(x)
+        return self.head(h[-1])
+
+
+def workloads():
+    g = torch.Generator().manual_seed(0)
+    x1 = torch.rand(BATCH, 1, 10, 10, generator=g)
+    y1 = torch.randint(0, 2, (BATCH, 1), generator=g).float()
+    x2 = torch.randn(BATCH, 32, 8, generator=g)
+    y2 = torch.randn(BATCH, 1, generator=g)
+    return [
+        ("W1 CNN", Cnn, nn.BCEWithLogitsLoss(), x1, y1, W1_FWD_FLOP),
+        ("W2 LSTM", LstmNet, nn.MSELoss(), x2, y2, W2_FWD_FLOP),
+    ]
+
+
+def adam(params, impl):
+    kw = dict(lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    if impl == "fused":
+        kw["fused"] = True
+    elif impl == "foreach":
+        kw["foreach"] = True
+    else:
+        kw["foreach"] = False
+    return torch.optim.Adam(params, **kw)
+
+
+def timed(fn, iters, repeats, warmup):
+    """Median and best seconds per call of `fn` over `repeats` runs."""
+    for _ in range(warmup):
+        fn()
+    runs = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        runs.append((time.perf_counter() - t0) / iters)
+    return statistics.median(runs), min(runs)
+
+
+def train_modes(make, loss_fn, x, y, compile_ok):
+    """(name, step function) for every training variant to time."""
+    modes = []
+    for impl in ("forloop", "foreach", "fused"):
+        torch.manual_seed(0)
+        model = make()
+        opt = adam(model.parameters(), impl)
+
+        def step(model=model, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        modes.append((f"eager, Adam {impl}", step))
+    if compile_ok:
+        # (a) the model and loss compiled (AOTAutograd compiles backward
+        # too), the fused Adam kernel for the update.
+        torch.manual_seed(0)
+        model = make()
+        opt = adam(model.parameters(), "fused")
+        fwd_loss = torch.compile(lambda model=model: loss_fn(model(x), y))
+
+        def step_a(opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = fwd_loss()
+            loss.backward()
+            opt.step()
+            return loss
+
+        modes.append(("compile + fused Adam", step_a))
+        # (b) forward/backward and the foreach Adam step compiled apart.
+        torch.manual_seed(0)
+        model = make()
+        opt = adam(model.parameters(), "foreach")
+
+        def fwd_bwd(model=model):
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            return loss
+
+        fwd_bwd_c = torch.compile(fwd_bwd)
+        opt_step_c = torch.compile(opt.step)
+
+        def step_b(opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = fwd_bwd_c()
+            opt_step_c()
+            return loss
+
+        modes.append(("compile fwd/bwd + step", step_b))
+    return modes
+
+
+def infer_modes(make, x1, compile_ok):
+    torch.manual_seed(0)
+    model = make().eval()
+    modes = [("eager", lambda: model(x1))]
+    with torch.inference_mode():
+        traced = torch.jit.trace(model, x1)
+        traced = torch.jit.freeze(traced)
+    modes.append(("jit.trace+freeze", lambda: traced(x1)))
+    if compile_ok:
+        compiled = torch.compile(model)
+        modes.append(("torch.compile", lambda: compiled(x1)))
+    return modes
+
+
+def sgemm_gflops():
+    """One-thread sgemm rate: what this core sustains on a large matmul."""
+    a = torch.randn(1024, 1024)
+    b = torch.randn(1024, 1024)
+    med, best = timed(lambda: a @ b, 5, 5, 2)
+    return 2 * 1024**3 / best / 1e9
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="short smoke run")
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--peak-gflops", type=float, default=95.0)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(0)
+    warnings.filterwarnings("ignore")
+    repeats = 3 if args.quick else args.repeats
+    train_iters = 20 if args.quick else 300
+    infer_iters = 200 if args.quick else 5000
+
+    compile_ok = False
+    if not args.no_compile:
+        try:
+            f = torch.compile(lambda t: torch.relu(t) * 2)
+            f(torch.ones(4))
+            compile_ok = True
+        except Exception as e:  # no compiler, no triton, ...
+            print(f"torch.compile unavailable: {type(e).__name__}: {e}", file=sys.stderr)
+
+    print(f"torch {torch.__version__}, python {platform.python_version()}, "
+          f"threads {torch.get_num_threads()}, {cpu_name()}")
+    print(f"CPU capability: {torch.backends.cpu.get_cpu_capability()}")
+    print(f"sgemm 1024^3, 1 thread: {sgemm_gflops():.1f} GFLOP/s "
+          f"(peak assumed for the % column: {args.peak_gflops:.0f})")
+    print()
+
+    rows = []
+    for name, make, loss_fn, x, y, fwd_flop in workloads():
+        for mode, step in train_modes(make, loss_fn, x, y, compile_ok):
+            try:
+                med, best = timed(step, train_iters, repeats, warmup=30)
+            except Exception as e:
+                print(f"{name} / {mode}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+                continue
+            rows.append((name, mode, BATCH / med, BATCH / best, fwd_flop))
+
+    print(f"Training, batch {BATCH}, forward + backward + Adam (samples/s, median of {repeats})")
+    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}{'% peak':>9}")
+    best_of = {}
+    for name, mode, med, best, fwd_flop in rows:
+        pct = 100 * med * 3 * fwd_flop / (args.peak_gflops * 1e9)
+        print(f"{name:<10}{mode:<26}{med:>10,.0f}{best:>10,.0f}{pct:>8.1f}%")
+        if med > best_of.get(name, (0, ""))[0]:
+            best_of[name] = (med, mode)
+    for name, (med, mode) in best_of.items():
+        print(f"best {name}: {med:,.0f} samples/s ({mode})")
+    print()
+
+    print("Inference, batch 1 (µs per call, median)")
+    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}")
+    for name, make, _, x, _, _ in workloads():
+        x1 = x[:1].clone()
+        with torch.inference_mode():
+            for mode, f in infer_modes(make, x1, compile_ok):
+                try:
+                    med, best = timed(f, infer_iters, repeats, warmup=200)
+                except Exception as e:
+                    print(f"{name} / {mode}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+                    continue
+                print(f"{name:<10}{mode:<26}{med * 1e6:>10.1f}{best * 1e6:>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
