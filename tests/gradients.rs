@@ -3,7 +3,7 @@
 //!
 //! The loss is `L = Σ output ⊙ R` for a fixed random `R`, so `dL/doutput = R`.
 
-use staticnet::{model, Model, Rng, Tensor, Train};
+use staticnet::{model, Rng, Tensor, Train};
 
 /// Checks `backward` (and `backward_logits` where it differs) of `M` at a
 /// random point; returns the number of values compared.
@@ -72,9 +72,9 @@ fn check<M: Train<f64>>(seed: u64) -> usize {
         }
     }
     for k in 0..M::Input::LEN {
-        let mut xp = x.clone();
+        let mut xp = x;
         xp.as_flat_mut()[k] += eps;
-        let mut xm = x.clone();
+        let mut xm = x;
         xm.as_flat_mut()[k] -= eps;
         let numeric = (loss(&model, &xp) - loss(&model, &xm)) / (2.0 * eps);
         close(dx.as_flat()[k], numeric, &format!("input value {k}"));

@@ -23,6 +23,13 @@ pub trait Model<T: Float>: Sized {
     const PARAMS: usize;
     /// Bytes the parameters take.
     const PARAM_BYTES: usize = Self::PARAMS * core::mem::size_of::<T>();
+    /// Values live at once in `forward`: the largest sum of one layer's
+    /// input and output (the stack a forward needs is this times
+    /// `size_of::<T>()` plus the kernels' small locals; BENCHMARKS.md has
+    /// the measured figure).
+    const ACTIVATION_VALUES: usize;
+    /// `ACTIVATION_VALUES` in bytes.
+    const ACTIVATION_BYTES: usize = Self::ACTIVATION_VALUES * core::mem::size_of::<T>();
     /// Number of parameter tensors (two per Dense or Conv2d layer, four per
     /// recurrent layer).
     const TENSORS: usize;

@@ -6,6 +6,7 @@ mod backward;
 mod fallback;
 mod forward;
 mod params;
+mod stream;
 mod summary;
 
 use crate::ast::ModelDef;
@@ -48,12 +49,14 @@ fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
     let model_impl = model_impl(def, plan);
     let tape = backward::tape_struct(def, plan);
     let train = backward::train_impl(def, plan);
+    let stream = stream::expand(def, plan);
     quote! {
         #strukt
         #inherent
         #model_impl
         #tape
         #train
+        #stream
     }
 }
 

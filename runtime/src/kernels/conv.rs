@@ -166,6 +166,7 @@ pub fn conv2d_backward<
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the formulas
 mod tests {
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
