@@ -16,9 +16,10 @@ benches use:
 * inference latency, batch 1, in µs: eager (inference_mode), TorchScript
   trace, torch.compile.
 
-Each figure is the median over `--repeats` timed runs of `--iters` steps
-after a warm-up; the table also gives the fraction of one core's peak the
-step reaches (a training sample ~ 3x the forward FLOPs), with the peak given
+Each figure is the median over `--repeats` timed runs after a warm-up, of
+the calling thread's CPU time (wall time is shown beside it: on a shared
+machine it also counts other processes' turns on the core); the table
+also gives the fraction of one core's peak the step reaches (a training sample ~ 3x the forward FLOPs), with the peak given
 by `--peak-gflops` (default 95, ANCHORS.md's AVX2+FMA core) and a measured
 single-thread sgemm figure for comparison.
 
@@ -28,6 +29,7 @@ single-thread sgemm figure for comparison.
 """
 
 import argparse
+import copy
 import os
 import platform
 import statistics
@@ -100,25 +102,56 @@ def adam(params, impl):
 
 
 def timed(fn, iters, repeats, warmup):
-    """Median and best seconds per call of `fn` over `repeats` runs."""
+    """Seconds per call of `fn`: (median, best) of `repeats` runs, by this
+    thread's CPU time, and the median by wall time.
+
+    CPU time is the figure the tables use: on a machine shared with other
+    jobs, wall time also counts the other processes' turns on the core.
+    torch runs with one intra-op thread, and autograd's CPU backward runs
+    on the calling thread, so the calling thread's CPU time is the work.
+    """
     for _ in range(warmup):
         fn()
-    runs = []
+    cpu, wall = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = time.thread_time(), time.perf_counter()
         for _ in range(iters):
             fn()
-        runs.append((time.perf_counter() - t0) / iters)
-    return statistics.median(runs), min(runs)
+        cpu.append((time.thread_time() - c0) / iters)
+        wall.append((time.perf_counter() - t0) / iters)
+    return statistics.median(cpu), min(cpu), statistics.median(wall)
+
+
+RESET_EVERY = 32
 
 
 def train_modes(make, loss_fn, x, y, compile_ok):
-    """(name, step function) for every training variant to time."""
+    """(name, step, reset) for every training variant to time.
+
+    `reset` puts the weights and the optimizer back to their initial state:
+    thousands of steps on one batch would memorise it, the gradients would
+    go to zero and Adam's moments would decay into subnormal floats, which
+    are slow on x86. benches/train.rs resets the same way, untimed, every
+    RESET_EVERY steps.
+    """
     modes = []
-    for impl in ("forloop", "foreach", "fused"):
+
+    def fresh(impl):
         torch.manual_seed(0)
         model = make()
+        initial = {k: v.clone() for k, v in model.state_dict().items()}
         opt = adam(model.parameters(), impl)
+        opt_initial = copy.deepcopy(opt.state_dict())
+
+        def reset():
+            with torch.no_grad():
+                model.load_state_dict(initial)
+            opt.load_state_dict(copy.deepcopy(opt_initial))
+
+        return model, opt, reset
+
+    for impl in ("forloop", "foreach", "fused"):
+        model, opt, reset = fresh(impl)
 
         def step(model=model, opt=opt):
             opt.zero_grad(set_to_none=True)
@@ -127,13 +160,11 @@ def train_modes(make, loss_fn, x, y, compile_ok):
             opt.step()
             return loss
 
-        modes.append((f"eager, Adam {impl}", step))
+        modes.append((f"eager, Adam {impl}", step, reset))
     if compile_ok:
         # (a) the model and loss compiled (AOTAutograd compiles backward
         # too), the fused Adam kernel for the update.
-        torch.manual_seed(0)
-        model = make()
-        opt = adam(model.parameters(), "fused")
+        model, opt, reset = fresh("fused")
         fwd_loss = torch.compile(lambda model=model: loss_fn(model(x), y))
 
         def step_a(opt=opt):
@@ -143,11 +174,9 @@ def train_modes(make, loss_fn, x, y, compile_ok):
             opt.step()
             return loss
 
-        modes.append(("compile + fused Adam", step_a))
+        modes.append(("compile + fused Adam", step_a, reset))
         # (b) forward/backward and the foreach Adam step compiled apart.
-        torch.manual_seed(0)
-        model = make()
-        opt = adam(model.parameters(), "foreach")
+        model, opt, reset = fresh("foreach")
 
         def fwd_bwd(model=model):
             loss = loss_fn(model(x), y)
@@ -163,8 +192,30 @@ def train_modes(make, loss_fn, x, y, compile_ok):
             opt_step_c()
             return loss
 
-        modes.append(("compile fwd/bwd + step", step_b))
+        modes.append(("compile fwd/bwd + step", step_b, reset))
     return modes
+
+
+def timed_train(step, reset, iters, repeats, warmup):
+    """Like `timed`, for training steps: the state is reset (untimed)
+    every RESET_EVERY steps."""
+    reset()
+    for _ in range(warmup):
+        step()
+    cpu, wall = [], []
+    for _ in range(repeats):
+        c_sum = w_sum = 0.0
+        for _ in range(iters // RESET_EVERY):
+            reset()
+            c0, t0 = time.thread_time(), time.perf_counter()
+            for _ in range(RESET_EVERY):
+                step()
+            c_sum += time.thread_time() - c0
+            w_sum += time.perf_counter() - t0
+        n = iters // RESET_EVERY * RESET_EVERY
+        cpu.append(c_sum / n)
+        wall.append(w_sum / n)
+    return statistics.median(cpu), min(cpu), statistics.median(wall)
 
 
 def infer_modes(make, x1, compile_ok):
@@ -185,7 +236,7 @@ def sgemm_gflops():
     """One-thread sgemm rate: what this core sustains on a large matmul."""
     a = torch.randn(1024, 1024)
     b = torch.randn(1024, 1024)
-    med, best = timed(lambda: a @ b, 5, 5, 2)
+    _, best, _ = timed(lambda: a @ b, 5, 5, 2)
     return 2 * 1024**3 / best / 1e9
 
 
@@ -213,7 +264,7 @@ def main():
     torch.manual_seed(0)
     warnings.filterwarnings("ignore")
     repeats = 3 if args.quick else args.repeats
-    train_iters = 20 if args.quick else 300
+    train_iters = 32 if args.quick else 320
     infer_iters = 200 if args.quick else 5000
 
     compile_ok = False
@@ -234,20 +285,21 @@ def main():
 
     rows = []
     for name, make, loss_fn, x, y, fwd_flop in workloads():
-        for mode, step in train_modes(make, loss_fn, x, y, compile_ok):
+        for mode, step, reset in train_modes(make, loss_fn, x, y, compile_ok):
             try:
-                med, best = timed(step, train_iters, repeats, warmup=30)
+                med, best, wall = timed_train(step, reset, train_iters, repeats, warmup=30)
             except Exception as e:
                 print(f"{name} / {mode}: failed: {type(e).__name__}: {e}", file=sys.stderr)
                 continue
-            rows.append((name, mode, BATCH / med, BATCH / best, fwd_flop))
+            rows.append((name, mode, BATCH / med, BATCH / best, BATCH / wall, fwd_flop))
 
-    print(f"Training, batch {BATCH}, forward + backward + Adam (samples/s, median of {repeats})")
-    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}{'% peak':>9}")
+    print(f"Training, batch {BATCH}, forward + backward + Adam "
+          f"(samples/s of thread CPU time, median and best of {repeats}; wall-time median)")
+    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}{'% peak':>9}{'wall':>10}")
     best_of = {}
-    for name, mode, med, best, fwd_flop in rows:
+    for name, mode, med, best, wall, fwd_flop in rows:
         pct = 100 * med * 3 * fwd_flop / (args.peak_gflops * 1e9)
-        print(f"{name:<10}{mode:<26}{med:>10,.0f}{best:>10,.0f}{pct:>8.1f}%")
+        print(f"{name:<10}{mode:<26}{med:>10,.0f}{best:>10,.0f}{pct:>8.1f}%{wall:>10,.0f}")
         if med > best_of.get(name, (0, ""))[0]:
             best_of[name] = (med, mode)
     for name, (med, mode) in best_of.items():
@@ -261,11 +313,11 @@ def main():
         with torch.inference_mode():
             for mode, f in infer_modes(make, x1, compile_ok):
                 try:
-                    med, best = timed(f, infer_iters, repeats, warmup=200)
+                    med, best, wall = timed(f, infer_iters, repeats, warmup=200)
                 except Exception as e:
                     print(f"{name} / {mode}: failed: {type(e).__name__}: {e}", file=sys.stderr)
                     continue
-                print(f"{name:<10}{mode:<26}{med * 1e6:>10.1f}{best * 1e6:>10.1f}")
+                print(f"{name:<10}{mode:<26}{med * 1e6:>10.1f}{best * 1e6:>10.1f}{wall * 1e6:>10.1f}")
 
 
 if __name__ == "__main__":
