@@ -29,7 +29,6 @@ single-thread sgemm figure for comparison.
 """
 
 import argparse
-import copy
 import os
 import platform
 import statistics
@@ -141,12 +140,17 @@ def train_modes(make, loss_fn, x, y, compile_ok):
         model = make()
         initial = {k: v.clone() for k, v in model.state_dict().items()}
         opt = adam(model.parameters(), impl)
-        opt_initial = copy.deepcopy(opt.state_dict())
 
         def reset():
+            # In place, so that compiled code keeps its guards: new tensors
+            # would make torch.compile recompile the optimizer step.
             with torch.no_grad():
-                model.load_state_dict(initial)
-            opt.load_state_dict(copy.deepcopy(opt_initial))
+                for k, v in model.state_dict().items():
+                    v.copy_(initial[k])
+                for state in opt.state.values():
+                    for v in state.values():
+                        if torch.is_tensor(v):
+                            v.zero_()
 
         return model, opt, reset
 
@@ -306,8 +310,8 @@ def main():
         print(f"best {name}: {med:,.0f} samples/s ({mode})")
     print()
 
-    print("Inference, batch 1 (µs per call, median)")
-    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}")
+    print("Inference, batch 1 (µs per call of thread CPU time, median and best; wall-time median)")
+    print(f"{'network':<10}{'mode':<26}{'median':>10}{'best':>10}{'wall':>10}")
     for name, make, _, x, _, _ in workloads():
         x1 = x[:1].clone()
         with torch.inference_mode():
