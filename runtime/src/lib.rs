@@ -18,6 +18,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod activation;
 pub mod float;
 pub mod init;
@@ -25,6 +28,8 @@ pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod tensor;
+#[cfg(feature = "alloc")]
+pub mod weights;
 
 pub use activation::Activation;
 pub use float::Float;
@@ -34,3 +39,5 @@ pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Tr
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
+#[cfg(feature = "alloc")]
+pub use weights::{LoadError, LoadOptions, Weights};
