@@ -88,7 +88,18 @@ fn check(
             .layers
             .iter()
             .find(|p| &p.decl.name == *field)
-            .map(|p| format!(" (`{}: {}` on {})", p.decl.name, p.decl.kind, p.input))
+            .map(|p| {
+                let args = p
+                    .decl
+                    .args_tokens
+                    .as_ref()
+                    .map(|t| format!("({t})"))
+                    .unwrap_or_default();
+                format!(
+                    " for `{}: {}{args}` on {}",
+                    p.decl.name, p.decl.kind, p.input
+                )
+            })
             .unwrap_or_default();
         match file.tensors.get(name) {
             None => errors.push(syn::Error::new(
@@ -130,11 +141,7 @@ fn check(
                      (its parameters are {}); to skip it write \
                      `#[weights(\"{written}\", ignore = [\"{name}\"])]`",
                     fmt_shape(&t.shape),
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                    list(&known)
                 ),
             ));
         }
@@ -145,6 +152,15 @@ fn check(
         first.combine(e);
     }
     Some(first)
+}
+
+/// `a, b, c` (the first eight, then how many more).
+fn list(names: &[&str]) -> String {
+    match names.len() {
+        0 => "none".to_string(),
+        n if n <= 8 => names.join(", "),
+        n => format!("{}, and {} more", names[..8].join(", "), n - 8),
+    }
 }
 
 fn fmt_shape(s: &[usize]) -> String {
