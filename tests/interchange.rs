@@ -91,9 +91,14 @@ model! {
 }
 
 fn dir() -> PathBuf {
-    [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "interchange"]
-        .iter()
-        .collect()
+    [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests",
+        "fixtures",
+        "interchange",
+    ]
+    .iter()
+    .collect()
 }
 
 fn read(path: &PathBuf) -> Vec<u8> {
@@ -185,11 +190,21 @@ macro_rules! case {
             let run32 = $ty::<f32>::from_safetensors(&bytes).expect("PyTorch file loads");
             let run64 = $ty::<f64>::from_safetensors(&bytes).expect("PyTorch file loads");
             // Compile time: the same values, bit for bit.
-            assert!(run32 == $ty::WEIGHTS, "{case}: WEIGHTS differs from the run-time load");
+            assert!(
+                run32 == $ty::WEIGHTS,
+                "{case}: WEIGHTS differs from the run-time load"
+            );
             assert!(run64 == $ty::WEIGHTS_F64, "{case}: WEIGHTS_F64 differs");
 
             let w32 = compare(&format!("{case} f32"), &run32, inputs, want, 1e-5).unwrap();
-            compare(&format!("{case} WEIGHTS"), $ty::weights(), inputs, want, 1e-5).unwrap();
+            compare(
+                &format!("{case} WEIGHTS"),
+                $ty::weights(),
+                inputs,
+                want,
+                1e-5,
+            )
+            .unwrap();
             let w64 = compare(&format!("{case} f64"), &run64, inputs, want, 1e-12).unwrap();
             println!("{case}: worst |diff| f32 {w32:.2e}, f64 {w64:.2e}");
 
@@ -207,11 +222,7 @@ macro_rules! case {
 /// `STATICNET_WRITE_FIXTURES` is set) was read by PyTorch, whose outputs
 /// are in `rust/<name>.torch.safetensors`: check it is that file and that
 /// Rust computes the same outputs from it.
-fn rust_written<M: Model<f32> + PartialEq + std::fmt::Debug>(
-    name: &str,
-    inputs: &[f64],
-    model: M,
-) {
+fn rust_written<M: Model<f32> + PartialEq + std::fmt::Debug>(name: &str, inputs: &[f64], model: M) {
     let path = dir().join("rust").join(format!("{name}.safetensors"));
     if std::env::var_os("STATICNET_WRITE_FIXTURES").is_some() {
         model.save(&path).expect("write fixture");
@@ -227,7 +238,10 @@ fn rust_written<M: Model<f32> + PartialEq + std::fmt::Debug>(
     );
     let loaded = M::from_safetensors(&bytes).expect("Rust-written file loads");
     // The file is exactly what `to_safetensors` writes for it.
-    assert!(loaded.to_safetensors() == bytes, "{name}: writer not stable");
+    assert!(
+        loaded.to_safetensors() == bytes,
+        "{name}: writer not stable"
+    );
     let worst = compare(
         &format!("{name} (Rust-written, PyTorch-run)"),
         &loaded,
