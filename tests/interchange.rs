@@ -122,7 +122,7 @@ fn compare<T: Float, M: Model<T>>(
 ) -> Result<f64, String> {
     let n_in = M::Input::LEN;
     let n_out = M::Output::LEN;
-    if inputs.len() % n_in != 0 || want.len() != inputs.len() / n_in * n_out {
+    if !inputs.len().is_multiple_of(n_in) || want.len() != inputs.len() / n_in * n_out {
         return Err(format!(
             "{what}: {} input and {} output values do not fit samples of {n_in} → {n_out}",
             inputs.len(),
@@ -141,8 +141,8 @@ fn compare<T: Float, M: Model<T>>(
         for (i, (&g, &w)) in y.as_flat().iter().zip(w).enumerate() {
             let g = g.to_f64();
             let d = (g - w).abs();
-            // NaN-safe: a NaN difference fails.
-            if !(d <= tol * w.abs().max(1.0)) {
+            // A NaN difference fails too.
+            if d.is_nan() || d > tol * w.abs().max(1.0) {
                 return Err(format!(
                     "{what}: sample {s}, output {i}: got {g}, PyTorch {w} (|diff| {d:e} > {tol:e})"
                 ));
