@@ -132,7 +132,7 @@ pub fn conv2d_backward<
                 *d = dyo[i][j];
             }
             A::backward(&yv, &mut dz);
-            for (b, &d) in g.bias.iter_mut().zip(&dz) {
+            for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
                 *b += d;
             }
             let gw = g.weight.as_mut_slice();

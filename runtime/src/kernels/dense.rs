@@ -18,13 +18,13 @@ const FEW_OUTPUTS: usize = 8;
 const LANES: usize = 8;
 
 /// `W x + b` for `x` given as `I` values, before the activation.
+///
+/// Works on plain arrays and slices: nalgebra's element iterators are
+/// stride-generic and keep loops over them from vectorising.
 #[inline(always)]
-fn affine<T: Float, const I: usize, const O: usize>(
-    p: &DenseParams<T, I, O>,
-    x: &[T],
-) -> SVector<T, O> {
+fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x: &[T]) -> [T; O] {
     let w = p.weight.as_slice();
-    let mut y = p.bias;
+    let mut y: [T; O] = p.bias.data.0[0];
     if O < FEW_OUTPUTS {
         // Few outputs (a classifier head, `Dense(1)`): LANES inputs at a
         // time, each lane with its own accumulators, so the additions do
@@ -73,8 +73,8 @@ pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
     x: &SVector<T, I>,
 ) -> SVector<T, O> {
     let mut y = affine(p, x.as_slice());
-    A::apply(y.as_mut_slice());
-    y
+    A::apply(&mut y);
+    SVector::from(y)
 }
 
 /// `Dense` applied to every step of a sequence `[S, I]` → `[S, O]`.
@@ -91,8 +91,10 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
         .zip(y.as_mut_slice().chunks_exact_mut(O))
     {
         let mut v = affine(p, xt);
-        A::apply(v.as_mut_slice());
-        yt.copy_from_slice(v.as_slice());
+        A::apply(&mut v);
+        for (d, &s) in yt.iter_mut().zip(&v) {
+            *d = s;
+        }
     }
     y
 }
@@ -110,19 +112,21 @@ fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
     dx: &mut [T],
 ) {
     // dz = act'(z) ⊙ dy, taken from the output y.
-    let mut dz = SVector::<T, O>::zeros();
+    let mut dz = [T::zero(); O];
     for (d, &v) in dz.iter_mut().zip(dy) {
         *d = v;
     }
-    A::backward(y, dz.as_mut_slice());
-    g.bias += dz;
+    A::backward(y, &mut dz);
+    for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
+        *b += d;
+    }
     // One pass over the columns of W and dW: dW[:, i] += dz x[i] and
     // dx[i] = W[:, i] · dz.
     let cols = p.weight.as_slice().chunks_exact(O);
     let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
     for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
         let mut s = T::zero();
-        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(dz.iter()) {
+        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(&dz) {
             *gw += d * xi;
             s += w * d;
         }

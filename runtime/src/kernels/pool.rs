@@ -7,10 +7,22 @@
 
 use crate::{Float, Image};
 
-/// `true` if `v` is NaN (`T` has no `is_nan` through `RealField`).
+/// `true` if `v` is NaN (`T` has no `is_nan` through `RealField`); one
+/// unordered compare, which vectorises (`partial_cmp` does not).
 #[inline(always)]
+#[allow(clippy::eq_op)]
 fn is_nan<T: Float>(v: T) -> bool {
-    v.partial_cmp(&v).is_none()
+    v != v
+}
+
+/// `max(m, v)` that lets a NaN `v` through (PyTorch's rule), as a select.
+#[inline(always)]
+fn max_nan<T: Float>(m: T, v: T) -> T {
+    if v > m || is_nan(v) {
+        v
+    } else {
+        m
+    }
 }
 
 /// The window of output `(i, j)` in one channel, as `KH` rows of `KW`.
@@ -76,11 +88,24 @@ pub fn max_pool2d<
             "max_pool2d: window columns out of range"
         );
     };
+    let neg_inf = T::of_f64(f64::NEG_INFINITY);
     let mut y = [[[T::zero(); OW]; OH]; C];
     for (xc, yc) in x.iter().zip(y.iter_mut()) {
         for (i, yr) in yc.iter_mut().enumerate() {
+            // First the maximum over the window's KH rows, column by column
+            // (contiguous, vectorises), then over KW columns per output.
+            let mut rm = [neg_inf; W];
+            for r in xc.iter().skip(i * SH).take(KH) {
+                for (m, &v) in rm.iter_mut().zip(r) {
+                    *m = max_nan(*m, v);
+                }
+            }
             for (j, yv) in yr.iter_mut().enumerate() {
-                *yv = window_max(window(xc, (i, j), (KH, KW), (SH, SW))).0;
+                let mut m = neg_inf;
+                for &v in rm.iter().skip(j * SW).take(KW) {
+                    m = max_nan(m, v);
+                }
+                *yv = m;
             }
         }
     }
