@@ -589,4 +589,48 @@ mod tests {
         assert!(json::parse("{\"a\":1,}").is_err());
         assert!(json::parse("{\"a\":-1.5e3}").is_ok());
     }
+
+    fn expand(attr: &str) -> String {
+        use std::str::FromStr;
+        let src = format!("{attr} pub struct T {{ input: [3], fc: Dense(2), }}");
+        let ts = proc_macro2::TokenStream::from_str(&src).expect("tokenizes");
+        crate::expand::model(ts).to_string()
+    }
+
+    #[test]
+    fn attribute_mistakes_are_errors_not_panics() {
+        for attr in [
+            "#[weights]",
+            "#[weights = 3]",
+            "#[weights()]",
+            "#[weights(\"a\", ignore = [1])]",
+            "#[weights(\"a\", ignore)]",
+            "#[weights(\"a\", nope)]",
+            "#[weights(\"a\" \"b\")]",
+            "#[weights = \"no/such/file.safetensors\"]",
+            "#[weights = \"src\"]",
+            "#[weights = \"Cargo.toml\"]",
+            "#[weights(\"../tests/ui/weights/dense.safetensors\")] #[weights(\"x\")]",
+            "#[weights = \"../tests/ui/weights/truncated.safetensors\"]",
+        ] {
+            let out = expand(attr);
+            assert!(out.contains("compile_error"), "{attr}: {out}");
+        }
+    }
+
+    #[test]
+    fn a_matching_file_expands_to_literals() {
+        // Relative to this crate's manifest directory (macros/).
+        let out = expand("#[weights = \"../tests/ui/weights/dense.safetensors\"]");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub const WEIGHTS : Self"), "{out}");
+        assert!(out.contains("include_bytes !"), "{out}");
+        // fc.weight = arange(6).reshape(2, 3) / 10, column-major: columns
+        // (0, 0.3), (0.1, 0.4), (0.2, 0.5); bias (0.5, -0.5).
+        assert!(
+            out.contains("[[0.0 , 0.3] , [0.1 , 0.4] , [0.2 , 0.5]]"),
+            "{out}"
+        );
+        assert!(out.contains("[[0.5 , - 0.5]]"), "{out}");
+    }
 }
