@@ -5,7 +5,7 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{
+use super::{each_step, 
     add_assign, affine, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose,
 };
 use crate::{Float, RecurrentParams};
@@ -94,9 +94,7 @@ pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: u
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, H> {
     let mut h = SVector::zeros();
-    for xt in cols(x) {
-        cell(p, xt, &mut cols_mut(&mut h)[0]);
-    }
+    each_step(x, |xt| cell(p, xt, &mut cols_mut(&mut h)[0]));
     h
 }
 
