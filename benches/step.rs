@@ -18,11 +18,17 @@
 //! give (the hand-written version's `expf`/`tanhf` take longer on some
 //! arguments than on others).
 //!
+//! Time is the benchmark thread's CPU time, as in benches/train.rs: on a
+//! shared machine wall time would also count other processes' turns on
+//! the core. On an idle machine the two agree for this single-threaded code.
+//!
 //! ```text
 //! cargo bench --bench step
 //! RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=<another dir> cargo bench --bench step
 //! ```
 
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::{SMatrix, SVector};
 use staticnet::kernels::{lstm_step, LstmState};
@@ -45,6 +51,32 @@ model! {
         input: [32, 8],
         gru1: Gru(32),
         head: Dense(1),
+    }
+}
+
+/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`).
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        WallTime.formatter()
     }
 }
 
@@ -174,7 +206,7 @@ fn assert_close(what: &str, got: f32, want: f32) {
     );
 }
 
-fn lstm(c: &mut Criterion) {
+fn lstm(c: &mut Criterion<ThreadCpuTime>) {
     let mut rng = Rng::new(7);
     let mut net = LstmNet::<f32>::init(11);
     randomise_biases(&mut net, &mut rng);
@@ -246,7 +278,7 @@ fn lstm(c: &mut Criterion) {
     g.finish();
 }
 
-fn gru(c: &mut Criterion) {
+fn gru(c: &mut Criterion<ThreadCpuTime>) {
     let mut rng = Rng::new(8);
     let mut net = GruNet::<f32>::init(12);
     randomise_biases(&mut net, &mut rng);
@@ -299,10 +331,11 @@ fn gru(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
+fn config() -> Criterion<ThreadCpuTime> {
     // Short runs: the machine is shared; medians of 60 samples are stable
     // to a few percent for these sub-microsecond calls.
     Criterion::default()
+        .with_measurement(ThreadCpuTime)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(60)

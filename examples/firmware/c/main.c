@@ -34,7 +34,7 @@
 
 /* Stack bounds in bytes (BENCHMARKS.md, "Firmware"): the figures this
  * program measured for the release build on x86-64 (19,944, 6,536, 1,304
- * and 20,632 bytes), rounded up to a power-of-two multiple of 1 KiB with
+ * and 20,632 bytes), rounded up to whole KiB with
  * 15-50% headroom for other compilers and targets. */
 #ifndef SN_STACK_BOUND_CNN_PREDICT
 #define SN_STACK_BOUND_CNN_PREDICT 24576
