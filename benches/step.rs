@@ -130,6 +130,8 @@ impl HandLstm {
         }
     }
 
+    // By reference: `self.w_hh * h` would copy the 16 KB matrix per call.
+    #[allow(clippy::op_ref)]
     fn cell(&self, h: &mut SVector<f32, 32>, c: &mut SVector<f32, 32>, x: &SVector<f32, 8>) {
         let z = &self.w_ih * x + &self.w_hh * &*h + self.b;
         for k in 0..32 {
@@ -182,6 +184,8 @@ impl HandGru {
         }
     }
 
+    // By reference, as in `HandLstm::cell`.
+    #[allow(clippy::op_ref)]
     fn step(&self, h: &mut SVector<f32, 32>, x: &SVector<f32, 8>) -> f32 {
         let gi = &self.w_ih * x + self.b_ih;
         let gh = &self.w_hh * &*h + self.b_hh;

@@ -1,30 +1,30 @@
 //! The stack a forward and a training step need, measured, and a check that
-//! each runs in a thread whose stack is the bound documented in
-//! BENCHMARKS.md ("Firmware").
+//! each runs within the bound documented in BENCHMARKS.md ("Firmware").
 //!
-//! Each operation runs in a child process (this test binary, re-run with
-//! `STATICNET_STACK_PROBE=<op>:<bytes>` selecting the `probe_child` test),
-//! in a thread spawned with exactly that stack size: an overflow hits the
-//! guard page and kills the child, not this process, and the parent sees a
-//! failed child. The models, gradients, tape and Adam state are on the heap,
-//! so only what the operation itself puts on the stack counts (as with the
-//! firmware's statics).
+//! A thread's size is a poor ruler: glibc raises any request below
+//! `PTHREAD_STACK_MIN` + a page + the static TLS (about 21 KiB here) and
+//! rounds to pages. So the probe uses a fixed 512 KiB thread and first
+//! *fills* part of it: a recursion `depth` levels deep, each level a frame
+//! of `PAD` bytes plus call overhead (`frame` bytes, measured from the
+//! frames' addresses), then runs the operation at the bottom. The deepest
+//! padding under which an operation still runs, compared with the deepest
+//! under which an empty operation runs, gives the bytes it needs:
+//! `(depth(empty) − depth(op)) × frame`, to within one frame (~300 bytes).
 //!
-//! A thread's stack also holds the thread's start-up frames and, with
-//! glibc, its static TLS; sizes are whole pages and at least
-//! `PTHREAD_STACK_MIN` (16 KiB on x86-64 Linux). The figures here are
-//! therefore "the smallest thread stack that works", in 4 KiB steps. The
-//! byte-exact figures of the firmware build come from examples/firmware's C
-//! program, which paints the stack.
+//! Each probe runs in a child process (this test binary, re-run with
+//! `STATICNET_STACK_PROBE=<op>:<depth>` selecting the `probe_child` test):
+//! an overflow hits the guard page and kills the child, not this process.
+//! The models, gradients, tape and Adam state are on the heap, so only what
+//! the operation itself puts on the stack counts (as with the firmware's
+//! statics).
 //!
-//! The bounds depend on the profile: `cargo test` builds with
+//! The figures depend on the profile: `cargo test` builds with
 //! `[profile.test]` (opt-level 1, debug assertions), `cargo test --release`
-//! with opt-level 3. Regenerate the numbers with
-//! `cargo test [--release] --test stack -- --ignored --nocapture`.
-//!
-//! These are std builds (the test harness needs std) without LTO; the
-//! firmware library, built no_std with LTO, inlines more and needs more
-//! (examples/firmware/c/main.c measures and bounds it byte by byte).
+//! with opt-level 3; the bounds below are per profile. Regenerate the
+//! numbers with `cargo test [--release] --test stack -- --ignored --nocapture`.
+//! These are std builds (the test harness needs std); the firmware library
+//! (no_std, LTO) is measured byte by byte, and bounded, by
+//! examples/firmware/c/main.c, which paints its stack.
 
 use staticnet::loss::{BinaryCrossEntropy, MeanSquaredError};
 use staticnet::optim::{Adam, AdamConfig};
@@ -58,17 +58,44 @@ model! {
 const PROBE: &str = "STATICNET_STACK_PROBE";
 const KIB: usize = 1024;
 
-/// The operations measured, and the thread stack each is documented to
-/// run in (BENCHMARKS.md, "Firmware"): (name, bound with `[profile.test]`
-/// (opt-level 1), bound in release). Each is the smallest working size
-/// measured by `measure` plus one 4 KiB page.
+/// The operations measured, and the stack each is documented to need
+/// (BENCHMARKS.md, "Firmware"): (name, bound with `[profile.test]`
+/// (opt-level 1), bound in release), in bytes.
 const OPS: &[(&str, usize, usize)] = &[
-    ("cnn_forward", 32 * KIB, 20 * KIB),
-    ("cnn_train_step", 32 * KIB, 20 * KIB),
-    ("lstm_forward", 20 * KIB, 20 * KIB),
-    ("lstm_step", 20 * KIB, 20 * KIB),
-    ("lstm_train_step", 76 * KIB, 72 * KIB),
+    // measured: 21,024 / 19,872 bytes
+    ("cnn_forward", 24 * KIB, 24 * KIB),
+    // 20,448 / 19,008
+    ("cnn_train_step", 24 * KIB, 24 * KIB),
+    // 9,216 / 5,760
+    ("lstm_forward", 12 * KIB, 8 * KIB),
+    // 2,016 / 2,016
+    ("lstm_step", 4 * KIB, 4 * KIB),
+    // 65,376 / 63,936
+    ("lstm_train_step", 72 * KIB, 72 * KIB),
 ];
+
+/// The probe thread's stack.
+const THREAD: usize = 512 * KIB;
+/// Bytes of padding per recursion level.
+const PAD: usize = 256;
+
+/// Fills `depth` frames of at least `PAD` bytes, then runs `job`; records
+/// the addresses of the frames at depth 1 and 0 (their distance is one
+/// level's size).
+#[inline(never)]
+fn pad(depth: usize, job: &mut dyn FnMut(), addrs: &mut [usize; 2]) {
+    let buf = black_box([0u8; PAD]);
+    if depth < 2 {
+        addrs[depth] = buf.as_ptr() as usize;
+    }
+    if depth > 0 {
+        pad(depth - 1, job, addrs);
+    } else {
+        job();
+    }
+    // Keeps `buf` live across the call (so no tail call reuses the frame).
+    black_box(&buf);
+}
 
 fn bound(op: &(&str, usize, usize)) -> usize {
     if cfg!(debug_assertions) {
@@ -87,9 +114,10 @@ fn input<X: Tensor<f32>>(seed: u64) -> X {
     x
 }
 
-/// Runs `op` once in a thread with a `stack`-byte stack (in this process:
-/// only ever called in a child).
-fn run(op: &str, stack: usize) {
+/// Runs `op` once at the bottom of `depth` padding frames in a `THREAD`
+/// byte thread, and returns one padding frame's size (0 if `depth < 1`).
+/// Only ever called in a child process.
+fn run(op: &str, depth: usize) -> usize {
     let job: Box<dyn FnOnce() + Send> = match op {
         "cnn_forward" => {
             let m = Box::new(SeedCnn::<f32>::init(1));
@@ -131,18 +159,32 @@ fn run(op: &str, stack: usize) {
                 assert!(l.is_ok());
             })
         }
-        "big_frame" => Box::new(|| {
-            let a = black_box([1u8; 256 * KIB]);
+        "empty" => Box::new(|| {}),
+        "big_frame_64k" => Box::new(|| {
+            let a = black_box([1u8; 64 * KIB]);
             black_box(&a);
         }),
         _ => panic!("unknown operation {op}"),
     };
     thread::Builder::new()
-        .stack_size(stack)
-        .spawn(job)
+        .stack_size(THREAD)
+        .spawn(move || {
+            let mut job = Some(job);
+            let mut addrs = [0; 2];
+            pad(
+                depth,
+                &mut || (job.take().expect("runs once"))(),
+                &mut addrs,
+            );
+            if depth >= 1 {
+                addrs[1] - addrs[0]
+            } else {
+                0
+            }
+        })
         .expect("spawn")
         .join()
-        .expect("the operation failed");
+        .expect("the operation failed")
 }
 
 /// In a child process: runs the operation `STATICNET_STACK_PROBE` names
@@ -150,14 +192,14 @@ fn run(op: &str, stack: usize) {
 #[test]
 fn probe_child() {
     let Ok(spec) = env::var(PROBE) else { return };
-    let (op, bytes) = spec.split_once(':').expect("op:bytes");
-    run(op, bytes.parse().expect("bytes"));
-    println!("probe ok: {spec}");
+    let (op, depth) = spec.split_once(':').expect("op:depth");
+    let frame = run(op, depth.parse().expect("depth"));
+    println!("probe ok: {spec} frame {frame}");
 }
 
-/// Whether `op` runs in a thread with a `stack`-byte stack (in a child
-/// process, so that an overflow only kills the child).
-fn fits(op: &str, stack: usize) -> bool {
+/// Whether `op` runs under `depth` padding frames, and one frame's size
+/// (in a child process, so that an overflow only kills the child).
+fn probe(op: &str, depth: usize) -> Option<usize> {
     let out = Command::new(env::current_exe().expect("test binary"))
         .args([
             "--exact",
@@ -166,39 +208,74 @@ fn fits(op: &str, stack: usize) -> bool {
             "--test-threads",
             "1",
         ])
-        .env(PROBE, format!("{op}:{stack}"))
+        .env(PROBE, format!("{op}:{depth}"))
         // Room for building the boxed models on the child's test thread.
         .env("RUST_MIN_STACK", (64 << 20).to_string())
         .output()
         .expect("running the test binary");
-    let ran = String::from_utf8_lossy(&out.stdout).contains(&format!("probe ok: {op}:{stack}"));
-    out.status.success() && ran
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tag = format!("probe ok: {op}:{depth} frame ");
+    // The harness may print "test probe_child ... " on the same line.
+    let frame = stdout.lines().find_map(|l| {
+        let (_, rest) = l.split_once(&tag)?;
+        rest.split_whitespace().next()?.parse().ok()
+    });
+    frame.filter(|_| out.status.success())
+}
+
+/// The deepest padding under which `op` runs.
+fn max_depth(op: &str) -> usize {
+    assert!(
+        probe(op, 0).is_some(),
+        "{op} does not run in {THREAD} bytes"
+    );
+    let (mut lo, mut hi) = (0, THREAD / PAD); // runs at lo, not at hi
+    assert!(probe(op, hi).is_none());
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        if probe(op, mid).is_some() {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// One padding level's size in bytes.
+fn frame() -> usize {
+    let f = probe("empty", 2).expect("two padding frames fit");
+    assert!((PAD..PAD + 512).contains(&f), "padding frame of {f} bytes");
+    f
 }
 
 #[test]
-fn every_operation_runs_in_its_documented_stack() {
+fn every_operation_runs_within_its_documented_stack() {
+    let (empty, f) = (max_depth("empty"), frame());
     for op in OPS {
         let b = bound(op);
+        // Leaves the operation at most `b` bytes beyond what the empty
+        // operation used.
+        let depth = empty.saturating_sub(b / f);
         assert!(
-            fits(op.0, b),
-            "{} overflowed a {b}-byte thread stack (the documented bound for this profile)",
+            probe(op.0, depth).is_some(),
+            "{} needs more than its documented {b} bytes of stack in this profile",
             op.0
         );
     }
 }
 
-/// The probe detects an overflow (so the test above can fail): a frame
-/// with a 256 KiB local array fails in a 64 KiB thread and runs in 1 MiB,
-/// in every profile.
+/// The probe detects an overflow (so the test above can fail): 64 KiB
+/// more than an empty operation does not fit when only 32 KiB are left.
 #[test]
 fn a_too_small_stack_is_detected() {
-    assert!(!fits("big_frame", 64 * KIB));
-    assert!(fits("big_frame", 1024 * KIB));
+    let (empty, f) = (max_depth("empty"), frame());
+    assert!(probe("big_frame_64k", empty - 32 * KIB / f).is_none());
+    assert!(probe("big_frame_64k", empty - 96 * KIB / f).is_some());
 }
 
-/// Prints the smallest thread stack (in 4 KiB steps) each operation runs
-/// in, and the training state's size. Slow-ish (a child process per
-/// probe): `cargo test [--release] --test stack -- --ignored --nocapture`.
+/// Prints the stack each operation needs and the training state's size:
+/// `cargo test [--release] --test stack -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn measure() {
@@ -207,27 +284,11 @@ fn measure() {
     } else {
         "release (opt-level 3)"
     };
-    println!("smallest working thread stack, {profile}:");
+    let (empty, f) = (max_depth("empty"), frame());
+    println!("stack needed, {profile} (to within {f} bytes):");
     for op in OPS {
-        // Invariant: fits(hi) and !fits(lo); a request below 16 KiB is
-        // raised to it (`PTHREAD_STACK_MIN`), so 12 KiB stands for "fails".
-        let (mut lo, mut hi) = (12 * KIB, 4096 * KIB);
-        assert!(fits(op.0, hi), "{} does not run in 4 MiB", op.0);
-        while hi - lo > 4 * KIB {
-            let mid = (lo + hi) / 2 / (4 * KIB) * (4 * KIB);
-            if fits(op.0, mid) {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        let at_min = if hi == 16 * KIB { " (the minimum)" } else { "" };
-        println!(
-            "  {:<16} {:>4} KiB{at_min}  (bound {} KiB)",
-            op.0,
-            hi / KIB,
-            bound(op) / KIB
-        );
+        let need = (empty - max_depth(op.0)) * f;
+        println!("  {:<16} {:>7} bytes  (bound {})", op.0, need, bound(op));
     }
     fn training_bytes<M: Train<f32>>() -> usize {
         // trainable copy + gradient + Adam's two moments, and the tape
