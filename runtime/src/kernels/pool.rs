@@ -39,27 +39,6 @@ fn window<T, const H: usize, const W: usize>(
         .map(move |r| r.iter().skip(j * sw).take(kw))
 }
 
-/// The maximum of a window and its position `(row, column)` inside the
-/// window, with PyTorch's rule: scan row by row, replace the current maximum
-/// when a value is greater or is NaN, so ties go to the first maximum and a
-/// NaN wins.
-#[inline(always)]
-fn window_max<'a, T: Float>(
-    rows: impl Iterator<Item = impl Iterator<Item = &'a T>>,
-) -> (T, usize, usize) {
-    let mut m = T::of_f64(f64::NEG_INFINITY);
-    let mut at = (0, 0);
-    for (ki, r) in rows.enumerate() {
-        for (kj, &v) in r.enumerate() {
-            if v > m || is_nan(v) {
-                m = v;
-                at = (ki, kj);
-            }
-        }
-    }
-    (m, at.0, at.1)
-}
-
 /// Max pooling with window `KH×KW` and stride `SH×SW`; NaN propagates, as
 /// in PyTorch.
 #[inline]
@@ -162,6 +141,7 @@ pub fn avg_pool2d<
 /// PyTorch; overlapping windows add up). The argmax is recomputed from `x`.
 #[inline]
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // window indices are the arithmetic itself
 pub fn max_pool2d_backward<
     T: Float,
     const C: usize,
