@@ -5,8 +5,9 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{each_step, 
-    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+use super::{
+    add_assign, affine, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc,
+    transpose,
 };
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};

@@ -4,7 +4,9 @@
 //! `g = tanh(z_g)`, `o = σ(z_o)`, `c_t = f ⊙ c_{t-1} + i ⊙ g`,
 //! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
 
-use super::{each_step, affine2, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose};
+use super::{
+    affine2, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
