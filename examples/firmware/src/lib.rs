@@ -24,7 +24,7 @@
 //! `unsafe` and no `slice::from_raw_parts`. The C caller's side of the
 //! contract is the one `from_raw_parts` would state: each non-null pointer
 //! points to that many `float`s, readable (writable for outputs), and an
-//! output does not overlap an input. The header says so per function.
+//! output does not overlap an input. The header states it.
 //!
 //! # Mutable statics
 //!
@@ -34,9 +34,10 @@
 //! a second call that arrives meanwhile (an interrupt handler calling in,
 //! or a second thread) does not wait (a spin would deadlock an interrupt
 //! that preempted the holder) but returns `SN_ERR_BUSY` and changes
-//! nothing. This is the whole of the crate's `unsafe`: one block in
+//! nothing. This is all of the crate's `unsafe` but one: a block in
 //! [`Exclusive::with`], the `Sync` impl, and the two zero-initialised
-//! statics, each with its argument.
+//! statics, each with its argument; the other is the panic handler's call
+//! to C's `abort`.
 //!
 //! Targets without compare-and-swap (Cortex-M0/M0+, `thumbv6m`) have no
 //! `AtomicBool::compare_exchange`; there, replace the flag with a critical
