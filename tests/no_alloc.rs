@@ -117,7 +117,10 @@ fn forward_allocates_nothing() {
     // The counter works: a heap allocation between two readings is seen.
     let before = allocations();
     let v = black_box(vec![1u8; 64]);
-    assert!(allocations() > before, "the counting allocator counts nothing");
+    assert!(
+        allocations() > before,
+        "the counting allocator counts nothing"
+    );
     drop(v);
 
     // Initialise everything before counting (init may do what it likes).
