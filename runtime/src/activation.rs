@@ -72,20 +72,22 @@ impl Activation for Relu {
     const ELEMENTWISE: bool = true;
     #[inline(always)]
     fn scalar<T: Float>(x: T) -> T {
-        // Written as a select so it vectorises (and maps NaN to 0 like
-        // neither branch would: PyTorch keeps NaN; we follow `max`).
-        if x > T::zero() {
-            x
-        } else {
+        // A select (one `maxps` on x86), so loops over it vectorise. The
+        // comparison is `x < 0`, so NaN falls through unchanged:
+        // `torch.relu(nan)` is NaN too (pytorch/pytorch#7999), whereas
+        // `x > 0 ? x : 0` or `f32::max` would hide it as 0.
+        if x < T::zero() {
             T::zero()
+        } else {
+            x
         }
     }
     #[inline(always)]
     fn backward<T: Float>(y: &[T], dy: &mut [T]) {
+        // PyTorch's `threshold_backward`: the gradient passes where y > 0
+        // (and where y is NaN), written as a select.
         for (d, &y) in dy.iter_mut().zip(y) {
-            if y <= T::zero() {
-                *d = T::zero();
-            }
+            *d = if y <= T::zero() { T::zero() } else { *d };
         }
     }
 }

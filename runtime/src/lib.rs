@@ -30,7 +30,7 @@ pub use activation::Activation;
 pub use float::Float;
 pub use init::Rng;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
-pub use model::{LayerInfo, Model, Param, ParamMut, Summary};
+pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};

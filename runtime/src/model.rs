@@ -23,6 +23,20 @@ pub trait Model<T: Float>: Sized {
     const PARAMS: usize;
     /// Bytes the parameters take.
     const PARAM_BYTES: usize = Self::PARAMS * core::mem::size_of::<T>();
+    /// Values live at once in `forward`: the largest sum of one layer's
+    /// input and output (the stack a forward needs is this times
+    /// `size_of::<T>()` plus the kernels' small locals; BENCHMARKS.md has
+    /// the measured figure).
+    const ACTIVATION_VALUES: usize;
+    /// `ACTIVATION_VALUES` in bytes.
+    const ACTIVATION_BYTES: usize = Self::ACTIVATION_VALUES * core::mem::size_of::<T>();
+    /// Number of parameter tensors (two per Dense or Conv2d layer, four per
+    /// recurrent layer).
+    const TENSORS: usize;
+
+    /// A model whose parameters are all zero (a gradient accumulator's or an
+    /// optimizer moment's starting point).
+    fn zeros() -> Self;
 
     /// Runs the network on one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
@@ -33,6 +47,15 @@ pub trait Model<T: Float>: Sized {
 
     /// Like [`Model::visit_params`], with write access.
     fn visit_params_mut<'a>(&'a mut self, f: &mut dyn FnMut(ParamMut<'a, T>));
+
+    /// Parameter tensor `i` (in [`Model::visit_params`] order) as one slice
+    /// in storage order (column-major, not PyTorch's order: use it for
+    /// element-wise work such as optimizer updates, where the order does not
+    /// matter). Empty for `i >= TENSORS`.
+    fn tensor(&self, i: usize) -> &[T];
+
+    /// Parameter tensor `i` as a writable slice; see [`Model::tensor`].
+    fn tensor_mut(&mut self, i: usize) -> &mut [T];
 
     /// Re-initialises every parameter in place from `seed` with Keras'
     /// default initializers (glorot-uniform kernels, orthogonal recurrent
@@ -346,4 +369,77 @@ impl fmt::Display for Summary {
         writeln!(f, "Non-trainable params: 0")?;
         rule(f, '_')
     }
+}
+
+/// A model that can be trained: a training forward that records what
+/// backward needs on a statically sized tape, and backward.
+///
+/// Gradients have the model's own type: `backward` *adds* this sample's
+/// parameter gradients into `grads`, so a batch accumulates by calling it
+/// once per sample (zero `grads` with [`Model::zeros`] or
+/// [`Train::zero_grads`] first).
+pub trait Train<T: Float>: Model<T> {
+    /// Every layer's output (and the recurrent layers' gates and states) of
+    /// one training forward.
+    type Tape;
+
+    /// Bytes of activations the tape keeps for backward.
+    const TAPE_BYTES: usize = core::mem::size_of::<Self::Tape>();
+
+    /// A zeroed tape. It can be large: keep one and reuse it.
+    fn new_tape() -> Self::Tape;
+
+    /// The forward pass, recording into `tape`; returns the output (the
+    /// same value [`Model::forward`] returns).
+    fn forward_train(&self, x: &Self::Input, tape: &mut Self::Tape) -> Self::Output;
+
+    /// Backpropagates `dy = dL/d(output)` through the forward recorded in
+    /// `tape`: adds the parameter gradients into `grads` and returns
+    /// `dL/d(input)`.
+    fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input;
+
+    /// The activation the model's last layer applies to its output, if a
+    /// loss can skip it: losses computed from logits (binary cross-entropy
+    /// after a sigmoid, categorical cross-entropy after a softmax) pass the
+    /// gradient with respect to the pre-activation to
+    /// [`Train::backward_logits`].
+    const OUTPUT_ACTIVATION: OutputActivation;
+
+    /// Like [`Train::backward`], but `dz` is the gradient with respect to
+    /// the last layer's pre-activation (its logits): the final activation's
+    /// derivative is not applied. With `OUTPUT_ACTIVATION == Linear` this is
+    /// `backward`.
+    fn backward_logits(
+        &self,
+        tape: &Self::Tape,
+        dz: &Self::Output,
+        grads: &mut Self,
+    ) -> Self::Input;
+
+    /// Sets every value of `grads` to zero.
+    fn zero_grads(grads: &mut Self) {
+        for i in 0..Self::TENSORS {
+            for v in grads.tensor_mut(i) {
+                *v = T::zero();
+            }
+        }
+    }
+}
+
+/// The activation a model's last layer applies (see
+/// [`Train::OUTPUT_ACTIVATION`]). `Linear` also stands for "none that a loss
+/// can skip" (e.g. a recurrent last layer, whose activation is inside the
+/// recurrence).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputActivation {
+    /// No separable final activation.
+    Linear,
+    /// `relu`.
+    Relu,
+    /// `sigmoid`: binary cross-entropy can work from the logit.
+    Sigmoid,
+    /// `tanh`.
+    Tanh,
+    /// `softmax`: categorical cross-entropy can work from the logits.
+    Softmax,
 }

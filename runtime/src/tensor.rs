@@ -41,7 +41,7 @@ impl std::error::Error for ShapeError {}
 /// assert_eq!(img[0][1][2], 6.0); // [c, h, w] = [0, 1, 2] -> 1 * 4 + 2
 /// assert_eq!(img.as_flat(), &flat[..]);
 /// ```
-pub trait Tensor<T: Copy>: Sized {
+pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
     /// Number of values.
     const LEN: usize;
     /// A tensor of zeros.

@@ -1,7 +1,7 @@
 //! The forward pass: one kernel call per layer, each on the stack, each
 //! spanned at the layer it comes from.
 
-use super::lit;
+use super::{call, lit};
 use crate::layers::{Act, Cell, Spec};
 use crate::shape::{Plan, Planned, Shape};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -37,17 +37,25 @@ pub fn forward(plan: &Plan) -> TokenStream {
 }
 
 /// The kernel call of one layer, `x_in` being its input by reference.
-fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStream {
-    let span = p.decl.kind.span();
+pub(super) fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStream {
+    let span = super::layer_span(p);
     let field = &p.decl.name;
     match (p.spec, p.input, p.output) {
         (Spec::Dense { units, act }, Shape::Vector(i), _) => {
             let (a, i, o) = (act_type(act), lit(i), lit(units));
-            quote_spanned!(span=> k::dense::<T, #a, #i, #o>(&self.#field, #by_ref))
+            call(
+                span,
+                quote!(k::dense::<T, #a, #i, #o>),
+                quote!(&self.#field, #by_ref),
+            )
         }
         (Spec::Dense { units, act }, Shape::Seq(s, i), _) => {
             let (a, i, o, s) = (act_type(act), lit(i), lit(units), lit(s));
-            quote_spanned!(span=> k::dense_seq::<T, #a, #i, #o, #s>(&self.#field, #by_ref))
+            call(
+                span,
+                quote!(k::dense_seq::<T, #a, #i, #o, #s>),
+                quote!(&self.#field, #by_ref),
+            )
         }
         (
             Spec::Conv2d {
@@ -64,8 +72,10 @@ fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStr
             let k = lit(c * kh * kw);
             let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
                 [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-            quote_spanned!(span=>
-                k::conv2d::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #k>(&self.#field, #by_ref)
+            call(
+                span,
+                quote!(k::conv2d::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #k>),
+                quote!(&self.#field, #by_ref),
             )
         }
         (
@@ -79,17 +89,29 @@ fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStr
         ) => {
             let f = Ident::new(if max { "max_pool2d" } else { "avg_pool2d" }, span);
             let [c, h, w, kh, kw, sh, sw, oh, ow] = [c, h, w, kh, kw, sh, sw, oh, ow].map(lit);
-            quote_spanned!(span=> k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>(#by_ref))
+            call(
+                span,
+                quote!(k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>),
+                quote!(#by_ref),
+            )
         }
         (Spec::Flatten, Shape::Image(c, h, w), Shape::Vector(n)) => {
             let [c, h, w, n] = [c, h, w, n].map(lit);
-            quote_spanned!(span=> k::flatten_image::<T, #c, #h, #w, #n>(#by_ref))
+            call(
+                span,
+                quote!(k::flatten_image::<T, #c, #h, #w, #n>),
+                quote!(#by_ref),
+            )
         }
         (Spec::Flatten, Shape::Seq(s, f), Shape::Vector(n)) => {
             let [s, f, n] = [s, f, n].map(lit);
-            quote_spanned!(span=> k::flatten_seq::<T, #f, #s, #n>(#by_ref))
+            call(
+                span,
+                quote!(k::flatten_seq::<T, #f, #s, #n>),
+                quote!(#by_ref),
+            )
         }
-        (Spec::Flatten, Shape::Vector(_), _) => quote_spanned!(span=> #by_val),
+        (Spec::Flatten, Shape::Vector(_), _) => by_val,
         (
             Spec::Recurrent {
                 cell,
@@ -105,28 +127,40 @@ fn layer_call(p: &Planned, by_ref: TokenStream, by_val: TokenStream) -> TokenStr
                 Cell::Simple(act) => {
                     let func = Ident::new(&format!("simple_rnn{suffix}"), span);
                     let a = act_type(act);
-                    quote_spanned!(span=> k::#func::<T, #a, #f, #h, #s>(&self.#field, #by_ref))
+                    call(
+                        span,
+                        quote!(k::#func::<T, #a, #f, #h, #s>),
+                        quote!(&self.#field, #by_ref),
+                    )
                 }
                 Cell::Lstm | Cell::Gru => {
                     let base = if cell == Cell::Lstm { "lstm" } else { "gru" };
                     let func = Ident::new(&format!("{base}{suffix}"), span);
                     let gh = lit(cell.gates() * units);
-                    quote_spanned!(span=> k::#func::<T, #f, #h, #gh, #s>(&self.#field, #by_ref))
+                    call(
+                        span,
+                        quote!(k::#func::<T, #f, #h, #gh, #s>),
+                        quote!(&self.#field, #by_ref),
+                    )
                 }
             }
         }
         (Spec::Activation(act), Shape::Vector(n), _) => {
             let (a, n) = (act_type(act), lit(n));
-            quote_spanned!(span=> k::activate::<T, #a, #n, 1>(#by_val))
+            call(span, quote!(k::activate::<T, #a, #n, 1>), quote!(#by_val))
         }
         (Spec::Activation(act), Shape::Seq(s, f), _) => {
             let (a, s, f) = (act_type(act), lit(s), lit(f));
-            quote_spanned!(span=> k::activate::<T, #a, #f, #s>(#by_val))
+            call(span, quote!(k::activate::<T, #a, #f, #s>), quote!(#by_val))
         }
         (Spec::Activation(act), Shape::Image(c, h, w), _) => {
             let a = act_type(act);
             let [c, h, w] = [c, h, w].map(lit);
-            quote_spanned!(span=> k::activate_image::<T, #a, #c, #h, #w>(#by_val))
+            call(
+                span,
+                quote!(k::activate_image::<T, #a, #c, #h, #w>),
+                quote!(#by_val),
+            )
         }
         // Shape inference admits no other combination.
         _ => {

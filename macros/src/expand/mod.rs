@@ -2,9 +2,11 @@
 //! pass (`forward`), the summary constants (`summary`), and the stub emitted
 //! beside errors (`fallback`).
 
+mod backward;
 mod fallback;
 mod forward;
 mod params;
+mod stream;
 mod summary;
 
 use crate::ast::ModelDef;
@@ -43,12 +45,18 @@ fn try_model(def: &ModelDef) -> syn::Result<TokenStream> {
 
 fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
     let strukt = params::strukt(def, plan);
-    let inherent = params::inherent(def, plan);
+    let inherent = params::inherent(def);
     let model_impl = model_impl(def, plan);
+    let tape = backward::tape_struct(def, plan);
+    let train = backward::train_impl(def, plan);
+    let stream = stream::expand(def, plan);
     quote! {
         #strukt
         #inherent
         #model_impl
+        #tape
+        #train
+        #stream
     }
 }
 
@@ -62,11 +70,15 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let visit = params::visit(plan, false);
     let visit_mut = params::visit(plan, true);
     let init = params::init_in(plan);
+    let zeros = params::zeros(plan);
+    let tensors = params::tensor_access(plan);
     quote! {
         impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
             type Input = #input_ty;
             type Output = #output_ty;
             #consts
+            #tensors
+            #zeros
             #forward
             fn visit_params<'a>(&'a self, f: &mut dyn ::core::ops::FnMut(::staticnet::Param<'a, T>)) {
                 #visit
@@ -100,4 +112,38 @@ pub(crate) fn tensor_type(s: Shape) -> TokenStream {
 /// An unsuffixed integer literal.
 pub(crate) fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
+}
+
+/// A layer's location with the macro's own hygiene: generated code can
+/// point errors at the layer while its names (`self`, `T`, locals) still
+/// resolve as the macro wrote them, even when the DSL came through a
+/// `macro_rules!`.
+pub(crate) fn layer_span(p: &crate::shape::Planned) -> proc_macro2::Span {
+    p.decl
+        .kind
+        .span()
+        .resolved_at(proc_macro2::Span::call_site())
+}
+
+/// `callee(args)` with the callee (the kernel path and its sizes) located at
+/// the layer, so a type error in it points there.
+pub(crate) fn call(span: proc_macro2::Span, callee: TokenStream, args: TokenStream) -> TokenStream {
+    let callee = respan(callee, span);
+    quote!(#callee(#args))
+}
+
+fn respan(ts: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    ts.into_iter()
+        .map(|tt| match tt {
+            proc_macro2::TokenTree::Group(g) => {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                proc_macro2::TokenTree::Group(ng)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }

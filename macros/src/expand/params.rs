@@ -10,7 +10,7 @@ use quote::{format_ident, quote, quote_spanned};
 
 /// The parameter block type of a layer, if it has parameters.
 fn param_type(p: &Planned) -> Option<TokenStream> {
-    let span = p.decl.kind.span();
+    let span = super::layer_span(p);
     match (p.spec, p.input) {
         (Spec::Dense { units, .. }, Shape::Vector(i) | Shape::Seq(_, i)) => {
             let (i, o) = (lit(i), lit(units));
@@ -95,8 +95,8 @@ pub fn strukt(def: &ModelDef, plan: &Plan) -> TokenStream {
     }
 }
 
-pub fn inherent(def: &ModelDef, plan: &Plan) -> TokenStream {
-    let name = &def.name;
+/// The body of `Model::zeros`.
+pub fn zeros(plan: &Plan) -> TokenStream {
     let fields = plan.layers.iter().filter_map(|p| {
         let ty = param_type(p)?;
         let field = &p.decl.name;
@@ -104,14 +104,23 @@ pub fn inherent(def: &ModelDef, plan: &Plan) -> TokenStream {
     });
     let phantom = (!has_params(plan)).then(|| quote!(__float: ::core::marker::PhantomData,));
     quote! {
+        fn zeros() -> Self {
+            Self {
+                #(#fields)*
+                #phantom
+            }
+        }
+    }
+}
+
+pub fn inherent(def: &ModelDef) -> TokenStream {
+    let name = &def.name;
+    quote! {
         impl<T: ::staticnet::Float> #name<T> {
             /// A model whose parameters are all zero (also the starting
             /// point of a gradient accumulator).
             pub fn zeros() -> Self {
-                Self {
-                    #(#fields)*
-                    #phantom
-                }
+                <Self as ::staticnet::Model<T>>::zeros()
             }
 
             /// A model initialised from `seed` with Keras' default
@@ -126,28 +135,17 @@ pub fn inherent(def: &ModelDef, plan: &Plan) -> TokenStream {
     }
 }
 
-/// The body of `visit_params` (or `visit_params_mut`): one call per tensor.
-pub fn visit(plan: &Plan, mutable: bool) -> TokenStream {
-    let (ctor, amp) = if mutable {
-        (quote!(::staticnet::ParamMut::new), quote!(&mut))
-    } else {
-        (quote!(::staticnet::Param::new), quote!(&))
-    };
-    let mut calls = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>, field: &syn::Ident, member: &str| {
-        let member = format_ident!("{}", member);
-        let dims = shape.into_iter().map(lit);
-        calls.push(quote! {
-            f(#ctor(#name, &[#(#dims),*], #amp self.#field.#member));
-        });
-    };
+/// Every parameter tensor: (field, member, PyTorch name, PyTorch shape),
+/// in `state_dict` order.
+pub fn tensors<'a>(plan: &'a Plan<'a>) -> Vec<(&'a syn::Ident, &'static str, String, Vec<usize>)> {
+    let mut out = Vec::new();
     for p in &plan.layers {
         let field = &p.decl.name;
         let n = field.to_string();
         match (p.spec, p.input) {
             (Spec::Dense { units, .. }, Shape::Vector(i) | Shape::Seq(_, i)) => {
-                push(format!("{n}.weight"), vec![units, i], field, "weight");
-                push(format!("{n}.bias"), vec![units], field, "bias");
+                out.push((field, "weight", format!("{n}.weight"), vec![units, i]));
+                out.push((field, "bias", format!("{n}.bias"), vec![units]));
             }
             (
                 Spec::Conv2d {
@@ -157,29 +155,80 @@ pub fn visit(plan: &Plan, mutable: bool) -> TokenStream {
                 },
                 Shape::Image(c, ..),
             ) => {
-                push(
-                    format!("{n}.weight"),
-                    vec![filters, c, kh, kw],
+                out.push((
                     field,
                     "weight",
-                );
-                push(format!("{n}.bias"), vec![filters], field, "bias");
+                    format!("{n}.weight"),
+                    vec![filters, c, kh, kw],
+                ));
+                out.push((field, "bias", format!("{n}.bias"), vec![filters]));
             }
             (Spec::Recurrent { cell, units, .. }, Shape::Seq(_, f)) => {
                 let gh = cell.gates() * units;
-                push(format!("{n}.weight_ih_l0"), vec![gh, f], field, "weight_ih");
-                push(
-                    format!("{n}.weight_hh_l0"),
-                    vec![gh, units],
+                out.push((field, "weight_ih", format!("{n}.weight_ih_l0"), vec![gh, f]));
+                out.push((
                     field,
                     "weight_hh",
-                );
-                push(format!("{n}.bias_ih_l0"), vec![gh], field, "bias_ih");
-                push(format!("{n}.bias_hh_l0"), vec![gh], field, "bias_hh");
+                    format!("{n}.weight_hh_l0"),
+                    vec![gh, units],
+                ));
+                out.push((field, "bias_ih", format!("{n}.bias_ih_l0"), vec![gh]));
+                out.push((field, "bias_hh", format!("{n}.bias_hh_l0"), vec![gh]));
             }
             _ => {}
         }
     }
+    out
+}
+
+/// `TENSORS`, `tensor` and `tensor_mut`: index → storage slice.
+pub fn tensor_access(plan: &Plan) -> TokenStream {
+    let all = tensors(plan);
+    let count = lit(all.len());
+    let arms: Vec<_> = all
+        .iter()
+        .enumerate()
+        .map(|(i, (field, member, ..))| {
+            let member = format_ident!("{}", member);
+            (lit(i), quote!(self.#field.#member))
+        })
+        .collect();
+    let get = arms.iter().map(|(i, e)| quote!(#i => #e.as_slice(),));
+    let get_mut = arms.iter().map(|(i, e)| quote!(#i => #e.as_mut_slice(),));
+    quote! {
+        const TENSORS: usize = #count;
+        fn tensor(&self, i: usize) -> &[T] {
+            match i {
+                #(#get)*
+                _ => &[],
+            }
+        }
+        fn tensor_mut(&mut self, i: usize) -> &mut [T] {
+            match i {
+                #(#get_mut)*
+                _ => &mut [],
+            }
+        }
+    }
+}
+
+/// The body of `visit_params` (or `visit_params_mut`): one call per tensor.
+pub fn visit(plan: &Plan, mutable: bool) -> TokenStream {
+    let (ctor, amp) = if mutable {
+        (quote!(::staticnet::ParamMut::new), quote!(&mut))
+    } else {
+        (quote!(::staticnet::Param::new), quote!(&))
+    };
+    let calls: Vec<TokenStream> = tensors(plan)
+        .into_iter()
+        .map(|(field, member, name, shape)| {
+            let member = format_ident!("{}", member);
+            let dims = shape.into_iter().map(lit);
+            quote! {
+                f(#ctor(#name, &[#(#dims),*], #amp self.#field.#member));
+            }
+        })
+        .collect();
     if calls.is_empty() {
         return quote!(let _ = f;);
     }

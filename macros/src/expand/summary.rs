@@ -26,6 +26,13 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
         })
         .collect();
     let total = lit(total);
+    let live = plan
+        .layers
+        .iter()
+        .map(|p| p.input.len() + p.output.len())
+        .max()
+        .unwrap_or(0);
+    let live = lit(live);
     quote! {
         const NAME: &'static str = #name;
         const INPUT_SHAPE: &'static [usize] = &[#(#input),*];
@@ -33,5 +40,6 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
             #(#rows)*
         ];
         const PARAMS: usize = #total;
+        const ACTIVATION_VALUES: usize = #live;
     }
 }

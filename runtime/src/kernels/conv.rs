@@ -1,6 +1,32 @@
-//! `Conv2d`: cross-correlation as PyTorch's `nn.Conv2d`, with zero padding.
+//! `Conv2d`: cross-correlation as PyTorch's `nn.Conv2d`, with zero padding,
+//! and its backward pass.
+//!
+//! Loop order: one output pixel at a time, its `O` filter sums held in a
+//! local array (registers) and updated with one weight column per kernel
+//! tap. Column `k = (c·KH + ki)·KW + kj` of the column-major weight
+//! `SMatrix<T, O, K>` holds that tap's weight for every filter as `O`
+//! contiguous values, so the innermost loop is a contiguous `acc += w_k · x`
+//! that vectorises over the filters whatever the stride. Padding never
+//! reaches the inner loops: for each output row and column the range of
+//! kernel taps that land inside the input is computed once, and rows and
+//! taps are walked with iterators over exactly that range (no bounds checks,
+//! no zero multiplications). The activation is applied to the `O` sums of
+//! the pixel before they are stored, which for `Softmax` is exactly the
+//! group it needs (across channels, per pixel).
 
 use crate::{Activation, Conv2dParams, Float, Image};
+
+/// The kernel taps `k` of output position `i` that land inside an input of
+/// length `n`, for stride `s` and leading padding `p`: returns
+/// `(first tap, first input index, number of taps)`.
+#[inline(always)]
+fn taps(i: usize, s: usize, p: usize, k: usize, n: usize) -> (usize, usize, usize) {
+    // Input index of tap t is i·s + t − p; it must lie in 0..n.
+    let start = i * s;
+    let lo = p.saturating_sub(start);
+    let hi = k.min((p + n).saturating_sub(start));
+    (lo, (start + lo).saturating_sub(p), hi.saturating_sub(lo))
+}
 
 /// `Conv2d` forward: `[C, H, W]` → `[O, OH, OW]`.
 ///
@@ -35,36 +61,477 @@ pub fn conv2d<
     };
     let mut y = [[[T::zero(); OW]; OH]; O];
     let w = p.weight.as_slice();
-    for o in 0..O {
-        let b = p.bias[o];
-        for i in 0..OH {
-            let mut acc = [b; OW];
-            for c in 0..C {
-                for ki in 0..KH {
-                    // Input row, or none inside the zero padding.
-                    let hi = (i * SH + ki).wrapping_sub(PT);
-                    if hi >= H {
-                        continue;
-                    }
-                    let row = &x[c][hi];
-                    for kj in 0..KW {
-                        let wk = w[((c * KH + ki) * KW + kj) * O + o];
-                        for (j, a) in acc.iter_mut().enumerate() {
-                            let wi = (j * SW + kj).wrapping_sub(PL);
-                            if wi < W {
-                                *a += wk * row[wi];
-                            }
+    for i in 0..OH {
+        let (ki0, r0, nr) = taps(i, SH, PT, KH, H);
+        for j in 0..OW {
+            let (kj0, c0, nc) = taps(j, SW, PL, KW, W);
+            let mut acc: [T; O] = p.bias.data.0[0];
+            for (xc, wc) in x.iter().zip(w.chunks_exact(KH * KW * O)) {
+                let rows = xc.iter().skip(r0).take(nr);
+                for (xr, wr) in rows.zip(wc.chunks_exact(KW * O).skip(ki0)) {
+                    let cols = xr.iter().skip(c0).take(nc);
+                    for (&xv, wk) in cols.zip(wr.chunks_exact(O).skip(kj0)) {
+                        for (a, &wv) in acc.iter_mut().zip(wk) {
+                            *a += wv * xv;
                         }
                     }
                 }
             }
-            y[o][i] = acc;
+            A::apply(&mut acc);
+            for (yo, &a) in y.iter_mut().zip(&acc) {
+                yo[i][j] = a;
+            }
         }
     }
-    if A::ELEMENTWISE {
-        A::apply(y.as_flattened_mut().as_flattened_mut());
-    } else {
-        y = crate::kernels::activate_image::<T, A, O, OH, OW>(y);
-    }
     y
+}
+
+/// Backward of [`conv2d`]: given the input `x`, the activated output `y`
+/// kept by the training forward and `dy = dL/dy`, adds `dL/dW` and `dL/db`
+/// into `g` and returns `dL/dx` (zero padding receives no gradient).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut Conv2dParams<T, O, K>,
+) -> Image<T, C, H, W> {
+    const {
+        assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
+        assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
+    };
+    let mut dx = [[[T::zero(); W]; H]; C];
+    let w = p.weight.as_slice();
+    for i in 0..OH {
+        let (ki0, r0, nr) = taps(i, SH, PT, KH, H);
+        for j in 0..OW {
+            let (kj0, c0, nc) = taps(j, SW, PL, KW, W);
+            // dz for this pixel's O filters (the activation's group).
+            let mut yv = [T::zero(); O];
+            let mut dz = [T::zero(); O];
+            for ((v, d), (yo, dyo)) in yv.iter_mut().zip(dz.iter_mut()).zip(y.iter().zip(dy)) {
+                *v = yo[i][j];
+                *d = dyo[i][j];
+            }
+            A::backward(&yv, &mut dz);
+            for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
+                *b += d;
+            }
+            let gw = g.weight.as_mut_slice();
+            let chans = x.iter().zip(dx.iter_mut()).zip(
+                w.chunks_exact(KH * KW * O)
+                    .zip(gw.chunks_exact_mut(KH * KW * O)),
+            );
+            for ((xc, dxc), (wc, gc)) in chans {
+                let rows = xc.iter().zip(dxc.iter_mut()).skip(r0).take(nr);
+                let wrows = wc
+                    .chunks_exact(KW * O)
+                    .zip(gc.chunks_exact_mut(KW * O))
+                    .skip(ki0);
+                for ((xr, dxr), (wr, gr)) in rows.zip(wrows) {
+                    let cols = xr.iter().zip(dxr.iter_mut()).skip(c0).take(nc);
+                    let wcols = wr.chunks_exact(O).zip(gr.chunks_exact_mut(O)).skip(kj0);
+                    for ((&xv, dxv), (wk, gk)) in cols.zip(wcols) {
+                        // dW[:, k] += dz x, dx += W[:, k] · dz.
+                        let mut s = T::zero();
+                        for ((gv, &wv), &d) in gk.iter_mut().zip(wk).zip(&dz) {
+                            *gv += d * xv;
+                            s += wv * d;
+                        }
+                        *dxv += s;
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+#[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the formulas
+mod tests {
+    use super::*;
+    use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
+    use crate::init::Rng;
+    use crate::kernels::testutil::{check_grad, dot, fill};
+    use crate::Tensor;
+
+    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!((g.to_f64() - w).abs() <= tol, "[{i}]: got {g:?}, want {w}");
+        }
+    }
+
+    /// 2 channels, 5×4 input, 2 filters 3×3, stride 2, PT = 1, PL = 0,
+    /// output 3×2: the windows cover padded rows -1..=5 and columns 0..=4, so
+    /// one zero row at the bottom and one zero column at the right are
+    /// implied.
+    ///
+    /// x0[h][w] = 4h + w + 1, x1[h][w] = h − w.
+    /// Filter 0: 1 at (c0, 0, 0), 2 at (c0, 1, 1), 3 at (c1, 2, 2), bias 0.5:
+    ///   y0[i][j] = x0[2i−1][2j] + 2·x0[2i][2j+1] + 3·x1[2i+1][2j+2] + 0.5.
+    /// Filter 1: 1 at (c0, 0, 2), −1 at (c1, 1, 0), bias −1:
+    ///   y1[i][j] = x0[2i−1][2j+2] − x1[2i][2j] − 1.
+    /// (Terms outside the 5×4 input are zero.)
+    fn strided_case<T: Float>() -> (Conv2dParams<T, 2, 18>, Image<T, 2, 5, 4>) {
+        let f = T::of_f64;
+        let mut p = Conv2dParams::<T, 2, 18>::zeros();
+        // column k = (c·3 + ki)·3 + kj
+        p.weight[(0, 0)] = f(1.0);
+        p.weight[(0, 4)] = f(2.0);
+        p.weight[(0, 17)] = f(3.0);
+        p.bias[0] = f(0.5);
+        p.weight[(1, 2)] = f(1.0);
+        p.weight[(1, 12)] = f(-1.0);
+        p.bias[1] = f(-1.0);
+        let mut x = [[[T::zero(); 4]; 5]; 2];
+        for h in 0..5 {
+            for w in 0..4 {
+                x[0][h][w] = f((4 * h + w + 1) as f64);
+                x[1][h][w] = f(h as f64 - w as f64);
+            }
+        }
+        (p, x)
+    }
+
+    // Worked out by hand from the formulas above:
+    // i = 0: y0 = [0 + 2·2 + 3·(−1) + .5, 0 + 2·4 + 0 + .5]   = [1.5, 8.5]
+    //        y1 = [0 − 0 − 1, 0 − (−2) − 1]                    = [−1, 1]
+    // i = 1: y0 = [5 + 2·10 + 3·1 + .5, 7 + 2·12 + 0 + .5]     = [28.5, 31.5]
+    //        y1 = [7 − 2 − 1, 0 − 0 − 1]                       = [4, −1]
+    // i = 2: y0 = [13 + 2·18 + 0 + .5, 15 + 2·20 + 0 + .5]     = [49.5, 55.5]
+    //        y1 = [15 − 4 − 1, 0 − 2 − 1]                      = [10, −3]
+    const STRIDED_Y0: [f64; 6] = [1.5, 8.5, 28.5, 31.5, 49.5, 55.5];
+    const STRIDED_Y1: [f64; 6] = [-1.0, 1.0, 4.0, -1.0, 10.0, -3.0];
+
+    fn strided<T: Float, A: Activation>() -> Image<T, 2, 3, 2> {
+        let (p, x) = strided_case::<T>();
+        conv2d::<T, A, 2, 5, 4, 2, 3, 3, 2, 2, 1, 0, 3, 2, 18>(&p, &x)
+    }
+
+    #[test]
+    fn strided_asymmetric_padding_by_hand() {
+        let want: [f64; 12] = core::array::from_fn(|n| {
+            if n < 6 {
+                STRIDED_Y0[n]
+            } else {
+                STRIDED_Y1[n - 6]
+            }
+        });
+        close(strided::<f64, Linear>().as_flat(), &want, 0.0);
+        close(strided::<f32, Linear>().as_flat(), &want, 0.0);
+        let relu = want.map(|v| v.max(0.0));
+        close(strided::<f64, Relu>().as_flat(), &relu, 0.0);
+        close(strided::<f32, Relu>().as_flat(), &relu, 0.0);
+    }
+
+    #[test]
+    fn fused_activations_by_hand() {
+        let y = strided::<f64, Sigmoid>();
+        let t = strided::<f32, Tanh>();
+        let s = strided::<f64, Softmax>();
+        let s32 = strided::<f32, Softmax>();
+        for n in 0..6 {
+            let (i, j) = (n / 2, n % 2);
+            let (a, b) = (STRIDED_Y0[n], STRIDED_Y1[n]);
+            assert!((y[1][i][j] - 1.0 / (1.0 + (-b).exp())).abs() < 1e-15);
+            assert!((t[1][i][j] as f64 - b.tanh()).abs() < 1e-6);
+            // Softmax across the two channels of the pixel.
+            let p0 = 1.0 / (1.0 + (b - a).exp());
+            assert!((s[0][i][j] - p0).abs() < 1e-15, "softmax at {i},{j}");
+            assert!((s[1][i][j] - (1.0 - p0)).abs() < 1e-15);
+            assert!((s32[0][i][j] as f64 - p0).abs() < 1e-6);
+        }
+    }
+
+    /// `padding = same` with an even 2×2 kernel on 3×3: TensorFlow pads one
+    /// row/column at the bottom/right only (PT = PL = 0, OH = OW = 3).
+    /// kernel [[1, 2], [3, 4]], x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]:
+    /// y[i][j] = x[i][j] + 2x[i][j+1] + 3x[i+1][j] + 4x[i+1][j+1].
+    #[test]
+    fn same_padding_even_kernel_by_hand() {
+        let mut p = Conv2dParams::<f64, 1, 4>::zeros();
+        for (k, v) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+            p.weight[(0, k)] = v;
+        }
+        let x: Image<f64, 1, 3, 3> = [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]];
+        let y = conv2d::<f64, Linear, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 3, 3, 4>(&p, &x);
+        let want = [
+            [1.0 + 4.0 + 12.0 + 20.0, 2.0 + 6.0 + 15.0 + 24.0, 3.0 + 18.0],
+            [
+                4.0 + 10.0 + 21.0 + 32.0,
+                5.0 + 12.0 + 24.0 + 36.0,
+                6.0 + 27.0,
+            ],
+            [7.0 + 16.0, 8.0 + 18.0, 9.0],
+        ];
+        assert_eq!(y[0], want);
+    }
+
+    type Point<const O: usize, const K: usize, const C: usize, const H: usize, const W: usize> =
+        (Conv2dParams<f64, O, K>, Image<f64, C, H, W>);
+
+    macro_rules! grad_case {
+        ($a:ty, $seed:expr, C=$c:literal, H=$h:literal, W=$w:literal, O=$o:literal,
+         KH=$kh:literal, KW=$kw:literal, SH=$sh:literal, SW=$sw:literal,
+         PT=$pt:literal, PL=$pl:literal, OH=$oh:literal, OW=$ow:literal) => {{
+            const K: usize = $c * $kh * $kw;
+            let mut rng = Rng::new($seed);
+            let mut p = Conv2dParams::<f64, $o, K>::zeros();
+            fill(&mut rng, p.weight.as_mut_slice());
+            fill(&mut rng, p.bias.as_mut_slice());
+            let mut x = <Image<f64, $c, $h, $w> as Tensor<f64>>::zeros();
+            fill(&mut rng, x.as_flat_mut());
+            let mut r = <Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros();
+            fill(&mut rng, r.as_flat_mut());
+            let fwd = |p: &Conv2dParams<f64, $o, K>, x: &Image<f64, $c, $h, $w>| {
+                conv2d::<f64, $a, $c, $h, $w, $o, $kh, $kw, $sh, $sw, $pt, $pl, $oh, $ow, K>(p, x)
+            };
+            let y = fwd(&p, &x);
+            let mut g = Conv2dParams::zeros();
+            let dx = conv2d_backward::<
+                f64,
+                $a,
+                $c,
+                $h,
+                $w,
+                $o,
+                $kh,
+                $kw,
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $oh,
+                $ow,
+                K,
+            >(&p, &x, &y, &r, &mut g);
+            let loss = |q: &Point<$o, K, $c, $h, $w>| dot(r.as_flat(), fwd(&q.0, &q.1).as_flat());
+            let pt = (p, x);
+            let what = concat!(stringify!($a), " seed ", stringify!($seed));
+            check_grad(
+                what,
+                &pt,
+                |q| q.0.weight.as_mut_slice(),
+                loss,
+                g.weight.as_slice(),
+            );
+            check_grad(
+                what,
+                &pt,
+                |q| q.0.bias.as_mut_slice(),
+                loss,
+                g.bias.as_slice(),
+            );
+            check_grad(what, &pt, |q| q.1.as_flat_mut(), loss, dx.as_flat());
+        }};
+    }
+
+    #[test]
+    fn conv2d_backward_matches_finite_differences() {
+        // The strided, asymmetrically padded geometry, every activation.
+        grad_case!(
+            Linear,
+            1,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Relu,
+            2,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Sigmoid,
+            3,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Tanh,
+            4,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        grad_case!(
+            Softmax,
+            5,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
+        // valid, stride 1
+        grad_case!(
+            Tanh,
+            6,
+            C = 1,
+            H = 4,
+            W = 5,
+            O = 2,
+            KH = 2,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 3,
+            OW = 3
+        );
+        // same with an even kernel (extra row/column at the bottom/right)
+        grad_case!(
+            Sigmoid,
+            7,
+            C = 2,
+            H = 4,
+            W = 4,
+            O = 2,
+            KH = 2,
+            KW = 2,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 4,
+            OW = 4
+        );
+        // same with an odd kernel, and explicit (ph, pw) = (2, 1) padding with
+        // stride (2, 1)
+        grad_case!(
+            Linear,
+            8,
+            C = 2,
+            H = 3,
+            W = 3,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 1,
+            PL = 1,
+            OH = 3,
+            OW = 3
+        );
+        grad_case!(
+            Softmax,
+            9,
+            C = 2,
+            H = 4,
+            W = 3,
+            O = 2,
+            KH = 3,
+            KW = 2,
+            SH = 2,
+            SW = 1,
+            PT = 2,
+            PL = 1,
+            OH = 3,
+            OW = 4
+        );
+    }
+
+    /// The straightforward definition (padded cross-correlation), in f64.
+    #[test]
+    fn conv2d_matches_the_definition_on_a_larger_case() {
+        const C: usize = 3;
+        const O: usize = 5;
+        const K: usize = C * 9;
+        let mut rng = Rng::new(11);
+        let mut p = Conv2dParams::<f64, O, K>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        fill(&mut rng, p.bias.as_mut_slice());
+        let mut x = <Image<f64, C, 7, 6> as Tensor<f64>>::zeros();
+        fill(&mut rng, x.as_flat_mut());
+        // stride 2, padding 1 on every side: OH = (7 + 2 − 3) / 2 + 1 = 4,
+        // OW = (6 + 2 − 3) / 2 + 1 = 3.
+        let y = conv2d::<f64, Linear, C, 7, 6, O, 3, 3, 2, 2, 1, 1, 4, 3, K>(&p, &x);
+        for o in 0..O {
+            for i in 0..4 {
+                for j in 0..3 {
+                    let mut s = p.bias[o];
+                    for c in 0..C {
+                        for ki in 0..3 {
+                            for kj in 0..3 {
+                                let (h, w) = ((2 * i + ki) as isize - 1, (2 * j + kj) as isize - 1);
+                                if (0..7).contains(&h) && (0..6).contains(&w) {
+                                    s += p.weight[(o, (c * 3 + ki) * 3 + kj)]
+                                        * x[c][h as usize][w as usize];
+                                }
+                            }
+                        }
+                    }
+                    assert!((y[o][i][j] - s).abs() < 1e-12, "{o},{i},{j}");
+                }
+            }
+        }
+    }
 }

@@ -1,26 +1,80 @@
-//! `Dense`: `y = act(W x + b)`, on a vector or on every step of a sequence.
+//! `Dense`: `y = act(W x + b)`, on a vector or on every step of a sequence,
+//! and its backward pass.
+//!
+//! Layout: `W` is an `SMatrix<T, O, I>`, stored column-major, so column `i`
+//! (the weights from input `i` to every output) is `O` contiguous values:
+//! PyTorch's row-major `[O, I]` weight read column by column.
 
 use crate::{Activation, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
-/// `Dense` on a vector: `act(W x + b)`.
+/// Below this many outputs a `Dense` is computed as `O` dot products, each
+/// split over [`LANES`] independent partial sums; from it on, as a sum of
+/// weight columns (`y += W[:, i] · x[i]`), vectorised over the outputs.
+const FEW_OUTPUTS: usize = 8;
+
+/// Independent partial sums for the dot-product form: enough to hide the
+/// add latency and fill a 256-bit register for `O = 1`.
+const LANES: usize = 8;
+
+/// `W x + b` for `x` given as `I` values, before the activation.
+///
+/// Works on plain arrays and slices: nalgebra's element iterators are
+/// stride-generic and keep loops over them from vectorising.
+#[inline(always)]
+fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x: &[T]) -> [T; O] {
+    let w = p.weight.as_slice();
+    let mut y: [T; O] = p.bias.data.0[0];
+    if O < FEW_OUTPUTS {
+        // Few outputs (a classifier head, `Dense(1)`): LANES inputs at a
+        // time, each lane with its own accumulators, so the additions do
+        // not form one long dependency chain. `acc[l][o]` sums
+        // `W[o, i] x[i]` for `i ≡ l (mod LANES)`.
+        let mut acc = [[T::zero(); O]; LANES];
+        let blocks = w.chunks_exact(LANES * O);
+        let w_rest = blocks.remainder();
+        let xb = x.chunks_exact(LANES);
+        let x_rest = xb.remainder();
+        for (wb, xs) in blocks.zip(xb) {
+            for ((a, col), &xi) in acc.iter_mut().zip(wb.chunks_exact(O)).zip(xs) {
+                for (ao, &wo) in a.iter_mut().zip(col) {
+                    *ao += wo * xi;
+                }
+            }
+        }
+        for (col, &xi) in w_rest.chunks_exact(O).zip(x_rest) {
+            for (ao, &wo) in acc[0].iter_mut().zip(col) {
+                *ao += wo * xi;
+            }
+        }
+        for a in &acc {
+            for (yo, &ao) in y.iter_mut().zip(a) {
+                *yo += ao;
+            }
+        }
+    } else {
+        // Many outputs: add x[i] times column i. The accumulator is the
+        // output itself, `O` independent sums that stay in registers, and
+        // every column is one contiguous run.
+        for (col, &xi) in w.chunks_exact(O).zip(x) {
+            for (yo, &wo) in y.iter_mut().zip(col) {
+                *yo += wo * xi;
+            }
+        }
+    }
+    y
+}
+
+/// `Dense` on a vector: `act(W x + b)`, the activation applied in registers
+/// before the result is returned.
 #[inline]
 pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
 ) -> SVector<T, O> {
-    let mut y = p.bias;
-    // Column-major W: add x[i] times column i; each column is contiguous, so
-    // the inner loop runs over O consecutive values and vectorises.
-    let w = p.weight.as_slice();
-    for (i, &xi) in x.as_slice().iter().enumerate() {
-        let col = &w[i * O..(i + 1) * O];
-        for (yo, &wo) in y.as_mut_slice().iter_mut().zip(col) {
-            *yo += wo * xi;
-        }
-    }
-    A::apply(y.as_mut_slice());
-    y
+    let mut y = affine(p, x.as_slice());
+    A::apply(&mut y);
+    SVector::from(y)
 }
 
 /// `Dense` applied to every step of a sequence `[S, I]` → `[S, O]`.
@@ -30,9 +84,328 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
     x: &SMatrix<T, I, S>,
 ) -> SMatrix<T, O, S> {
     let mut y = SMatrix::<T, O, S>::zeros();
-    for t in 0..S {
-        let xt: SVector<T, I> = x.column(t).into_owned();
-        y.set_column(t, &dense::<T, A, I, O>(p, &xt));
+    // Column t of the sequence is step t: I (resp. O) contiguous values.
+    for (xt, yt) in x
+        .as_slice()
+        .chunks_exact(I)
+        .zip(y.as_mut_slice().chunks_exact_mut(O))
+    {
+        let mut v = affine(p, xt);
+        A::apply(&mut v);
+        for (d, &s) in yt.iter_mut().zip(&v) {
+            *d = s;
+        }
     }
     y
+}
+
+/// Backward of one `Dense` step on `I` values `x` with output `y` (after
+/// the activation) and upstream gradient `dy`: accumulates into `g` and
+/// writes `dL/dx` into `dx`.
+#[inline(always)]
+fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    g: &mut DenseParams<T, I, O>,
+    dx: &mut [T],
+) {
+    // dz = act'(z) ⊙ dy, taken from the output y.
+    let mut dz = [T::zero(); O];
+    for (d, &v) in dz.iter_mut().zip(dy) {
+        *d = v;
+    }
+    A::backward(y, &mut dz);
+    for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
+        *b += d;
+    }
+    // One pass over the columns of W and dW: dW[:, i] += dz x[i] and
+    // dx[i] = W[:, i] · dz.
+    let cols = p.weight.as_slice().chunks_exact(O);
+    let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
+    for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
+        let mut s = T::zero();
+        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(&dz) {
+            *gw += d * xi;
+            s += w * d;
+        }
+        *dxi = s;
+    }
+}
+
+/// Backward of [`dense`]: given the input `x`, the activated output `y` the
+/// training forward kept and `dy = dL/dy`, adds `dL/dW = dz xᵀ` and
+/// `dL/db = dz` (with `dz = act'(z) ⊙ dy`) into `g` and returns
+/// `dL/dx = Wᵀ dz`.
+#[inline]
+pub fn dense_backward<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    y: &SVector<T, O>,
+    dy: &SVector<T, O>,
+    g: &mut DenseParams<T, I, O>,
+) -> SVector<T, I> {
+    let mut dx = SVector::<T, I>::zeros();
+    backward_step::<T, A, I, O>(
+        p,
+        x.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+        g,
+        dx.as_mut_slice(),
+    );
+    dx
+}
+
+/// Backward of [`dense_seq`]: the parameter gradients are summed over the
+/// steps; returns `dL/dx` for every step.
+#[inline]
+pub fn dense_seq_backward<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    y: &SMatrix<T, O, S>,
+    dy: &SMatrix<T, O, S>,
+    g: &mut DenseParams<T, I, O>,
+) -> SMatrix<T, I, S> {
+    let mut dx = SMatrix::<T, I, S>::zeros();
+    let steps = x
+        .as_slice()
+        .chunks_exact(I)
+        .zip(y.as_slice().chunks_exact(O))
+        .zip(dy.as_slice().chunks_exact(O))
+        .zip(dx.as_mut_slice().chunks_exact_mut(I));
+    for (((xt, yt), dyt), dxt) in steps {
+        backward_step::<T, A, I, O>(p, xt, yt, dyt, g, dxt);
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
+    use crate::init::Rng;
+    use crate::kernels::testutil::{check_grad, dot, fill};
+
+    /// W = [[1, -2, 0.5], [0, 3, -1]], b = [0.5, -1], x = [2, 1, -4]:
+    /// z = [2 - 2 - 2 + 0.5, 0 + 3 + 4 - 1] = [-1.5, 6].
+    fn case<T: Float>() -> (DenseParams<T, 3, 2>, SVector<T, 3>) {
+        let f = T::of_f64;
+        let p = DenseParams {
+            weight: SMatrix::<T, 2, 3>::new(f(1.0), f(-2.0), f(0.5), f(0.0), f(3.0), f(-1.0)),
+            bias: SVector::<T, 2>::new(f(0.5), f(-1.0)),
+        };
+        (p, SVector::<T, 3>::new(f(2.0), f(1.0), f(-4.0)))
+    }
+
+    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!((g.to_f64() - w).abs() <= tol, "[{i}]: got {g:?}, want {w}");
+        }
+    }
+
+    fn each_activation<T: Float>(tol: f64) {
+        let (p, x) = case::<T>();
+        let sig = |z: f64| 1.0 / (1.0 + (-z).exp());
+        close(
+            dense::<T, Linear, 3, 2>(&p, &x).as_slice(),
+            &[-1.5, 6.0],
+            tol,
+        );
+        close(dense::<T, Relu, 3, 2>(&p, &x).as_slice(), &[0.0, 6.0], tol);
+        close(
+            dense::<T, Sigmoid, 3, 2>(&p, &x).as_slice(),
+            &[sig(-1.5), sig(6.0)],
+            tol,
+        );
+        close(
+            dense::<T, Tanh, 3, 2>(&p, &x).as_slice(),
+            &[(-1.5f64).tanh(), 6f64.tanh()],
+            tol,
+        );
+        // softmax([-1.5, 6]) = [1 / (1 + e^7.5), 1 / (1 + e^-7.5)]
+        let s0 = 1.0 / (1.0 + 7.5f64.exp());
+        close(
+            dense::<T, Softmax, 3, 2>(&p, &x).as_slice(),
+            &[s0, 1.0 - s0],
+            tol,
+        );
+    }
+
+    #[test]
+    fn dense_by_hand_each_activation_f64() {
+        each_activation::<f64>(1e-15);
+    }
+
+    #[test]
+    fn dense_by_hand_each_activation_f32() {
+        each_activation::<f32>(1e-6);
+    }
+
+    /// The straightforward triple loop of the definition, in f64.
+    fn reference<const I: usize, const O: usize>(
+        p: &DenseParams<f64, I, O>,
+        x: &[f64],
+    ) -> [f64; O] {
+        let mut y = [0.0; O];
+        for (o, yo) in y.iter_mut().enumerate() {
+            *yo = p.bias[o] + (0..I).map(|i| p.weight[(o, i)] * x[i]).sum::<f64>();
+        }
+        y
+    }
+
+    fn both_paths<const I: usize, const O: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut p = DenseParams::<f64, I, O>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        fill(&mut rng, p.bias.as_mut_slice());
+        let mut x = SVector::<f64, I>::zeros();
+        fill(&mut rng, x.as_mut_slice());
+        let want = reference(&p, x.as_slice());
+        close(dense::<f64, Linear, I, O>(&p, &x).as_slice(), &want, 1e-12);
+    }
+
+    #[test]
+    fn dense_matches_the_definition_on_both_loop_forms() {
+        // Dot-product form (O < 8) with and without a remainder of inputs,
+        // and the column form.
+        both_paths::<64, 1>(1);
+        both_paths::<19, 3>(2);
+        both_paths::<5, 7>(3);
+        both_paths::<13, 8>(4);
+        both_paths::<33, 64>(5);
+    }
+
+    #[test]
+    fn dense_seq_applies_dense_to_every_step() {
+        let (p, x0) = case::<f64>();
+        // Steps: x0, -x0 -> z = [-1.5, 6] and [2.5, -8] (b - (z - b)).
+        let mut x = SMatrix::<f64, 3, 2>::zeros();
+        x.set_column(0, &x0);
+        x.set_column(1, &(-x0));
+        let y = dense_seq::<f64, Relu, 3, 2, 2>(&p, &x);
+        close(y.as_slice(), &[0.0, 6.0, 2.5, 0.0], 1e-15);
+        // Softmax acts on each step on its own.
+        let y = dense_seq::<f64, Softmax, 3, 2, 2>(&p, &x);
+        let s0 = 1.0 / (1.0 + 7.5f64.exp());
+        let s1 = 1.0 / (1.0 + (-10.5f64).exp());
+        close(y.as_slice(), &[s0, 1.0 - s0, s1, 1.0 - s1], 1e-15);
+    }
+
+    type Point<const I: usize, const O: usize> = (DenseParams<f64, I, O>, SVector<f64, I>);
+
+    fn grad_check<A: Activation, const I: usize, const O: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut p = DenseParams::<f64, I, O>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        fill(&mut rng, p.bias.as_mut_slice());
+        let mut x = SVector::<f64, I>::zeros();
+        fill(&mut rng, x.as_mut_slice());
+        let mut r = SVector::<f64, O>::zeros();
+        fill(&mut rng, r.as_mut_slice());
+        let y = dense::<f64, A, I, O>(&p, &x);
+        let mut g = DenseParams::zeros();
+        let dx = dense_backward::<f64, A, I, O>(&p, &x, &y, &r, &mut g);
+        let loss =
+            |q: &Point<I, O>| dot(r.as_slice(), dense::<f64, A, I, O>(&q.0, &q.1).as_slice());
+        let pt = (p, x);
+        let name = A::NAME;
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            name,
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
+        check_grad(name, &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
+    }
+
+    #[test]
+    fn dense_backward_matches_finite_differences() {
+        for seed in 0..3 {
+            grad_check::<Linear, 5, 3>(seed);
+            grad_check::<Relu, 5, 9>(seed);
+            grad_check::<Sigmoid, 6, 1>(seed);
+            grad_check::<Tanh, 11, 4>(seed);
+            grad_check::<Softmax, 4, 5>(seed);
+        }
+    }
+
+    #[test]
+    fn dense_backward_accumulates_into_the_gradient() {
+        let (p, x) = case::<f64>();
+        let y = dense::<f64, Linear, 3, 2>(&p, &x);
+        let dy = SVector::<f64, 2>::new(1.0, 2.0);
+        let mut g = DenseParams::zeros();
+        g.bias[0] = 10.0;
+        g.weight[(1, 2)] = 100.0;
+        let dx = dense_backward::<f64, Linear, 3, 2>(&p, &x, &y, &dy, &mut g);
+        // dW = dy xᵀ = [[2, 1, -4], [4, 2, -8]], db = dy, dx = Wᵀ dy.
+        assert_eq!(g.bias.as_slice(), &[11.0, 2.0]);
+        assert_eq!(g.weight[(0, 0)], 2.0);
+        assert_eq!(g.weight[(1, 1)], 2.0);
+        assert_eq!(g.weight[(1, 2)], 92.0);
+        assert_eq!(dx.as_slice(), &[1.0, -2.0 + 6.0, 0.5 - 2.0]);
+    }
+
+    type SeqPoint<const I: usize, const O: usize, const S: usize> =
+        (DenseParams<f64, I, O>, SMatrix<f64, I, S>);
+
+    fn seq_grad_check<A: Activation, const I: usize, const O: usize, const S: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut p = DenseParams::<f64, I, O>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        fill(&mut rng, p.bias.as_mut_slice());
+        let mut x = SMatrix::<f64, I, S>::zeros();
+        fill(&mut rng, x.as_mut_slice());
+        let mut r = SMatrix::<f64, O, S>::zeros();
+        fill(&mut rng, r.as_mut_slice());
+        let y = dense_seq::<f64, A, I, O, S>(&p, &x);
+        let mut g = DenseParams::zeros();
+        let dx = dense_seq_backward::<f64, A, I, O, S>(&p, &x, &y, &r, &mut g);
+        let loss = |q: &SeqPoint<I, O, S>| {
+            dot(
+                r.as_slice(),
+                dense_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice(),
+            )
+        };
+        let pt = (p, x);
+        check_grad(
+            "seq W",
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            "seq b",
+            &pt,
+            |q| q.0.bias.as_mut_slice(),
+            loss,
+            g.bias.as_slice(),
+        );
+        check_grad("seq x", &pt, |q| q.1.as_mut_slice(), loss, dx.as_slice());
+    }
+
+    #[test]
+    fn dense_seq_backward_matches_finite_differences() {
+        seq_grad_check::<Tanh, 3, 4, 5>(7);
+        seq_grad_check::<Softmax, 4, 3, 3>(8);
+        seq_grad_check::<Relu, 2, 9, 4>(9);
+    }
 }

@@ -1,4 +1,5 @@
-//! Stand-alone activation layers (`Relu`, `Sigmoid`, `Tanh`, `Softmax`).
+//! Stand-alone activation layers (`Relu`, `Sigmoid`, `Tanh`, `Softmax`) and
+//! their backward passes.
 
 use crate::{Activation, Float, Image};
 use nalgebra::SMatrix;
@@ -33,15 +34,218 @@ pub fn activate_image<T: Float, A: Activation, const C: usize, const H: usize, c
         for i in 0..H {
             for j in 0..W {
                 let mut v = [T::zero(); C];
-                for c in 0..C {
-                    v[c] = x[c][i][j];
+                for (vc, xc) in v.iter_mut().zip(x.iter()) {
+                    *vc = xc[i][j];
                 }
                 A::apply(&mut v);
-                for c in 0..C {
-                    x[c][i][j] = v[c];
+                for (&vc, xc) in v.iter().zip(x.iter_mut()) {
+                    xc[i][j] = vc;
                 }
             }
         }
     }
     x
+}
+
+/// Backward of [`activate`]: `dL/dx` from the layer's output `y` and
+/// `dy = dL/dy` (per column for `Softmax`).
+#[inline]
+pub fn activate_backward<T: Float, A: Activation, const F: usize, const S: usize>(
+    y: &SMatrix<T, F, S>,
+    dy: &SMatrix<T, F, S>,
+) -> SMatrix<T, F, S> {
+    let mut dx = *dy;
+    if A::ELEMENTWISE {
+        A::backward(y.as_slice(), dx.as_mut_slice());
+    } else {
+        for (yc, dc) in y
+            .as_slice()
+            .chunks_exact(F)
+            .zip(dx.as_mut_slice().chunks_exact_mut(F))
+        {
+            A::backward(yc, dc);
+        }
+    }
+    dx
+}
+
+/// Backward of [`activate_image`]: `dL/dx` from the layer's output `y` and
+/// `dy = dL/dy` (across the channels of each pixel for `Softmax`).
+#[inline]
+pub fn activate_image_backward<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+>(
+    y: &Image<T, C, H, W>,
+    dy: &Image<T, C, H, W>,
+) -> Image<T, C, H, W> {
+    let mut dx = *dy;
+    if A::ELEMENTWISE {
+        A::backward(
+            y.as_flattened().as_flattened(),
+            dx.as_flattened_mut().as_flattened_mut(),
+        );
+    } else {
+        for i in 0..H {
+            for j in 0..W {
+                let mut yv = [T::zero(); C];
+                let mut dv = [T::zero(); C];
+                for ((a, b), (yc, dc)) in yv
+                    .iter_mut()
+                    .zip(dv.iter_mut())
+                    .zip(y.iter().zip(dx.iter()))
+                {
+                    *a = yc[i][j];
+                    *b = dc[i][j];
+                }
+                A::backward(&yv, &mut dv);
+                for (&b, dc) in dv.iter().zip(dx.iter_mut()) {
+                    dc[i][j] = b;
+                }
+            }
+        }
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
+    use crate::init::Rng;
+    use crate::kernels::testutil::{check_grad, dot, fill};
+    use crate::Tensor;
+    use nalgebra::SVector;
+
+    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
+        assert_eq!(got.len(), want.len());
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g.to_f64() - w).abs() <= tol * w.abs().max(1.0),
+                "[{i}]: got {g:?}, want {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn elementwise_by_hand() {
+        let x = SVector::<f32, 4>::new(-2.0, -0.0, 0.5, 3.0);
+        close(
+            activate::<f32, Relu, 4, 1>(x).as_slice(),
+            &[0.0, 0.0, 0.5, 3.0],
+            0.0,
+        );
+        close(
+            activate::<f32, Linear, 4, 1>(x).as_slice(),
+            &[-2.0, 0.0, 0.5, 3.0],
+            0.0,
+        );
+        let sig = [-2.0f64, 0.0, 0.5, 3.0].map(|z| 1.0 / (1.0 + (-z).exp()));
+        close(activate::<f32, Sigmoid, 4, 1>(x).as_slice(), &sig, 2e-7);
+        let th = [-2.0f64, 0.0, 0.5, 3.0].map(f64::tanh);
+        close(activate::<f32, Tanh, 4, 1>(x).as_slice(), &th, 2e-7);
+        // relu keeps NaN, as torch.relu does.
+        let n = activate::<f32, Relu, 1, 1>(SVector::<f32, 1>::new(f32::NAN));
+        assert!(n[0].is_nan());
+    }
+
+    /// softmax([1, 2, 3]) = [1, e, e²] / (1 + e + e²), and adding 1000 to
+    /// every input changes nothing (a naive exp would overflow to inf/inf).
+    #[test]
+    fn softmax_on_a_vector_and_large_inputs() {
+        let e = 1f64.exp();
+        let s = 1.0 + e + e * e;
+        let want = [1.0 / s, e / s, e * e / s];
+        for shift in [0.0, 1000.0, -1000.0] {
+            let x = SVector::<f64, 3>::new(1.0 + shift, 2.0 + shift, 3.0 + shift);
+            close(activate::<f64, Softmax, 3, 1>(x).as_slice(), &want, 1e-15);
+            let x32 = x.map(|v| v as f32);
+            close(activate::<f32, Softmax, 3, 1>(x32).as_slice(), &want, 1e-6);
+        }
+        // [1000, 0]: e^-1000 underflows to 0, the result is [1, 0], no NaN.
+        let y = activate::<f32, Softmax, 2, 1>(SVector::<f32, 2>::new(1000.0, 0.0));
+        assert_eq!(y.as_slice(), &[1.0, 0.0]);
+    }
+
+    #[test]
+    fn softmax_per_step_of_a_sequence() {
+        // [S, F] = [2, 2]: steps [0, ln 3] -> [1/4, 3/4], [1000, 1000] -> [1/2, 1/2].
+        let x = SMatrix::<f32, 2, 2>::new(0.0, 1000.0, 3f32.ln(), 1000.0);
+        let y = activate::<f32, Softmax, 2, 2>(x);
+        close(y.as_slice(), &[0.25, 0.75, 0.5, 0.5], 1e-6);
+    }
+
+    #[test]
+    fn softmax_across_channels_of_an_image() {
+        // 3 channels, 1×2 pixels. Pixel 0: [0, ln 2, ln 5] -> [1, 2, 5] / 8.
+        // Pixel 1: [1000, 999, -1000] -> [1, 1/e, 0] / (1 + 1/e).
+        let x: Image<f32, 3, 1, 2> = [
+            [[0.0, 1000.0]],
+            [[2f32.ln(), 999.0]],
+            [[5f32.ln(), -1000.0]],
+        ];
+        let y = activate_image::<f32, Softmax, 3, 1, 2>(x);
+        let ie = (-1f64).exp();
+        let want = [
+            1.0 / 8.0,
+            1.0 / (1.0 + ie),
+            2.0 / 8.0,
+            ie / (1.0 + ie),
+            5.0 / 8.0,
+            0.0,
+        ];
+        close(y.as_flat(), &want, 1e-6);
+        // Element-wise activations act on every value.
+        let r = activate_image::<f32, Relu, 3, 1, 2>(x);
+        assert_eq!(
+            r,
+            [[[0.0, 1000.0]], [[2f32.ln(), 999.0]], [[5f32.ln(), 0.0]]]
+        );
+    }
+
+    fn vec_grad<A: Activation, const F: usize, const S: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut x = SMatrix::<f64, F, S>::zeros();
+        fill(&mut rng, x.as_mut_slice());
+        x *= 3.0;
+        let mut r = SMatrix::<f64, F, S>::zeros();
+        fill(&mut rng, r.as_mut_slice());
+        let y = activate::<f64, A, F, S>(x);
+        let dx = activate_backward::<f64, A, F, S>(&y, &r);
+        let loss =
+            |q: &SMatrix<f64, F, S>| dot(r.as_slice(), activate::<f64, A, F, S>(*q).as_slice());
+        check_grad(A::NAME, &x, |q| q.as_mut_slice(), loss, dx.as_slice());
+    }
+
+    fn image_grad<A: Activation, const C: usize, const H: usize, const W: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut x = <Image<f64, C, H, W> as Tensor<f64>>::zeros();
+        fill(&mut rng, x.as_flat_mut());
+        let mut r = x;
+        fill(&mut rng, r.as_flat_mut());
+        let y = activate_image::<f64, A, C, H, W>(x);
+        let dx = activate_image_backward::<f64, A, C, H, W>(&y, &r);
+        let loss = |q: &Image<f64, C, H, W>| {
+            dot(r.as_flat(), activate_image::<f64, A, C, H, W>(*q).as_flat())
+        };
+        check_grad(A::NAME, &x, |q| q.as_flat_mut(), loss, dx.as_flat());
+    }
+
+    #[test]
+    fn activation_backward_matches_finite_differences() {
+        for seed in 0..3 {
+            vec_grad::<Linear, 5, 1>(seed);
+            vec_grad::<Relu, 5, 3>(seed);
+            vec_grad::<Sigmoid, 5, 3>(seed);
+            vec_grad::<Tanh, 5, 3>(seed);
+            vec_grad::<Softmax, 5, 1>(seed);
+            vec_grad::<Softmax, 4, 3>(seed);
+            image_grad::<Relu, 2, 3, 2>(seed);
+            image_grad::<Tanh, 2, 3, 2>(seed);
+            image_grad::<Softmax, 3, 2, 2>(seed);
+        }
+    }
 }

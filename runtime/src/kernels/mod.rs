@@ -11,6 +11,9 @@ mod elementwise;
 mod pool;
 mod recurrent;
 mod reshape;
+mod sequence;
+#[cfg(test)]
+mod testutil;
 
 pub use conv::*;
 pub use dense::*;
@@ -18,3 +21,4 @@ pub use elementwise::*;
 pub use pool::*;
 pub use recurrent::*;
 pub use reshape::*;
+pub use sequence::*;

@@ -1,9 +1,67 @@
 //! `MaxPool2d` and `AvgPool2d` (no padding, floor: a ragged edge is dropped,
-//! as in Keras and PyTorch).
+//! as in Keras and PyTorch), and their backward passes.
+//!
+//! Windows are walked with iterators (`skip`/`take` over the rows and
+//! columns of one channel), so there is no indexing to check; the const
+//! asserts guarantee every window lies inside the input.
 
 use crate::{Float, Image};
 
-/// Max pooling with window `KH×KW` and stride `SH×SW`.
+/// `true` if `v` is NaN (`T` has no `is_nan` through `RealField`); one
+/// unordered compare, which vectorises (`partial_cmp` does not).
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn is_nan<T: Float>(v: T) -> bool {
+    v != v
+}
+
+/// `max(m, v)` that lets a NaN `v` through (PyTorch's rule), as a select.
+#[inline(always)]
+fn max_nan<T: Float>(m: T, v: T) -> T {
+    if v > m || is_nan(v) {
+        v
+    } else {
+        m
+    }
+}
+
+/// The window of output `(i, j)` in one channel, as `KH` rows of `KW`.
+#[inline(always)]
+fn window<T, const H: usize, const W: usize>(
+    xc: &[[T; W]; H],
+    (i, j): (usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+) -> impl Iterator<Item = impl Iterator<Item = &T>> {
+    xc.iter()
+        .skip(i * sh)
+        .take(kh)
+        .map(move |r| r.iter().skip(j * sw).take(kw))
+}
+
+/// The maximum of a window and its position `(row, column)` inside the
+/// window, with PyTorch's rule: scan row by row, replace the current maximum
+/// when a value is greater or is NaN, so ties go to the first maximum and a
+/// NaN wins.
+#[inline(always)]
+fn window_max<'a, T: Float>(
+    rows: impl Iterator<Item = impl Iterator<Item = &'a T>>,
+) -> (T, usize, usize) {
+    let mut m = T::of_f64(f64::NEG_INFINITY);
+    let mut at = (0, 0);
+    for (ki, r) in rows.enumerate() {
+        for (kj, &v) in r.enumerate() {
+            if v > m || is_nan(v) {
+                m = v;
+                at = (ki, kj);
+            }
+        }
+    }
+    (m, at.0, at.1)
+}
+
+/// Max pooling with window `KH×KW` and stride `SH×SW`; NaN propagates, as
+/// in PyTorch.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d<
@@ -30,20 +88,24 @@ pub fn max_pool2d<
             "max_pool2d: window columns out of range"
         );
     };
+    let neg_inf = T::of_f64(f64::NEG_INFINITY);
     let mut y = [[[T::zero(); OW]; OH]; C];
-    for c in 0..C {
-        for i in 0..OH {
-            for j in 0..OW {
-                let mut m = x[c][i * SH][j * SW];
-                for ki in 0..KH {
-                    for kj in 0..KW {
-                        let v = x[c][i * SH + ki][j * SW + kj];
-                        if v > m {
-                            m = v;
-                        }
-                    }
+    for (xc, yc) in x.iter().zip(y.iter_mut()) {
+        for (i, yr) in yc.iter_mut().enumerate() {
+            // First the maximum over the window's KH rows, column by column
+            // (contiguous, vectorises), then over KW columns per output.
+            let mut rm = [neg_inf; W];
+            for r in xc.iter().skip(i * SH).take(KH) {
+                for (m, &v) in rm.iter_mut().zip(r) {
+                    *m = max_nan(*m, v);
                 }
-                y[c][i][j] = m;
+            }
+            for (j, yv) in yr.iter_mut().enumerate() {
+                let mut m = neg_inf;
+                for &v in rm.iter().skip(j * SW).take(KW) {
+                    m = max_nan(m, v);
+                }
+                *yv = m;
             }
         }
     }
@@ -79,18 +141,309 @@ pub fn avg_pool2d<
     };
     let scale = T::one() / T::of_f64((KH * KW) as f64);
     let mut y = [[[T::zero(); OW]; OH]; C];
-    for c in 0..C {
-        for i in 0..OH {
-            for j in 0..OW {
+    for (xc, yc) in x.iter().zip(y.iter_mut()) {
+        for (i, yr) in yc.iter_mut().enumerate() {
+            for (j, yv) in yr.iter_mut().enumerate() {
                 let mut s = T::zero();
-                for ki in 0..KH {
-                    for kj in 0..KW {
-                        s += x[c][i * SH + ki][j * SW + kj];
+                for r in window(xc, (i, j), (KH, KW), (SH, SW)) {
+                    for &v in r {
+                        s += v;
                     }
                 }
-                y[c][i][j] = s * scale;
+                *yv = s * scale;
             }
         }
     }
     y
+}
+
+/// Backward of [`max_pool2d`]: each output's gradient goes to the input
+/// that was its window's maximum (the first one in scan order on ties, as
+/// PyTorch; overlapping windows add up). The argmax is recomputed from `x`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_backward<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &Image<T, C, H, W>,
+    dy: &Image<T, C, OH, OW>,
+) -> Image<T, C, H, W> {
+    const {
+        assert!(
+            OH >= 1 && (OH - 1) * SH + KH <= H,
+            "max_pool2d: window rows out of range"
+        );
+        assert!(
+            OW >= 1 && (OW - 1) * SW + KW <= W,
+            "max_pool2d: window columns out of range"
+        );
+    };
+    let mut dx = [[[T::zero(); W]; H]; C];
+    for ((xc, dyc), dxc) in x.iter().zip(dy).zip(dx.iter_mut()) {
+        for (i, dyr) in dyc.iter().enumerate() {
+            for (j, &d) in dyr.iter().enumerate() {
+                let (_, ki, kj) = window_max(window(xc, (i, j), (KH, KW), (SH, SW)));
+                // In range by the const asserts; `get_mut` keeps it panic-free.
+                if let Some(v) = dxc
+                    .get_mut(i * SH + ki)
+                    .and_then(|r| r.get_mut(j * SW + kj))
+                {
+                    *v += d;
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// Backward of [`avg_pool2d`]: each output's gradient is spread evenly over
+/// its window (`x` is not needed; it is taken for symmetry with
+/// [`max_pool2d_backward`]).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d_backward<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    _x: &Image<T, C, H, W>,
+    dy: &Image<T, C, OH, OW>,
+) -> Image<T, C, H, W> {
+    const {
+        assert!(
+            OH >= 1 && (OH - 1) * SH + KH <= H,
+            "avg_pool2d: window rows out of range"
+        );
+        assert!(
+            OW >= 1 && (OW - 1) * SW + KW <= W,
+            "avg_pool2d: window columns out of range"
+        );
+    };
+    let scale = T::one() / T::of_f64((KH * KW) as f64);
+    let mut dx = [[[T::zero(); W]; H]; C];
+    for (dyc, dxc) in dy.iter().zip(dx.iter_mut()) {
+        for (i, dyr) in dyc.iter().enumerate() {
+            for (j, &d) in dyr.iter().enumerate() {
+                let share = d * scale;
+                for r in dxc.iter_mut().skip(i * SH).take(KH) {
+                    for v in r.iter_mut().skip(j * SW).take(KW) {
+                        *v += share;
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Rng;
+    use crate::kernels::testutil::{check_grad, dot, fill};
+    use crate::Tensor;
+
+    /// The last row and column are 100, larger than everything else: they
+    /// must be dropped by the floor rule for window 2, stride 2.
+    const X: [[f64; 5]; 5] = [
+        [1.0, 9.0, 2.0, 3.0, 100.0],
+        [4.0, 0.0, 8.0, 5.0, 100.0],
+        [7.0, 6.0, 1.0, 2.0, 100.0],
+        [3.0, 3.0, 9.0, 4.0, 100.0],
+        [100.0, 100.0, 100.0, 100.0, 100.0],
+    ];
+
+    fn two_channels() -> Image<f64, 2, 5, 5> {
+        // channel 1 = channel 0 − 50, pooled independently.
+        [X, X.map(|r| r.map(|v| v - 50.0))]
+    }
+
+    #[test]
+    fn ragged_edge_is_dropped_by_hand() {
+        let x = two_channels();
+        // windows [1 9; 4 0], [2 3; 8 5], [7 6; 3 3], [1 2; 9 4]
+        let m = max_pool2d::<f64, 2, 5, 5, 2, 2, 2, 2, 2, 2>(&x);
+        assert_eq!(m[0], [[9.0, 8.0], [7.0, 9.0]]);
+        assert_eq!(m[1], [[-41.0, -42.0], [-43.0, -41.0]]);
+        let a = avg_pool2d::<f64, 2, 5, 5, 2, 2, 2, 2, 2, 2>(&x);
+        assert_eq!(a[0], [[14.0 / 4.0, 18.0 / 4.0], [19.0 / 4.0, 16.0 / 4.0]]);
+        assert_eq!(a[1], [[3.5 - 50.0, 4.5 - 50.0], [4.75 - 50.0, 4.0 - 50.0]]);
+        let m32 = max_pool2d::<f32, 1, 5, 5, 2, 2, 2, 2, 2, 2>(&[X.map(|r| r.map(|v| v as f32))]);
+        assert_eq!(m32[0], [[9.0, 8.0], [7.0, 9.0]]);
+    }
+
+    #[test]
+    fn stride_different_from_window_by_hand() {
+        let x = [X];
+        // window 3, stride 2: rows/cols {0,1,2} and {2,3,4}; the windows overlap
+        // in row and column 2.
+        let m = max_pool2d::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x);
+        assert_eq!(m[0], [[9.0, 100.0], [100.0, 100.0]]);
+        let a = avg_pool2d::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x);
+        // sums: 1+9+2+4+0+8+7+6+1 = 38; 2+3+100+8+5+100+1+2+100 = 321;
+        //       7+6+1+3+3+9+300 = 329;   1+2+100+9+4+100+300 = 516
+        let want = [38.0 / 9.0, 321.0 / 9.0, 329.0 / 9.0, 516.0 / 9.0];
+        for (g, w) in a.as_flat().iter().zip(want) {
+            assert!((g - w).abs() < 1e-13, "{g} != {w}");
+        }
+        // window 2 rows × 3 columns, stride 1 × 2 on the top-left 3×5
+        let m = max_pool2d::<f64, 1, 5, 5, 2, 3, 1, 2, 4, 2>(&x);
+        assert_eq!(
+            m[0],
+            [[9.0, 100.0], [8.0, 100.0], [9.0, 100.0], [100.0, 100.0]]
+        );
+    }
+
+    #[test]
+    fn max_pool_propagates_nan_like_pytorch() {
+        let x: Image<f32, 1, 2, 2> = [[[1.0, f32::NAN], [3.0, 2.0]]];
+        assert!(max_pool2d::<f32, 1, 2, 2, 2, 2, 2, 2, 1, 1>(&x)[0][0][0].is_nan());
+    }
+
+    #[test]
+    fn max_pool_backward_by_hand() {
+        let x = [X];
+        let dy = [[[1.0, 2.0], [3.0, 4.0]]];
+        // window 3, stride 2: maxima 9 at (0,1); first 100 in scan order at
+        // (0,4), (4,0) and (2,4).
+        let dx = max_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &dy);
+        let mut want = [[0.0; 5]; 5];
+        want[0][1] = 1.0;
+        want[0][4] = 2.0;
+        want[4][0] = 3.0;
+        want[2][4] = 4.0;
+        assert_eq!(dx[0], want);
+        // Ties go to the first maximum, and overlapping windows add up:
+        // windows 2×2 stride 1 on [[5, 5, 1], [5, 1, 1]]: both maxima are the
+        // top-left 5 of their window, (0,0) and (0,1).
+        let t = [[[5.0, 5.0, 1.0], [5.0, 1.0, 1.0]]];
+        let dt = max_pool2d_backward::<f64, 1, 2, 3, 2, 2, 1, 1, 1, 2>(&t, &[[[1.0, 10.0]]]);
+        assert_eq!(dt[0], [[1.0, 10.0, 0.0], [0.0, 0.0, 0.0]]);
+        let dt = max_pool2d_backward::<f64, 1, 2, 3, 2, 1, 1, 1, 1, 3>(&t, &[[[1.0, 2.0, 3.0]]]);
+        assert_eq!(dt[0], [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]);
+    }
+
+    #[test]
+    fn avg_pool_backward_by_hand() {
+        let x = [X];
+        let dy = [[[1.0, 2.0], [3.0, 4.0]]];
+        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 2, 2, 2, 2, 2, 2>(&x, &dy);
+        let q = |v: f64| v / 4.0;
+        assert_eq!(
+            dx[0],
+            [
+                [q(1.0), q(1.0), q(2.0), q(2.0), 0.0],
+                [q(1.0), q(1.0), q(2.0), q(2.0), 0.0],
+                [q(3.0), q(3.0), q(4.0), q(4.0), 0.0],
+                [q(3.0), q(3.0), q(4.0), q(4.0), 0.0],
+                [0.0; 5],
+            ]
+        );
+        // Overlap (window 3, stride 2): the centre (2,2) is in all four.
+        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &dy);
+        assert!((dx[0][2][2] - 10.0 / 9.0).abs() < 1e-15);
+        assert_eq!(dx[0][0][0], 1.0 / 9.0);
+        assert_eq!(dx[0][4][4], 4.0 / 9.0);
+    }
+
+    macro_rules! pool_grad {
+        ($fwd:ident, $bwd:ident, $seed:expr, C=$c:literal, H=$h:literal, W=$w:literal,
+         KH=$kh:literal, KW=$kw:literal, SH=$sh:literal, SW=$sw:literal, OH=$oh:literal, OW=$ow:literal) => {{
+            let mut rng = Rng::new($seed);
+            let mut x = <Image<f64, $c, $h, $w> as Tensor<f64>>::zeros();
+            fill(&mut rng, x.as_flat_mut());
+            let mut r = <Image<f64, $c, $oh, $ow> as Tensor<f64>>::zeros();
+            fill(&mut rng, r.as_flat_mut());
+            let dx = $bwd::<f64, $c, $h, $w, $kh, $kw, $sh, $sw, $oh, $ow>(&x, &r);
+            let loss = |q: &Image<f64, $c, $h, $w>| {
+                dot(
+                    r.as_flat(),
+                    $fwd::<f64, $c, $h, $w, $kh, $kw, $sh, $sw, $oh, $ow>(q).as_flat(),
+                )
+            };
+            check_grad(
+                stringify!($fwd),
+                &x,
+                |q| q.as_flat_mut(),
+                loss,
+                dx.as_flat(),
+            );
+        }};
+    }
+
+    #[test]
+    fn pool_backward_matches_finite_differences() {
+        pool_grad!(
+            max_pool2d,
+            max_pool2d_backward,
+            1,
+            C = 2,
+            H = 5,
+            W = 5,
+            KH = 2,
+            KW = 2,
+            SH = 2,
+            SW = 2,
+            OH = 2,
+            OW = 2
+        );
+        pool_grad!(
+            max_pool2d,
+            max_pool2d_backward,
+            2,
+            C = 2,
+            H = 5,
+            W = 6,
+            KH = 3,
+            KW = 2,
+            SH = 2,
+            SW = 1,
+            OH = 2,
+            OW = 5
+        );
+        pool_grad!(
+            avg_pool2d,
+            avg_pool2d_backward,
+            3,
+            C = 2,
+            H = 5,
+            W = 5,
+            KH = 2,
+            KW = 2,
+            SH = 2,
+            SW = 2,
+            OH = 2,
+            OW = 2
+        );
+        pool_grad!(
+            avg_pool2d,
+            avg_pool2d_backward,
+            4,
+            C = 2,
+            H = 5,
+            W = 6,
+            KH = 3,
+            KW = 2,
+            SH = 2,
+            SW = 1,
+            OH = 2,
+            OW = 5
+        );
+    }
 }

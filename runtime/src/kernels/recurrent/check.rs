@@ -1,0 +1,148 @@
+//! Test helpers: random weights, hand-value comparisons and the central
+//! finite-difference check every backward pass is proven against.
+
+use crate::{RecurrentParams, Rng};
+use nalgebra::SMatrix;
+
+/// Uniform in `[-0.6, 0.6)`: large enough that every nonlinearity is
+/// curved, small enough that none saturates.
+fn fill(rng: &mut Rng, out: &mut [f64]) {
+    for v in out {
+        *v = 1.2 * rng.uniform() - 0.6;
+    }
+}
+
+/// Random parameters (biases too, so bias gradients are exercised).
+pub fn random_params<const F: usize, const H: usize, const GH: usize>(
+    seed: u64,
+) -> RecurrentParams<f64, F, H, GH> {
+    let mut rng = Rng::new(seed);
+    let mut p = RecurrentParams::<f64, F, H, GH>::zeros();
+    fill(&mut rng, p.weight_ih.as_mut_slice());
+    fill(&mut rng, p.weight_hh.as_mut_slice());
+    fill(&mut rng, p.bias_ih.as_mut_slice());
+    fill(&mut rng, p.bias_hh.as_mut_slice());
+    p
+}
+
+/// A random input sequence `[S, F]`, values in `[-1.5, 1.5)`.
+pub fn random_seq<const F: usize, const S: usize>(seed: u64) -> SMatrix<f64, F, S> {
+    let mut rng = Rng::new(seed);
+    SMatrix::from_fn(|_, _| 3.0 * rng.uniform() - 1.5)
+}
+
+/// Which outputs the loss uses.
+#[derive(Clone, Copy, Debug)]
+pub enum Loss {
+    /// `L = Σ_t R_t · h_t` with random `R` (`return_sequences = true`).
+    AllStates,
+    /// `L = r · h_S` (`return_sequences = false`): `dy` is zero except its
+    /// last column.
+    LastState,
+}
+
+/// `dL/dh` for the loss: the weights `R` of `L = Σ R ⊙ h`.
+pub fn upstream<const H: usize, const S: usize>(loss: Loss, seed: u64) -> SMatrix<f64, H, S> {
+    let mut rng = Rng::new(seed);
+    SMatrix::from_fn(|_, t| {
+        let v = 2.0 * rng.uniform() - 1.0;
+        match loss {
+            Loss::AllStates => v,
+            Loss::LastState if t + 1 == S => v,
+            Loss::LastState => 0.0,
+        }
+    })
+}
+
+/// `|a − n| ≤ 1e-6 · max(|a|, |n|, 1e-3)`: relative error under 1e-6, with
+/// a floor so gradients that are (near) zero are compared absolutely.
+fn assert_grad(what: &str, index: usize, analytic: f64, numeric: f64) {
+    let scale = analytic.abs().max(numeric.abs()).max(1e-3);
+    let err = (analytic - numeric).abs() / scale;
+    assert!(
+        err < 1e-6,
+        "{what}[{index}]: backward {analytic:e}, finite differences {numeric:e} (rel. error {err:e})"
+    );
+}
+
+/// Compares the analytic gradients `g` (parameters) and `dx` (input) of
+/// `L(p, x) = Σ dy ⊙ forward(p, x)` with central finite differences, on
+/// every parameter and every input value.
+pub fn finite_differences<const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<f64, F, H, GH>,
+    x: &SMatrix<f64, F, S>,
+    dy: &SMatrix<f64, H, S>,
+    g: &RecurrentParams<f64, F, H, GH>,
+    dx: &SMatrix<f64, F, S>,
+    forward: impl Fn(&RecurrentParams<f64, F, H, GH>, &SMatrix<f64, F, S>) -> SMatrix<f64, H, S>,
+) {
+    const EPS: f64 = 1e-5;
+    let loss = |p: &RecurrentParams<f64, F, H, GH>, x: &SMatrix<f64, F, S>| {
+        forward(p, x).component_mul(dy).sum()
+    };
+    let mut q = p.clone();
+    let mut g = g.clone();
+    for field in 0..4 {
+        let n = fields(&mut q)[field].1.len();
+        for j in 0..n {
+            let orig = fields(&mut q)[field].1[j];
+            fields(&mut q)[field].1[j] = orig + EPS;
+            let up = loss(&q, x);
+            fields(&mut q)[field].1[j] = orig - EPS;
+            let down = loss(&q, x);
+            fields(&mut q)[field].1[j] = orig;
+            let (name, analytic) = &fields(&mut g)[field];
+            assert_grad(name, j, analytic[j], (up - down) / (2.0 * EPS));
+        }
+    }
+    let mut xq = *x;
+    for j in 0..F * S {
+        let orig = xq.as_slice()[j];
+        xq.as_mut_slice()[j] = orig + EPS;
+        let up = loss(p, &xq);
+        xq.as_mut_slice()[j] = orig - EPS;
+        let down = loss(p, &xq);
+        xq.as_mut_slice()[j] = orig;
+        assert_grad("x", j, dx.as_slice()[j], (up - down) / (2.0 * EPS));
+    }
+}
+
+/// The four parameter tensors by PyTorch name, as flat slices.
+fn fields<const F: usize, const H: usize, const GH: usize>(
+    p: &mut RecurrentParams<f64, F, H, GH>,
+) -> [(&'static str, &mut [f64]); 4] {
+    [
+        ("weight_ih", p.weight_ih.as_mut_slice()),
+        ("weight_hh", p.weight_hh.as_mut_slice()),
+        ("bias_ih", p.bias_ih.as_mut_slice()),
+        ("bias_hh", p.bias_hh.as_mut_slice()),
+    ]
+}
+
+/// Asserts `got ≈ want` elementwise within `tol` (f64).
+pub fn assert_vec(got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len());
+    for (k, (&a, &b)) in got.iter().zip(want).enumerate() {
+        assert!((a - b).abs() <= tol, "[{k}]: got {a}, want {b}");
+    }
+}
+
+/// Asserts `got ≈ want` elementwise within `tol` (f32 results).
+pub fn assert_vec32(got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len());
+    for (k, (&a, &b)) in got.iter().zip(want).enumerate() {
+        assert!((a as f64 - b).abs() <= tol, "[{k}]: got {a}, want {b}");
+    }
+}
+
+/// The same parameters in `f32`.
+pub fn to_f32<const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<f64, F, H, GH>,
+) -> RecurrentParams<f32, F, H, GH> {
+    RecurrentParams {
+        weight_ih: p.weight_ih.map(|v| v as f32),
+        weight_hh: p.weight_hh.map(|v| v as f32),
+        bias_ih: p.bias_ih.map(|v| v as f32),
+        bias_hh: p.bias_hh.map(|v| v as f32),
+    }
+}

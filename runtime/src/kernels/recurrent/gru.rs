@@ -1,0 +1,317 @@
+//! `Gru` (PyTorch's `nn.GRU`, gate order r, z, n; `GH = 3·H`):
+//! `r = σ(W_ir x + b_ir + W_hr h + b_hr)`, `z = σ(W_iz x + b_iz + W_hz h + b_hz)`,
+//! `n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))`, `h' = (1 − z) ⊙ n + z ⊙ h`,
+//! `h_0 = 0`. The reset gate multiplies `W_hn h + b_hn` (after the matrix
+//! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
+//! the input and hidden products are kept apart for the `n` rows.
+
+use super::{add_assign, cols, cols_mut, ger_acc, matvec_acc, matvec_tr, prev_col};
+use crate::{Float, RecurrentParams};
+use nalgebra::{SMatrix, SVector};
+
+/// The state of a `Gru` layer: its hidden state `h_t`, zero at the start.
+pub type GruState<T, const H: usize> = SVector<T, H>;
+
+/// What [`gru_backward`] needs from [`gru_train`], per step `t` (column
+/// `t`): the gates `r, z, n` after their nonlinearities, `W_hn h_{t−1} +
+/// b_hn` and the hidden state. `5·H·S` floats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GruTape<T: Float, const H: usize, const GH: usize, const S: usize> {
+    /// `[r, z, n]`, `GH = 3·H` rows per step.
+    pub gates: SMatrix<T, GH, S>,
+    /// `W_hn h_{t−1} + b_hn`, the value the reset gate multiplies.
+    pub hn: SMatrix<T, H, S>,
+    /// Hidden states `h_t` (the layer's outputs).
+    pub h: SMatrix<T, H, S>,
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> GruTape<T, H, GH, S> {
+    /// Bytes the tape occupies.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// An all-zero tape (overwritten by [`gru_train`]).
+    pub fn zeros() -> Self {
+        Self {
+            gates: SMatrix::zeros(),
+            hn: SMatrix::zeros(),
+            h: SMatrix::zeros(),
+        }
+    }
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for GruTape<T, H, GH, S> {
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+/// The input half `b_ih + W_ih x` and the hidden half `b_hh + W_hh h` of
+/// the gate pre-activations.
+#[inline(always)]
+fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &[T; F],
+    h: &[T; H],
+) -> ([T; GH], [T; GH]) {
+    let mut gi = cols(&p.bias_ih)[0];
+    matvec_acc(&mut gi, cols(&p.weight_ih), x);
+    let mut gh = cols(&p.bias_hh)[0];
+    matvec_acc(&mut gh, cols(&p.weight_hh), h);
+    (gi, gh)
+}
+
+/// One cell update in place; gates fused in one branch-free loop over `H`.
+#[inline(always)]
+fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &[T; F],
+    h: &mut [T; H],
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let (gi, gh) = preact(p, x, h);
+    for k in 0..H {
+        let r = (gi[k] + gh[k]).sigmoid();
+        let z = (gi[H + k] + gh[H + k]).sigmoid();
+        let n = (gi[2 * H + k] + r * gh[2 * H + k]).tanh_act();
+        h[k] = n + z * (h[k] - n);
+    }
+}
+
+/// One `Gru` step (streaming): advances `h` by the input `x_t`.
+#[inline]
+pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SVector<T, F>,
+    h: &mut GruState<T, H>,
+) {
+    cell(p, &cols(x)[0], &mut cols_mut(h)[0]);
+}
+
+/// `Gru` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+#[inline]
+pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SVector<T, H> {
+    let mut h = SVector::zeros();
+    for xt in cols(x) {
+        cell(p, xt, &mut cols_mut(&mut h)[0]);
+    }
+    h
+}
+
+/// `Gru` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+#[inline]
+pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SMatrix<T, H, S> {
+    let mut h = [T::zero(); H];
+    let mut y = SMatrix::<T, H, S>::zeros();
+    for (xt, yt) in cols(x).iter().zip(cols_mut(&mut y)) {
+        cell(p, xt, &mut h);
+        *yt = h;
+    }
+    y
+}
+
+/// Training forward: runs the sequence like [`gru_seq`] (bit-identical
+/// states), records what [`gru_backward`] needs in `tape`, and returns every
+/// hidden state `[S, H]` (the last column is the output when
+/// `return_sequences` is false).
+#[inline]
+pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &mut GruTape<T, H, GH, S>,
+) -> SMatrix<T, H, S> {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let mut h = [T::zero(); H];
+    let GruTape {
+        gates,
+        hn: thn,
+        h: th,
+    } = tape;
+    for (((xt, gt), hnt), ht) in cols(x)
+        .iter()
+        .zip(cols_mut(gates))
+        .zip(cols_mut(thn))
+        .zip(cols_mut(th))
+    {
+        // The same arithmetic as `cell`, keeping the gates.
+        let (gi, gh) = preact(p, xt, &h);
+        for k in 0..H {
+            let r = (gi[k] + gh[k]).sigmoid();
+            let z = (gi[H + k] + gh[H + k]).sigmoid();
+            let n = (gi[2 * H + k] + r * gh[2 * H + k]).tanh_act();
+            h[k] = n + z * (h[k] - n);
+            gt[k] = r;
+            gt[H + k] = z;
+            gt[2 * H + k] = n;
+            hnt[k] = gh[2 * H + k];
+        }
+        *ht = h;
+    }
+    tape.h
+}
+
+/// Backward through time for [`gru_train`].
+///
+/// `dy` holds `dL/dh_t` from above (zero columns where a step's output is
+/// unused). Gradients are added to `g`; returns `dL/dx`, `[S, F]`.
+///
+/// Per step, going back, with `dh = dy_t + dh_{t+1→t}` and `hn = W_hn h_{t−1} + b_hn`:
+/// `dn = dh ⊙ (1 − z)`, `dz = dh ⊙ (h_{t−1} − n)`, `da_n = dn ⊙ (1 − n²)`,
+/// `da_r = da_n ⊙ hn ⊙ r(1−r)`, `da_z = dz ⊙ z(1−z)`, `dhn = da_n ⊙ r`.
+/// The input side sees `[da_r, da_z, da_n]` (into `b_ih`, `W_ih`, `dx`),
+/// the hidden side `[da_r, da_z, dhn]` (into `b_hh`, `W_hh`), and
+/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`.
+pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &GruTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) -> SMatrix<T, F, S> {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let zero = [T::zero(); H];
+    let one = T::one();
+    let mut dx = SMatrix::<T, F, S>::zeros();
+    let mut dh_next = [T::zero(); H];
+    for t in (0..S).rev() {
+        let gt = &cols(&tape.gates)[t];
+        let hnt = &cols(&tape.hn)[t];
+        let h_prev = prev_col(&tape.h, t, &zero);
+        let dyt = &cols(dy)[t];
+        let mut di = [T::zero(); GH];
+        let mut dhid = [T::zero(); GH];
+        let mut dh_direct = [T::zero(); H];
+        for k in 0..H {
+            let (r, z, n) = (gt[k], gt[H + k], gt[2 * H + k]);
+            let dh = dyt[k] + dh_next[k];
+            let dan = dh * (one - z) * (one - n * n);
+            let dar = dan * hnt[k] * r * (one - r);
+            let daz = dh * (h_prev[k] - n) * z * (one - z);
+            di[k] = dar;
+            di[H + k] = daz;
+            di[2 * H + k] = dan;
+            dhid[k] = dar;
+            dhid[H + k] = daz;
+            dhid[2 * H + k] = dan * r;
+            dh_direct[k] = dh * z;
+        }
+        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &di);
+        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &dhid);
+        ger_acc(cols_mut(&mut g.weight_ih), &di, &cols(x)[t]);
+        ger_acc(cols_mut(&mut g.weight_hh), &dhid, h_prev);
+        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &di);
+        dh_next = matvec_tr(cols(&p.weight_hh), &dhid);
+        add_assign(&mut dh_next, &dh_direct);
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{self, Loss};
+    use super::*;
+
+    /// One step by hand, `F = 1`, `H = 2`, from a non-zero state.
+    #[test]
+    fn one_step_by_hand() {
+        // Rows are PyTorch's gate rows r0 r1 z0 z1 n0 n1.
+        let p = RecurrentParams::<f64, 1, 2, 6> {
+            weight_ih: SMatrix::from_row_slice(&[0.2, -0.4, 0.6, 0.1, -0.3, 0.5]),
+            weight_hh: SMatrix::from_row_slice(&[
+                0.1, 0.2, //
+                -0.2, 0.1, //
+                0.3, 0.0, //
+                0.0, 0.3, //
+                0.4, -0.1, //
+                0.2, 0.5,
+            ]),
+            bias_ih: SVector::from_row_slice(&[0.1, 0.0, -0.1, 0.05, 0.2, -0.2]),
+            bias_hh: SVector::from_row_slice(&[0.0, 0.1, 0.05, -0.05, 0.3, 0.1]),
+        };
+        let mut h = SVector::from([0.4, -0.6]);
+        // x = 1.5, h = (0.4, −0.6):
+        // input side  W_ih x + b_ih = (0.4, −0.6 | 0.8, 0.2 | −0.25, 0.55)
+        // hidden side W_hh h + b_hh = (−0.08, −0.04 | 0.17, −0.23 | 0.52, −0.12)
+        // r = σ(0.32, −0.64) = (0.5793242521, 0.3452465394)
+        // z = σ(0.97, −0.03) = (0.7251194978, 0.4925005624)
+        // a_n = −0.25 + r0·0.52, 0.55 + r1·(−0.12) = (0.0512486111, 0.5085704153)
+        // n = tanh(a_n) = (0.0512037914, 0.4688305878)
+        // h' = (1 − z) n + z h = (0.0140753985 + 0.2900477991,
+        //                         0.2379317007 − 0.2955003375)
+        //    = (0.3041227230, −0.0575690779)
+        gru_step(&p, &SVector::from([1.5]), &mut h);
+        check::assert_vec(
+            h.as_slice(),
+            &[0.3041227230132518, -0.05756907787076235],
+            1e-12,
+        );
+        let mut h32 = SVector::from([0.4f32, -0.6]);
+        gru_step(&check::to_f32(&p), &SVector::from([1.5f32]), &mut h32);
+        check::assert_vec32(
+            h32.as_slice(),
+            &[0.3041227230132518, -0.05756907787076235],
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn drivers_agree() {
+        let p = check::random_params::<3, 4, 12>(5);
+        let x = check::random_seq::<3, 5>(6);
+        let all = gru_seq(&p, &x);
+        let last = gru(&p, &x);
+        assert_eq!(all.column(4), last.column(0));
+        let mut h = GruState::zeros();
+        for t in 0..5 {
+            gru_step(&p, &x.column(t).into_owned(), &mut h);
+            assert_eq!(h.column(0), all.column(t));
+        }
+        let mut tape = GruTape::zeros();
+        assert_eq!(gru_train(&p, &x, &mut tape), all);
+        assert!((all.column(0) - all.column(4)).norm() > 1e-3);
+    }
+
+    fn grad_check<const S: usize>(loss: Loss, seed: u64) {
+        let p = check::random_params::<3, 4, 12>(seed);
+        let x = check::random_seq::<3, S>(seed + 1);
+        let dy = check::upstream::<4, S>(loss, seed + 2);
+        let mut tape = GruTape::zeros();
+        gru_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = gru_backward(&p, &x, &tape, &dy, &mut g);
+        check::finite_differences(&p, &x, &dy, &g, &dx, gru_seq);
+    }
+
+    #[test]
+    fn gradients_all_states() {
+        grad_check::<1>(Loss::AllStates, 10);
+        grad_check::<4>(Loss::AllStates, 20);
+    }
+
+    #[test]
+    fn gradients_last_state() {
+        grad_check::<1>(Loss::LastState, 30);
+        grad_check::<4>(Loss::LastState, 40);
+    }
+
+    /// `b_ih` and `b_hh` differ only in the `n` rows, where the hidden bias
+    /// is scaled by the reset gate.
+    #[test]
+    fn bias_gradients_split_at_n() {
+        let p = check::random_params::<3, 4, 12>(60);
+        let x = check::random_seq::<3, 3>(61);
+        let dy = check::upstream::<4, 3>(Loss::AllStates, 62);
+        let mut tape = GruTape::zeros();
+        gru_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        gru_backward(&p, &x, &tape, &dy, &mut g);
+        let d = g.bias_ih - g.bias_hh;
+        assert!(d.rows(0, 8).norm() < 1e-15);
+        assert!(d.rows(8, 4).norm() > 1e-6);
+    }
+}

@@ -1,0 +1,379 @@
+//! `Lstm` (PyTorch's `nn.LSTM`, gate order i, f, g, o; `GH = 4·H`).
+//!
+//! `z = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh`, `i = σ(z_i)`, `f = σ(z_f)`,
+//! `g = tanh(z_g)`, `o = σ(z_o)`, `c_t = f ⊙ c_{t-1} + i ⊙ g`,
+//! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
+
+use super::{add, add_assign, cols, cols_mut, ger_acc, matvec2_acc, matvec_tr, prev_col};
+use crate::{Float, RecurrentParams};
+use nalgebra::{SMatrix, SVector};
+
+/// The state of an `Lstm` layer: hidden `h` and cell `c`, zero at the start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LstmState<T: Float, const H: usize> {
+    /// Hidden state `h_t` (the layer's output).
+    pub h: SVector<T, H>,
+    /// Cell state `c_t`.
+    pub c: SVector<T, H>,
+}
+
+impl<T: Float, const H: usize> LstmState<T, H> {
+    /// The zero state a sequence starts from.
+    pub fn zeros() -> Self {
+        Self {
+            h: SVector::zeros(),
+            c: SVector::zeros(),
+        }
+    }
+}
+
+impl<T: Float, const H: usize> Default for LstmState<T, H> {
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+/// What [`lstm_backward`] needs from [`lstm_train`]: per step `t` (column
+/// `t`) the gate activations, the cell state and the hidden state. The
+/// inputs are not stored; they are passed to the backward pass again.
+///
+/// Size: `6·H·S` floats (`GH·S` gates + `H·S` cells + `H·S` states), e.g.
+/// 24,576 bytes for `f32`, `H = 32`, `S = 32` (see [`LstmTape::BYTES`]).
+/// `tanh(c_t)` is recomputed in the backward pass rather than stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LstmTape<T: Float, const H: usize, const GH: usize, const S: usize> {
+    /// `[i, f, g, o]` after their nonlinearities, `GH = 4·H` rows per step.
+    pub gates: SMatrix<T, GH, S>,
+    /// Cell states `c_t`.
+    pub c: SMatrix<T, H, S>,
+    /// Hidden states `h_t` (the layer's outputs).
+    pub h: SMatrix<T, H, S>,
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> LstmTape<T, H, GH, S> {
+    /// Bytes the tape occupies.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// An all-zero tape (its contents are overwritten by [`lstm_train`]).
+    pub fn zeros() -> Self {
+        Self {
+            gates: SMatrix::zeros(),
+            c: SMatrix::zeros(),
+            h: SMatrix::zeros(),
+        }
+    }
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for LstmTape<T, H, GH, S> {
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+/// Gate pre-activations `z = b_ih + b_hh + W_ih x + W_hh h` (`GH` values).
+#[inline(always)]
+fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &[T; F],
+    h: &[T; H],
+) -> [T; GH] {
+    let mut z = add(&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
+    matvec2_acc(&mut z, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    z
+}
+
+/// One cell update in place. The gates' nonlinearities and the state
+/// update run in one branch-free loop over `H` (the four gates are the
+/// contiguous blocks `z[k]`, `z[H + k]`, `z[2H + k]`, `z[3H + k]`), so it
+/// vectorises when `sigmoid`/`tanh_act` do.
+#[inline(always)]
+fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &[T; F],
+    h: &mut [T; H],
+    c: &mut [T; H],
+) {
+    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    let z = preact(p, x, h);
+    for k in 0..H {
+        let i = z[k].sigmoid();
+        let f = z[H + k].sigmoid();
+        let g = z[2 * H + k].tanh_act();
+        let o = z[3 * H + k].sigmoid();
+        let ck = f * c[k] + i * g;
+        c[k] = ck;
+        h[k] = o * ck.tanh_act();
+    }
+}
+
+/// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
+/// output is `s.h`.
+#[inline]
+pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SVector<T, F>,
+    s: &mut LstmState<T, H>,
+) {
+    let LstmState { h, c } = s;
+    cell(p, &cols(x)[0], &mut cols_mut(h)[0], &mut cols_mut(c)[0]);
+}
+
+/// `Lstm` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+#[inline]
+pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SVector<T, H> {
+    let mut h = [T::zero(); H];
+    let mut c = [T::zero(); H];
+    for xt in cols(x) {
+        cell(p, xt, &mut h, &mut c);
+    }
+    SVector::from_data(nalgebra::ArrayStorage([h]))
+}
+
+/// `Lstm` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+#[inline]
+pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SMatrix<T, H, S> {
+    let mut h = [T::zero(); H];
+    let mut c = [T::zero(); H];
+    let mut y = SMatrix::<T, H, S>::zeros();
+    for (xt, yt) in cols(x).iter().zip(cols_mut(&mut y)) {
+        cell(p, xt, &mut h, &mut c);
+        *yt = h;
+    }
+    y
+}
+
+/// Training forward: runs the sequence like [`lstm_seq`] (bit-identical
+/// states), records what [`lstm_backward`] needs in `tape`, and returns
+/// every hidden state `[S, H]`. For `return_sequences = false` the layer's
+/// output is the last column.
+#[inline]
+pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &mut LstmTape<T, H, GH, S>,
+) -> SMatrix<T, H, S> {
+    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    let mut h = [T::zero(); H];
+    let mut c = [T::zero(); H];
+    let LstmTape {
+        gates,
+        c: tc,
+        h: th,
+    } = tape;
+    for (((xt, gt), ct), ht) in cols(x)
+        .iter()
+        .zip(cols_mut(gates))
+        .zip(cols_mut(tc))
+        .zip(cols_mut(th))
+    {
+        // The same arithmetic as `cell`, keeping the gates.
+        let z = preact(p, xt, &h);
+        for k in 0..H {
+            let i = z[k].sigmoid();
+            let f = z[H + k].sigmoid();
+            let g = z[2 * H + k].tanh_act();
+            let o = z[3 * H + k].sigmoid();
+            let ck = f * c[k] + i * g;
+            c[k] = ck;
+            h[k] = o * ck.tanh_act();
+            gt[k] = i;
+            gt[H + k] = f;
+            gt[2 * H + k] = g;
+            gt[3 * H + k] = o;
+        }
+        *ct = c;
+        *ht = h;
+    }
+    tape.h
+}
+
+/// Backward through time for [`lstm_train`].
+///
+/// `dy` holds `dL/dh_t` from above for every step (column `t`; zero columns
+/// where a step's output is unused, e.g. all but the last for
+/// `return_sequences = false`). Parameter gradients are *added* to `g`
+/// (both `bias_ih` and `bias_hh` receive `dL/dz`); the return value is
+/// `dL/dx`, `[S, F]`.
+///
+/// Per step, going back: `dh = dy_t + W_hhᵀ dz_{t+1}`,
+/// `dz_o = dh ⊙ tanh c_t ⊙ o(1−o)`, `dc = dc_{t+1} ⊙ f_{t+1} + dh ⊙ o ⊙ (1 − tanh² c_t)`,
+/// `dz_i = dc ⊙ g ⊙ i(1−i)`, `dz_g = dc ⊙ i ⊙ (1 − g²)`,
+/// `dz_f = dc ⊙ c_{t−1} ⊙ f(1−f)`.
+pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &LstmTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) -> SMatrix<T, F, S> {
+    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    let zero = [T::zero(); H];
+    let one = T::one();
+    let mut dx = SMatrix::<T, F, S>::zeros();
+    let mut dh_next = [T::zero(); H];
+    let mut dc_next = [T::zero(); H];
+    for t in (0..S).rev() {
+        let gt = &cols(&tape.gates)[t];
+        let ct = &cols(&tape.c)[t];
+        let c_prev = prev_col(&tape.c, t, &zero);
+        let h_prev = prev_col(&tape.h, t, &zero);
+        let dyt = &cols(dy)[t];
+        let mut dz = [T::zero(); GH];
+        for k in 0..H {
+            let (i, f, gg, o) = (gt[k], gt[H + k], gt[2 * H + k], gt[3 * H + k]);
+            let tc = ct[k].tanh_act();
+            let dh = dyt[k] + dh_next[k];
+            let dc = dc_next[k] + dh * o * (one - tc * tc);
+            dz[k] = dc * gg * i * (one - i);
+            dz[H + k] = dc * c_prev[k] * f * (one - f);
+            dz[2 * H + k] = dc * i * (one - gg * gg);
+            dz[3 * H + k] = dh * tc * o * (one - o);
+            dc_next[k] = dc * f;
+        }
+        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &dz);
+        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &dz);
+        ger_acc(cols_mut(&mut g.weight_ih), &dz, &cols(x)[t]);
+        ger_acc(cols_mut(&mut g.weight_hh), &dz, h_prev);
+        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &dz);
+        dh_next = matvec_tr(cols(&p.weight_hh), &dz);
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{self, Loss};
+    use super::*;
+
+    /// One step by hand, `F = 1`, `H = 2`, from a non-zero state so that
+    /// `W_hh` and the forget gate matter.
+    #[test]
+    fn one_step_by_hand() {
+        // Rows are PyTorch's gate rows i0 i1 f0 f1 g0 g1 o0 o1.
+        let p = RecurrentParams::<f64, 1, 2, 8> {
+            weight_ih: SMatrix::from_row_slice(&[0.1, -0.2, 0.3, 0.4, 0.5, -0.6, 0.7, 0.8]),
+            weight_hh: SMatrix::from_row_slice(&[
+                0.1, 0.0, //
+                0.0, 0.1, //
+                0.2, -0.1, //
+                -0.1, 0.2, //
+                0.3, 0.1, //
+                0.1, 0.3, //
+                -0.2, 0.2, //
+                0.2, -0.2,
+            ]),
+            bias_ih: SVector::from_row_slice(&[0.0, 0.1, 0.0, 0.1, 0.0, 0.1, 0.0, 0.1]),
+            bias_hh: SVector::from_element(0.05),
+        };
+        let mut s = LstmState {
+            h: SVector::from([0.5, -1.0]),
+            c: SVector::from([0.3, -0.2]),
+        };
+        // x = 2, h = (0.5, -1), c = (0.3, -0.2):
+        // z_i = (0.2 + 0.05 + 0.05, -0.4 + 0.15 - 0.1) = (0.3, -0.35)
+        // z_f = (0.6 + 0.05 + 0.2, 0.8 + 0.15 - 0.25) = (0.85, 0.7)
+        // z_g = (1.0 + 0.05 + 0.05, -1.2 + 0.15 - 0.25) = (1.1, -1.3)
+        // z_o = (1.4 + 0.05 - 0.3, 1.6 + 0.15 + 0.3) = (1.15, 2.05)
+        // i = σ(z_i) = (0.5744425168, 0.4133824211)
+        // f = σ(z_f) = (0.7005671425, 0.6681877722)
+        // g = tanh(z_g) = (0.8004990218, -0.8617231593)
+        // o = σ(z_o) = (0.7595109169, 0.8859476187)
+        // c' = f c + i g = (0.2101701427 + 0.4598411728, -0.1336375544 - 0.3562212059)
+        //    = (0.6700108155, -0.4898587603)
+        // tanh c' = (0.5849869973, -0.4541043253)
+        // h' = o tanh c' = (0.4443040107, -0.4023126457)
+        lstm_step(&p, &SVector::from([2.0]), &mut s);
+        check::assert_vec(
+            s.c.as_slice(),
+            &[0.670010815507639, -0.4898587603335751],
+            1e-12,
+        );
+        check::assert_vec(
+            s.h.as_slice(),
+            &[0.44430401069286846, -0.40231264568796443],
+            1e-12,
+        );
+        // The same in f32 (whatever sigmoid/tanh approximation f32 uses).
+        let p32 = check::to_f32(&p);
+        let mut s32 = LstmState::<f32, 2> {
+            h: SVector::from([0.5, -1.0]),
+            c: SVector::from([0.3, -0.2]),
+        };
+        lstm_step(&p32, &SVector::from([2.0f32]), &mut s32);
+        check::assert_vec32(
+            s32.h.as_slice(),
+            &[0.44430401069286846, -0.40231264568796443],
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn drivers_agree() {
+        let p = check::random_params::<3, 4, 16>(1);
+        let x = check::random_seq::<3, 5>(2);
+        let all = lstm_seq(&p, &x);
+        let last = lstm(&p, &x);
+        assert_eq!(all.column(4), last.column(0));
+        // Streaming gives every state, exactly.
+        let mut s = LstmState::zeros();
+        for t in 0..5 {
+            lstm_step(&p, &x.column(t).into_owned(), &mut s);
+            assert_eq!(s.h.column(0), all.column(t));
+        }
+        // So does the training forward.
+        let mut tape = LstmTape::zeros();
+        assert_eq!(lstm_train(&p, &x, &mut tape), all);
+        // States are distinct (the test would not notice a copy of one state).
+        assert!((all.column(0) - all.column(4)).norm() > 1e-3);
+    }
+
+    fn grad_check<const S: usize>(loss: Loss, seed: u64) {
+        let p = check::random_params::<3, 4, 16>(seed);
+        let x = check::random_seq::<3, S>(seed + 1);
+        let dy = check::upstream::<4, S>(loss, seed + 2);
+        let mut tape = LstmTape::zeros();
+        lstm_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = lstm_backward(&p, &x, &tape, &dy, &mut g);
+        check::finite_differences(&p, &x, &dy, &g, &dx, lstm_seq);
+    }
+
+    #[test]
+    fn gradients_all_states() {
+        grad_check::<1>(Loss::AllStates, 10);
+        grad_check::<4>(Loss::AllStates, 20);
+    }
+
+    #[test]
+    fn gradients_last_state() {
+        grad_check::<1>(Loss::LastState, 30);
+        grad_check::<4>(Loss::LastState, 40);
+    }
+
+    #[test]
+    fn gradients_accumulate() {
+        let p = check::random_params::<3, 4, 16>(50);
+        let x = check::random_seq::<3, 3>(51);
+        let dy = check::upstream::<4, 3>(Loss::AllStates, 52);
+        let mut tape = LstmTape::zeros();
+        lstm_train(&p, &x, &mut tape);
+        let mut once = RecurrentParams::zeros();
+        lstm_backward(&p, &x, &tape, &dy, &mut once);
+        let mut twice = RecurrentParams::zeros();
+        lstm_backward(&p, &x, &tape, &dy, &mut twice);
+        lstm_backward(&p, &x, &tape, &dy, &mut twice);
+        assert!((twice.weight_hh - once.weight_hh * 2.0).norm() < 1e-12);
+        assert!((twice.bias_ih - once.bias_ih * 2.0).norm() < 1e-12);
+    }
+
+    #[test]
+    fn tape_size() {
+        assert_eq!(LstmTape::<f32, 32, 128, 32>::BYTES, 6 * 32 * 32 * 4);
+    }
+}

@@ -1,0 +1,228 @@
+//! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
+//! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
+
+use super::{add, add_assign, cols, cols_mut, ger_acc, matvec2_acc, matvec_tr, prev_col};
+use crate::{Activation, Float, RecurrentParams};
+use nalgebra::{SMatrix, SVector};
+
+/// The state of a `SimpleRnn` layer: its hidden state `h_t`, zero at the
+/// start.
+pub type SimpleRnnState<T, const H: usize> = SVector<T, H>;
+
+/// What [`simple_rnn_backward`] needs from [`simple_rnn_train`]: the hidden
+/// states `h_t` (column `t`), from which the activation's derivative is
+/// taken. `H·S` floats.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimpleRnnTape<T: Float, const H: usize, const S: usize> {
+    /// Hidden states `h_t` (the layer's outputs).
+    pub h: SMatrix<T, H, S>,
+}
+
+impl<T: Float, const H: usize, const S: usize> SimpleRnnTape<T, H, S> {
+    /// Bytes the tape occupies.
+    pub const BYTES: usize = core::mem::size_of::<Self>();
+
+    /// An all-zero tape (overwritten by [`simple_rnn_train`]).
+    pub fn zeros() -> Self {
+        Self {
+            h: SMatrix::zeros(),
+        }
+    }
+}
+
+impl<T: Float, const H: usize, const S: usize> Default for SimpleRnnTape<T, H, S> {
+    fn default() -> Self {
+        Self::zeros()
+    }
+}
+
+/// One cell update in place.
+#[inline(always)]
+fn cell<T: Float, A: Activation, const F: usize, const H: usize>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &[T; F],
+    h: &mut [T; H],
+) {
+    let mut a = add(&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
+    matvec2_acc(&mut a, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    A::apply(&mut a);
+    *h = a;
+}
+
+/// One `SimpleRnn` step (streaming): `h = act(W_ih x + b_ih + W_hh h + b_hh)`.
+#[inline]
+pub fn simple_rnn_step<T: Float, A: Activation, const F: usize, const H: usize>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SVector<T, F>,
+    h: &mut SimpleRnnState<T, H>,
+) {
+    cell::<T, A, F, H>(p, &cols(x)[0], &mut cols_mut(h)[0]);
+}
+
+/// `SimpleRnn` over a sequence `[S, F]`, returning the last state `[H]`.
+#[inline]
+pub fn simple_rnn<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+) -> SVector<T, H> {
+    let mut h = SVector::zeros();
+    for xt in cols(x) {
+        cell::<T, A, F, H>(p, xt, &mut cols_mut(&mut h)[0]);
+    }
+    h
+}
+
+/// `SimpleRnn` over a sequence `[S, F]`, returning every state `[S, H]`.
+#[inline]
+pub fn simple_rnn_seq<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+) -> SMatrix<T, H, S> {
+    let mut h = [T::zero(); H];
+    let mut y = SMatrix::<T, H, S>::zeros();
+    for (xt, yt) in cols(x).iter().zip(cols_mut(&mut y)) {
+        cell::<T, A, F, H>(p, xt, &mut h);
+        *yt = h;
+    }
+    y
+}
+
+/// Training forward: runs the sequence like [`simple_rnn_seq`]
+/// (bit-identical states), records the states in `tape`, and returns every
+/// state `[S, H]` (the last column is the output when `return_sequences`
+/// is false).
+#[inline]
+pub fn simple_rnn_train<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+    tape: &mut SimpleRnnTape<T, H, S>,
+) -> SMatrix<T, H, S> {
+    tape.h = simple_rnn_seq::<T, A, F, H, S>(p, x);
+    tape.h
+}
+
+/// Backward through time for [`simple_rnn_train`].
+///
+/// `dy` holds `dL/dh_t` from above (zero columns where a step's output is
+/// unused). Going back: `dh = dy_t + W_hhᵀ da_{t+1}`, `da_t = dh ⊙ act'`
+/// (taken from the output `h_t`), `dW_ih += da_t x_tᵀ`,
+/// `dW_hh += da_t h_{t−1}ᵀ`, `db_ih += da_t`, `db_hh += da_t`,
+/// `dx_t = W_ihᵀ da_t`. Gradients are added to `g`; returns `dL/dx`.
+pub fn simple_rnn_backward<
+    T: Float,
+    A: Activation,
+    const F: usize,
+    const H: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+    tape: &SimpleRnnTape<T, H, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, H>,
+) -> SMatrix<T, F, S> {
+    let zero = [T::zero(); H];
+    let mut dx = SMatrix::<T, F, S>::zeros();
+    let mut dh_next = [T::zero(); H];
+    for t in (0..S).rev() {
+        let mut da = add(&cols(dy)[t], &dh_next);
+        A::backward(&cols(&tape.h)[t], &mut da);
+        let h_prev = prev_col(&tape.h, t, &zero);
+        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &da);
+        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &da);
+        ger_acc(cols_mut(&mut g.weight_ih), &da, &cols(x)[t]);
+        ger_acc(cols_mut(&mut g.weight_hh), &da, h_prev);
+        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &da);
+        dh_next = matvec_tr(cols(&p.weight_hh), &da);
+    }
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{self, Loss};
+    use super::*;
+    use crate::activation::{Linear, Relu, Sigmoid, Tanh};
+
+    fn hand_params() -> RecurrentParams<f64, 2, 2, 2> {
+        RecurrentParams {
+            weight_ih: SMatrix::from_row_slice(&[0.5, -1.0, 0.25, 0.75]),
+            weight_hh: SMatrix::from_row_slice(&[0.1, 0.2, -0.3, 0.4]),
+            bias_ih: SVector::from([0.1, -0.2]),
+            bias_hh: SVector::from([0.05, 0.0]),
+        }
+    }
+
+    /// x = (1, 2), h = (0.5, −0.5):
+    /// a_0 = 0.5·1 − 1·2 + 0.1 + 0.05 + 0.1·0.5 + 0.2·(−0.5) = −1.4
+    /// a_1 = 0.25·1 + 0.75·2 − 0.2 + 0 − 0.3·0.5 + 0.4·(−0.5) = 1.2
+    #[test]
+    fn one_step_by_hand() {
+        let p = hand_params();
+        let x = SVector::from([1.0, 2.0]);
+        let mut h = SVector::from([0.5, -0.5]);
+        simple_rnn_step::<_, Tanh, 2, 2>(&p, &x, &mut h);
+        // tanh(−1.4) = −0.8853516482, tanh(1.2) = 0.8336546070
+        check::assert_vec(
+            h.as_slice(),
+            &[-0.8853516482022625, 0.8336546070121553],
+            1e-12,
+        );
+        let mut h = SVector::from([0.5, -0.5]);
+        simple_rnn_step::<_, Relu, 2, 2>(&p, &x, &mut h);
+        check::assert_vec(h.as_slice(), &[0.0, 1.2], 1e-12);
+        let mut h = SVector::from([0.5f32, -0.5]);
+        simple_rnn_step::<_, Tanh, 2, 2>(&check::to_f32(&p), &SVector::from([1.0f32, 2.0]), &mut h);
+        check::assert_vec32(
+            h.as_slice(),
+            &[-0.8853516482022625, 0.8336546070121553],
+            1e-5,
+        );
+    }
+
+    #[test]
+    fn drivers_agree() {
+        let p = check::random_params::<3, 4, 4>(3);
+        let x = check::random_seq::<3, 5>(4);
+        let all = simple_rnn_seq::<_, Tanh, 3, 4, 5>(&p, &x);
+        let last = simple_rnn::<_, Tanh, 3, 4, 5>(&p, &x);
+        assert_eq!(all.column(4), last.column(0));
+        let mut h = SimpleRnnState::zeros();
+        for t in 0..5 {
+            simple_rnn_step::<_, Tanh, 3, 4>(&p, &x.column(t).into_owned(), &mut h);
+            assert_eq!(h.column(0), all.column(t));
+        }
+        let mut tape = SimpleRnnTape::zeros();
+        assert_eq!(simple_rnn_train::<_, Tanh, 3, 4, 5>(&p, &x, &mut tape), all);
+        assert!((all.column(0) - all.column(4)).norm() > 1e-3);
+    }
+
+    fn grad_check<A: Activation, const S: usize>(loss: Loss, seed: u64) {
+        let p = check::random_params::<3, 4, 4>(seed);
+        let x = check::random_seq::<3, S>(seed + 1);
+        let dy = check::upstream::<4, S>(loss, seed + 2);
+        let mut tape = SimpleRnnTape::zeros();
+        simple_rnn_train::<_, A, 3, 4, S>(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = simple_rnn_backward::<_, A, 3, 4, S>(&p, &x, &tape, &dy, &mut g);
+        check::finite_differences(&p, &x, &dy, &g, &dx, |p, x| {
+            simple_rnn_seq::<_, A, 3, 4, S>(p, x)
+        });
+    }
+
+    #[test]
+    fn gradients_all_states() {
+        grad_check::<Tanh, 1>(Loss::AllStates, 10);
+        grad_check::<Tanh, 4>(Loss::AllStates, 20);
+        grad_check::<Relu, 4>(Loss::AllStates, 30);
+        grad_check::<Sigmoid, 4>(Loss::AllStates, 40);
+        grad_check::<Linear, 3>(Loss::AllStates, 50);
+    }
+
+    #[test]
+    fn gradients_last_state() {
+        grad_check::<Tanh, 1>(Loss::LastState, 60);
+        grad_check::<Tanh, 4>(Loss::LastState, 70);
+        grad_check::<Relu, 4>(Loss::LastState, 80);
+    }
+}
