@@ -239,13 +239,13 @@ fn w2_lstm(c: &mut Criterion) {
     let x_t: SVector<f32, 8> = x.column(16).into_owned();
     let mut state = LstmState::<f32, 32>::zeros();
     for t in 0..16 {
-        lstm_step(&net.lstm1, x.column(t).as_slice(), &mut state);
+        lstm_step(&net.lstm1, &x.column(t).into_owned(), &mut state);
     }
     let (h0, c0) = (state.h, state.c);
     let (mut h, mut cc) = (h0, c0);
     hand.step(&x_t, &mut h, &mut cc);
     let mut s = state;
-    lstm_step(&net.lstm1, x_t.as_slice(), &mut s);
+    lstm_step(&net.lstm1, &x_t, &mut s);
     assert_close("w2_lstm_step h", s.h.as_slice(), h.as_slice());
     assert_close("w2_lstm_step c", s.c.as_slice(), cc.as_slice());
 
@@ -253,7 +253,7 @@ fn w2_lstm(c: &mut Criterion) {
     g.bench_function("staticnet", |b| {
         b.iter(|| {
             let mut s = black_box(state);
-            lstm_step(&black_box(&*net).lstm1, black_box(x_t.as_slice()), &mut s);
+            lstm_step(&black_box(&*net).lstm1, black_box(&x_t), &mut s);
             s
         })
     });
