@@ -11,6 +11,13 @@
 //! place by `staticnet_*_init`. Nothing is built on the heap and no large
 //! model is built on the stack.
 //!
+//! Why not a Rust `static`: the generated struct has no `const`
+//! constructor (`zeros()` and `init()` are not `const fn`, and `init_in`
+//! needs `&mut`), so a `static` model could only be written by spelling out
+//! every field with nalgebra's `const fn SMatrix::from_array_storage`, and a
+//! mutable one would need `static mut` (`unsafe`) or a lock. Compiled-in
+//! weights (issue 5) need the macro to generate such a `const` constructor.
+//!
 //! Every pointer crosses the boundary as an `Option<&T>` / `Option<&mut T>`
 //! of a fixed-size array or model, which the C ABI passes as a plain
 //! (nullable) pointer: a null pointer arrives as `None` and is rejected with
