@@ -7,6 +7,8 @@
 //! measured in the same run, not absolute times across runs):
 //! - `w1_cnn`: [1,10,10] → Conv2d(32, 3×3, relu) → MaxPool2d(2) → Flatten →
 //!   Dense(64, relu) → Dense(1, sigmoid)
+//! - `w1_conv_pool`, `w1_dense`: W1's two halves (Conv2d + MaxPool2d; the
+//!   two Dense layers), to tell which kernel wins or loses
 //! - `w2_lstm`: [32, 8] → Lstm(32) → Dense(1) on the last state
 //! - `w2_lstm_step`: one step of that Lstm (`staticnet::kernels::lstm_step`)
 //!
@@ -27,6 +29,25 @@ model! {
         conv1: Conv2d(32, kernel = 3, activation = relu),
         pool1: MaxPool2d(2),
         flat:  Flatten,
+        fc1:   Dense(64, activation = relu),
+        out:   Dense(1, activation = sigmoid),
+    }
+}
+
+model! {
+    /// W1's first half (convolution and pooling), to tell which kernel
+    /// loses or wins.
+    pub struct CnnFront {
+        input: [1, 10, 10],
+        conv1: Conv2d(32, kernel = 3, activation = relu),
+        pool1: MaxPool2d(2),
+    }
+}
+
+model! {
+    /// W1's second half (the two dense layers).
+    pub struct CnnHead {
+        input: [512],
         fc1:   Dense(64, activation = relu),
         out:   Dense(1, activation = sigmoid),
     }
@@ -92,6 +113,12 @@ impl HandCnn {
     }
 
     fn forward(&self, x: &[[[f32; 10]; 10]; 1]) -> f32 {
+        self.head(&self.front(x))
+    }
+
+    /// Convolution, relu and pooling, flattened.
+    #[inline]
+    fn front(&self, x: &[[[f32; 10]; 10]; 1]) -> SVector<f32, 512> {
         // im2col: column i·8 + j holds the 3×3 patch at output pixel (i, j).
         let mut patches = SMatrix::<f32, 9, 64>::zeros();
         for i in 0..8 {
@@ -120,6 +147,12 @@ impl HandCnn {
                 }
             }
         }
+        flat
+    }
+
+    /// The two dense layers.
+    #[inline]
+    fn head(&self, flat: &SVector<f32, 512>) -> f32 {
         let h = (self.fc1_w * flat + self.fc1_b).map(|v| v.max(0.0));
         let y = self.out_w * h + self.out_b;
         sigmoid(y[0])
@@ -209,6 +242,38 @@ fn w1_cnn(c: &mut Criterion) {
     });
     g.bench_function("hand_written", |b| {
         b.iter(|| black_box(&*hand).forward(black_box(&x)))
+    });
+    g.finish();
+
+    // The two halves, to see which kernel wins or loses.
+    let mut front = Box::new(CnnFront::<f32>::zeros());
+    front.conv1 = net.conv1.clone();
+    let mut head = Box::new(CnnHead::<f32>::zeros());
+    head.fc1 = net.fc1.clone();
+    head.out = net.out.clone();
+    let flat = hand.front(&x);
+    assert_close("w1_conv_pool", front.forward(&x).as_flat(), flat.as_slice());
+    assert_close(
+        "w1_dense",
+        head.forward(&flat).as_slice(),
+        &[hand.head(&flat)],
+    );
+
+    let mut g = c.benchmark_group("w1_conv_pool");
+    g.bench_function("staticnet", |b| {
+        b.iter(|| black_box(&*front).forward(black_box(&x)))
+    });
+    g.bench_function("hand_written", |b| {
+        b.iter(|| black_box(&*hand).front(black_box(&x)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("w1_dense");
+    g.bench_function("staticnet", |b| {
+        b.iter(|| black_box(&*head).forward(black_box(&flat)))
+    });
+    g.bench_function("hand_written", |b| {
+        b.iter(|| black_box(&*hand).head(black_box(&flat)))
     });
     g.finish();
 }
