@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch reference fixtures for tests/forward_fixtures.rs.
+"""PyTorch reference fixtures for tests/forward_fixtures.rs and tests/gradient_fixtures.rs.
 
 For every case below this script builds the network that the case's `model!`
 DSL describes out of PyTorch modules, fills its parameters with seeded random
@@ -15,6 +15,14 @@ writes tests/fixtures/<case>.safetensors holding (all float64):
 and in the safetensors `__metadata__`: `dsl` (the DSL body below, verbatim),
 `type` (the Rust struct name the test gives the model), `kind` ("forward"),
 `init` and `generator`.
+
+Beside each forward fixture it writes tests/fixtures/grad_<case>.safetensors
+for tests/gradient_fixtures.rs: a random R shaped like the output, and
+PyTorch autograd's gradients of L = sum(output * R) with respect to every
+parameter (`grad.<state_dict name>`) and the input (`grad.input`), plus L
+itself (`loss`), all float64, with metadata kind = "grad" and `forward` = the
+case whose weights and input they belong to (they are not repeated).
+`--only-grad` rewrites only the gradient files, leaving the forward ones alone.
 
 The DSL text is parsed only to decide which PyTorch modules to build; the
 numbers themselves come from PyTorch (nn.Linear, nn.Conv2d, nn.MaxPool2d,
@@ -42,6 +50,7 @@ runs in a few seconds:
 
     /tmp/venv/bin/python tools/make_fixtures.py            # write every case
     /tmp/venv/bin/python tools/make_fixtures.py conv_same_even_s2 seed_cnn
+    /tmp/venv/bin/python tools/make_fixtures.py --only-grad [case ...]
 """
 
 import ast
@@ -599,6 +608,9 @@ def run_layer(kind, args, opts, x):
 
 
 def build_case(case):
+    """The forward fixture of `case`: (tensors, metadata, net), where `net`
+    lists the (layer name, module or None, function) that made the output,
+    for `grad_case` to run again with autograd on."""
     seed = zlib.crc32(case.name.encode())
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -606,6 +618,7 @@ def build_case(case):
     input_shape, layers = parse_dsl(case.dsl)
     x = torch.from_numpy(rng.uniform(-1.0, 1.0, size=input_shape)).unsqueeze(0)
     tensors = {"input": x[0].clone()}
+    net = []
     with torch.no_grad():
         for name, kind, args, opts in layers:
             module, fn = run_layer(kind, args, opts, x)
@@ -616,6 +629,7 @@ def build_case(case):
                         p.uniform_(-0.5, 0.5)
                 for key, t in module.state_dict().items():
                     tensors[f"{name}.{key}"] = t.detach().clone()
+            net.append((name, module, fn))
             x = fn(x)
     tensors["output"] = x[0].clone()
     tensors = {k: v.to(torch.float64).contiguous() for k, v in tensors.items()}
@@ -624,6 +638,63 @@ def build_case(case):
         "kind": "forward",
         "type": case.rust_type,
         "init": case.init,
+        "generator": f"tools/make_fixtures.py (torch {torch.__version__.split('+')[0]})",
+    }
+    return tensors, metadata, net
+
+
+def grad_case(case, forward, net):
+    """The gradient fixture of `case`, from its forward fixture's tensors and
+    the network that made them.
+
+    Draws R ~ uniform(-1, 1) shaped like the output (from its own seed, the
+    CRC32 of `grad:<case>`, so the forward fixture's draws are untouched),
+    runs the same modules forward again with autograd on, and takes the
+    gradient of L = sum(output * R) with respect to every parameter and the
+    input. Returns (tensors, metadata) for `grad_<case>.safetensors`:
+
+        r                   R, shaped like the output
+        loss                [1]: L, so the Rust side can tell that the
+                            forward fixture it loads is the one these
+                            gradients belong to
+        grad.<param>        dL/d<param>, state_dict name and layout
+        grad.input          dL/dinput, shaped like the input
+    """
+    rng = np.random.default_rng(zlib.crc32(f"grad:{case.name}".encode()))
+    out = forward["output"]
+    r = torch.from_numpy(rng.uniform(-1.0, 1.0, size=tuple(out.shape)))
+    x0 = forward["input"].clone().unsqueeze(0).requires_grad_(True)
+    params = []
+    for name, module, _ in net:
+        if module is not None:
+            for key, p in module.named_parameters():
+                assert torch.equal(p.detach(), forward[f"{name}.{key}"]), key
+                params.append((f"{name}.{key}", p))
+    x = x0
+    for _, _, fn in net:
+        x = fn(x)
+    y = x[0]
+    # The autograd forward must be the forward fixture's output; it is in
+    # practice bit for bit, the tolerance only guards against a kernel
+    # choosing another summation order with grad mode on.
+    assert torch.allclose(y.detach(), out, rtol=1e-14, atol=1e-14), case.name
+    loss = (y * r).sum()
+    grads = torch.autograd.grad(loss, [x0] + [p for _, p in params])
+    tensors = {"r": r, "loss": loss.detach().reshape(1), "grad.input": grads[0][0]}
+    for (key, _), g in zip(params, grads[1:]):
+        tensors[f"grad.{key}"] = g
+    tensors = {k: v.detach().to(torch.float64).contiguous() for k, v in tensors.items()}
+    for key in forward:
+        if key not in ("input", "output"):
+            assert f"grad.{key}" in tensors, f"{case.name}: no gradient for {key}"
+            assert tensors[f"grad.{key}"].shape == forward[key].shape, key
+    metadata = {
+        "dsl": case.dsl,
+        "kind": "grad",
+        "forward": case.name,
+        "type": case.rust_type,
+        "init": case.init,
+        "loss": "sum(output * r)",
         "generator": f"tools/make_fixtures.py (torch {torch.__version__.split('+')[0]})",
     }
     return tensors, metadata
@@ -662,6 +733,8 @@ def write_safetensors(path, tensors, metadata):
 
 
 def main(argv):
+    only_grad = "--only-grad" in argv
+    argv = [a for a in argv if a != "--only-grad"]
     names = {c.name for c in CASES}
     assert len(names) == len(CASES), "duplicate case name"
     assert len({c.rust_type for c in CASES}) == len(CASES), "duplicate type name"
@@ -670,18 +743,25 @@ def main(argv):
     if unknown:
         sys.exit(f"unknown cases: {sorted(unknown)}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    total = 0
+    total = grad_total = 0
     for case in CASES:
         if case.name not in wanted:
             continue
-        tensors, metadata = build_case(case)
+        tensors, metadata, net = build_case(case)
         path = OUT_DIR / f"{case.name}.safetensors"
-        write_safetensors(path, tensors, metadata)
+        if not only_grad:
+            write_safetensors(path, tensors, metadata)
         size = path.stat().st_size
         total += size
+        grads, grad_meta = grad_case(case, tensors, net)
+        grad_path = OUT_DIR / f"grad_{case.name}.safetensors"
+        write_safetensors(grad_path, grads, grad_meta)
+        grad_size = grad_path.stat().st_size
+        grad_total += grad_size
         shape = list(tensors["output"].shape)
-        print(f"{case.name:22} output {str(shape):12} {size:8} bytes")
-    print(f"{len(wanted)} fixtures, {total} bytes")
+        print(f"{case.name:22} output {str(shape):12} {size:8} bytes, grad {grad_size:8} bytes")
+    written = "grad fixtures" if only_grad else "fixtures"
+    print(f"{len(wanted)} cases, forward {total} bytes, grad {grad_total} bytes ({written} written)")
 
 
 if __name__ == "__main__":

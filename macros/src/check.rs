@@ -21,7 +21,7 @@ fn unique_names(cx: &Ctxt, def: &ModelDef) {
             if *n == 2 {
                 cx.error_spanned(
                     &l.name,
-                    format!("a layer named `{name}` already exists; layer names become field and tensor names and must be unique"),
+                    format!("a layer named `{name}` already exists; rename this one (layer names become struct fields and PyTorch tensor names, so they must be unique)"),
                 );
             }
         }
@@ -37,10 +37,16 @@ fn reserved_names(cx: &Ctxt, def: &ModelDef) {
             if name.starts_with("__") {
                 cx.error_spanned(
                     &l.name,
-                    format!("`{name}`: layer names beginning with `__` are reserved"),
+                    format!(
+                        "`{name}`: layer names beginning with `__` are reserved for the macro's own fields; rename it, e.g. `{}`",
+                        match name.trim_start_matches('_') {
+                            "" => "layer1",
+                            rest => rest,
+                        }
+                    ),
                 );
             } else if name.starts_with("r#") {
-                cx.error_spanned(&l.name, format!("`{name}`: a layer name cannot be a raw identifier; it is also a PyTorch tensor name"));
+                cx.error_spanned(&l.name, format!("`{name}`: a layer name cannot be a raw identifier, since it is also a PyTorch tensor name; rename it, e.g. `{}_`", name.trim_start_matches("r#")));
             }
         }
     }

@@ -115,8 +115,10 @@ impl Spec {
 /// What a kind accepts: its positional argument (with the name it may also
 /// be given by), and its named options.
 struct Signature {
-    positional: Option<(&'static str, &'static str)>, // (name, what it is, for "needs ..")
+    /// (name, what it is, for "needs ..")
+    positional: Option<(&'static str, &'static str)>,
     options: &'static [&'static str],
+    /// A typical call, for "e.g. ..".
     example: &'static str,
 }
 
@@ -139,367 +141,553 @@ fn signature(kind: &str) -> Option<Signature> {
             &["kernel", "stride", "padding", "activation"],
             "Conv2d(32, kernel = 3, activation = relu)",
         ),
-        "MaxPool2d" | "AvgPool2d" => s(
+        "MaxPool2d" => s(
             Some(("size", "the window size")),
             &["stride"],
             "MaxPool2d(2)",
+        ),
+        "AvgPool2d" => s(
+            Some(("size", "the window size")),
+            &["stride"],
+            "AvgPool2d(2)",
         ),
         "SimpleRnn" => s(
             Some(("units", "the number of units")),
             &["activation", "return_sequences"],
             "SimpleRnn(32, return_sequences = true)",
         ),
-        "Lstm" | "Gru" => s(
+        "Lstm" => s(
             Some(("units", "the number of units")),
             &["return_sequences"],
             "Lstm(32, return_sequences = true)",
         ),
-        "Flatten" | "Relu" | "Sigmoid" | "Tanh" | "Softmax" => s(None, &[], "Flatten"),
+        "Gru" => s(
+            Some(("units", "the number of units")),
+            &["return_sequences"],
+            "Gru(32, return_sequences = true)",
+        ),
+        "Flatten" => s(None, &[], "Flatten"),
+        "Relu" => s(None, &[], "Relu"),
+        "Sigmoid" => s(None, &[], "Sigmoid"),
+        "Tanh" => s(None, &[], "Tanh"),
+        "Softmax" => s(None, &[], "Softmax"),
         _ => None,
     }
 }
 
-/// Resolves one layer's kind and arguments; records errors and returns
-/// `None` if the layer cannot be understood.
-pub fn resolve(cx: &Ctxt, decl: &LayerDecl) -> Option<Spec> {
-    let kind = decl.kind.to_string();
-    let Some(sig) = signature(&kind) else {
-        cx.error_spanned(&decl.kind, symbol::unknown_kind(&kind));
-        return None;
-    };
-    let args = collect_args(cx, decl, &kind, &sig)?;
-    let get = |name: &str| args.get(name).copied();
-    let positional = |cx: &Ctxt| -> Option<usize> {
-        let (name, what) = sig.positional?;
-        match get(name) {
-            Some(v) => size(cx, v, name),
-            None => {
-                cx.error_spanned(
-                    &decl.kind,
-                    format!("`{kind}` needs {what}, e.g. `{}`", sig.example),
-                );
-                None
-            }
-        }
-    };
-    let act_or = |cx: &Ctxt, default: Act| -> Option<Act> {
-        match get("activation") {
-            Some(v) => activation(cx, v),
-            None => Some(default),
-        }
-    };
-    let spec = match kind.as_str() {
-        "Dense" => {
-            let units = positional(cx);
-            let act = act_or(cx, Act::Linear);
-            Spec::Dense {
-                units: units?,
-                act: act?,
-            }
-        }
-        "Conv2d" => {
-            let filters = positional(cx);
-            let kernel = match get("kernel") {
-                Some(v) => pair(cx, v, "kernel"),
-                None => {
-                    cx.error_spanned(
-                        &decl.kind,
-                        "`Conv2d` needs a kernel size: `kernel = 3` or `kernel = (3, 5)`",
-                    );
-                    None
-                }
-            };
-            let stride = get("stride").map_or(Some((1, 1)), |v| pair(cx, v, "stride"));
-            let padding = get("padding").map_or(Some(Padding::Valid), |v| padding(cx, v));
-            let act = act_or(cx, Act::Linear);
-            Spec::Conv2d {
-                filters: filters?,
-                kernel: kernel?,
-                stride: stride?,
-                padding: padding?,
-                act: act?,
-            }
-        }
-        "MaxPool2d" | "AvgPool2d" => {
-            let size = match get("size") {
-                Some(v) => pair(cx, v, "size"),
-                None => {
-                    cx.error_spanned(
-                        &decl.kind,
-                        format!(
-                            "`{kind}` needs a window size, e.g. `{kind}(2)` or `{kind}((2, 3))`"
-                        ),
-                    );
-                    None
-                }
-            };
-            let stride = match get("stride") {
-                Some(v) => Some(pair(cx, v, "stride")?),
-                None => size,
-            };
-            Spec::Pool {
-                max: kind == "MaxPool2d",
-                size: size?,
-                stride: stride?,
-            }
-        }
-        "Flatten" => Spec::Flatten,
-        "SimpleRnn" | "Lstm" | "Gru" => {
-            let units = positional(cx);
-            let act = act_or(cx, Act::Tanh);
-            let rs =
-                get("return_sequences").map_or(Some(false), |v| boolean(cx, v, "return_sequences"));
-            let act = act?;
-            if kind == "SimpleRnn" && act == Act::Softmax {
-                if let Some(v) = get("activation") {
-                    cx.error_spanned(v, "`SimpleRnn` takes an element-wise activation (`tanh`, `relu`, `sigmoid` or `linear`), not `softmax`");
-                }
-                return None;
-            }
-            let cell = match kind.as_str() {
-                "Lstm" => Cell::Lstm,
-                "Gru" => Cell::Gru,
-                _ => Cell::Simple(act),
-            };
-            Spec::Recurrent {
-                cell,
-                units: units?,
-                return_sequences: rs?,
-            }
-        }
-        "Relu" => Spec::Activation(Act::Relu),
-        "Sigmoid" => Spec::Activation(Act::Sigmoid),
-        "Tanh" => Spec::Activation(Act::Tanh),
-        "Softmax" => Spec::Activation(Act::Softmax),
-        _ => return None,
-    };
-    Some(spec)
+/// The value given for option `name` of `decl` (the positional argument
+/// counts as its option), for errors found after resolution.
+pub fn arg_value<'a>(decl: &'a LayerDecl, name: &str) -> Option<&'a Value> {
+    let positional = signature(&decl.kind.to_string()).and_then(|s| s.positional);
+    decl.args.iter().find_map(|a| match &a.key {
+        Some(k) if k == name => Some(&a.value),
+        None if positional.is_some_and(|(p, _)| p == name) => Some(&a.value),
+        _ => None,
+    })
 }
 
-/// Maps every argument to its option name, reporting unknown options,
-/// surplus positional arguments and options given twice.
-fn collect_args<'a>(
-    cx: &Ctxt,
+/// One layer being resolved: what errors need to name it.
+struct Layer<'a> {
+    cx: &'a Ctxt,
     decl: &'a LayerDecl,
-    kind: &str,
-    sig: &Signature,
-) -> Option<BTreeMap<&'static str, &'a Value>> {
-    let mut out: BTreeMap<&'static str, &'a Value> = BTreeMap::new();
-    let mut ok = true;
-    let mut positional_used = false;
-    let all: Vec<&'static str> = sig
-        .positional
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(sig.options.iter().copied())
-        .collect();
-    for Arg { key, value } in &decl.args {
-        let name: &'static str = match key {
-            None => {
-                if !out.is_empty() && !positional_used && sig.positional.is_some() {
-                    cx.error_spanned(
-                        value,
-                        "positional arguments come before `name = value` options",
+    kind: String,
+    name: String,
+    sig: Signature,
+}
+
+/// Resolves one layer's kind and arguments; records errors and returns
+/// `None` if the layer cannot be understood. Every argument is checked even
+/// after an error, so one expansion reports all of a layer's mistakes.
+pub fn resolve(cx: &Ctxt, decl: &LayerDecl) -> Option<Spec> {
+    let kind = decl.kind.to_string();
+    let name = decl.name.to_string();
+    let Some(sig) = signature(&kind) else {
+        cx.error_spanned(&decl.kind, symbol::unknown_kind(&kind, &name));
+        return None;
+    };
+    let l = Layer {
+        cx,
+        decl,
+        kind,
+        name,
+        sig,
+    };
+    let (args, args_ok) = l.collect_args();
+    let spec = l.spec(&args, args_ok);
+    if args_ok {
+        spec
+    } else {
+        None
+    }
+}
+
+impl Layer<'_> {
+    /// `` `units` of `fc1` ``
+    fn subject(&self, what: &str) -> String {
+        format!("`{what}` of `{}`", self.name)
+    }
+
+    /// Records that a required argument is missing, unless an earlier
+    /// argument error (say a misspelt option) may be the reason.
+    fn missing(&self, args_ok: bool, msg: String) {
+        if args_ok {
+            self.cx.error_spanned(&self.decl.kind, msg);
+        }
+    }
+
+    fn spec(&self, args: &BTreeMap<&'static str, &Value>, args_ok: bool) -> Option<Spec> {
+        let get = |name: &str| args.get(name).copied();
+        let (name, kind) = (&self.name, self.kind.as_str());
+        let positional = || -> Option<usize> {
+            let (pname, what) = self.sig.positional?;
+            match get(pname) {
+                Some(v) => self.size(v, pname),
+                None => {
+                    self.missing(
+                        args_ok,
+                        format!("`{name}` needs {what}, e.g. `{name}: {}`", self.sig.example),
                     );
-                    ok = false;
-                    continue;
+                    None
                 }
-                match sig.positional {
-                    Some((n, _)) if !positional_used => {
-                        positional_used = true;
-                        n
+            }
+        };
+        let act_or = |default: Act| -> Option<Act> {
+            match get("activation") {
+                Some(v) => self.activation(v),
+                None => Some(default),
+            }
+        };
+        let spec = match kind {
+            "Dense" => {
+                let units = positional();
+                let act = act_or(Act::Linear);
+                Spec::Dense {
+                    units: units?,
+                    act: act?,
+                }
+            }
+            "Conv2d" => {
+                let filters = positional();
+                let kernel = match get("kernel") {
+                    Some(v) => self.pair(v, "kernel"),
+                    None => {
+                        self.missing(
+                            args_ok,
+                            format!("`{name}` needs a kernel size: add `kernel = 3` (or `kernel = (3, 5)`), e.g. `{name}: {}`", self.sig.example),
+                        );
+                        None
                     }
-                    Some(_) => {
+                };
+                let stride = get("stride").map_or(Some((1, 1)), |v| self.pair(v, "stride"));
+                let padding = get("padding").map_or(Some(Padding::Valid), |v| self.padding(v));
+                let act = act_or(Act::Linear);
+                Spec::Conv2d {
+                    filters: filters?,
+                    kernel: kernel?,
+                    stride: stride?,
+                    padding: padding?,
+                    act: act?,
+                }
+            }
+            "MaxPool2d" | "AvgPool2d" => {
+                let size = match get("size") {
+                    Some(v) => self.pair(v, "size"),
+                    None => {
+                        self.missing(
+                            args_ok,
+                            format!("`{name}` needs a window size, e.g. `{name}: {kind}(2)` or `{name}: {kind}((2, 3))`"),
+                        );
+                        None
+                    }
+                };
+                let stride = match get("stride") {
+                    Some(v) => self.pair(v, "stride"),
+                    None => size,
+                };
+                Spec::Pool {
+                    max: kind == "MaxPool2d",
+                    size: size?,
+                    stride: stride?,
+                }
+            }
+            "Flatten" => Spec::Flatten,
+            "SimpleRnn" | "Lstm" | "Gru" => {
+                let units = positional();
+                let act = act_or(Act::Tanh);
+                let rs = get("return_sequences")
+                    .map_or(Some(false), |v| self.boolean(v, "return_sequences"));
+                let cell = match kind {
+                    "Lstm" => Cell::Lstm,
+                    "Gru" => Cell::Gru,
+                    _ => match act {
+                        Some(Act::Softmax) => {
+                            if let Some(v) = get("activation") {
+                                self.cx.error_spanned(v, format!("`{name}`: `SimpleRnn` takes an element-wise activation ({}), not `softmax`; add a `Softmax` layer after `{name}` instead", symbol::one_of(&["tanh", "relu", "sigmoid", "linear"])));
+                            }
+                            return None;
+                        }
+                        act => Cell::Simple(act?),
+                    },
+                };
+                Spec::Recurrent {
+                    cell,
+                    units: units?,
+                    return_sequences: rs?,
+                }
+            }
+            "Relu" => Spec::Activation(Act::Relu),
+            "Sigmoid" => Spec::Activation(Act::Sigmoid),
+            "Tanh" => Spec::Activation(Act::Tanh),
+            "Softmax" => Spec::Activation(Act::Softmax),
+            _ => return None,
+        };
+        Some(spec)
+    }
+
+    /// Maps every argument to its option name, reporting unknown options,
+    /// misplaced or surplus positional arguments and options given twice.
+    /// A misspelt option with an obvious correction is checked under the
+    /// corrected name, so its value is validated too. Returns the map and
+    /// whether every argument was well placed.
+    fn collect_args(&self) -> (BTreeMap<&'static str, &Value>, bool) {
+        let (cx, kind, name, sig) = (self.cx, self.kind.as_str(), &self.name, &self.sig);
+        let mut out: BTreeMap<&'static str, &Value> = BTreeMap::new();
+        let mut ok = true;
+        let all: Vec<&'static str> = sig
+            .positional
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(sig.options.iter().copied())
+            .collect();
+        let mut positional_seen = false;
+        let mut named_seen = false;
+        for Arg { key, value } in &self.decl.args {
+            let option: &'static str = match key {
+                None => {
+                    let Some((pname, what)) = sig.positional else {
+                        cx.error_spanned(
+                            value,
+                            format!("`{kind}` takes no arguments; write `{name}: {kind}`"),
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    if positional_seen {
                         cx.error_spanned(
                             value,
                             format!(
-                                "`{kind}` takes one positional argument; name the others, e.g. `{}`",
+                                "`{kind}` takes one positional argument ({what}); name this one in `{name}`, e.g. `{name}: {}`",
                                 sig.example
                             ),
                         );
                         ok = false;
                         continue;
                     }
-                    None => {
-                        cx.error_spanned(value, format!("`{kind}` takes no arguments"));
+                    positional_seen = true;
+                    if named_seen {
+                        cx.error_spanned(
+                            value,
+                            format!(
+                                "in `{name}`, {what} comes first, before the `name = value` options: `{name}: {}`",
+                                self.reordered()
+                            ),
+                        );
                         ok = false;
-                        continue;
                     }
+                    pname
                 }
-            }
-            Some(key) => {
-                let k = key.to_string();
-                match all.iter().find(|n| **n == k) {
-                    Some(n) => {
-                        if sig.positional.is_some_and(|(p, _)| p == *n) {
-                            positional_used = true;
+                Some(key) => {
+                    named_seen = true;
+                    let k = key.to_string();
+                    match all.iter().find(|n| **n == k) {
+                        Some(n) => n,
+                        None if all.is_empty() => {
+                            cx.error_spanned(
+                                key,
+                                format!("`{kind}` takes no options; write `{name}: {kind}`"),
+                            );
+                            ok = false;
+                            continue;
                         }
-                        n
-                    }
-                    None => {
-                        let msg = if all.is_empty() {
-                            format!("`{kind}` takes no options")
-                        } else {
-                            let hint = symbol::did_you_mean(&k, all.iter().copied())
+                        None => {
+                            let guess = symbol::suggest_option(&k, &all);
+                            let hint = guess
                                 .map(|s| format!("did you mean `{s}`? "))
                                 .unwrap_or_default();
-                            format!(
-                                "unknown option `{k}` for `{kind}`; {hint}`{kind}` takes {}",
-                                symbol::one_of(&all)
-                            )
-                        };
-                        cx.error_spanned(key, msg);
-                        ok = false;
-                        continue;
+                            cx.error_spanned(
+                                key,
+                                format!(
+                                    "unknown option `{k}` in `{name}`; {hint}`{kind}` takes {}",
+                                    symbol::one_of(&all)
+                                ),
+                            );
+                            ok = false;
+                            match guess {
+                                Some(g) if !out.contains_key(g) => g,
+                                _ => continue,
+                            }
+                        }
                     }
                 }
-            }
-        };
-        if out.insert(name, value).is_some() {
-            let at: &dyn quote::ToTokens = match key {
-                Some(k) => k,
-                None => value,
             };
-            cx.error_spanned(at, format!("`{name}` is given twice"));
-            ok = false;
-        }
-    }
-    ok.then_some(out)
-}
-
-/// A positive integer no larger than [`MAX_SIZE`].
-pub fn size(cx: &Ctxt, v: &Value, what: &str) -> Option<usize> {
-    match v {
-        Value::Int(lit) => match lit.base10_parse::<usize>() {
-            Ok(0) => {
-                cx.error_spanned(lit, format!("`{what}` must be at least 1"));
-                None
-            }
-            Ok(n) if n > MAX_SIZE => {
+            if out.contains_key(option) {
+                let at: &dyn quote::ToTokens = match key {
+                    Some(k) => k,
+                    None => value,
+                };
+                let why = match sig.positional {
+                    Some((p, _)) if p == option => {
+                        format!(" (the positional argument of `{kind}` is its `{p}`)")
+                    }
+                    _ => String::new(),
+                };
                 cx.error_spanned(
-                    lit,
-                    format!("`{what}` = {n} is too large (at most {MAX_SIZE})"),
+                    at,
+                    format!("`{option}` is given twice in `{name}`{why}; remove one"),
+                );
+                ok = false;
+                continue;
+            }
+            out.insert(option, value);
+        }
+        (out, ok)
+    }
+
+    /// The layer's call with its positional argument moved first.
+    fn reordered(&self) -> String {
+        let args = &self.decl.args;
+        let positional = args
+            .iter()
+            .filter(|a| a.key.is_none())
+            .map(|a| show(&a.value));
+        let named = args
+            .iter()
+            .filter_map(|a| a.key.as_ref().map(|k| format!("{k} = {}", show(&a.value))));
+        let parts: Vec<String> = positional.chain(named).collect();
+        format!("{}({})", self.kind, parts.join(", "))
+    }
+
+    /// A positive integer no larger than [`MAX_SIZE`].
+    fn size(&self, v: &Value, what: &str) -> Option<usize> {
+        size(self.cx, v, &self.subject(what))
+    }
+
+    /// `n` (square) or `(a, b)`, each positive.
+    fn pair(&self, v: &Value, what: &str) -> Option<(usize, usize)> {
+        match v {
+            Value::Int(_) => self.size(v, what).map(|n| (n, n)),
+            Value::Tuple(_, items) => match &items[..] {
+                [a, b] => {
+                    let a = self.size(a, what);
+                    let b = self.size(b, what);
+                    Some((a?, b?))
+                }
+                _ => {
+                    self.cx.error_spanned(
+                        v,
+                        format!(
+                            "{} must be an integer or a pair `(height, width)`, found {} values",
+                            self.subject(what),
+                            items.len()
+                        ),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.cx.error_spanned(
+                    other,
+                    format!(
+                        "{} must be an integer or a pair `(height, width)`, found {}",
+                        self.subject(what),
+                        found(other)
+                    ),
                 );
                 None
             }
-            Ok(n) => Some(n),
-            Err(_) => {
-                cx.error_spanned(
+        }
+    }
+
+    /// A size that may be zero (padding).
+    fn nonneg(&self, v: &Value, what: &str) -> Option<usize> {
+        match v {
+            Value::Int(lit) if lit.suffix().is_empty() && lit.base10_digits() == "0" => Some(0),
+            Value::Int(lit) if lit.base10_digits().starts_with('-') => {
+                self.cx.error_spanned(
                     lit,
-                    format!("`{what}` must be a positive integer without suffix"),
+                    format!(
+                        "{} cannot be negative, found {}",
+                        self.subject(what),
+                        lit.base10_digits()
+                    ),
                 );
                 None
             }
-        },
-        other => {
-            cx.error_spanned(
-                other,
-                format!(
-                    "`{what}` must be a positive integer, found {}",
-                    other.describe()
-                ),
-            );
-            None
+            _ => self.size(v, what),
         }
     }
-}
 
-/// `n` (square) or `(a, b)`, each positive.
-fn pair(cx: &Ctxt, v: &Value, what: &str) -> Option<(usize, usize)> {
-    match v {
-        Value::Int(_) => size(cx, v, what).map(|n| (n, n)),
-        Value::Tuple(_, items) if items.len() == 2 => {
-            let a = size(cx, &items[0], what);
-            let b = size(cx, &items[1], what);
-            Some((a?, b?))
-        }
-        other => {
-            cx.error_spanned(
-                other,
-                format!(
-                    "`{what}` must be an integer or a pair `(height, width)`, found {}",
-                    other.describe()
-                ),
-            );
-            None
+    fn padding(&self, v: &Value) -> Option<Padding> {
+        const HELP: &str = "`padding` takes `valid`, `same`, an integer or a pair `(ph, pw)`";
+        let name = &self.name;
+        match v {
+            Value::Ident(id) if id == "valid" => Some(Padding::Valid),
+            Value::Ident(id) if id == "same" => Some(Padding::Same),
+            Value::Ident(id) => {
+                let hint = symbol::did_you_mean(&id.to_string(), ["valid", "same"].into_iter())
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.cx.error_spanned(
+                    id,
+                    format!("unknown padding `{id}` in `{name}`; {hint}{HELP}"),
+                );
+                None
+            }
+            Value::Int(_) => self.nonneg(v, "padding").map(|p| Padding::Explicit(p, p)),
+            Value::Tuple(_, items) => match &items[..] {
+                [a, b] => {
+                    let a = self.nonneg(a, "padding");
+                    let b = self.nonneg(b, "padding");
+                    Some(Padding::Explicit(a?, b?))
+                }
+                _ => {
+                    self.cx
+                        .error_spanned(v, format!("`padding` of `{name}` must be `valid`, `same`, an integer or a pair `(ph, pw)`, found {} values", items.len()));
+                    None
+                }
+            },
+            other => {
+                self.cx
+                    .error_spanned(other, format!("`padding` of `{name}` must be `valid`, `same`, an integer or a pair `(ph, pw)`, found {}", found(other)));
+                None
+            }
         }
     }
-}
 
-fn nonneg(cx: &Ctxt, v: &Value, what: &str) -> Option<usize> {
-    match v {
-        Value::Int(lit) if matches!(lit.base10_parse::<usize>(), Ok(0)) => Some(0),
-        _ => size(cx, v, what),
-    }
-}
-
-fn padding(cx: &Ctxt, v: &Value) -> Option<Padding> {
-    const HELP: &str = "`padding` takes `valid`, `same`, an integer or a pair `(ph, pw)`";
-    match v {
-        Value::Ident(id) if id == "valid" => Some(Padding::Valid),
-        Value::Ident(id) if id == "same" => Some(Padding::Same),
-        Value::Ident(id) => {
-            let hint = symbol::did_you_mean(&id.to_string(), ["valid", "same"].into_iter())
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
-            cx.error_spanned(id, format!("unknown padding `{id}`; {hint}{HELP}"));
-            None
-        }
-        Value::Int(_) => nonneg(cx, v, "padding").map(|p| Padding::Explicit(p, p)),
-        Value::Tuple(_, items) if items.len() == 2 => {
-            let a = nonneg(cx, &items[0], "padding");
-            let b = nonneg(cx, &items[1], "padding");
-            Some(Padding::Explicit(a?, b?))
-        }
-        other => {
-            cx.error_spanned(other, format!("{HELP}, found {}", other.describe()));
-            None
-        }
-    }
-}
-
-fn activation(cx: &Ctxt, v: &Value) -> Option<Act> {
-    let found = match v {
-        Value::Ident(id) => id.to_string(),
-        Value::Other(ts) => {
-            let s = ts.to_string();
-            let unquoted = s.trim_matches('"');
-            if s.starts_with('"') && ACTIVATIONS.contains(&unquoted) {
-                cx.error_spanned(
-                    v,
-                    format!("write the activation without quotes: `activation = {unquoted}`"),
+    fn activation(&self, v: &Value) -> Option<Act> {
+        let name = &self.name;
+        let all = symbol::one_of(ACTIVATIONS);
+        let word = match v {
+            Value::Ident(id) => id.to_string(),
+            Value::Other(ts) => {
+                let s = ts.to_string();
+                let unquoted = s.trim_matches('"');
+                if s.starts_with('"') && ACTIVATIONS.contains(&unquoted) {
+                    self.cx.error_spanned(
+                        v,
+                        format!("write the activation of `{name}` without quotes: `activation = {unquoted}`"),
+                    );
+                    return None;
+                }
+                s
+            }
+            other => {
+                self.cx.error_spanned(
+                    other,
+                    format!(
+                        "`activation` of `{name}` takes {all}, found {}",
+                        found(other)
+                    ),
                 );
                 return None;
             }
-            s
+        };
+        match word.as_str() {
+            "linear" => return Some(Act::Linear),
+            "relu" => return Some(Act::Relu),
+            "sigmoid" => return Some(Act::Sigmoid),
+            "tanh" => return Some(Act::Tanh),
+            "softmax" => return Some(Act::Softmax),
+            _ => {}
         }
-        other => {
-            cx.error_spanned(
-                other,
-                format!(
-                    "`activation` takes {}, found {}",
-                    symbol::one_of(ACTIVATIONS),
-                    other.describe()
-                ),
-            );
-            return None;
-        }
-    };
-    match found.as_str() {
-        "linear" => Some(Act::Linear),
-        "relu" => Some(Act::Relu),
-        "sigmoid" => Some(Act::Sigmoid),
-        "tanh" => Some(Act::Tanh),
-        "softmax" => Some(Act::Softmax),
-        _ => {
-            let hint = symbol::did_you_mean(&found, ACTIVATIONS.iter().copied())
+        let msg = if symbol::UNSUPPORTED_ACTIVATIONS.contains(&word.to_lowercase().as_str()) {
+            format!(
+                "the activation `{word}` of `{name}` is not supported; the activations are {all}"
+            )
+        } else {
+            let hint = symbol::suggest_activation(&word)
                 .map(|s| format!("did you mean `{s}`? "))
                 .unwrap_or_default();
+            format!("unknown activation `{word}` in `{name}`; {hint}the activations are {all}")
+        };
+        self.cx.error_spanned(v, msg);
+        None
+    }
+
+    fn boolean(&self, v: &Value, what: &str) -> Option<bool> {
+        match v {
+            Value::Bool(b) => Some(b.value),
+            other => {
+                let fix = match other {
+                    Value::Int(i) if i.base10_digits() == "1" => format!("write `{what} = true`"),
+                    Value::Int(i) if i.base10_digits() == "0" => format!("write `{what} = false`"),
+                    Value::Ident(id) if id.to_string().eq_ignore_ascii_case("true") => {
+                        format!("write `{what} = true`")
+                    }
+                    Value::Ident(id) if id.to_string().eq_ignore_ascii_case("false") => {
+                        format!("write `{what} = false`")
+                    }
+                    _ => "write `true` or `false`".to_string(),
+                };
+                self.cx.error_spanned(
+                    other,
+                    format!(
+                        "{} takes `true` or `false`, found {}; {fix}",
+                        self.subject(what),
+                        found(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A positive integer no larger than [`MAX_SIZE`]; `subject` names it in
+/// errors ("`units` of `fc1`").
+pub fn size(cx: &Ctxt, v: &Value, subject: &str) -> Option<usize> {
+    let Value::Int(lit) = v else {
+        cx.error_spanned(
+            v,
+            format!("{subject} must be a positive integer, found {}", found(v)),
+        );
+        return None;
+    };
+    if !lit.suffix().is_empty() {
+        cx.error_spanned(
+            lit,
+            format!(
+                "{subject} must be written without a type suffix: `{}`",
+                lit.base10_digits()
+            ),
+        );
+        return None;
+    }
+    // syn reads `-1` as one negative literal.
+    if lit.base10_digits().starts_with('-') {
+        cx.error_spanned(
+            lit,
+            format!(
+                "{subject} must be at least 1, found {}",
+                lit.base10_digits()
+            ),
+        );
+        return None;
+    }
+    // Any number of digits is accepted here: a value too large even for
+    // `u128` is simply "too large".
+    match lit.base10_parse::<u128>() {
+        Ok(0) => {
+            cx.error_spanned(lit, format!("{subject} must be at least 1, found 0"));
+            None
+        }
+        Ok(n) if n <= MAX_SIZE as u128 => usize::try_from(n).ok(),
+        _ => {
             cx.error_spanned(
-                v,
+                lit,
                 format!(
-                    "unknown activation `{found}`; {hint}the activations are {}",
-                    symbol::one_of(ACTIVATIONS)
+                    "{subject} is {}, more than staticnet accepts (at most {MAX_SIZE}); a statically allocated network cannot be this large",
+                    lit.base10_digits()
                 ),
             );
             None
@@ -507,18 +695,22 @@ fn activation(cx: &Ctxt, v: &Value) -> Option<Act> {
     }
 }
 
-fn boolean(cx: &Ctxt, v: &Value, what: &str) -> Option<bool> {
+/// What the user wrote, in words and tokens: "a float `3.5`".
+fn found(v: &Value) -> String {
+    format!("{} `{}`", v.describe(), show(v))
+}
+
+/// A value as the user wrote it, spaced as a person would.
+pub fn show(v: &Value) -> String {
     match v {
-        Value::Bool(b) => Some(b.value),
-        other => {
-            cx.error_spanned(
-                other,
-                format!(
-                    "`{what}` takes `true` or `false`, found {}",
-                    other.describe()
-                ),
-            );
-            None
+        Value::Int(l) => l.to_string(),
+        Value::Float(l) => l.to_string(),
+        Value::Bool(b) => b.value.to_string(),
+        Value::Ident(id) => id.to_string(),
+        Value::Tuple(_, items) => {
+            let items: Vec<String> = items.iter().map(show).collect();
+            format!("({})", items.join(", "))
         }
+        Value::Other(ts) => ts.to_string(),
     }
 }

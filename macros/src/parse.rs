@@ -24,9 +24,19 @@ impl Parse for ModelDef {
         let brace = braced!(content in input);
         let mut entries = Vec::new();
         while !content.is_empty() {
-            entries.push(content.parse()?);
+            let entry: Entry = content.parse()?;
+            let key = match &entry {
+                Entry::Input(i) => i.key.to_string(),
+                Entry::Layer(l) => l.name.to_string(),
+            };
+            entries.push(entry);
             if content.is_empty() {
                 break;
+            }
+            if !content.peek(Token![,]) {
+                return Err(content.error(format!(
+                    "expected `,` after the `{key}` entry; entries are separated by commas"
+                )));
             }
             content.parse::<Token![,]>()?;
         }
@@ -62,9 +72,14 @@ impl Parse for Entry {
             let bracket = bracketed!(content in input);
             let mut dims = Vec::new();
             while !content.is_empty() {
-                dims.push(parse_value(&content)?);
+                dims.push(parse_value(&content, 0)?);
                 if content.is_empty() {
                     break;
+                }
+                if !content.peek(Token![,]) {
+                    return Err(content.error(
+                        "expected `,` between the dimensions of `input`, e.g. `input: [1, 28, 28]`",
+                    ));
                 }
                 content.parse::<Token![,]>()?;
             }
@@ -91,6 +106,11 @@ impl Parse for Entry {
                 if content.is_empty() {
                     break;
                 }
+                if !content.peek(Token![,]) {
+                    return Err(content.error(format!(
+                        "expected `,` between the arguments of `{name}`, e.g. `{name}: Conv2d(32, kernel = 3)`"
+                    )));
+                }
                 content.parse::<Token![,]>()?;
             }
         }
@@ -109,22 +129,37 @@ impl Parse for Arg {
         if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let key: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            let value = parse_value(input)?;
+            if input.is_empty() || input.peek(Token![,]) {
+                return Err(input.error(format!("expected a value after `{key} =`")));
+            }
+            let value = parse_value(input, 0)?;
             return Ok(Arg {
                 key: Some(key),
                 value,
             });
         }
+        if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+            let key: Ident = input.fork().parse()?;
+            return Err(syn::Error::new(
+                key.span(),
+                format!("options are written with `=`: `{key} = ..`"),
+            ));
+        }
         Ok(Arg {
             key: None,
-            value: parse_value(input)?,
+            value: parse_value(input, 0)?,
         })
     }
 }
 
+/// Tuples nested deeper than this are kept as tokens (and rejected later):
+/// no option takes more than a pair, and the recursion stays shallow
+/// whatever the input.
+const MAX_NESTING: usize = 4;
+
 /// A literal, a name, a parenthesised tuple, or (kept as tokens for a
 /// later, clearer error) anything else up to the next top-level comma.
-fn parse_value(input: ParseStream) -> syn::Result<Value> {
+fn parse_value(input: ParseStream, depth: usize) -> syn::Result<Value> {
     if input.peek(syn::LitInt) {
         return Ok(Value::Int(input.parse()?));
     }
@@ -137,12 +172,12 @@ fn parse_value(input: ParseStream) -> syn::Result<Value> {
     if input.peek(Ident) && one_tree_then_end(input) {
         return Ok(Value::Ident(input.parse()?));
     }
-    if input.peek(syn::token::Paren) && one_tree_then_end(input) {
+    if input.peek(syn::token::Paren) && depth < MAX_NESTING && one_tree_then_end(input) {
         let content;
         let paren = parenthesized!(content in input);
         let mut items = Vec::new();
         while !content.is_empty() {
-            items.push(parse_value(&content)?);
+            items.push(parse_value(&content, depth + 1)?);
             if content.is_empty() {
                 break;
             }

@@ -25,8 +25,22 @@ impl Shape {
         }
     }
 
+    /// Number of values (saturating: every planned shape is at most
+    /// [`MAX_LEN`], so this never saturates there).
     pub fn len(&self) -> usize {
-        self.dims().iter().product()
+        self.dims()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .unwrap_or(usize::MAX)
+    }
+
+    /// "a vector", "a sequence", "an image", for hints.
+    fn what(&self) -> &'static str {
+        match self {
+            Shape::Vector(_) => "a vector",
+            Shape::Seq(..) => "a sequence",
+            Shape::Image(..) => "an image",
+        }
     }
 }
 
@@ -37,9 +51,13 @@ impl fmt::Display for Shape {
     }
 }
 
-/// The largest tensor (in values) a layer may produce: far beyond any
-/// stack, and small enough that no size arithmetic can overflow.
-const MAX_LEN: usize = 1 << 26;
+/// The largest tensor (in values) a layer may produce, and the most
+/// parameters a layer or a whole model may have: far beyond any stack, and
+/// small enough that no size arithmetic in the macro can overflow `usize`,
+/// even on a 32-bit host (dimensions are at most this, sizes, padding and
+/// strides at most [`layers::MAX_SIZE`] = 2^20, so a padded dimension is
+/// below 2^27 and a sum of all parameter counts below 2^26).
+pub const MAX_LEN: usize = 1 << 26;
 
 /// One layer with its resolved arguments and shapes.
 pub struct Planned<'a> {
@@ -60,16 +78,31 @@ pub struct Plan<'a> {
 /// error it finds; returns `None` if any layer could not be planned.
 pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
     let mut input_decl: Option<&InputDecl> = None;
+    let mut input_misdeclared = false;
     let mut layer_decls: Vec<&LayerDecl> = Vec::new();
+    if def.entries.is_empty() {
+        cx.error_at(
+            def.brace_span,
+            format!(
+                "`{}` is empty; write its input shape and then its layers, e.g. `input: [16], out: Dense(1)`",
+                def.name
+            ),
+        );
+        return None;
+    }
     for (i, entry) in def.entries.iter().enumerate() {
         match entry {
             Entry::Input(inp) if inp.key == "input" => {
                 if input_decl.is_some() {
-                    cx.error_spanned(&inp.key, "`input` is given twice");
+                    cx.error_spanned(&inp.key, "`input` is given twice; remove this one");
                 } else if i != 0 {
+                    let first = match def.entries.first() {
+                        Some(Entry::Layer(l)) => format!("; move it above `{}`", l.name),
+                        _ => String::new(),
+                    };
                     cx.error_spanned(
                         &inp.key,
-                        "`input` must be the first entry, before the layers",
+                        format!("`input` must be the first entry, before the layers{first}"),
                     );
                 }
                 input_decl.get_or_insert(inp);
@@ -84,9 +117,10 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
                 );
             }
             Entry::Layer(l) if l.name == "input" => {
+                input_misdeclared = true;
                 cx.error_spanned(
                     &l.kind,
-                    "`input` takes a shape: `input: [n]` (vector), `[steps, features]` (sequence) or `[channels, height, width]` (image)",
+                    "`input` takes a shape, not a layer: `input: [n]` (vector), `[steps, features]` (sequence) or `[channels, height, width]` (image)",
                 );
             }
             Entry::Layer(l) => layer_decls.push(l),
@@ -94,6 +128,7 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
     }
     let input = match input_decl {
         Some(inp) => input_shape(cx, inp),
+        None if input_misdeclared => None,
         None => {
             cx.error_spanned(
                 &def.name,
@@ -106,8 +141,8 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
         }
     };
     if layer_decls.is_empty() && input_decl.is_some() {
-        cx.error_at(
-            def.brace_span,
+        cx.error_spanned(
+            &def.name,
             format!(
                 "`{}` has no layers; add at least one after `input`, e.g. `out: Dense(1)`",
                 def.name
@@ -119,6 +154,7 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
     let mut current = input;
     let mut layers = Vec::new();
     let mut prev: Option<&Planned> = None;
+    let mut total_params: u128 = 0;
     for decl in layer_decls {
         let spec = layers::resolve(cx, decl);
         let (Some(spec), Some(shape)) = (spec, current) else {
@@ -126,21 +162,27 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
             current = None; // later layers' arguments are still checked, not their shapes
             continue;
         };
-        let from = match prev {
-            Some(p) => format!("`{}` outputs {}", p.decl.name, shape),
-            None => format!("the input is {shape}"),
-        };
         let count = params_wide(spec, shape);
+        total_params += count;
         if count > MAX_LEN as u128 {
             cx.error_spanned(
                 &decl.kind,
-                format!("`{}` would have {count} parameters, too many for a statically allocated network", decl.name),
+                format!("`{}` would have {count} parameters, more than staticnet accepts (at most {MAX_LEN}); use fewer units or filters, or shrink its input (e.g. with pooling)", decl.name),
             );
             ok = false;
             current = None;
             continue;
         }
-        match output_shape(cx, decl, &spec, shape, &from, prev) {
+        if total_params > MAX_LEN as u128 {
+            cx.error_spanned(
+                &decl.kind,
+                format!("with `{}` the model has {total_params} parameters, more than staticnet accepts (at most {MAX_LEN}); make the layers smaller", decl.name),
+            );
+            ok = false;
+            current = None;
+            continue;
+        }
+        match output_shape(cx, decl, &spec, shape, prev) {
             Some((output, pad_top_left)) => {
                 layers.push(Planned {
                     decl,
@@ -168,11 +210,23 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
     }
 }
 
+/// The model's input and output shapes as far as they can be known, for
+/// the stub emitted beside errors: `None` where they cannot.
+pub fn best_effort(def: &ModelDef) -> (Option<Shape>, Option<Shape>) {
+    let scratch = Ctxt::new();
+    let input = def.entries.iter().find_map(|e| match e {
+        Entry::Input(inp) if inp.key == "input" => input_shape(&scratch, inp),
+        _ => None,
+    });
+    let output = infer(&Ctxt::new(), def).map(|p| p.layers.last().map_or(p.input, |l| l.output));
+    (input, output)
+}
+
 fn input_shape(cx: &Ctxt, inp: &InputDecl) -> Option<Shape> {
     let mut dims = Vec::new();
     let mut ok = true;
     for d in &inp.dims {
-        match layers::size(cx, d, "an input dimension") {
+        match layers::size(cx, d, "each dimension of `input`") {
             Some(n) => dims.push(n),
             None => ok = false,
         }
@@ -195,10 +249,24 @@ fn input_shape(cx: &Ctxt, inp: &InputDecl) -> Option<Shape> {
             return None;
         }
     };
-    checked_len(cx, &inp.key, shape)
+    let len = shape
+        .dims()
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match len {
+        Some(n) if n <= MAX_LEN => Some(shape),
+        _ => {
+            cx.error_at(
+                inp.bracket_span,
+                format!("an input of shape {shape} is too large for a statically allocated network (at most {MAX_LEN} values)"),
+            );
+            None
+        }
+    }
 }
 
-fn checked_len(cx: &Ctxt, at: &dyn quote::ToTokens, shape: Shape) -> Option<Shape> {
+/// The layer's output shape, if it is small enough.
+fn checked_len(cx: &Ctxt, decl: &LayerDecl, shape: Shape) -> Option<Shape> {
     let len = shape
         .dims()
         .iter()
@@ -207,11 +275,22 @@ fn checked_len(cx: &Ctxt, at: &dyn quote::ToTokens, shape: Shape) -> Option<Shap
         Some(n) if n <= MAX_LEN => Some(shape),
         _ => {
             cx.error_spanned(
-                at,
-                format!("a {shape} tensor is too large for a statically allocated network"),
+                &decl.kind,
+                format!(
+                    "`{}` would output a {shape} tensor, too large for a statically allocated network (at most {MAX_LEN} values); make it smaller",
+                    decl.name
+                ),
             );
             None
         }
+    }
+}
+
+/// "the input is [..]" or "`conv1` outputs [..]", for errors.
+fn source(prev: Option<&Planned>, shape: Shape) -> String {
+    match prev {
+        Some(p) => format!("`{}` outputs {shape}", p.decl.name),
+        None => format!("the input is {shape}"),
     }
 }
 
@@ -221,11 +300,19 @@ fn output_shape(
     decl: &LayerDecl,
     spec: &Spec,
     input: Shape,
-    from: &str,
     prev: Option<&Planned>,
 ) -> Option<(Shape, (usize, usize))> {
     let name = &decl.name;
     let kind = spec.kind_name();
+    let from = source(prev, input);
+    // The value the user wrote for an option, to underline it; the layer's
+    // kind if it was not written (a default).
+    let value_of = |option: &str| -> &dyn quote::ToTokens {
+        match layers::arg_value(decl, option) {
+            Some(v) => v,
+            None => &decl.kind,
+        }
+    };
     let out = match (*spec, input) {
         (Spec::Dense { units, .. }, Shape::Vector(_)) => Shape::Vector(units),
         (Spec::Dense { units, .. }, Shape::Seq(t, _)) => Shape::Seq(t, units),
@@ -255,25 +342,25 @@ fn output_shape(
                     (t, b, l, r)
                 }
             };
+            // h, w <= MAX_LEN and each pad <= MAX_SIZE: no overflow.
             let (ph, pw) = (h + pt + pb, w + pl + pr);
             if kh > ph || kw > pw {
-                let padded = if pt + pb + pl + pr > 0 {
-                    format!(" (padded to {ph}×{pw})")
-                } else {
-                    String::new()
-                };
-                cx.error_spanned(
-                    &decl.kind,
+                let msg = if padding == Padding::Valid {
                     format!(
-                        "the {kh}×{kw} kernel of `{name}` does not fit its input: {from}{padded}; use a smaller kernel or `padding = same`"
-                    ),
-                );
+                        "the {kh}×{kw} kernel of `{name}` is larger than its input: {from}, so at most {h}×{w} fits; use a smaller kernel, or pad the input with `padding = same`"
+                    )
+                } else {
+                    format!(
+                        "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, padded to {ph}×{pw} by `padding = {}`; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`",
+                        layers::arg_value(decl, "padding").map_or_else(String::new, layers::show)
+                    )
+                };
+                cx.error_spanned(value_of("kernel"), msg);
                 return None;
             }
             let oh = (ph - kh) / sh + 1;
             let ow = (pw - kw) / sw + 1;
-            return checked_len(cx, &decl.kind, Shape::Image(filters, oh, ow))
-                .map(|s| (s, (pt, pl)));
+            return checked_len(cx, decl, Shape::Image(filters, oh, ow)).map(|s| (s, (pt, pl)));
         }
         (
             Spec::Pool {
@@ -285,17 +372,29 @@ fn output_shape(
         ) => {
             if kh > h || kw > w {
                 cx.error_spanned(
-                    &decl.kind,
-                    format!("the {kh}×{kw} window of `{name}` does not fit its input: {from}; use a smaller window"),
+                    value_of("size"),
+                    format!("the {kh}×{kw} window of `{name}` is larger than its input: {from}; use a window of at most {h}×{w}, or remove `{name}`"),
                 );
                 return None;
             }
             Shape::Image(c, (h - kh) / sh + 1, (w - kw) / sw + 1)
         }
-        (Spec::Conv2d { .. } | Spec::Pool { .. }, _) => {
+        (Spec::Conv2d { .. } | Spec::Pool { .. }, other) => {
+            let hint = match prev {
+                None => " declare the input as `[channels, height, width]`".to_string(),
+                Some(p) if p.spec == Spec::Flatten => {
+                    format!(" move `{name}` before `{}`", p.decl.name)
+                }
+                Some(_) => format!(
+                    " convolution and pooling layers go before `Flatten` and `Dense`; move `{name}` up"
+                ),
+            };
             cx.error_spanned(
                 &decl.kind,
-                format!("`{kind}` needs an image [channels, height, width], but {from}"),
+                format!(
+                    "`{kind}` needs an image [channels, height, width], but {from} ({});{hint}",
+                    other.what()
+                ),
             );
             return None;
         }
@@ -314,24 +413,34 @@ fn output_shape(
                 Shape::Vector(units)
             }
         }
-        (Spec::Recurrent { .. }, Shape::Vector(_)) => {
-            let hint = match prev {
-                Some(p)
-                    if matches!(
-                        p.spec,
-                        Spec::Recurrent {
-                            return_sequences: false,
-                            ..
-                        }
-                    ) =>
-                {
-                    format!(
-                        " (its last hidden state only); set `return_sequences = true` on `{}`",
-                        p.decl.name
-                    )
-                }
-                Some(_) => String::new(),
-                None => "; declare the input as `[steps, features]`".to_string(),
+        (Spec::Recurrent { .. }, other) => {
+            let hint = match (prev, other) {
+                (
+                    Some(Planned {
+                        spec:
+                            Spec::Recurrent {
+                                return_sequences: false,
+                                ..
+                            },
+                        decl: p,
+                        ..
+                    }),
+                    _,
+                ) => format!(
+                    " (its last hidden state only); set `return_sequences = true` on `{}`",
+                    p.name
+                ),
+                (None, _) => "; declare the input as `[steps, features]`".to_string(),
+                (Some(p), _) if p.spec == Spec::Flatten => format!(
+                    "; `{}` flattened the sequence: remove it, or move `{name}` before it",
+                    p.decl.name
+                ),
+                (Some(_), Shape::Image(..)) => format!(
+                    "; recurrent layers take a sequence, so `{name}` cannot follow convolution or pooling layers"
+                ),
+                (Some(_), _) => format!(
+                    "; recurrent layers go before the layers that make a vector, so move `{name}` up"
+                ),
             };
             cx.error_spanned(
                 &decl.kind,
@@ -339,16 +448,9 @@ fn output_shape(
             );
             return None;
         }
-        (Spec::Recurrent { .. }, Shape::Image(..)) => {
-            cx.error_spanned(
-                &decl.kind,
-                format!("`{kind}` needs a sequence [steps, features], but {from}"),
-            );
-            return None;
-        }
         (Spec::Activation(_), s) => s,
     };
-    checked_len(cx, &decl.kind, out).map(|s| (s, (0, 0)))
+    checked_len(cx, decl, out).map(|s| (s, (0, 0)))
 }
 
 /// TensorFlow's `same`: output `ceil(n / s)`, the odd extra padding at the

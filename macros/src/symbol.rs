@@ -52,27 +52,87 @@ const UNSUPPORTED_KINDS: &[&str] = &[
 /// The activations, as spelled in the DSL.
 pub const ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax"];
 
-/// Advice for an unknown layer kind.
-pub fn unknown_kind(kind: &str) -> String {
+/// Option names from Keras and PyTorch, and ours.
+const FOREIGN_OPTIONS: &[(&str, &str)] = &[
+    ("kernel_size", "kernel"),
+    ("strides", "stride"),
+    ("pool_size", "size"),
+    ("out_features", "units"),
+    ("hidden_size", "units"),
+    ("out_channels", "filters"),
+    ("act", "activation"),
+];
+
+/// Activation names from Keras and PyTorch that mean one of ours.
+const FOREIGN_ACTIVATIONS: &[(&str, &str)] = &[
+    ("None", "linear"),
+    ("none", "linear"),
+    ("identity", "linear"),
+    ("Identity", "linear"),
+];
+
+/// Activations of other frameworks that staticnet does not have (so that
+/// `gelu` is not answered with "did you mean `relu`?").
+pub const UNSUPPORTED_ACTIVATIONS: &[&str] = &[
+    "gelu",
+    "elu",
+    "selu",
+    "silu",
+    "swish",
+    "mish",
+    "leaky_relu",
+    "relu6",
+    "softplus",
+    "softsign",
+    "hard_sigmoid",
+    "exponential",
+    "log_softmax",
+];
+
+/// Advice for an unknown layer kind `kind` of the layer named `layer`.
+pub fn unknown_kind(kind: &str, layer: &str) -> String {
+    if kind == "Activation" {
+        return format!("`Activation` is written as the activation's own layer here: `{layer}: Relu`, `Sigmoid`, `Tanh` or `Softmax` (or `activation = ..` on the layer before)");
+    }
     if let Some((_, ours)) = FOREIGN_KINDS.iter().find(|(theirs, _)| *theirs == kind) {
-        if kind == "Activation" {
-            return "`Activation` is written as the activation's own layer here: `Relu`, `Sigmoid`, `Tanh` or `Softmax` (or `activation = ..` on the layer before)".to_string();
-        }
-        return format!("unknown layer `{kind}`: staticnet spells it `{ours}`");
+        return format!(
+            "unknown layer `{kind}` in `{layer}`; staticnet spells it `{ours}`: `{layer}: {ours}(..)`"
+        );
     }
     if UNSUPPORTED_KINDS.contains(&kind) {
         return format!(
-            "`{kind}` is not supported; the layers are {}",
-            LAYER_KINDS.join(", ")
+            "`{kind}` (in `{layer}`) is not supported by staticnet; remove `{layer}` or use one of {}",
+            one_of(LAYER_KINDS)
         );
     }
     match did_you_mean(kind, LAYER_KINDS.iter().copied()) {
-        Some(s) => format!("unknown layer `{kind}`; did you mean `{s}`?"),
+        Some(s) => format!("unknown layer `{kind}` in `{layer}`; did you mean `{s}`?"),
         None => format!(
-            "unknown layer `{kind}`; the layers are {}",
-            LAYER_KINDS.join(", ")
+            "unknown layer `{kind}` in `{layer}`; the layers are {}",
+            one_of(LAYER_KINDS)
         ),
     }
+}
+
+/// Our name for a misspelt or foreign option, if one of `known` fits.
+pub fn suggest_option<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    if let Some((_, ours)) = FOREIGN_OPTIONS.iter().find(|(theirs, _)| *theirs == word) {
+        if let Some(k) = known.iter().find(|k| *k == ours) {
+            return Some(k);
+        }
+    }
+    did_you_mean(word, known.iter().copied())
+}
+
+/// Our name for a misspelt or foreign activation.
+pub fn suggest_activation(word: &str) -> Option<&'static str> {
+    if let Some((_, ours)) = FOREIGN_ACTIVATIONS
+        .iter()
+        .find(|(theirs, _)| *theirs == word)
+    {
+        return Some(ours);
+    }
+    did_you_mean(word, ACTIVATIONS.iter().copied())
 }
 
 /// The closest candidate to `word`, if it is close enough to be a typo
@@ -132,8 +192,26 @@ mod tests {
             Some("Lstm")
         );
         assert_eq!(did_you_mean("Banana", LAYER_KINDS.iter().copied()), None);
-        assert!(unknown_kind("Conv2D").contains("`Conv2d`"));
-        assert!(unknown_kind("MaxPooling2D").contains("`MaxPool2d`"));
+        assert!(unknown_kind("Conv2D", "c").contains("`Conv2d`"));
+        assert!(unknown_kind("MaxPooling2D", "p").contains("`MaxPool2d`"));
+        assert!(unknown_kind("Dence", "fc1").contains("did you mean `Dense`?"));
+        assert_eq!(
+            suggest_option("kernel_size", &["kernel", "stride"]),
+            Some("kernel")
+        );
+        assert_eq!(
+            suggest_option("strides", &["kernel", "stride"]),
+            Some("stride")
+        );
+        assert_eq!(
+            suggest_option("activaton", &["units", "activation"]),
+            Some("activation")
+        );
+        assert_eq!(suggest_option("kernel_size", &["units"]), None);
+        assert_eq!(suggest_activation("sigmod"), Some("sigmoid"));
+        assert_eq!(suggest_activation("ReLU"), Some("relu"));
+        assert_eq!(suggest_activation("None"), Some("linear"));
+        assert!(UNSUPPORTED_ACTIVATIONS.contains(&"gelu"));
         assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
     }
 }

@@ -19,14 +19,22 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+#[cfg(feature = "std")]
+pub mod fit;
 pub mod float;
 pub mod init;
 pub mod kernels;
 pub mod layers;
+pub mod loss;
+pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod tensor;
+pub mod train;
 
 pub use activation::Activation;
+#[cfg(feature = "std")]
+pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
 pub use init::Rng;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
@@ -34,3 +42,4 @@ pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Tr
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
+pub use train::{train_step, TrainError, Trainer};

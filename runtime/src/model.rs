@@ -393,6 +393,14 @@ pub trait Train<T: Float>: Model<T> {
     /// same value [`Model::forward`] returns).
     fn forward_train(&self, x: &Self::Input, tape: &mut Self::Tape) -> Self::Output;
 
+    /// The last layer's pre-activation (its logits) in the forward recorded
+    /// in `tape`: what the output was before the final activation skipped
+    /// by [`Train::backward_logits`]. Equal to the output when
+    /// [`Train::OUTPUT_ACTIVATION`] is `Linear`. Losses computed from logits
+    /// use it, so their value stays exact where a probability rounds to 0
+    /// or 1.
+    fn logits(tape: &Self::Tape) -> Self::Output;
+
     /// Backpropagates `dy = dL/d(output)` through the forward recorded in
     /// `tape`: adds the parameter gradients into `grads` and returns
     /// `dL/d(input)`.

@@ -5,12 +5,18 @@
 //! its PyTorch `state_dict` name (`conv1.weight`, `lstm1.weight_ih_l0`, ...),
 //! plus `input` and `output`; its `__metadata__` holds the case's DSL under
 //! `dsl` and `kind = forward`.
+//!
+//! A gradient fixture, `tests/fixtures/grad_<case>.safetensors`, goes with
+//! the forward fixture `<case>` (its `__metadata__` says so under `forward`,
+//! with `kind = grad`) and holds `r`, `loss` and `grad.<param>` /
+//! `grad.input`: PyTorch autograd's gradients of `sum(output ⊙ r)`.
 
 // Each integration test is its own crate and may use only part of this module.
 #![allow(dead_code)]
 
 use safetensors::{Dtype, SafeTensors};
-use std::collections::BTreeMap;
+use staticnet::{Float, Model, ParamMut};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Tensor names in a fixture that are not parameters.
@@ -150,4 +156,91 @@ pub fn struct_body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
         }
     }
     None
+}
+
+/// Copies every parameter tensor of `fx` into `model` by its PyTorch name,
+/// walking `visit_params_mut`: names and shapes must match exactly, each
+/// tensor visited once, and no parameter of the fixture left over. `Err`
+/// lists every mismatch.
+pub fn load_params<T: Float, M: Model<T>>(fx: &Fixture, model: &mut M) -> Result<(), String> {
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    model.visit_params_mut(&mut |mut p: ParamMut<'_, T>| {
+        if !seen.insert(p.name) {
+            errors.push(format!("`{}` visited twice", p.name));
+            return;
+        }
+        let Some(t) = fx.tensors.get(p.name) else {
+            errors.push(format!(
+                "model has `{}` {:?}, fixture does not",
+                p.name, p.shape
+            ));
+            return;
+        };
+        if t.shape != p.shape {
+            errors.push(format!(
+                "`{}`: model shape {:?}, PyTorch {:?}",
+                p.name, p.shape, t.shape
+            ));
+            return;
+        }
+        let values: Vec<T> = t.values.iter().map(|&v| T::of_f64(v)).collect();
+        if let Err(e) = p.copy_from(&values) {
+            errors.push(format!("`{}`: copy_from: {e}", p.name));
+        }
+    });
+    let extra: Vec<&str> = fx.param_names().filter(|n| !seen.contains(n)).collect();
+    if !extra.is_empty() {
+        errors.push(format!(
+            "fixture tensors the model never visited: {extra:?}"
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}: {}", fx.case, errors.join("; ")))
+    }
+}
+
+/// The scaled error `|got − want| / max(1, |want|)`: relative for values of
+/// magnitude above 1, absolute below. NaN if either value is NaN.
+pub fn scaled_error(got: f64, want: f64) -> f64 {
+    (got - want).abs() / want.abs().max(1.0)
+}
+
+/// Compares `got` (in PyTorch flat order) with the fixture tensor `want`
+/// called `name`: every value must have [`scaled_error`] `≤ tol` (a NaN
+/// fails). `Ok` carries the largest scaled error; `Err` names the tensor,
+/// the first differing index (as a multi-index and flat), both values, and
+/// how many values differ.
+pub fn compare(name: &str, got: &[f64], want: &Tensor64, tol: f64) -> Result<f64, String> {
+    if got.len() != want.values.len() {
+        return Err(format!(
+            "`{name}`: {} values, PyTorch {} (shape {:?})",
+            got.len(),
+            want.values.len(),
+            want.shape
+        ));
+    }
+    let errs: Vec<f64> = got
+        .iter()
+        .zip(&want.values)
+        .map(|(&g, &w)| scaled_error(g, w))
+        .collect();
+    // Within the tolerance, and not NaN (a NaN compares false either way).
+    let ok = |e: f64| e <= tol;
+    let bad: Vec<usize> = (0..errs.len()).filter(|&k| !ok(errs[k])).collect();
+    match bad.first() {
+        None => Ok(errs.iter().copied().fold(0.0, f64::max)),
+        Some(&k) => Err(format!(
+            "`{name}`{:?} (flat index {k}) = {:e}, PyTorch {:e}, \
+             |diff| / max(1, |PyTorch|) = {:.3e} > {tol:.0e}; {} of {} values differ",
+            multi_index(k, &want.shape),
+            got[k],
+            want.values[k],
+            errs[k],
+            bad.len(),
+            got.len(),
+        )),
+    }
 }

@@ -94,6 +94,14 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
             inits.push(quote!(#name: <#ty as ::staticnet::Tensor<T>>::zeros(),));
         }
     }
+    if split_last_activation(plan).is_some() {
+        let ty = tensor_type(plan.layers[plan.layers.len() - 1].output);
+        fields.push(quote!(
+            /// The last layer's pre-activation (its logits).
+            pub __logits: #ty,
+        ));
+        inits.push(quote!(__logits: <#ty as ::staticnet::Tensor<T>>::zeros(),));
+    }
     let doc = format!(
         "What [`{}`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).",
         def.name
@@ -163,6 +171,29 @@ fn forward_train(plan: &Plan) -> TokenStream {
                 } else {
                     quote!(let h = #call; tape.#name = k::last_step::<T, #h, #s>(&h);)
                 }
+            }
+            _ if i + 1 == plan.layers.len() && split_last_activation(plan).is_some() => {
+                // The last layer keeps its logits: computed linear, then
+                // activated (losses from logits need them).
+                let (linear, act) = split_last_activation(plan).unwrap_or((p.spec, Act::Linear));
+                let lin = Planned { spec: linear, ..*p };
+                let call = super::forward::layer_call(&lin, quote!(&#input), quote!(#input));
+                let a = act_type(act);
+                let activate = match p.output {
+                    Shape::Vector(n) => {
+                        let n = lit(n);
+                        quote!(k::activate::<T, #a, #n, 1>(tape.__logits))
+                    }
+                    Shape::Seq(s, f) => {
+                        let (s, f) = (lit(s), lit(f));
+                        quote!(k::activate::<T, #a, #f, #s>(tape.__logits))
+                    }
+                    Shape::Image(c, h, w) => {
+                        let [c, h, w] = [c, h, w].map(lit);
+                        quote!(k::activate_image::<T, #a, #c, #h, #w>(tape.__logits))
+                    }
+                };
+                quote!(tape.__logits = #call; tape.#name = #activate;)
             }
             _ => {
                 let call = super::forward::layer_call(p, quote!(&#input), quote!(#input));
@@ -340,6 +371,50 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
     }
 }
 
+/// For a last Dense or Conv2d layer with a non-linear activation: the same
+/// layer made linear, and the activation. Its training forward keeps the
+/// logits in the tape's `__logits`.
+fn split_last_activation(plan: &Plan) -> Option<(Spec, Act)> {
+    match plan.layers.last()?.spec {
+        Spec::Dense { units, act } if act != Act::Linear => Some((
+            Spec::Dense {
+                units,
+                act: Act::Linear,
+            },
+            act,
+        )),
+        Spec::Conv2d {
+            filters,
+            kernel,
+            stride,
+            padding,
+            act,
+        } if act != Act::Linear => Some((
+            Spec::Conv2d {
+                filters,
+                kernel,
+                stride,
+                padding,
+                act: Act::Linear,
+            },
+            act,
+        )),
+        _ => None,
+    }
+}
+
+/// Where the last layer's pre-activation lives in the tape.
+fn logits_ref(plan: &Plan) -> TokenStream {
+    let last = plan.layers.len() - 1;
+    if split_last_activation(plan).is_some() {
+        quote!(tape.__logits)
+    } else if matches!(plan.layers[last].spec, Spec::Activation(_)) {
+        input_ref(plan, last)
+    } else {
+        output_ref(plan, last)
+    }
+}
+
 /// The activation a loss may skip: the last layer's, if it is Dense,
 /// Conv2d or an activation layer.
 fn output_activation(plan: &Plan) -> Act {
@@ -370,6 +445,7 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let backward = body(false);
     let backward_logits = body(true);
     let out_act = Ident::new(output_activation(plan).type_name(), Span::call_site());
+    let logits = logits_ref(plan);
     quote! {
         impl<T: ::staticnet::Float> ::staticnet::Train<T> for #name<T> {
             type Tape = #tape<T>;
@@ -378,6 +454,9 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
                 #tape::zeros()
             }
             #forward_train
+            fn logits(tape: &Self::Tape) -> Self::Output {
+                #logits
+            }
             fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input {
                 #backward
             }

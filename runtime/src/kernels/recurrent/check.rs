@@ -146,3 +146,31 @@ pub fn to_f32<const F: usize, const H: usize, const GH: usize>(
         bias_hh: p.bias_hh.map(|v| v as f32),
     }
 }
+
+/// Asserts that an `f32` result matches the `f64` one to `tol` relative to
+/// the largest magnitude (the f32 kernels use approximate activations and
+/// FMA where available; the f64 ones are the reference).
+pub fn assert_close32<const R: usize, const C: usize>(
+    what: &str,
+    got: &SMatrix<f32, R, C>,
+    want: &SMatrix<f64, R, C>,
+    tol: f64,
+) {
+    let scale = want.amax().max(1e-3);
+    for (k, (&a, &b)) in got.iter().zip(want.iter()).enumerate() {
+        let err = (a as f64 - b).abs() / scale;
+        assert!(err < tol, "{what}[{k}]: f32 {a}, f64 {b}");
+    }
+}
+
+/// [`assert_close32`] on every parameter gradient.
+pub fn assert_params_close32<const F: usize, const H: usize, const GH: usize>(
+    got: &RecurrentParams<f32, F, H, GH>,
+    want: &RecurrentParams<f64, F, H, GH>,
+    tol: f64,
+) {
+    assert_close32("weight_ih", &got.weight_ih, &want.weight_ih, tol);
+    assert_close32("weight_hh", &got.weight_hh, &want.weight_hh, tol);
+    assert_close32("bias_ih", &got.bias_ih, &want.bias_ih, tol);
+    assert_close32("bias_hh", &got.bias_hh, &want.bias_hh, tol);
+}

@@ -5,7 +5,9 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{add_assign, cols, cols_mut, ger_acc, matvec_acc, matvec_tr, prev_col};
+use super::{
+    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -53,10 +55,8 @@ fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
     x: &[T; F],
     h: &[T; H],
 ) -> ([T; GH], [T; GH]) {
-    let mut gi = cols(&p.bias_ih)[0];
-    matvec_acc(&mut gi, cols(&p.weight_ih), x);
-    let mut gh = cols(&p.bias_hh)[0];
-    matvec_acc(&mut gh, cols(&p.weight_hh), h);
+    let gi = affine(&cols(&p.bias_ih)[0], cols(&p.weight_ih), x);
+    let gh = affine(&cols(&p.bias_hh)[0], cols(&p.weight_hh), h);
     (gi, gh)
 }
 
@@ -165,7 +165,9 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
 /// `da_r = da_n ⊙ hn ⊙ r(1−r)`, `da_z = dz ⊙ z(1−z)`, `dhn = da_n ⊙ r`.
 /// The input side sees `[da_r, da_z, da_n]` (into `b_ih`, `W_ih`, `dx`),
 /// the hidden side `[da_r, da_z, dhn]` (into `b_hh`, `W_hh`), and
-/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`.
+/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`. Both sides are kept for
+/// every step (`2·GH·S` floats on the stack) and the weight gradients
+/// summed over the steps after the loop.
 pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -177,7 +179,13 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     let zero = [T::zero(); H];
     let one = T::one();
     let mut dx = SMatrix::<T, F, S>::zeros();
+    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
+    // The input-side and hidden-side gradients of every step, for the
+    // weight gradients after the loop.
+    let mut dis = [[T::zero(); GH]; S];
+    let mut dhids = [[T::zero(); GH]; S];
     for t in (0..S).rev() {
         let gt = &cols(&tape.gates)[t];
         let hnt = &cols(&tape.hn)[t];
@@ -200,14 +208,16 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
             dhid[2 * H + k] = dan * r;
             dh_direct[k] = dh * z;
         }
-        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &di);
-        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &dhid);
-        ger_acc(cols_mut(&mut g.weight_ih), &di, &cols(x)[t]);
-        ger_acc(cols_mut(&mut g.weight_hh), &dhid, h_prev);
-        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &di);
-        dh_next = matvec_tr(cols(&p.weight_hh), &dhid);
+        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &di);
+        dh_next = matvec_t(&wt_hh, &dhid);
         add_assign(&mut dh_next, &dh_direct);
+        dis[t] = di;
+        dhids[t] = dhid;
     }
+    sum_acc(&mut g.bias_ih, &dis);
+    sum_acc(&mut g.bias_hh, &dhids);
+    outer_acc(&mut g.weight_ih, &dis, cols(x), 0);
+    outer_acc(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
     dx
 }
 
@@ -313,5 +323,25 @@ mod tests {
         let d = g.bias_ih - g.bias_hh;
         assert!(d.rows(0, 8).norm() < 1e-15);
         assert!(d.rows(8, 4).norm() > 1e-6);
+    }
+
+    /// The f32 path gives the f64 gradients to f32 accuracy.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let p = check::random_params::<8, 32, 96>(70);
+        let x = check::random_seq::<8, 6>(71);
+        let dy = check::upstream::<32, 6>(Loss::AllStates, 72);
+        let mut tape = GruTape::zeros();
+        let y = gru_train(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = gru_backward(&p, &x, &tape, &dy, &mut g);
+        let (p32, x32, dy32) = (check::to_f32(&p), x.cast::<f32>(), dy.cast::<f32>());
+        let mut tape32 = GruTape::zeros();
+        let y32 = gru_train(&p32, &x32, &mut tape32);
+        let mut g32 = RecurrentParams::zeros();
+        let dx32 = gru_backward(&p32, &x32, &tape32, &dy32, &mut g32);
+        check::assert_close32("h", &y32, &y, 1e-5);
+        check::assert_close32("dx", &dx32, &dx, 1e-4);
+        check::assert_params_close32(&g32, &g, 1e-4);
     }
 }

@@ -1,7 +1,7 @@
 //! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
 //! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
 
-use super::{add, add_assign, cols, cols_mut, ger_acc, matvec2_acc, matvec_tr, prev_col};
+use super::{add, affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
 use crate::{Activation, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -43,8 +43,9 @@ fn cell<T: Float, A: Activation, const F: usize, const H: usize>(
     x: &[T; F],
     h: &mut [T; H],
 ) {
-    let mut a = add(&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
-    matvec2_acc(&mut a, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    let mut a = [T::zero(); H];
+    let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
+    affine2(&mut a, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
     A::apply(&mut a);
     *h = a;
 }
@@ -108,6 +109,8 @@ pub fn simple_rnn_train<T: Float, A: Activation, const F: usize, const H: usize,
 /// (taken from the output `h_t`), `dW_ih += da_t x_tᵀ`,
 /// `dW_hh += da_t h_{t−1}ᵀ`, `db_ih += da_t`, `db_hh += da_t`,
 /// `dx_t = W_ihᵀ da_t`. Gradients are added to `g`; returns `dL/dx`.
+/// The weight gradients are summed over the steps after the loop, from
+/// `da_t` kept on the stack (`H·S` floats).
 pub fn simple_rnn_backward<
     T: Float,
     A: Activation,
@@ -121,20 +124,23 @@ pub fn simple_rnn_backward<
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, H>,
 ) -> SMatrix<T, F, S> {
-    let zero = [T::zero(); H];
     let mut dx = SMatrix::<T, F, S>::zeros();
+    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
+    // dL/da for every step, for the weight gradients after the loop.
+    let mut das = [[T::zero(); H]; S];
     for t in (0..S).rev() {
         let mut da = add(&cols(dy)[t], &dh_next);
         A::backward(&cols(&tape.h)[t], &mut da);
-        let h_prev = prev_col(&tape.h, t, &zero);
-        add_assign(&mut cols_mut(&mut g.bias_ih)[0], &da);
-        add_assign(&mut cols_mut(&mut g.bias_hh)[0], &da);
-        ger_acc(cols_mut(&mut g.weight_ih), &da, &cols(x)[t]);
-        ger_acc(cols_mut(&mut g.weight_hh), &da, h_prev);
-        cols_mut(&mut dx)[t] = matvec_tr(cols(&p.weight_ih), &da);
-        dh_next = matvec_tr(cols(&p.weight_hh), &da);
+        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &da);
+        dh_next = matvec_t(&wt_hh, &da);
+        das[t] = da;
     }
+    sum_acc(&mut g.bias_ih, &das);
+    sum_acc(&mut g.bias_hh, &das);
+    outer_acc(&mut g.weight_ih, &das, cols(x), 0);
+    outer_acc(&mut g.weight_hh, &das, cols(&tape.h), 1);
     dx
 }
 
@@ -224,5 +230,25 @@ mod tests {
         grad_check::<Tanh, 1>(Loss::LastState, 60);
         grad_check::<Tanh, 4>(Loss::LastState, 70);
         grad_check::<Relu, 4>(Loss::LastState, 80);
+    }
+
+    /// The f32 path gives the f64 gradients to f32 accuracy.
+    #[test]
+    fn f32_gradients_match_f64() {
+        let p = check::random_params::<8, 32, 32>(70);
+        let x = check::random_seq::<8, 6>(71);
+        let dy = check::upstream::<32, 6>(Loss::AllStates, 72);
+        let mut tape = SimpleRnnTape::zeros();
+        let y = simple_rnn_train::<_, Tanh, 8, 32, 6>(&p, &x, &mut tape);
+        let mut g = RecurrentParams::zeros();
+        let dx = simple_rnn_backward::<_, Tanh, 8, 32, 6>(&p, &x, &tape, &dy, &mut g);
+        let (p32, x32, dy32) = (check::to_f32(&p), x.cast::<f32>(), dy.cast::<f32>());
+        let mut tape32 = SimpleRnnTape::zeros();
+        let y32 = simple_rnn_train::<_, Tanh, 8, 32, 6>(&p32, &x32, &mut tape32);
+        let mut g32 = RecurrentParams::zeros();
+        let dx32 = simple_rnn_backward::<_, Tanh, 8, 32, 6>(&p32, &x32, &tape32, &dy32, &mut g32);
+        check::assert_close32("h", &y32, &y, 1e-5);
+        check::assert_close32("dx", &dx32, &dx, 1e-4);
+        check::assert_params_close32(&g32, &g, 1e-4);
     }
 }

@@ -1,0 +1,543 @@
+//! Keras-style `fit`, `evaluate` and `predict` (needs `std`).
+//!
+//! ```ignore
+//! let mut model = SeedCnn::<f32>::init(42);
+//! let mut adam = Adam::boxed(AdamConfig::default());
+//! let history = fit(
+//!     &mut model, &mut *adam, &BinaryCrossEntropy, &BinaryAccuracy::default(),
+//!     &x, &y,
+//!     &FitConfig { epochs: 10, validation: Validation::Split(0.2), ..Default::default() },
+//! )?;
+//! println!("{}", evaluate(&model, &BinaryCrossEntropy, &BinaryAccuracy::default(), &x_test, &y_test)?);
+//! let probabilities = predict(&model, &x_test);
+//! ```
+//!
+//! `fit` prints what Keras prints, one block per epoch:
+//!
+//! ```text
+//! Epoch 3/10
+//! 4/4 [==============================] - 0s 2ms/step - loss: 0.6931 - accuracy: 0.5000 - val_loss: 0.6925 - val_accuracy: 0.5000
+//! ```
+//!
+//! with a live progress bar while the epoch runs if standard output is a
+//! terminal, and only the finished line otherwise.
+
+use crate::loss::Loss;
+use crate::metrics::Metric;
+use crate::optim::Optimizer;
+use crate::train::{accumulate, apply_mean, check_lengths, BatchSums, TrainError};
+use crate::{Float, Model, Rng, Train};
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Where `fit` takes its validation data from.
+#[derive(Debug)]
+pub enum Validation<'a, X, Y> {
+    /// No validation.
+    None,
+    /// The *last* fraction (in `(0, 1)`) of `x`/`y`, taken before any
+    /// shuffling and never trained on (Keras' `validation_split`).
+    Split(f64),
+    /// Separate validation inputs and targets (Keras' `validation_data`).
+    Data(&'a [X], &'a [Y]),
+}
+
+/// Options of [`fit`]; the defaults are Keras' (`batch_size` 32, shuffled,
+/// `verbose` 1), with one epoch and one thread.
+///
+/// ```
+/// use staticnet_runtime::fit::{FitConfig, Validation};
+/// let config: FitConfig<'_, f32, f32> = FitConfig {
+///     epochs: 10,
+///     validation: Validation::Split(0.2),
+///     ..Default::default()
+/// };
+/// assert_eq!(config.batch_size, 32);
+/// ```
+#[derive(Debug)]
+pub struct FitConfig<'a, X, Y> {
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Samples per step; the last batch of an epoch may be smaller.
+    pub batch_size: usize,
+    /// Shuffle the training samples at the start of every epoch.
+    pub shuffle: bool,
+    /// Seed of the shuffle: the same seed gives the same batches.
+    pub seed: u64,
+    /// Validation data, evaluated after every epoch.
+    pub validation: Validation<'a, X, Y>,
+    /// 0: silent; 1: a progress bar (live on a terminal); 2: one line per
+    /// epoch, never live.
+    pub verbose: u8,
+    /// Threads each batch is split across (1: the calling thread only).
+    /// Every thread has its own gradient and tape; their gradients are
+    /// summed in a fixed order, so the result equals the single-threaded
+    /// run up to rounding.
+    pub threads: usize,
+}
+
+// Written out rather than derived: a derive would require `X: Copy` and
+// `Y: Copy`, but only references to them are held.
+impl<X, Y> Clone for Validation<'_, X, Y> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<X, Y> Copy for Validation<'_, X, Y> {}
+impl<X, Y> Clone for FitConfig<'_, X, Y> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<X, Y> Copy for FitConfig<'_, X, Y> {}
+
+impl<X, Y> Default for FitConfig<'_, X, Y> {
+    fn default() -> Self {
+        FitConfig {
+            epochs: 1,
+            batch_size: 32,
+            shuffle: true,
+            seed: 0,
+            validation: Validation::None,
+            verbose: 1,
+            threads: 1,
+        }
+    }
+}
+
+/// Per-epoch results of [`fit`] (Keras' `History.history`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// The metric's name (`accuracy`), `None` without a metric.
+    pub metric_name: Option<&'static str>,
+    /// Mean training loss of each epoch (over its batches, as the weights
+    /// changed, as Keras reports it).
+    pub loss: Vec<f64>,
+    /// Mean training metric of each epoch (empty without a metric).
+    pub metric: Vec<f64>,
+    /// Validation loss after each epoch (empty without validation).
+    pub val_loss: Vec<f64>,
+    /// Validation metric after each epoch (empty without validation or
+    /// metric).
+    pub val_metric: Vec<f64>,
+}
+
+/// The result of [`evaluate`]; `Display` prints it as Keras does
+/// (`loss: 0.6931 - accuracy: 0.5000`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean loss over the samples.
+    pub loss: f64,
+    /// Mean metric score, with the metric's name.
+    pub metric: Option<(&'static str, f64)>,
+}
+
+impl fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loss: {}", Num(self.loss))?;
+        if let Some((name, v)) = self.metric {
+            write!(f, " - {name}: {}", Num(v))?;
+        }
+        Ok(())
+    }
+}
+
+/// A value as Keras' progress bar prints it: 4 decimals, or scientific
+/// notation at or below 1e-3.
+struct Num(f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.abs() > 1e-3 || !self.0.is_finite() {
+            write!(f, "{:.4}", self.0)
+        } else {
+            write!(f, "{:.4e}", self.0)
+        }
+    }
+}
+
+/// Trains `model` on `x`, `y` as Keras' `Model.fit` does: each epoch
+/// shuffles the training samples (a Fisher–Yates shuffle seeded by
+/// `config.seed`), runs one [`train_step`](crate::train::train_step) per
+/// batch of `batch_size` (the last, partial batch kept), then evaluates the
+/// validation data. Returns the [`History`].
+///
+/// Errors, before any training: `x` and `y` differ in length, no samples,
+/// `batch_size` or `threads` 0, a validation split outside `(0, 1)` or one
+/// that leaves either part empty. During training: a target that does not
+/// fit, or a non-finite loss or gradient ([`TrainError::NonFinite`] with
+/// the epoch and batch), which stops `fit` with the weights of the last good
+/// step.
+pub fn fit<T, M, O, L, A, Y>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    config: &FitConfig<'_, M::Input, Y>,
+) -> Result<History, TrainError>
+where
+    T: Float,
+    M: Train<T> + Send + Sync,
+    M::Tape: Send,
+    M::Input: Sync,
+    O: Optimizer<T, M> + ?Sized,
+    L: Loss<T, Y> + Sync + ?Sized,
+    A: Metric<T, Y> + Sync + ?Sized,
+    Y: Sync,
+{
+    let live = config.verbose == 1 && std::io::stdout().is_terminal();
+    let mut out = std::io::stdout().lock();
+    fit_to(model, optimizer, loss, metric, x, y, config, &mut out, live)
+}
+
+/// [`fit`] writing its progress to `out` (`live`: redraw a progress bar
+/// while each epoch runs, as on a terminal).
+#[allow(clippy::too_many_arguments)]
+pub fn fit_to<T, M, O, L, A, Y>(
+    model: &mut M,
+    optimizer: &mut O,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    config: &FitConfig<'_, M::Input, Y>,
+    out: &mut dyn Write,
+    live: bool,
+) -> Result<History, TrainError>
+where
+    T: Float,
+    M: Train<T> + Send + Sync,
+    M::Tape: Send,
+    M::Input: Sync,
+    O: Optimizer<T, M> + ?Sized,
+    L: Loss<T, Y> + Sync + ?Sized,
+    A: Metric<T, Y> + Sync + ?Sized,
+    Y: Sync,
+{
+    check_lengths(x.len(), y.len())?;
+    if config.batch_size == 0 {
+        return Err(TrainError::Config("batch_size must be at least 1"));
+    }
+    if config.threads == 0 {
+        return Err(TrainError::Config("threads must be at least 1"));
+    }
+    let (train_x, train_y, val) = match config.validation {
+        Validation::None => (x, y, None),
+        Validation::Split(f) => {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(TrainError::Config(
+                    "validation_split must be in (0, 1); use Validation::None for none",
+                ));
+            }
+            // Keras: split_at = floor(n · (1 − split)), the last part validates.
+            let split_at = (x.len() as f64 * (1.0 - f)).floor() as usize;
+            if split_at == 0 || split_at >= x.len() {
+                return Err(TrainError::Config(
+                    "validation_split leaves no training or no validation samples",
+                ));
+            }
+            let (tx, vx) = x.split_at(split_at);
+            let (ty, vy) = y.split_at(split_at);
+            (tx, ty, Some((vx, vy)))
+        }
+        Validation::Data(vx, vy) => {
+            check_lengths(vx.len(), vy.len())?;
+            (x, y, Some((vx, vy)))
+        }
+    };
+
+    let n = train_x.len();
+    let bs = config.batch_size;
+    let steps = n.div_ceil(bs);
+    let workers = config.threads.min(bs).max(1);
+    let mut grads: Box<M> = Box::new(M::zeros());
+    let mut tape: Box<M::Tape> = Box::new(M::new_tape());
+    let mut pool: Vec<(Box<M>, Box<M::Tape>)> = (0..if workers > 1 { workers } else { 0 })
+        .map(|_| (Box::new(M::zeros()), Box::new(M::new_tape())))
+        .collect();
+    let mut rng = Rng::new(config.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut history = History {
+        metric_name: A::NAME,
+        ..History::default()
+    };
+    let verbose = config.verbose > 0;
+
+    for epoch in 1..=config.epochs {
+        if verbose {
+            let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
+        }
+        for (i, o) in order.iter_mut().enumerate() {
+            *o = i;
+        }
+        if config.shuffle {
+            shuffle(&mut order, &mut rng);
+        }
+        let start = Instant::now();
+        let mut last_draw: Option<Instant> = None;
+        let (mut loss_sum, mut metric_sum, mut seen) = (0.0f64, 0.0f64, 0usize);
+        for (b, batch) in order.chunks(bs).enumerate() {
+            let step = |grads: &mut M, tape: &mut M::Tape, idx: &[usize]| {
+                accumulate(
+                    &*model,
+                    grads,
+                    tape,
+                    loss,
+                    metric,
+                    idx.iter().map(|&i| (&train_x[i], &train_y[i])),
+                )
+            };
+            M::zero_grads(&mut grads);
+            let result = if pool.is_empty() || batch.len() < 2 {
+                step(&mut grads, &mut tape, batch)
+            } else {
+                let chunk = batch.len().div_ceil(pool.len());
+                let results: Vec<Result<BatchSums<T>, TrainError>> = std::thread::scope(|s| {
+                    let handles: Vec<_> = pool
+                        .iter_mut()
+                        .zip(batch.chunks(chunk))
+                        .map(|((g, t), idx)| {
+                            s.spawn(move || {
+                                M::zero_grads(g);
+                                step(g, t, idx)
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join()
+                                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
+                        })
+                        .collect()
+                });
+                // Sum the workers' gradients in worker order: a fixed order,
+                // so every run gives the same bits.
+                let mut sums = BatchSums::default();
+                let mut err = None;
+                for ((g, _), r) in pool.iter().zip(results) {
+                    match r {
+                        Ok(s) => {
+                            sums.add(&s);
+                            for i in 0..M::TENSORS {
+                                for (a, &v) in grads.tensor_mut(i).iter_mut().zip(g.tensor(i)) {
+                                    *a += v;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            err.get_or_insert(e);
+                        }
+                    }
+                }
+                match err {
+                    Some(e) => Err(e),
+                    None => Ok(sums),
+                }
+            };
+            let applied = result.and_then(|sums| {
+                apply_mean(model, &mut grads, optimizer, &sums).map(|mean| (mean, sums))
+            });
+            let (mean, sums) = match applied {
+                Ok(v) => v,
+                Err(e) => {
+                    if live {
+                        let _ = writeln!(out);
+                    }
+                    return Err(match e {
+                        TrainError::NonFinite { what, .. } => TrainError::NonFinite {
+                            what,
+                            at: Some((epoch, b + 1)),
+                        },
+                        e => e,
+                    });
+                }
+            };
+            loss_sum += mean.to_f64() * sums.n as f64;
+            metric_sum += sums.metric;
+            seen += sums.n;
+            let done = b + 1;
+            if live
+                && done < steps
+                && last_draw.is_none_or(|t| t.elapsed() >= Duration::from_millis(50))
+            {
+                last_draw = Some(Instant::now());
+                let elapsed = start.elapsed().as_secs_f64();
+                let eta = elapsed / done as f64 * (steps - done) as f64;
+                let _ = write!(out, "\r{} - ETA: {}", bar(done, steps), Eta(eta));
+                let _ = write_values(
+                    out,
+                    "",
+                    loss_sum / seen as f64,
+                    A::NAME.map(|m| (m, metric_sum / seen as f64)),
+                );
+                let _ = out.flush();
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let epoch_loss = loss_sum / seen as f64;
+        let epoch_metric = A::NAME.map(|m| (m, metric_sum / seen as f64));
+        history.loss.push(epoch_loss);
+        if let Some((_, v)) = epoch_metric {
+            history.metric.push(v);
+        }
+        let val_eval = match val {
+            Some((vx, vy)) => Some(evaluate(&*model, loss, metric, vx, vy)?),
+            None => None,
+        };
+        if let Some(e) = val_eval {
+            history.val_loss.push(e.loss);
+            if let Some((_, v)) = e.metric {
+                history.val_metric.push(v);
+            }
+        }
+        if verbose {
+            if live {
+                // Clear the live line (it may be longer than the final one).
+                let _ = write!(out, "\r\x1b[2K");
+            }
+            if config.verbose == 1 {
+                let _ = write!(out, "{} - ", bar(steps, steps));
+            } else {
+                let _ = write!(out, "{steps}/{steps} - ");
+            }
+            let _ = write!(out, "{:.0}s {}", elapsed, PerStep(elapsed / steps as f64));
+            let _ = write_values(out, "", epoch_loss, epoch_metric);
+            if let Some(e) = val_eval {
+                let _ = write_values(out, "val_", e.loss, e.metric);
+            }
+            let _ = writeln!(out);
+            let _ = out.flush();
+        }
+    }
+    Ok(history)
+}
+
+/// The Fisher–Yates shuffle `fit` uses, driven by the runtime's [`Rng`].
+///
+/// ```
+/// use staticnet_runtime::{fit::shuffle, Rng};
+/// let mut v: Vec<usize> = (0..10).collect();
+/// shuffle(&mut v, &mut Rng::new(7));
+/// let mut sorted = v.clone();
+/// sorted.sort();
+/// assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+/// ```
+pub fn shuffle<V>(v: &mut [V], rng: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        let j = rng.below(i + 1);
+        v.swap(i, j);
+    }
+}
+
+fn write_values(
+    out: &mut dyn Write,
+    prefix: &str,
+    loss: f64,
+    metric: Option<(&str, f64)>,
+) -> std::io::Result<()> {
+    write!(out, " - {prefix}loss: {}", Num(loss))?;
+    if let Some((name, v)) = metric {
+        write!(out, " - {prefix}{name}: {}", Num(v))?;
+    }
+    Ok(())
+}
+
+/// Keras' 30-wide progress bar, `12/32 [==========>...................]`.
+fn bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let digits = total.to_string().len();
+    let mut s = format!("{done:>digits$}/{total} [");
+    let filled = (WIDTH * done)
+        .checked_div(total)
+        .unwrap_or(WIDTH)
+        .min(WIDTH);
+    if filled > 0 {
+        s.extend(std::iter::repeat_n('=', filled - 1));
+        s.push(if done < total { '>' } else { '=' });
+    }
+    s.extend(std::iter::repeat_n('.', WIDTH - filled));
+    s.push(']');
+    s
+}
+
+/// Keras' ETA: `5s`, `1:05`, `1:01:05`.
+struct Eta(f64);
+
+impl fmt::Display for Eta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0.max(0.0) as u64;
+        if s >= 3600 {
+            write!(f, "{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+        } else if s >= 60 {
+            write!(f, "{}:{:02}", s / 60, s % 60)
+        } else {
+            write!(f, "{s}s")
+        }
+    }
+}
+
+/// Keras' time per step: `2s/step`, `2ms/step`, `250us/step`.
+struct PerStep(f64);
+
+impl fmt::Display for PerStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        if t >= 1.0 {
+            write!(f, "{t:.0}s/step")
+        } else if t >= 1e-3 {
+            write!(f, "{:.0}ms/step", t * 1e3)
+        } else {
+            write!(f, "{:.0}us/step", t * 1e6)
+        }
+    }
+}
+
+/// The mean loss and metric of `model` on `x`, `y` (Keras'
+/// `Model.evaluate`), with the model's plain forward. A non-finite loss is
+/// reported as it is, not as an error.
+///
+/// Errors: `x` and `y` differ in length, no samples, or a target that does
+/// not fit.
+pub fn evaluate<T, M, L, A, Y>(
+    model: &M,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+) -> Result<Evaluation, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+{
+    use crate::Tensor;
+    check_lengths(x.len(), y.len())?;
+    let (mut l, mut m) = (0.0f64, 0.0f64);
+    for (x, y) in x.iter().zip(y) {
+        let out = model.forward(x);
+        let (v, _) = loss.loss(out.as_flat(), M::OUTPUT_ACTIVATION, y, None)?;
+        l += v.to_f64();
+        if A::NAME.is_some() {
+            m += metric.score(out.as_flat(), y)?;
+        }
+    }
+    let n = x.len() as f64;
+    Ok(Evaluation {
+        loss: l / n,
+        metric: A::NAME.map(|name| (name, m / n)),
+    })
+}
+
+/// The model's output for every input (Keras' `Model.predict`).
+///
+/// ```ignore
+/// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test);
+/// ```
+pub fn predict<T: Float, M: Model<T>>(model: &M, x: &[M::Input]) -> Vec<M::Output> {
+    x.iter().map(|x| model.forward(x)).collect()
+}

@@ -1,0 +1,141 @@
+//! Adam.
+
+use super::{zero, Optimizer};
+use crate::{Float, Model};
+
+/// Hyperparameters of [`Adam`]; the defaults are Keras' (lr 0.001,
+/// β₁ 0.9, β₂ 0.999, ε 1e-7), not PyTorch's (whose ε is 1e-8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the first moment.
+    pub beta1: f64,
+    /// Decay of the second moment.
+    pub beta2: f64,
+    /// Added to the denominator.
+    pub eps: f64,
+    /// L2 penalty added to the gradient, `g + weight_decay · p` (PyTorch's
+    /// `Adam(weight_decay=…)`, not AdamW's decoupled decay).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig {
+            lr: 0.001,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// `torch.optim.Adam` (without amsgrad), with bias correction:
+///
+/// ```text
+/// t = t + 1
+/// g = grad + weight_decay · p
+/// m = β₁ m + (1 − β₁) g
+/// v = β₂ v + (1 − β₂) g²
+/// p = p − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε)
+/// ```
+///
+/// The moments `m` and `v` have the model's type. For a large model build
+/// the optimizer with `Adam::boxed` (with `std`) once and [`Optimizer::reset`] it to
+/// start again.
+#[derive(Clone, Debug)]
+pub struct Adam<M> {
+    /// Hyperparameters (may be changed between steps).
+    pub config: AdamConfig,
+    m: M,
+    v: M,
+    t: u32,
+}
+
+impl<M> Adam<M> {
+    /// An optimizer with zero moments.
+    ///
+    /// ```ignore
+    /// let mut adam = Adam::<SeedCnn>::new(AdamConfig { lr: 0.01, ..Default::default() });
+    /// ```
+    pub fn new<T: Float>(config: AdamConfig) -> Self
+    where
+        M: Model<T>,
+    {
+        Adam {
+            config,
+            m: M::zeros(),
+            v: M::zeros(),
+            t: 0,
+        }
+    }
+
+    /// [`Adam::new`] on the heap.
+    #[cfg(feature = "std")]
+    pub fn boxed<T: Float>(config: AdamConfig) -> Box<Self>
+    where
+        M: Model<T>,
+    {
+        Box::new(Self::new(config))
+    }
+
+    /// Number of steps taken (PyTorch's `state['step']`).
+    pub fn steps(&self) -> u32 {
+        self.t
+    }
+
+    /// The first and second moment estimates.
+    pub fn moments(&self) -> (&M, &M) {
+        (&self.m, &self.v)
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        let c = self.config;
+        self.t = self.t.saturating_add(1);
+        let t = f64::from(self.t);
+        // Bias corrections in f64, as PyTorch computes them in Python floats.
+        let bc1 = 1.0 - libm::pow(c.beta1, t);
+        let bc2 = 1.0 - libm::pow(c.beta2, t);
+        let step_size = T::of_f64(c.lr / bc1);
+        let bc2_sqrt = T::of_f64(libm::sqrt(bc2));
+        let (b1, b2) = (T::of_f64(c.beta1), T::of_f64(c.beta2));
+        let (a1, a2) = (T::one() - b1, T::one() - b2);
+        let eps = T::of_f64(c.eps);
+        let wd = T::of_f64(c.weight_decay);
+        for i in 0..M::TENSORS {
+            let p = model.tensor_mut(i);
+            let g = grads.tensor(i);
+            let m = self.m.tensor_mut(i);
+            let v = self.v.tensor_mut(i);
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                let g = if c.weight_decay != 0.0 {
+                    g + wd * *p
+                } else {
+                    g
+                };
+                *m = b1 * *m + a1 * g;
+                *v = b2 * *v + a2 * g * g;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *p -= step_size * *m / denom;
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        zero(&mut self.m);
+        zero(&mut self.v);
+        self.t = 0;
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+}

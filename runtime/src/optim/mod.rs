@@ -1,0 +1,44 @@
+//! Optimizers whose state is shaped like the model.
+//!
+//! Each optimizer keeps its moments in values of the model's own type (as
+//! the gradients are), so it needs no heap and runs in `#![no_std]`, and it
+//! updates parameter tensor by tensor through [`Model::tensor_mut`]: the
+//! model, the gradient and every moment are zipped as storage-order slices.
+//!
+//! The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `RMSprop`,
+//! checked against PyTorch in `tests/training.rs`); the default
+//! hyperparameters are Keras'.
+//!
+//! State can be large (Adam keeps two copies of the parameters). To avoid
+//! building it on the stack, create it once with `boxed` (with `std`) and
+//! reuse it: [`Optimizer::reset`] zeroes it in place.
+
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::{Float, Model};
+
+/// One update rule: `step` changes `model` given the batch's (mean)
+/// gradient `grads`, which has the model's type.
+pub trait Optimizer<T: Float, M: Model<T>> {
+    /// Applies one update.
+    fn step(&mut self, model: &mut M, grads: &M);
+    /// Zeroes the state (moments, step count) in place.
+    fn reset(&mut self);
+    /// The learning rate.
+    fn learning_rate(&self) -> f64;
+    /// Changes the learning rate (for a schedule).
+    fn set_learning_rate(&mut self, lr: f64);
+}
+
+/// Sets every parameter of `m` to zero, in place.
+pub(crate) fn zero<T: Float, M: Model<T>>(m: &mut M) {
+    for i in 0..M::TENSORS {
+        m.tensor_mut(i).fill(T::zero());
+    }
+}

@@ -1,0 +1,143 @@
+//! RMSprop.
+
+use super::{zero, Optimizer};
+use crate::{Float, Model};
+
+/// Hyperparameters of [`RmsProp`]; the defaults are Keras' (lr 0.001,
+/// ρ 0.9, ε 1e-7), not PyTorch's (lr 0.01, α 0.99, ε 1e-8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsPropConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay of the mean square (Keras' `rho`, PyTorch's `alpha`).
+    pub rho: f64,
+    /// Added to the denominator (outside the square root, as PyTorch).
+    pub eps: f64,
+    /// Momentum factor (0: none).
+    pub momentum: f64,
+    /// Divide by the centred second moment (an estimate of the variance).
+    pub centered: bool,
+    /// L2 penalty added to the gradient: `g + weight_decay · p`.
+    pub weight_decay: f64,
+}
+
+impl Default for RmsPropConfig {
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 0.001,
+            rho: 0.9,
+            eps: 1e-7,
+            momentum: 0.0,
+            centered: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// `torch.optim.RMSprop`:
+///
+/// ```text
+/// g = grad + weight_decay · p
+/// s = ρ s + (1 − ρ) g²
+/// d = √s + ε                          (or √(s − a²) + ε with a = ρ a + (1 − ρ) g, centred)
+/// b = momentum · b + g / d;  p = p − lr · b     (with momentum)
+/// p = p − lr · g / d                            (without)
+/// ```
+///
+/// The state (mean square, mean gradient, momentum buffer) has the model's
+/// type; the last two stay zero unless used.
+#[derive(Clone, Debug)]
+pub struct RmsProp<M> {
+    /// Hyperparameters (may be changed between steps).
+    pub config: RmsPropConfig,
+    square_avg: M,
+    grad_avg: M,
+    buf: M,
+    t: u64,
+}
+
+impl<M> RmsProp<M> {
+    /// An optimizer with zero state.
+    pub fn new<T: Float>(config: RmsPropConfig) -> Self
+    where
+        M: Model<T>,
+    {
+        RmsProp {
+            config,
+            square_avg: M::zeros(),
+            grad_avg: M::zeros(),
+            buf: M::zeros(),
+            t: 0,
+        }
+    }
+
+    /// [`RmsProp::new`] on the heap.
+    #[cfg(feature = "std")]
+    pub fn boxed<T: Float>(config: RmsPropConfig) -> Box<Self>
+    where
+        M: Model<T>,
+    {
+        Box::new(Self::new(config))
+    }
+
+    /// Number of steps taken.
+    pub fn steps(&self) -> u64 {
+        self.t
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        let c = self.config;
+        let lr = T::of_f64(c.lr);
+        let rho = T::of_f64(c.rho);
+        let a = T::one() - rho;
+        let eps = T::of_f64(c.eps);
+        let mom = T::of_f64(c.momentum);
+        let wd = T::of_f64(c.weight_decay);
+        for i in 0..M::TENSORS {
+            let p = model.tensor_mut(i);
+            let g = grads.tensor(i);
+            let s = self.square_avg.tensor_mut(i);
+            let ga = self.grad_avg.tensor_mut(i);
+            let b = self.buf.tensor_mut(i);
+            let state = s.iter_mut().zip(ga.iter_mut()).zip(b.iter_mut());
+            for ((p, &g), ((s, ga), b)) in p.iter_mut().zip(g).zip(state) {
+                let g = if c.weight_decay != 0.0 {
+                    g + wd * *p
+                } else {
+                    g
+                };
+                *s = rho * *s + a * g * g;
+                let d = if c.centered {
+                    *ga = rho * *ga + a * g;
+                    (*s - *ga * *ga).sqrt() + eps
+                } else {
+                    s.sqrt() + eps
+                };
+                if c.momentum > 0.0 {
+                    *b = mom * *b + g / d;
+                    *p -= lr * *b;
+                } else {
+                    *p -= lr * g / d;
+                }
+            }
+        }
+        self.t += 1;
+    }
+
+    fn reset(&mut self) {
+        zero(&mut self.square_avg);
+        zero(&mut self.grad_avg);
+        zero(&mut self.buf);
+        self.t = 0;
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+}

@@ -1,0 +1,144 @@
+//! Stochastic gradient descent with momentum and Nesterov momentum.
+
+use super::{zero, Optimizer};
+use crate::{Float, Model};
+
+/// Hyperparameters of [`Sgd`] (Keras' defaults: lr 0.01, no momentum).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Momentum factor (0: plain SGD).
+    pub momentum: f64,
+    /// Dampening of the momentum's gradient term (PyTorch's `dampening`).
+    pub dampening: f64,
+    /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`, as in
+    /// PyTorch; otherwise it is ignored).
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient: `g + weight_decay · p`.
+    pub weight_decay: f64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+/// `torch.optim.SGD`:
+///
+/// ```text
+/// g = grad + weight_decay · p
+/// b = g                                    (first step)
+/// b = momentum · b + (1 − dampening) · g   (later steps)
+/// g = g + momentum · b   (Nesterov)   or   g = b   (momentum)
+/// p = p − lr · g
+/// ```
+///
+/// ```
+/// use staticnet_runtime::optim::{Optimizer, Sgd, SgdConfig};
+/// # use staticnet_runtime::{Model, Param, ParamMut, LayerInfo, SVector};
+/// # #[derive(Clone)] struct W(SVector<f64, 1>);
+/// # impl Model<f64> for W {
+/// #     type Input = SVector<f64, 1>; type Output = SVector<f64, 1>;
+/// #     const NAME: &'static str = "W"; const INPUT_SHAPE: &'static [usize] = &[1];
+/// #     const LAYERS: &'static [LayerInfo] = &[]; const PARAMS: usize = 1; const TENSORS: usize = 1;
+/// #     const ACTIVATION_VALUES: usize = 2;
+/// #     fn zeros() -> Self { W(SVector::zeros()) }
+/// #     fn forward(&self, x: &Self::Input) -> Self::Output { x.component_mul(&self.0) }
+/// #     fn visit_params<'a>(&'a self, _f: &mut dyn FnMut(Param<'a, f64>)) {}
+/// #     fn visit_params_mut<'a>(&'a mut self, _f: &mut dyn FnMut(ParamMut<'a, f64>)) {}
+/// #     fn tensor(&self, i: usize) -> &[f64] { if i == 0 { self.0.as_slice() } else { &[] } }
+/// #     fn tensor_mut(&mut self, i: usize) -> &mut [f64] { if i == 0 { self.0.as_mut_slice() } else { &mut [] } }
+/// #     fn init_in(&mut self, _seed: u64) {}
+/// # }
+/// let mut w = W(SVector::from([1.0]));
+/// let g = W(SVector::from([0.5]));
+/// let mut sgd = Sgd::<W>::new(SgdConfig { lr: 0.1, ..Default::default() });
+/// sgd.step(&mut w, &g);
+/// assert_eq!(w.0[0], 1.0 - 0.1 * 0.5);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<M> {
+    /// Hyperparameters (may be changed between steps).
+    pub config: SgdConfig,
+    /// The momentum buffer (unused without momentum).
+    buf: M,
+    t: u64,
+}
+
+impl<M> Sgd<M> {
+    /// An optimizer with zero state.
+    pub fn new<T: Float>(config: SgdConfig) -> Self
+    where
+        M: Model<T>,
+    {
+        Sgd {
+            config,
+            buf: M::zeros(),
+            t: 0,
+        }
+    }
+
+    /// [`Sgd::new`] on the heap.
+    #[cfg(feature = "std")]
+    pub fn boxed<T: Float>(config: SgdConfig) -> Box<Self>
+    where
+        M: Model<T>,
+    {
+        Box::new(Self::new(config))
+    }
+
+    /// Number of steps taken.
+    pub fn steps(&self) -> u64 {
+        self.t
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        let c = self.config;
+        let lr = T::of_f64(c.lr);
+        let wd = T::of_f64(c.weight_decay);
+        let mom = T::of_f64(c.momentum);
+        let damp = T::one() - T::of_f64(c.dampening);
+        let first = self.t == 0;
+        let nesterov = c.nesterov && c.momentum != 0.0 && c.dampening == 0.0;
+        for i in 0..M::TENSORS {
+            let p = model.tensor_mut(i);
+            let g = grads.tensor(i);
+            let b = self.buf.tensor_mut(i);
+            for ((p, &g), b) in p.iter_mut().zip(g).zip(b.iter_mut()) {
+                let mut d = g;
+                if c.weight_decay != 0.0 {
+                    d += wd * *p;
+                }
+                if c.momentum != 0.0 {
+                    *b = if first { d } else { mom * *b + damp * d };
+                    d = if nesterov { d + mom * *b } else { *b };
+                }
+                *p -= lr * d;
+            }
+        }
+        self.t += 1;
+    }
+
+    fn reset(&mut self) {
+        zero(&mut self.buf);
+        self.t = 0;
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.config.lr = lr;
+    }
+}

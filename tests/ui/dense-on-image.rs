@@ -1,0 +1,11 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [1, 8, 8],
+        conv1: Conv2d(4, kernel = 3),
+        fc1: Dense(10),
+    }
+}
+
+fn main() {}

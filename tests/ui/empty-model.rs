@@ -1,0 +1,7 @@
+use staticnet::model;
+
+model! {
+    struct Net {}
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [4],
+    }
+}
+
+fn main() {}

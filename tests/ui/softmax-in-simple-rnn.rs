@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [16, 4],
+        rnn: SimpleRnn(8, activation = softmax),
+    }
+}
+
+fn main() {}

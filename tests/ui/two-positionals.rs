@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [1, 8, 8],
+        conv1: Conv2d(4, 3),
+    }
+}
+
+fn main() {}
