@@ -89,7 +89,9 @@ fn sigmoid(x: f32) -> f32 {
 
 /// The CNN as a competent nalgebra user writes it without staticnet:
 /// im2col by loops, one matrix product for the convolution, loops for the
-/// pooling, `w * x + b` and `.map(..)` for the dense layers.
+/// pooling, `w * x + b` and `.map(..)` for the dense layers. Weights are
+/// multiplied by reference (`&self.w * x`): `self.w * x` would copy the
+/// 128 KB `fc1` weight on every call.
 struct HandCnn {
     /// `[32, 1·3·3]`, column `(c·3 + ki)·3 + kj` (PyTorch's flattening).
     conv_w: SMatrix<f32, 32, 9>,
@@ -132,7 +134,7 @@ impl HandCnn {
             }
         }
         // [32 channels, 64 pixels], bias per channel, relu.
-        let mut conv = self.conv_w * patches;
+        let mut conv = &self.conv_w * &patches;
         for mut col in conv.column_iter_mut() {
             col += self.conv_b;
             col.apply(|v| *v = v.max(0.0));
@@ -153,8 +155,8 @@ impl HandCnn {
     /// The two dense layers.
     #[inline]
     fn head(&self, flat: &SVector<f32, 512>) -> f32 {
-        let h = (self.fc1_w * flat + self.fc1_b).map(|v| v.max(0.0));
-        let y = self.out_w * h + self.out_b;
+        let h = (&self.fc1_w * flat + self.fc1_b).map(|v| v.max(0.0));
+        let y = &self.out_w * h + self.out_b;
         sigmoid(y[0])
     }
 }
@@ -186,7 +188,7 @@ impl HandLstm {
 
     #[inline]
     fn step(&self, x: &SVector<f32, 8>, h: &mut SVector<f32, 32>, c: &mut SVector<f32, 32>) {
-        let z = self.w_ih * x + self.w_hh * *h + self.b;
+        let z = &self.w_ih * x + &self.w_hh * &*h + self.b;
         let i = z.fixed_rows::<32>(0).map(sigmoid);
         let f = z.fixed_rows::<32>(32).map(sigmoid);
         let g = z.fixed_rows::<32>(64).map(f32::tanh);
@@ -201,7 +203,7 @@ impl HandLstm {
         for t in 0..32 {
             self.step(&x.column(t).into_owned(), &mut h, &mut c);
         }
-        (self.head_w * h + self.head_b)[0]
+        (&self.head_w * h + self.head_b)[0]
     }
 }
 
