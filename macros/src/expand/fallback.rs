@@ -48,6 +48,9 @@ pub fn expand(def: &ModelDef, err: syn::Error) -> TokenStream {
             fn forward_train(&self, _: &Self::Input, _: &mut Self::Tape) -> Self::Output {
                 ::core::unreachable!()
             }
+            fn logits(_: &Self::Tape) -> Self::Output {
+                ::core::unreachable!()
+            }
             fn backward(&self, _: &Self::Tape, _: &Self::Output, _: &mut Self) -> Self::Input {
                 ::core::unreachable!()
             }

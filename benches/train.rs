@@ -1,0 +1,236 @@
+//! Training throughput of generated code, batch 32, f32, one thread.
+//!
+//! For the two networks tools/bench_torch.py measures in PyTorch (ANCHORS.md
+//! W1 and W2), each group times one batch of 32 samples, with
+//! `Throughput::Elements(32)` so criterion reports samples per second:
+//!
+//! - `step`: the whole training step, `Trainer::step` (32 × training
+//!   forward, loss and backward, gradient mean and finiteness check, one
+//!   Adam update): the figure compared with PyTorch. The weights and Adam
+//!   are reset to their initial state every 32 steps, untimed, so that
+//!   the batch is never memorised (tools/bench_torch.py does the same);
+//! - `forward_train`: 32 training forwards alone (recording the tape);
+//! - `forward_backward`: 32 × (training forward + loss + backward) into the
+//!   gradient, no update (`train::accumulate`);
+//! - `adam`: one Adam update of the whole model (per batch, not per sample);
+//! - `forward`: 32 inference forwards, for reference.
+//!
+//! backward ≈ `forward_backward` − `forward_train`; the step's remainder
+//! over `forward_backward` + `adam` is the gradient mean and check.
+//!
+//! Time is the benchmark thread's CPU time, not wall time: on a machine
+//! shared with other jobs, wall time also counts the turns other processes
+//! take on the core, and would make every figure depend on the machine's
+//! load. On an idle machine the two agree for this single-threaded code.
+//! tools/bench_torch.py reports PyTorch's thread CPU time the same way.
+//!
+//! ```text
+//! cargo bench --bench train
+//! RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo bench --bench train
+//! ```
+
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
+use staticnet::metrics::NoMetric;
+use staticnet::optim::{Adam, AdamConfig, Optimizer};
+use staticnet::train::accumulate;
+use staticnet::{model, Model, Rng, Tensor, Train, Trainer, Vector};
+use std::hint::black_box;
+use std::time::Duration;
+
+const BATCH: usize = 32;
+/// Steps between resets of the weights and the optimizer in the `step`
+/// benchmark (see there).
+const RESET_EVERY: u64 = 32;
+
+/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`).
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, printed as criterion prints durations.
+        WallTime.formatter()
+    }
+}
+
+model! {
+    /// W1: the textbook CNN.
+    pub struct Cnn {
+        input: [1, 10, 10],
+        conv1: Conv2d(32, kernel = 3, activation = relu),
+        pool1: MaxPool2d(2),
+        flat:  Flatten,
+        fc1:   Dense(64, activation = relu),
+        out:   Dense(1, activation = sigmoid),
+    }
+}
+
+model! {
+    /// W2: an LSTM over 32 steps of 8 features, a Dense head on the last state.
+    pub struct LstmNet {
+        input: [32, 8],
+        lstm1: Lstm(32),
+        head:  Dense(1),
+    }
+}
+
+/// A seeded batch: inputs uniform in [-1, 1), targets from `target`.
+fn batch<M: Model<f32>>(
+    seed: u64,
+    target: impl Fn(&mut Rng) -> f32,
+) -> (Vec<M::Input>, Vec<Vector<f32, 1>>) {
+    let mut rng = Rng::new(seed);
+    let xs = (0..BATCH)
+        .map(|_| {
+            let mut x = M::Input::zeros();
+            for v in x.as_flat_mut() {
+                *v = (2.0 * rng.uniform() - 1.0) as f32;
+            }
+            x
+        })
+        .collect();
+    let ys = (0..BATCH)
+        .map(|_| Vector::<f32, 1>::new(target(&mut rng)))
+        .collect();
+    (xs, ys)
+}
+
+fn bench_network<M, L>(
+    c: &mut Criterion<ThreadCpuTime>,
+    name: &str,
+    loss: &L,
+    xs: &[M::Input],
+    ys: &[Vector<f32, 1>],
+) where
+    M: Train<f32> + Clone,
+    L: Loss<f32, Vector<f32, 1>>,
+{
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(BATCH as u64));
+
+    let mut initial: Box<M> = Box::new(M::zeros());
+    initial.init_in(1);
+    let mut model: Box<M> = initial.clone();
+    let mut trainer: Box<Trainer<f32, M, Adam<M>>> =
+        Trainer::boxed(Adam::new(AdamConfig::default()));
+    // Thousands of steps on one batch would memorise it: the loss and the
+    // gradients go to zero, Adam's moments decay into subnormal floats and
+    // every operation on them takes a slow microcode path. To time the
+    // steps of a training run instead, the weights and the optimizer are
+    // reset every RESET_EVERY steps, outside the timed region.
+    group.bench_function("step", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(RESET_EVERY);
+                model.clone_from(&initial);
+                trainer.optimizer.reset();
+                let start = ThreadTime::now();
+                for _ in 0..n {
+                    let l = trainer
+                        .step(&mut *model, loss, black_box(xs), ys)
+                        .expect("finite loss");
+                    black_box(l);
+                }
+                total += start.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+
+    model.init_in(1);
+    let mut tape: Box<M::Tape> = Box::new(M::new_tape());
+    group.bench_function("forward_train", |b| {
+        b.iter(|| {
+            for x in xs {
+                black_box(model.forward_train(black_box(x), &mut tape));
+            }
+        })
+    });
+
+    let mut grads: Box<M> = Box::new(M::zeros());
+    group.bench_function("forward_backward", |b| {
+        b.iter(|| {
+            M::zero_grads(&mut grads);
+            let sums = accumulate(
+                &*model,
+                &mut *grads,
+                &mut *tape,
+                loss,
+                &NoMetric,
+                black_box(xs).iter().zip(ys),
+            )
+            .expect("finite loss");
+            black_box(sums)
+        })
+    });
+
+    // The batch's mean gradient, then repeated Adam updates with it.
+    M::zero_grads(&mut grads);
+    accumulate(
+        &*model,
+        &mut *grads,
+        &mut *tape,
+        loss,
+        &NoMetric,
+        xs.iter().zip(ys),
+    )
+    .expect("finite loss");
+    for i in 0..M::TENSORS {
+        for g in grads.tensor_mut(i) {
+            *g /= BATCH as f32;
+        }
+    }
+    let mut adam: Box<Adam<M>> = Adam::boxed(AdamConfig::default());
+    group.bench_function("adam", |b| {
+        b.iter(|| adam.step(&mut *model, black_box(&*grads)))
+    });
+
+    group.bench_function("forward", |b| {
+        b.iter(|| {
+            for x in xs {
+                black_box(model.forward(black_box(x)));
+            }
+        })
+    });
+    group.finish();
+}
+
+fn train(c: &mut Criterion<ThreadCpuTime>) {
+    let (xs, ys) = batch::<Cnn<f32>>(11, |r| r.below(2) as f32);
+    bench_network::<Cnn<f32>, _>(c, "train/W1_cnn", &BinaryCrossEntropy, &xs, &ys);
+    let (xs, ys) = batch::<LstmNet<f32>>(12, |r| r.normal() as f32);
+    bench_network::<LstmNet<f32>, _>(c, "train/W2_lstm", &MeanSquaredError, &xs, &ys);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .with_measurement(ThreadCpuTime)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(50);
+    targets = train
+}
+criterion_main!(benches);
