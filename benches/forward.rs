@@ -3,6 +3,8 @@
 //! weights (copied out of the staticnet model), so both compute the same
 //! function. Setup asserts that the outputs agree before anything is timed.
 //!
+//! Times are CPU time of the benchmark thread (see [`ThreadCpuTime`]).
+//!
 //! Groups (one per workload of ANCHORS.md; compare the two rows of a group,
 //! measured in the same run, not absolute times across runs):
 //! - `w1_cnn`: [1,10,10] → Conv2d(32, 3×3, relu) → MaxPool2d(2) → Flatten →
@@ -15,6 +17,8 @@
 //! Run: `cargo bench --bench forward`; for the native build
 //! `RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=<other dir> cargo bench --bench forward`.
 
+use cpu_time::ThreadTime;
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::{SMatrix, SVector};
 use staticnet::kernels::{lstm_step, LstmState};
@@ -59,6 +63,35 @@ model! {
         input: [32, 8],
         lstm1: Lstm(32),
         head:  Dense(1),
+    }
+}
+
+/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`), as in
+/// benches/train.rs: on the shared 2-core development machines wall time
+/// mostly counts other processes' turns on the core.
+struct ThreadCpuTime;
+
+impl Measurement for ThreadCpuTime {
+    type Intermediate = ThreadTime;
+    type Value = Duration;
+    fn start(&self) -> ThreadTime {
+        ThreadTime::now()
+    }
+    fn end(&self, start: ThreadTime) -> Duration {
+        start.elapsed()
+    }
+    fn add(&self, a: &Duration, b: &Duration) -> Duration {
+        *a + *b
+    }
+    fn zero(&self) -> Duration {
+        Duration::ZERO
+    }
+    fn to_f64(&self, d: &Duration) -> f64 {
+        d.as_nanos() as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        // Nanoseconds, printed as criterion prints durations.
+        WallTime.formatter()
     }
 }
 
@@ -217,14 +250,15 @@ fn assert_close(what: &str, a: &[f32], b: &[f32]) {
     }
 }
 
-fn config() -> Criterion {
+fn config() -> Criterion<ThreadCpuTime> {
     Criterion::default()
+        .with_measurement(ThreadCpuTime)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .sample_size(100)
 }
 
-fn w1_cnn(c: &mut Criterion) {
+fn w1_cnn(c: &mut Criterion<ThreadCpuTime>) {
     let mut rng = Rng::new(2026);
     let mut net = Box::new(SeedCnn::<f32>::init(1));
     randomise_biases(&mut *net, &mut rng);
@@ -280,7 +314,7 @@ fn w1_cnn(c: &mut Criterion) {
     g.finish();
 }
 
-fn w2_lstm(c: &mut Criterion) {
+fn w2_lstm(c: &mut Criterion<ThreadCpuTime>) {
     let mut rng = Rng::new(2027);
     let mut net = Box::new(LstmNet::<f32>::init(2));
     randomise_biases(&mut *net, &mut rng);
