@@ -135,6 +135,9 @@ struct HandCnn {
     out_b: SVector<f32, 1>,
 }
 
+// `&w * x` on purpose: clippy's `op_ref` would have `w * x`, which copies
+// the (Copy) weight matrix — 128 KB for fc1 — on every call.
+#[allow(clippy::op_ref)]
 impl HandCnn {
     fn from(net: &SeedCnn<f32>) -> Self {
         HandCnn {
@@ -208,6 +211,8 @@ struct HandLstm {
     head_b: SVector<f32, 1>,
 }
 
+// `&w * x` on purpose, as for `HandCnn`.
+#[allow(clippy::op_ref)]
 impl HandLstm {
     fn from(net: &LstmNet<f32>) -> Self {
         HandLstm {
