@@ -15,6 +15,7 @@ mod layers;
 mod parse;
 mod shape;
 mod symbol;
+mod weights;
 
 use proc_macro::TokenStream;
 

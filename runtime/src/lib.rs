@@ -18,6 +18,9 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 pub mod activation;
 #[cfg(feature = "std")]
 pub mod fit;
@@ -31,6 +34,8 @@ pub mod model;
 pub mod optim;
 pub mod tensor;
 pub mod train;
+#[cfg(feature = "alloc")]
+pub mod weights;
 
 pub use activation::Activation;
 #[cfg(feature = "std")]
@@ -43,3 +48,5 @@ pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
 pub use train::{train_step, TrainError, Trainer};
+#[cfg(feature = "alloc")]
+pub use weights::{LoadError, LoadOptions, Weights};

@@ -282,7 +282,7 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
             call(
                 span,
                 quote!(k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>),
-                quote!(&#input, &d),
+                quote!(&#input, &#output, &d),
             )
         }
         (Spec::Flatten, Shape::Image(c, h, w), Shape::Vector(n)) => {

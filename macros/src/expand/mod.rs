@@ -8,6 +8,7 @@ mod forward;
 mod params;
 mod stream;
 mod summary;
+mod weights;
 
 use crate::ast::ModelDef;
 use crate::check;
@@ -19,17 +20,24 @@ use quote::quote;
 /// The whole macro on `proc_macro2` tokens: never panics; on any error
 /// returns `compile_error!`s plus a stub of the struct.
 pub fn model(input: TokenStream) -> TokenStream {
-    let def: ModelDef = match syn::parse2(input) {
+    let mut def: ModelDef = match syn::parse2(input) {
         Ok(def) => def,
         Err(e) => return e.to_compile_error(),
     };
-    match try_model(&def) {
+    let weights = match crate::weights::take(&mut def) {
+        Ok(w) => w,
+        Err(e) => return fallback::expand(&def, e),
+    };
+    match try_model(&def, weights.as_ref()) {
         Ok(ts) => ts,
         Err(e) => fallback::expand(&def, e),
     }
 }
 
-fn try_model(def: &ModelDef) -> syn::Result<TokenStream> {
+fn try_model(
+    def: &ModelDef,
+    weights: Option<&crate::weights::WeightsAttr>,
+) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
     let plan = shape::infer(&cx, def);
     check::all(&cx, def);
@@ -40,7 +48,11 @@ fn try_model(def: &ModelDef) -> syn::Result<TokenStream> {
             "the model could not be planned",
         ));
     };
-    Ok(all(def, &plan))
+    let mut out = all(def, &plan);
+    if let Some(attr) = weights {
+        out.extend(weights::expand(def, &plan, attr));
+    }
+    Ok(out)
 }
 
 fn all(def: &ModelDef, plan: &Plan) -> TokenStream {

@@ -151,12 +151,7 @@ pub fn conv2d_backward<
                     let wcols = wr.chunks_exact(O).zip(gr.chunks_exact_mut(O)).skip(kj0);
                     for ((&xv, dxv), (wk, gk)) in cols.zip(wcols) {
                         // dW[:, k] += dz x, dx += W[:, k] · dz.
-                        let mut s = T::zero();
-                        for ((gv, &wv), &d) in gk.iter_mut().zip(wk).zip(&dz) {
-                            *gv += d * xv;
-                            s += wv * d;
-                        }
-                        *dxv += s;
+                        *dxv += super::blas::axpy_dot(gk, wk, &dz, xv);
                     }
                 }
             }

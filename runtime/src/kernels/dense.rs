@@ -125,12 +125,7 @@ fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
     let cols = p.weight.as_slice().chunks_exact(O);
     let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
     for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
-        let mut s = T::zero();
-        for ((gw, &w), &d) in gcol.iter_mut().zip(col).zip(&dz) {
-            *gw += d * xi;
-            s += w * d;
-        }
-        *dxi = s;
+        *dxi = super::blas::axpy_dot(gcol, col, &dz, xi);
     }
 }
 

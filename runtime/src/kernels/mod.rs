@@ -5,6 +5,7 @@
 //! chains them. Sizes that the macro has already checked are asserted again
 //! at compile time (`const { assert!(..) }`) as a second net.
 
+mod blas;
 mod conv;
 mod dense;
 mod elementwise;

@@ -39,27 +39,6 @@ fn window<T, const H: usize, const W: usize>(
         .map(move |r| r.iter().skip(j * sw).take(kw))
 }
 
-/// The maximum of a window and its position `(row, column)` inside the
-/// window, with PyTorch's rule: scan row by row, replace the current maximum
-/// when a value is greater or is NaN, so ties go to the first maximum and a
-/// NaN wins.
-#[inline(always)]
-fn window_max<'a, T: Float>(
-    rows: impl Iterator<Item = impl Iterator<Item = &'a T>>,
-) -> (T, usize, usize) {
-    let mut m = T::of_f64(f64::NEG_INFINITY);
-    let mut at = (0, 0);
-    for (ki, r) in rows.enumerate() {
-        for (kj, &v) in r.enumerate() {
-            if v > m || is_nan(v) {
-                m = v;
-                at = (ki, kj);
-            }
-        }
-    }
-    (m, at.0, at.1)
-}
-
 /// Max pooling with window `KH×KW` and stride `SH×SW`; NaN propagates, as
 /// in PyTorch.
 #[inline]
@@ -159,9 +138,14 @@ pub fn avg_pool2d<
 
 /// Backward of [`max_pool2d`]: each output's gradient goes to the input
 /// that was its window's maximum (the first one in scan order on ties, as
-/// PyTorch; overlapping windows add up). The argmax is recomputed from `x`.
+/// PyTorch; overlapping windows add up), found by comparing the window with
+/// the pooled output `y` the training forward kept. Comparing against a
+/// known maximum has no dependency chain from one value to the next,
+/// unlike recomputing the maximum (a fifth of a CNN training step, in
+/// benches/train.rs, before this change).
 #[inline]
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::needless_range_loop)] // window indices are the arithmetic itself
 pub fn max_pool2d_backward<
     T: Float,
     const C: usize,
@@ -175,6 +159,7 @@ pub fn max_pool2d_backward<
     const OW: usize,
 >(
     x: &Image<T, C, H, W>,
+    y: &Image<T, C, OH, OW>,
     dy: &Image<T, C, OH, OW>,
 ) -> Image<T, C, H, W> {
     const {
@@ -188,16 +173,19 @@ pub fn max_pool2d_backward<
         );
     };
     let mut dx = [[[T::zero(); W]; H]; C];
-    for ((xc, dyc), dxc) in x.iter().zip(dy).zip(dx.iter_mut()) {
-        for (i, dyr) in dyc.iter().enumerate() {
-            for (j, &d) in dyr.iter().enumerate() {
-                let (_, ki, kj) = window_max(window(xc, (i, j), (KH, KW), (SH, SW)));
-                // In range by the const asserts; `get_mut` keeps it panic-free.
-                if let Some(v) = dxc
-                    .get_mut(i * SH + ki)
-                    .and_then(|r| r.get_mut(j * SW + kj))
-                {
-                    *v += d;
+    for c in 0..C {
+        for i in 0..OH {
+            for j in 0..OW {
+                let (m, d) = (y[c][i][j], dy[c][i][j]);
+                let m_nan = is_nan(m);
+                let mut found = false;
+                for r in i * SH..i * SH + KH {
+                    for q in j * SW..j * SW + KW {
+                        let v = x[c][r][q];
+                        let hit = !found & ((v == m) | (is_nan(v) & m_nan));
+                        found |= hit;
+                        dx[c][r][q] += if hit { d } else { T::zero() };
+                    }
                 }
             }
         }
@@ -223,6 +211,7 @@ pub fn avg_pool2d_backward<
     const OW: usize,
 >(
     _x: &Image<T, C, H, W>,
+    _y: &Image<T, C, OH, OW>,
     dy: &Image<T, C, OH, OW>,
 ) -> Image<T, C, H, W> {
     const {
@@ -322,7 +311,8 @@ mod tests {
         let dy = [[[1.0, 2.0], [3.0, 4.0]]];
         // window 3, stride 2: maxima 9 at (0,1); first 100 in scan order at
         // (0,4), (4,0) and (2,4).
-        let dx = max_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &dy);
+        let y = max_pool2d::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x);
+        let dx = max_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &y, &dy);
         let mut want = [[0.0; 5]; 5];
         want[0][1] = 1.0;
         want[0][4] = 2.0;
@@ -333,9 +323,12 @@ mod tests {
         // windows 2×2 stride 1 on [[5, 5, 1], [5, 1, 1]]: both maxima are the
         // top-left 5 of their window, (0,0) and (0,1).
         let t = [[[5.0, 5.0, 1.0], [5.0, 1.0, 1.0]]];
-        let dt = max_pool2d_backward::<f64, 1, 2, 3, 2, 2, 1, 1, 1, 2>(&t, &[[[1.0, 10.0]]]);
+        let yt = max_pool2d::<f64, 1, 2, 3, 2, 2, 1, 1, 1, 2>(&t);
+        let dt = max_pool2d_backward::<f64, 1, 2, 3, 2, 2, 1, 1, 1, 2>(&t, &yt, &[[[1.0, 10.0]]]);
         assert_eq!(dt[0], [[1.0, 10.0, 0.0], [0.0, 0.0, 0.0]]);
-        let dt = max_pool2d_backward::<f64, 1, 2, 3, 2, 1, 1, 1, 1, 3>(&t, &[[[1.0, 2.0, 3.0]]]);
+        let yt = max_pool2d::<f64, 1, 2, 3, 2, 1, 1, 1, 1, 3>(&t);
+        let dt =
+            max_pool2d_backward::<f64, 1, 2, 3, 2, 1, 1, 1, 1, 3>(&t, &yt, &[[[1.0, 2.0, 3.0]]]);
         assert_eq!(dt[0], [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]);
     }
 
@@ -343,7 +336,7 @@ mod tests {
     fn avg_pool_backward_by_hand() {
         let x = [X];
         let dy = [[[1.0, 2.0], [3.0, 4.0]]];
-        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 2, 2, 2, 2, 2, 2>(&x, &dy);
+        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 2, 2, 2, 2, 2, 2>(&x, &[[[0.0; 2]; 2]], &dy);
         let q = |v: f64| v / 4.0;
         assert_eq!(
             dx[0],
@@ -356,7 +349,7 @@ mod tests {
             ]
         );
         // Overlap (window 3, stride 2): the centre (2,2) is in all four.
-        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &dy);
+        let dx = avg_pool2d_backward::<f64, 1, 5, 5, 3, 3, 2, 2, 2, 2>(&x, &[[[0.0; 2]; 2]], &dy);
         assert!((dx[0][2][2] - 10.0 / 9.0).abs() < 1e-15);
         assert_eq!(dx[0][0][0], 1.0 / 9.0);
         assert_eq!(dx[0][4][4], 4.0 / 9.0);
@@ -370,7 +363,8 @@ mod tests {
             fill(&mut rng, x.as_flat_mut());
             let mut r = <Image<f64, $c, $oh, $ow> as Tensor<f64>>::zeros();
             fill(&mut rng, r.as_flat_mut());
-            let dx = $bwd::<f64, $c, $h, $w, $kh, $kw, $sh, $sw, $oh, $ow>(&x, &r);
+            let y = $fwd::<f64, $c, $h, $w, $kh, $kw, $sh, $sw, $oh, $ow>(&x);
+            let dx = $bwd::<f64, $c, $h, $w, $kh, $kw, $sh, $sw, $oh, $ow>(&x, &y, &r);
             let loss = |q: &Image<f64, $c, $h, $w>| {
                 dot(
                     r.as_flat(),

@@ -6,7 +6,8 @@
 //! the input and hidden products are kept apart for the `n` rows.
 
 use super::{
-    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+    add_assign, affine, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc,
+    transpose,
 };
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
@@ -94,9 +95,7 @@ pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: u
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, H> {
     let mut h = SVector::zeros();
-    for xt in cols(x) {
-        cell(p, xt, &mut cols_mut(&mut h)[0]);
-    }
+    each_step(x, |xt| cell(p, xt, &mut cols_mut(&mut h)[0]));
     h
 }
 

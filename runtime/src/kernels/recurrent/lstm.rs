@@ -4,7 +4,9 @@
 //! `g = tanh(z_g)`, `o = σ(z_o)`, `c_t = f ⊙ c_{t-1} + i ⊙ g`,
 //! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
 
-use super::{affine2, cols, cols_mut, matvec_t, outer_acc, prev_col, sum_acc, transpose};
+use super::{
+    affine2, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc, transpose,
+};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -127,9 +129,7 @@ pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: 
 ) -> SVector<T, H> {
     let mut h = [T::zero(); H];
     let mut c = [T::zero(); H];
-    for xt in cols(x) {
-        cell(p, xt, &mut h, &mut c);
-    }
+    each_step(x, |xt| cell(p, xt, &mut h, &mut c));
     SVector::from_data(nalgebra::ArrayStorage([h]))
 }
 

@@ -287,3 +287,20 @@ pub(crate) fn prev_col<'a, T, const R: usize, const C: usize>(
 
 #[cfg(test)]
 pub(crate) mod check;
+
+/// Calls `f` on each step (column) of `x` in order. The trip count is
+/// hidden from the optimiser: with it known, LLVM unrolls all `S` copies of
+/// a cell, and the many-times-larger code ran 2.7x slower (LSTM, `S = 32`,
+/// measured in benches/train.rs); the loop overhead is one compare a step.
+#[inline(always)]
+pub(super) fn each_step<T: Float, const F: usize, const S: usize>(
+    x: &SMatrix<T, F, S>,
+    mut f: impl FnMut(&[T; F]),
+) {
+    let steps = cols(x);
+    for t in 0..core::hint::black_box(S) {
+        if let Some(xt) = steps.get(t) {
+            f(xt);
+        }
+    }
+}

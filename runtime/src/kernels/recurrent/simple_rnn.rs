@@ -1,7 +1,7 @@
 //! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
 //! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
 
-use super::{add, affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
+use super::{add, affine2, cols, cols_mut, each_step, matvec_t, outer_acc, sum_acc, transpose};
 use crate::{Activation, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -67,9 +67,7 @@ pub fn simple_rnn<T: Float, A: Activation, const F: usize, const H: usize, const
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, H> {
     let mut h = SVector::zeros();
-    for xt in cols(x) {
-        cell::<T, A, F, H>(p, xt, &mut cols_mut(&mut h)[0]);
-    }
+    each_step(x, |xt| cell::<T, A, F, H>(p, xt, &mut cols_mut(&mut h)[0]));
     h
 }
 

@@ -1,0 +1,256 @@
+//! `#[weights = "file.safetensors"]`: the file's tensors checked against
+//! the model's parameters at compile time and written into
+//! `pub const WEIGHTS` (`f32`) and `WEIGHTS_F64`, as nalgebra
+//! `ArrayStorage` literals (so the values sit in read-only data, with no
+//! parsing at run time and no heap).
+
+use super::lit;
+use crate::ast::ModelDef;
+use crate::layers::Spec;
+use crate::shape::Plan;
+use crate::weights::{self, WeightsAttr, WeightsFile};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+/// The `WEIGHTS` constants, an `include_bytes!` of the file (so cargo
+/// rebuilds when it changes) and, if the file does not fit the model,
+/// errors spanned on the path literal. On error the constants are still
+/// emitted (all zeros) so code using them reports nothing further.
+pub fn expand(def: &ModelDef, plan: &Plan, attr: &WeightsAttr) -> TokenStream {
+    let (file, errors) = match weights::read(attr) {
+        Ok(file) => {
+            let errors = check(def, plan, attr, &file);
+            (Some(file), errors)
+        }
+        Err(e) => (None, Some(e)),
+    };
+    let valid = file.as_ref().filter(|_| errors.is_none());
+    let errors = errors.map(|e| e.to_compile_error());
+    let track = file.as_ref().map(|f| {
+        let path = f.path.to_string_lossy().into_owned();
+        quote!(
+            const _: &[u8] = ::core::include_bytes!(#path);
+        )
+    });
+    let name = &def.name;
+    let written = attr.path.value();
+    let v32 = value(plan, valid, "f32");
+    let v64 = value(plan, valid, "f64");
+    let doc32 = format!(
+        "The weights of `{written}` compiled in as `f32` (read and checked by `model!` at \
+         compile time; F32, F64, F16 and BF16 files are accepted, F64 values are rounded to \
+         nearest).\n\n\
+         Every use of a `const` is a fresh copy: to keep exactly one copy, in read-only \
+         data, write `static NET: {name} = {name}::WEIGHTS;` or call [`Self::weights`]."
+    );
+    let doc64 = format!(
+        "The weights of `{written}` compiled in as `f64` (exact for F64, F32, F16 and BF16 \
+         files); see [`{name}::WEIGHTS`] for the `f32` model."
+    );
+    let consts = quote! {
+        impl #name<f32> {
+            #[doc = #doc32]
+            pub const WEIGHTS: Self = #v32;
+
+            /// [`Self::WEIGHTS`] as a `&'static` reference: one copy of the
+            /// model in read-only data, never built on the stack.
+            pub fn weights() -> &'static Self {
+                &Self::WEIGHTS
+            }
+        }
+        impl #name<f64> {
+            #[doc = #doc64]
+            pub const WEIGHTS_F64: Self = #v64;
+        }
+    };
+    quote! {
+        #errors
+        #track
+        #consts
+    }
+}
+
+/// Every mismatch between the file and the model's parameters, combined,
+/// each naming the tensor and both shapes.
+fn check(
+    def: &ModelDef,
+    plan: &Plan,
+    attr: &WeightsAttr,
+    file: &WeightsFile,
+) -> Option<syn::Error> {
+    let span = attr.path.span();
+    let written = attr.path.value();
+    let model = &def.name;
+    let mut errors: Vec<syn::Error> = Vec::new();
+    let expected = super::params::tensors(plan);
+    for (field, _, name, shape) in &expected {
+        let layer = plan
+            .layers
+            .iter()
+            .find(|p| &p.decl.name == *field)
+            .map(|p| {
+                let args = p
+                    .decl
+                    .args_tokens
+                    .as_ref()
+                    .map(|t| format!("({t})"))
+                    .unwrap_or_default();
+                format!(
+                    " for `{}: {}{args}` on {}",
+                    p.decl.name, p.decl.kind, p.input
+                )
+            })
+            .unwrap_or_default();
+        match file.tensors.get(name) {
+            None => errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`{written}` has no tensor `{name}`; `{model}` needs it with shape {}{layer}",
+                    fmt_shape(shape)
+                ),
+            )),
+            Some(t) if &t.shape != shape => errors.push(syn::Error::new(
+                span,
+                format!(
+                    "tensor `{name}` in `{written}` has shape {}, but `{model}` needs {}{layer}",
+                    fmt_shape(&t.shape),
+                    fmt_shape(shape)
+                ),
+            )),
+            Some(t) if t.values().is_none() => errors.push(syn::Error::new(
+                span,
+                format!(
+                    "tensor `{name}` in `{written}` is {}; weights must be F32, F64, F16 or BF16",
+                    t.dtype
+                ),
+            )),
+            Some(_) => {}
+        }
+    }
+    if !attr.allow_extra {
+        let ignored: Vec<String> = attr.ignore.iter().map(|s| s.value()).collect();
+        let known: Vec<&str> = expected.iter().map(|t| t.2.as_str()).collect();
+        for (name, t) in &file.tensors {
+            if known.contains(&name.as_str()) || ignored.contains(name) {
+                continue;
+            }
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`{written}` has a tensor `{name}` {} that `{model}` does not have \
+                     (its parameters are {}); to skip it write \
+                     `#[weights(\"{written}\", ignore = [\"{name}\"])]`",
+                    fmt_shape(&t.shape),
+                    list(&known)
+                ),
+            ));
+        }
+    }
+    let mut errors = errors.into_iter();
+    let mut first = errors.next()?;
+    for e in errors {
+        first.combine(e);
+    }
+    Some(first)
+}
+
+/// `a, b, c` (the first eight, then how many more).
+fn list(names: &[&str]) -> String {
+    match names.len() {
+        0 => "none".to_string(),
+        n if n <= 8 => names.join(", "),
+        n => format!("{}, and {} more", names[..8].join(", "), n - 8),
+    }
+}
+
+fn fmt_shape(s: &[usize]) -> String {
+    let dims: Vec<String> = s.iter().map(ToString::to_string).collect();
+    format!("[{}]", dims.join(", "))
+}
+
+/// `Self { conv1: Conv2dParams { weight: .., bias: .. }, .. }` with the
+/// file's values (or zeros without a valid file).
+fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
+    let na = quote!(::staticnet::__private::nalgebra);
+    let all = super::params::tensors(plan);
+    let mut fields = Vec::new();
+    for p in &plan.layers {
+        let block = match p.spec {
+            Spec::Dense { .. } => quote!(::staticnet::DenseParams),
+            Spec::Conv2d { .. } => quote!(::staticnet::Conv2dParams),
+            Spec::Recurrent { .. } => quote!(::staticnet::RecurrentParams),
+            _ => continue,
+        };
+        let members: Vec<TokenStream> = all
+            .iter()
+            .filter(|t| t.0 == &p.decl.name)
+            .map(|(_, member, name, shape)| {
+                let member = format_ident!("{}", member);
+                let rows = shape.first().copied().unwrap_or(1);
+                let cols = shape.iter().skip(1).product::<usize>();
+                let values = file
+                    .and_then(|f| f.tensors.get(name))
+                    .and_then(|t| t.values());
+                let storage = storage(values.as_deref(), rows, cols, float);
+                quote!(#member: #na::Matrix::from_array_storage(#na::ArrayStorage(#storage)),)
+            })
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let field = &p.decl.name;
+        fields.push(quote!(#field: #block { #(#members)* },));
+    }
+    if fields.is_empty() {
+        return quote!(Self {
+            __float: ::core::marker::PhantomData
+        });
+    }
+    quote!(Self { #(#fields)* })
+}
+
+/// `[[column 0], [column 1], ..]`: nalgebra's `ArrayStorage` is
+/// column-major while the file is PyTorch's row-major `[rows, cols]`, so
+/// element `(r, c)` is the file's value `r · cols + c`.
+fn storage(values: Option<&[f64]>, rows: usize, cols: usize, float: &str) -> TokenStream {
+    let Some(values) = values.filter(|v| v.len() == rows * cols) else {
+        let (r, c) = (lit(rows), lit(cols));
+        return quote!([[0.0; #r]; #c]);
+    };
+    let columns = (0..cols).map(|c| {
+        let column = (0..rows).map(|r| float_tokens(values[r * cols + c], float));
+        quote!([#(#column),*])
+    });
+    quote!([#(#columns),*])
+}
+
+/// One value as a literal of the float type (exact: Rust parses decimal
+/// literals with correct rounding, and `Display` prints the shortest
+/// decimal that reads back to the same value); NaN and infinities by their
+/// bits.
+fn float_tokens(v: f64, float: &str) -> TokenStream {
+    if float == "f32" {
+        let v = v as f32;
+        if !v.is_finite() {
+            let bits = Literal::u32_suffixed(v.to_bits());
+            return quote!(::core::primitive::f32::from_bits(#bits));
+        }
+        let l = Literal::f32_unsuffixed(v.abs());
+        if v.is_sign_negative() {
+            quote!(-#l)
+        } else {
+            quote!(#l)
+        }
+    } else {
+        if !v.is_finite() {
+            let bits = Literal::u64_suffixed(v.to_bits());
+            return quote!(::core::primitive::f64::from_bits(#bits));
+        }
+        let l = Literal::f64_unsuffixed(v.abs());
+        if v.is_sign_negative() {
+            quote!(-#l)
+        } else {
+            quote!(#l)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Small vector primitives the kernels share, written so the compiler
+//! vectorises them: every reduction keeps [`LANES`] independent partial
+//! sums, because float addition is not associative and LLVM will not split
+//! a single running sum on its own (a serial chain of adds costs one add
+//! latency per element).
+
+use crate::Float;
+
+/// Independent partial sums: one 256-bit register of `f32`, two of `f64`.
+pub(crate) const LANES: usize = 8;
+
+/// `g += x · d` and, in the same pass over the data, `Σ w_k d_k`: the
+/// weight-gradient update and the input-gradient dot product of one column
+/// of a `Dense` or `Conv2d` backward.
+#[inline(always)]
+pub(crate) fn axpy_dot<T: Float>(g: &mut [T], w: &[T], d: &[T], x: T) -> T {
+    let mut acc = [T::zero(); LANES];
+    let mut cg = g.chunks_exact_mut(LANES);
+    let (cw, cd) = (w.chunks_exact(LANES), d.chunks_exact(LANES));
+    let (rw, rd) = (cw.remainder(), cd.remainder());
+    for ((gs, ws), ds) in (&mut cg).zip(cw).zip(cd) {
+        for (((s, gv), &wv), &dv) in acc.iter_mut().zip(gs.iter_mut()).zip(ws).zip(ds) {
+            *gv += dv * x;
+            *s += wv * dv;
+        }
+    }
+    let mut tail = T::zero();
+    for ((gv, &wv), &dv) in cg.into_remainder().iter_mut().zip(rw).zip(rd) {
+        *gv += dv * x;
+        tail += wv * dv;
+    }
+    reduce(&acc) + tail
+}
+
+/// Pairwise sum of the partial sums.
+#[inline(always)]
+fn reduce<T: Float>(acc: &[T; LANES]) -> T {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axpy_dot_matches_the_definition() {
+        for n in [0usize, 1, 7, 8, 9, 23, 64] {
+            let a: [f64; 64] = core::array::from_fn(|k| (k as f64 * 0.37).sin());
+            let b: [f64; 64] = core::array::from_fn(|k| (k as f64 * 0.11).cos() - 0.5);
+            let want: f64 = (0..n).map(|k| a[k] * b[k]).sum();
+            let mut g = [1.0f64; 64];
+            let got = axpy_dot(&mut g[..n], &a[..n], &b[..n], 3.0);
+            assert!((got - want).abs() < 1e-12, "axpy_dot n={n}");
+            for k in 0..n {
+                assert!((g[k] - (1.0 + 3.0 * b[k])).abs() < 1e-15, "g[{k}] n={n}");
+            }
+            assert!(g[n..].iter().all(|&v| v == 1.0), "past n untouched");
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! Weights in and out as [safetensors](https://huggingface.co/docs/safetensors),
+//! the format `safetensors.torch.save_file(model.state_dict(), ..)` writes.
+//!
+//! Every generated model implements [`Weights`] through a blanket
+//! implementation over [`Model`], so this is one generic loader rather than
+//! code generated per model. Tensors are matched by their PyTorch
+//! `state_dict` name and shape (the table in the crate documentation) and
+//! read in PyTorch's row-major order; [`Param`](crate::Param) and
+//! [`ParamMut`](crate::ParamMut) do the conversion to nalgebra's
+//! column-major storage.
+//!
+//! ```
+//! # #[cfg(feature = "std")] {
+//! use staticnet_runtime::{LoadError, Model, Weights};
+//! # fn demo<M: Model<f32>>(bytes: &[u8]) -> Result<(), LoadError> {
+//! let model = M::from_safetensors(bytes)?; // strict: names, shapes, no extras
+//! let bytes_again = model.to_safetensors(); // f32 tensors for an f32 model
+//! # let _ = bytes_again; Ok(()) }
+//! # }
+//! ```
+//!
+//! Loading never leaves a model half-written: the whole file is checked
+//! (every tensor present, of the right shape and a float dtype, nothing
+//! unexpected) before the first value is copied.
+
+use crate::{Float, Model};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use safetensors::{Dtype, SafeTensors};
+
+/// Why a safetensors file could not be loaded into a model. Every variant
+/// names the tensor it is about and what the model expected.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The model has a parameter that the file does not.
+    Missing {
+        /// The `state_dict` name, e.g. `conv1.weight`.
+        name: &'static str,
+        /// The shape the model expects.
+        shape: &'static [usize],
+    },
+    /// The file has a tensor that is not one of the model's parameters (and
+    /// [`LoadOptions::allow_extra`] was not set).
+    Unexpected {
+        /// The tensor's name in the file.
+        name: String,
+        /// Its shape in the file.
+        shape: Vec<usize>,
+    },
+    /// A tensor has another shape than the model's parameter of that name.
+    Shape {
+        /// The `state_dict` name.
+        name: &'static str,
+        /// The shape the model expects.
+        expected: &'static [usize],
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A tensor is stored in a type that is not a float the loader reads
+    /// (F32, F64, F16, BF16).
+    Dtype {
+        /// The `state_dict` name.
+        name: &'static str,
+        /// The dtype in the file, as safetensors spells it (`I64`, `U8`, ...).
+        found: String,
+    },
+    /// The bytes are not a well-formed safetensors file: too short, a
+    /// header that is not JSON, offsets that do not cover the data, ...
+    Format {
+        /// What is wrong, as the safetensors parser says it.
+        reason: String,
+    },
+    /// Reading or writing a file failed.
+    #[cfg(feature = "std")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+}
+
+struct ShapeFmt<'a>(&'a [usize]);
+
+impl fmt::Display for ShapeFmt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[")?;
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{d}")?;
+        }
+        f.write_str("]")
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Missing { name, shape } => write!(
+                f,
+                "missing tensor `{name}`: the model expects shape {}",
+                ShapeFmt(shape)
+            ),
+            LoadError::Unexpected { name, shape } => write!(
+                f,
+                "unexpected tensor `{name}` {} is not a parameter of the model \
+                 (use `LoadOptions::allow_extra` to skip tensors the model does not have)",
+                ShapeFmt(shape)
+            ),
+            LoadError::Shape {
+                name,
+                expected,
+                found,
+            } => write!(
+                f,
+                "tensor `{name}` has shape {}, but the model expects {}",
+                ShapeFmt(found),
+                ShapeFmt(expected)
+            ),
+            LoadError::Dtype { name, found } => write!(
+                f,
+                "tensor `{name}` is {found}; expected a float tensor (F32, F64, F16 or BF16)"
+            ),
+            LoadError::Format { reason } => {
+                write!(f, "not a valid safetensors file: {reason}")
+            }
+            #[cfg(feature = "std")]
+            LoadError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// How strict [`Weights::from_safetensors_with`] is.
+///
+/// The default is strict: every tensor in the file must be a parameter of
+/// the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadOptions<'a> {
+    /// Skip every tensor the model does not have (e.g. a fixture's `input`
+    /// and `output`, or buffers of layers the model leaves out).
+    pub allow_extra: bool,
+    /// Skip these tensors if present, and still reject any other extra one.
+    pub ignore: &'a [&'a str],
+}
+
+impl<'a> LoadOptions<'a> {
+    /// Strict loading (the default).
+    pub const fn new() -> Self {
+        LoadOptions {
+            allow_extra: false,
+            ignore: &[],
+        }
+    }
+    /// Skips every tensor the model does not have.
+    pub const fn allow_extra(mut self) -> Self {
+        self.allow_extra = true;
+        self
+    }
+    /// Skips the tensors called `names`; other extra tensors stay errors.
+    pub const fn ignore(mut self, names: &'a [&'a str]) -> Self {
+        self.ignore = names;
+        self
+    }
+}
+
+/// The float dtypes the loader reads, and how to decode one value.
+#[derive(Clone, Copy)]
+enum Float16Or {
+    F16,
+    Bf16,
+    F32,
+    F64,
+}
+
+impl Float16Or {
+    fn of(d: Dtype) -> Option<Self> {
+        match d {
+            Dtype::F16 => Some(Self::F16),
+            Dtype::BF16 => Some(Self::Bf16),
+            Dtype::F32 => Some(Self::F32),
+            Dtype::F64 => Some(Self::F64),
+            _ => None,
+        }
+    }
+    fn width(self) -> usize {
+        match self {
+            Self::F16 | Self::Bf16 => 2,
+            Self::F32 => 4,
+            Self::F64 => 8,
+        }
+    }
+    /// Value `k` of little-endian `data` (whose length was checked), widened
+    /// to f64 exactly.
+    fn get(self, data: &[u8], k: usize) -> f64 {
+        let w = self.width();
+        let mut b = [0u8; 8];
+        if let Some(src) = data.get(k * w..k * w + w) {
+            b[..w].copy_from_slice(src);
+        }
+        match self {
+            Self::F16 => f16_to_f64(u16::from_le_bytes([b[0], b[1]])),
+            Self::Bf16 => f32::from_bits(u32::from(u16::from_le_bytes([b[0], b[1]])) << 16) as f64,
+            Self::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64,
+            Self::F64 => f64::from_le_bytes(b),
+        }
+    }
+}
+
+/// IEEE binary16 to f64, exactly (every f16 is an f64).
+pub(crate) fn f16_to_f64(h: u16) -> f64 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = u64::from((h >> 10) & 0x1f);
+    let frac = u64::from(h & 0x3ff);
+    match exp {
+        // Subnormal: frac · 2^-24.
+        0 => sign * frac as f64 * f64::from_bits((1023 - 24) << 52),
+        0x1f if frac == 0 => sign * f64::INFINITY,
+        0x1f => f64::NAN,
+        // Normal: rebias the exponent (15 → 1023) and widen the fraction.
+        _ => {
+            let bits = ((exp + 1023 - 15) << 52) | (frac << 42);
+            sign * f64::from_bits(bits)
+        }
+    }
+}
+
+/// Loading and saving a model's parameters as safetensors, in PyTorch
+/// `state_dict` naming and layout. Implemented for every [`Model`].
+///
+/// `from_*` build a fresh model; [`Weights::load_safetensors_into`] fills an
+/// existing one in place (no model-sized temporary on the stack) and leaves
+/// it unchanged on error.
+pub trait Weights<T: Float>: Model<T> {
+    /// Reads a safetensors file strictly: every parameter must be present
+    /// with its exact PyTorch shape, and nothing else may be in the file.
+    /// F32, F64, F16 and BF16 tensors are accepted for both `f32` and `f64`
+    /// models (converted with rounding to nearest).
+    fn from_safetensors(bytes: &[u8]) -> Result<Self, LoadError> {
+        Self::from_safetensors_with(bytes, LoadOptions::new())
+    }
+
+    /// [`Weights::from_safetensors`] with options (e.g. to skip extra
+    /// tensors).
+    fn from_safetensors_with(bytes: &[u8], options: LoadOptions<'_>) -> Result<Self, LoadError> {
+        let mut model = Self::zeros();
+        model.load_safetensors_into(bytes, options)?;
+        Ok(model)
+    }
+
+    /// Overwrites every parameter of `self` from a safetensors file. The
+    /// file is checked completely before the first value is written, so on
+    /// `Err` `self` is unchanged.
+    fn load_safetensors_into(
+        &mut self,
+        bytes: &[u8],
+        options: LoadOptions<'_>,
+    ) -> Result<(), LoadError> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| LoadError::Format {
+            reason: e.to_string(),
+        })?;
+
+        // Pass 1: check everything, write nothing.
+        let mut error: Option<LoadError> = None;
+        let mut names: Vec<&'static str> = Vec::with_capacity(Self::TENSORS);
+        self.visit_params(&mut |p| {
+            names.push(p.name);
+            if error.is_some() {
+                return;
+            }
+            error = check_tensor(&st, p.name, p.shape, p.len()).err();
+        });
+        if let Some(e) = error {
+            return Err(e);
+        }
+        if !options.allow_extra {
+            let mut extra: Vec<&str> = st
+                .names()
+                .into_iter()
+                .filter(|n| !names.contains(n) && !options.ignore.contains(n))
+                .collect();
+            extra.sort_unstable();
+            if let Some(name) = extra.first() {
+                let shape = st
+                    .tensor(name)
+                    .map(|v| v.shape().to_vec())
+                    .unwrap_or_default();
+                return Err(LoadError::Unexpected {
+                    name: (*name).to_string(),
+                    shape,
+                });
+            }
+        }
+
+        // Pass 2: copy. Every tensor was found with the right shape, dtype
+        // and byte length above, so nothing here can fail.
+        self.visit_params_mut(&mut |mut p| {
+            let Ok(view) = st.tensor(p.name) else { return };
+            let Some(kind) = Float16Or::of(view.dtype()) else {
+                return;
+            };
+            let data = view.data();
+            for k in 0..p.len() {
+                p.set(k, T::of_f64(kind.get(data, k)));
+            }
+        });
+        Ok(())
+    }
+
+    /// The parameters as a safetensors file: F32 tensors for an `f32`
+    /// model, F64 for `f64`, in PyTorch naming, shape and order, with
+    /// `__metadata__ = {"format": "pt"}` as `safetensors.torch` writes it,
+    /// so `model.load_state_dict(safetensors.torch.load_file(path))` reads
+    /// it directly. The output depends only on the values (no map-order
+    /// randomness), so the same model always gives the same bytes.
+    fn to_safetensors(&self) -> Vec<u8> {
+        let f32_file = core::mem::size_of::<T>() == 4;
+        let (dtype, width) = if f32_file { ("F32", 4) } else { ("F64", 8) };
+        let mut header = String::from("{\"__metadata__\":{\"format\":\"pt\"}");
+        let mut data: Vec<u8> = Vec::with_capacity(Self::PARAMS * width);
+        self.visit_params(&mut |p| {
+            let start = data.len();
+            for v in p.iter() {
+                if f32_file {
+                    data.extend_from_slice(&(v.to_f64() as f32).to_le_bytes());
+                } else {
+                    data.extend_from_slice(&v.to_f64().to_le_bytes());
+                }
+            }
+            // Names are Rust identifiers joined by `.`: no JSON escaping
+            // is needed.
+            let _ = fmt::Write::write_fmt(
+                &mut header,
+                format_args!(",\"{}\":{{\"dtype\":\"{dtype}\",\"shape\":[", p.name),
+            );
+            for (i, d) in p.shape.iter().enumerate() {
+                if i > 0 {
+                    header.push(',');
+                }
+                let _ = fmt::Write::write_fmt(&mut header, format_args!("{d}"));
+            }
+            let _ = fmt::Write::write_fmt(
+                &mut header,
+                format_args!("],\"data_offsets\":[{start},{}]}}", data.len()),
+            );
+        });
+        header.push('}');
+        // Pad the header with spaces to a multiple of 8 bytes, as the
+        // reference writer does, so the data that follows is aligned.
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+        let mut out = Vec::with_capacity(8 + header.len() + data.len());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(&data);
+        out
+    }
+
+    /// Reads the file at `path` with [`Weights::from_safetensors`].
+    #[cfg(feature = "std")]
+    fn load(path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
+        Self::load_with(path, LoadOptions::new())
+    }
+
+    /// Reads the file at `path` with [`Weights::from_safetensors_with`].
+    #[cfg(feature = "std")]
+    fn load_with(
+        path: impl AsRef<std::path::Path>,
+        options: LoadOptions<'_>,
+    ) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_safetensors_with(&bytes, options)
+    }
+
+    /// Writes [`Weights::to_safetensors`] to `path`.
+    #[cfg(feature = "std")]
+    fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), LoadError> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_safetensors()).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+impl<T: Float, M: Model<T>> Weights<T> for M {}
+
+/// Checks one tensor of the file against the model's parameter `name`.
+fn check_tensor(
+    st: &SafeTensors<'_>,
+    name: &'static str,
+    shape: &'static [usize],
+    len: usize,
+) -> Result<(), LoadError> {
+    let view = st
+        .tensor(name)
+        .map_err(|_| LoadError::Missing { name, shape })?;
+    if view.shape() != shape {
+        return Err(LoadError::Shape {
+            name,
+            expected: shape,
+            found: view.shape().to_vec(),
+        });
+    }
+    let Some(kind) = Float16Or::of(view.dtype()) else {
+        return Err(LoadError::Dtype {
+            name,
+            found: view.dtype().to_string(),
+        });
+    };
+    // The parser checked that offsets, shape and dtype agree; checked again
+    // here because pass 2 relies on it.
+    if Some(view.data().len()) != len.checked_mul(kind.width()) {
+        return Err(LoadError::Format {
+            reason: alloc::format!("tensor `{name}`: data length does not match its shape"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f64;
+
+    #[test]
+    fn f16_decodes_every_class() {
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0xc000), -2.0);
+        assert_eq!(f16_to_f64(0x3555), 0.333_251_953_125);
+        assert_eq!(f16_to_f64(0x7bff), 65504.0);
+        assert_eq!(f16_to_f64(0x0001), 2f64.powi(-24));
+        assert_eq!(f16_to_f64(0x03ff), 1023.0 * 2f64.powi(-24));
+        assert_eq!(f16_to_f64(0x0400), 2f64.powi(-14));
+        assert_eq!(f16_to_f64(0x7c00), f64::INFINITY);
+        assert_eq!(f16_to_f64(0xfc00), f64::NEG_INFINITY);
+        assert!(f16_to_f64(0x7e00).is_nan());
+        assert!(f16_to_f64(0x8000).is_sign_negative());
+    }
+}

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Convert a Keras model to staticnet's safetensors weights (PyTorch
+state_dict names and layouts), and make the Keras fixtures.
+
+    python tools/keras_to_safetensors.py MODEL.keras OUT.safetensors
+        converts a saved Keras model and prints the `model!` DSL it matches
+    python tools/keras_to_safetensors.py --fixtures
+        writes tests/fixtures/keras/<case>.safetensors (converted weights)
+        and <case>.io.safetensors (inputs in staticnet's layout, Keras'
+        outputs, the DSL) for tests/keras.rs
+
+Needs tensorflow (keras 3), numpy and safetensors:
+
+    python3 -m venv /tmp/venv-tf
+    /tmp/venv-tf/bin/pip install tensorflow-cpu safetensors numpy
+
+Supported: InputLayer, Conv2D (channels_last), MaxPooling2D,
+AveragePooling2D, Flatten, Dense, SimpleRNN, LSTM, GRU (reset_after=True),
+each with or without bias. Layer names become tensor prefixes, so name the
+Keras layers as the `model!` layers (`conv1`, `lstm1`, ...).
+
+The conversions (Keras stores kernels [in, out], PyTorch [out, in]):
+
+- Dense: weight = kernel.T. After a Flatten of an image, Keras' flat index
+  is HWC (h*W*C + w*C + c) and ours CHW (c*H*W + h*W + w): the kernel's rows
+  are permuted so weight[o, chw(c,h,w)] = kernel[hwc(h,w,c), o]. After a
+  Flatten of a sequence both orders are [steps, features]: no permutation.
+- Conv2D: kernel [kh, kw, in, out] -> weight [out, in, kh, kw]
+  (transpose 3, 2, 0, 1). Inputs are transposed HWC -> CHW.
+- SimpleRNN: weight_ih = kernel.T, weight_hh = recurrent_kernel.T,
+  bias_ih = bias, bias_hh = 0 (PyTorch adds the two).
+- LSTM: Keras' gate order is i, f, c, o and PyTorch's i, f, g, o: the same
+  blocks (c is PyTorch's g), so only the transposes; bias_ih = bias,
+  bias_hh = 0. Requires activation tanh and recurrent_activation sigmoid.
+- GRU (reset_after=True, the Keras default): Keras' gate order is z, r, h,
+  PyTorch's r, z, n, so the three H-row blocks are reordered [1, 0, 2];
+  bias has shape [2, 3H]: row 0 is the input bias (bias_ih), row 1 the
+  recurrent bias (bias_hh), each reordered the same way. With
+  reset_after=True Keras computes h~ = tanh(W_h x + b_ih + r * (U_h h + b_hh))
+  and h = z * h_prev + (1 - z) * h~, which is PyTorch's GRU exactly.
+"""
+
+import json
+import os
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "keras"
+
+
+def _act(layer, name="activation"):
+    a = getattr(layer, name)
+    a = a if isinstance(a, str) else a.__name__
+    return {"linear": "linear", "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh",
+            "softmax": "softmax"}.get(a) or sys.exit(f"{layer.name}: unsupported {name} {a}")
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def convert(model):
+    """Returns (tensors {name: float32 array}, dsl lines) for a Sequential
+    or single-chain functional Keras model."""
+    shape = tuple(model.inputs[0].shape[1:])  # Keras layout, no batch
+    if len(shape) == 3:
+        h, w, c = shape
+        dsl = [f"input: [{c}, {h}, {w}],"]
+    else:
+        dsl = [f"input: [{', '.join(str(d) for d in shape)}],"]
+    tensors = {}
+    flat_from = None  # the (H, W, C) an image Flatten came from
+    for layer in model.layers:
+        kind = type(layer).__name__
+        name = layer.name
+        wts = [np.asarray(x, dtype=np.float64) for x in layer.get_weights()]
+        out = tuple(layer.output.shape[1:])
+        if kind == "InputLayer":
+            continue
+        if kind == "Conv2D":
+            assert layer.data_format == "channels_last", name
+            assert _pair(layer.dilation_rate) == (1, 1), name
+            kernel = wts[0]
+            bias = wts[1] if layer.use_bias else np.zeros(kernel.shape[3])
+            tensors[f"{name}.weight"] = kernel.transpose(3, 2, 0, 1)
+            tensors[f"{name}.bias"] = bias
+            kh, kw = _pair(layer.kernel_size)
+            sh, sw = _pair(layer.strides)
+            dsl.append(f"{name}: Conv2d({layer.filters}, kernel = ({kh}, {kw}), "
+                       f"stride = ({sh}, {sw}), padding = {layer.padding}, "
+                       f"activation = {_act(layer)}),")
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
+            assert layer.padding == "valid", f"{name}: only valid pooling"
+            ph, pw = _pair(layer.pool_size)
+            sh, sw = _pair(layer.strides)
+            ours = "MaxPool2d" if kind == "MaxPooling2D" else "AvgPool2d"
+            dsl.append(f"{name}: {ours}(({ph}, {pw}), stride = ({sh}, {sw})),")
+        elif kind == "Flatten":
+            inp = tuple(layer.input.shape[1:])
+            flat_from = inp if len(inp) == 3 else None
+            dsl.append(f"{name}: Flatten,")
+        elif kind == "Dense":
+            kernel = wts[0]
+            bias = wts[1] if layer.use_bias else np.zeros(kernel.shape[1])
+            if flat_from is not None:
+                hh, ww, cc = flat_from
+                # row r of ours (CHW) is row perm[r] of Keras' (HWC)
+                c, y, x = np.meshgrid(np.arange(cc), np.arange(hh), np.arange(ww), indexing="ij")
+                perm = (y * ww * cc + x * cc + c).reshape(-1)
+                kernel = kernel[perm]
+            flat_from = None
+            tensors[f"{name}.weight"] = kernel.T
+            tensors[f"{name}.bias"] = bias
+            dsl.append(f"{name}: Dense({layer.units}, activation = {_act(layer)}),")
+        elif kind in ("SimpleRNN", "LSTM", "GRU"):
+            assert not layer.go_backwards and not layer.stateful, name
+            units = layer.units
+            kernel, rec = wts[0], wts[1]
+            gates = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
+            if layer.use_bias:
+                bias = wts[2]
+            else:
+                bias = np.zeros((2, gates * units) if kind == "GRU" else gates * units)
+            w_ih, w_hh = kernel.T, rec.T
+            if kind == "GRU":
+                assert layer.reset_after, f"{name}: only reset_after=True matches PyTorch"
+                b_ih, b_hh = bias[0], bias[1]
+                # Keras z, r, h -> PyTorch r, z, n (blocks of `units` rows).
+                order = np.concatenate([np.arange(units) + g * units for g in (1, 0, 2)])
+                w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
+            else:
+                # LSTM: Keras i, f, c, o is PyTorch i, f, g, o block for block.
+                b_ih, b_hh = bias, np.zeros_like(bias)
+            if kind in ("LSTM", "GRU"):
+                assert _act(layer) == "tanh", f"{name}: activation must be tanh"
+                assert _act(layer, "recurrent_activation") == "sigmoid", \
+                    f"{name}: recurrent_activation must be sigmoid"
+            tensors[f"{name}.weight_ih_l0"] = w_ih
+            tensors[f"{name}.weight_hh_l0"] = w_hh
+            tensors[f"{name}.bias_ih_l0"] = b_ih
+            tensors[f"{name}.bias_hh_l0"] = b_hh
+            ours = {"SimpleRNN": "SimpleRnn", "LSTM": "Lstm", "GRU": "Gru"}[kind]
+            opts = ""
+            if kind == "SimpleRNN" and _act(layer) != "tanh":
+                opts += f", activation = {_act(layer)}"
+            if layer.return_sequences:
+                opts += ", return_sequences = true"
+            dsl.append(f"{name}: {ours}({units}{opts}),")
+        else:
+            sys.exit(f"{name}: unsupported Keras layer {kind}")
+        if len(out) != 1 and kind == "Dense":
+            flat_from = None
+    tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
+    return tensors, dsl
+
+
+def write(path, tensors, metadata, dtype):
+    """Deterministic safetensors writer (sorted keys, as make_fixtures.py)."""
+    from safetensors.numpy import load_file
+
+    header = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    blobs, offset = [], 0
+    code = {"F32": "<f4", "F64": "<f8"}[dtype]
+    for name in sorted(tensors):
+        data = np.asarray(tensors[name]).astype(code).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(np.shape(tensors[name])),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        f.write(b"".join(blobs))
+    back = load_file(str(path))
+    assert back.keys() == tensors.keys()
+
+
+# ---------------------------------------------------------------------------
+# Fixtures: two seeded Keras models covering every supported layer, every
+# weight (biases included) drawn from uniform(-0.5, 0.5) so a misplaced
+# gate, bias or flatten order shows.
+# ---------------------------------------------------------------------------
+def fixture_models(keras):
+    L = keras.layers
+    cnn = keras.Sequential([
+        keras.Input((9, 8, 2)),
+        L.Conv2D(4, (3, 2), strides=(2, 1), padding="same", activation="relu", name="conv1"),
+        L.MaxPooling2D(2, name="pool"),
+        L.Flatten(name="flat"),
+        L.Dense(6, activation="tanh", name="fc1"),
+        L.Dense(3, activation="softmax", name="out"),
+    ], name="KerasCnn")
+    rnn = keras.Sequential([
+        keras.Input((7, 3)),
+        L.SimpleRNN(5, return_sequences=True, name="rnn"),
+        L.LSTM(4, return_sequences=True, name="lstm"),
+        L.GRU(3, return_sequences=True, reset_after=True, name="gru"),
+        L.Flatten(name="flat"),
+        L.Dense(2, name="out"),
+    ], name="KerasRnn")
+    return [("keras_cnn", cnn), ("keras_rnn", rnn)]
+
+
+def make_fixtures():
+    # oneDNN reorders float sums; off, so a rerun gives the same outputs.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import keras
+    import tensorflow as tf
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for case, _ in fixture_models(keras):
+        seed = zlib.crc32(case.encode())
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        model = dict(fixture_models(keras))[case]
+        for layer in model.layers:
+            layer.set_weights([rng.uniform(-0.5, 0.5, size=w.shape).astype(np.float32)
+                               for w in layer.get_weights()])
+        n = 4
+        x = rng.uniform(-1, 1, size=(n,) + tuple(model.inputs[0].shape[1:])).astype(np.float32)
+        y = np.asarray(model(x, training=False), dtype=np.float64)
+        tensors, dsl = convert(model)
+        ours = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x  # HWC -> CHW
+        write(OUT / f"{case}.safetensors", tensors, None, "F32")
+        meta = {
+            "dsl": "\n".join(dsl),
+            "type": model.name,
+            "generator": f"tools/keras_to_safetensors.py (tensorflow {tf.__version__}, "
+                         f"keras {keras.__version__})",
+        }
+        write(OUT / f"{case}.io.safetensors",
+              {"input": ours.astype(np.float64), "output": y}, meta, "F64")
+        print(f"{case}: {len(tensors)} tensors, output {y.shape}")
+        print("    " + "\n    ".join(dsl))
+
+
+def main(argv):
+    if argv == ["--fixtures"]:
+        make_fixtures()
+        return
+    if len(argv) != 2:
+        sys.exit(__doc__)
+    import keras
+
+    model = keras.models.load_model(argv[0])
+    tensors, dsl = convert(model)
+    write(Path(argv[1]), tensors, {"format": "pt"}, "F32")
+    print("model! {\n    pub struct " + model.name + " {\n        "
+          + "\n        ".join(dsl) + "\n    }\n}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
