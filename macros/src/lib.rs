@@ -1,10 +1,10 @@
 //! The `model!` macro of [staticnet](https://docs.rs/staticnet).
 //!
 //! The pipeline is parse → check shapes → expand, one module each:
-//! [`ast`]/[`parse`] read the DSL keeping every token's span, [`layers`]
-//! resolves each layer's arguments, [`shape`] infers every layer's output
-//! shape, [`check`] applies the cross-layer rules, and [`expand`] writes the
-//! code. Errors are collected in a [`ctxt::Ctxt`] so the user sees all of
+//! `ast`/`parse` read the DSL keeping every token's span, `layers`
+//! resolves each layer's arguments, `shape` infers every layer's output
+//! shape, `check` applies the cross-layer rules, and `expand` writes the
+//! code. Errors are collected in a `ctxt::Ctxt` so the user sees all of
 //! them at once; the macro never panics.
 
 mod ast;

@@ -32,7 +32,7 @@ pub use simple_rnn::*;
 use crate::Float;
 use nalgebra::SMatrix;
 
-/// Gate rows accumulated together in [`affine2`]. 32 values are 4 AVX
+/// Gate rows accumulated together in `affine2`. 32 values are 4 AVX
 /// registers (two sets: 8) or 8 SSE2 registers in `f32`: enough independent
 /// accumulators to hide the add latency, few enough that the block stays in
 /// registers on SSE2's 16 registers.
