@@ -17,8 +17,8 @@
 //! Run: `cargo bench --bench forward`; for the native build
 //! `RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=<other dir> cargo bench --bench forward`.
 
-use cpu_time::ThreadTime;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+mod common;
+use common::ThreadCpuTime;
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::{SMatrix, SVector};
 use staticnet::kernels::{lstm_step, LstmState};
@@ -63,35 +63,6 @@ model! {
         input: [32, 8],
         lstm1: Lstm(32),
         head:  Dense(1),
-    }
-}
-
-/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`), as in
-/// benches/train.rs: on the shared 2-core development machines wall time
-/// mostly counts other processes' turns on the core.
-struct ThreadCpuTime;
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = ThreadTime;
-    type Value = Duration;
-    fn start(&self) -> ThreadTime {
-        ThreadTime::now()
-    }
-    fn end(&self, start: ThreadTime) -> Duration {
-        start.elapsed()
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, d: &Duration) -> f64 {
-        d.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, printed as criterion prints durations.
-        WallTime.formatter()
     }
 }
 

@@ -27,8 +27,8 @@
 //! RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=<another dir> cargo bench --bench step
 //! ```
 
-use cpu_time::ThreadTime;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+mod common;
+use common::ThreadCpuTime;
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::{SMatrix, SVector};
 use staticnet::kernels::{lstm_step, LstmState};
@@ -51,32 +51,6 @@ model! {
         input: [32, 8],
         gru1: Gru(32),
         head: Dense(1),
-    }
-}
-
-/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`).
-struct ThreadCpuTime;
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = ThreadTime;
-    type Value = Duration;
-    fn start(&self) -> ThreadTime {
-        ThreadTime::now()
-    }
-    fn end(&self, start: ThreadTime) -> Duration {
-        start.elapsed()
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, d: &Duration) -> f64 {
-        d.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        WallTime.formatter()
     }
 }
 

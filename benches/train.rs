@@ -29,8 +29,9 @@
 //! RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR=target/native cargo bench --bench train
 //! ```
 
+mod common;
+use common::ThreadCpuTime;
 use cpu_time::ThreadTime;
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
 use staticnet::metrics::NoMetric;
@@ -44,33 +45,6 @@ const BATCH: usize = 32;
 /// Steps between resets of the weights and the optimizer in the `step`
 /// benchmark (see there).
 const RESET_EVERY: u64 = 32;
-
-/// CPU time of the measuring thread (`CLOCK_THREAD_CPUTIME_ID`).
-struct ThreadCpuTime;
-
-impl Measurement for ThreadCpuTime {
-    type Intermediate = ThreadTime;
-    type Value = Duration;
-    fn start(&self) -> ThreadTime {
-        ThreadTime::now()
-    }
-    fn end(&self, start: ThreadTime) -> Duration {
-        start.elapsed()
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, d: &Duration) -> f64 {
-        d.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        // Nanoseconds, printed as criterion prints durations.
-        WallTime.formatter()
-    }
-}
 
 model! {
     /// W1: the textbook CNN.
