@@ -96,6 +96,18 @@ fn target<'a, T: Float, Y: Tensor<T>>(y: &'a Y, out: &[T]) -> Result<&'a [T], Tr
     Ok(y)
 }
 
+/// The checks every element-wise loss starts with (target and gradient of
+/// the output's length) and `1 / n`, the mean's scale.
+fn prepare<'a, T: Float, Y: Tensor<T>>(
+    y: &'a Y,
+    out: &[T],
+    grad: &Option<&mut [T]>,
+) -> Result<(&'a [T], T), TrainError> {
+    let y = target(y, out)?;
+    check_grad(grad, out.len())?;
+    Ok((y, T::one() / T::of_f64(out.len().max(1) as f64)))
+}
+
 fn check_grad<T>(grad: &Option<&mut [T]>, n: usize) -> Result<(), TrainError> {
     match grad {
         Some(g) if g.len() != n => Err(TrainError::TargetLength {
@@ -194,9 +206,7 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for BinaryCrossEntropy {
         y: &Y,
         mut grad: Option<&mut [T]>,
     ) -> Result<(T, Wrt), TrainError> {
-        let y = target(y, out)?;
-        check_grad(&grad, out.len())?;
-        let inv_n = T::one() / T::of_f64(out.len().max(1) as f64);
+        let (y, inv_n) = prepare(y, out, &grad)?;
         let mut sum = T::zero();
         let wrt = match act {
             OutputActivation::Sigmoid => {
@@ -264,9 +274,7 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for ClippedBinaryCrossEntropy {
         y: &Y,
         mut grad: Option<&mut [T]>,
     ) -> Result<(T, Wrt), TrainError> {
-        let y = target(y, out)?;
-        check_grad(&grad, out.len())?;
-        let inv_n = T::one() / T::of_f64(out.len().max(1) as f64);
+        let (y, inv_n) = prepare(y, out, &grad)?;
         let eps = T::of_f64(self.epsilon);
         let (lo, hi) = (eps, T::one() - eps);
         let mut sum = T::zero();
@@ -451,9 +459,7 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for MeanSquaredError {
         y: &Y,
         mut grad: Option<&mut [T]>,
     ) -> Result<(T, Wrt), TrainError> {
-        let y = target(y, out)?;
-        check_grad(&grad, out.len())?;
-        let inv_n = T::one() / T::of_f64(out.len().max(1) as f64);
+        let (y, inv_n) = prepare(y, out, &grad)?;
         let two = T::one() + T::one();
         let mut sum = T::zero();
         for (k, (&o, &t)) in out.iter().zip(y).enumerate() {

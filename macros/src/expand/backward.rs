@@ -169,7 +169,7 @@ fn forward_train(plan: &Plan) -> TokenStream {
                 if return_sequences {
                     quote!(#call;)
                 } else {
-                    quote!(let h = #call; tape.#name = k::last_step::<T, #h, #s>(&h);)
+                    quote!(#call; tape.#name = k::last_step::<T, #h, #s>(&tape.#cell_f.h);)
                 }
             }
             _ if i + 1 == plan.layers.len() && split_last_activation(plan).is_some() => {
