@@ -4,14 +4,18 @@
 //! W1 and W2), each group times one batch of 32 samples, with
 //! `Throughput::Elements(32)` so criterion reports samples per second:
 //!
-//! - `step`: the whole training step, `Trainer::step` (32 × training
-//!   forward, loss and backward, gradient mean and finiteness check, one
-//!   Adam update): the figure compared with PyTorch. The weights and Adam
+//! - `step`: the whole training step, `Trainer::step` with the chunk `fit`
+//!   uses (`Trainer<_, _, _, CHUNK>`: 4 × (8 training forwards, losses and
+//!   8 backwards, `Dense` layers batched over the 8), gradient mean and
+//!   finiteness check, one Adam update): the figure compared with PyTorch. The weights and Adam
 //!   are reset to their initial state every 32 steps, untimed, so that
 //!   the batch is never memorised (tools/bench_torch.py does the same);
-//! - `forward_train`: 32 training forwards alone (recording the tape);
-//! - `forward_backward`: 32 × (training forward + loss + backward) into the
-//!   gradient, no update (`train::accumulate`);
+//! - `step_per_sample`: the same step one sample at a time through one tape
+//!   (`Trainer::new`, what firmware with one tape of RAM runs);
+//! - `forward_train`: 32 training forwards alone (recording the tape, one
+//!   sample at a time);
+//! - `forward_backward`: the step's forwards, losses and backwards into
+//!   the gradient, no update (`train::accumulate_chunked`);
 //! - `adam`: one Adam update of the whole model (per batch, not per sample);
 //! - `forward`: 32 inference forwards, for reference.
 //!
@@ -36,7 +40,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
 use staticnet::metrics::NoMetric;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
-use staticnet::train::accumulate;
+use staticnet::train::{accumulate_chunked, CHUNK};
 use staticnet::{model, Model, Rng, Tensor, Train, Trainer, Vector};
 use std::hint::black_box;
 use std::time::Duration;
@@ -104,37 +108,64 @@ fn bench_network<M, L>(
     let mut initial: Box<M> = Box::new(M::zeros());
     initial.init_in(1);
     let mut model: Box<M> = initial.clone();
-    let mut trainer: Box<Trainer<f32, M, Adam<M>>> =
+    let mut trainer: Box<Trainer<f32, M, Adam<M>, CHUNK>> =
+        Trainer::boxed_chunked(Adam::new(AdamConfig::default()));
+    let mut per_sample: Box<Trainer<f32, M, Adam<M>>> =
         Trainer::boxed(Adam::new(AdamConfig::default()));
     // Thousands of steps on one batch would memorise it: the loss and the
     // gradients go to zero, Adam's moments decay into subnormal floats and
     // every operation on them takes a slow microcode path. To time the
     // steps of a training run instead, the weights and the optimizer are
     // reset every RESET_EVERY steps, outside the timed region.
-    group.bench_function("step", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(RESET_EVERY);
-                model.clone_from(&initial);
-                trainer.optimizer.reset();
-                let start = ThreadTime::now();
-                for _ in 0..n {
-                    let l = trainer
-                        .step(&mut *model, loss, black_box(xs), ys)
-                        .expect("finite loss");
-                    black_box(l);
+    // `step(model, false)` runs one step; `step(model, true)` resets the
+    // trainer's optimizer instead (untimed, with the weights).
+    let mut step = |name: &str, step: &mut dyn FnMut(&mut M, bool) -> f32| {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    let n = left.min(RESET_EVERY);
+                    model.clone_from(&initial);
+                    step(&mut model, true);
+                    let start = ThreadTime::now();
+                    for _ in 0..n {
+                        black_box(step(&mut model, false));
+                    }
+                    total += start.elapsed();
+                    left -= n;
                 }
-                total += start.elapsed();
-                left -= n;
-            }
-            total
-        })
+                total
+            })
+        });
+    };
+    // Thousands of steps on one batch would memorise it: the loss and the
+    // gradients go to zero, Adam's moments decay into subnormal floats and
+    // every operation on them takes a slow microcode path. To time the
+    // steps of a training run instead, the weights and the optimizer are
+    // reset every RESET_EVERY steps, outside the timed region.
+    step("step", &mut |m, reset| {
+        if reset {
+            trainer.optimizer.reset();
+            return 0.0;
+        }
+        trainer
+            .step(m, loss, black_box(xs), ys)
+            .expect("finite loss")
+    });
+    step("step_per_sample", &mut |m, reset| {
+        if reset {
+            per_sample.optimizer.reset();
+            return 0.0;
+        }
+        per_sample
+            .step(m, loss, black_box(xs), ys)
+            .expect("finite loss")
     });
 
     model.init_in(1);
     let mut tape: Box<M::Tape> = Box::new(M::new_tape());
+    let mut tapes: Box<[M::Tape; CHUNK]> = Box::new(std::array::from_fn(|_| M::new_tape()));
     group.bench_function("forward_train", |b| {
         b.iter(|| {
             for x in xs {
@@ -147,10 +178,10 @@ fn bench_network<M, L>(
     group.bench_function("forward_backward", |b| {
         b.iter(|| {
             M::zero_grads(&mut grads);
-            let sums = accumulate(
+            let sums = accumulate_chunked(
                 &*model,
                 &mut *grads,
-                &mut *tape,
+                &mut tapes,
                 loss,
                 &NoMetric,
                 black_box(xs).iter().zip(ys),
@@ -162,10 +193,10 @@ fn bench_network<M, L>(
 
     // The batch's mean gradient, then repeated Adam updates with it.
     M::zero_grads(&mut grads);
-    accumulate(
+    accumulate_chunked(
         &*model,
         &mut *grads,
-        &mut *tape,
+        &mut tapes,
         loss,
         &NoMetric,
         xs.iter().zip(ys),

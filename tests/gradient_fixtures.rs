@@ -134,6 +134,63 @@ fn run<M: Train<f64>>(pair: &Pair) -> Result<f64, String> {
             "gradients the model has no parameter for: {extra:?}"
         )));
     }
+
+    // The training paths: `backward_params` (no input gradient, what a
+    // step runs) and the batched forward and backward over three samples
+    // (here the same one three times: the sum is three times PyTorch's).
+    let mut params_only = Box::new(M::zeros());
+    model.backward_params(&tape, &r, false, &mut params_only);
+    let mut tapes: Box<[M::Tape; 3]> = Box::new(std::array::from_fn(|_| M::new_tape()));
+    let ys = model.forward_train_batch([&x; 3], &mut tapes);
+    for (k, yk) in ys.iter().enumerate() {
+        let want = fwd.get("output");
+        results.push(compare(
+            &format!("batch output {k}"),
+            yk.as_flat(),
+            want,
+            TOL,
+        ));
+    }
+    let mut batched = Box::new(M::zeros());
+    model.backward_params_batch(&tapes, &[r; 3], false, &mut batched);
+    for (what, got, times) in [
+        ("backward_params", &params_only, 1.0),
+        ("batch", &batched, 3.0),
+    ] {
+        got.visit_params(&mut |p: Param<'_, f64>| {
+            let name = format!("grad.{}", p.name);
+            if let Some(want) = grad.tensors.get(&name) {
+                let mut scaled = want.clone();
+                for v in &mut scaled.values {
+                    *v *= times;
+                }
+                let values: Vec<f64> = p.iter().collect();
+                results.push(compare(&format!("{what} {name}"), &values, &scaled, TOL));
+            }
+        });
+    }
+
+    // The same with the gradient taken at the logits: the batched path
+    // against three per-sample `backward_logits`.
+    let mut want = Box::new(M::zeros());
+    for _ in 0..3 {
+        model.backward_logits(&tape, &r, &mut want);
+    }
+    let mut got = Box::new(M::zeros());
+    model.backward_params_batch(&tapes, &[r; 3], true, &mut got);
+    for i in 0..M::TENSORS {
+        let want = common::Tensor64 {
+            shape: vec![want.tensor(i).len()],
+            values: want.tensor(i).to_vec(),
+        };
+        results.push(compare(
+            &format!("batch logits tensor {i}"),
+            got.tensor(i),
+            &want,
+            TOL,
+        ));
+    }
+
     let errors: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
     if errors.is_empty() {
         Ok(results.into_iter().flatten().fold(0.0, f64::max))

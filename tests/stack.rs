@@ -64,8 +64,9 @@ const KIB: usize = 1024;
 const OPS: &[(&str, usize, usize)] = &[
     // measured: 21,024 / 19,872 bytes
     ("cnn_forward", 24 * KIB, 24 * KIB),
-    // 20,448 / 19,008
-    ("cnn_train_step", 24 * KIB, 24 * KIB),
+    // 22,464 / 28,224 (the Conv2d's weight gradient one tap at a time
+    // keeps dL/dz of every pixel, 8 KiB, on the stack)
+    ("cnn_train_step", 24 * KIB, 32 * KIB),
     // 9,216 / 5,760
     ("lstm_forward", 12 * KIB, 8 * KIB),
     // 2,016 / 2,016

@@ -25,7 +25,7 @@
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
-use crate::train::{accumulate, apply_mean, check_lengths, BatchSums, TrainError};
+use crate::train::{accumulate_chunked, apply_mean, check_lengths, BatchSums, TrainError, CHUNK};
 use crate::{Float, Model, Rng, Train};
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -254,10 +254,11 @@ where
     let steps = n.div_ceil(bs);
     let workers = config.threads.min(bs).max(1);
     let mut grads: Box<M> = Box::new(M::zeros());
-    let mut tape: Box<M::Tape> = Box::new(M::new_tape());
-    let mut pool: Vec<(Box<M>, Box<M::Tape>)> = (0..if workers > 1 { workers } else { 0 })
-        .map(|_| (Box::new(M::zeros()), Box::new(M::new_tape())))
-        .collect();
+    let mut tape = tapes::<T, M>()?;
+    let mut pool: Vec<(Box<M>, Tapes<T, M>)> = Vec::new();
+    for _ in 0..if workers > 1 { workers } else { 0 } {
+        pool.push((Box::new(M::zeros()), tapes::<T, M>()?));
+    }
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History {
@@ -280,8 +281,8 @@ where
         let mut last_draw: Option<Instant> = None;
         let (mut loss_sum, mut metric_sum, mut seen) = (0.0f64, 0.0f64, 0usize);
         for (b, batch) in order.chunks(bs).enumerate() {
-            let step = |grads: &mut M, tape: &mut M::Tape, idx: &[usize]| {
-                accumulate(
+            let step = |grads: &mut M, tape: &mut [M::Tape; CHUNK], idx: &[usize]| {
+                accumulate_chunked(
                     &*model,
                     grads,
                     tape,
@@ -414,6 +415,18 @@ where
         }
     }
     Ok(history)
+}
+
+/// `CHUNK` tapes on the heap.
+type Tapes<T, M> = Box<[<M as Train<T>>::Tape; CHUNK]>;
+
+/// `CHUNK` fresh tapes, made one at a time on the heap (a tape can be
+/// large; the array is never on the stack).
+fn tapes<T: Float, M: Train<T>>() -> Result<Tapes<T, M>, TrainError> {
+    let v: Vec<M::Tape> = (0..CHUNK).map(|_| M::new_tape()).collect();
+    v.into_boxed_slice()
+        .try_into()
+        .map_err(|_| TrainError::Config("could not make the training tapes"))
 }
 
 /// The Fisher–Yates shuffle `fit` uses, driven by the runtime's [`Rng`].

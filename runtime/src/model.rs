@@ -424,6 +424,57 @@ pub trait Train<T: Float>: Model<T> {
         grads: &mut Self,
     ) -> Self::Input;
 
+    /// Adds this sample's parameter gradients into `grads`, exactly as
+    /// [`Train::backward`] (or [`Train::backward_logits`] when
+    /// `wrt_logits`) does, without computing `dL/d(input)`: what a training
+    /// step needs. The generated version stops at the first layer with
+    /// parameters and skips that layer's input gradient (for a first
+    /// `Conv2d` that is most of its backward).
+    fn backward_params(
+        &self,
+        tape: &Self::Tape,
+        dy: &Self::Output,
+        wrt_logits: bool,
+        grads: &mut Self,
+    ) {
+        if wrt_logits {
+            self.backward_logits(tape, dy, grads);
+        } else {
+            self.backward(tape, dy, grads);
+        }
+    }
+
+    /// [`Train::forward_train`] on `K` samples: `tapes[k]` records `xs[k]`
+    /// and output `k` is that sample's. The generated version runs layer by
+    /// layer across the samples and reads each `Dense` layer's weights once
+    /// for all `K` ([`dense_batch`](crate::kernels::dense_batch)); the
+    /// results equal `K` calls of `forward_train` up to rounding.
+    fn forward_train_batch<const K: usize>(
+        &self,
+        xs: [&Self::Input; K],
+        tapes: &mut [Self::Tape; K],
+    ) -> [Self::Output; K] {
+        core::array::from_fn(|k| self.forward_train(xs[k], &mut tapes[k]))
+    }
+
+    /// [`Train::backward_params`] for the `K` samples recorded in `tapes`
+    /// (by [`Train::forward_train_batch`] or `forward_train`), `dys[k]`
+    /// being sample `k`'s upstream gradient: adds the sum of their
+    /// parameter gradients into `grads`. The generated version reads and
+    /// writes each `Dense` layer's weights and weight gradients once for all
+    /// `K` ([`dense_backward_batch`](crate::kernels::dense_backward_batch)).
+    fn backward_params_batch<const K: usize>(
+        &self,
+        tapes: &[Self::Tape; K],
+        dys: &[Self::Output; K],
+        wrt_logits: bool,
+        grads: &mut Self,
+    ) {
+        for (tape, dy) in tapes.iter().zip(dys) {
+            self.backward_params(tape, dy, wrt_logits, grads);
+        }
+    }
+
     /// Sets every value of `grads` to zero.
     fn zero_grads(grads: &mut Self) {
         for i in 0..Self::TENSORS {

@@ -158,55 +158,150 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
-    let mut sums = BatchSums {
-        loss: T::zero(),
-        metric: 0.0,
-        n: 0,
-    };
+    let mut sums = BatchSums::default();
     for (x, y) in samples {
         let out = model.forward_train(x, tape);
-        let mut dy = M::Output::zeros();
-        let from_logits = L::FROM_LOGITS
-            && matches!(
-                M::OUTPUT_ACTIVATION,
-                OutputActivation::Sigmoid | OutputActivation::Softmax
-            );
-        let (l, wrt) = if from_logits {
-            // The same loss on the logits themselves: its gradient is the
-            // one with respect to the logits.
-            let z = M::logits(tape);
-            let (l, _) = loss.loss(
-                z.as_flat(),
-                OutputActivation::Linear,
-                y,
-                Some(dy.as_flat_mut()),
-            )?;
-            (l, Wrt::Logits)
-        } else {
-            loss.loss(
-                out.as_flat(),
-                M::OUTPUT_ACTIVATION,
-                y,
-                Some(dy.as_flat_mut()),
-            )?
-        };
-        if !l.is_finite() {
-            return Err(TrainError::NonFinite {
-                what: "loss",
-                at: None,
-            });
-        }
-        if A::NAME.is_some() {
-            sums.metric += metric.score(out.as_flat(), y)?;
-        }
-        match wrt {
-            Wrt::Output => model.backward(tape, &dy, grads),
-            Wrt::Logits => model.backward_logits(tape, &dy, grads),
-        };
-        sums.loss += l;
-        sums.n += 1;
+        let (dy, wrt_logits) =
+            sample_loss::<T, M, L, A, Y>(tape, &out, y, loss, metric, &mut sums)?;
+        model.backward_params(tape, &dy, wrt_logits, grads);
     }
     Ok(sums)
+}
+
+/// [`accumulate`] `K` samples at a time: each full chunk of `K` runs
+/// [`Train::forward_train_batch`] and [`Train::backward_params_batch`]
+/// (which read each `Dense` layer's weights once per chunk), a last partial
+/// chunk runs sample by sample in `tapes[0]`. The result equals
+/// `accumulate`'s up to the order of the additions.
+pub fn accumulate_chunked<'a, T, M, L, A, Y, const K: usize>(
+    model: &M,
+    grads: &mut M,
+    tapes: &mut [M::Tape; K],
+    loss: &L,
+    metric: &A,
+    samples: impl IntoIterator<Item = (&'a M::Input, &'a Y)>,
+) -> Result<BatchSums<T>, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    M::Input: 'a,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+    Y: ?Sized + 'a,
+{
+    let mut sums = BatchSums::default();
+    let mut samples = samples.into_iter();
+    loop {
+        let mut chunk: [Option<(&M::Input, &Y)>; K] = [None; K];
+        for slot in chunk.iter_mut() {
+            *slot = samples.next();
+            if slot.is_none() {
+                break;
+            }
+        }
+        let full = chunk.iter().all(Option::is_some);
+        if K > 1 && full {
+            let mut xs: [Option<&M::Input>; K] = [None; K];
+            for (x, c) in xs.iter_mut().zip(&chunk) {
+                *x = c.map(|(x, _)| x);
+            }
+            let Some(first) = xs[0] else { break };
+            let outs = model.forward_train_batch(xs.map(|x| x.unwrap_or(first)), tapes);
+            let mut dys = [M::Output::zeros(); K];
+            // Which gradient the loss gives depends on the loss and the
+            // model's last activation only, so it is the same for all.
+            let mut wrt = [false; K];
+            let samples = dys.iter_mut().zip(&mut wrt).zip(&outs);
+            for (((dy, w), out), (tape, c)) in samples.zip(tapes.iter().zip(&chunk)) {
+                if let Some((_, y)) = c {
+                    (*dy, *w) =
+                        sample_loss::<T, M, L, A, Y>(tape, out, *y, loss, metric, &mut sums)?;
+                }
+            }
+            if wrt.iter().any(|&w| w != wrt[0]) {
+                return Err(TrainError::Config(
+                    "the loss gave gradients of different kinds within one batch",
+                ));
+            }
+            model.backward_params_batch(tapes, &dys, wrt[0], grads);
+        } else {
+            let Some(tape) = tapes.first_mut() else {
+                return Err(TrainError::Config("accumulate_chunked needs K >= 1"));
+            };
+            for (x, y) in chunk.iter().flatten() {
+                let out = model.forward_train(x, tape);
+                let (dy, wrt_logits) =
+                    sample_loss::<T, M, L, A, Y>(tape, &out, *y, loss, metric, &mut sums)?;
+                model.backward_params(tape, &dy, wrt_logits, grads);
+            }
+        }
+        if !full {
+            return Ok(sums);
+        }
+    }
+    Ok(sums)
+}
+
+/// Whether `L` is computed from `M`'s logits (and its gradient is with
+/// respect to them).
+fn from_logits<T: Float, M: Train<T>, L: Loss<T, Y> + ?Sized, Y: ?Sized>() -> bool {
+    L::FROM_LOGITS
+        && matches!(
+            M::OUTPUT_ACTIVATION,
+            OutputActivation::Sigmoid | OutputActivation::Softmax
+        )
+}
+
+/// One sample's loss and metric, added into `sums`, from the output `out`
+/// of the forward recorded in `tape`; returns the gradient backward takes
+/// and whether it is with respect to the logits.
+fn sample_loss<T, M, L, A, Y>(
+    tape: &M::Tape,
+    out: &M::Output,
+    y: &Y,
+    loss: &L,
+    metric: &A,
+    sums: &mut BatchSums<T>,
+) -> Result<(M::Output, bool), TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+    Y: ?Sized,
+{
+    let mut dy = M::Output::zeros();
+    let (l, wrt) = if from_logits::<T, M, L, Y>() {
+        // The same loss on the logits themselves: its gradient is the one
+        // with respect to the logits.
+        let z = M::logits(tape);
+        let (l, _) = loss.loss(
+            z.as_flat(),
+            OutputActivation::Linear,
+            y,
+            Some(dy.as_flat_mut()),
+        )?;
+        (l, Wrt::Logits)
+    } else {
+        loss.loss(
+            out.as_flat(),
+            M::OUTPUT_ACTIVATION,
+            y,
+            Some(dy.as_flat_mut()),
+        )?
+    };
+    if !l.is_finite() {
+        return Err(TrainError::NonFinite {
+            what: "loss",
+            at: None,
+        });
+    }
+    if A::NAME.is_some() {
+        sums.metric += metric.score(out.as_flat(), y)?;
+    }
+    sums.loss += l;
+    sums.n += 1;
+    Ok((dy, wrt == Wrt::Logits))
 }
 
 /// Finishes a step: divides the gradient sum `grads` of `sums.n` samples by
@@ -302,37 +397,64 @@ pub struct BatchStats<T> {
 }
 
 /// Everything a training loop needs besides the model: the gradient
-/// accumulator, the tape and the optimizer.
+/// accumulator, `K` tapes and the optimizer.
+///
+/// With `K = 1` (the default, what [`Trainer::new`] makes) a step runs the
+/// samples one by one through one tape: the least memory, for firmware.
+/// With `K > 1` ([`Trainer::chunked`]) it runs them `K` at a time
+/// ([`accumulate_chunked`]), which reads each `Dense` layer's weights and
+/// weight gradients once per `K` samples instead of once per sample: faster
+/// where those outgrow the L1 cache, for `K` tapes of memory. `fit` uses
+/// [`CHUNK`].
 ///
 /// ```ignore
 /// let mut trainer = Trainer::boxed(Adam::new(AdamConfig::default()));
 /// let loss = trainer.step(&mut model, &BinaryCrossEntropy, &xs[..32], &ys[..32])?;
 /// ```
-pub struct Trainer<T: Float, M: Train<T>, O> {
+pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
     /// After a successful step: the batch's mean gradient.
     pub grads: M,
-    /// The training forward's record.
-    pub tape: M::Tape,
+    /// The training forwards' records.
+    pub tapes: [M::Tape; K],
     /// The optimizer and its state.
     pub optimizer: O,
     _float: PhantomData<T>,
 }
 
+/// The chunk of samples `fit` runs together (see [`Trainer`]): 8 samples'
+/// worth of one 256-bit register of `f32` per weight in the batched
+/// kernels.
+pub const CHUNK: usize = 8;
+
 impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
-    /// A trainer with zero gradients and a fresh tape.
+    /// A trainer with zero gradients and one fresh tape.
     pub fn new(optimizer: O) -> Self {
-        Trainer {
-            grads: M::zeros(),
-            tape: M::new_tape(),
-            optimizer,
-            _float: PhantomData,
-        }
+        Self::chunked(optimizer)
     }
 
     /// [`Trainer::new`] on the heap (gradients and tapes can be large).
     #[cfg(feature = "std")]
     pub fn boxed(optimizer: O) -> Box<Self> {
-        Box::new(Self::new(optimizer))
+        Self::boxed_chunked(optimizer)
+    }
+}
+
+impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O, K> {
+    /// A trainer running `K` samples at a time (`K` is usually given by
+    /// the type: `Trainer<f32, Net, Adam<Net>, 8>`).
+    pub fn chunked(optimizer: O) -> Self {
+        Trainer {
+            grads: M::zeros(),
+            tapes: core::array::from_fn(|_| M::new_tape()),
+            optimizer,
+            _float: PhantomData,
+        }
+    }
+
+    /// [`Trainer::chunked`] on the heap.
+    #[cfg(feature = "std")]
+    pub fn boxed_chunked(optimizer: O) -> Box<Self> {
+        Box::new(Self::chunked(optimizer))
     }
 
     /// One step on the batch `xs`, `ys`; see [`train_step`].
@@ -346,15 +468,10 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
     where
         L: Loss<T, Y> + ?Sized,
     {
-        train_step(
-            model,
-            &mut self.grads,
-            &mut self.tape,
-            &mut self.optimizer,
-            loss,
-            xs,
-            ys,
-        )
+        check_lengths(xs.len(), ys.len())?;
+        Ok(self
+            .step_with(model, loss, &NoMetric, xs.iter().zip(ys))?
+            .loss)
     }
 
     /// One step on the `(input, target)` pairs of `samples`, also scoring
@@ -373,14 +490,21 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
         Y: ?Sized + 'a,
     {
         M::zero_grads(&mut self.grads);
-        let sums = accumulate(
-            model,
-            &mut self.grads,
-            &mut self.tape,
-            loss,
-            metric,
-            samples,
-        )?;
+        let sums = if K == 1 {
+            let Some(tape) = self.tapes.first_mut() else {
+                return Err(TrainError::Config("a Trainer needs K >= 1 tapes"));
+            };
+            accumulate(model, &mut self.grads, tape, loss, metric, samples)?
+        } else {
+            accumulate_chunked(
+                model,
+                &mut self.grads,
+                &mut self.tapes,
+                loss,
+                metric,
+                samples,
+            )?
+        };
         let loss = apply_mean(model, &mut self.grads, &mut self.optimizer, &sums)?;
         Ok(BatchStats {
             loss,

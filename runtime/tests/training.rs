@@ -785,7 +785,7 @@ fn fit_stops_at_a_non_finite_loss_with_the_last_good_weights() {
     train_step(
         &mut want,
         &mut t.grads,
-        &mut t.tape,
+        &mut t.tapes[0],
         &mut sgd2,
         &BinaryCrossEntropy,
         &x[..8],

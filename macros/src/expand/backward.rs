@@ -128,8 +128,43 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
     }
 }
 
+/// The last layer's activation applied to the logits in `tape.__logits`.
+fn activate_logits(p: &Planned, act: Act) -> TokenStream {
+    let a = act_type(act);
+    match p.output {
+        Shape::Vector(n) => {
+            let n = lit(n);
+            quote!(k::activate::<T, #a, #n, 1>(tape.__logits))
+        }
+        Shape::Seq(s, f) => {
+            let (s, f) = (lit(s), lit(f));
+            quote!(k::activate::<T, #a, #f, #s>(tape.__logits))
+        }
+        Shape::Image(c, h, w) => {
+            let [c, h, w] = [c, h, w].map(lit);
+            quote!(k::activate_image::<T, #a, #c, #h, #w>(tape.__logits))
+        }
+    }
+}
+
 /// The recording forward.
 fn forward_train(plan: &Plan) -> TokenStream {
+    let lines = forward_train_lines(plan);
+    let out = output_ref(plan, plan.layers.len() - 1);
+    quote! {
+        fn forward_train(&self, input: &Self::Input, tape: &mut Self::Tape) -> Self::Output {
+            #[allow(unused_imports)]
+            use ::staticnet::__private::{activation as a, kernels as k};
+            tape.input = *input;
+            #(#lines)*
+            #out
+        }
+    }
+}
+
+/// One statement per layer: run it on `tape`'s record of its input and
+/// record its output (and gates) in `tape`.
+fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
     let mut lines = Vec::new();
     for (i, p) in plan.layers.iter().enumerate() {
         let span = super::layer_span(p);
@@ -178,21 +213,7 @@ fn forward_train(plan: &Plan) -> TokenStream {
                 let (linear, act) = split_last_activation(plan).unwrap_or((p.spec, Act::Linear));
                 let lin = Planned { spec: linear, ..*p };
                 let call = super::forward::layer_call(&lin, quote!(&#input), quote!(#input));
-                let a = act_type(act);
-                let activate = match p.output {
-                    Shape::Vector(n) => {
-                        let n = lit(n);
-                        quote!(k::activate::<T, #a, #n, 1>(tape.__logits))
-                    }
-                    Shape::Seq(s, f) => {
-                        let (s, f) = (lit(s), lit(f));
-                        quote!(k::activate::<T, #a, #f, #s>(tape.__logits))
-                    }
-                    Shape::Image(c, h, w) => {
-                        let [c, h, w] = [c, h, w].map(lit);
-                        quote!(k::activate_image::<T, #a, #c, #h, #w>(tape.__logits))
-                    }
-                };
+                let activate = activate_logits(p, act);
                 quote!(tape.__logits = #call; tape.#name = #activate;)
             }
             _ => {
@@ -202,16 +223,7 @@ fn forward_train(plan: &Plan) -> TokenStream {
         };
         lines.push(line);
     }
-    let out = output_ref(plan, plan.layers.len() - 1);
-    quote! {
-        fn forward_train(&self, input: &Self::Input, tape: &mut Self::Tape) -> Self::Output {
-            #[allow(unused_imports)]
-            use ::staticnet::__private::{activation as a, kernels as k};
-            tape.input = *input;
-            #(#lines)*
-            #out
-        }
-    }
+    lines
 }
 
 /// One layer's backward: `d` is dL/d(output); evaluates to dL/d(input).
@@ -371,6 +383,66 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
     }
 }
 
+/// Layer `i`'s backward without the input gradient, for the first layer
+/// with parameters in a training step: `Some` for the layers whose kernel
+/// has a `*_params` form (Dense, Conv2d). Evaluates to nothing useful.
+fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStream> {
+    let p = &plan.layers[i];
+    let span = super::layer_span(p);
+    let name = &p.decl.name;
+    let input = input_ref(plan, i);
+    let output = output_ref(plan, i);
+    let act = |a: Act| act_type(if logits { Act::Linear } else { a });
+    Some(match (p.spec, p.input, p.output) {
+        (Spec::Dense { units, act: a }, Shape::Vector(n), _) => {
+            let (a, n, o) = (act(a), lit(n), lit(units));
+            call(
+                span,
+                quote!(k::dense_backward_params::<T, #a, #n, #o>),
+                quote!(&#input, &#output, &d, &mut grads.#name),
+            )
+        }
+        (Spec::Dense { units, act: a }, Shape::Seq(s, n), _) => {
+            let (a, n, o, s) = (act(a), lit(n), lit(units), lit(s));
+            call(
+                span,
+                quote!(k::dense_seq_backward_params::<T, #a, #n, #o, #s>),
+                quote!(&#input, &#output, &d, &mut grads.#name),
+            )
+        }
+        (
+            Spec::Conv2d {
+                kernel: (kh, kw),
+                stride: (sh, sw),
+                act: a,
+                ..
+            },
+            Shape::Image(c, h, w),
+            Shape::Image(o, oh, ow),
+        ) => {
+            let (pt, pl) = p.pad_top_left;
+            let a = act(a);
+            let kk = lit(c * kh * kw);
+            let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
+                [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
+            call(
+                span,
+                quote!(k::conv2d_backward_params::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>),
+                quote!(&#input, &#output, &d, &mut grads.#name),
+            )
+        }
+        _ => return None,
+    })
+}
+
+/// Whether layer `i` has parameters (its backward must run in training).
+fn has_params(p: &Planned) -> bool {
+    matches!(
+        p.spec,
+        Spec::Dense { .. } | Spec::Conv2d { .. } | Spec::Recurrent { .. }
+    )
+}
+
 /// For a last Dense or Conv2d layer with a non-linear activation: the same
 /// layer made linear, and the activation. Its training forward keeps the
 /// logits in the tape's `__logits`.
@@ -424,29 +496,279 @@ fn output_activation(plan: &Plan) -> Act {
     }
 }
 
+/// A `Dense` on a vector: the layer the batched training code runs with
+/// the batched kernels (`kernels::dense_batch`); every other layer runs
+/// sample by sample inside it.
+fn batched_dense(p: &Planned) -> Option<(usize, usize, Act)> {
+    match (p.spec, p.input) {
+        (Spec::Dense { units, act }, Shape::Vector(n)) => Some((n, units, act)),
+        _ => None,
+    }
+}
+
+/// `[&x_0, …, &x_{K−1}]`: `field` (a `tape.…` path) of every tape.
+fn each_tape(field: &TokenStream) -> TokenStream {
+    quote!(::core::array::from_fn::<_, K, _>(|k| {
+        let tape = &tapes[k];
+        &#field
+    }))
+}
+
+/// `forward_train_batch`, `backward_params_batch` and the hidden
+/// `__backward_batch` behind it, for a model with a `Dense` on a vector;
+/// `None` otherwise (the trait's sample-by-sample defaults are as fast).
+fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
+    if !plan.layers.iter().any(|p| batched_dense(p).is_some()) {
+        return None;
+    }
+    let n = plan.layers.len();
+    let lines = forward_train_lines(plan);
+    let forward = plan
+        .layers
+        .iter()
+        .zip(lines)
+        .enumerate()
+        .map(|(i, (p, line))| {
+            let Some((ni, o, act)) = batched_dense(p) else {
+                return quote!(for tape in tapes.iter_mut() { #line });
+            };
+            let span = super::layer_span(p);
+            let name = &p.decl.name;
+            let xs = each_tape(&input_ref(plan, i));
+            let (ni, o) = (lit(ni), lit(o));
+            if i + 1 == n && split_last_activation(plan).is_some() {
+                let activate = activate_logits(p, act);
+                let call = call(
+                    span,
+                    quote!(k::dense_batch::<T, a::Linear, #ni, #o, K>),
+                    quote!(&self.#name, #xs),
+                );
+                quote! {
+                    let zs = #call;
+                    for (tape, z) in tapes.iter_mut().zip(zs) {
+                        tape.__logits = z;
+                        tape.#name = #activate;
+                    }
+                }
+            } else {
+                let a = act_type(act);
+                let call = call(
+                    span,
+                    quote!(k::dense_batch::<T, #a, #ni, #o, K>),
+                    quote!(&self.#name, #xs),
+                );
+                quote! {
+                    let ys = #call;
+                    for (tape, y) in tapes.iter_mut().zip(ys) {
+                        tape.#name = y;
+                    }
+                }
+            }
+        });
+    let out = output_ref(plan, n - 1);
+    let forward = quote! {
+        fn forward_train_batch<const K: usize>(
+            &self,
+            xs: [&Self::Input; K],
+            tapes: &mut [Self::Tape; K],
+        ) -> [Self::Output; K] {
+            #[allow(unused_imports)]
+            use ::staticnet::__private::{activation as a, kernels as k};
+            for (tape, x) in tapes.iter_mut().zip(xs) {
+                tape.input = *x;
+            }
+            #(#forward)*
+            ::core::array::from_fn(|k| {
+                let tape = &tapes[k];
+                #out
+            })
+        }
+    };
+
+    // Nothing below the first layer with parameters needs a gradient.
+    let first = plan.layers.iter().position(has_params);
+    let backward = (first.unwrap_or(n)..n).rev().map(|i| {
+        let p = &plan.layers[i];
+        let last = i == n - 1;
+        // Both forms when the last layer's activation is skipped for logits.
+        let pick = |f: &dyn Fn(bool) -> TokenStream| {
+            let (with_logits, plain) = (f(true), f(false));
+            if last && with_logits.to_string() != plain.to_string() {
+                quote!(if LOGITS { #with_logits } else { #plain })
+            } else {
+                plain
+            }
+        };
+        if let Some((ni, o, act)) = batched_dense(p) {
+            let span = super::layer_span(p);
+            let name = &p.decl.name;
+            let xs = each_tape(&input_ref(plan, i));
+            let ys = each_tape(&output_ref(plan, i));
+            let (ni, o) = (lit(ni), lit(o));
+            let a = |logits: bool| act_type(if logits && last { Act::Linear } else { act });
+            if Some(i) == first {
+                let call = pick(&|logits| {
+                    let a = a(logits);
+                    call(
+                        span,
+                        quote!(k::dense_backward_batch_params::<T, #a, #ni, #o, K>),
+                        quote!(#xs, #ys, &d, &mut grads.#name),
+                    )
+                });
+                return quote! {
+                    #call;
+                    return;
+                };
+            }
+            let call = pick(&|logits| {
+                let a = a(logits);
+                call(
+                    span,
+                    quote!(k::dense_backward_batch::<T, #a, #ni, #o, K>),
+                    quote!(&self.#name, #xs, #ys, &d, &mut grads.#name),
+                )
+            });
+            return quote!(let d = #call;);
+        }
+        let full = pick(&|logits| layer_backward(plan, i, logits && last));
+        if Some(i) == first {
+            let params = match layer_backward_params(plan, i, false) {
+                Some(_) => pick(&|logits| {
+                    let c = layer_backward_params(plan, i, logits && last);
+                    quote!({ #c; })
+                }),
+                None => quote!({ #full; }),
+            };
+            return quote! {
+                for k in 0..K {
+                    let tape = &tapes[k];
+                    let d = d[k];
+                    #params
+                }
+                return;
+            };
+        }
+        quote! {
+            let d = ::core::array::from_fn::<_, K, _>(|k| {
+                let tape = &tapes[k];
+                let d = d[k];
+                #full
+            });
+        }
+    });
+    let backward = quote! {
+        /// The batched backward behind `backward_params_batch`: with
+        /// `LOGITS` from the last layer's pre-activation.
+        #[doc(hidden)]
+        #[allow(unused_variables, unreachable_code, clippy::needless_range_loop)]
+        fn __backward_batch<const K: usize, const LOGITS: bool>(
+            &self,
+            tapes: &[<Self as ::staticnet::Train<T>>::Tape; K],
+            dys: &[<Self as ::staticnet::Model<T>>::Output; K],
+            grads: &mut Self,
+        ) {
+            #[allow(unused_imports)]
+            use ::staticnet::__private::{activation as a, kernels as k};
+            let d = *dys;
+            #(#backward)*
+        }
+    };
+    Some((forward, backward))
+}
+
 pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let name = &def.name;
     let tape = tape_name(def);
     let forward_train = forward_train(plan);
     let n = plan.layers.len();
-    let body = |logits: bool| {
-        let lines = (0..n).rev().map(|i| {
-            let call = layer_backward(plan, i, logits && i == n - 1);
-            quote!(let d = #call;)
-        });
-        quote! {
-            #[allow(unused_imports)]
-            use ::staticnet::__private::{activation as a, kernels as k};
-            let d = *dy;
-            #(#lines)*
-            d
+    // Below the first layer with parameters a training step needs no
+    // gradient at all: without `DX` the backward stops there (and skips
+    // that layer's input gradient where its kernel can).
+    let first = plan.layers.iter().position(has_params);
+    let lines = (0..n).rev().map(|i| {
+        let last = i == n - 1;
+        let call = |logits: bool| layer_backward(plan, i, logits && last);
+        let full = if last && call(true).to_string() != call(false).to_string() {
+            let (with_logits, plain) = (call(true), call(false));
+            quote!(if LOGITS { #with_logits } else { #plain })
+        } else {
+            call(false)
+        };
+        if Some(i) != first {
+            return quote!(let d = #full;);
         }
-    };
-    let backward = body(false);
-    let backward_logits = body(true);
+        let params = |logits: bool| layer_backward_params(plan, i, logits && last);
+        match (params(true), params(false)) {
+            (Some(with_logits), Some(plain)) => {
+                let skip = if last && with_logits.to_string() != plain.to_string() {
+                    quote!(if LOGITS { #with_logits; } else { #plain; })
+                } else {
+                    quote!(#plain;)
+                };
+                quote! {
+                    if !DX {
+                        #skip
+                        return <<Self as ::staticnet::Model<T>>::Input as ::staticnet::Tensor<T>>::zeros();
+                    }
+                    let d = #full;
+                }
+            }
+            _ => quote! {
+                let d = #full;
+                if !DX {
+                    return <<Self as ::staticnet::Model<T>>::Input as ::staticnet::Tensor<T>>::zeros();
+                }
+            },
+        }
+    });
     let out_act = Ident::new(output_activation(plan).type_name(), Span::call_site());
     let logits = logits_ref(plan);
+    let (batch_forward, batch_backward, batch_dispatch) = match batch_impl(plan) {
+        Some((forward, backward)) => (
+            forward,
+            backward,
+            quote! {
+                fn backward_params_batch<const K: usize>(
+                    &self,
+                    tapes: &[Self::Tape; K],
+                    dys: &[Self::Output; K],
+                    wrt_logits: bool,
+                    grads: &mut Self,
+                ) {
+                    if wrt_logits {
+                        self.__backward_batch::<K, true>(tapes, dys, grads);
+                    } else {
+                        self.__backward_batch::<K, false>(tapes, dys, grads);
+                    }
+                }
+            },
+        ),
+        None => Default::default(),
+    };
     quote! {
+        impl<T: ::staticnet::Float> #name<T> {
+            /// Backward through the forward recorded in `tape`: with
+            /// `LOGITS` from the last layer's pre-activation, with `DX`
+            /// returning `dL/d(input)` (else zeros, and only the parameter
+            /// gradients are computed).
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::let_and_return)]
+            fn __backward<const LOGITS: bool, const DX: bool>(
+                &self,
+                tape: &<Self as ::staticnet::Train<T>>::Tape,
+                dy: &<Self as ::staticnet::Model<T>>::Output,
+                grads: &mut Self,
+            ) -> <Self as ::staticnet::Model<T>>::Input {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, kernels as k};
+                let d = *dy;
+                #(#lines)*
+                d
+            }
+
+            #batch_backward
+        }
+
         impl<T: ::staticnet::Float> ::staticnet::Train<T> for #name<T> {
             type Tape = #tape<T>;
             const OUTPUT_ACTIVATION: ::staticnet::OutputActivation = ::staticnet::OutputActivation::#out_act;
@@ -458,11 +780,20 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
                 #logits
             }
             fn backward(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input {
-                #backward
+                self.__backward::<false, true>(tape, dy, grads)
             }
             fn backward_logits(&self, tape: &Self::Tape, dy: &Self::Output, grads: &mut Self) -> Self::Input {
-                #backward_logits
+                self.__backward::<true, true>(tape, dy, grads)
             }
+            fn backward_params(&self, tape: &Self::Tape, dy: &Self::Output, wrt_logits: bool, grads: &mut Self) {
+                if wrt_logits {
+                    self.__backward::<true, false>(tape, dy, grads);
+                } else {
+                    self.__backward::<false, false>(tape, dy, grads);
+                }
+            }
+            #batch_forward
+            #batch_dispatch
         }
     }
 }

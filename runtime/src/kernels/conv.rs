@@ -14,6 +14,7 @@
 //! the pixel before they are stored, which for `Softmax` is exactly the
 //! group it needs (across channels, per pixel).
 
+use super::recurrent::madd;
 use crate::{Activation, Conv2dParams, Float, Image};
 
 /// The kernel taps `k` of output position `i` that land inside an input of
@@ -72,7 +73,7 @@ pub fn conv2d<
                     let cols = xr.iter().skip(c0).take(nc);
                     for (&xv, wk) in cols.zip(wr.chunks_exact(O).skip(kj0)) {
                         for (a, &wv) in acc.iter_mut().zip(wk) {
-                            *a += wv * xv;
+                            *a = madd(wv, xv, *a);
                         }
                     }
                 }
@@ -84,6 +85,16 @@ pub fn conv2d<
         }
     }
     y
+}
+
+/// The output positions `lo..hi` whose tap `t` lands inside an input of
+/// length `n`, for stride `s`, leading padding `p` and `m` outputs: those
+/// with `0 <= i·s + t − p < n`.
+#[inline(always)]
+fn outputs(t: usize, s: usize, p: usize, n: usize, m: usize) -> (usize, usize) {
+    let lo = p.saturating_sub(t).div_ceil(s);
+    let hi = (n + p).saturating_sub(t).div_ceil(s).min(m);
+    (lo, hi.max(lo))
 }
 
 /// Backward of [`conv2d`]: given the input `x`, the activated output `y`
@@ -114,50 +125,136 @@ pub fn conv2d_backward<
     dy: &Image<T, O, OH, OW>,
     g: &mut Conv2dParams<T, O, K>,
 ) -> Image<T, C, H, W> {
-    const {
-        assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
-        assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
-    };
+    let dz = dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
+    // dx[c][r][s] += W[:, k] · dz[i][j] for every pixel (i, j) and tap k
+    // landing on (r, s).
     let mut dx = [[[T::zero(); W]; H]; C];
     let w = p.weight.as_slice();
-    for i in 0..OH {
+    for (i, dzr) in dz.iter().enumerate() {
         let (ki0, r0, nr) = taps(i, SH, PT, KH, H);
-        for j in 0..OW {
+        for (j, dzp) in dzr.iter().enumerate() {
             let (kj0, c0, nc) = taps(j, SW, PL, KW, W);
-            // dz for this pixel's O filters (the activation's group).
-            let mut yv = [T::zero(); O];
-            let mut dz = [T::zero(); O];
-            for ((v, d), (yo, dyo)) in yv.iter_mut().zip(dz.iter_mut()).zip(y.iter().zip(dy)) {
-                *v = yo[i][j];
-                *d = dyo[i][j];
-            }
-            A::backward(&yv, &mut dz);
-            for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
-                *b += d;
-            }
-            let gw = g.weight.as_mut_slice();
-            let chans = x.iter().zip(dx.iter_mut()).zip(
-                w.chunks_exact(KH * KW * O)
-                    .zip(gw.chunks_exact_mut(KH * KW * O)),
-            );
-            for ((xc, dxc), (wc, gc)) in chans {
-                let rows = xc.iter().zip(dxc.iter_mut()).skip(r0).take(nr);
-                let wrows = wc
-                    .chunks_exact(KW * O)
-                    .zip(gc.chunks_exact_mut(KW * O))
-                    .skip(ki0);
-                for ((xr, dxr), (wr, gr)) in rows.zip(wrows) {
-                    let cols = xr.iter().zip(dxr.iter_mut()).skip(c0).take(nc);
-                    let wcols = wr.chunks_exact(O).zip(gr.chunks_exact_mut(O)).skip(kj0);
-                    for ((&xv, dxv), (wk, gk)) in cols.zip(wcols) {
-                        // dW[:, k] += dz x, dx += W[:, k] · dz.
-                        *dxv += super::blas::axpy_dot(gk, wk, &dz, xv);
+            for (dxc, wc) in dx.iter_mut().zip(w.chunks_exact(KH * KW * O)) {
+                let rows = dxc.iter_mut().skip(r0).take(nr);
+                for (dxr, wr) in rows.zip(wc.chunks_exact(KW * O).skip(ki0)) {
+                    let cols = dxr.iter_mut().skip(c0).take(nc);
+                    for (dxv, wk) in cols.zip(wr.chunks_exact(O).skip(kj0)) {
+                        *dxv += super::blas::dot(wk, dzp);
                     }
                 }
             }
         }
     }
     dx
+}
+
+/// [`conv2d_backward`] without `dL/dx`: adds `dL/dW` and `dL/db` into `g`.
+/// What a network's first layer needs in training, where nothing consumes
+/// the input's gradient.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_params<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut Conv2dParams<T, O, K>,
+) {
+    dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
+}
+
+/// The parameter half of [`conv2d_backward`]: adds `dL/dW` and `dL/db`
+/// into `g` and returns `dL/dz` (the gradient before the activation), one
+/// row of `O` filter values per output pixel.
+///
+/// `dW` is computed one kernel tap at a time: the tap's `O` weight
+/// gradients stay in registers while every output pixel that the tap
+/// reaches adds `dz[pixel] · x[tap's input]`, so each weight gradient is
+/// loaded and stored once per call instead of once per pixel. The price is
+/// `dz` on the stack (`O·OH·OW` values).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dz_and_params<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut Conv2dParams<T, O, K>,
+) -> [[[T; O]; OW]; OH] {
+    const {
+        assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
+        assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
+    };
+    // dz for every pixel's O filters (the activation's group), pixel-major.
+    let mut dz = [[[T::zero(); O]; OW]; OH];
+    let mut db = [T::zero(); O];
+    for (i, dzr) in dz.iter_mut().enumerate() {
+        for (j, d) in dzr.iter_mut().enumerate() {
+            let mut yv = [T::zero(); O];
+            for ((v, dv), (yo, dyo)) in yv.iter_mut().zip(d.iter_mut()).zip(y.iter().zip(dy)) {
+                *v = yo[i][j];
+                *dv = dyo[i][j];
+            }
+            A::backward(&yv, d);
+            for (b, &dv) in db.iter_mut().zip(d.iter()) {
+                *b += dv;
+            }
+        }
+    }
+    for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&db) {
+        *b += d;
+    }
+    // dW[:, k] += Σ_pixels dz[pixel] · x[c][i·SH + ki − PT][j·SW + kj − PL].
+    let taps = g.weight.as_mut_slice().chunks_exact_mut(O);
+    for (k, gk) in taps.enumerate() {
+        let (c, ki, kj) = (k / (KH * KW), k / KW % KH, k % KW);
+        let (i0, i1) = outputs(ki, SH, PT, H, OH);
+        let (j0, j1) = outputs(kj, SW, PL, W, OW);
+        let mut acc = [T::zero(); O];
+        for (i, dzr) in dz.iter().enumerate().take(i1).skip(i0) {
+            let xr = &x[c][i * SH + ki - PT];
+            for (j, d) in dzr.iter().enumerate().take(j1).skip(j0) {
+                let xv = xr[j * SW + kj - PL];
+                for (a, &dv) in acc.iter_mut().zip(d) {
+                    *a = madd(dv, xv, *a);
+                }
+            }
+        }
+        for (gv, &a) in gk.iter_mut().zip(&acc) {
+            *gv += a;
+        }
+    }
+    dz
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! (the weights from input `i` to every output) is `O` contiguous values:
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
+use super::recurrent::madd;
 use crate::{Activation, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
@@ -38,13 +39,13 @@ fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x:
         for (wb, xs) in blocks.zip(xb) {
             for ((a, col), &xi) in acc.iter_mut().zip(wb.chunks_exact(O)).zip(xs) {
                 for (ao, &wo) in a.iter_mut().zip(col) {
-                    *ao += wo * xi;
+                    *ao = madd(wo, xi, *ao);
                 }
             }
         }
         for (col, &xi) in w_rest.chunks_exact(O).zip(x_rest) {
             for (ao, &wo) in acc[0].iter_mut().zip(col) {
-                *ao += wo * xi;
+                *ao = madd(wo, xi, *ao);
             }
         }
         for a in &acc {
@@ -58,7 +59,7 @@ fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x:
         // every column is one contiguous run.
         for (col, &xi) in w.chunks_exact(O).zip(x) {
             for (yo, &wo) in y.iter_mut().zip(col) {
-                *yo += wo * xi;
+                *yo = madd(wo, xi, *yo);
             }
         }
     }
@@ -100,11 +101,11 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
 }
 
 /// Backward of one `Dense` step on `I` values `x` with output `y` (after
-/// the activation) and upstream gradient `dy`: accumulates into `g` and
-/// writes `dL/dx` into `dx`.
+/// the activation) and upstream gradient `dy`: accumulates into `g` and,
+/// with `DX`, writes `dL/dx` into `dx`.
 #[inline(always)]
-fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
-    p: &DenseParams<T, I, O>,
+fn backward_step<T: Float, A: Activation, const I: usize, const O: usize, const DX: bool>(
+    w: &[T],
     x: &[T],
     y: &[T],
     dy: &[T],
@@ -120,12 +121,20 @@ fn backward_step<T: Float, A: Activation, const I: usize, const O: usize>(
     for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&dz) {
         *b += d;
     }
-    // One pass over the columns of W and dW: dW[:, i] += dz x[i] and
-    // dx[i] = W[:, i] · dz.
-    let cols = p.weight.as_slice().chunks_exact(O);
     let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
-    for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
-        *dxi = super::blas::axpy_dot(gcol, col, &dz, xi);
+    if DX {
+        // One pass over the columns of W and dW: dW[:, i] += dz x[i] and
+        // dx[i] = W[:, i] · dz.
+        let cols = w.chunks_exact(O);
+        for (((col, gcol), &xi), dxi) in cols.zip(gcols).zip(x).zip(dx.iter_mut()) {
+            *dxi = super::blas::axpy_dot(gcol, col, &dz, xi);
+        }
+    } else {
+        for (gcol, &xi) in gcols.zip(x) {
+            for (gv, &d) in gcol.iter_mut().zip(&dz) {
+                *gv = madd(d, xi, *gv);
+            }
+        }
     }
 }
 
@@ -142,8 +151,8 @@ pub fn dense_backward<T: Float, A: Activation, const I: usize, const O: usize>(
     g: &mut DenseParams<T, I, O>,
 ) -> SVector<T, I> {
     let mut dx = SVector::<T, I>::zeros();
-    backward_step::<T, A, I, O>(
-        p,
+    steps::<T, A, I, O, true>(
+        p.weight.as_slice(),
         x.as_slice(),
         y.as_slice(),
         dy.as_slice(),
@@ -151,6 +160,18 @@ pub fn dense_backward<T: Float, A: Activation, const I: usize, const O: usize>(
         dx.as_mut_slice(),
     );
     dx
+}
+
+/// [`dense_backward`] without `dL/dx`, for a network's first layer: adds
+/// the parameter gradients into `g` and skips the `Wᵀ dz` product.
+#[inline]
+pub fn dense_backward_params<T: Float, A: Activation, const I: usize, const O: usize>(
+    x: &SVector<T, I>,
+    y: &SVector<T, O>,
+    dy: &SVector<T, O>,
+    g: &mut DenseParams<T, I, O>,
+) {
+    steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
 }
 
 /// Backward of [`dense_seq`]: the parameter gradients are summed over the
@@ -170,16 +191,59 @@ pub fn dense_seq_backward<
     g: &mut DenseParams<T, I, O>,
 ) -> SMatrix<T, I, S> {
     let mut dx = SMatrix::<T, I, S>::zeros();
-    let steps = x
-        .as_slice()
-        .chunks_exact(I)
-        .zip(y.as_slice().chunks_exact(O))
-        .zip(dy.as_slice().chunks_exact(O))
-        .zip(dx.as_mut_slice().chunks_exact_mut(I));
-    for (((xt, yt), dyt), dxt) in steps {
-        backward_step::<T, A, I, O>(p, xt, yt, dyt, g, dxt);
-    }
+    steps::<T, A, I, O, true>(
+        p.weight.as_slice(),
+        x.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+        g,
+        dx.as_mut_slice(),
+    );
     dx
+}
+
+/// [`dense_seq_backward`] without `dL/dx`, for a network's first layer.
+#[inline]
+pub fn dense_seq_backward_params<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    x: &SMatrix<T, I, S>,
+    y: &SMatrix<T, O, S>,
+    dy: &SMatrix<T, O, S>,
+    g: &mut DenseParams<T, I, O>,
+) {
+    steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
+}
+
+/// [`backward_step`] on every step of `x`, `y`, `dy` (`I`, `O`, `O`
+/// contiguous values per step) and, with `DX`, of `dx`; without it `w` and
+/// `dx` are empty and unused.
+#[inline(always)]
+fn steps<T: Float, A: Activation, const I: usize, const O: usize, const DX: bool>(
+    w: &[T],
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    g: &mut DenseParams<T, I, O>,
+    dx: &mut [T],
+) {
+    let inputs = x
+        .chunks_exact(I)
+        .zip(y.chunks_exact(O))
+        .zip(dy.chunks_exact(O));
+    if DX {
+        for (((xt, yt), dyt), dxt) in inputs.zip(dx.chunks_exact_mut(I)) {
+            backward_step::<T, A, I, O, true>(w, xt, yt, dyt, g, dxt);
+        }
+    } else {
+        for ((xt, yt), dyt) in inputs {
+            backward_step::<T, A, I, O, false>(w, xt, yt, dyt, g, &mut []);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 mod blas;
 mod conv;
 mod dense;
+mod dense_batch;
 mod elementwise;
 mod pool;
 mod recurrent;
@@ -18,6 +19,7 @@ mod testutil;
 
 pub use conv::*;
 pub use dense::*;
+pub use dense_batch::*;
 pub use elementwise::*;
 pub use pool::*;
 pub use recurrent::*;
