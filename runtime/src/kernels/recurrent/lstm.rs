@@ -72,17 +72,18 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for Lstm
     }
 }
 
-/// Gate pre-activations `z = b_ih + b_hh + W_ih x + W_hh h` (`GH` values).
+/// Gate pre-activations `z = b_ih + b_hh + W_ih x + W_hh h` (`GH` values),
+/// written into `z` (returning the array by value cost a 512-byte
+/// `memcpy` per step in the streaming call).
 #[inline(always)]
 fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+    z: &mut [T; GH],
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &[T; H],
-) -> [T; GH] {
-    let mut z = [T::zero(); GH];
+) {
     let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
-    affine2(&mut z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
-    z
+    affine2(z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
 }
 
 /// The gate activations `[σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]` in place.
@@ -124,7 +125,8 @@ fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
     h: &mut [T; H],
     c: &mut [T; H],
 ) {
-    let mut z = preact(p, x, h);
+    let mut z = [T::zero(); GH];
+    preact(&mut z, p, x, h);
     activate::<T, H, GH>(&mut z);
     update(&z, h, c);
 }
@@ -194,7 +196,7 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
         .zip(cols_mut(th))
     {
         // The same arithmetic as `cell`, keeping the gates.
-        *gt = preact(p, xt, &h);
+        preact(gt, p, xt, &h);
         activate::<T, H, GH>(gt);
         update(gt, &mut h, &mut c);
         *ct = c;
