@@ -116,6 +116,36 @@ fn pow2i(n: i32) -> f32 {
 /// `exp(-inf) = 0`, `exp(+inf) = +inf`, `exp(NaN)` is NaN.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    let (e_r, n) = exp_parts(ceil_at(floor_at(x, -104.0), 100.0));
+    // n is in -150..=145: split it into two halves that are each a
+    // normal power of two.
+    let n1 = n >> 1;
+    let n2 = n.wrapping_sub(n1);
+    e_r * pow2i(n1) * pow2i(n2)
+}
+
+/// `a · b + c`, one FMA instruction where the target has one (and `std`
+/// makes `mul_add` LLVM's `fma` intrinsic rather than a `libm` call), else
+/// a multiply and an add. Fixed at compile time, so loops over it still
+/// vectorise; the fused form rounds once, so results differ in the last
+/// bit between the two kinds of build (the tests bound both).
+#[inline(always)]
+fn fma(a: f32, b: f32, c: f32) -> f32 {
+    #[cfg(all(feature = "std", target_feature = "fma"))]
+    {
+        a.mul_add(b, c)
+    }
+    #[cfg(not(all(feature = "std", target_feature = "fma")))]
+    {
+        a * b + c
+    }
+}
+
+/// `e^x = e_r · 2^n` for `x` already clamped to `[-104, 100]` (or NaN):
+/// the reduction and polynomial of [`exp_f32`] without the final scaling,
+/// so callers that know their range can scale more cheaply.
+#[inline(always)]
+fn exp_parts(x: f32) -> (f32, i32) {
     const LOG2E: f32 = core::f32::consts::LOG2_E;
     // ln 2 split so that n · LN2_HI is exact for |n| < 2^8.
     const LN2_HI: f32 = 0.693_359_4;
@@ -123,24 +153,18 @@ pub fn exp_f32(x: f32) -> f32 {
     // 1.5 · 2^23: adding it rounds to an integer (round-half-even) and
     // leaves that integer in the low mantissa bits.
     const MAGIC: f32 = 12_582_912.0;
-    let x = ceil_at(floor_at(x, -104.0), 100.0);
-    let t = x * LOG2E + MAGIC;
+    let t = fma(x, LOG2E, MAGIC);
     let n_f = t - MAGIC;
     let n = (t.to_bits() as i32).wrapping_sub(MAGIC.to_bits() as i32);
-    let r = x - n_f * LN2_HI - n_f * LN2_LO;
+    let r = fma(-n_f, LN2_LO, fma(-n_f, LN2_HI, x));
     // e^r on |r| <= 0.3466 (Cephes' minimax coefficients).
     let mut p = 1.987_569_2e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let e_r = p * (r * r) + r + 1.0;
-    // n is in -150..=145: split it into two halves that are each a
-    // normal power of two.
-    let n1 = n >> 1;
-    let n2 = n.wrapping_sub(n1);
-    e_r * pow2i(n1) * pow2i(n2)
+    p = fma(p, r, 1.398_199_9e-3);
+    p = fma(p, r, 8.333_452e-3);
+    p = fma(p, r, 4.166_579_6e-2);
+    p = fma(p, r, 1.666_666_5e-1);
+    p = fma(p, r, 0.5);
+    (fma(p, r * r, r) + 1.0, n)
 }
 
 /// The logistic sigmoid `1 / (1 + e^-x)` for `f32`, branch-free and
@@ -154,7 +178,10 @@ pub fn exp_f32(x: f32) -> f32 {
 pub fn sigmoid_f32(x: f32) -> f32 {
     // e = e^-|x| <= 1 never overflows; for x < 0, sigmoid = e / (1 + e)
     // keeps full relative accuracy down to the subnormal range.
-    let e = exp_f32(-f32::from_bits(x.to_bits() & 0x7fff_ffff));
+    // -|x| <= 0 needs only the lower clamp.
+    let (e_r, n) = exp_parts(floor_at(-f32::from_bits(x.to_bits() & 0x7fff_ffff), -104.0));
+    let n1 = n >> 1;
+    let e = e_r * pow2i(n1) * pow2i(n.wrapping_sub(n1));
     let num = if x < 0.0 { e } else { 1.0 };
     num / (1.0 + e)
 }
@@ -174,12 +201,15 @@ pub fn tanh_f32(x: f32) -> f32 {
     let a = f32::from_bits(x.to_bits() & !SIGN);
     let z = x * x;
     let mut p = -5.704_988_7e-3_f32;
-    p = p * z + 2.063_909e-2;
-    p = p * z - 5.373_971_6e-2;
-    p = p * z + 1.333_144_2e-1;
-    p = p * z - 3.333_328e-1;
-    let small = p * z * x + x;
-    let large = 1.0 - 2.0 / (exp_f32(a + a) + 1.0);
+    p = fma(p, z, 2.063_909e-2);
+    p = fma(p, z, -5.373_971_6e-2);
+    p = fma(p, z, 1.333_144_2e-1);
+    p = fma(p, z, -3.333_328e-1);
+    let small = fma(p * z, x, x);
+    // e^{2|x|} with 2|x| clamped to 40, where 2 / (e^40 + 1) < 2^-56 leaves
+    // 1 exactly: the scale 2^n (n <= 58) is then one normal power of two.
+    let (e_r, n) = exp_parts(ceil_at(a + a, 40.0));
+    let large = 1.0 - 2.0 / fma(e_r, pow2i(n), 1.0);
     let t = if a < 0.625 { small } else { large };
     // `large` was computed from |x|; this also keeps tanh(-0) = -0.
     f32::from_bits(t.to_bits() | (x.to_bits() & SIGN))

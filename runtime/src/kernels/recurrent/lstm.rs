@@ -72,23 +72,52 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for Lstm
     }
 }
 
-/// Gate pre-activations `z = b_ih + b_hh + W_ih x + W_hh h` (`GH` values).
+/// Gate pre-activations `z = b_ih + b_hh + W_ih x + W_hh h` (`GH` values),
+/// written into `z` (returning the array by value cost a 512-byte
+/// `memcpy` per step in the streaming call).
 #[inline(always)]
 fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+    z: &mut [T; GH],
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &[T; H],
-) -> [T; GH] {
-    let mut z = [T::zero(); GH];
+) {
     let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
-    affine2(&mut z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
-    z
+    affine2(z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
 }
 
-/// One cell update in place. The gates' nonlinearities and the state
-/// update run in one branch-free loop over `H` (the four gates are the
-/// contiguous blocks `z[k]`, `z[H + k]`, `z[2H + k]`, `z[3H + k]`), so it
-/// vectorises when `sigmoid`/`tanh_act` do.
+/// The gate activations `[σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]` in place.
+///
+/// One pass over all `GH` values before the state update, not one loop
+/// doing both: every value here is independent, so the out-of-order core
+/// overlaps the long `exp`/divide latency chains of all gates instead of
+/// waiting on each group's `tanh(c)` chain in turn (the fused loop was
+/// latency-bound).
+#[inline(always)]
+fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
+    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    for k in 0..H {
+        z[k] = z[k].sigmoid();
+        z[H + k] = z[H + k].sigmoid();
+        z[2 * H + k] = z[2 * H + k].tanh_act();
+        z[3 * H + k] = z[3 * H + k].sigmoid();
+    }
+}
+
+/// `c = f ⊙ c + i ⊙ g`, `h = o ⊙ tanh(c)` from activated gates `a`.
+#[inline(always)]
+fn update<T: Float, const H: usize, const GH: usize>(a: &[T; GH], h: &mut [T; H], c: &mut [T; H]) {
+    for k in 0..H {
+        let ck = a[H + k] * c[k] + a[k] * a[2 * H + k];
+        c[k] = ck;
+        h[k] = a[3 * H + k] * ck.tanh_act();
+    }
+}
+
+/// One cell update in place: pre-activations, gates ([`activate`]), state
+/// ([`update`]); every loop is branch-free over contiguous values (the four
+/// gates are the blocks `z[k]`, `z[H + k]`, `z[2H + k]`, `z[3H + k]`), so
+/// they vectorise when `sigmoid`/`tanh_act` do.
 #[inline(always)]
 fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -96,17 +125,10 @@ fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
     h: &mut [T; H],
     c: &mut [T; H],
 ) {
-    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
-    let z = preact(p, x, h);
-    for k in 0..H {
-        let i = z[k].sigmoid();
-        let f = z[H + k].sigmoid();
-        let g = z[2 * H + k].tanh_act();
-        let o = z[3 * H + k].sigmoid();
-        let ck = f * c[k] + i * g;
-        c[k] = ck;
-        h[k] = o * ck.tanh_act();
-    }
+    let mut z = [T::zero(); GH];
+    preact(&mut z, p, x, h);
+    activate::<T, H, GH>(&mut z);
+    update(&z, h, c);
 }
 
 /// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
@@ -174,20 +196,9 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
         .zip(cols_mut(th))
     {
         // The same arithmetic as `cell`, keeping the gates.
-        let z = preact(p, xt, &h);
-        for k in 0..H {
-            let i = z[k].sigmoid();
-            let f = z[H + k].sigmoid();
-            let g = z[2 * H + k].tanh_act();
-            let o = z[3 * H + k].sigmoid();
-            let ck = f * c[k] + i * g;
-            c[k] = ck;
-            h[k] = o * ck.tanh_act();
-            gt[k] = i;
-            gt[H + k] = f;
-            gt[2 * H + k] = g;
-            gt[3 * H + k] = o;
-        }
+        preact(gt, p, xt, &h);
+        activate::<T, H, GH>(gt);
+        update(gt, &mut h, &mut c);
         *ct = c;
         *ht = h;
     }
