@@ -215,20 +215,39 @@ fn dz_and_params<
         assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
         assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
     };
-    // dz for every pixel's O filters (the activation's group), pixel-major.
+    // dz for every pixel's O filters, pixel-major.
     let mut dz = [[[T::zero(); O]; OW]; OH];
     let mut db = [T::zero(); O];
-    for (i, dzr) in dz.iter_mut().enumerate() {
-        for (j, d) in dzr.iter_mut().enumerate() {
-            let mut yv = [T::zero(); O];
-            for ((v, dv), (yo, dyo)) in yv.iter_mut().zip(d.iter_mut()).zip(y.iter().zip(dy)) {
-                *v = yo[i][j];
-                *dv = dyo[i][j];
+    if A::ELEMENTWISE {
+        // One channel plane at a time: the derivative runs over contiguous
+        // values (a vector select for relu; gathered per pixel, LLVM made it
+        // a compare and branch per value, mispredicted half the time), then
+        // the plane is scattered into the pixel-major layout.
+        for (o, (yo, dyo)) in y.iter().zip(dy).enumerate() {
+            let mut plane = *dyo;
+            A::backward(yo.as_flattened(), plane.as_flattened_mut());
+            for (dzr, pr) in dz.iter_mut().zip(&plane) {
+                for (d, &v) in dzr.iter_mut().zip(pr) {
+                    d[o] = v;
+                }
             }
-            A::backward(&yv, d);
-            for (b, &dv) in db.iter_mut().zip(d.iter()) {
-                *b += dv;
+        }
+    } else {
+        // Softmax's group is the pixel's O channels.
+        for (i, dzr) in dz.iter_mut().enumerate() {
+            for (j, d) in dzr.iter_mut().enumerate() {
+                let mut yv = [T::zero(); O];
+                for ((v, dv), (yo, dyo)) in yv.iter_mut().zip(d.iter_mut()).zip(y.iter().zip(dy)) {
+                    *v = yo[i][j];
+                    *dv = dyo[i][j];
+                }
+                A::backward(&yv, d);
             }
+        }
+    }
+    for d in dz.as_flattened() {
+        for (b, &dv) in db.iter_mut().zip(d) {
+            *b += dv;
         }
     }
     for (b, &d) in g.bias.as_mut_slice().iter_mut().zip(&db) {
