@@ -5,9 +5,10 @@
 //! `Throughput::Elements(32)` so criterion reports samples per second:
 //!
 //! - `step`: the whole training step, `Trainer::step` with the chunk `fit`
-//!   uses (`Trainer<_, _, _, CHUNK>`: 4 × (8 training forwards, losses and
-//!   8 backwards, `Dense` layers batched over the 8), gradient mean and
-//!   finiteness check, one Adam update): the figure compared with PyTorch. The weights and Adam
+//!   uses (`Trainer<_, _, _, CHUNK>`; built with AVX, CHUNK = 8: 4 × (8
+//!   training forwards, losses and 8 backwards, `Dense` layers batched over
+//!   the 8); for SSE2 only, CHUNK = 1: sample by sample), gradient mean and
+//!   finiteness check, one Adam update: the figure compared with PyTorch. The weights and Adam
 //!   are reset to their initial state every 32 steps, untimed, so that
 //!   the batch is never memorised (tools/bench_torch.py does the same);
 //! - `step_per_sample`: the same step one sample at a time through one tape

@@ -9,7 +9,7 @@ use staticnet::fit::{fit, FitConfig, Validation};
 use staticnet::loss::{BinaryCrossEntropy, Loss, SparseCategoricalCrossEntropy};
 use staticnet::metrics::{BinaryAccuracy, SparseCategoricalAccuracy};
 use staticnet::optim::{Adam, AdamConfig, Sgd, SgdConfig};
-use staticnet::{model, train_step, Model, Rng, Tensor, Train};
+use staticnet::{model, train_step, Model, Rng, Tensor, Train, Trainer};
 
 model! {
     struct Binary {
@@ -62,6 +62,18 @@ fn check<M: Train<f64> + Clone, Y, L: Loss<f64, Y>>(m: &M, loss: &L, x: &[M::Inp
         ..Default::default()
     });
     train_step(&mut model, &mut grads, &mut tape, &mut sgd, loss, x, y).unwrap();
+    // The chunked step (what `fit` runs where the target has AVX): chunks of
+    // 4 through the batched forward and backward, the rest one by one.
+    let mut chunked = Trainer::<f64, M, Sgd<M>, 4>::chunked(Sgd::new(SgdConfig {
+        lr: 0.0,
+        ..Default::default()
+    }));
+    let mut model = m.clone();
+    let l = chunked.step(&mut model, loss, x, y).unwrap();
+    assert!(
+        (l - mean_loss(m, loss, x, y)).abs() < 1e-12,
+        "chunked step's loss"
+    );
     let h = 1e-6;
     for i in 0..M::TENSORS {
         for k in 0..m.tensor(i).len() {
@@ -70,9 +82,14 @@ fn check<M: Train<f64> + Clone, Y, L: Loss<f64, Y>>(m: &M, loss: &L, x: &[M::Inp
             let mut q = m.clone();
             q.tensor_mut(i)[k] -= h;
             let fd = (mean_loss(&p, loss, x, y) - mean_loss(&q, loss, x, y)) / (2.0 * h);
-            let an = grads.tensor(i)[k];
-            let err = (fd - an).abs() / fd.abs().max(an.abs()).max(1e-3);
-            assert!(err < 1e-6, "tensor {i}[{k}]: analytic {an:e}, fd {fd:e}");
+            for (what, g) in [("train_step", &grads), ("chunked", &chunked.grads)] {
+                let an = g.tensor(i)[k];
+                let err = (fd - an).abs() / fd.abs().max(an.abs()).max(1e-3);
+                assert!(
+                    err < 1e-6,
+                    "{what} tensor {i}[{k}]: analytic {an:e}, fd {fd:e}"
+                );
+            }
         }
     }
 }
@@ -90,15 +107,16 @@ fn inputs<X: Tensor<f64>>(n: usize, seed: u64) -> Vec<X> {
 
 #[test]
 fn generated_backward_logits_matches_finite_differences() {
+    // 11 samples: two chunks of 4 and 3 left over in the chunked step.
     let m = Binary::<f64>::init(1);
-    let x = inputs(6, 2);
-    let y: Vec<_> = (0..6)
+    let x = inputs(11, 2);
+    let y: Vec<_> = (0..11)
         .map(|i| nalgebra::SVector::<f64, 1>::new((i % 2) as f64))
         .collect();
     check(&m, &BinaryCrossEntropy, &x, &y);
     let c = Classes::<f64>::init(3);
-    let x = inputs(6, 4);
-    let labels: Vec<usize> = (0..6).map(|i| i % 3).collect();
+    let x = inputs(11, 4);
+    let labels: Vec<usize> = (0..11).map(|i| i % 3).collect();
     check(&c, &SparseCategoricalCrossEntropy, &x, &labels);
 }
 
