@@ -60,6 +60,17 @@ pub fn conv2d<
         assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
         assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
     };
+    // (All constants: the branch not taken is not compiled.)
+    if A::ELEMENTWISE
+        && SH == 1
+        && SW == 1
+        && PT == 0
+        && PL == 0
+        && OH + KH <= H + 1
+        && OW + KW <= W + 1
+    {
+        return valid_unit_stride::<T, A, C, H, W, O, KH, KW, OH, OW, K>(p, x);
+    }
     let mut y = [[[T::zero(); OW]; OH]; O];
     let w = p.weight.as_slice();
     for i in 0..OH {
@@ -85,6 +96,101 @@ pub fn conv2d<
         }
     }
     y
+}
+
+/// Output channels computed together by [`valid_unit_stride`]: each input
+/// row loaded is used for this many filters.
+const FILTERS: usize = 4;
+
+/// [`conv2d`] with stride 1 and no padding (`valid`), for an element-wise
+/// activation; [`conv2d`] calls it only for those shapes (every window
+/// inside the input): one output row of one filter at a time,
+/// its `OW` sums in registers and updated, for every tap, with the input
+/// row slice that tap reads (contiguous, so one vector FMA per tap and
+/// filter), for [`FILTERS`] filters at once. The output is written a row at
+/// a time in its own channel-major layout, where the per-pixel loop of
+/// [`conv2d`] scatters one value per channel. W1's conv: ~2× faster.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn valid_unit_stride<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+) -> Image<T, O, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    let o0 = filter_rows::<T, A, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, &mut y);
+    if !O.is_multiple_of(FILTERS) {
+        filter_rows::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, &mut y);
+    }
+    y
+}
+
+/// The filters `o0..` of [`valid_unit_stride`] in blocks of `F`; returns the
+/// first filter not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn filter_rows<
+    T: Float,
+    A: Activation,
+    const F: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    mut o0: usize,
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O, OH, OW>,
+) -> usize {
+    // Column k of the weight holds tap k's weight for every filter.
+    let w: &[[T; O]; K] = &p.weight.data.0;
+    let b: &[T; O] = &p.bias.data.0[0];
+    while o0 + F <= O {
+        for i in 0..OH {
+            let mut acc = [[T::zero(); OW]; F];
+            for (a, &bv) in acc.iter_mut().zip(&b[o0..o0 + F]) {
+                *a = [bv; OW];
+            }
+            let mut k = 0;
+            for xc in x {
+                for xr in xc.iter().skip(i).take(KH) {
+                    for kj in 0..KW {
+                        let xs = &xr[kj..kj + OW];
+                        let wk = &w[k][o0..o0 + F];
+                        for (a, &wv) in acc.iter_mut().zip(wk) {
+                            for (av, &xv) in a.iter_mut().zip(xs) {
+                                *av = madd(wv, xv, *av);
+                            }
+                        }
+                        k += 1;
+                    }
+                }
+            }
+            for (yo, a) in y[o0..o0 + F].iter_mut().zip(&mut acc) {
+                A::apply(a);
+                yo[i] = *a;
+            }
+        }
+        o0 += F;
+    }
+    o0
 }
 
 /// The output positions `lo..hi` whose tap `t` lands inside an input of
