@@ -385,7 +385,8 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
 
 /// Layer `i`'s backward without the input gradient, for the first layer
 /// with parameters in a training step: `Some` for the layers whose kernel
-/// has a `*_params` form (Dense, Conv2d). Evaluates to nothing useful.
+/// has a `*_params` form (every layer with parameters). Evaluates to
+/// nothing useful.
 fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStream> {
     let p = &plan.layers[i];
     let span = super::layer_span(p);
@@ -430,6 +431,44 @@ fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStr
                 quote!(k::conv2d_backward_params::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>),
                 quote!(&#input, &#output, &d, &mut grads.#name),
             )
+        }
+        (
+            Spec::Recurrent {
+                cell,
+                units,
+                return_sequences,
+            },
+            Shape::Seq(s, f),
+            _,
+        ) => {
+            let cell_f = cell_field(p);
+            let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
+            let dys = if return_sequences {
+                quote!(d)
+            } else {
+                call(span, quote!(k::last_step_grad::<T, #h, #s>), quote!(&d))
+            };
+            let args = quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name);
+            match cell {
+                Cell::Simple(a) => {
+                    let a = act_type(a);
+                    call(
+                        span,
+                        quote!(k::simple_rnn_backward_params::<T, #a, #f, #h, #s>),
+                        args,
+                    )
+                }
+                Cell::Lstm => call(
+                    span,
+                    quote!(k::lstm_backward_params::<T, #f, #h, #gh, #s>),
+                    args,
+                ),
+                Cell::Gru => call(
+                    span,
+                    quote!(k::gru_backward_params::<T, #f, #h, #gh, #s>),
+                    args,
+                ),
+            }
         }
         _ => return None,
     })

@@ -174,11 +174,56 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::<T, F, S>::zeros();
+    gru_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
+    dx
+}
+
+/// [`gru_backward`] without `dL/dx`, for a network's first layer: adds the
+/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
+/// step.
+pub fn gru_backward_params<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &GruTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    let mut unused = SMatrix::<T, F, S>::zeros();
+    gru_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
+}
+
+/// The body of [`gru_backward`]: writes `dL/dx` into `dx` only with `DX`.
+#[inline(always)]
+fn gru_backward_into<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const DX: bool,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &GruTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+    dx: &mut SMatrix<T, F, S>,
+) {
     const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
     let zero = [T::zero(); H];
     let one = T::one();
-    let mut dx = SMatrix::<T, F, S>::zeros();
-    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_ih = if DX {
+        transpose(cols(&p.weight_ih))
+    } else {
+        [[T::zero(); F]; _]
+    };
     let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
     // The input-side and hidden-side gradients of every step, for the
@@ -207,7 +252,9 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
             dhid[2 * H + k] = dan * r;
             dh_direct[k] = dh * z;
         }
-        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &di);
+        if DX {
+            cols_mut(dx)[t] = matvec_t(&wt_ih, &di);
+        }
         dh_next = matvec_t(&wt_hh, &dhid);
         add_assign(&mut dh_next, &dh_direct);
         dis[t] = di;
@@ -217,7 +264,6 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     sum_acc(&mut g.bias_hh, &dhids);
     outer_acc(&mut g.weight_ih, &dis, cols(x), 0);
     outer_acc(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
-    dx
 }
 
 #[cfg(test)]

@@ -228,11 +228,56 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::<T, F, S>::zeros();
+    lstm_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
+    dx
+}
+
+/// [`lstm_backward`] without `dL/dx`, for a network's first layer: adds the
+/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
+/// step.
+pub fn lstm_backward_params<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &LstmTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    let mut unused = SMatrix::<T, F, S>::zeros();
+    lstm_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
+}
+
+/// The body of [`lstm_backward`]: writes `dL/dx` into `dx` only with `DX`.
+#[inline(always)]
+fn lstm_backward_into<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const DX: bool,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &LstmTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+    dx: &mut SMatrix<T, F, S>,
+) {
     const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
     let zero = [T::zero(); H];
     let one = T::one();
-    let mut dx = SMatrix::<T, F, S>::zeros();
-    let wt_ih = transpose(cols(&p.weight_ih));
+    let wt_ih = if DX {
+        transpose(cols(&p.weight_ih))
+    } else {
+        [[T::zero(); F]; _]
+    };
     let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
     let mut dc_next = [T::zero(); H];
@@ -255,7 +300,9 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
             dz[3 * H + k] = dh * tc * o * (one - o);
             dc_next[k] = dc * f;
         }
-        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &dz);
+        if DX {
+            cols_mut(dx)[t] = matvec_t(&wt_ih, &dz);
+        }
         dh_next = matvec_t(&wt_hh, &dz);
         dzs[t] = dz;
     }
@@ -263,7 +310,6 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     sum_acc(&mut g.bias_hh, &dzs);
     outer_acc(&mut g.weight_ih, &dzs, cols(x), 0);
     outer_acc(&mut g.weight_hh, &dzs, cols(&tape.h), 1);
-    dx
 }
 
 #[cfg(test)]

@@ -123,7 +123,52 @@ pub fn simple_rnn_backward<
     g: &mut RecurrentParams<T, F, H, H>,
 ) -> SMatrix<T, F, S> {
     let mut dx = SMatrix::<T, F, S>::zeros();
-    let wt_ih = transpose(cols(&p.weight_ih));
+    simple_rnn_backward_into::<T, A, F, H, S, true>(p, x, tape, dy, g, &mut dx);
+    dx
+}
+
+/// [`simple_rnn_backward`] without `dL/dx`, for a network's first layer: adds the
+/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
+/// step.
+pub fn simple_rnn_backward_params<
+    T: Float,
+    A: Activation,
+    const F: usize,
+    const H: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+    tape: &SimpleRnnTape<T, H, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, H>,
+) {
+    let mut unused = SMatrix::<T, F, S>::zeros();
+    simple_rnn_backward_into::<T, A, F, H, S, false>(p, x, tape, dy, g, &mut unused);
+}
+
+/// The body of [`simple_rnn_backward`]: writes `dL/dx` into `dx` only with `DX`.
+#[inline(always)]
+fn simple_rnn_backward_into<
+    T: Float,
+    A: Activation,
+    const F: usize,
+    const H: usize,
+    const S: usize,
+    const DX: bool,
+>(
+    p: &RecurrentParams<T, F, H, H>,
+    x: &SMatrix<T, F, S>,
+    tape: &SimpleRnnTape<T, H, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, H>,
+    dx: &mut SMatrix<T, F, S>,
+) {
+    let wt_ih = if DX {
+        transpose(cols(&p.weight_ih))
+    } else {
+        [[T::zero(); F]; _]
+    };
     let wt_hh = transpose(cols(&p.weight_hh));
     let mut dh_next = [T::zero(); H];
     // dL/da for every step, for the weight gradients after the loop.
@@ -131,7 +176,9 @@ pub fn simple_rnn_backward<
     for t in (0..S).rev() {
         let mut da = add(&cols(dy)[t], &dh_next);
         A::backward(&cols(&tape.h)[t], &mut da);
-        cols_mut(&mut dx)[t] = matvec_t(&wt_ih, &da);
+        if DX {
+            cols_mut(dx)[t] = matvec_t(&wt_ih, &da);
+        }
         dh_next = matvec_t(&wt_hh, &da);
         das[t] = da;
     }
@@ -139,7 +186,6 @@ pub fn simple_rnn_backward<
     sum_acc(&mut g.bias_hh, &das);
     outer_acc(&mut g.weight_ih, &das, cols(x), 0);
     outer_acc(&mut g.weight_hh, &das, cols(&tape.h), 1);
-    dx
 }
 
 #[cfg(test)]
