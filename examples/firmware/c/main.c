@@ -46,7 +46,7 @@
 #define SN_STACK_BOUND_LSTM_STEP 2048
 #endif
 #ifndef SN_STACK_BOUND_CNN_TRAIN_STEP
-#define SN_STACK_BOUND_CNN_TRAIN_STEP 32768
+#define SN_STACK_BOUND_CNN_TRAIN_STEP 24576
 #endif
 
 static int failures;

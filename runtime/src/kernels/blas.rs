@@ -58,26 +58,42 @@ pub(crate) fn dot<T: Float>(w: &[T], d: &[T]) -> T {
     reduce(&acc) + tail
 }
 
-/// Pairwise sum of the partial sums.
+/// Pairwise sum of the partial sums (any `N`; 0 for `N = 0`).
 #[inline(always)]
-fn reduce<T: Float, const N: usize>(acc: &[T; N]) -> T {
-    // Halve the vector until one value is left: each step adds the upper
-    // half onto the lower, which is one vector add on a register's halves.
+pub(crate) fn reduce<T: Float, const N: usize>(acc: &[T; N]) -> T {
+    // Fold the upper half onto the lower until one value is left: for a
+    // power of two each step is one vector add of a register's halves.
     let mut v = *acc;
     let mut n = N;
     while n > 1 {
-        n /= 2;
-        let (lo, hi) = v.split_at_mut(n);
-        for (a, &b) in lo.iter_mut().zip(hi.iter()) {
+        let h = n / 2;
+        let (lo, hi) = v.split_at_mut(n - h);
+        for (a, &b) in lo.iter_mut().zip(hi.iter().take(h)) {
             *a += b;
         }
+        n -= h;
     }
-    v[0]
+    v.first().copied().unwrap_or(T::zero())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reduce_sums_any_length() {
+        fn check<const N: usize>() {
+            let v: [f64; N] = core::array::from_fn(|k| (k + 1) as f64);
+            assert_eq!(reduce(&v), (N * (N + 1) / 2) as f64, "N = {N}");
+        }
+        check::<0>();
+        check::<1>();
+        check::<3>();
+        check::<6>();
+        check::<7>();
+        check::<8>();
+        check::<16>();
+    }
 
     #[test]
     fn axpy_dot_matches_the_definition() {

@@ -281,7 +281,75 @@ pub fn conv2d_backward_params<
     dy: &Image<T, O, OH, OW>,
     g: &mut Conv2dParams<T, O, K>,
 ) {
+    // (All constants, as in `conv2d`.)
+    if A::ELEMENTWISE
+        && SH == 1
+        && SW == 1
+        && PT == 0
+        && PL == 0
+        && OH + KH <= H + 1
+        && OW + KW <= W + 1
+    {
+        valid_unit_stride_params::<T, A, C, H, W, O, KH, KW, OH, OW, K>(x, y, dy, g);
+        return;
+    }
     dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
+}
+
+/// [`conv2d_backward_params`] for the shapes of [`valid_unit_stride`]: one
+/// filter at a time, `dz` stays in its channel-major plane, and each tap's
+/// weight gradient is a dot product of that plane with the input window the
+/// tap reads, kept as `OW` partial sums (one register per tap) over the
+/// output rows. No pixel-major copy of `dz` (8 KiB of stack and a scatter
+/// for W1's conv), and no transposition.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn valid_unit_stride_params<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut Conv2dParams<T, O, K>,
+) {
+    for (o, (yo, dyo)) in y.iter().zip(dy).enumerate() {
+        let mut dz = *dyo;
+        A::backward(yo.as_flattened(), dz.as_flattened_mut());
+        let mut db = [T::zero(); OW];
+        let mut acc = [[T::zero(); OW]; K];
+        for (i, dzr) in dz.iter().enumerate() {
+            for (b, &d) in db.iter_mut().zip(dzr) {
+                *b += d;
+            }
+            for (c, xc) in x.iter().enumerate() {
+                for ki in 0..KH {
+                    let xr = &xc[i + ki];
+                    for kj in 0..KW {
+                        let a = &mut acc[(c * KH + ki) * KW + kj];
+                        for ((av, &d), &xv) in a.iter_mut().zip(dzr).zip(&xr[kj..kj + OW]) {
+                            *av = madd(d, xv, *av);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(b) = g.bias.as_mut_slice().get_mut(o) {
+            *b += super::blas::reduce(&db);
+        }
+        for (gk, a) in g.weight.data.0.iter_mut().zip(&acc) {
+            gk[o] += super::blas::reduce(a);
+        }
+    }
 }
 
 /// The parameter half of [`conv2d_backward`]: adds `dL/dW` and `dL/db`
