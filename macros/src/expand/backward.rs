@@ -229,27 +229,64 @@ fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
 /// One layer's backward: `d` is dL/d(output); evaluates to dL/d(input).
 /// With `logits`, the layer's own activation is treated as linear.
 fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
+    backward_call(plan, i, logits, false).unwrap_or_else(|| {
+        let span = super::layer_span(&plan.layers[i]);
+        quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: no backward"))
+    })
+}
+
+/// Layer `i`'s backward without the input gradient (the kernels' `*_params`
+/// forms), for the first layer with parameters in a training step; `None`
+/// for a layer without parameters. Evaluates to nothing useful.
+fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStream> {
+    backward_call(plan, i, logits, true)
+}
+
+/// The call of layer `i`'s backward kernel; with `params_only` its
+/// `*_params` form, which the `Dense` and `Conv2d` kernels take without the
+/// weights (they only need them for dL/d(input)).
+fn backward_call(plan: &Plan, i: usize, logits: bool, params_only: bool) -> Option<TokenStream> {
     let p = &plan.layers[i];
+    if params_only && !has_params(p) {
+        return None;
+    }
     let span = super::layer_span(p);
     let name = &p.decl.name;
     let input = input_ref(plan, i);
     let output = output_ref(plan, i);
     let act = |a: Act| act_type(if logits { Act::Linear } else { a });
-    match (p.spec, p.input, p.output) {
+    // A kernel with parameters: `kernel` or `kernel_params`, with the
+    // weights first unless the params form of a layer without recurrence.
+    let with_params = |kernel: &str, generics: TokenStream, recurrent: bool, rest: TokenStream| {
+        let f = if params_only {
+            format_ident!("{kernel}_params")
+        } else {
+            format_ident!("{kernel}")
+        };
+        let args = if params_only && !recurrent {
+            rest
+        } else {
+            quote!(&self.#name, #rest)
+        };
+        call(span, quote!(k::#f::<#generics>), args)
+    };
+    Some(match (p.spec, p.input, p.output) {
         (Spec::Dense { units, act: a }, Shape::Vector(n), _) => {
             let (a, n, o) = (act(a), lit(n), lit(units));
-            call(
-                span,
-                quote!(k::dense_backward::<T, #a, #n, #o>),
-                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
+            with_params(
+                "dense_backward",
+                quote!(T, #a, #n, #o),
+                false,
+                quote!(&#input, &#output, &d, &mut grads.#name),
             )
         }
         (Spec::Dense { units, act: a }, Shape::Seq(s, n), _) => {
             let (a, n, o, s) = (act(a), lit(n), lit(units), lit(s));
-            call(
-                span,
-                quote!(k::dense_seq_backward::<T, #a, #n, #o, #s>),
-                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
+            with_params(
+                "dense_seq_backward",
+                quote!(T, #a, #n, #o, #s),
+                false,
+                quote!(&#input, &#output, &d, &mut grads.#name),
             )
         }
         (
@@ -267,10 +304,11 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
             let kk = lit(c * kh * kw);
             let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
                 [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-            call(
-                span,
-                quote!(k::conv2d_backward::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>),
-                quote!(&self.#name, &#input, &#output, &d, &mut grads.#name),
+            with_params(
+                "conv2d_backward",
+                quote!(T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk),
+                false,
+                quote!(&#input, &#output, &d, &mut grads.#name),
             )
         }
         (
@@ -356,121 +394,19 @@ fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
             } else {
                 call(span, quote!(k::last_step_grad::<T, #h, #s>), quote!(&d))
             };
+            let rest = quote!(&#input, &tape.#cell_f, &#dys, &mut grads.#name);
             match cell {
                 Cell::Simple(a) => {
                     let a = act_type(a);
-                    call(
-                        span,
-                        quote!(k::simple_rnn_backward::<T, #a, #f, #h, #s>),
-                        quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
-                    )
+                    with_params("simple_rnn_backward", quote!(T, #a, #f, #h, #s), true, rest)
                 }
-                Cell::Lstm => call(
-                    span,
-                    quote!(k::lstm_backward::<T, #f, #h, #gh, #s>),
-                    quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
-                ),
-                Cell::Gru => call(
-                    span,
-                    quote!(k::gru_backward::<T, #f, #h, #gh, #s>),
-                    quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name),
-                ),
+                Cell::Lstm => with_params("lstm_backward", quote!(T, #f, #h, #gh, #s), true, rest),
+                Cell::Gru => with_params("gru_backward", quote!(T, #f, #h, #gh, #s), true, rest),
             }
         }
         _ => {
             quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: unplanned layer"))
         }
-    }
-}
-
-/// Layer `i`'s backward without the input gradient, for the first layer
-/// with parameters in a training step: `Some` for the layers whose kernel
-/// has a `*_params` form (every layer with parameters). Evaluates to
-/// nothing useful.
-fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStream> {
-    let p = &plan.layers[i];
-    let span = super::layer_span(p);
-    let name = &p.decl.name;
-    let input = input_ref(plan, i);
-    let output = output_ref(plan, i);
-    let act = |a: Act| act_type(if logits { Act::Linear } else { a });
-    Some(match (p.spec, p.input, p.output) {
-        (Spec::Dense { units, act: a }, Shape::Vector(n), _) => {
-            let (a, n, o) = (act(a), lit(n), lit(units));
-            call(
-                span,
-                quote!(k::dense_backward_params::<T, #a, #n, #o>),
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (Spec::Dense { units, act: a }, Shape::Seq(s, n), _) => {
-            let (a, n, o, s) = (act(a), lit(n), lit(units), lit(s));
-            call(
-                span,
-                quote!(k::dense_seq_backward_params::<T, #a, #n, #o, #s>),
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (
-            Spec::Conv2d {
-                kernel: (kh, kw),
-                stride: (sh, sw),
-                act: a,
-                ..
-            },
-            Shape::Image(c, h, w),
-            Shape::Image(o, oh, ow),
-        ) => {
-            let (pt, pl) = p.pad_top_left;
-            let a = act(a);
-            let kk = lit(c * kh * kw);
-            let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
-                [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-            call(
-                span,
-                quote!(k::conv2d_backward_params::<T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk>),
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (
-            Spec::Recurrent {
-                cell,
-                units,
-                return_sequences,
-            },
-            Shape::Seq(s, f),
-            _,
-        ) => {
-            let cell_f = cell_field(p);
-            let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
-            let dys = if return_sequences {
-                quote!(d)
-            } else {
-                call(span, quote!(k::last_step_grad::<T, #h, #s>), quote!(&d))
-            };
-            let args = quote!(&self.#name, &#input, &tape.#cell_f, &#dys, &mut grads.#name);
-            match cell {
-                Cell::Simple(a) => {
-                    let a = act_type(a);
-                    call(
-                        span,
-                        quote!(k::simple_rnn_backward_params::<T, #a, #f, #h, #s>),
-                        args,
-                    )
-                }
-                Cell::Lstm => call(
-                    span,
-                    quote!(k::lstm_backward_params::<T, #f, #h, #gh, #s>),
-                    args,
-                ),
-                Cell::Gru => call(
-                    span,
-                    quote!(k::gru_backward_params::<T, #f, #h, #gh, #s>),
-                    args,
-                ),
-            }
-        }
-        _ => return None,
     })
 }
 
