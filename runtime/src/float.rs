@@ -19,6 +19,18 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
     fn sigmoid(self) -> Self;
     /// The hyperbolic tangent.
     fn tanh_act(self) -> Self;
+    /// `dx[k][i] = W[:, i] · dz[k]` for eight samples with a kernel written
+    /// for the target, if this float type has one there: returns `false`
+    /// (and does nothing) otherwise, and the caller runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn dots8<const O: usize, const I: usize>(
+        _w: &[[Self; O]; I],
+        _dz: &[[Self; O]; 8],
+        _dx: &mut [[Self; I]; 8],
+    ) -> bool {
+        false
+    }
 }
 
 impl Float for f64 {
@@ -67,6 +79,14 @@ impl Float for f32 {
     #[inline(always)]
     fn tanh_act(self) -> Self {
         tanh_f32(self)
+    }
+    #[inline(always)]
+    fn dots8<const O: usize, const I: usize>(
+        w: &[[Self; O]; I],
+        dz: &[[Self; O]; 8],
+        dx: &mut [[Self; I]; 8],
+    ) -> bool {
+        crate::kernels::simd::dots8_f32(w, dz, dx)
     }
 }
 

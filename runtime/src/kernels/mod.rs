@@ -14,6 +14,7 @@ mod pool;
 mod recurrent;
 mod reshape;
 mod sequence;
+pub(crate) mod simd;
 #[cfg(test)]
 mod testutil;
 
