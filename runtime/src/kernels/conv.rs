@@ -322,34 +322,87 @@ fn valid_unit_stride_params<
     dy: &Image<T, O, OH, OW>,
     g: &mut Conv2dParams<T, O, K>,
 ) {
-    for (o, (yo, dyo)) in y.iter().zip(dy).enumerate() {
-        let mut dz = *dyo;
-        A::backward(yo.as_flattened(), dz.as_flattened_mut());
-        let mut db = [T::zero(); OW];
-        let mut acc = [[T::zero(); OW]; K];
-        for (i, dzr) in dz.iter().enumerate() {
-            for (b, &d) in db.iter_mut().zip(dzr) {
-                *b += d;
+    let o0 = params_filters::<T, A, FILTERS_BACK, C, H, W, O, KH, KW, OH, OW, K>(0, x, y, dy, g);
+    if !O.is_multiple_of(FILTERS_BACK) {
+        params_filters::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, x, y, dy, g);
+    }
+}
+
+/// Filters per block in [`valid_unit_stride_params`]: each input row slice
+/// (which LLVM assembles with permutes, the rows overlapping) serves this
+/// many filters; `F·K` accumulators of `OW` values must fit the registers
+/// (27 of AVX-512's 32 for W1's 3×3 taps).
+const FILTERS_BACK: usize = if cfg!(target_feature = "avx512f") {
+    3
+} else {
+    1
+};
+
+/// The filters `o0..` of [`valid_unit_stride_params`] in blocks of `F`;
+/// returns the first filter not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn params_filters<
+    T: Float,
+    A: Activation,
+    const F: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    mut o0: usize,
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut Conv2dParams<T, O, K>,
+) -> usize {
+    while o0 + F <= O {
+        let mut dz = [[[T::zero(); OW]; OH]; F];
+        for (d, (yo, dyo)) in dz.iter_mut().zip(y[o0..].iter().zip(&dy[o0..])) {
+            *d = *dyo;
+            A::backward(yo.as_flattened(), d.as_flattened_mut());
+        }
+        let mut db = [[T::zero(); OW]; F];
+        let mut acc = [[[T::zero(); OW]; K]; F];
+        for i in 0..OH {
+            for (b, d) in db.iter_mut().zip(&dz) {
+                for (bv, &dv) in b.iter_mut().zip(&d[i]) {
+                    *bv += dv;
+                }
             }
             for (c, xc) in x.iter().enumerate() {
                 for ki in 0..KH {
                     let xr = &xc[i + ki];
                     for kj in 0..KW {
-                        let a = &mut acc[(c * KH + ki) * KW + kj];
-                        for ((av, &d), &xv) in a.iter_mut().zip(dzr).zip(&xr[kj..kj + OW]) {
-                            *av = madd(d, xv, *av);
+                        let xs = &xr[kj..kj + OW];
+                        let k = (c * KH + ki) * KW + kj;
+                        for (a, d) in acc.iter_mut().zip(&dz) {
+                            for ((av, &dv), &xv) in a[k].iter_mut().zip(&d[i]).zip(xs) {
+                                *av = madd(dv, xv, *av);
+                            }
                         }
                     }
                 }
             }
         }
-        if let Some(b) = g.bias.as_mut_slice().get_mut(o) {
-            *b += super::blas::reduce(&db);
+        for (f, (b, a)) in db.iter().zip(&acc).enumerate() {
+            let o = o0 + f;
+            if let Some(bias) = g.bias.as_mut_slice().get_mut(o) {
+                *bias += super::blas::reduce(b);
+            }
+            for (gk, ak) in g.weight.data.0.iter_mut().zip(a) {
+                gk[o] += super::blas::reduce(ak);
+            }
         }
-        for (gk, a) in g.weight.data.0.iter_mut().zip(&acc) {
-            gk[o] += super::blas::reduce(a);
-        }
+        o0 += F;
     }
+    o0
 }
 
 /// The parameter half of [`conv2d_backward`]: adds `dL/dW` and `dL/db`
