@@ -69,6 +69,31 @@ pub fn max_pool2d<
     };
     let neg_inf = T::of_f64(f64::NEG_INFINITY);
     let mut y = [[[T::zero(); OW]; OH]; C];
+    if KH == SH && KW == SW {
+        // Windows that tile the input: a row of windows is `KH` input rows
+        // reduced column by column, then `KW`-chunks reduced lane by lane
+        // (the same order of comparisons as the loop below, which LLVM
+        // vectorised with gathers).
+        for (xc, yc) in x.iter().zip(y.iter_mut()) {
+            for (rows, yr) in xc.chunks_exact(KH).zip(yc.iter_mut()) {
+                let mut rm = [neg_inf; W];
+                for r in rows {
+                    for (m, &v) in rm.iter_mut().zip(r) {
+                        *m = max_nan(*m, v);
+                    }
+                }
+                let (rw, _) = rm.as_chunks::<KW>();
+                let mut m = [neg_inf; OW];
+                for kj in 0..KW {
+                    for (mv, w) in m.iter_mut().zip(rw) {
+                        *mv = max_nan(*mv, w[kj]);
+                    }
+                }
+                *yr = m;
+            }
+        }
+        return y;
+    }
     for (xc, yc) in x.iter().zip(y.iter_mut()) {
         for (i, yr) in yc.iter_mut().enumerate() {
             // First the maximum over the window's KH rows, column by column
