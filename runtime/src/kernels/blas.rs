@@ -12,9 +12,10 @@ pub(crate) const LANES: usize = 8;
 
 /// Partial sums of [`dot`]: two 256-bit registers of `f32`. With 8, LLVM
 /// vectorised the sums in 128-bit halves with shuffles under
-/// `-C target-cpu=sapphirerapids` (the batched `Dense` backward ran 1.3×
-/// slower); with 16 it uses whole registers. ([`axpy_dot`] is the other
-/// way round: 16 made it 1.8× slower.)
+/// `-C target-cpu=sapphirerapids`, and the batched `Dense` backward ran
+/// 1.3× slower than with 16 (its horizontal sums are still not ideal with
+/// 16; with AVX2 it now uses `kernels::simd` instead). ([`axpy_dot`] is the
+/// other way round: 16 made it 1.8× slower.)
 const DOT_LANES: usize = 16;
 
 /// `g += x · d` and, in the same pass over the data, `Σ w_k d_k`: the

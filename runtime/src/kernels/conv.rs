@@ -296,11 +296,11 @@ pub fn conv2d_backward_params<
     dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
 }
 
-/// [`conv2d_backward_params`] for the shapes of [`valid_unit_stride`]: one
-/// filter at a time, `dz` stays in its channel-major plane, and each tap's
-/// weight gradient is a dot product of that plane with the input window the
-/// tap reads, kept as `OW` partial sums (one register per tap) over the
-/// output rows. No pixel-major copy of `dz` (8 KiB of stack and a scatter
+/// [`conv2d_backward_params`] for the shapes of [`valid_unit_stride`]:
+/// [`FILTERS_BACK`] filters at a time, `dz` stays in its channel-major
+/// planes, and each tap's weight gradient is a dot product of a filter's
+/// plane with the input window the tap reads, kept as `OW` partial sums (one
+/// register per tap and filter) over the output rows. No pixel-major copy of `dz` (8 KiB of stack and a scatter
 /// for W1's conv), and no transposition.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]

@@ -14,10 +14,13 @@
 //! - `dW[:, i] += Σ_k dz_k x_k[i]`: the block's `dz_k` stay in registers
 //!   while the columns of `dW` stream past;
 //! - `dx_k[i] = W[:, i] · dz_k`: each column of `W` is loaded once for the
-//!   `K` dot products. (Vectorising across the samples instead, with `dz`
-//!   transposed, avoids the dot products' horizontal sums, but LLVM turned
-//!   the broadcasts of `W[r, i..i+8]` into gathers or scalar code: 1.3–1.8×
-//!   slower, measured in benches/train.rs.)
+//!   `K` dot products. For 8 `f32` samples on AVX2 with FMA the products
+//!   and their horizontal sums are hand-vectorised (`kernels::simd`: the
+//!   eight sums reduced together into one register); elsewhere each is a
+//!   portable `blas::dot`. (Vectorising the portable loop across the
+//!   samples instead, with `dz` transposed, made LLVM turn the broadcasts
+//!   of `W[r, i..i+8]` into gathers or scalar code: 1.3–1.8× slower,
+//!   measured in benches/train.rs.)
 //!
 //! The results equal the per-sample kernels' up to the order of the
 //! additions (tests below; the generated code's batched backward is
