@@ -201,12 +201,10 @@ where
         }
         let full = chunk.iter().all(Option::is_some);
         if K > 1 && full {
-            let mut xs: [Option<&M::Input>; K] = [None; K];
-            for (x, c) in xs.iter_mut().zip(&chunk) {
-                *x = c.map(|(x, _)| x);
-            }
-            let Some(first) = xs[0] else { break };
-            let outs = model.forward_train_batch(xs.map(|x| x.unwrap_or(first)), tapes);
+            // (`full`: every slot holds a sample, `first` is never used.)
+            let Some((first, _)) = chunk[0] else { break };
+            let xs = chunk.map(|c| c.map_or(first, |(x, _)| x));
+            let outs = model.forward_train_batch(xs, tapes);
             let mut dys = [M::Output::zeros(); K];
             // Which gradient the loss gives depends on the loss and the
             // model's last activation only, so it is the same for all.
