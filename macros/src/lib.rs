@@ -29,4 +29,6 @@ pub fn model(input: TokenStream) -> TokenStream {
 }
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod tests;
