@@ -82,9 +82,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
     fn visit_params<'a>(
         &'a self,
@@ -195,13 +195,13 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_head = *dy;
+        let d_lstm1 = k::dense_backward::<
             T,
             a::Linear,
             32,
             1,
-        >(&self.head, &tape.lstm1, &tape.head, &d, &mut grads.head);
+        >(&self.head, &tape.lstm1, &tape.head, &d_head, &mut grads.head);
         if !DX {
             k::lstm_backward_params::<
                 T,
@@ -213,14 +213,12 @@ impl<T: ::staticnet::Float> LstmNet<T> {
                 &self.lstm1,
                 &tape.input,
                 &tape.__lstm1,
-                &k::last_step_grad::<T, 32, 32>(&d),
+                &k::last_step_grad::<T, 32, 32>(&d_lstm1),
                 &mut grads.lstm1,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             8,
             32,
@@ -230,10 +228,10 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             &self.lstm1,
             &tape.input,
             &tape.__lstm1,
-            &k::last_step_grad::<T, 32, 32>(&d),
+            &k::last_step_grad::<T, 32, 32>(&d_lstm1),
             &mut grads.lstm1,
         );
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -247,8 +245,8 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_head = *dys;
+        let d_lstm1 = k::dense_backward_batch::<
             T,
             a::Linear,
             32,
@@ -272,12 +270,12 @@ impl<T: ::staticnet::Float> LstmNet<T> {
                 let tape = &tapes[k];
                 &tape.head
             }),
-            &d,
+            &d_head,
             &mut grads.head,
         );
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm1 = d_lstm1[k];
             {
                 k::lstm_backward_params::<
                     T,
@@ -289,12 +287,11 @@ impl<T: ::staticnet::Float> LstmNet<T> {
                     &self.lstm1,
                     &tape.input,
                     &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d),
+                    &k::last_step_grad::<T, 32, 32>(&d_lstm1),
                     &mut grads.lstm1,
                 );
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
@@ -435,11 +432,10 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, &x, &mut state.lstm1);
-        let x = state.lstm1.h;
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
 }
 
@@ -527,9 +523,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruNet<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru::<T, 8, 32, 96, 32>(&self.gru1, input);
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        let gru1 = k::gru::<T, 8, 32, 96, 32>(&self.gru1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &gru1);
+        head
     }
     fn visit_params<'a>(
         &'a self,
@@ -616,13 +612,13 @@ impl<T: ::staticnet::Float> GruNet<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_head = *dy;
+        let d_gru1 = k::dense_backward::<
             T,
             a::Linear,
             32,
             1,
-        >(&self.head, &tape.gru1, &tape.head, &d, &mut grads.head);
+        >(&self.head, &tape.gru1, &tape.head, &d_head, &mut grads.head);
         if !DX {
             k::gru_backward_params::<
                 T,
@@ -634,14 +630,12 @@ impl<T: ::staticnet::Float> GruNet<T> {
                 &self.gru1,
                 &tape.input,
                 &tape.__gru1,
-                &k::last_step_grad::<T, 32, 32>(&d),
+                &k::last_step_grad::<T, 32, 32>(&d_gru1),
                 &mut grads.gru1,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             8,
             32,
@@ -651,10 +645,10 @@ impl<T: ::staticnet::Float> GruNet<T> {
             &self.gru1,
             &tape.input,
             &tape.__gru1,
-            &k::last_step_grad::<T, 32, 32>(&d),
+            &k::last_step_grad::<T, 32, 32>(&d_gru1),
             &mut grads.gru1,
         );
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -668,8 +662,8 @@ impl<T: ::staticnet::Float> GruNet<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_head = *dys;
+        let d_gru1 = k::dense_backward_batch::<
             T,
             a::Linear,
             32,
@@ -693,12 +687,12 @@ impl<T: ::staticnet::Float> GruNet<T> {
                 let tape = &tapes[k];
                 &tape.head
             }),
-            &d,
+            &d_head,
             &mut grads.head,
         );
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_gru1 = d_gru1[k];
             {
                 k::gru_backward_params::<
                     T,
@@ -710,12 +704,11 @@ impl<T: ::staticnet::Float> GruNet<T> {
                     &self.gru1,
                     &tape.input,
                     &tape.__gru1,
-                    &k::last_step_grad::<T, 32, 32>(&d),
+                    &k::last_step_grad::<T, 32, 32>(&d_gru1),
                     &mut grads.gru1,
                 );
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruNet<T> {
@@ -850,11 +843,10 @@ impl<T: ::staticnet::Float> GruNet<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 8, 32, 96>(&self.gru1, &x, &mut state.gru1);
-        let x = state.gru1;
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        k::gru_step::<T, 8, 32, 96>(&self.gru1, x_t, &mut state.gru1);
+        let gru1 = state.gru1;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &gru1);
+        head
     }
 }
 

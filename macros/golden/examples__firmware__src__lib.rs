@@ -108,7 +108,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv1 = k::conv2d::<
             T,
             a::Relu,
             1,
@@ -125,11 +125,11 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
             8,
             9,
         >(&self.conv1, input);
-        let x = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&x);
-        let x = k::flatten_image::<T, 32, 4, 4, 512>(&x);
-        let x = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &x);
-        let x = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &x);
-        x
+        let pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&conv1);
+        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
     fn visit_params<'a>(
         &'a self,
@@ -220,30 +220,30 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_out = *dy;
+        let d_fc1 = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 64,
                 1,
-            >(&self.out, &tape.fc1, &tape.out, &d, &mut grads.out)
+            >(&self.out, &tape.fc1, &tape.out, &d_out, &mut grads.out)
         } else {
             k::dense_backward::<
                 T,
                 a::Sigmoid,
                 64,
                 1,
-            >(&self.out, &tape.fc1, &tape.out, &d, &mut grads.out)
+            >(&self.out, &tape.fc1, &tape.out, &d_out, &mut grads.out)
         };
-        let d = k::dense_backward::<
+        let d_flat = k::dense_backward::<
             T,
             a::Relu,
             512,
             64,
-        >(&self.fc1, &tape.flat, &tape.fc1, &d, &mut grads.fc1);
-        let d = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d);
-        let d = k::max_pool2d_backward::<
+        >(&self.fc1, &tape.flat, &tape.fc1, &d_fc1, &mut grads.fc1);
+        let d_pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat);
+        let d_conv1 = k::max_pool2d_backward::<
             T,
             32,
             8,
@@ -254,7 +254,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             2,
             4,
             4,
-        >(&tape.conv1, &tape.pool1, &d);
+        >(&tape.conv1, &tape.pool1, &d_pool1);
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -272,12 +272,10 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 8,
                 8,
                 9,
-            >(&tape.input, &tape.conv1, &d, &mut grads.conv1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            return <::staticnet::Image<T, 1, 10, 10> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Relu,
             1,
@@ -293,8 +291,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             8,
             8,
             9,
-        >(&self.conv1, &tape.input, &tape.conv1, &d, &mut grads.conv1);
-        d
+        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -308,8 +306,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = if LOGITS {
+        let d_out = *dys;
+        let d_fc1 = if LOGITS {
             k::dense_backward_batch::<
                 T,
                 a::Linear,
@@ -334,7 +332,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     let tape = &tapes[k];
                     &tape.out
                 }),
-                &d,
+                &d_out,
                 &mut grads.out,
             )
         } else {
@@ -362,11 +360,11 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     let tape = &tapes[k];
                     &tape.out
                 }),
-                &d,
+                &d_out,
                 &mut grads.out,
             )
         };
-        let d = k::dense_backward_batch::<
+        let d_flat = k::dense_backward_batch::<
             T,
             a::Relu,
             512,
@@ -390,25 +388,25 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 let tape = &tapes[k];
                 &tape.fc1
             }),
-            &d,
+            &d_fc1,
             &mut grads.fc1,
         );
-        let d = ::core::array::from_fn::<
+        let d_pool1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
-            k::flatten_image_backward::<T, 32, 4, 4, 512>(&d)
+            let d_flat = d_flat[k];
+            k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat)
         });
-        let d = ::core::array::from_fn::<
+        let d_conv1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_pool1 = d_pool1[k];
             k::max_pool2d_backward::<
                 T,
                 32,
@@ -420,11 +418,11 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 2,
                 4,
                 4,
-            >(&tape.conv1, &tape.pool1, &d)
+            >(&tape.conv1, &tape.pool1, &d_pool1)
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_conv1 = d_conv1[k];
             {
                 k::conv2d_backward_params::<
                     T,
@@ -442,10 +440,9 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     8,
                     8,
                     9,
-                >(&tape.input, &tape.conv1, &d, &mut grads.conv1);
+                >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
@@ -713,10 +710,10 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let x = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &x);
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
     fn visit_params<'a>(
         &'a self,
@@ -875,14 +872,14 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_head = *dy;
+        let d_lstm2 = k::dense_backward::<
             T,
             a::Linear,
             32,
             1,
-        >(&self.head, &tape.lstm2, &tape.head, &d, &mut grads.head);
-        let d = k::lstm_backward::<
+        >(&self.head, &tape.lstm2, &tape.head, &d_head, &mut grads.head);
+        let d_lstm1 = k::lstm_backward::<
             T,
             32,
             32,
@@ -892,7 +889,7 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             &self.lstm2,
             &tape.__lstm1.h,
             &tape.__lstm2,
-            &k::last_step_grad::<T, 32, 32>(&d),
+            &k::last_step_grad::<T, 32, 32>(&d_lstm2),
             &mut grads.lstm2,
         );
         if !DX {
@@ -902,19 +899,17 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 32,
                 128,
                 32,
-            >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+            return <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             8,
             32,
             128,
             32,
-        >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-        d
+        >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -928,8 +923,8 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_head = *dys;
+        let d_lstm2 = k::dense_backward_batch::<
             T,
             a::Linear,
             32,
@@ -953,16 +948,16 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 let tape = &tapes[k];
                 &tape.head
             }),
-            &d,
+            &d_head,
             &mut grads.head,
         );
-        let d = ::core::array::from_fn::<
+        let d_lstm1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm2 = d_lstm2[k];
             k::lstm_backward::<
                 T,
                 32,
@@ -973,13 +968,13 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 &self.lstm2,
                 &tape.__lstm1.h,
                 &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d),
+                &k::last_step_grad::<T, 32, 32>(&d_lstm2),
                 &mut grads.lstm2,
             )
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm1 = d_lstm1[k];
             {
                 k::lstm_backward_params::<
                     T,
@@ -987,10 +982,9 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                     32,
                     128,
                     32,
-                >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
+                >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
@@ -1150,13 +1144,12 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, &x, &mut state.lstm1);
-        let x = state.lstm1.h;
-        k::lstm_step::<T, 32, 32, 128>(&self.lstm2, &x, &mut state.lstm2);
-        let x = state.lstm2.h;
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        k::lstm_step::<T, 32, 32, 128>(&self.lstm2, &lstm1, &mut state.lstm2);
+        let lstm2 = state.lstm2.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
 }
 

@@ -82,9 +82,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        let lstm1 = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
     fn visit_params<'a>(
         &'a self,
@@ -195,13 +195,13 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_head = *dy;
+        let d_lstm1 = k::dense_backward::<
             T,
             a::Linear,
             32,
             1,
-        >(&self.head, &tape.lstm1, &tape.head, &d, &mut grads.head);
+        >(&self.head, &tape.lstm1, &tape.head, &d_head, &mut grads.head);
         if !DX {
             k::lstm_backward_params::<
                 T,
@@ -213,14 +213,12 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 &self.lstm1,
                 &tape.input,
                 &tape.__lstm1,
-                &k::last_step_grad::<T, 32, 16>(&d),
+                &k::last_step_grad::<T, 32, 16>(&d_lstm1),
                 &mut grads.lstm1,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 16, 1> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             1,
             32,
@@ -230,10 +228,10 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             &self.lstm1,
             &tape.input,
             &tape.__lstm1,
-            &k::last_step_grad::<T, 32, 16>(&d),
+            &k::last_step_grad::<T, 32, 16>(&d_lstm1),
             &mut grads.lstm1,
         );
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -247,8 +245,8 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_head = *dys;
+        let d_lstm1 = k::dense_backward_batch::<
             T,
             a::Linear,
             32,
@@ -272,12 +270,12 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 let tape = &tapes[k];
                 &tape.head
             }),
-            &d,
+            &d_head,
             &mut grads.head,
         );
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm1 = d_lstm1[k];
             {
                 k::lstm_backward_params::<
                     T,
@@ -289,12 +287,11 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                     &self.lstm1,
                     &tape.input,
                     &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 16>(&d),
+                    &k::last_step_grad::<T, 32, 16>(&d_lstm1),
                     &mut grads.lstm1,
                 );
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
@@ -435,11 +432,10 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 1, 32, 128>(&self.lstm1, &x, &mut state.lstm1);
-        let x = state.lstm1.h;
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        k::lstm_step::<T, 1, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
 }
 

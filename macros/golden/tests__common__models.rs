@@ -63,8 +63,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseDefault<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -124,25 +124,23 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             k::dense_backward_params::<
                 T,
                 a::Linear,
                 5,
                 4,
-            >(&tape.input, &tape.fc, &d, &mut grads.fc);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
+            return <::staticnet::Vector<T, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::dense_backward::<
+        let d_input = k::dense_backward::<
             T,
             a::Linear,
             5,
             4,
-        >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc);
-        d
+        >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -156,7 +154,7 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         k::dense_backward_batch_params::<
             T,
             a::Linear,
@@ -180,10 +178,9 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
                 let tape = &tapes[k];
                 &tape.fc
             }),
-            &d,
+            &d_fc,
             &mut grads.fc,
         );
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
@@ -346,8 +343,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseLinear<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -407,25 +404,23 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             k::dense_backward_params::<
                 T,
                 a::Linear,
                 5,
                 4,
-            >(&tape.input, &tape.fc, &d, &mut grads.fc);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
+            return <::staticnet::Vector<T, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::dense_backward::<
+        let d_input = k::dense_backward::<
             T,
             a::Linear,
             5,
             4,
-        >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc);
-        d
+        >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -439,7 +434,7 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         k::dense_backward_batch_params::<
             T,
             a::Linear,
@@ -463,10 +458,9 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
                 let tape = &tapes[k];
                 &tape.fc
             }),
-            &d,
+            &d_fc,
             &mut grads.fc,
         );
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
@@ -629,8 +623,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseRelu<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Relu, 6, 5>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Relu, 6, 5>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -693,7 +687,7 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_backward_params::<
@@ -701,35 +695,33 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
                     a::Linear,
                     6,
                     5,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_backward_params::<
                     T,
                     a::Relu,
                     6,
                     5,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Vector<T, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 6,
                 5,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Relu,
                 6,
                 5,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -743,7 +735,7 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         if LOGITS {
             k::dense_backward_batch_params::<
                 T,
@@ -768,7 +760,7 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -795,11 +787,10 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
@@ -964,8 +955,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSigmoid<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Sigmoid, 6, 3>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Sigmoid, 6, 3>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -1028,7 +1019,7 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_backward_params::<
@@ -1036,35 +1027,33 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
                     a::Linear,
                     6,
                     3,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_backward_params::<
                     T,
                     a::Sigmoid,
                     6,
                     3,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Vector<T, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 6,
                 3,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Sigmoid,
                 6,
                 3,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -1078,7 +1067,7 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         if LOGITS {
             k::dense_backward_batch_params::<
                 T,
@@ -1103,7 +1092,7 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -1130,11 +1119,10 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
@@ -1299,8 +1287,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseTanh<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Tanh, 4, 5>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Tanh, 4, 5>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -1363,7 +1351,7 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_backward_params::<
@@ -1371,35 +1359,33 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
                     a::Linear,
                     4,
                     5,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_backward_params::<
                     T,
                     a::Tanh,
                     4,
                     5,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 4,
                 5,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Tanh,
                 4,
                 5,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -1413,7 +1399,7 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         if LOGITS {
             k::dense_backward_batch_params::<
                 T,
@@ -1438,7 +1424,7 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -1465,11 +1451,10 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
@@ -1634,8 +1619,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Softmax, 6, 4>(&self.fc, input);
-        x
+        let fc = k::dense::<T, a::Softmax, 6, 4>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -1698,7 +1683,7 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_backward_params::<
@@ -1706,35 +1691,33 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
                     a::Linear,
                     6,
                     4,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_backward_params::<
                     T,
                     a::Softmax,
                     6,
                     4,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Vector<T, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 6,
                 4,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Softmax,
                 6,
                 4,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -1748,7 +1731,7 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         if LOGITS {
             k::dense_backward_batch_params::<
                 T,
@@ -1773,7 +1756,7 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -1800,11 +1783,10 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
@@ -1997,10 +1979,10 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseChain<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Relu, 7, 6>(&self.fc1, input);
-        let x = k::dense::<T, a::Tanh, 6, 5>(&self.fc2, &x);
-        let x = k::dense::<T, a::Linear, 5, 3>(&self.fc3, &x);
-        x
+        let fc1 = k::dense::<T, a::Relu, 7, 6>(&self.fc1, input);
+        let fc2 = k::dense::<T, a::Tanh, 6, 5>(&self.fc2, &fc1);
+        let fc3 = k::dense::<T, a::Linear, 5, 3>(&self.fc3, &fc2);
+        fc3
     }
     fn visit_params<'a>(
         &'a self,
@@ -2076,37 +2058,35 @@ impl<T: ::staticnet::Float> DenseChain<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_fc3 = *dy;
+        let d_fc2 = k::dense_backward::<
             T,
             a::Linear,
             5,
             3,
-        >(&self.fc3, &tape.fc2, &tape.fc3, &d, &mut grads.fc3);
-        let d = k::dense_backward::<
+        >(&self.fc3, &tape.fc2, &tape.fc3, &d_fc3, &mut grads.fc3);
+        let d_fc1 = k::dense_backward::<
             T,
             a::Tanh,
             6,
             5,
-        >(&self.fc2, &tape.fc1, &tape.fc2, &d, &mut grads.fc2);
+        >(&self.fc2, &tape.fc1, &tape.fc2, &d_fc2, &mut grads.fc2);
         if !DX {
             k::dense_backward_params::<
                 T,
                 a::Relu,
                 7,
                 6,
-            >(&tape.input, &tape.fc1, &d, &mut grads.fc1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.fc1, &d_fc1, &mut grads.fc1);
+            return <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::dense_backward::<
+        let d_input = k::dense_backward::<
             T,
             a::Relu,
             7,
             6,
-        >(&self.fc1, &tape.input, &tape.fc1, &d, &mut grads.fc1);
-        d
+        >(&self.fc1, &tape.input, &tape.fc1, &d_fc1, &mut grads.fc1);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -2120,8 +2100,8 @@ impl<T: ::staticnet::Float> DenseChain<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_fc3 = *dys;
+        let d_fc2 = k::dense_backward_batch::<
             T,
             a::Linear,
             5,
@@ -2145,10 +2125,10 @@ impl<T: ::staticnet::Float> DenseChain<T> {
                 let tape = &tapes[k];
                 &tape.fc3
             }),
-            &d,
+            &d_fc3,
             &mut grads.fc3,
         );
-        let d = k::dense_backward_batch::<
+        let d_fc1 = k::dense_backward_batch::<
             T,
             a::Tanh,
             6,
@@ -2172,7 +2152,7 @@ impl<T: ::staticnet::Float> DenseChain<T> {
                 let tape = &tapes[k];
                 &tape.fc2
             }),
-            &d,
+            &d_fc2,
             &mut grads.fc2,
         );
         k::dense_backward_batch_params::<
@@ -2198,10 +2178,9 @@ impl<T: ::staticnet::Float> DenseChain<T> {
                 let tape = &tapes[k];
                 &tape.fc1
             }),
-            &d,
+            &d_fc1,
             &mut grads.fc1,
         );
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
@@ -2406,8 +2385,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense_seq::<T, a::Tanh, 3, 5, 4>(&self.fc, input);
-        x
+        let fc = k::dense_seq::<T, a::Tanh, 3, 5, 4>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -2470,7 +2449,7 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_seq_backward_params::<
@@ -2479,7 +2458,7 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
                     3,
                     5,
                     4,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_seq_backward_params::<
                     T,
@@ -2487,20 +2466,18 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
                     3,
                     5,
                     4,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 4, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_seq_backward::<
                 T,
                 a::Linear,
                 3,
                 5,
                 4,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_seq_backward::<
                 T,
@@ -2508,9 +2485,9 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
                 3,
                 5,
                 4,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
@@ -2626,8 +2603,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeqSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense_seq::<T, a::Softmax, 5, 4, 3>(&self.fc, input);
-        x
+        let fc = k::dense_seq::<T, a::Softmax, 5, 4, 3>(&self.fc, input);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -2690,7 +2667,7 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_seq_backward_params::<
@@ -2699,7 +2676,7 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
                     5,
                     4,
                     3,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_seq_backward_params::<
                     T,
@@ -2707,20 +2684,18 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
                     5,
                     4,
                     3,
-                >(&tape.input, &tape.fc, &d, &mut grads.fc);
+                >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 3, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::dense_seq_backward::<
                 T,
                 a::Linear,
                 5,
                 4,
                 3,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_seq_backward::<
                 T,
@@ -2728,9 +2703,9 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
                 5,
                 4,
                 3,
-            >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
@@ -2846,7 +2821,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             1,
@@ -2863,7 +2838,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
             5,
             9,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -2929,7 +2904,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -2947,12 +2922,10 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                 4,
                 5,
                 9,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             1,
@@ -2968,8 +2941,8 @@ impl<T: ::staticnet::Float> ConvValid<T> {
             4,
             5,
             9,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
@@ -3100,7 +3073,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Relu,
             2,
@@ -3117,7 +3090,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
             5,
             12,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -3186,7 +3159,7 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -3205,7 +3178,7 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                     5,
                     5,
                     12,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -3223,13 +3196,11 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                     5,
                     5,
                     12,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 2, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -3246,7 +3217,7 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                 5,
                 5,
                 12,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -3264,9 +3235,9 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                 5,
                 5,
                 12,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
@@ -3398,7 +3369,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             2,
@@ -3415,7 +3386,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
             5,
             12,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -3481,7 +3452,7 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -3499,12 +3470,10 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
                 3,
                 5,
                 12,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 7, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             2,
@@ -3520,8 +3489,8 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
             3,
             5,
             12,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
@@ -3652,7 +3621,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Tanh,
             3,
@@ -3669,7 +3638,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
             3,
             27,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -3738,7 +3707,7 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -3757,7 +3726,7 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                     3,
                     3,
                     27,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -3775,13 +3744,11 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                     3,
                     3,
                     27,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 3, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -3798,7 +3765,7 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                 3,
                 3,
                 27,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -3816,9 +3783,9 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                 3,
                 3,
                 27,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
@@ -3950,7 +3917,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Sigmoid,
             2,
@@ -3967,7 +3934,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
             6,
             18,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -4036,7 +4003,7 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -4055,7 +4022,7 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                     5,
                     6,
                     18,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -4073,13 +4040,11 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                     5,
                     6,
                     18,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -4096,7 +4061,7 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                 5,
                 6,
                 18,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -4114,9 +4079,9 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                 5,
                 6,
                 18,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
@@ -4248,7 +4213,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             2,
@@ -4265,7 +4230,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
             6,
             16,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -4331,7 +4296,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -4349,12 +4314,10 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
                 5,
                 6,
                 16,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             2,
@@ -4370,8 +4333,8 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
             5,
             6,
             16,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
@@ -4502,7 +4465,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             2,
@@ -4519,7 +4482,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
             4,
             18,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -4585,7 +4548,7 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -4603,12 +4566,10 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
                 4,
                 4,
                 18,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             2,
@@ -4624,8 +4585,8 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
             4,
             4,
             18,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
@@ -4756,7 +4717,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Relu,
             1,
@@ -4773,7 +4734,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
             4,
             16,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -4842,7 +4803,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -4861,7 +4822,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                     3,
                     4,
                     16,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -4879,13 +4840,11 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                     3,
                     4,
                     16,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -4902,7 +4861,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                 3,
                 4,
                 16,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -4920,9 +4879,9 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                 3,
                 4,
                 16,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
@@ -5054,7 +5013,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             2,
@@ -5071,7 +5030,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
             5,
             12,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -5137,7 +5096,7 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -5155,12 +5114,10 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
                 3,
                 5,
                 12,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 6, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             2,
@@ -5176,8 +5133,8 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
             3,
             5,
             12,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
@@ -5308,7 +5265,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             1,
@@ -5325,7 +5282,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
             3,
             2,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -5391,7 +5348,7 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -5409,12 +5366,10 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
                 3,
                 3,
                 2,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 1, 8, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             1,
@@ -5430,8 +5385,8 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
             3,
             3,
             2,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
@@ -5562,7 +5517,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Tanh,
             2,
@@ -5579,7 +5534,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
             3,
             18,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -5648,7 +5603,7 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -5667,7 +5622,7 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                     3,
                     3,
                     18,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -5685,13 +5640,11 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                     3,
                     3,
                     18,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -5708,7 +5661,7 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                 3,
                 3,
                 18,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -5726,9 +5679,9 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                 3,
                 3,
                 18,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
@@ -5860,7 +5813,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             1,
@@ -5877,7 +5830,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
             6,
             6,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -5943,7 +5896,7 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -5961,12 +5914,10 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
                 6,
                 6,
                 6,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 1, 4, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             1,
@@ -5982,8 +5933,8 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
             6,
             6,
             6,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
@@ -6114,7 +6065,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Softmax,
             3,
@@ -6131,7 +6082,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
             3,
             12,
         >(&self.conv, input);
-        x
+        conv
     }
     fn visit_params<'a>(
         &'a self,
@@ -6200,7 +6151,7 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_conv = *dy;
         if !DX {
             if LOGITS {
                 k::conv2d_backward_params::<
@@ -6219,7 +6170,7 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                     3,
                     3,
                     12,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
                 k::conv2d_backward_params::<
                     T,
@@ -6237,13 +6188,11 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                     3,
                     3,
                     12,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Image<T, 3, 4, 4> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_input = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -6260,7 +6209,7 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                 3,
                 3,
                 12,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
             k::conv2d_backward::<
                 T,
@@ -6278,9 +6227,9 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                 3,
                 3,
                 12,
-            >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv)
+            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
@@ -6426,7 +6375,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv1 = k::conv2d::<
             T,
             a::Relu,
             2,
@@ -6443,7 +6392,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
             5,
             18,
         >(&self.conv1, input);
-        let x = k::conv2d::<
+        let conv2 = k::conv2d::<
             T,
             a::Sigmoid,
             3,
@@ -6459,8 +6408,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
             5,
             3,
             18,
-        >(&self.conv2, &x);
-        x
+        >(&self.conv2, &conv1);
+        conv2
     }
     fn visit_params<'a>(
         &'a self,
@@ -6543,8 +6492,8 @@ impl<T: ::staticnet::Float> ConvConv<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_conv2 = *dy;
+        let d_conv1 = if LOGITS {
             k::conv2d_backward::<
                 T,
                 a::Linear,
@@ -6561,7 +6510,7 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                 5,
                 3,
                 18,
-            >(&self.conv2, &tape.conv1, &tape.conv2, &d, &mut grads.conv2)
+            >(&self.conv2, &tape.conv1, &tape.conv2, &d_conv2, &mut grads.conv2)
         } else {
             k::conv2d_backward::<
                 T,
@@ -6579,7 +6528,7 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                 5,
                 3,
                 18,
-            >(&self.conv2, &tape.conv1, &tape.conv2, &d, &mut grads.conv2)
+            >(&self.conv2, &tape.conv1, &tape.conv2, &d_conv2, &mut grads.conv2)
         };
         if !DX {
             k::conv2d_backward_params::<
@@ -6598,12 +6547,10 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                 5,
                 5,
                 18,
-            >(&tape.input, &tape.conv1, &d, &mut grads.conv1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            return <::staticnet::Image<T, 2, 7, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Relu,
             2,
@@ -6619,8 +6566,8 @@ impl<T: ::staticnet::Float> ConvConv<T> {
             5,
             5,
             18,
-        >(&self.conv1, &tape.input, &tape.conv1, &d, &mut grads.conv1);
-        d
+        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
@@ -6765,8 +6712,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPool2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
-        x
+        let pool = k::max_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -6821,8 +6768,11 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 4, 6> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             2,
             4,
@@ -6833,8 +6783,8 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
@@ -6945,8 +6895,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRagged<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
-        x
+        let pool = k::max_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7001,8 +6951,11 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             2,
             5,
@@ -7013,8 +6966,8 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
@@ -7125,8 +7078,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolOverlap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
-        x
+        let pool = k::max_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7181,8 +7134,11 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             1,
             6,
@@ -7193,8 +7149,8 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
@@ -7305,8 +7261,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolGap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
-        x
+        let pool = k::max_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7361,8 +7317,11 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 7, 8> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             1,
             7,
@@ -7373,8 +7332,8 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
             3,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
@@ -7485,8 +7444,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRect<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
-        x
+        let pool = k::max_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7541,8 +7500,11 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             2,
             5,
@@ -7553,8 +7515,8 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
             3,
             2,
             2,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
@@ -7665,8 +7627,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRectStride<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::max_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
-        x
+        let pool = k::max_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7721,8 +7683,11 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::max_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 5, 5> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::max_pool2d_backward::<
             T,
             1,
             5,
@@ -7733,8 +7698,8 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
             2,
             3,
             2,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
@@ -7845,8 +7810,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPool2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
-        x
+        let pool = k::avg_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -7901,8 +7866,11 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 4, 6> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             2,
             4,
@@ -7913,8 +7881,8 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
@@ -8025,8 +7993,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRagged<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
-        x
+        let pool = k::avg_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -8081,8 +8049,11 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             2,
             5,
@@ -8093,8 +8064,8 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
@@ -8205,8 +8176,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolOverlap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
-        x
+        let pool = k::avg_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -8261,8 +8232,11 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             1,
             6,
@@ -8273,8 +8247,8 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
             2,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
@@ -8385,8 +8359,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolGap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
-        x
+        let pool = k::avg_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -8441,8 +8415,11 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 7, 8> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             1,
             7,
@@ -8453,8 +8430,8 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
             3,
             2,
             3,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
@@ -8565,8 +8542,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRect<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
-        x
+        let pool = k::avg_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -8621,8 +8598,11 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             2,
             5,
@@ -8633,8 +8613,8 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
             3,
             2,
             2,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
@@ -8745,8 +8725,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRectStride<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::avg_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
-        x
+        let pool = k::avg_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
+        pool
     }
     fn visit_params<'a>(
         &'a self,
@@ -8801,8 +8781,11 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::avg_pool2d_backward::<
+        let d_pool = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 1, 5, 5> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = k::avg_pool2d_backward::<
             T,
             1,
             5,
@@ -8813,8 +8796,8 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
             2,
             3,
             2,
-        >(&tape.input, &tape.pool, &d);
-        d
+        >(&tape.input, &tape.pool, &d_pool);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
@@ -8950,7 +8933,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Relu,
             2,
@@ -8967,9 +8950,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
             2,
             12,
         >(&self.conv, input);
-        let x = k::flatten_image::<T, 3, 4, 2, 24>(&x);
-        let x = k::dense::<T, a::Linear, 24, 3>(&self.fc, &x);
-        x
+        let flat = k::flatten_image::<T, 3, 4, 2, 24>(&conv);
+        let fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &flat);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -9046,14 +9029,14 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_fc = *dy;
+        let d_flat = k::dense_backward::<
             T,
             a::Linear,
             24,
             3,
-        >(&self.fc, &tape.flat, &tape.fc, &d, &mut grads.fc);
-        let d = k::flatten_image_backward::<T, 3, 4, 2, 24>(&d);
+        >(&self.fc, &tape.flat, &tape.fc, &d_fc, &mut grads.fc);
+        let d_conv = k::flatten_image_backward::<T, 3, 4, 2, 24>(&d_flat);
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -9071,12 +9054,10 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                 4,
                 2,
                 12,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 5, 4> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Relu,
             2,
@@ -9092,8 +9073,8 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             4,
             2,
             12,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -9107,8 +9088,8 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_fc = *dys;
+        let d_flat = k::dense_backward_batch::<
             T,
             a::Linear,
             24,
@@ -9132,21 +9113,21 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                 let tape = &tapes[k];
                 &tape.fc
             }),
-            &d,
+            &d_fc,
             &mut grads.fc,
         );
-        let d = ::core::array::from_fn::<
+        let d_conv = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
-            k::flatten_image_backward::<T, 3, 4, 2, 24>(&d)
+            let d_flat = d_flat[k];
+            k::flatten_image_backward::<T, 3, 4, 2, 24>(&d_flat)
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_conv = d_conv[k];
             {
                 k::conv2d_backward_params::<
                     T,
@@ -9164,10 +9145,9 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                     4,
                     2,
                     12,
-                >(&tape.input, &tape.conv, &d, &mut grads.conv);
+                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
@@ -9377,9 +9357,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenSequence<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::flatten_seq::<T, 4, 3, 12>(input);
-        let x = k::dense::<T, a::Tanh, 12, 2>(&self.fc, &x);
-        x
+        let flat = k::flatten_seq::<T, 4, 3, 12>(input);
+        let fc = k::dense::<T, a::Tanh, 12, 2>(&self.fc, &flat);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -9445,7 +9425,7 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_fc = *dy;
         if !DX {
             if LOGITS {
                 k::dense_backward_params::<
@@ -9453,36 +9433,34 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
                     a::Linear,
                     12,
                     2,
-                >(&tape.flat, &tape.fc, &d, &mut grads.fc);
+                >(&tape.flat, &tape.fc, &d_fc, &mut grads.fc);
             } else {
                 k::dense_backward_params::<
                     T,
                     a::Tanh,
                     12,
                     2,
-                >(&tape.flat, &tape.fc, &d, &mut grads.fc);
+                >(&tape.flat, &tape.fc, &d_fc, &mut grads.fc);
             }
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 3, 4> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = if LOGITS {
+        let d_flat = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 12,
                 2,
-            >(&self.fc, &tape.flat, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.flat, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Tanh,
                 12,
                 2,
-            >(&self.fc, &tape.flat, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.flat, &tape.fc, &d_fc, &mut grads.fc)
         };
-        let d = k::flatten_seq_backward::<T, 4, 3, 12>(&d);
-        d
+        let d_input = k::flatten_seq_backward::<T, 4, 3, 12>(&d_flat);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -9496,7 +9474,7 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
+        let d_fc = *dys;
         if LOGITS {
             k::dense_backward_batch_params::<
                 T,
@@ -9521,7 +9499,7 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -9548,11 +9526,10 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
@@ -9746,10 +9723,10 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenAfterGru<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru_seq::<T, 3, 3, 9, 4>(&self.gru, input);
-        let x = k::flatten_seq::<T, 3, 4, 12>(&x);
-        let x = k::dense::<T, a::Linear, 12, 2>(&self.fc, &x);
-        x
+        let gru = k::gru_seq::<T, 3, 3, 9, 4>(&self.gru, input);
+        let flat = k::flatten_seq::<T, 3, 4, 12>(&gru);
+        let fc = k::dense::<T, a::Linear, 12, 2>(&self.fc, &flat);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -9836,14 +9813,14 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_fc = *dy;
+        let d_flat = k::dense_backward::<
             T,
             a::Linear,
             12,
             2,
-        >(&self.fc, &tape.flat, &tape.fc, &d, &mut grads.fc);
-        let d = k::flatten_seq_backward::<T, 3, 4, 12>(&d);
+        >(&self.fc, &tape.flat, &tape.fc, &d_fc, &mut grads.fc);
+        let d_gru = k::flatten_seq_backward::<T, 3, 4, 12>(&d_flat);
         if !DX {
             k::gru_backward_params::<
                 T,
@@ -9851,19 +9828,17 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
                 3,
                 9,
                 4,
-            >(&self.gru, &tape.input, &tape.__gru, &d, &mut grads.gru);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
+            return <::staticnet::Sequence<T, 4, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             3,
             3,
             9,
             4,
-        >(&self.gru, &tape.input, &tape.__gru, &d, &mut grads.gru);
-        d
+        >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -9877,8 +9852,8 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_fc = *dys;
+        let d_flat = k::dense_backward_batch::<
             T,
             a::Linear,
             12,
@@ -9902,21 +9877,21 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
                 let tape = &tapes[k];
                 &tape.fc
             }),
-            &d,
+            &d_fc,
             &mut grads.fc,
         );
-        let d = ::core::array::from_fn::<
+        let d_gru = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
-            k::flatten_seq_backward::<T, 3, 4, 12>(&d)
+            let d_flat = d_flat[k];
+            k::flatten_seq_backward::<T, 3, 4, 12>(&d_flat)
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_gru = d_gru[k];
             {
                 k::gru_backward_params::<
                     T,
@@ -9924,10 +9899,9 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d, &mut grads.gru);
+                >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
@@ -10094,8 +10068,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluVector<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Relu, 7, 1>(*input);
-        x
+        let act = k::activate::<T, a::Relu, 7, 1>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -10150,13 +10124,16 @@ impl<T: ::staticnet::Float> ReluVector<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Relu, 7, 1>(&tape.act, &d)
+            k::activate_backward::<T, a::Relu, 7, 1>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
@@ -10267,8 +10244,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidVector<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Sigmoid, 7, 1>(*input);
-        x
+        let act = k::activate::<T, a::Sigmoid, 7, 1>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -10323,13 +10300,16 @@ impl<T: ::staticnet::Float> SigmoidVector<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Sigmoid, 7, 1>(&tape.act, &d)
+            k::activate_backward::<T, a::Sigmoid, 7, 1>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
@@ -10440,8 +10420,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhVector<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Tanh, 7, 1>(*input);
-        x
+        let act = k::activate::<T, a::Tanh, 7, 1>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -10496,13 +10476,16 @@ impl<T: ::staticnet::Float> TanhVector<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Tanh, 7, 1>(&tape.act, &d)
+            k::activate_backward::<T, a::Tanh, 7, 1>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
@@ -10613,8 +10596,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxVector<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Softmax, 7, 1>(*input);
-        x
+        let act = k::activate::<T, a::Softmax, 7, 1>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -10669,13 +10652,16 @@ impl<T: ::staticnet::Float> SoftmaxVector<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Softmax, 7, 1>(&tape.act, &d)
+            k::activate_backward::<T, a::Softmax, 7, 1>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
@@ -10786,8 +10772,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluSequence<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Relu, 4, 3>(*input);
-        x
+        let act = k::activate::<T, a::Relu, 4, 3>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -10842,13 +10828,16 @@ impl<T: ::staticnet::Float> ReluSequence<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Sequence<T, 3, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Relu, 4, 3>(&tape.act, &d)
+            k::activate_backward::<T, a::Relu, 4, 3>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
@@ -10959,8 +10948,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidSequence<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Sigmoid, 4, 3>(*input);
-        x
+        let act = k::activate::<T, a::Sigmoid, 4, 3>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11015,13 +11004,16 @@ impl<T: ::staticnet::Float> SigmoidSequence<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Sequence<T, 3, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Sigmoid, 4, 3>(&tape.act, &d)
+            k::activate_backward::<T, a::Sigmoid, 4, 3>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
@@ -11132,8 +11124,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhSequence<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Tanh, 4, 3>(*input);
-        x
+        let act = k::activate::<T, a::Tanh, 4, 3>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11188,13 +11180,16 @@ impl<T: ::staticnet::Float> TanhSequence<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Sequence<T, 3, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Tanh, 4, 3>(&tape.act, &d)
+            k::activate_backward::<T, a::Tanh, 4, 3>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
@@ -11305,8 +11300,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxSequence<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate::<T, a::Softmax, 4, 3>(*input);
-        x
+        let act = k::activate::<T, a::Softmax, 4, 3>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11361,13 +11356,16 @@ impl<T: ::staticnet::Float> SoftmaxSequence<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Sequence<T, 3, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Softmax, 4, 3>(&tape.act, &d)
+            k::activate_backward::<T, a::Softmax, 4, 3>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
@@ -11478,8 +11476,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate_image::<T, a::Relu, 3, 2, 4>(*input);
-        x
+        let act = k::activate_image::<T, a::Relu, 3, 2, 4>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11534,13 +11532,16 @@ impl<T: ::staticnet::Float> ReluImage<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 3, 2, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_image_backward::<T, a::Relu, 3, 2, 4>(&tape.act, &d)
+            k::activate_image_backward::<T, a::Relu, 3, 2, 4>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
@@ -11651,8 +11652,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate_image::<T, a::Sigmoid, 3, 2, 4>(*input);
-        x
+        let act = k::activate_image::<T, a::Sigmoid, 3, 2, 4>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11707,13 +11708,16 @@ impl<T: ::staticnet::Float> SigmoidImage<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 3, 2, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_image_backward::<T, a::Sigmoid, 3, 2, 4>(&tape.act, &d)
+            k::activate_image_backward::<T, a::Sigmoid, 3, 2, 4>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
@@ -11824,8 +11828,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate_image::<T, a::Tanh, 3, 2, 4>(*input);
-        x
+        let act = k::activate_image::<T, a::Tanh, 3, 2, 4>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -11880,13 +11884,16 @@ impl<T: ::staticnet::Float> TanhImage<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 3, 2, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_image_backward::<T, a::Tanh, 3, 2, 4>(&tape.act, &d)
+            k::activate_image_backward::<T, a::Tanh, 3, 2, 4>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
@@ -11997,8 +12004,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::activate_image::<T, a::Softmax, 3, 2, 4>(*input);
-        x
+        let act = k::activate_image::<T, a::Softmax, 3, 2, 4>(*input);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -12053,13 +12060,16 @@ impl<T: ::staticnet::Float> SoftmaxImage<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        if !DX {
+            return <::staticnet::Image<T, 3, 2, 4> as ::staticnet::Tensor<T>>::zeros();
+        }
+        let d_input = if LOGITS {
+            d_act
         } else {
-            k::activate_image_backward::<T, a::Softmax, 3, 2, 4>(&tape.act, &d)
+            k::activate_image_backward::<T, a::Softmax, 3, 2, 4>(&tape.act, &d_act)
         };
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
@@ -12181,9 +12191,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseThenSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        let x = k::activate::<T, a::Softmax, 4, 1>(x);
-        x
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        let act = k::activate::<T, a::Softmax, 4, 1>(fc);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -12246,11 +12256,11 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        let d_fc = if LOGITS {
+            d_act
         } else {
-            k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d)
+            k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d_act)
         };
         if !DX {
             k::dense_backward_params::<
@@ -12258,18 +12268,16 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
                 a::Linear,
                 5,
                 4,
-            >(&tape.input, &tape.fc, &d, &mut grads.fc);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.fc, &d_fc, &mut grads.fc);
+            return <::staticnet::Vector<T, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::dense_backward::<
+        let d_input = k::dense_backward::<
             T,
             a::Linear,
             5,
             4,
-        >(&self.fc, &tape.input, &tape.fc, &d, &mut grads.fc);
-        d
+        >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -12283,18 +12291,18 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = ::core::array::from_fn::<
+        let d_act = *dys;
+        let d_fc = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_act = d_act[k];
             if LOGITS {
-                d
+                d_act
             } else {
-                k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d)
+                k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d_act)
             }
         });
         k::dense_backward_batch_params::<
@@ -12320,10 +12328,9 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
                 let tape = &tapes[k];
                 &tape.fc
             }),
-            &d,
+            &d_fc,
             &mut grads.fc,
         );
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
@@ -12497,7 +12504,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv = k::conv2d::<
             T,
             a::Linear,
             2,
@@ -12514,8 +12521,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
             4,
             8,
         >(&self.conv, input);
-        let x = k::activate_image::<T, a::Softmax, 3, 3, 4>(x);
-        x
+        let act = k::activate_image::<T, a::Softmax, 3, 3, 4>(conv);
+        act
     }
     fn visit_params<'a>(
         &'a self,
@@ -12584,11 +12591,11 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
-            d
+        let d_act = *dy;
+        let d_conv = if LOGITS {
+            d_act
         } else {
-            k::activate_image_backward::<T, a::Softmax, 3, 3, 4>(&tape.act, &d)
+            k::activate_image_backward::<T, a::Softmax, 3, 3, 4>(&tape.act, &d_act)
         };
         if !DX {
             k::conv2d_backward_params::<
@@ -12607,12 +12614,10 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
                 3,
                 4,
                 8,
-            >(&tape.input, &tape.conv, &d, &mut grads.conv);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            return <::staticnet::Image<T, 2, 4, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Linear,
             2,
@@ -12628,8 +12633,8 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
             3,
             4,
             8,
-        >(&self.conv, &tape.input, &tape.conv, &d, &mut grads.conv);
-        d
+        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
@@ -12765,8 +12770,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnDefault<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -12845,7 +12850,7 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -12857,14 +12862,12 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
                 &self.rnn,
                 &tape.input,
                 &tape.__rnn,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_rnn),
                 &mut grads.rnn,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Tanh,
             3,
@@ -12874,10 +12877,10 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
             &self.rnn,
             &tape.input,
             &tape.__rnn,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_rnn),
             &mut grads.rnn,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
@@ -12965,10 +12968,9 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -13041,8 +13043,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnTanhSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -13118,7 +13120,7 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -13126,19 +13128,17 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
                 3,
                 4,
                 5,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Tanh,
             3,
             4,
             5,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
@@ -13225,10 +13225,9 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -13301,8 +13300,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnRelu<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -13381,7 +13380,7 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -13393,14 +13392,12 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
                 &self.rnn,
                 &tape.input,
                 &tape.__rnn,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_rnn),
                 &mut grads.rnn,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Relu,
             3,
@@ -13410,10 +13407,10 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
             &self.rnn,
             &tape.input,
             &tape.__rnn,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_rnn),
             &mut grads.rnn,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
@@ -13501,10 +13498,9 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -13577,8 +13573,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnReluSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -13654,7 +13650,7 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -13662,19 +13658,17 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
                 3,
                 4,
                 5,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Relu,
             3,
             4,
             5,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
@@ -13761,10 +13755,9 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -13837,8 +13830,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoid<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -13917,7 +13910,7 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -13929,14 +13922,12 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
                 &self.rnn,
                 &tape.input,
                 &tape.__rnn,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_rnn),
                 &mut grads.rnn,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Sigmoid,
             3,
@@ -13946,10 +13937,10 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
             &self.rnn,
             &tape.input,
             &tape.__rnn,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_rnn),
             &mut grads.rnn,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
@@ -14037,10 +14028,9 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -14113,8 +14103,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoidSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -14190,7 +14180,7 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -14198,19 +14188,17 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
                 3,
                 4,
                 5,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Sigmoid,
             3,
             4,
             5,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
@@ -14297,10 +14285,9 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -14373,8 +14360,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinear<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -14453,7 +14440,7 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -14465,14 +14452,12 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
                 &self.rnn,
                 &tape.input,
                 &tape.__rnn,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_rnn),
                 &mut grads.rnn,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Linear,
             3,
@@ -14482,10 +14467,10 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
             &self.rnn,
             &tape.input,
             &tape.__rnn,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_rnn),
             &mut grads.rnn,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
@@ -14573,10 +14558,9 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -14649,8 +14633,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinearSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
     fn visit_params<'a>(
         &'a self,
@@ -14726,7 +14710,7 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_rnn = *dy;
         if !DX {
             k::simple_rnn_backward_params::<
                 T,
@@ -14734,19 +14718,17 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
                 3,
                 4,
                 5,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Linear,
             3,
             4,
             5,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
@@ -14833,10 +14815,9 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        x
+        k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        rnn
     }
 }
 
@@ -14909,8 +14890,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLast<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm::<T, 3, 4, 16, 5>(&self.lstm, input);
-        x
+        let lstm = k::lstm::<T, 3, 4, 16, 5>(&self.lstm, input);
+        lstm
     }
     fn visit_params<'a>(
         &'a self,
@@ -14989,7 +14970,7 @@ impl<T: ::staticnet::Float> LstmLast<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_lstm = *dy;
         if !DX {
             k::lstm_backward_params::<
                 T,
@@ -15001,14 +14982,12 @@ impl<T: ::staticnet::Float> LstmLast<T> {
                 &self.lstm,
                 &tape.input,
                 &tape.__lstm,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_lstm),
                 &mut grads.lstm,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             3,
             4,
@@ -15018,10 +14997,10 @@ impl<T: ::staticnet::Float> LstmLast<T> {
             &self.lstm,
             &tape.input,
             &tape.__lstm,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_lstm),
             &mut grads.lstm,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
@@ -15103,10 +15082,9 @@ impl<T: ::staticnet::Float> LstmLast<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 3, 4, 16>(&self.lstm, &x, &mut state.lstm);
-        let x = state.lstm.h;
-        x
+        k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
+        let lstm = state.lstm.h;
+        lstm
     }
 }
 
@@ -15179,8 +15157,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
-        x
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        lstm
     }
     fn visit_params<'a>(
         &'a self,
@@ -15256,7 +15234,7 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_lstm = *dy;
         if !DX {
             k::lstm_backward_params::<
                 T,
@@ -15264,19 +15242,17 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
                 4,
                 16,
                 5,
-            >(&self.lstm, &tape.input, &tape.__lstm, &d, &mut grads.lstm);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             3,
             4,
             16,
             5,
-        >(&self.lstm, &tape.input, &tape.__lstm, &d, &mut grads.lstm);
-        d
+        >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
@@ -15357,10 +15333,9 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 3, 4, 16>(&self.lstm, &x, &mut state.lstm);
-        let x = state.lstm.h;
-        x
+        k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
+        let lstm = state.lstm.h;
+        lstm
     }
 }
 
@@ -15433,8 +15408,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruLast<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
-        x
+        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
+        gru
     }
     fn visit_params<'a>(
         &'a self,
@@ -15513,7 +15488,7 @@ impl<T: ::staticnet::Float> GruLast<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_gru = *dy;
         if !DX {
             k::gru_backward_params::<
                 T,
@@ -15525,14 +15500,12 @@ impl<T: ::staticnet::Float> GruLast<T> {
                 &self.gru,
                 &tape.input,
                 &tape.__gru,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_gru),
                 &mut grads.gru,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             3,
             4,
@@ -15542,10 +15515,10 @@ impl<T: ::staticnet::Float> GruLast<T> {
             &self.gru,
             &tape.input,
             &tape.__gru,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_gru),
             &mut grads.gru,
         );
-        d
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
@@ -15627,10 +15600,9 @@ impl<T: ::staticnet::Float> GruLast<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 3, 4, 12>(&self.gru, &x, &mut state.gru);
-        let x = state.gru;
-        x
+        k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
+        let gru = state.gru;
+        gru
     }
 }
 
@@ -15703,8 +15675,8 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru_seq::<T, 3, 4, 12, 5>(&self.gru, input);
-        x
+        let gru = k::gru_seq::<T, 3, 4, 12, 5>(&self.gru, input);
+        gru
     }
     fn visit_params<'a>(
         &'a self,
@@ -15780,7 +15752,7 @@ impl<T: ::staticnet::Float> GruSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
+        let d_gru = *dy;
         if !DX {
             k::gru_backward_params::<
                 T,
@@ -15788,19 +15760,17 @@ impl<T: ::staticnet::Float> GruSeq<T> {
                 4,
                 12,
                 5,
-            >(&self.gru, &tape.input, &tape.__gru, &d, &mut grads.gru);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             3,
             4,
             12,
             5,
-        >(&self.gru, &tape.input, &tape.__gru, &d, &mut grads.gru);
-        d
+        >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
@@ -15881,10 +15851,9 @@ impl<T: ::staticnet::Float> GruSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 3, 4, 12>(&self.gru, &x, &mut state.gru);
-        let x = state.gru;
-        x
+        k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
+        let gru = state.gru;
+        gru
     }
 }
 
@@ -15975,9 +15944,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLstm<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm_seq::<T, 3, 5, 20, 6>(&self.lstm1, input);
-        let x = k::lstm::<T, 5, 3, 12, 6>(&self.lstm2, &x);
-        x
+        let lstm1 = k::lstm_seq::<T, 3, 5, 20, 6>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 5, 3, 12, 6>(&self.lstm2, &lstm1);
+        lstm2
     }
     fn visit_params<'a>(
         &'a self,
@@ -16128,8 +16097,8 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::lstm_backward::<
+        let d_lstm2 = *dy;
+        let d_lstm1 = k::lstm_backward::<
             T,
             5,
             3,
@@ -16139,7 +16108,7 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
             &self.lstm2,
             &tape.__lstm1.h,
             &tape.__lstm2,
-            &k::last_step_grad::<T, 3, 6>(&d),
+            &k::last_step_grad::<T, 3, 6>(&d_lstm2),
             &mut grads.lstm2,
         );
         if !DX {
@@ -16149,19 +16118,17 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
                 5,
                 20,
                 6,
-            >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+            return <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             3,
             5,
             20,
             6,
-        >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-        d
+        >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
@@ -16247,12 +16214,11 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
     ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 3, 5, 20>(&self.lstm1, &x, &mut state.lstm1);
-        let x = state.lstm1.h;
-        k::lstm_step::<T, 5, 3, 12>(&self.lstm2, &x, &mut state.lstm2);
-        let x = state.lstm2.h;
-        x
+        k::lstm_step::<T, 3, 5, 20>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        k::lstm_step::<T, 5, 3, 12>(&self.lstm2, &lstm1, &mut state.lstm2);
+        let lstm2 = state.lstm2.h;
+        lstm2
     }
 }
 
@@ -16343,9 +16309,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGru<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru_seq::<T, 3, 5, 15, 6>(&self.gru1, input);
-        let x = k::gru::<T, 5, 3, 9, 6>(&self.gru2, &x);
-        x
+        let gru1 = k::gru_seq::<T, 3, 5, 15, 6>(&self.gru1, input);
+        let gru2 = k::gru::<T, 5, 3, 9, 6>(&self.gru2, &gru1);
+        gru2
     }
     fn visit_params<'a>(
         &'a self,
@@ -16448,8 +16414,8 @@ impl<T: ::staticnet::Float> GruGru<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::gru_backward::<
+        let d_gru2 = *dy;
+        let d_gru1 = k::gru_backward::<
             T,
             5,
             3,
@@ -16459,7 +16425,7 @@ impl<T: ::staticnet::Float> GruGru<T> {
             &self.gru2,
             &tape.__gru1.h,
             &tape.__gru2,
-            &k::last_step_grad::<T, 3, 6>(&d),
+            &k::last_step_grad::<T, 3, 6>(&d_gru2),
             &mut grads.gru2,
         );
         if !DX {
@@ -16469,19 +16435,17 @@ impl<T: ::staticnet::Float> GruGru<T> {
                 5,
                 15,
                 6,
-            >(&self.gru1, &tape.input, &tape.__gru1, &d, &mut grads.gru1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
+            return <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             3,
             5,
             15,
             6,
-        >(&self.gru1, &tape.input, &tape.__gru1, &d, &mut grads.gru1);
-        d
+        >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
@@ -16567,12 +16531,11 @@ impl<T: ::staticnet::Float> GruGru<T> {
     ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 3, 5, 15>(&self.gru1, &x, &mut state.gru1);
-        let x = state.gru1;
-        k::gru_step::<T, 5, 3, 9>(&self.gru2, &x, &mut state.gru2);
-        let x = state.gru2;
-        x
+        k::gru_step::<T, 3, 5, 15>(&self.gru1, x_t, &mut state.gru1);
+        let gru1 = state.gru1;
+        k::gru_step::<T, 5, 3, 9>(&self.gru2, &gru1, &mut state.gru2);
+        let gru2 = state.gru2;
+        gru2
     }
 }
 
@@ -16663,9 +16626,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLstm<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Tanh, 3, 5, 6>(&self.rnn, input);
-        let x = k::lstm::<T, 5, 3, 12, 6>(&self.lstm, &x);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 5, 6>(&self.rnn, input);
+        let lstm = k::lstm::<T, 5, 3, 12, 6>(&self.lstm, &rnn);
+        lstm
     }
     fn visit_params<'a>(
         &'a self,
@@ -16768,8 +16731,8 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::lstm_backward::<
+        let d_lstm = *dy;
+        let d_rnn = k::lstm_backward::<
             T,
             5,
             3,
@@ -16779,7 +16742,7 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
             &self.lstm,
             &tape.__rnn.h,
             &tape.__lstm,
-            &k::last_step_grad::<T, 3, 6>(&d),
+            &k::last_step_grad::<T, 3, 6>(&d_lstm),
             &mut grads.lstm,
         );
         if !DX {
@@ -16789,19 +16752,17 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
                 3,
                 5,
                 6,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Tanh,
             3,
             5,
             6,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
@@ -16893,12 +16854,11 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
     ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Tanh, 3, 5>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        k::lstm_step::<T, 5, 3, 12>(&self.lstm, &x, &mut state.lstm);
-        let x = state.lstm.h;
-        x
+        k::simple_rnn_step::<T, a::Tanh, 3, 5>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        k::lstm_step::<T, 5, 3, 12>(&self.lstm, &rnn, &mut state.lstm);
+        let lstm = state.lstm.h;
+        lstm
     }
 }
 
@@ -16989,9 +16949,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGruSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru_seq::<T, 2, 3, 9, 4>(&self.gru1, input);
-        let x = k::gru_seq::<T, 3, 4, 12, 4>(&self.gru2, &x);
-        x
+        let gru1 = k::gru_seq::<T, 2, 3, 9, 4>(&self.gru1, input);
+        let gru2 = k::gru_seq::<T, 3, 4, 12, 4>(&self.gru2, &gru1);
+        gru2
     }
     fn visit_params<'a>(
         &'a self,
@@ -17091,14 +17051,14 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::gru_backward::<
+        let d_gru2 = *dy;
+        let d_gru1 = k::gru_backward::<
             T,
             3,
             4,
             12,
             4,
-        >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d, &mut grads.gru2);
+        >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d_gru2, &mut grads.gru2);
         if !DX {
             k::gru_backward_params::<
                 T,
@@ -17106,19 +17066,17 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
                 3,
                 9,
                 4,
-            >(&self.gru1, &tape.input, &tape.__gru1, &d, &mut grads.gru1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
+            return <::staticnet::Sequence<T, 4, 2> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             2,
             3,
             9,
             4,
-        >(&self.gru1, &tape.input, &tape.__gru1, &d, &mut grads.gru1);
-        d
+        >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
@@ -17203,12 +17161,11 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
     ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 2, 3, 9>(&self.gru1, &x, &mut state.gru1);
-        let x = state.gru1;
-        k::gru_step::<T, 3, 4, 12>(&self.gru2, &x, &mut state.gru2);
-        let x = state.gru2;
-        x
+        k::gru_step::<T, 2, 3, 9>(&self.gru1, x_t, &mut state.gru1);
+        let gru1 = state.gru1;
+        k::gru_step::<T, 3, 4, 12>(&self.gru2, &gru1, &mut state.gru2);
+        let gru2 = state.gru2;
+        gru2
     }
 }
 
@@ -17295,9 +17252,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeqDense<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
-        let x = k::dense_seq::<T, a::Softmax, 4, 3, 5>(&self.fc, &x);
-        x
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        let fc = k::dense_seq::<T, a::Softmax, 4, 3, 5>(&self.fc, &lstm);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -17384,15 +17341,15 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_fc = *dy;
+        let d_lstm = if LOGITS {
             k::dense_seq_backward::<
                 T,
                 a::Linear,
                 4,
                 3,
                 5,
-            >(&self.fc, &tape.__lstm.h, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.__lstm.h, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_seq_backward::<
                 T,
@@ -17400,7 +17357,7 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
                 4,
                 3,
                 5,
-            >(&self.fc, &tape.__lstm.h, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.__lstm.h, &tape.fc, &d_fc, &mut grads.fc)
         };
         if !DX {
             k::lstm_backward_params::<
@@ -17409,19 +17366,17 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
                 4,
                 16,
                 5,
-            >(&self.lstm, &tape.input, &tape.__lstm, &d, &mut grads.lstm);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             3,
             4,
             16,
             5,
-        >(&self.lstm, &tape.input, &tape.__lstm, &d, &mut grads.lstm);
-        d
+        >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
@@ -17504,11 +17459,10 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
     ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 3, 4, 16>(&self.lstm, &x, &mut state.lstm);
-        let x = state.lstm.h;
-        let x = k::dense::<T, a::Softmax, 4, 3>(&self.fc, &x);
-        x
+        k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
+        let lstm = state.lstm.h;
+        let fc = k::dense::<T, a::Softmax, 4, 3>(&self.fc, &lstm);
+        fc
     }
 }
 
@@ -17595,9 +17549,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSeqDense<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::simple_rnn_seq::<T, a::Relu, 2, 3, 5>(&self.rnn, input);
-        let x = k::dense_seq::<T, a::Sigmoid, 3, 2, 5>(&self.fc, &x);
-        x
+        let rnn = k::simple_rnn_seq::<T, a::Relu, 2, 3, 5>(&self.rnn, input);
+        let fc = k::dense_seq::<T, a::Sigmoid, 3, 2, 5>(&self.fc, &rnn);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -17684,15 +17638,15 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_fc = *dy;
+        let d_rnn = if LOGITS {
             k::dense_seq_backward::<
                 T,
                 a::Linear,
                 3,
                 2,
                 5,
-            >(&self.fc, &tape.__rnn.h, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.__rnn.h, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_seq_backward::<
                 T,
@@ -17700,7 +17654,7 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
                 3,
                 2,
                 5,
-            >(&self.fc, &tape.__rnn.h, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.__rnn.h, &tape.fc, &d_fc, &mut grads.fc)
         };
         if !DX {
             k::simple_rnn_backward_params::<
@@ -17709,19 +17663,17 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
                 2,
                 3,
                 5,
-            >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+            return <::staticnet::Sequence<T, 5, 2> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::simple_rnn_backward::<
+        let d_input = k::simple_rnn_backward::<
             T,
             a::Relu,
             2,
             3,
             5,
-        >(&self.rnn, &tape.input, &tape.__rnn, &d, &mut grads.rnn);
-        d
+        >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
+        d_input
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
@@ -17810,11 +17762,10 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
     ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::simple_rnn_step::<T, a::Relu, 2, 3>(&self.rnn, &x, &mut state.rnn);
-        let x = state.rnn;
-        let x = k::dense::<T, a::Sigmoid, 3, 2>(&self.fc, &x);
-        x
+        k::simple_rnn_step::<T, a::Relu, 2, 3>(&self.rnn, x_t, &mut state.rnn);
+        let rnn = state.rnn;
+        let fc = k::dense::<T, a::Sigmoid, 3, 2>(&self.fc, &rnn);
+        fc
     }
 }
 
@@ -17901,9 +17852,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruDense<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
-        let x = k::dense::<T, a::Relu, 4, 2>(&self.fc, &x);
-        x
+        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
+        let fc = k::dense::<T, a::Relu, 4, 2>(&self.fc, &gru);
+        fc
     }
     fn visit_params<'a>(
         &'a self,
@@ -17993,21 +17944,21 @@ impl<T: ::staticnet::Float> GruDense<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_fc = *dy;
+        let d_gru = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 4,
                 2,
-            >(&self.fc, &tape.gru, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.gru, &tape.fc, &d_fc, &mut grads.fc)
         } else {
             k::dense_backward::<
                 T,
                 a::Relu,
                 4,
                 2,
-            >(&self.fc, &tape.gru, &tape.fc, &d, &mut grads.fc)
+            >(&self.fc, &tape.gru, &tape.fc, &d_fc, &mut grads.fc)
         };
         if !DX {
             k::gru_backward_params::<
@@ -18020,14 +17971,12 @@ impl<T: ::staticnet::Float> GruDense<T> {
                 &self.gru,
                 &tape.input,
                 &tape.__gru,
-                &k::last_step_grad::<T, 4, 5>(&d),
+                &k::last_step_grad::<T, 4, 5>(&d_gru),
                 &mut grads.gru,
             );
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            return <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::gru_backward::<
+        let d_input = k::gru_backward::<
             T,
             3,
             4,
@@ -18037,10 +17986,10 @@ impl<T: ::staticnet::Float> GruDense<T> {
             &self.gru,
             &tape.input,
             &tape.__gru,
-            &k::last_step_grad::<T, 4, 5>(&d),
+            &k::last_step_grad::<T, 4, 5>(&d_gru),
             &mut grads.gru,
         );
-        d
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -18054,8 +18003,8 @@ impl<T: ::staticnet::Float> GruDense<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = if LOGITS {
+        let d_fc = *dys;
+        let d_gru = if LOGITS {
             k::dense_backward_batch::<
                 T,
                 a::Linear,
@@ -18080,7 +18029,7 @@ impl<T: ::staticnet::Float> GruDense<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         } else {
@@ -18108,13 +18057,13 @@ impl<T: ::staticnet::Float> GruDense<T> {
                     let tape = &tapes[k];
                     &tape.fc
                 }),
-                &d,
+                &d_fc,
                 &mut grads.fc,
             )
         };
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_gru = d_gru[k];
             {
                 k::gru_backward_params::<
                     T,
@@ -18126,12 +18075,11 @@ impl<T: ::staticnet::Float> GruDense<T> {
                     &self.gru,
                     &tape.input,
                     &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d),
+                    &k::last_step_grad::<T, 4, 5>(&d_gru),
                     &mut grads.gru,
                 );
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
@@ -18268,11 +18216,10 @@ impl<T: ::staticnet::Float> GruDense<T> {
     ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::gru_step::<T, 3, 4, 12>(&self.gru, &x, &mut state.gru);
-        let x = state.gru;
-        let x = k::dense::<T, a::Relu, 4, 2>(&self.fc, &x);
-        x
+        k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
+        let gru = state.gru;
+        let fc = k::dense::<T, a::Relu, 4, 2>(&self.fc, &gru);
+        fc
     }
 }
 
@@ -18383,7 +18330,7 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::conv2d::<
+        let conv1 = k::conv2d::<
             T,
             a::Relu,
             1,
@@ -18400,11 +18347,11 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
             8,
             9,
         >(&self.conv1, input);
-        let x = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&x);
-        let x = k::flatten_image::<T, 32, 4, 4, 512>(&x);
-        let x = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &x);
-        let x = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &x);
-        x
+        let pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&conv1);
+        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
     fn visit_params<'a>(
         &'a self,
@@ -18495,30 +18442,30 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = if LOGITS {
+        let d_out = *dy;
+        let d_fc1 = if LOGITS {
             k::dense_backward::<
                 T,
                 a::Linear,
                 64,
                 1,
-            >(&self.out, &tape.fc1, &tape.out, &d, &mut grads.out)
+            >(&self.out, &tape.fc1, &tape.out, &d_out, &mut grads.out)
         } else {
             k::dense_backward::<
                 T,
                 a::Sigmoid,
                 64,
                 1,
-            >(&self.out, &tape.fc1, &tape.out, &d, &mut grads.out)
+            >(&self.out, &tape.fc1, &tape.out, &d_out, &mut grads.out)
         };
-        let d = k::dense_backward::<
+        let d_flat = k::dense_backward::<
             T,
             a::Relu,
             512,
             64,
-        >(&self.fc1, &tape.flat, &tape.fc1, &d, &mut grads.fc1);
-        let d = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d);
-        let d = k::max_pool2d_backward::<
+        >(&self.fc1, &tape.flat, &tape.fc1, &d_fc1, &mut grads.fc1);
+        let d_pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat);
+        let d_conv1 = k::max_pool2d_backward::<
             T,
             32,
             8,
@@ -18529,7 +18476,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             2,
             4,
             4,
-        >(&tape.conv1, &tape.pool1, &d);
+        >(&tape.conv1, &tape.pool1, &d_pool1);
         if !DX {
             k::conv2d_backward_params::<
                 T,
@@ -18547,12 +18494,10 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 8,
                 8,
                 9,
-            >(&tape.input, &tape.conv1, &d, &mut grads.conv1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            return <::staticnet::Image<T, 1, 10, 10> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::conv2d_backward::<
+        let d_input = k::conv2d_backward::<
             T,
             a::Relu,
             1,
@@ -18568,8 +18513,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             8,
             8,
             9,
-        >(&self.conv1, &tape.input, &tape.conv1, &d, &mut grads.conv1);
-        d
+        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -18583,8 +18528,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = if LOGITS {
+        let d_out = *dys;
+        let d_fc1 = if LOGITS {
             k::dense_backward_batch::<
                 T,
                 a::Linear,
@@ -18609,7 +18554,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     let tape = &tapes[k];
                     &tape.out
                 }),
-                &d,
+                &d_out,
                 &mut grads.out,
             )
         } else {
@@ -18637,11 +18582,11 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     let tape = &tapes[k];
                     &tape.out
                 }),
-                &d,
+                &d_out,
                 &mut grads.out,
             )
         };
-        let d = k::dense_backward_batch::<
+        let d_flat = k::dense_backward_batch::<
             T,
             a::Relu,
             512,
@@ -18665,25 +18610,25 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 let tape = &tapes[k];
                 &tape.fc1
             }),
-            &d,
+            &d_fc1,
             &mut grads.fc1,
         );
-        let d = ::core::array::from_fn::<
+        let d_pool1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
-            k::flatten_image_backward::<T, 32, 4, 4, 512>(&d)
+            let d_flat = d_flat[k];
+            k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat)
         });
-        let d = ::core::array::from_fn::<
+        let d_conv1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_pool1 = d_pool1[k];
             k::max_pool2d_backward::<
                 T,
                 32,
@@ -18695,11 +18640,11 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 2,
                 4,
                 4,
-            >(&tape.conv1, &tape.pool1, &d)
+            >(&tape.conv1, &tape.pool1, &d_pool1)
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_conv1 = d_conv1[k];
             {
                 k::conv2d_backward_params::<
                     T,
@@ -18717,10 +18662,9 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     8,
                     8,
                     9,
-                >(&tape.input, &tape.conv1, &d, &mut grads.conv1);
+                >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
@@ -18986,10 +18930,10 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let x = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &x);
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
     fn visit_params<'a>(
         &'a self,
@@ -19148,14 +19092,14 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> <Self as ::staticnet::Model<T>>::Input {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dy;
-        let d = k::dense_backward::<
+        let d_head = *dy;
+        let d_lstm2 = k::dense_backward::<
             T,
             a::Linear,
             32,
             1,
-        >(&self.head, &tape.lstm2, &tape.head, &d, &mut grads.head);
-        let d = k::lstm_backward::<
+        >(&self.head, &tape.lstm2, &tape.head, &d_head, &mut grads.head);
+        let d_lstm1 = k::lstm_backward::<
             T,
             32,
             32,
@@ -19165,7 +19109,7 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             &self.lstm2,
             &tape.__lstm1.h,
             &tape.__lstm2,
-            &k::last_step_grad::<T, 32, 32>(&d),
+            &k::last_step_grad::<T, 32, 32>(&d_lstm2),
             &mut grads.lstm2,
         );
         if !DX {
@@ -19175,19 +19119,17 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 32,
                 128,
                 32,
-            >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-            return <<Self as ::staticnet::Model<
-                T,
-            >>::Input as ::staticnet::Tensor<T>>::zeros();
+            >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+            return <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d = k::lstm_backward::<
+        let d_input = k::lstm_backward::<
             T,
             8,
             32,
             128,
             32,
-        >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
-        d
+        >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
+        d_input
     }
     /// The batched backward behind `backward_params_batch`: with
     /// `LOGITS` from the last layer's pre-activation.
@@ -19201,8 +19143,8 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let d = *dys;
-        let d = k::dense_backward_batch::<
+        let d_head = *dys;
+        let d_lstm2 = k::dense_backward_batch::<
             T,
             a::Linear,
             32,
@@ -19226,16 +19168,16 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 let tape = &tapes[k];
                 &tape.head
             }),
-            &d,
+            &d_head,
             &mut grads.head,
         );
-        let d = ::core::array::from_fn::<
+        let d_lstm1 = ::core::array::from_fn::<
             _,
             K,
             _,
         >(|k| {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm2 = d_lstm2[k];
             k::lstm_backward::<
                 T,
                 32,
@@ -19246,13 +19188,13 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 &self.lstm2,
                 &tape.__lstm1.h,
                 &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d),
+                &k::last_step_grad::<T, 32, 32>(&d_lstm2),
                 &mut grads.lstm2,
             )
         });
         for k in 0..K {
             let tape = &tapes[k];
-            let d = d[k];
+            let d_lstm1 = d_lstm1[k];
             {
                 k::lstm_backward_params::<
                     T,
@@ -19260,10 +19202,9 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                     32,
                     128,
                     32,
-                >(&self.lstm1, &tape.input, &tape.__lstm1, &d, &mut grads.lstm1);
+                >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
             }
         }
-        return;
     }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
@@ -19423,13 +19364,12 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let x = *x_t;
-        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, &x, &mut state.lstm1);
-        let x = state.lstm1.h;
-        k::lstm_step::<T, 32, 32, 128>(&self.lstm2, &x, &mut state.lstm2);
-        let x = state.lstm2.h;
-        let x = k::dense::<T, a::Linear, 32, 1>(&self.head, &x);
-        x
+        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        k::lstm_step::<T, 32, 32, 128>(&self.lstm2, &lstm1, &mut state.lstm2);
+        let lstm2 = state.lstm2.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
 }
 

@@ -1,11 +1,13 @@
 //! The `model!` macro of [staticnet](https://docs.rs/staticnet).
 //!
-//! The pipeline is parse → check shapes → expand, one module each:
-//! `ast`/`parse` read the DSL keeping every token's span, `layers`
-//! resolves each layer's arguments, `shape` infers every layer's output
-//! shape, `check` applies the cross-layer rules, and `expand` writes the
-//! code. Errors are collected in a `ctxt::Ctxt` so the user sees all of
-//! them at once; the macro never panics.
+//! The pipeline is parse → plan → check → expand: `ast`/`parse` read the
+//! DSL keeping every token's span; `plan` builds the graph of nodes, each
+//! with its inputs, its resolved layer and its shapes; `check` applies the
+//! cross-layer rules; `expand` writes the code. Everything the macro knows
+//! about one layer kind is in one file of `layers/` (its options, shape
+//! rule, tensors and code for every mode); `plan` and `expand` are
+//! layer-agnostic drivers. Errors are collected in a `ctxt::Ctxt` so the
+//! user sees all of them at once; the macro never panics.
 
 mod ast;
 mod check;
@@ -13,6 +15,7 @@ mod ctxt;
 mod expand;
 mod layers;
 mod parse;
+mod plan;
 mod shape;
 mod symbol;
 mod weights;

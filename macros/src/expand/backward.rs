@@ -1,76 +1,116 @@
-//! Training code: the tape struct, the recording forward and backward.
+//! Training code, layer-agnostic: the tape struct, the recording forward,
+//! the backward through the graph and their batched forms.
 //!
-//! The tape keeps the model's input and every layer's output (the next
-//! layer's input), plus each recurrent layer's gates and states; backward
-//! walks the layers in reverse calling each kernel's `*_backward`.
+//! The tape keeps the model's input and every node's output (where its
+//! readers' backward finds it), plus what a layer records besides
+//! (a recurrent layer's gates and states). Backward walks the nodes in
+//! reverse order (the plan's order is topological), so each node's
+//! gradient `d_<name>` is complete — the sum of what every reader sent
+//! back — before the node itself runs.
+//!
+//! Only the gradients that a parameter gradient depends on are needed in a
+//! training step: nodes are split into those ("live": a node with
+//! parameters or one reading such a node) and the rest, which only
+//! dL/d(input) needs. The live part runs first; without `DX` the backward
+//! returns there, and a layer with parameters whose input needs no
+//! gradient runs its `*_params` form.
 
-use super::{call, lit, tensor_type};
+use super::tensor_type;
 use crate::ast::ModelDef;
-use crate::layers::{Act, Cell, Spec};
-use crate::shape::{Plan, Planned, Shape};
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-
-fn act_type(a: Act) -> TokenStream {
-    let id = Ident::new(a.type_name(), Span::call_site());
-    quote!(a::#id)
-}
-
-/// The tape field holding a recurrent layer's gates and states.
-fn cell_field(p: &Planned) -> Ident {
-    format_ident!("__{}", p.decl.name)
-}
-
-fn returns_sequences(p: &Planned) -> bool {
-    matches!(
-        p.spec,
-        Spec::Recurrent {
-            return_sequences: true,
-            ..
-        }
-    )
-}
-
-/// Where layer `i`'s output lives in the tape.
-fn output_ref(plan: &Plan, i: usize) -> TokenStream {
-    let p = &plan.layers[i];
-    if returns_sequences(p) {
-        let cell = cell_field(p);
-        quote!(tape.#cell.h)
-    } else {
-        let name = &p.decl.name;
-        quote!(tape.#name)
-    }
-}
-
-/// Where layer `i`'s input lives in the tape.
-fn input_ref(plan: &Plan, i: usize) -> TokenStream {
-    if i == 0 {
-        quote!(tape.input)
-    } else {
-        output_ref(plan, i - 1)
-    }
-}
-
-fn cell_tape_type(p: &Planned) -> Option<TokenStream> {
-    let span = super::layer_span(p);
-    match (p.spec, p.input) {
-        (Spec::Recurrent { cell, units, .. }, Shape::Seq(s, _)) => {
-            let (h, gh, s) = (lit(units), lit(cell.gates() * units), lit(s));
-            Some(match cell {
-                Cell::Simple(_) => {
-                    quote_spanned!(span=> ::staticnet::kernels::SimpleRnnTape<T, #h, #s>)
-                }
-                Cell::Lstm => quote_spanned!(span=> ::staticnet::kernels::LstmTape<T, #h, #gh, #s>),
-                Cell::Gru => quote_spanned!(span=> ::staticnet::kernels::GruTape<T, #h, #gh, #s>),
-            })
-        }
-        _ => None,
-    }
-}
+use crate::layers::{activation, Act, BackIo};
+use crate::plan::{Plan, Src};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+use std::collections::BTreeSet;
 
 pub fn tape_name(def: &ModelDef) -> Ident {
     format_ident!("{}Tape", def.name)
+}
+
+/// The local holding the gradient of `src`'s output: `d_<name>`, or
+/// `d_input` for the model's input (no layer is named `input`).
+fn grad_name(plan: &Plan, src: Src) -> Ident {
+    match src {
+        Src::Input => format_ident!("d_input"),
+        Src::Node(i) => format_ident!("d_{}", plan.nodes[i].decl.name),
+    }
+}
+
+/// A zero tensor of `src`'s shape.
+fn zeros_of(plan: &Plan, src: Src) -> TokenStream {
+    let ty = tensor_type(plan.shape(src));
+    quote!(<#ty as ::staticnet::Tensor<T>>::zeros())
+}
+
+/// The last layer's activation, when its training forward must keep the
+/// logits in the tape's `__logits` (a Dense or Conv2d with a non-linear
+/// activation fused in; an activation layer's logits are its input).
+fn split_last_activation(plan: &Plan) -> Option<Act> {
+    let layer = &plan.nodes[plan.last()].layer;
+    let act = layer.activation();
+    (act != Act::Linear && !layer.activation_only()).then_some(act)
+}
+
+/// Whether node `i`'s backward differs with `LOGITS` (from the logits, its
+/// activation skipped): the last node, if it has a non-linear activation.
+fn logit_variants(plan: &Plan, i: usize) -> bool {
+    i == plan.last() && plan.nodes[i].layer.activation() != Act::Linear
+}
+
+/// `if LOGITS { f(true) } else { f(false) }` where the two differ, else
+/// `f(false)`.
+fn pick(variants: bool, f: impl Fn(bool) -> TokenStream) -> TokenStream {
+    if variants {
+        let (with_logits, plain) = (f(true), f(false));
+        quote!(if LOGITS { #with_logits } else { #plain })
+    } else {
+        f(false)
+    }
+}
+
+/// Nodes whose output gradient a parameter gradient needs, in reverse
+/// order, and the rest (needed for dL/d(input) only), in reverse order.
+fn live_and_rest(plan: &Plan) -> (Vec<usize>, Vec<usize>) {
+    (0..plan.nodes.len())
+        .rev()
+        .partition(|&i| plan.needs_grad(Src::Node(i)))
+}
+
+/// The gradients declared so far, and how a new contribution joins them.
+struct Grads<'p, 'a> {
+    plan: &'p Plan<'a>,
+    declared: BTreeSet<usize>,
+}
+
+impl Grads<'_, '_> {
+    fn key(src: Src) -> usize {
+        match src {
+            Src::Input => usize::MAX,
+            Src::Node(i) => i,
+        }
+    }
+
+    /// `let d_x = contribution;` for the first reader of `x` to send its
+    /// gradient back, `k::accumulate(&mut d_x, &contribution);` for the
+    /// others (`batch`: over arrays of `K` samples).
+    fn add(&mut self, src: Src, contribution: TokenStream, batch: bool) -> TokenStream {
+        let d = grad_name(self.plan, src);
+        if self.declared.insert(Self::key(src)) {
+            if self.plan.readers(src).len() > 1 {
+                quote!(let mut #d = #contribution;)
+            } else {
+                quote!(let #d = #contribution;)
+            }
+        } else if batch {
+            quote! {
+                for (acc, g) in #d.iter_mut().zip(#contribution) {
+                    k::accumulate(acc, &g);
+                }
+            }
+        } else {
+            quote!(k::accumulate(&mut #d, &#contribution);)
+        }
+    }
 }
 
 pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
@@ -79,23 +119,23 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
     let input_ty = tensor_type(plan.input);
     let mut fields = Vec::new();
     let mut inits = Vec::new();
-    for p in &plan.layers {
-        let name = &p.decl.name;
-        if let Some(ty) = cell_tape_type(p) {
-            let cell = cell_field(p);
-            let doc = format!("`{name}`'s gates and states, every step.");
-            fields.push(quote!(#[doc = #doc] pub #cell: #ty,));
-            inits.push(quote!(#cell: <#ty>::zeros(),));
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let site = plan.site(i);
+        for f in n.layer.tape_fields(&site) {
+            let (name, ty, doc) = (f.name, f.ty, f.doc);
+            fields.push(quote!(#[doc = #doc] pub #name: #ty,));
+            inits.push(quote!(#name: <#ty>::zeros(),));
         }
-        if !returns_sequences(p) {
-            let ty = tensor_type(p.output);
-            let doc = format!("`{name}`'s output {}.", p.output);
+        if n.layer.output_in_tape() {
+            let name = &site.name;
+            let ty = tensor_type(n.output);
+            let doc = format!("`{name}`'s output {}.", n.output);
             fields.push(quote!(#[doc = #doc] pub #name: #ty,));
             inits.push(quote!(#name: <#ty as ::staticnet::Tensor<T>>::zeros(),));
         }
     }
     if split_last_activation(plan).is_some() {
-        let ty = tensor_type(plan.layers[plan.layers.len() - 1].output);
+        let ty = tensor_type(plan.output());
         fields.push(quote!(
             /// The last layer's pre-activation (its logits).
             pub __logits: #ty,
@@ -128,29 +168,33 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
     }
 }
 
-/// The last layer's activation applied to the logits in `tape.__logits`.
-fn activate_logits(p: &Planned, act: Act) -> TokenStream {
-    let a = act_type(act);
-    match p.output {
-        Shape::Vector(n) => {
-            let n = lit(n);
-            quote!(k::activate::<T, #a, #n, 1>(tape.__logits))
-        }
-        Shape::Seq(s, f) => {
-            let (s, f) = (lit(s), lit(f));
-            quote!(k::activate::<T, #a, #f, #s>(tape.__logits))
-        }
-        Shape::Image(c, h, w) => {
-            let [c, h, w] = [c, h, w].map(lit);
-            quote!(k::activate_image::<T, #a, #c, #h, #w>(tape.__logits))
-        }
-    }
+/// One statement per node: run it on `tape`'s record of its input and
+/// record its output (and what else it keeps) in `tape`.
+fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
+    let split = split_last_activation(plan);
+    (0..plan.nodes.len())
+        .map(|i| {
+            let (n, site) = (&plan.nodes[i], plan.site(i));
+            let input = plan.tape_input(i);
+            match split {
+                Some(act) if i == plan.last() => {
+                    // The last layer keeps its logits: computed linear,
+                    // then activated (losses from logits need them).
+                    let name = &site.name;
+                    let linear = n.layer.forward(&site, &quote!(&#input), &input, true);
+                    let activate = activation::apply(&site, act, n.output, &quote!(tape.__logits));
+                    quote!(tape.__logits = #linear; tape.#name = #activate;)
+                }
+                _ => n.layer.forward_train(&site, &input),
+            }
+        })
+        .collect()
 }
 
 /// The recording forward.
 fn forward_train(plan: &Plan) -> TokenStream {
     let lines = forward_train_lines(plan);
-    let out = output_ref(plan, plan.layers.len() - 1);
+    let out = plan.tape_ref(Src::Node(plan.last()));
     quote! {
         fn forward_train(&self, input: &Self::Input, tape: &mut Self::Tape) -> Self::Output {
             #[allow(unused_imports)]
@@ -162,323 +206,34 @@ fn forward_train(plan: &Plan) -> TokenStream {
     }
 }
 
-/// One statement per layer: run it on `tape`'s record of its input and
-/// record its output (and gates) in `tape`.
-fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
-    let mut lines = Vec::new();
-    for (i, p) in plan.layers.iter().enumerate() {
-        let span = super::layer_span(p);
-        let input = input_ref(plan, i);
-        let name = &p.decl.name;
-        let line = match (p.spec, p.input) {
-            (
-                Spec::Recurrent {
-                    cell,
-                    units,
-                    return_sequences,
-                },
-                Shape::Seq(s, f),
-            ) => {
-                let cell_f = cell_field(p);
-                let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
-                let call = match cell {
-                    Cell::Simple(act) => {
-                        let a = act_type(act);
-                        call(
-                            span,
-                            quote!(k::simple_rnn_train::<T, #a, #f, #h, #s>),
-                            quote!(&self.#name, &#input, &mut tape.#cell_f),
-                        )
-                    }
-                    Cell::Lstm => call(
-                        span,
-                        quote!(k::lstm_train::<T, #f, #h, #gh, #s>),
-                        quote!(&self.#name, &#input, &mut tape.#cell_f),
-                    ),
-                    Cell::Gru => call(
-                        span,
-                        quote!(k::gru_train::<T, #f, #h, #gh, #s>),
-                        quote!(&self.#name, &#input, &mut tape.#cell_f),
-                    ),
-                };
-                if return_sequences {
-                    quote!(#call;)
-                } else {
-                    quote!(#call; tape.#name = k::last_step::<T, #h, #s>(&tape.#cell_f.h);)
-                }
-            }
-            _ if i + 1 == plan.layers.len() && split_last_activation(plan).is_some() => {
-                // The last layer keeps its logits: computed linear, then
-                // activated (losses from logits need them).
-                let (linear, act) = split_last_activation(plan).unwrap_or((p.spec, Act::Linear));
-                let lin = Planned { spec: linear, ..*p };
-                let call = super::forward::layer_call(&lin, quote!(&#input), quote!(#input));
-                let activate = activate_logits(p, act);
-                quote!(tape.__logits = #call; tape.#name = #activate;)
-            }
-            _ => {
-                let call = super::forward::layer_call(p, quote!(&#input), quote!(#input));
-                quote!(tape.#name = #call;)
-            }
-        };
-        lines.push(line);
+/// The operands of node `j`'s backward, one sample.
+fn io(plan: &Plan, j: usize) -> BackIo {
+    let d = grad_name(plan, Src::Node(j));
+    BackIo {
+        input: plan.tape_input(j),
+        output: plan.tape_ref(Src::Node(j)),
+        grad: quote!(#d),
     }
-    lines
 }
 
-/// One layer's backward: `d` is dL/d(output); evaluates to dL/d(input).
-/// With `logits`, the layer's own activation is treated as linear.
-fn layer_backward(plan: &Plan, i: usize, logits: bool) -> TokenStream {
-    backward_call(plan, i, logits, false).unwrap_or_else(|| {
-        let span = super::layer_span(&plan.layers[i]);
-        quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: no backward"))
+/// Node `j`'s backward as a statement sending its gradient to its input.
+fn node_backward(plan: &Plan, j: usize, grads: &mut Grads) -> TokenStream {
+    let (n, site, io) = (&plan.nodes[j], plan.site(j), io(plan, j));
+    let full = pick(logit_variants(plan, j), |l| n.layer.backward(&site, &io, l));
+    grads.add(n.inputs[0], full, false)
+}
+
+/// Node `j`'s parameter gradients alone (its `*_params` form, or its
+/// whole backward if it has none), as a statement.
+fn node_backward_params(plan: &Plan, j: usize) -> TokenStream {
+    let (n, site, io) = (&plan.nodes[j], plan.site(j), io(plan, j));
+    pick(logit_variants(plan, j), |l| {
+        let call = n
+            .layer
+            .backward_params(&site, &io, l)
+            .unwrap_or_else(|| n.layer.backward(&site, &io, l));
+        quote!(#call;)
     })
-}
-
-/// Layer `i`'s backward without the input gradient (the kernels' `*_params`
-/// forms), for the first layer with parameters in a training step; `None`
-/// for a layer without parameters. Evaluates to nothing useful.
-fn layer_backward_params(plan: &Plan, i: usize, logits: bool) -> Option<TokenStream> {
-    backward_call(plan, i, logits, true)
-}
-
-/// The call of layer `i`'s backward kernel; with `params_only` its
-/// `*_params` form, which the `Dense` and `Conv2d` kernels take without the
-/// weights (they only need them for dL/d(input)).
-fn backward_call(plan: &Plan, i: usize, logits: bool, params_only: bool) -> Option<TokenStream> {
-    let p = &plan.layers[i];
-    if params_only && !has_params(p) {
-        return None;
-    }
-    let span = super::layer_span(p);
-    let name = &p.decl.name;
-    let input = input_ref(plan, i);
-    let output = output_ref(plan, i);
-    let act = |a: Act| act_type(if logits { Act::Linear } else { a });
-    // A kernel with parameters: `kernel` or `kernel_params`, with the
-    // weights first unless the params form of a layer without recurrence.
-    let with_params = |kernel: &str, generics: TokenStream, recurrent: bool, rest: TokenStream| {
-        let f = if params_only {
-            format_ident!("{kernel}_params")
-        } else {
-            format_ident!("{kernel}")
-        };
-        let args = if params_only && !recurrent {
-            rest
-        } else {
-            quote!(&self.#name, #rest)
-        };
-        call(span, quote!(k::#f::<#generics>), args)
-    };
-    Some(match (p.spec, p.input, p.output) {
-        (Spec::Dense { units, act: a }, Shape::Vector(n), _) => {
-            let (a, n, o) = (act(a), lit(n), lit(units));
-            with_params(
-                "dense_backward",
-                quote!(T, #a, #n, #o),
-                false,
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (Spec::Dense { units, act: a }, Shape::Seq(s, n), _) => {
-            let (a, n, o, s) = (act(a), lit(n), lit(units), lit(s));
-            with_params(
-                "dense_seq_backward",
-                quote!(T, #a, #n, #o, #s),
-                false,
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (
-            Spec::Conv2d {
-                kernel: (kh, kw),
-                stride: (sh, sw),
-                act: a,
-                ..
-            },
-            Shape::Image(c, h, w),
-            Shape::Image(o, oh, ow),
-        ) => {
-            let (pt, pl) = p.pad_top_left;
-            let a = act(a);
-            let kk = lit(c * kh * kw);
-            let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
-                [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-            with_params(
-                "conv2d_backward",
-                quote!(T, #a, #c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk),
-                false,
-                quote!(&#input, &#output, &d, &mut grads.#name),
-            )
-        }
-        (
-            Spec::Pool {
-                max,
-                size: (kh, kw),
-                stride: (sh, sw),
-            },
-            Shape::Image(c, h, w),
-            Shape::Image(_, oh, ow),
-        ) => {
-            let f = Ident::new(
-                if max {
-                    "max_pool2d_backward"
-                } else {
-                    "avg_pool2d_backward"
-                },
-                span,
-            );
-            let [c, h, w, kh, kw, sh, sw, oh, ow] = [c, h, w, kh, kw, sh, sw, oh, ow].map(lit);
-            call(
-                span,
-                quote!(k::#f::<T, #c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow>),
-                quote!(&#input, &#output, &d),
-            )
-        }
-        (Spec::Flatten, Shape::Image(c, h, w), Shape::Vector(n)) => {
-            let [c, h, w, n] = [c, h, w, n].map(lit);
-            call(
-                span,
-                quote!(k::flatten_image_backward::<T, #c, #h, #w, #n>),
-                quote!(&d),
-            )
-        }
-        (Spec::Flatten, Shape::Seq(s, f), Shape::Vector(n)) => {
-            let [s, f, n] = [s, f, n].map(lit);
-            call(
-                span,
-                quote!(k::flatten_seq_backward::<T, #f, #s, #n>),
-                quote!(&d),
-            )
-        }
-        (Spec::Flatten, Shape::Vector(_), _) => quote!(d),
-        (Spec::Activation(_), _, _) if logits => quote!(d),
-        (Spec::Activation(a), Shape::Vector(n), _) => {
-            let (a, n) = (act_type(a), lit(n));
-            call(
-                span,
-                quote!(k::activate_backward::<T, #a, #n, 1>),
-                quote!(&#output, &d),
-            )
-        }
-        (Spec::Activation(a), Shape::Seq(s, f), _) => {
-            let (a, s, f) = (act_type(a), lit(s), lit(f));
-            call(
-                span,
-                quote!(k::activate_backward::<T, #a, #f, #s>),
-                quote!(&#output, &d),
-            )
-        }
-        (Spec::Activation(a), Shape::Image(c, h, w), _) => {
-            let a = act_type(a);
-            let [c, h, w] = [c, h, w].map(lit);
-            call(
-                span,
-                quote!(k::activate_image_backward::<T, #a, #c, #h, #w>),
-                quote!(&#output, &d),
-            )
-        }
-        (
-            Spec::Recurrent {
-                cell,
-                units,
-                return_sequences,
-            },
-            Shape::Seq(s, f),
-            _,
-        ) => {
-            let cell_f = cell_field(p);
-            let [s, f, h, gh] = [s, f, units, cell.gates() * units].map(lit);
-            let dys = if return_sequences {
-                quote!(d)
-            } else {
-                call(span, quote!(k::last_step_grad::<T, #h, #s>), quote!(&d))
-            };
-            let rest = quote!(&#input, &tape.#cell_f, &#dys, &mut grads.#name);
-            match cell {
-                Cell::Simple(a) => {
-                    let a = act_type(a);
-                    with_params("simple_rnn_backward", quote!(T, #a, #f, #h, #s), true, rest)
-                }
-                Cell::Lstm => with_params("lstm_backward", quote!(T, #f, #h, #gh, #s), true, rest),
-                Cell::Gru => with_params("gru_backward", quote!(T, #f, #h, #gh, #s), true, rest),
-            }
-        }
-        _ => {
-            quote_spanned!(span=> ::core::compile_error!("staticnet: internal error: unplanned layer"))
-        }
-    })
-}
-
-/// Whether layer `i` has parameters (its backward must run in training).
-fn has_params(p: &Planned) -> bool {
-    matches!(
-        p.spec,
-        Spec::Dense { .. } | Spec::Conv2d { .. } | Spec::Recurrent { .. }
-    )
-}
-
-/// For a last Dense or Conv2d layer with a non-linear activation: the same
-/// layer made linear, and the activation. Its training forward keeps the
-/// logits in the tape's `__logits`.
-fn split_last_activation(plan: &Plan) -> Option<(Spec, Act)> {
-    match plan.layers.last()?.spec {
-        Spec::Dense { units, act } if act != Act::Linear => Some((
-            Spec::Dense {
-                units,
-                act: Act::Linear,
-            },
-            act,
-        )),
-        Spec::Conv2d {
-            filters,
-            kernel,
-            stride,
-            padding,
-            act,
-        } if act != Act::Linear => Some((
-            Spec::Conv2d {
-                filters,
-                kernel,
-                stride,
-                padding,
-                act: Act::Linear,
-            },
-            act,
-        )),
-        _ => None,
-    }
-}
-
-/// Where the last layer's pre-activation lives in the tape.
-fn logits_ref(plan: &Plan) -> TokenStream {
-    let last = plan.layers.len() - 1;
-    if split_last_activation(plan).is_some() {
-        quote!(tape.__logits)
-    } else if matches!(plan.layers[last].spec, Spec::Activation(_)) {
-        input_ref(plan, last)
-    } else {
-        output_ref(plan, last)
-    }
-}
-
-/// The activation a loss may skip: the last layer's, if it is Dense,
-/// Conv2d or an activation layer.
-fn output_activation(plan: &Plan) -> Act {
-    match plan.layers.last().map(|p| p.spec) {
-        Some(Spec::Dense { act, .. } | Spec::Conv2d { act, .. } | Spec::Activation(act)) => act,
-        _ => Act::Linear,
-    }
-}
-
-/// A `Dense` on a vector: the layer the batched training code runs with
-/// the batched kernels (`kernels::dense_batch`); every other layer runs
-/// sample by sample inside it.
-fn batched_dense(p: &Planned) -> Option<(usize, usize, Act)> {
-    match (p.spec, p.input) {
-        (Spec::Dense { units, act }, Shape::Vector(n)) => Some((n, units, act)),
-        _ => None,
-    }
 }
 
 /// `[&x_0, …, &x_{K−1}]`: `field` (a `tape.…` path) of every tape.
@@ -489,35 +244,33 @@ fn each_tape(field: &TokenStream) -> TokenStream {
     }))
 }
 
-/// `forward_train_batch`, `backward_params_batch` and the hidden
-/// `__backward_batch` behind it, for a model with a `Dense` on a vector;
-/// `None` otherwise (the trait's sample-by-sample defaults are as fast).
-fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
-    if !plan.layers.iter().any(|p| batched_dense(p).is_some()) {
-        return None;
-    }
-    let n = plan.layers.len();
+/// Whether some layer has a batched form (a `Dense` on a vector): then the
+/// model gets `forward_train_batch` and `backward_params_batch` of its
+/// own; otherwise the trait's sample-by-sample defaults are as fast.
+fn has_batch(plan: &Plan) -> bool {
+    (0..plan.nodes.len()).any(|i| {
+        plan.nodes[i]
+            .layer
+            .forward_batch(&plan.site(i), &TokenStream::new(), false)
+            .is_some()
+    })
+}
+
+/// `forward_train_batch`: batched layers over all `K` samples at once,
+/// the others sample by sample.
+fn forward_batch(plan: &Plan) -> TokenStream {
     let lines = forward_train_lines(plan);
-    let forward = plan
-        .layers
-        .iter()
-        .zip(lines)
-        .enumerate()
-        .map(|(i, (p, line))| {
-            let Some((ni, o, act)) = batched_dense(p) else {
-                return quote!(for tape in tapes.iter_mut() { #line });
-            };
-            let span = super::layer_span(p);
-            let name = &p.decl.name;
-            let xs = each_tape(&input_ref(plan, i));
-            let (ni, o) = (lit(ni), lit(o));
-            if i + 1 == n && split_last_activation(plan).is_some() {
-                let activate = activate_logits(p, act);
-                let call = call(
-                    span,
-                    quote!(k::dense_batch::<T, a::Linear, #ni, #o, K>),
-                    quote!(&self.#name, #xs),
-                );
+    let split = split_last_activation(plan);
+    let forward = lines.into_iter().enumerate().map(|(i, line)| {
+        let (n, site) = (&plan.nodes[i], plan.site(i));
+        let xs = each_tape(&plan.tape_input(i));
+        let name = &site.name;
+        match split.filter(|_| i == plan.last()) {
+            Some(act) => {
+                let Some(call) = n.layer.forward_batch(&site, &xs, true) else {
+                    return quote!(for tape in tapes.iter_mut() { #line });
+                };
+                let activate = activation::apply(&site, act, n.output, &quote!(tape.__logits));
                 quote! {
                     let zs = #call;
                     for (tape, z) in tapes.iter_mut().zip(zs) {
@@ -525,13 +278,11 @@ fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
                         tape.#name = #activate;
                     }
                 }
-            } else {
-                let a = act_type(act);
-                let call = call(
-                    span,
-                    quote!(k::dense_batch::<T, #a, #ni, #o, K>),
-                    quote!(&self.#name, #xs),
-                );
+            }
+            None => {
+                let Some(call) = n.layer.forward_batch(&site, &xs, false) else {
+                    return quote!(for tape in tapes.iter_mut() { #line });
+                };
                 quote! {
                     let ys = #call;
                     for (tape, y) in tapes.iter_mut().zip(ys) {
@@ -539,9 +290,10 @@ fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
                     }
                 }
             }
-        });
-    let out = output_ref(plan, n - 1);
-    let forward = quote! {
+        }
+    });
+    let out = plan.tape_ref(Src::Node(plan.last()));
+    quote! {
         fn forward_train_batch<const K: usize>(
             &self,
             xs: [&Self::Input; K],
@@ -558,80 +310,82 @@ fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
                 #out
             })
         }
-    };
+    }
+}
 
-    // Nothing below the first layer with parameters needs a gradient.
-    let first = plan.layers.iter().position(has_params);
-    let backward = (first.unwrap_or(n)..n).rev().map(|i| {
-        let p = &plan.layers[i];
-        let last = i == n - 1;
-        // Both forms when the last layer's activation is skipped for logits.
-        let pick = |f: &dyn Fn(bool) -> TokenStream| {
-            let (with_logits, plain) = (f(true), f(false));
-            if last && with_logits.to_string() != plain.to_string() {
-                quote!(if LOGITS { #with_logits } else { #plain })
-            } else {
-                plain
-            }
-        };
-        if let Some((ni, o, act)) = batched_dense(p) {
-            let span = super::layer_span(p);
-            let name = &p.decl.name;
-            let xs = each_tape(&input_ref(plan, i));
-            let ys = each_tape(&output_ref(plan, i));
-            let (ni, o) = (lit(ni), lit(o));
-            let a = |logits: bool| act_type(if logits && last { Act::Linear } else { act });
-            if Some(i) == first {
-                let call = pick(&|logits| {
-                    let a = a(logits);
-                    call(
-                        span,
-                        quote!(k::dense_backward_batch_params::<T, #a, #ni, #o, K>),
-                        quote!(#xs, #ys, &d, &mut grads.#name),
-                    )
+/// The hidden `__backward_batch` behind `backward_params_batch`: the live
+/// part of the backward over `K` samples (no dL/d(input)), batched layers
+/// at once, the others sample by sample.
+fn backward_batch(plan: &Plan) -> TokenStream {
+    let (live, _) = live_and_rest(plan);
+    let mut grads = Grads {
+        plan,
+        declared: BTreeSet::new(),
+    };
+    let d_last = grad_name(plan, Src::Node(plan.last()));
+    grads.declared.insert(plan.last());
+    let lines: Vec<TokenStream> = live
+        .iter()
+        .map(|&j| {
+            let (n, site) = (&plan.nodes[j], plan.site(j));
+            let src = n.inputs[0];
+            let stops = !plan.needs_grad(src);
+            let dj = grad_name(plan, Src::Node(j));
+            let variants = logit_variants(plan, j);
+            let batch_io = BackIo {
+                input: each_tape(&plan.tape_input(j)),
+                output: each_tape(&plan.tape_ref(Src::Node(j))),
+                grad: quote!(#dj),
+            };
+            if n.layer
+                .backward_batch(&site, &batch_io, false, stops)
+                .is_some()
+            {
+                let call = pick(variants, |l| {
+                    n.layer
+                        .backward_batch(&site, &batch_io, l, stops)
+                        .unwrap_or_default()
                 });
-                return quote! {
-                    #call;
-                    return;
+                return if stops {
+                    quote!(#call;)
+                } else {
+                    grads.add(src, call, true)
                 };
             }
-            let call = pick(&|logits| {
-                let a = a(logits);
-                call(
-                    span,
-                    quote!(k::dense_backward_batch::<T, #a, #ni, #o, K>),
-                    quote!(&self.#name, #xs, #ys, &d, &mut grads.#name),
-                )
-            });
-            return quote!(let d = #call;);
-        }
-        let full = pick(&|logits| layer_backward(plan, i, logits && last));
-        if Some(i) == first {
-            let params = match layer_backward_params(plan, i, false) {
-                Some(_) => pick(&|logits| {
-                    let c = layer_backward_params(plan, i, logits && last);
-                    quote!({ #c; })
-                }),
-                None => quote!({ #full; }),
+            let io = BackIo {
+                input: plan.tape_input(j),
+                output: plan.tape_ref(Src::Node(j)),
+                grad: quote!(#dj),
             };
-            return quote! {
-                for k in 0..K {
-                    let tape = &tapes[k];
-                    let d = d[k];
-                    #params
+            let full = pick(variants, |l| n.layer.backward(&site, &io, l));
+            if stops {
+                let params = match n.layer.backward_params(&site, &io, false) {
+                    Some(_) => pick(variants, |l| {
+                        let c = n.layer.backward_params(&site, &io, l).unwrap_or_default();
+                        quote!({ #c; })
+                    }),
+                    None => quote!({ #full; }),
+                };
+                quote! {
+                    for k in 0..K {
+                        let tape = &tapes[k];
+                        let #dj = #dj[k];
+                        #params
+                    }
                 }
-                return;
-            };
-        }
-        quote! {
-            let d = ::core::array::from_fn::<_, K, _>(|k| {
-                let tape = &tapes[k];
-                let d = d[k];
-                #full
-            });
-        }
-    });
-    let backward = quote! {
+            } else {
+                let each = quote! {
+                    ::core::array::from_fn::<_, K, _>(|k| {
+                        let tape = &tapes[k];
+                        let #dj = #dj[k];
+                        #full
+                    })
+                };
+                grads.add(src, each, true)
+            }
+        })
+        .collect();
+    quote! {
         /// The batched backward behind `backward_params_batch`: with
         /// `LOGITS` from the last layer's pre-activation.
         #[doc(hidden)]
@@ -644,64 +398,76 @@ fn batch_impl(plan: &Plan) -> Option<(TokenStream, TokenStream)> {
         ) {
             #[allow(unused_imports)]
             use ::staticnet::__private::{activation as a, kernels as k};
-            let d = *dys;
-            #(#backward)*
+            let #d_last = *dys;
+            #(#lines)*
         }
+    }
+}
+
+/// The body of `__backward`. Three parts: the live nodes whose input
+/// needs a gradient too, in reverse order; without `DX`, the parameter
+/// gradients of the live nodes at the boundary (whose input needs none,
+/// so their `*_params` form) and the return; with `DX`, the boundary and
+/// the rest in reverse order, down to dL/d(input).
+fn backward_body(plan: &Plan) -> TokenStream {
+    let (live, rest) = live_and_rest(plan);
+    let at_boundary = |&j: &usize| !plan.needs_grad(plan.nodes[j].inputs[0]);
+    let (boundary, inner): (Vec<usize>, Vec<usize>) = live.into_iter().partition(at_boundary);
+    let mut grads = Grads {
+        plan,
+        declared: BTreeSet::new(),
     };
-    Some((forward, backward))
+    let d_last = grad_name(plan, Src::Node(plan.last()));
+    grads.declared.insert(plan.last());
+    let inner: Vec<TokenStream> = inner
+        .iter()
+        .map(|&j| node_backward(plan, j, &mut grads))
+        .collect();
+    let params: Vec<TokenStream> = boundary
+        .iter()
+        .map(|&j| node_backward_params(plan, j))
+        .collect();
+    let mut below: Vec<usize> = boundary.into_iter().chain(rest).collect();
+    below.sort_unstable_by(|a, b| b.cmp(a));
+    let below: Vec<TokenStream> = below
+        .iter()
+        .map(|&j| node_backward(plan, j, &mut grads))
+        .collect();
+    let zeros = zeros_of(plan, Src::Input);
+    let d_input = grad_name(plan, Src::Input);
+    quote! {
+        let #d_last = *dy;
+        #(#inner)*
+        if !DX {
+            #(#params)*
+            return #zeros;
+        }
+        #(#below)*
+        #d_input
+    }
 }
 
 pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let name = &def.name;
     let tape = tape_name(def);
     let forward_train = forward_train(plan);
-    let n = plan.layers.len();
-    // Below the first layer with parameters a training step needs no
-    // gradient at all: without `DX` the backward stops there (and skips
-    // that layer's input gradient where its kernel can).
-    let first = plan.layers.iter().position(has_params);
-    let lines = (0..n).rev().map(|i| {
-        let last = i == n - 1;
-        let call = |logits: bool| layer_backward(plan, i, logits && last);
-        let full = if last && call(true).to_string() != call(false).to_string() {
-            let (with_logits, plain) = (call(true), call(false));
-            quote!(if LOGITS { #with_logits } else { #plain })
-        } else {
-            call(false)
-        };
-        if Some(i) != first {
-            return quote!(let d = #full;);
-        }
-        let params = |logits: bool| layer_backward_params(plan, i, logits && last);
-        match (params(true), params(false)) {
-            (Some(with_logits), Some(plain)) => {
-                let skip = if last && with_logits.to_string() != plain.to_string() {
-                    quote!(if LOGITS { #with_logits; } else { #plain; })
-                } else {
-                    quote!(#plain;)
-                };
-                quote! {
-                    if !DX {
-                        #skip
-                        return <<Self as ::staticnet::Model<T>>::Input as ::staticnet::Tensor<T>>::zeros();
-                    }
-                    let d = #full;
-                }
-            }
-            _ => quote! {
-                let d = #full;
-                if !DX {
-                    return <<Self as ::staticnet::Model<T>>::Input as ::staticnet::Tensor<T>>::zeros();
-                }
-            },
-        }
-    });
-    let out_act = Ident::new(output_activation(plan).type_name(), Span::call_site());
-    let logits = logits_ref(plan);
-    let (batch_forward, batch_backward, batch_dispatch) = match batch_impl(plan) {
-        Some((forward, backward)) => (
-            forward,
-            backward,
+    let body = backward_body(plan);
+    let last = &plan.nodes[plan.last()];
+    let out_act = Ident::new(
+        last.layer.activation().type_name(),
+        proc_macro2::Span::call_site(),
+    );
+    let logits = if split_last_activation(plan).is_some() {
+        quote!(tape.__logits)
+    } else if last.layer.activation_only() {
+        plan.tape_input(plan.last())
+    } else {
+        plan.tape_ref(Src::Node(plan.last()))
+    };
+    let (batch_forward, batch_backward, batch_dispatch) = if has_batch(plan) {
+        (
+            forward_batch(plan),
+            backward_batch(plan),
             quote! {
                 fn backward_params_batch<const K: usize>(
                     &self,
@@ -717,8 +483,9 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
                     }
                 }
             },
-        ),
-        None => Default::default(),
+        )
+    } else {
+        Default::default()
     };
     quote! {
         impl<T: ::staticnet::Float> #name<T> {
@@ -742,9 +509,7 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
             ) -> <Self as ::staticnet::Model<T>>::Input {
                 #[allow(unused_imports)]
                 use ::staticnet::__private::{activation as a, kernels as k};
-                let d = *dy;
-                #(#lines)*
-                d
+                #body
             }
 
             #batch_backward

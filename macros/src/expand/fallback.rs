@@ -10,7 +10,8 @@
 
 use super::tensor_type;
 use crate::ast::ModelDef;
-use crate::shape::{self, Shape};
+use crate::plan;
+use crate::shape::Shape;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -23,7 +24,7 @@ pub fn expand(def: &ModelDef, err: syn::Error) -> TokenStream {
     // Shapes that could not be worked out are stood in for by a vector of
     // one: code written against the model still type-checks, and code
     // that names a different tensor type gets one clear mismatch.
-    let (input, output) = shape::best_effort(def);
+    let (input, output) = plan::best_effort(def);
     let input_ty = tensor_type(input.unwrap_or(Shape::Vector(1)));
     let output_ty = tensor_type(output.unwrap_or(Shape::Vector(1)));
     quote! {

@@ -1,5 +1,9 @@
-//! Code generation: the struct and its parameters (`params`), the forward
-//! pass (`forward`), the summary constants (`summary`), and the stub emitted
+//! Code generation, layer-agnostic: each driver walks the plan's graph and
+//! asks every node's [`Layer`](crate::layers::Layer) for its part. The
+//! struct and its parameters (`params`), the inference forward
+//! (`forward`), training (`backward`: tape, recording forward, backward
+//! and their batched forms), streaming (`stream`), the summary constants
+//! (`summary`), compiled-in weights (`weights`), and the stub emitted
 //! beside errors (`fallback`).
 
 mod backward;
@@ -13,8 +17,9 @@ mod weights;
 use crate::ast::ModelDef;
 use crate::check;
 use crate::ctxt::Ctxt;
-use crate::shape::{self, Plan, Shape};
-use proc_macro2::{Literal, TokenStream};
+use crate::plan::{self, Plan};
+use crate::shape::Shape;
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::quote;
 
 /// The whole macro on `proc_macro2` tokens: never panics; on any error
@@ -39,7 +44,7 @@ fn try_model(
     weights: Option<&crate::weights::WeightsAttr>,
 ) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
-    let plan = shape::infer(&cx, def);
+    let plan = plan::infer(&cx, def);
     check::all(&cx, def);
     cx.check()?;
     let Some(plan) = plan else {
@@ -75,8 +80,7 @@ fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
 fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let name = &def.name;
     let input_ty = tensor_type(plan.input);
-    let output = plan.layers.last().map_or(plan.input, |l| l.output);
-    let output_ty = tensor_type(output);
+    let output_ty = tensor_type(plan.output());
     let consts = summary::consts(def, plan);
     let forward = forward::forward(plan);
     let visit = params::visit(plan, false);
@@ -126,15 +130,24 @@ pub(crate) fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
 }
 
+/// The local variable generated code binds a node's output to: the
+/// layer's name, unless that is one of `taken` (the function's own
+/// parameters), then `__<name>` (no layer name begins with `__`, so this
+/// never meets another layer's).
+pub(crate) fn local(name: &Ident, taken: &[&str]) -> Ident {
+    if taken.iter().any(|t| name == t) {
+        quote::format_ident!("__{}", name)
+    } else {
+        name.clone()
+    }
+}
+
 /// A layer's location with the macro's own hygiene: generated code can
 /// point errors at the layer while its names (`self`, `T`, locals) still
 /// resolve as the macro wrote them, even when the DSL came through a
 /// `macro_rules!`.
-pub(crate) fn layer_span(p: &crate::shape::Planned) -> proc_macro2::Span {
-    p.decl
-        .kind
-        .span()
-        .resolved_at(proc_macro2::Span::call_site())
+pub(crate) fn layer_span(decl: &crate::ast::LayerDecl) -> proc_macro2::Span {
+    decl.kind.span().resolved_at(proc_macro2::Span::call_site())
 }
 
 /// `callee(args)` with the callee (the kernel path and its sizes) located at

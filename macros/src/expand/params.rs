@@ -3,40 +3,20 @@
 
 use super::lit;
 use crate::ast::ModelDef;
-use crate::layers::{Cell, Spec};
-use crate::shape::{Plan, Planned, Shape};
+use crate::plan::{Node, Plan};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote};
 
-/// The parameter block type of a layer, if it has parameters.
-fn param_type(p: &Planned) -> Option<TokenStream> {
-    let span = super::layer_span(p);
-    match (p.spec, p.input) {
-        (Spec::Dense { units, .. }, Shape::Vector(i) | Shape::Seq(_, i)) => {
-            let (i, o) = (lit(i), lit(units));
-            Some(quote_spanned!(span=> ::staticnet::DenseParams<T, #i, #o>))
-        }
-        (
-            Spec::Conv2d {
-                filters,
-                kernel: (kh, kw),
-                ..
-            },
-            Shape::Image(c, ..),
-        ) => {
-            let (o, k) = (lit(filters), lit(c * kh * kw));
-            Some(quote_spanned!(span=> ::staticnet::Conv2dParams<T, #o, #k>))
-        }
-        (Spec::Recurrent { cell, units, .. }, Shape::Seq(_, f)) => {
-            let (f, h, gh) = (lit(f), lit(units), lit(cell.gates() * units));
-            Some(quote_spanned!(span=> ::staticnet::RecurrentParams<T, #f, #h, #gh>))
-        }
-        _ => None,
-    }
+/// Each node with parameters, with its parameter block's type.
+fn blocks<'p>(plan: &'p Plan) -> impl Iterator<Item = (&'p Node<'p>, TokenStream)> + 'p {
+    plan.nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((n, n.layer.param_type(&plan.site(i))?)))
 }
 
 /// `conv1: Conv2d(32, kernel = 3)`: [1, 10, 10] → [32, 8, 8]
-fn describe(p: &Planned) -> String {
+fn describe(p: &Node) -> String {
     let args = p
         .decl
         .args_tokens
@@ -50,23 +30,22 @@ fn describe(p: &Planned) -> String {
 }
 
 fn has_params(plan: &Plan) -> bool {
-    plan.layers.iter().any(|p| param_type(p).is_some())
+    blocks(plan).next().is_some()
 }
 
 pub fn strukt(def: &ModelDef, plan: &Plan) -> TokenStream {
     let attrs = &def.attrs;
     let vis = &def.vis;
     let name = &def.name;
-    let fields = plan.layers.iter().filter_map(|p| {
-        let ty = param_type(p)?;
+    let fields = blocks(plan).map(|(p, ty)| {
         let field = &p.decl.name;
         let doc = describe(p);
         let user_attrs = &p.decl.attrs;
-        Some(quote! {
+        quote! {
             #(#user_attrs)*
             #[doc = #doc]
             pub #field: #ty,
-        })
+        }
     });
     let phantom = (!has_params(plan)).then(|| {
         quote! {
@@ -75,7 +54,7 @@ pub fn strukt(def: &ModelDef, plan: &Plan) -> TokenStream {
         }
     });
     let shapes: Vec<String> = plan
-        .layers
+        .nodes
         .iter()
         .map(|p| format!("- {}", describe(p)))
         .collect();
@@ -97,10 +76,9 @@ pub fn strukt(def: &ModelDef, plan: &Plan) -> TokenStream {
 
 /// The body of `Model::zeros`.
 pub fn zeros(plan: &Plan) -> TokenStream {
-    let fields = plan.layers.iter().filter_map(|p| {
-        let ty = param_type(p)?;
+    let fields = blocks(plan).map(|(p, ty)| {
         let field = &p.decl.name;
-        Some(quote!(#field: <#ty>::zeros(),))
+        quote!(#field: <#ty>::zeros(),)
     });
     let phantom = (!has_params(plan)).then(|| quote!(__float: ::core::marker::PhantomData,));
     quote! {
@@ -139,43 +117,10 @@ pub fn inherent(def: &ModelDef) -> TokenStream {
 /// in `state_dict` order.
 pub fn tensors<'a>(plan: &'a Plan<'a>) -> Vec<(&'a syn::Ident, &'static str, String, Vec<usize>)> {
     let mut out = Vec::new();
-    for p in &plan.layers {
-        let field = &p.decl.name;
-        let n = field.to_string();
-        match (p.spec, p.input) {
-            (Spec::Dense { units, .. }, Shape::Vector(i) | Shape::Seq(_, i)) => {
-                out.push((field, "weight", format!("{n}.weight"), vec![units, i]));
-                out.push((field, "bias", format!("{n}.bias"), vec![units]));
-            }
-            (
-                Spec::Conv2d {
-                    filters,
-                    kernel: (kh, kw),
-                    ..
-                },
-                Shape::Image(c, ..),
-            ) => {
-                out.push((
-                    field,
-                    "weight",
-                    format!("{n}.weight"),
-                    vec![filters, c, kh, kw],
-                ));
-                out.push((field, "bias", format!("{n}.bias"), vec![filters]));
-            }
-            (Spec::Recurrent { cell, units, .. }, Shape::Seq(_, f)) => {
-                let gh = cell.gates() * units;
-                out.push((field, "weight_ih", format!("{n}.weight_ih_l0"), vec![gh, f]));
-                out.push((
-                    field,
-                    "weight_hh",
-                    format!("{n}.weight_hh_l0"),
-                    vec![gh, units],
-                ));
-                out.push((field, "bias_ih", format!("{n}.bias_ih_l0"), vec![gh]));
-                out.push((field, "bias_hh", format!("{n}.bias_hh_l0"), vec![gh]));
-            }
-            _ => {}
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let field = &n.decl.name;
+        for t in n.layer.tensors(&plan.site(i)) {
+            out.push((field, t.member, format!("{field}.{}", t.suffix), t.shape));
         }
     }
     out
@@ -237,26 +182,8 @@ pub fn visit(plan: &Plan, mutable: bool) -> TokenStream {
 
 /// `init_in`: one seeded generator walked through the layers in order.
 pub fn init_in(plan: &Plan) -> TokenStream {
-    let calls: Vec<TokenStream> = plan
-        .layers
-        .iter()
-        .filter_map(|p| {
-            let field = &p.decl.name;
-            match p.spec {
-                Spec::Dense { .. } => Some(quote!(self.#field.init_keras(&mut rng);)),
-                Spec::Conv2d {
-                    kernel: (kh, kw), ..
-                } => {
-                    let window = lit(kh * kw);
-                    Some(quote!(self.#field.init_keras(&mut rng, #window);))
-                }
-                Spec::Recurrent { cell, .. } => {
-                    let forget_one = cell == Cell::Lstm;
-                    Some(quote!(self.#field.init_keras(&mut rng, #forget_one);))
-                }
-                _ => None,
-            }
-        })
+    let calls: Vec<TokenStream> = (0..plan.nodes.len())
+        .filter_map(|i| plan.nodes[i].layer.init(&plan.site(i)))
         .collect();
     if calls.is_empty() {
         return quote! {

@@ -2,7 +2,7 @@
 
 use super::lit;
 use crate::ast::ModelDef;
-use crate::shape::{self, Plan};
+use crate::plan::Plan;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -11,13 +11,14 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
     let input = plan.input.dims().into_iter().map(lit);
     let mut total = 0usize;
     let rows: Vec<TokenStream> = plan
-        .layers
+        .nodes
         .iter()
         .map(|p| {
             let n = p.decl.name.to_string();
-            let kind = p.spec.kind_name();
+            let kind = p.layer.kind();
             let out = p.output.dims().into_iter().map(lit);
-            let params = shape::params(p);
+            // Checked small at planning time.
+            let params = p.layer.param_count(p.input) as usize;
             total += params;
             let params = lit(params);
             quote! {
@@ -27,7 +28,7 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
         .collect();
     let total = lit(total);
     let live = plan
-        .layers
+        .nodes
         .iter()
         .map(|p| p.input.len() + p.output.len())
         .max()

@@ -6,8 +6,7 @@
 
 use super::lit;
 use crate::ast::ModelDef;
-use crate::layers::Spec;
-use crate::shape::Plan;
+use crate::plan::Plan;
 use crate::weights::{self, WeightsAttr, WeightsFile};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -85,7 +84,7 @@ fn check(
     let expected = super::params::tensors(plan);
     for (field, _, name, shape) in &expected {
         let layer = plan
-            .layers
+            .nodes
             .iter()
             .find(|p| &p.decl.name == *field)
             .map(|p| {
@@ -174,12 +173,9 @@ fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
     let na = quote!(::staticnet::__private::nalgebra);
     let all = super::params::tensors(plan);
     let mut fields = Vec::new();
-    for p in &plan.layers {
-        let block = match p.spec {
-            Spec::Dense { .. } => quote!(::staticnet::DenseParams),
-            Spec::Conv2d { .. } => quote!(::staticnet::Conv2dParams),
-            Spec::Recurrent { .. } => quote!(::staticnet::RecurrentParams),
-            _ => continue,
+    for p in &plan.nodes {
+        let Some(block) = p.layer.param_block() else {
+            continue;
         };
         let members: Vec<TokenStream> = all
             .iter()

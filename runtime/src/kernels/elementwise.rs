@@ -249,3 +249,12 @@ mod tests {
         }
     }
 }
+
+/// `acc += g`, element by element: a node read by several layers gets
+/// the sum of the gradients its readers send back.
+#[inline]
+pub fn accumulate<T: Float, X: crate::Tensor<T>>(acc: &mut X, g: &X) {
+    for (a, &b) in acc.as_flat_mut().iter_mut().zip(g.as_flat()) {
+        *a += b;
+    }
+}

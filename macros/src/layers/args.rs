@@ -1,8 +1,11 @@
-//! Each layer kind's arguments: which it takes, what they mean, and the
-//! errors for everything else.
+//! The arguments of a layer: which a kind takes, what they mean, and the
+//! errors for everything else. Each kind's file reads its options through
+//! [`Args`]; the checks common to many kinds (sizes, pairs, padding,
+//! activations, booleans) live here once.
 
 use crate::ast::{Arg, LayerDecl, Value};
 use crate::ctxt::Ctxt;
+use crate::layers::Act;
 use crate::symbol::{self, ACTIVATIONS};
 use std::collections::BTreeMap;
 
@@ -11,43 +14,14 @@ use std::collections::BTreeMap;
 /// network.
 pub const MAX_SIZE: usize = 1 << 20;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Act {
-    Linear,
-    Relu,
-    Sigmoid,
-    Tanh,
-    Softmax,
-}
-
-impl Act {
-    pub fn type_name(self) -> &'static str {
-        match self {
-            Act::Linear => "Linear",
-            Act::Relu => "Relu",
-            Act::Sigmoid => "Sigmoid",
-            Act::Tanh => "Tanh",
-            Act::Softmax => "Softmax",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cell {
-    Simple(Act),
-    Lstm,
-    Gru,
-}
-
-impl Cell {
-    /// Gate blocks per unit in PyTorch's weight layout.
-    pub fn gates(self) -> usize {
-        match self {
-            Cell::Simple(_) => 1,
-            Cell::Lstm => 4,
-            Cell::Gru => 3,
-        }
-    }
+/// What a kind accepts: its positional argument (with the name it may also
+/// be given by), and its named options.
+pub struct Signature {
+    /// (name, what it is, for "needs ..")
+    pub positional: Option<(&'static str, &'static str)>,
+    pub options: &'static [&'static str],
+    /// A typical call, for "e.g. ..".
+    pub example: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,128 +31,14 @@ pub enum Padding {
     Explicit(usize, usize),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Spec {
-    Dense {
-        units: usize,
-        act: Act,
-    },
-    Conv2d {
-        filters: usize,
-        kernel: (usize, usize),
-        stride: (usize, usize),
-        padding: Padding,
-        act: Act,
-    },
-    Pool {
-        max: bool,
-        size: (usize, usize),
-        stride: (usize, usize),
-    },
-    Flatten,
-    Recurrent {
-        cell: Cell,
-        units: usize,
-        return_sequences: bool,
-    },
-    Activation(Act),
-}
-
-impl Spec {
-    /// The canonical kind name (for the summary).
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Spec::Dense { .. } => "Dense",
-            Spec::Conv2d { .. } => "Conv2d",
-            Spec::Pool { max: true, .. } => "MaxPool2d",
-            Spec::Pool { max: false, .. } => "AvgPool2d",
-            Spec::Flatten => "Flatten",
-            Spec::Recurrent {
-                cell: Cell::Simple(_),
-                ..
-            } => "SimpleRnn",
-            Spec::Recurrent {
-                cell: Cell::Lstm, ..
-            } => "Lstm",
-            Spec::Recurrent {
-                cell: Cell::Gru, ..
-            } => "Gru",
-            Spec::Activation(Act::Relu) => "Relu",
-            Spec::Activation(Act::Sigmoid) => "Sigmoid",
-            Spec::Activation(Act::Tanh) => "Tanh",
-            Spec::Activation(Act::Softmax) => "Softmax",
-            Spec::Activation(Act::Linear) => "Linear",
-        }
-    }
-}
-
-/// What a kind accepts: its positional argument (with the name it may also
-/// be given by), and its named options.
-struct Signature {
-    /// (name, what it is, for "needs ..")
-    positional: Option<(&'static str, &'static str)>,
-    options: &'static [&'static str],
-    /// A typical call, for "e.g. ..".
-    example: &'static str,
-}
-
-fn signature(kind: &str) -> Option<Signature> {
-    let s = |positional, options, example| {
-        Some(Signature {
-            positional,
-            options,
-            example,
-        })
-    };
-    match kind {
-        "Dense" => s(
-            Some(("units", "the number of units")),
-            &["activation"],
-            "Dense(64, activation = relu)",
-        ),
-        "Conv2d" => s(
-            Some(("filters", "the number of filters")),
-            &["kernel", "stride", "padding", "activation"],
-            "Conv2d(32, kernel = 3, activation = relu)",
-        ),
-        "MaxPool2d" => s(
-            Some(("size", "the window size")),
-            &["stride"],
-            "MaxPool2d(2)",
-        ),
-        "AvgPool2d" => s(
-            Some(("size", "the window size")),
-            &["stride"],
-            "AvgPool2d(2)",
-        ),
-        "SimpleRnn" => s(
-            Some(("units", "the number of units")),
-            &["activation", "return_sequences"],
-            "SimpleRnn(32, return_sequences = true)",
-        ),
-        "Lstm" => s(
-            Some(("units", "the number of units")),
-            &["return_sequences"],
-            "Lstm(32, return_sequences = true)",
-        ),
-        "Gru" => s(
-            Some(("units", "the number of units")),
-            &["return_sequences"],
-            "Gru(32, return_sequences = true)",
-        ),
-        "Flatten" => s(None, &[], "Flatten"),
-        "Relu" => s(None, &[], "Relu"),
-        "Sigmoid" => s(None, &[], "Sigmoid"),
-        "Tanh" => s(None, &[], "Tanh"),
-        "Softmax" => s(None, &[], "Softmax"),
-        _ => None,
-    }
-}
-
 /// The value given for option `name` of `decl` (the positional argument
-/// counts as its option), for errors found after resolution.
-pub fn arg_value<'a>(decl: &'a LayerDecl, name: &str) -> Option<&'a Value> {
-    let positional = signature(&decl.kind.to_string()).and_then(|s| s.positional);
+/// counts as its option).
+pub fn arg_value<'a>(
+    decl: &'a LayerDecl,
+    sig: Option<&Signature>,
+    name: &str,
+) -> Option<&'a Value> {
+    let positional = sig.and_then(|s| s.positional);
     decl.args.iter().find_map(|a| match &a.key {
         Some(k) if k == name => Some(&a.value),
         None if positional.is_some_and(|(p, _)| p == name) => Some(&a.value),
@@ -186,42 +46,58 @@ pub fn arg_value<'a>(decl: &'a LayerDecl, name: &str) -> Option<&'a Value> {
     })
 }
 
-/// One layer being resolved: what errors need to name it.
-struct Layer<'a> {
+/// One layer's arguments, each mapped to its option name, with what errors
+/// need to name the layer.
+pub struct Args<'a> {
     cx: &'a Ctxt,
     decl: &'a LayerDecl,
     kind: String,
     name: String,
-    sig: Signature,
+    sig: &'a Signature,
+    map: BTreeMap<&'static str, &'a Value>,
+    ok: bool,
 }
 
-/// Resolves one layer's kind and arguments; records errors and returns
-/// `None` if the layer cannot be understood. Every argument is checked even
-/// after an error, so one expansion reports all of a layer's mistakes.
-pub fn resolve(cx: &Ctxt, decl: &LayerDecl) -> Option<Spec> {
-    let kind = decl.kind.to_string();
-    let name = decl.name.to_string();
-    let Some(sig) = signature(&kind) else {
-        cx.error_spanned(&decl.kind, symbol::unknown_kind(&kind, &name));
-        return None;
-    };
-    let l = Layer {
-        cx,
-        decl,
-        kind,
-        name,
-        sig,
-    };
-    let (args, args_ok) = l.collect_args();
-    let spec = l.spec(&args, args_ok);
-    if args_ok {
-        spec
-    } else {
-        None
+impl<'a> Args<'a> {
+    /// Maps every argument of `decl` to its option, recording errors.
+    pub fn collect(cx: &'a Ctxt, decl: &'a LayerDecl, sig: &'a Signature) -> Self {
+        let (map, ok) = Self::collect_args(cx, decl, sig);
+        Args {
+            cx,
+            decl,
+            kind: decl.kind.to_string(),
+            name: decl.name.to_string(),
+            sig,
+            map,
+            ok,
+        }
     }
-}
 
-impl Layer<'_> {
+    /// Whether every argument was well placed.
+    pub fn ok(&self) -> bool {
+        self.ok
+    }
+
+    /// The layer's name, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The layer's kind as written.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The error sink.
+    pub fn cx(&self) -> &Ctxt {
+        self.cx
+    }
+
+    /// The value of option `name`, if given.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).copied()
+    }
+
     /// `` `units` of `fc1` ``
     fn subject(&self, what: &str) -> String {
         format!("`{what}` of `{}`", self.name)
@@ -229,119 +105,52 @@ impl Layer<'_> {
 
     /// Records that a required argument is missing, unless an earlier
     /// argument error (say a misspelt option) may be the reason.
-    fn missing(&self, args_ok: bool, msg: String) {
-        if args_ok {
+    pub fn missing(&self, msg: String) {
+        if self.ok {
             self.cx.error_spanned(&self.decl.kind, msg);
         }
     }
 
-    fn spec(&self, args: &BTreeMap<&'static str, &Value>, args_ok: bool) -> Option<Spec> {
-        let get = |name: &str| args.get(name).copied();
-        let (name, kind) = (&self.name, self.kind.as_str());
-        let positional = || -> Option<usize> {
-            let (pname, what) = self.sig.positional?;
-            match get(pname) {
-                Some(v) => self.size(v, pname),
-                None => {
-                    self.missing(
-                        args_ok,
-                        format!("`{name}` needs {what}, e.g. `{name}: {}`", self.sig.example),
-                    );
-                    None
-                }
+    /// The required positional size (units, filters).
+    pub fn positional_size(&self) -> Option<usize> {
+        let (pname, what) = self.sig.positional?;
+        let name = &self.name;
+        match self.get(pname) {
+            Some(v) => self.size(v, pname),
+            None => {
+                self.missing(format!(
+                    "`{name}` needs {what}, e.g. `{name}: {}`",
+                    self.sig.example
+                ));
+                None
             }
-        };
-        let act_or = |default: Act| -> Option<Act> {
-            match get("activation") {
-                Some(v) => self.activation(v),
-                None => Some(default),
+        }
+    }
+
+    /// `activation = ..`, or `default` if not given.
+    pub fn activation_or(&self, default: Act) -> Option<Act> {
+        match self.get("activation") {
+            Some(v) => self.activation(v),
+            None => Some(default),
+        }
+    }
+
+    /// A required pair option (`kernel`, a pooling `size`): `help` is the
+    /// message when it is missing.
+    pub fn required_pair(&self, option: &str, help: String) -> Option<(usize, usize)> {
+        match self.get(option) {
+            Some(v) => self.pair(v, option),
+            None => {
+                self.missing(help);
+                None
             }
-        };
-        let spec = match kind {
-            "Dense" => {
-                let units = positional();
-                let act = act_or(Act::Linear);
-                Spec::Dense {
-                    units: units?,
-                    act: act?,
-                }
-            }
-            "Conv2d" => {
-                let filters = positional();
-                let kernel = match get("kernel") {
-                    Some(v) => self.pair(v, "kernel"),
-                    None => {
-                        self.missing(
-                            args_ok,
-                            format!("`{name}` needs a kernel size: add `kernel = 3` (or `kernel = (3, 5)`), e.g. `{name}: {}`", self.sig.example),
-                        );
-                        None
-                    }
-                };
-                let stride = get("stride").map_or(Some((1, 1)), |v| self.pair(v, "stride"));
-                let padding = get("padding").map_or(Some(Padding::Valid), |v| self.padding(v));
-                let act = act_or(Act::Linear);
-                Spec::Conv2d {
-                    filters: filters?,
-                    kernel: kernel?,
-                    stride: stride?,
-                    padding: padding?,
-                    act: act?,
-                }
-            }
-            "MaxPool2d" | "AvgPool2d" => {
-                let size = match get("size") {
-                    Some(v) => self.pair(v, "size"),
-                    None => {
-                        self.missing(
-                            args_ok,
-                            format!("`{name}` needs a window size, e.g. `{name}: {kind}(2)` or `{name}: {kind}((2, 3))`"),
-                        );
-                        None
-                    }
-                };
-                let stride = match get("stride") {
-                    Some(v) => self.pair(v, "stride"),
-                    None => size,
-                };
-                Spec::Pool {
-                    max: kind == "MaxPool2d",
-                    size: size?,
-                    stride: stride?,
-                }
-            }
-            "Flatten" => Spec::Flatten,
-            "SimpleRnn" | "Lstm" | "Gru" => {
-                let units = positional();
-                let act = act_or(Act::Tanh);
-                let rs = get("return_sequences")
-                    .map_or(Some(false), |v| self.boolean(v, "return_sequences"));
-                let cell = match kind {
-                    "Lstm" => Cell::Lstm,
-                    "Gru" => Cell::Gru,
-                    _ => match act {
-                        Some(Act::Softmax) => {
-                            if let Some(v) = get("activation") {
-                                self.cx.error_spanned(v, format!("`{name}`: `SimpleRnn` takes an element-wise activation ({}), not `softmax`; add a `Softmax` layer after `{name}` instead", symbol::one_of(&["tanh", "relu", "sigmoid", "linear"])));
-                            }
-                            return None;
-                        }
-                        act => Cell::Simple(act?),
-                    },
-                };
-                Spec::Recurrent {
-                    cell,
-                    units: units?,
-                    return_sequences: rs?,
-                }
-            }
-            "Relu" => Spec::Activation(Act::Relu),
-            "Sigmoid" => Spec::Activation(Act::Sigmoid),
-            "Tanh" => Spec::Activation(Act::Tanh),
-            "Softmax" => Spec::Activation(Act::Softmax),
-            _ => return None,
-        };
-        Some(spec)
+        }
+    }
+
+    /// An optional boolean option.
+    pub fn bool_or(&self, option: &str, default: bool) -> Option<bool> {
+        self.get(option)
+            .map_or(Some(default), |v| self.boolean(v, option))
     }
 
     /// Maps every argument to its option name, reporting unknown options,
@@ -349,9 +158,14 @@ impl Layer<'_> {
     /// A misspelt option with an obvious correction is checked under the
     /// corrected name, so its value is validated too. Returns the map and
     /// whether every argument was well placed.
-    fn collect_args(&self) -> (BTreeMap<&'static str, &Value>, bool) {
-        let (cx, kind, name, sig) = (self.cx, self.kind.as_str(), &self.name, &self.sig);
-        let mut out: BTreeMap<&'static str, &Value> = BTreeMap::new();
+    fn collect_args(
+        cx: &Ctxt,
+        decl: &'a LayerDecl,
+        sig: &Signature,
+    ) -> (BTreeMap<&'static str, &'a Value>, bool) {
+        let (kind, name) = (decl.kind.to_string(), decl.name.to_string());
+        let kind = kind.as_str();
+        let mut out: BTreeMap<&'static str, &'a Value> = BTreeMap::new();
         let mut ok = true;
         let all: Vec<&'static str> = sig
             .positional
@@ -361,7 +175,7 @@ impl Layer<'_> {
             .collect();
         let mut positional_seen = false;
         let mut named_seen = false;
-        for Arg { key, value } in &self.decl.args {
+        for Arg { key, value } in &decl.args {
             let option: &'static str = match key {
                 None => {
                     let Some((pname, what)) = sig.positional else {
@@ -389,7 +203,7 @@ impl Layer<'_> {
                             value,
                             format!(
                                 "in `{name}`, {what} comes first, before the `name = value` options: `{name}: {}`",
-                                self.reordered()
+                                reordered(decl)
                             ),
                         );
                         ok = false;
@@ -453,27 +267,13 @@ impl Layer<'_> {
         (out, ok)
     }
 
-    /// The layer's call with its positional argument moved first.
-    fn reordered(&self) -> String {
-        let args = &self.decl.args;
-        let positional = args
-            .iter()
-            .filter(|a| a.key.is_none())
-            .map(|a| show(&a.value));
-        let named = args
-            .iter()
-            .filter_map(|a| a.key.as_ref().map(|k| format!("{k} = {}", show(&a.value))));
-        let parts: Vec<String> = positional.chain(named).collect();
-        format!("{}({})", self.kind, parts.join(", "))
-    }
-
     /// A positive integer no larger than [`MAX_SIZE`].
-    fn size(&self, v: &Value, what: &str) -> Option<usize> {
+    pub fn size(&self, v: &Value, what: &str) -> Option<usize> {
         size(self.cx, v, &self.subject(what))
     }
 
     /// `n` (square) or `(a, b)`, each positive.
-    fn pair(&self, v: &Value, what: &str) -> Option<(usize, usize)> {
+    pub fn pair(&self, v: &Value, what: &str) -> Option<(usize, usize)> {
         match v {
             Value::Int(_) => self.size(v, what).map(|n| (n, n)),
             Value::Tuple(_, items) => match &items[..] {
@@ -527,7 +327,7 @@ impl Layer<'_> {
         }
     }
 
-    fn padding(&self, v: &Value) -> Option<Padding> {
+    pub fn padding(&self, v: &Value) -> Option<Padding> {
         const HELP: &str = "`padding` takes `valid`, `same`, an integer or a pair `(ph, pw)`";
         let name = &self.name;
         match v {
@@ -564,7 +364,7 @@ impl Layer<'_> {
         }
     }
 
-    fn activation(&self, v: &Value) -> Option<Act> {
+    pub fn activation(&self, v: &Value) -> Option<Act> {
         let name = &self.name;
         let all = symbol::one_of(ACTIVATIONS);
         let word = match v {
@@ -592,13 +392,8 @@ impl Layer<'_> {
                 return None;
             }
         };
-        match word.as_str() {
-            "linear" => return Some(Act::Linear),
-            "relu" => return Some(Act::Relu),
-            "sigmoid" => return Some(Act::Sigmoid),
-            "tanh" => return Some(Act::Tanh),
-            "softmax" => return Some(Act::Softmax),
-            _ => {}
+        if let Some(act) = Act::from_word(&word) {
+            return Some(act);
         }
         let msg = if symbol::UNSUPPORTED_ACTIVATIONS.contains(&word.to_lowercase().as_str()) {
             format!(
@@ -614,7 +409,7 @@ impl Layer<'_> {
         None
     }
 
-    fn boolean(&self, v: &Value, what: &str) -> Option<bool> {
+    pub fn boolean(&self, v: &Value, what: &str) -> Option<bool> {
         match v {
             Value::Bool(b) => Some(b.value),
             other => {
@@ -641,6 +436,20 @@ impl Layer<'_> {
             }
         }
     }
+}
+
+/// The layer's call with its positional argument moved first.
+fn reordered(decl: &LayerDecl) -> String {
+    let args = &decl.args;
+    let positional = args
+        .iter()
+        .filter(|a| a.key.is_none())
+        .map(|a| show(&a.value));
+    let named = args
+        .iter()
+        .filter_map(|a| a.key.as_ref().map(|k| format!("{k} = {}", show(&a.value))));
+    let parts: Vec<String> = positional.chain(named).collect();
+    format!("{}({})", decl.kind, parts.join(", "))
 }
 
 /// A positive integer no larger than [`MAX_SIZE`]; `subject` names it in

@@ -1,0 +1,252 @@
+//! `Conv2d(filters, kernel = k | (kh, kw), stride = .., padding = ..,
+//! activation = ..)` on an image `[c, h, w]` → `[filters, h', w']`.
+//!
+//! Tensors: `weight` `[filters, c, kh, kw]`, `bias` `[filters]` (PyTorch's
+//! `Conv2d`). `padding = same` follows TensorFlow: the odd extra row and
+//! column go after. Kernels: `runtime/src/kernels/conv.rs`.
+
+use super::args::{Args, Padding, Signature};
+use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TensorDecl};
+use crate::shape::Shape;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use std::any::Any;
+
+pub struct Conv2d {
+    pub filters: usize,
+    pub kernel: (usize, usize),
+    pub stride: (usize, usize),
+    pub padding: Padding,
+    pub act: Act,
+    /// Zero rows on top and columns on the left (found with the shape).
+    pad_top_left: (usize, usize),
+}
+
+pub const KIND: Kind = Kind {
+    name: "Conv2d",
+    signature: Signature {
+        positional: Some(("filters", "the number of filters")),
+        options: &["kernel", "stride", "padding", "activation"],
+        example: "Conv2d(32, kernel = 3, activation = relu)",
+    },
+    resolve,
+};
+
+fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
+    let name = args.name();
+    let filters = args.positional_size();
+    let kernel = args.required_pair(
+        "kernel",
+        format!(
+            "`{name}` needs a kernel size: add `kernel = 3` (or `kernel = (3, 5)`), e.g. `{name}: {}`",
+            KIND.signature.example
+        ),
+    );
+    let stride = args
+        .get("stride")
+        .map_or(Some((1, 1)), |v| args.pair(v, "stride"));
+    let padding = args
+        .get("padding")
+        .map_or(Some(Padding::Valid), |v| args.padding(v));
+    let act = args.activation_or(Act::Linear);
+    Some(Box::new(Conv2d {
+        filters: filters?,
+        kernel: kernel?,
+        stride: stride?,
+        padding: padding?,
+        act: act?,
+        pad_top_left: (0, 0),
+    }))
+}
+
+/// TensorFlow's `same`: output `ceil(n / s)`, the odd extra padding at the
+/// end (bottom/right). Returns (before, after).
+pub fn same_padding(n: usize, k: usize, s: usize) -> (usize, usize) {
+    let out = n.div_ceil(s);
+    let total = ((out - 1) * s + k).saturating_sub(n);
+    (total / 2, total - total / 2)
+}
+
+/// A kernel or pooling layer that needs an image was given something else:
+/// the error, with a hint of what to move.
+pub fn needs_image(at: &ShapeCx, kind: &str) {
+    let name = &at.decl.name;
+    let hint = match at.prev {
+        None => " declare the input as `[channels, height, width]`".to_string(),
+        Some(p) if at.prev_is::<super::flatten::Flatten>().is_some() => {
+            format!(" move `{name}` before `{}`", p.decl.name)
+        }
+        Some(_) => format!(
+            " convolution and pooling layers go before `Flatten` and `Dense`; move `{name}` up"
+        ),
+    };
+    at.cx.error_spanned(
+        &at.decl.kind,
+        format!(
+            "`{kind}` needs an image [channels, height, width], but {} ({});{hint}",
+            at.from(),
+            at.input.what()
+        ),
+    );
+}
+
+impl Conv2d {
+    /// The kernels' generics after `T` and the activation: input
+    /// `c, h, w`, filters, kernel, stride, top/left padding, output
+    /// `oh, ow`, and `c·kh·kw`.
+    fn geometry(&self, s: &Site) -> TokenStream {
+        let (Shape::Image(c, h, w), Shape::Image(o, oh, ow)) = (s.input, s.output) else {
+            return quote_spanned!(s.span=> ::core::compile_error!("staticnet: internal error: Conv2d off an image"));
+        };
+        let ((kh, kw), (sh, sw), (pt, pl)) = (self.kernel, self.stride, self.pad_top_left);
+        let kk = lit(c * kh * kw);
+        let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
+            [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
+        quote!(#c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk)
+    }
+}
+
+impl Layer for Conv2d {
+    fn kind(&self) -> &'static str {
+        "Conv2d"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
+        let Shape::Image(_, h, w) = at.input else {
+            needs_image(at, "Conv2d");
+            return None;
+        };
+        let name = &at.decl.name;
+        let from = at.from();
+        let ((kh, kw), (sh, sw), padding) = (self.kernel, self.stride, self.padding);
+        let (pt, pb, pl, pr) = match padding {
+            Padding::Valid => (0, 0, 0, 0),
+            Padding::Explicit(ph, pw) => (ph, ph, pw, pw),
+            Padding::Same => {
+                let (t, b) = same_padding(h, kh, sh);
+                let (l, r) = same_padding(w, kw, sw);
+                (t, b, l, r)
+            }
+        };
+        // h, w <= MAX_LEN and each pad <= MAX_SIZE: no overflow.
+        let (ph, pw) = (h + pt + pb, w + pl + pr);
+        if kh > ph || kw > pw {
+            let msg = if padding == Padding::Valid {
+                format!(
+                    "the {kh}×{kw} kernel of `{name}` is larger than its input: {from}, so at most {h}×{w} fits; use a smaller kernel, or pad the input with `padding = same`"
+                )
+            } else {
+                format!(
+                    "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, padded to {ph}×{pw} by `padding = {}`; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`",
+                    super::arg_value(at.decl, "padding").map_or_else(String::new, super::args::show)
+                )
+            };
+            at.cx.error_spanned(at.value_of("kernel"), msg);
+            return None;
+        }
+        self.pad_top_left = (pt, pl);
+        Some(Shape::Image(
+            self.filters,
+            (ph - kh) / sh + 1,
+            (pw - kw) / sw + 1,
+        ))
+    }
+
+    fn param_count(&self, input: Shape) -> u128 {
+        let Shape::Image(c, ..) = input else { return 0 };
+        let (kh, kw) = self.kernel;
+        (c as u128 * kh as u128 * kw as u128 + 1) * self.filters as u128
+    }
+
+    fn param_type(&self, s: &Site) -> Option<TokenStream> {
+        let Shape::Image(c, ..) = s.input else {
+            return None;
+        };
+        let (o, k) = (lit(self.filters), lit(c * self.kernel.0 * self.kernel.1));
+        Some(quote_spanned!(s.span=> ::staticnet::Conv2dParams<T, #o, #k>))
+    }
+
+    fn param_block(&self) -> Option<TokenStream> {
+        Some(quote!(::staticnet::Conv2dParams))
+    }
+
+    fn tensors(&self, s: &Site) -> Vec<TensorDecl> {
+        let Shape::Image(c, ..) = s.input else {
+            return Vec::new();
+        };
+        let (kh, kw) = self.kernel;
+        vec![
+            TensorDecl {
+                member: "weight",
+                suffix: "weight",
+                shape: vec![self.filters, c, kh, kw],
+            },
+            TensorDecl {
+                member: "bias",
+                suffix: "bias",
+                shape: vec![self.filters],
+            },
+        ]
+    }
+
+    fn init(&self, s: &Site) -> Option<TokenStream> {
+        let p = s.params();
+        let window = lit(self.kernel.0 * self.kernel.1);
+        Some(quote!(#p.init_keras(&mut rng, #window);))
+    }
+
+    fn activation(&self) -> Act {
+        self.act
+    }
+
+    fn forward(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        linear: bool,
+    ) -> TokenStream {
+        let a = self.act.unless(linear).ty();
+        let g = self.geometry(s);
+        let p = s.params();
+        s.call(quote!(k::conv2d::<T, #a, #g>), quote!(&#p, #x))
+    }
+
+    fn has_params(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {
+        let a = self.act.unless(linear).ty();
+        let g = self.geometry(s);
+        let (p, gr) = (s.params(), s.grads());
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        s.call(
+            quote!(k::conv2d_backward::<T, #a, #g>),
+            quote!(&#p, &#input, &#output, &#grad, &mut #gr),
+        )
+    }
+
+    fn backward_params(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
+        let a = self.act.unless(linear).ty();
+        let g = self.geometry(s);
+        let gr = s.grads();
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        Some(s.call(
+            quote!(k::conv2d_backward_params::<T, #a, #g>),
+            quote!(&#input, &#output, &#grad, &mut #gr),
+        ))
+    }
+}

@@ -1,0 +1,233 @@
+//! `Dense(units, activation = ..)`: `y = act(W x + b)` on a vector, or on
+//! every step of a sequence (`[t, f]` → `[t, units]`).
+//!
+//! Tensors: `weight` `[units, in]`, `bias` `[units]` (PyTorch's `Linear`).
+//! Kernels: `runtime/src/kernels/dense.rs` (one sample, per step of a
+//! sequence) and `runtime/src/kernels/dense_batch.rs` (K samples at once,
+//! the batched training path).
+
+use super::args::{Args, Signature};
+use super::{lit, Act, BackIo, BatchIo, Kind, Layer, ShapeCx, Site, StreamStep, TensorDecl};
+use crate::shape::Shape;
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use std::any::Any;
+
+pub struct Dense {
+    pub units: usize,
+    pub act: Act,
+}
+
+pub const KIND: Kind = Kind {
+    name: "Dense",
+    signature: Signature {
+        positional: Some(("units", "the number of units")),
+        options: &["activation"],
+        example: "Dense(64, activation = relu)",
+    },
+    resolve,
+};
+
+fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
+    let units = args.positional_size();
+    let act = args.activation_or(Act::Linear);
+    Some(Box::new(Dense {
+        units: units?,
+        act: act?,
+    }))
+}
+
+impl Dense {
+    /// The sizes of the kernels' generics: `(in, out)`.
+    fn sizes(&self, s: &Site) -> (proc_macro2::Literal, proc_macro2::Literal) {
+        (lit(s.input.width()), lit(self.units))
+    }
+}
+
+impl Layer for Dense {
+    fn kind(&self) -> &'static str {
+        "Dense"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
+        match at.input {
+            Shape::Vector(_) => Some(Shape::Vector(self.units)),
+            Shape::Seq(t, _) => Some(Shape::Seq(t, self.units)),
+            Shape::Image(..) => {
+                let name = &at.decl.name;
+                at.cx.error_spanned(
+                    &at.decl.kind,
+                    format!(
+                        "`Dense` needs a vector, but {}; add `flat: Flatten` before `{name}`",
+                        at.from()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn param_count(&self, input: Shape) -> u128 {
+        (input.width() as u128 + 1) * self.units as u128
+    }
+
+    fn param_type(&self, s: &Site) -> Option<TokenStream> {
+        let (i, o) = self.sizes(s);
+        Some(quote_spanned!(s.span=> ::staticnet::DenseParams<T, #i, #o>))
+    }
+
+    fn param_block(&self) -> Option<TokenStream> {
+        Some(quote!(::staticnet::DenseParams))
+    }
+
+    fn tensors(&self, s: &Site) -> Vec<TensorDecl> {
+        vec![
+            TensorDecl {
+                member: "weight",
+                suffix: "weight",
+                shape: vec![self.units, s.input.width()],
+            },
+            TensorDecl {
+                member: "bias",
+                suffix: "bias",
+                shape: vec![self.units],
+            },
+        ]
+    }
+
+    fn init(&self, s: &Site) -> Option<TokenStream> {
+        let p = s.params();
+        Some(quote!(#p.init_keras(&mut rng);))
+    }
+
+    fn activation(&self) -> Act {
+        self.act
+    }
+
+    fn forward(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        linear: bool,
+    ) -> TokenStream {
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        match s.input {
+            Shape::Seq(t, _) => {
+                let t = lit(t);
+                s.call(quote!(k::dense_seq::<T, #a, #i, #o, #t>), quote!(&#p, #x))
+            }
+            _ => s.call(quote!(k::dense::<T, #a, #i, #o>), quote!(&#p, #x)),
+        }
+    }
+
+    fn has_params(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let (p, g) = (s.params(), s.grads());
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        match s.input {
+            Shape::Seq(t, _) => {
+                let t = lit(t);
+                s.call(
+                    quote!(k::dense_seq_backward::<T, #a, #i, #o, #t>),
+                    quote!(&#p, &#input, &#output, &#grad, &mut #g),
+                )
+            }
+            _ => s.call(
+                quote!(k::dense_backward::<T, #a, #i, #o>),
+                quote!(&#p, &#input, &#output, &#grad, &mut #g),
+            ),
+        }
+    }
+
+    fn backward_params(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let g = s.grads();
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        Some(match s.input {
+            Shape::Seq(t, _) => {
+                let t = lit(t);
+                s.call(
+                    quote!(k::dense_seq_backward_params::<T, #a, #i, #o, #t>),
+                    quote!(&#input, &#output, &#grad, &mut #g),
+                )
+            }
+            _ => s.call(
+                quote!(k::dense_backward_params::<T, #a, #i, #o>),
+                quote!(&#input, &#output, &#grad, &mut #g),
+            ),
+        })
+    }
+
+    fn forward_batch(&self, s: &Site, xs: &TokenStream, linear: bool) -> Option<TokenStream> {
+        if !matches!(s.input, Shape::Vector(_)) {
+            return None;
+        }
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        Some(s.call(quote!(k::dense_batch::<T, #a, #i, #o, K>), quote!(&#p, #xs)))
+    }
+
+    fn backward_batch(
+        &self,
+        s: &Site,
+        io: &BatchIo,
+        linear: bool,
+        params_only: bool,
+    ) -> Option<TokenStream> {
+        if !matches!(s.input, Shape::Vector(_)) {
+            return None;
+        }
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let (p, g) = (s.params(), s.grads());
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        Some(if params_only {
+            s.call(
+                quote!(k::dense_backward_batch_params::<T, #a, #i, #o, K>),
+                quote!(#input, #output, &#grad, &mut #g),
+            )
+        } else {
+            s.call(
+                quote!(k::dense_backward_batch::<T, #a, #i, #o, K>),
+                quote!(&#p, #input, #output, &#grad, &mut #g),
+            )
+        })
+    }
+
+    fn stream(&self, s: &Site, x: &TokenStream) -> Option<StreamStep> {
+        let a = self.act.ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        Some(StreamStep {
+            state: None,
+            run: TokenStream::new(),
+            output: s.call(quote!(k::dense::<T, #a, #i, #o>), quote!(&#p, #x)),
+        })
+    }
+}

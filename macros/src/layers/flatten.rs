@@ -1,0 +1,82 @@
+//! `Flatten`: image or sequence → vector in PyTorch's flat order (a
+//! vector passes through unchanged).
+//!
+//! No tensors. Kernels: `runtime/src/kernels/reshape.rs`.
+
+use super::args::{Args, Signature};
+use super::{lit, BackIo, Kind, Layer, ShapeCx, Site};
+use crate::shape::Shape;
+use proc_macro2::TokenStream;
+use quote::quote;
+use std::any::Any;
+
+pub struct Flatten;
+
+pub const KIND: Kind = Kind {
+    name: "Flatten",
+    signature: Signature {
+        positional: None,
+        options: &[],
+        example: "Flatten",
+    },
+    resolve,
+};
+
+fn resolve(_args: &Args) -> Option<Box<dyn Layer>> {
+    Some(Box::new(Flatten))
+}
+
+impl Layer for Flatten {
+    fn kind(&self) -> &'static str {
+        "Flatten"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
+        Some(Shape::Vector(at.input.len()))
+    }
+
+    fn forward(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        x_val: &TokenStream,
+        _linear: bool,
+    ) -> TokenStream {
+        match s.input {
+            Shape::Image(c, h, w) => {
+                let [c, h, w, n] = [c, h, w, c * h * w].map(lit);
+                s.call(quote!(k::flatten_image::<T, #c, #h, #w, #n>), quote!(#x))
+            }
+            Shape::Seq(t, f) => {
+                let [t, f, n] = [t, f, t * f].map(lit);
+                s.call(quote!(k::flatten_seq::<T, #f, #t, #n>), quote!(#x))
+            }
+            Shape::Vector(_) => x_val.clone(),
+        }
+    }
+
+    fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
+        let d = &io.grad;
+        match s.input {
+            Shape::Image(c, h, w) => {
+                let [c, h, w, n] = [c, h, w, c * h * w].map(lit);
+                s.call(
+                    quote!(k::flatten_image_backward::<T, #c, #h, #w, #n>),
+                    quote!(&#d),
+                )
+            }
+            Shape::Seq(t, f) => {
+                let [t, f, n] = [t, f, t * f].map(lit);
+                s.call(
+                    quote!(k::flatten_seq_backward::<T, #f, #t, #n>),
+                    quote!(&#d),
+                )
+            }
+            Shape::Vector(_) => d.clone(),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! One file per layer kind. Each kind implements [`Layer`]: its options
+//! and their errors (its `resolve` function), its output shape, its
+//! tensors and their initialisation, and its code for every mode —
+//! inference, the training forward onto the tape, backward (with and
+//! without dL/dinput), the batched forms and the streaming step.
+//!
+//! The drivers in `plan.rs` and `expand/` know nothing about any kind:
+//! they ask the node's `Layer` and assemble the struct, the impls, the
+//! tape and the gradient flow of the graph.
+
+pub mod activation;
+pub mod args;
+mod conv2d;
+mod dense;
+mod flatten;
+mod pool;
+mod recurrent;
+
+pub use activation::Act;
+
+use crate::ast::LayerDecl;
+use crate::ctxt::Ctxt;
+use crate::plan::Node;
+use crate::shape::Shape;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote};
+use std::any::Any;
+
+/// Resolves a layer's kind and arguments into its [`Layer`]; records
+/// errors and returns `None` if the layer cannot be understood. Every
+/// argument is checked even after an error, so one expansion reports all
+/// of a layer's mistakes.
+pub fn resolve(cx: &Ctxt, decl: &LayerDecl) -> Option<Box<dyn Layer>> {
+    let kind = decl.kind.to_string();
+    let Some(entry) = KINDS.iter().find(|k| k.name == kind) else {
+        cx.error_spanned(
+            &decl.kind,
+            crate::symbol::unknown_kind(&kind, &decl.name.to_string()),
+        );
+        return None;
+    };
+    let args = args::Args::collect(cx, decl, &entry.signature);
+    let layer = (entry.resolve)(&args);
+    if args.ok() {
+        layer
+    } else {
+        None
+    }
+}
+
+/// A layer kind of the DSL: its name, what it accepts, and how its
+/// arguments become a [`Layer`].
+pub struct Kind {
+    pub name: &'static str,
+    pub signature: args::Signature,
+    pub resolve: fn(&args::Args) -> Option<Box<dyn Layer>>,
+}
+
+/// Every layer kind, in the order the "did you mean" lists show them.
+pub static KINDS: &[Kind] = &[
+    dense::KIND,
+    conv2d::KIND,
+    pool::MAX_POOL2D,
+    pool::AVG_POOL2D,
+    flatten::KIND,
+    recurrent::SIMPLE_RNN,
+    recurrent::LSTM,
+    recurrent::GRU,
+    activation::RELU,
+    activation::SIGMOID,
+    activation::TANH,
+    activation::SOFTMAX,
+];
+
+/// The value given for option `name` of `decl` (the positional argument
+/// counts as its option), for errors found after resolution.
+pub fn arg_value<'a>(decl: &'a LayerDecl, name: &str) -> Option<&'a crate::ast::Value> {
+    let kind = decl.kind.to_string();
+    let sig = KINDS.iter().find(|k| k.name == kind).map(|k| &k.signature);
+    args::arg_value(decl, sig, name)
+}
+
+/// A parameter tensor of a layer in PyTorch's `state_dict` naming and
+/// layout: `member` is the field of the layer's parameter block, `suffix`
+/// the part of the PyTorch name after `layer.`.
+pub struct TensorDecl {
+    pub member: &'static str,
+    pub suffix: &'static str,
+    pub shape: Vec<usize>,
+}
+
+/// What a layer's shape rule sees: its declaration, its input, the layer
+/// that produced the input (for hints), and the error sink.
+pub struct ShapeCx<'a, 'p> {
+    pub cx: &'a Ctxt,
+    pub decl: &'a LayerDecl,
+    pub input: Shape,
+    /// The node whose output this layer reads; `None` for the model input.
+    pub prev: Option<&'a Node<'p>>,
+}
+
+impl ShapeCx<'_, '_> {
+    /// "the input is [..]" or "`conv1` outputs [..]", for errors.
+    pub fn from(&self) -> String {
+        match self.prev {
+            Some(p) => format!("`{}` outputs {}", p.decl.name, self.input),
+            None => format!("the input is {}", self.input),
+        }
+    }
+
+    /// The value the user wrote for an option, to underline it; the
+    /// layer's kind if it was not written (a default).
+    pub fn value_of(&self, option: &str) -> &dyn quote::ToTokens {
+        match arg_value(self.decl, option) {
+            Some(v) => v,
+            None => &self.decl.kind,
+        }
+    }
+
+    /// Whether the input comes from a layer of kind `L`.
+    pub fn prev_is<L: 'static>(&self) -> Option<&L> {
+        self.prev.and_then(|p| p.layer.as_any().downcast_ref::<L>())
+    }
+}
+
+/// Where one node's code is generated: its name, span and shapes, and
+/// where its input and output live in the tape (for the training modes).
+pub struct Site {
+    /// The layer's field and local name.
+    pub name: Ident,
+    /// The layer's location with the macro's own hygiene (see
+    /// [`crate::expand::layer_span`]).
+    pub span: Span,
+    pub input: Shape,
+    pub output: Shape,
+}
+
+impl Site {
+    /// `self.<name>`: the layer's parameters.
+    pub fn params(&self) -> TokenStream {
+        let name = &self.name;
+        quote!(self.#name)
+    }
+
+    /// `grads.<name>`: the layer's parameter gradients.
+    pub fn grads(&self) -> TokenStream {
+        let name = &self.name;
+        quote!(grads.#name)
+    }
+
+    /// The tape field of a layer's extra record (a recurrent layer's gates
+    /// and states): `__<name>`.
+    pub fn extra_field(&self) -> Ident {
+        format_ident!("__{}", self.name)
+    }
+
+    /// `callee(args)` with the callee located at the layer, so a type
+    /// error in it points there.
+    pub fn call(&self, callee: TokenStream, args: TokenStream) -> TokenStream {
+        crate::expand::call(self.span, callee, args)
+    }
+}
+
+/// The operands of a backward call: the layer's input and output as
+/// recorded in the tape, and the gradient arriving at its output.
+pub struct BackIo {
+    pub input: TokenStream,
+    pub output: TokenStream,
+    pub grad: TokenStream,
+}
+
+/// The same for the batched backward: each is an array over the batch.
+pub type BatchIo = BackIo;
+
+/// A field of the tape besides the layer's output.
+pub struct TapeField {
+    pub name: Ident,
+    pub ty: TokenStream,
+    pub doc: String,
+}
+
+/// What a layer adds to the streaming `step`: its state (if any), the
+/// statements of one step, and the expression of the step's output.
+pub struct StreamStep {
+    /// The type of `state.<name>`, if the layer keeps state.
+    pub state: Option<TokenStream>,
+    /// Statements run before the output is read (may be empty).
+    pub run: TokenStream,
+    pub output: TokenStream,
+}
+
+/// One layer kind's knowledge. Methods with a default are for what most
+/// kinds do not have (parameters, extra tape records, batched forms).
+pub trait Layer {
+    /// The canonical kind name (for the summary).
+    fn kind(&self) -> &'static str;
+
+    /// For downcasts in other kinds' hints (`ShapeCx::prev_is`).
+    fn as_any(&self) -> &dyn Any;
+
+    /// The output shape for this input, recording errors; a layer may
+    /// keep what it derived (padding) for code generation.
+    fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape>;
+
+    /// Parameter count for this input (in `u128`, so the count of an
+    /// absurd layer is reported rather than overflowing).
+    fn param_count(&self, _input: Shape) -> u128 {
+        0
+    }
+
+    /// The parameter block's type, if the layer has parameters.
+    fn param_type(&self, _s: &Site) -> Option<TokenStream> {
+        None
+    }
+
+    /// The parameter block's type without its generics (for struct
+    /// literals of compiled-in weights).
+    fn param_block(&self) -> Option<TokenStream> {
+        None
+    }
+
+    /// The parameter tensors in `state_dict` order.
+    fn tensors(&self, _s: &Site) -> Vec<TensorDecl> {
+        Vec::new()
+    }
+
+    /// Keras' default initialisation of the block from `rng`.
+    fn init(&self, _s: &Site) -> Option<TokenStream> {
+        None
+    }
+
+    /// The activation applied at this layer's output (`Linear` if none):
+    /// a loss "from logits" skips it on the model's last layer.
+    fn activation(&self) -> Act {
+        Act::Linear
+    }
+
+    /// Whether the layer is nothing but its activation (its logits are
+    /// its input, so the tape needs no separate record of them).
+    fn activation_only(&self) -> bool {
+        false
+    }
+
+    /// The inference forward of one sample: an expression of the output.
+    /// `x` is the input by reference, `x_val` by value. With `linear`
+    /// the layer's activation is skipped (the logits).
+    fn forward(&self, s: &Site, x: &TokenStream, x_val: &TokenStream, linear: bool) -> TokenStream;
+
+    /// Tape fields besides the output (a recurrent layer's gates).
+    fn tape_fields(&self, _s: &Site) -> Vec<TapeField> {
+        Vec::new()
+    }
+
+    /// Whether the output has its own tape field `tape.<name>` (else it
+    /// lives in an extra record, see [`Layer::tape_output`]).
+    fn output_in_tape(&self) -> bool {
+        true
+    }
+
+    /// Where the output lives in `tape` (default `tape.<name>`).
+    fn tape_output(&self, s: &Site) -> TokenStream {
+        let name = &s.name;
+        quote!(tape.#name)
+    }
+
+    /// The training forward of one sample onto the tape: statements.
+    /// `input` is where the input lives in the tape.
+    fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
+        let name = &s.name;
+        let call = self.forward(s, &quote!(&#input), input, false);
+        quote!(tape.#name = #call;)
+    }
+
+    /// Whether the layer has trainable parameters (its backward must run).
+    fn has_params(&self) -> bool {
+        false
+    }
+
+    /// The backward of one sample: an expression of dL/d(input). With
+    /// `linear` the activation is skipped (the gradient is the logits').
+    fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream;
+
+    /// The backward without dL/d(input) (the kernels' `*_params` forms)
+    /// for a layer below which no gradient is needed; `None` for a layer
+    /// without parameters.
+    fn backward_params(&self, _s: &Site, _io: &BackIo, _linear: bool) -> Option<TokenStream> {
+        None
+    }
+
+    /// The batched training forward over `K` samples, if the kind has one
+    /// (an expression of `[output; K]`); `xs` is `[&input; K]`.
+    fn forward_batch(&self, _s: &Site, _xs: &TokenStream, _linear: bool) -> Option<TokenStream> {
+        None
+    }
+
+    /// The batched backward: an expression of `[dL/d(input); K]`, or with
+    /// `params_only` a statement accumulating only the parameter
+    /// gradients. `None` if the kind has no batched form.
+    fn backward_batch(
+        &self,
+        _s: &Site,
+        _io: &BatchIo,
+        _linear: bool,
+        _params_only: bool,
+    ) -> Option<TokenStream> {
+        None
+    }
+
+    /// The streaming step (one time step of a sequence), if the layer
+    /// can run step by step; `x` is the step's input vector by reference.
+    fn stream(&self, _s: &Site, _x: &TokenStream) -> Option<StreamStep> {
+        None
+    }
+}
+
+/// An unsuffixed integer literal.
+pub fn lit(n: usize) -> proc_macro2::Literal {
+    proc_macro2::Literal::usize_unsuffixed(n)
+}
