@@ -14,7 +14,7 @@
 //! the pixel before they are stored, which for `Softmax` is exactly the
 //! group it needs (across channels, per pixel).
 
-use super::recurrent::madd;
+use super::blas::madd;
 use crate::{Activation, Conv2dParams, Float, Image};
 
 /// The kernel taps `k` of output position `i` that land inside an input of
@@ -509,15 +509,9 @@ mod tests {
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
     use crate::init::Rng;
+    use crate::kernels::testutil::close;
     use crate::kernels::testutil::{check_grad, dot, fill};
     use crate::Tensor;
-
-    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
-        assert_eq!(got.len(), want.len());
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            assert!((g.to_f64() - w).abs() <= tol, "[{i}]: got {g:?}, want {w}");
-        }
-    }
 
     /// 2 channels, 5×4 input, 2 filters 3×3, stride 2, PT = 1, PL = 0,
     /// output 3×2: the windows cover padded rows -1..=5 and columns 0..=4, so

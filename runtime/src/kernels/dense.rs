@@ -5,7 +5,7 @@
 //! (the weights from input `i` to every output) is `O` contiguous values:
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
-use super::recurrent::madd;
+use super::blas::madd;
 use crate::{Activation, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
@@ -251,6 +251,7 @@ mod tests {
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
     use crate::init::Rng;
+    use crate::kernels::testutil::close;
     use crate::kernels::testutil::{check_grad, dot, fill};
 
     /// W = [[1, -2, 0.5], [0, 3, -1]], b = [0.5, -1], x = [2, 1, -4]:
@@ -262,13 +263,6 @@ mod tests {
             bias: SVector::<T, 2>::new(f(0.5), f(-1.0)),
         };
         (p, SVector::<T, 3>::new(f(2.0), f(1.0), f(-4.0)))
-    }
-
-    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
-        assert_eq!(got.len(), want.len());
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            assert!((g.to_f64() - w).abs() <= tol, "[{i}]: got {g:?}, want {w}");
-        }
     }
 
     fn each_activation<T: Float>(tol: f64) {

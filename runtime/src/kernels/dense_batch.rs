@@ -26,7 +26,7 @@
 //! additions (tests below; the generated code's batched backward is
 //! checked against PyTorch in tests/gradient_fixtures.rs).
 
-use super::recurrent::madd;
+use super::blas::madd;
 use crate::{Activation, DenseParams, Float};
 use nalgebra::SVector;
 

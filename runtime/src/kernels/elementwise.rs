@@ -116,37 +116,28 @@ mod tests {
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Softmax, Tanh};
     use crate::init::Rng;
+    use crate::kernels::testutil::close_rel;
     use crate::kernels::testutil::{check_grad, dot, fill};
     use crate::Tensor;
     use nalgebra::SVector;
 
-    fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
-        assert_eq!(got.len(), want.len());
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g.to_f64() - w).abs() <= tol * w.abs().max(1.0),
-                "[{i}]: got {g:?}, want {w}"
-            );
-        }
-    }
-
     #[test]
     fn elementwise_by_hand() {
         let x = SVector::<f32, 4>::new(-2.0, -0.0, 0.5, 3.0);
-        close(
+        close_rel(
             activate::<f32, Relu, 4, 1>(x).as_slice(),
             &[0.0, 0.0, 0.5, 3.0],
             0.0,
         );
-        close(
+        close_rel(
             activate::<f32, Linear, 4, 1>(x).as_slice(),
             &[-2.0, 0.0, 0.5, 3.0],
             0.0,
         );
         let sig = [-2.0f64, 0.0, 0.5, 3.0].map(|z| 1.0 / (1.0 + (-z).exp()));
-        close(activate::<f32, Sigmoid, 4, 1>(x).as_slice(), &sig, 2e-7);
+        close_rel(activate::<f32, Sigmoid, 4, 1>(x).as_slice(), &sig, 2e-7);
         let th = [-2.0f64, 0.0, 0.5, 3.0].map(f64::tanh);
-        close(activate::<f32, Tanh, 4, 1>(x).as_slice(), &th, 2e-7);
+        close_rel(activate::<f32, Tanh, 4, 1>(x).as_slice(), &th, 2e-7);
         // relu keeps NaN, as torch.relu does.
         let n = activate::<f32, Relu, 1, 1>(SVector::<f32, 1>::new(f32::NAN));
         assert!(n[0].is_nan());
@@ -161,9 +152,9 @@ mod tests {
         let want = [1.0 / s, e / s, e * e / s];
         for shift in [0.0, 1000.0, -1000.0] {
             let x = SVector::<f64, 3>::new(1.0 + shift, 2.0 + shift, 3.0 + shift);
-            close(activate::<f64, Softmax, 3, 1>(x).as_slice(), &want, 1e-15);
+            close_rel(activate::<f64, Softmax, 3, 1>(x).as_slice(), &want, 1e-15);
             let x32 = x.map(|v| v as f32);
-            close(activate::<f32, Softmax, 3, 1>(x32).as_slice(), &want, 1e-6);
+            close_rel(activate::<f32, Softmax, 3, 1>(x32).as_slice(), &want, 1e-6);
         }
         // [1000, 0]: e^-1000 underflows to 0, the result is [1, 0], no NaN.
         let y = activate::<f32, Softmax, 2, 1>(SVector::<f32, 2>::new(1000.0, 0.0));
@@ -175,7 +166,7 @@ mod tests {
         // [S, F] = [2, 2]: steps [0, ln 3] -> [1/4, 3/4], [1000, 1000] -> [1/2, 1/2].
         let x = SMatrix::<f32, 2, 2>::new(0.0, 1000.0, 3f32.ln(), 1000.0);
         let y = activate::<f32, Softmax, 2, 2>(x);
-        close(y.as_slice(), &[0.25, 0.75, 0.5, 0.5], 1e-6);
+        close_rel(y.as_slice(), &[0.25, 0.75, 0.5, 0.5], 1e-6);
     }
 
     #[test]
@@ -197,7 +188,7 @@ mod tests {
             5.0 / 8.0,
             0.0,
         ];
-        close(y.as_flat(), &want, 1e-6);
+        close_rel(y.as_flat(), &want, 1e-6);
         // Element-wise activations act on every value.
         let r = activate_image::<f32, Relu, 3, 1, 2>(x);
         assert_eq!(

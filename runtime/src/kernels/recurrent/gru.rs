@@ -5,9 +5,9 @@
 //! product, PyTorch's and cuDNN's form, Keras' `reset_after = True`), so
 //! the input and hidden products are kept apart for the `n` rows.
 
-use super::{
-    add_assign, affine, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc,
-    transpose,
+use super::{each_step, prev_col};
+use crate::kernels::blas::{
+    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose,
 };
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
@@ -268,8 +268,8 @@ fn gru_backward_into<
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{self, Loss};
     use super::*;
+    use crate::kernels::testutil::{self as check, Loss};
 
     /// One step by hand, `F = 1`, `H = 2`, from a non-zero state.
     #[test]
@@ -300,14 +300,14 @@ mod tests {
         //                         0.2379317007 − 0.2955003375)
         //    = (0.3041227230, −0.0575690779)
         gru_step(&p, &SVector::from([1.5]), &mut h);
-        check::assert_vec(
+        check::close(
             h.as_slice(),
             &[0.3041227230132518, -0.05756907787076235],
             1e-12,
         );
         let mut h32 = SVector::from([0.4f32, -0.6]);
         gru_step(&check::to_f32(&p), &SVector::from([1.5f32]), &mut h32);
-        check::assert_vec32(
+        check::close(
             h32.as_slice(),
             &[0.3041227230132518, -0.05756907787076235],
             1e-5,

@@ -4,9 +4,8 @@
 //! `g = tanh(z_g)`, `o = σ(z_o)`, `c_t = f ⊙ c_{t-1} + i ⊙ g`,
 //! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
 
-use super::{
-    affine2, cols, cols_mut, each_step, matvec_t, outer_acc, prev_col, sum_acc, transpose,
-};
+use super::{each_step, prev_col};
+use crate::kernels::blas::{affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -314,8 +313,8 @@ fn lstm_backward_into<
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{self, Loss};
     use super::*;
+    use crate::kernels::testutil::{self as check, Loss};
 
     /// One step by hand, `F = 1`, `H = 2`, from a non-zero state so that
     /// `W_hh` and the forget gate matter.
@@ -355,12 +354,12 @@ mod tests {
         // tanh c' = (0.5849869973, -0.4541043253)
         // h' = o tanh c' = (0.4443040107, -0.4023126457)
         lstm_step(&p, &SVector::from([2.0]), &mut s);
-        check::assert_vec(
+        check::close(
             s.c.as_slice(),
             &[0.670010815507639, -0.4898587603335751],
             1e-12,
         );
-        check::assert_vec(
+        check::close(
             s.h.as_slice(),
             &[0.44430401069286846, -0.40231264568796443],
             1e-12,
@@ -372,7 +371,7 @@ mod tests {
             c: SVector::from([0.3, -0.2]),
         };
         lstm_step(&p32, &SVector::from([2.0f32]), &mut s32);
-        check::assert_vec32(
+        check::close(
             s32.h.as_slice(),
             &[0.44430401069286846, -0.40231264568796443],
             1e-5,

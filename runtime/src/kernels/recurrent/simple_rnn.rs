@@ -1,7 +1,8 @@
 //! `SimpleRnn` (PyTorch's `nn.RNN` with any activation; `GH = H`):
 //! `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`, `h_0 = 0`.
 
-use super::{add, affine2, cols, cols_mut, each_step, matvec_t, outer_acc, sum_acc, transpose};
+use super::each_step;
+use crate::kernels::blas::{add, affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
 use crate::{Activation, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -190,9 +191,9 @@ fn simple_rnn_backward_into<
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{self, Loss};
     use super::*;
     use crate::activation::{Linear, Relu, Sigmoid, Tanh};
+    use crate::kernels::testutil::{self as check, Loss};
 
     fn hand_params() -> RecurrentParams<f64, 2, 2, 2> {
         RecurrentParams {
@@ -213,17 +214,17 @@ mod tests {
         let mut h = SVector::from([0.5, -0.5]);
         simple_rnn_step::<_, Tanh, 2, 2>(&p, &x, &mut h);
         // tanh(−1.4) = −0.8853516482, tanh(1.2) = 0.8336546070
-        check::assert_vec(
+        check::close(
             h.as_slice(),
             &[-0.8853516482022625, 0.8336546070121553],
             1e-12,
         );
         let mut h = SVector::from([0.5, -0.5]);
         simple_rnn_step::<_, Relu, 2, 2>(&p, &x, &mut h);
-        check::assert_vec(h.as_slice(), &[0.0, 1.2], 1e-12);
+        check::close(h.as_slice(), &[0.0, 1.2], 1e-12);
         let mut h = SVector::from([0.5f32, -0.5]);
         simple_rnn_step::<_, Tanh, 2, 2>(&check::to_f32(&p), &SVector::from([1.0f32, 2.0]), &mut h);
-        check::assert_vec32(
+        check::close(
             h.as_slice(),
             &[-0.8853516482022625, 0.8336546070121553],
             1e-5,
