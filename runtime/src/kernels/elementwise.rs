@@ -111,6 +111,15 @@ pub fn activate_image_backward<
     dx
 }
 
+/// `acc += g`, element by element: a node read by several layers gets
+/// the sum of the gradients its readers send back.
+#[inline]
+pub fn accumulate<T: Float, X: crate::Tensor<T>>(acc: &mut X, g: &X) {
+    for (a, &b) in acc.as_flat_mut().iter_mut().zip(g.as_flat()) {
+        *a += b;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,13 +248,11 @@ mod tests {
             image_grad::<Softmax, 3, 2, 2>(seed);
         }
     }
-}
 
-/// `acc += g`, element by element: a node read by several layers gets
-/// the sum of the gradients its readers send back.
-#[inline]
-pub fn accumulate<T: Float, X: crate::Tensor<T>>(acc: &mut X, g: &X) {
-    for (a, &b) in acc.as_flat_mut().iter_mut().zip(g.as_flat()) {
-        *a += b;
+    #[test]
+    fn accumulate_sums_every_value() {
+        let mut acc: Image<f64, 2, 1, 2> = [[[1.0, -2.0]], [[0.5, 4.0]]];
+        accumulate(&mut acc, &[[[0.25, 2.0]], [[-0.5, 1.0]]]);
+        assert_eq!(acc, [[[1.25, 0.0]], [[0.0, 5.0]]]);
     }
 }
