@@ -108,24 +108,20 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::conv2d::<
-            T,
+        let conv1 = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, input);
-        let pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
         let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
         let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
         let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
@@ -243,55 +239,31 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             64,
         >(&self.fc1, &tape.flat, &tape.fc1, &d_fc1, &mut grads.fc1);
         let d_pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat);
-        let d_conv1 = k::max_pool2d_backward::<
-            T,
-            32,
-            8,
-            8,
-            2,
-            2,
-            2,
-            2,
-            4,
-            4,
-        >(&tape.conv1, &tape.pool1, &d_pool1);
+        let d_conv1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.conv1, &tape.pool1, &d_pool1);
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                1,
-                10,
-                10,
-                32,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                8,
-                8,
-                9,
-            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             return <::staticnet::Image<T, 1, 10, 10> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
     /// The batched backward behind `backward_params_batch`: with
@@ -407,40 +379,25 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
         >(|k| {
             let tape = &tapes[k];
             let d_pool1 = d_pool1[k];
-            k::max_pool2d_backward::<
-                T,
-                32,
-                8,
-                8,
-                2,
-                2,
-                2,
-                2,
-                4,
-                4,
-            >(&tape.conv1, &tape.pool1, &d_pool1)
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d_pool1)
         });
         for k in 0..K {
             let tape = &tapes[k];
             let d_conv1 = d_conv1[k];
             {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Relu,
-                    1,
-                    10,
-                    10,
-                    32,
-                    3,
-                    3,
-                    1,
-                    1,
-                    0,
-                    0,
-                    8,
-                    8,
-                    9,
-                >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             }
         }
     }
@@ -455,24 +412,20 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::conv2d::<
-            T,
+        tape.conv1 = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, &tape.input);
-        tape.pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&tape.conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, &tape.input);
+        tape.pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.conv1);
         tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
         tape.fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat);
         tape.__logits = k::dense::<T, a::Linear, 64, 1>(&self.out, &tape.fc1);
@@ -522,26 +475,22 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv1 = k::conv2d::<
-                T,
+            tape.conv1 = k::Conv2d::<
                 a::Relu,
-                1,
-                10,
-                10,
-                32,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                8,
-                8,
-                9,
-            >(&self.conv1, &tape.input);
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward(&self.conv1, &tape.input);
         }
         for tape in tapes.iter_mut() {
-            tape.pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&tape.conv1);
+            tape.pool1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward(&tape.conv1);
         }
         for tape in tapes.iter_mut() {
             tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);

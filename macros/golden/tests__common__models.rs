@@ -2821,23 +2821,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            1,
-            6,
-            7,
-            2,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            5,
-            9,
-        >(&self.conv, input);
+            k::In<1, 6, 7>,
+            k::Out<2, 4, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -2906,42 +2897,24 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                1,
-                6,
-                7,
-                2,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                4,
-                5,
-                9,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<1, 6, 7>,
+                k::Out<2, 4, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            1,
-            6,
-            7,
-            2,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            5,
-            9,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<1, 6, 7>,
+            k::Out<2, 4, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -2955,23 +2928,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            1,
-            6,
-            7,
-            2,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            5,
-            9,
-        >(&self.conv, &tape.input);
+            k::In<1, 6, 7>,
+            k::Out<2, 4, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3073,23 +3037,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Relu,
-            2,
-            6,
-            7,
-            3,
-            2,
-            3,
-            1,
-            1,
-            0,
-            0,
-            5,
-            5,
-            12,
-        >(&self.conv, input);
+            k::In<2, 6, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -3162,80 +3117,44 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    2,
-                    6,
-                    7,
-                    3,
-                    2,
-                    3,
-                    1,
-                    1,
-                    0,
-                    0,
-                    5,
-                    5,
-                    12,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 6, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Relu,
-                    2,
-                    6,
-                    7,
-                    3,
-                    2,
-                    3,
-                    1,
-                    1,
-                    0,
-                    0,
-                    5,
-                    5,
-                    12,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 6, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 2, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                6,
-                7,
-                3,
-                2,
-                3,
-                1,
-                1,
-                0,
-                0,
-                5,
-                5,
-                12,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 6, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                2,
-                6,
-                7,
-                3,
-                2,
-                3,
-                1,
-                1,
-                0,
-                0,
-                5,
-                5,
-                12,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 6, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -3250,23 +3169,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            2,
-            6,
-            7,
-            3,
-            2,
-            3,
-            1,
-            1,
-            0,
-            0,
-            5,
-            5,
-            12,
-        >(&self.conv, &tape.input);
+            k::In<2, 6, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Relu, 3, 5, 5>(tape.__logits);
         tape.conv
     }
@@ -3369,23 +3279,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            6,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, input);
+            k::In<2, 7, 6>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -3454,42 +3355,24 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                7,
-                6,
-                2,
-                3,
-                2,
-                2,
-                1,
-                0,
-                0,
-                3,
-                5,
-                12,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 7, 6>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 7, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            6,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 7, 6>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -3503,23 +3386,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            6,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, &tape.input);
+            k::In<2, 7, 6>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3621,23 +3495,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Tanh,
-            3,
-            7,
-            8,
-            2,
-            3,
-            3,
-            2,
-            2,
-            0,
-            0,
-            3,
-            3,
-            27,
-        >(&self.conv, input);
+            k::In<3, 7, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -3710,80 +3575,44 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    3,
-                    7,
-                    8,
-                    2,
-                    3,
-                    3,
-                    2,
-                    2,
-                    0,
-                    0,
-                    3,
-                    3,
-                    27,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<3, 7, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Tanh,
-                    3,
-                    7,
-                    8,
-                    2,
-                    3,
-                    3,
-                    2,
-                    2,
-                    0,
-                    0,
-                    3,
-                    3,
-                    27,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<3, 7, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 3, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                3,
-                7,
-                8,
-                2,
-                3,
-                3,
-                2,
-                2,
-                0,
-                0,
-                3,
-                3,
-                27,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<3, 7, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Tanh,
-                3,
-                7,
-                8,
-                2,
-                3,
-                3,
-                2,
-                2,
-                0,
-                0,
-                3,
-                3,
-                27,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<3, 7, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -3798,23 +3627,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            3,
-            7,
-            8,
-            2,
-            3,
-            3,
-            2,
-            2,
-            0,
-            0,
-            3,
-            3,
-            27,
-        >(&self.conv, &tape.input);
+            k::In<3, 7, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Tanh, 2, 3, 3>(tape.__logits);
         tape.conv
     }
@@ -3917,23 +3737,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Sigmoid,
-            2,
-            5,
-            6,
-            3,
-            3,
-            3,
-            1,
-            1,
-            1,
-            1,
-            5,
-            6,
-            18,
-        >(&self.conv, input);
+            k::In<2, 5, 6>,
+            k::Out<3, 5, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -4006,80 +3817,44 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    2,
-                    5,
-                    6,
-                    3,
-                    3,
-                    3,
-                    1,
-                    1,
-                    1,
-                    1,
-                    5,
-                    6,
-                    18,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 5, 6>,
+                    k::Out<3, 5, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Sigmoid,
-                    2,
-                    5,
-                    6,
-                    3,
-                    3,
-                    3,
-                    1,
-                    1,
-                    1,
-                    1,
-                    5,
-                    6,
-                    18,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 5, 6>,
+                    k::Out<3, 5, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                5,
-                6,
-                3,
-                3,
-                3,
-                1,
-                1,
-                1,
-                1,
-                5,
-                6,
-                18,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 5, 6>,
+                k::Out<3, 5, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Sigmoid,
-                2,
-                5,
-                6,
-                3,
-                3,
-                3,
-                1,
-                1,
-                1,
-                1,
-                5,
-                6,
-                18,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 5, 6>,
+                k::Out<3, 5, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -4094,23 +3869,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            2,
-            5,
-            6,
-            3,
-            3,
-            3,
-            1,
-            1,
-            1,
-            1,
-            5,
-            6,
-            18,
-        >(&self.conv, &tape.input);
+            k::In<2, 5, 6>,
+            k::Out<3, 5, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Sigmoid, 3, 5, 6>(tape.__logits);
         tape.conv
     }
@@ -4213,23 +3979,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            2,
-            5,
-            6,
-            2,
-            4,
-            2,
-            1,
-            1,
-            1,
-            0,
-            5,
-            6,
-            16,
-        >(&self.conv, input);
+            k::In<2, 5, 6>,
+            k::Out<2, 5, 6>,
+            k::Kernel<4, 2>,
+            k::Stride<1, 1>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -4298,42 +4055,24 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                5,
-                6,
-                2,
-                4,
-                2,
-                1,
-                1,
-                1,
-                0,
-                5,
-                6,
-                16,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 5, 6>,
+                k::Out<2, 5, 6>,
+                k::Kernel<4, 2>,
+                k::Stride<1, 1>,
+                k::Pad<1, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            2,
-            5,
-            6,
-            2,
-            4,
-            2,
-            1,
-            1,
-            1,
-            0,
-            5,
-            6,
-            16,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 5, 6>,
+            k::Out<2, 5, 6>,
+            k::Kernel<4, 2>,
+            k::Stride<1, 1>,
+            k::Pad<1, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -4347,23 +4086,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            2,
-            5,
-            6,
-            2,
-            4,
-            2,
-            1,
-            1,
-            1,
-            0,
-            5,
-            6,
-            16,
-        >(&self.conv, &tape.input);
+            k::In<2, 5, 6>,
+            k::Out<2, 5, 6>,
+            k::Kernel<4, 2>,
+            k::Stride<1, 1>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4465,23 +4195,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            8,
-            3,
-            3,
-            3,
-            2,
-            2,
-            1,
-            0,
-            4,
-            4,
-            18,
-        >(&self.conv, input);
+            k::In<2, 7, 8>,
+            k::Out<3, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -4550,42 +4271,24 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                7,
-                8,
-                3,
-                3,
-                3,
-                2,
-                2,
-                1,
-                0,
-                4,
-                4,
-                18,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 7, 8>,
+                k::Out<3, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            8,
-            3,
-            3,
-            3,
-            2,
-            2,
-            1,
-            0,
-            4,
-            4,
-            18,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 7, 8>,
+            k::Out<3, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -4599,23 +4302,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            2,
-            7,
-            8,
-            3,
-            3,
-            3,
-            2,
-            2,
-            1,
-            0,
-            4,
-            4,
-            18,
-        >(&self.conv, &tape.input);
+            k::In<2, 7, 8>,
+            k::Out<3, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4717,23 +4411,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Relu,
-            1,
-            6,
-            7,
-            2,
-            4,
-            4,
-            2,
-            2,
-            1,
-            1,
-            3,
-            4,
-            16,
-        >(&self.conv, input);
+            k::In<1, 6, 7>,
+            k::Out<2, 3, 4>,
+            k::Kernel<4, 4>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -4806,80 +4491,44 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    1,
-                    6,
-                    7,
-                    2,
-                    4,
-                    4,
-                    2,
-                    2,
-                    1,
-                    1,
-                    3,
-                    4,
-                    16,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<1, 6, 7>,
+                    k::Out<2, 3, 4>,
+                    k::Kernel<4, 4>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Relu,
-                    1,
-                    6,
-                    7,
-                    2,
-                    4,
-                    4,
-                    2,
-                    2,
-                    1,
-                    1,
-                    3,
-                    4,
-                    16,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<1, 6, 7>,
+                    k::Out<2, 3, 4>,
+                    k::Kernel<4, 4>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                1,
-                6,
-                7,
-                2,
-                4,
-                4,
-                2,
-                2,
-                1,
-                1,
-                3,
-                4,
-                16,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<1, 6, 7>,
+                k::Out<2, 3, 4>,
+                k::Kernel<4, 4>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                1,
-                6,
-                7,
-                2,
-                4,
-                4,
-                2,
-                2,
-                1,
-                1,
-                3,
-                4,
-                16,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<1, 6, 7>,
+                k::Out<2, 3, 4>,
+                k::Kernel<4, 4>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -4894,23 +4543,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            1,
-            6,
-            7,
-            2,
-            4,
-            4,
-            2,
-            2,
-            1,
-            1,
-            3,
-            4,
-            16,
-        >(&self.conv, &tape.input);
+            k::In<1, 6, 7>,
+            k::Out<2, 3, 4>,
+            k::Kernel<4, 4>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Relu, 2, 3, 4>(tape.__logits);
         tape.conv
     }
@@ -5013,23 +4653,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            2,
-            6,
-            5,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, input);
+            k::In<2, 6, 5>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -5098,42 +4729,24 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                6,
-                5,
-                2,
-                3,
-                2,
-                2,
-                1,
-                0,
-                0,
-                3,
-                5,
-                12,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 6, 5>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 6, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            2,
-            6,
-            5,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 6, 5>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -5147,23 +4760,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            2,
-            6,
-            5,
-            2,
-            3,
-            2,
-            2,
-            1,
-            0,
-            0,
-            3,
-            5,
-            12,
-        >(&self.conv, &tape.input);
+            k::In<2, 6, 5>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5265,23 +4869,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            1,
-            8,
-            8,
-            2,
-            1,
-            2,
-            3,
-            3,
-            0,
-            0,
-            3,
-            3,
-            2,
-        >(&self.conv, input);
+            k::In<1, 8, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<1, 2>,
+            k::Stride<3, 3>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -5350,42 +4945,24 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                1,
-                8,
-                8,
-                2,
-                1,
-                2,
-                3,
-                3,
-                0,
-                0,
-                3,
-                3,
-                2,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<1, 8, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<1, 2>,
+                k::Stride<3, 3>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 1, 8, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            1,
-            8,
-            8,
-            2,
-            1,
-            2,
-            3,
-            3,
-            0,
-            0,
-            3,
-            3,
-            2,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<1, 8, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<1, 2>,
+            k::Stride<3, 3>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -5399,23 +4976,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            1,
-            8,
-            8,
-            2,
-            1,
-            2,
-            3,
-            3,
-            0,
-            0,
-            3,
-            3,
-            2,
-        >(&self.conv, &tape.input);
+            k::In<1, 8, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<1, 2>,
+            k::Stride<3, 3>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5517,23 +5085,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Tanh,
-            2,
-            5,
-            6,
-            3,
-            3,
-            3,
-            2,
-            2,
-            1,
-            1,
-            3,
-            3,
-            18,
-        >(&self.conv, input);
+            k::In<2, 5, 6>,
+            k::Out<3, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -5606,80 +5165,44 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    2,
-                    5,
-                    6,
-                    3,
-                    3,
-                    3,
-                    2,
-                    2,
-                    1,
-                    1,
-                    3,
-                    3,
-                    18,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 5, 6>,
+                    k::Out<3, 3, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Tanh,
-                    2,
-                    5,
-                    6,
-                    3,
-                    3,
-                    3,
-                    2,
-                    2,
-                    1,
-                    1,
-                    3,
-                    3,
-                    18,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 5, 6>,
+                    k::Out<3, 3, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 2, 5, 6> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                5,
-                6,
-                3,
-                3,
-                3,
-                2,
-                2,
-                1,
-                1,
-                3,
-                3,
-                18,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 5, 6>,
+                k::Out<3, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Tanh,
-                2,
-                5,
-                6,
-                3,
-                3,
-                3,
-                2,
-                2,
-                1,
-                1,
-                3,
-                3,
-                18,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<2, 5, 6>,
+                k::Out<3, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -5694,23 +5217,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            2,
-            5,
-            6,
-            3,
-            3,
-            3,
-            2,
-            2,
-            1,
-            1,
-            3,
-            3,
-            18,
-        >(&self.conv, &tape.input);
+            k::In<2, 5, 6>,
+            k::Out<3, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Tanh, 3, 3, 3>(tape.__logits);
         tape.conv
     }
@@ -5813,23 +5327,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            1,
-            4,
-            5,
-            2,
-            3,
-            2,
-            1,
-            1,
-            2,
-            1,
-            6,
-            6,
-            6,
-        >(&self.conv, input);
+            k::In<1, 4, 5>,
+            k::Out<2, 6, 6>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 1>,
+            k::Pad<2, 1>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -5898,42 +5403,24 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv = *dy;
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                1,
-                4,
-                5,
-                2,
-                3,
-                2,
-                1,
-                1,
-                2,
-                1,
-                6,
-                6,
-                6,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<1, 4, 5>,
+                k::Out<2, 6, 6>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 1>,
+                k::Pad<2, 1>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 1, 4, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            1,
-            4,
-            5,
-            2,
-            3,
-            2,
-            1,
-            1,
-            2,
-            1,
-            6,
-            6,
-            6,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<1, 4, 5>,
+            k::Out<2, 6, 6>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 1>,
+            k::Pad<2, 1>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -5947,23 +5434,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            1,
-            4,
-            5,
-            2,
-            3,
-            2,
-            1,
-            1,
-            2,
-            1,
-            6,
-            6,
-            6,
-        >(&self.conv, &tape.input);
+            k::In<1, 4, 5>,
+            k::Out<2, 6, 6>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 1>,
+            k::Pad<2, 1>,
+        >::forward(&self.conv, &tape.input);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6065,23 +5543,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Softmax,
-            3,
-            4,
-            4,
-            4,
-            2,
-            2,
-            1,
-            1,
-            0,
-            0,
-            3,
-            3,
-            12,
-        >(&self.conv, input);
+            k::In<3, 4, 4>,
+            k::Out<4, 3, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         conv
     }
     fn visit_params<'a>(
@@ -6154,80 +5623,44 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
         let d_conv = *dy;
         if !DX {
             if LOGITS {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Linear,
-                    3,
-                    4,
-                    4,
-                    4,
-                    2,
-                    2,
-                    1,
-                    1,
-                    0,
-                    0,
-                    3,
-                    3,
-                    12,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<3, 4, 4>,
+                    k::Out<4, 3, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             } else {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Softmax,
-                    3,
-                    4,
-                    4,
-                    4,
-                    2,
-                    2,
-                    1,
-                    1,
-                    0,
-                    0,
-                    3,
-                    3,
-                    12,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<3, 4, 4>,
+                    k::Out<4, 3, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
             return <::staticnet::Image<T, 3, 4, 4> as ::staticnet::Tensor<T>>::zeros();
         }
         let d_input = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                3,
-                4,
-                4,
-                4,
-                2,
-                2,
-                1,
-                1,
-                0,
-                0,
-                3,
-                3,
-                12,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<3, 4, 4>,
+                k::Out<4, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Softmax,
-                3,
-                4,
-                4,
-                4,
-                2,
-                2,
-                1,
-                1,
-                0,
-                0,
-                3,
-                3,
-                12,
-            >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
+                k::In<3, 4, 4>,
+                k::Out<4, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv)
         };
         d_input
     }
@@ -6242,23 +5675,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::conv2d::<
-            T,
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            3,
-            4,
-            4,
-            4,
-            2,
-            2,
-            1,
-            1,
-            0,
-            0,
-            3,
-            3,
-            12,
-        >(&self.conv, &tape.input);
+            k::In<3, 4, 4>,
+            k::Out<4, 3, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.conv = k::activate_image::<T, a::Softmax, 4, 3, 3>(tape.__logits);
         tape.conv
     }
@@ -6375,40 +5799,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::conv2d::<
-            T,
+        let conv1 = k::Conv2d::<
             a::Relu,
-            2,
-            7,
-            7,
-            3,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            5,
-            5,
-            18,
-        >(&self.conv1, input);
-        let conv2 = k::conv2d::<
-            T,
+            k::In<2, 7, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let conv2 = k::Conv2d::<
             a::Sigmoid,
-            3,
-            5,
-            5,
-            2,
-            2,
-            3,
-            1,
-            2,
-            0,
-            1,
-            5,
-            3,
-            18,
-        >(&self.conv2, &conv1);
+            k::In<3, 5, 5>,
+            k::Out<2, 5, 3>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 2>,
+            k::Pad<0, 1>,
+        >::forward(&self.conv2, &conv1);
         conv2
     }
     fn visit_params<'a>(
@@ -6494,79 +5900,55 @@ impl<T: ::staticnet::Float> ConvConv<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         let d_conv2 = *dy;
         let d_conv1 = if LOGITS {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                3,
-                5,
-                5,
-                2,
-                2,
-                3,
-                1,
-                2,
-                0,
-                1,
-                5,
-                3,
-                18,
-            >(&self.conv2, &tape.conv1, &tape.conv2, &d_conv2, &mut grads.conv2)
+                k::In<3, 5, 5>,
+                k::Out<2, 5, 3>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 2>,
+                k::Pad<0, 1>,
+            >::backward(
+                &self.conv2,
+                &tape.conv1,
+                &tape.conv2,
+                &d_conv2,
+                &mut grads.conv2,
+            )
         } else {
-            k::conv2d_backward::<
-                T,
+            k::Conv2d::<
                 a::Sigmoid,
-                3,
-                5,
-                5,
-                2,
-                2,
-                3,
-                1,
-                2,
-                0,
-                1,
-                5,
-                3,
-                18,
-            >(&self.conv2, &tape.conv1, &tape.conv2, &d_conv2, &mut grads.conv2)
+                k::In<3, 5, 5>,
+                k::Out<2, 5, 3>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 2>,
+                k::Pad<0, 1>,
+            >::backward(
+                &self.conv2,
+                &tape.conv1,
+                &tape.conv2,
+                &d_conv2,
+                &mut grads.conv2,
+            )
         };
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                2,
-                7,
-                7,
-                3,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                5,
-                5,
-                18,
-            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+                k::In<2, 7, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             return <::staticnet::Image<T, 2, 7, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Relu,
-            2,
-            7,
-            7,
-            3,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            5,
-            5,
-            18,
-        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            k::In<2, 7, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
 }
@@ -6580,40 +5962,22 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::conv2d::<
-            T,
+        tape.conv1 = k::Conv2d::<
             a::Relu,
-            2,
-            7,
-            7,
-            3,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            5,
-            5,
-            18,
-        >(&self.conv1, &tape.input);
-        tape.__logits = k::conv2d::<
-            T,
+            k::In<2, 7, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, &tape.input);
+        tape.__logits = k::Conv2d::<
             a::Linear,
-            3,
-            5,
-            5,
-            2,
-            2,
-            3,
-            1,
-            2,
-            0,
-            1,
-            5,
-            3,
-            18,
-        >(&self.conv2, &tape.conv1);
+            k::In<3, 5, 5>,
+            k::Out<2, 5, 3>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 2>,
+            k::Pad<0, 1>,
+        >::forward(&self.conv2, &tape.conv1);
         tape.conv2 = k::activate_image::<T, a::Sigmoid, 2, 5, 3>(tape.__logits);
         tape.conv2
     }
@@ -6712,7 +6076,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPool2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
+        let pool = k::MaxPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -6772,18 +6141,12 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 4, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            2,
-            4,
-            6,
-            2,
-            2,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -6797,7 +6160,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6895,7 +6263,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRagged<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
+        let pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -6955,18 +6328,12 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            2,
-            5,
-            7,
-            2,
-            2,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -6980,7 +6347,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7078,7 +6450,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolOverlap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
+        let pool = k::MaxPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -7138,18 +6515,12 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            1,
-            6,
-            7,
-            3,
-            3,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -7163,7 +6534,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7261,7 +6637,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolGap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
+        let pool = k::MaxPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -7321,18 +6702,12 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            1,
-            7,
-            8,
-            2,
-            2,
-            3,
-            3,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -7346,7 +6721,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7444,7 +6824,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRect<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
+        let pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -7504,18 +6889,12 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            2,
-            5,
-            7,
-            2,
-            3,
-            2,
-            3,
-            2,
-            2,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -7529,7 +6908,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7627,7 +7011,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRectStride<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::max_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
+        let pool = k::MaxPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -7687,18 +7076,12 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 5, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::max_pool2d_backward::<
-            T,
-            1,
-            5,
-            5,
-            3,
-            2,
-            1,
-            2,
-            3,
-            2,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::MaxPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -7712,7 +7095,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::max_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(&tape.input);
+        tape.pool = k::MaxPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7810,7 +7198,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPool2<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(input);
+        let pool = k::AvgPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -7870,18 +7263,12 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 4, 6> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            2,
-            4,
-            6,
-            2,
-            2,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -7895,7 +7282,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 2, 4, 6, 2, 2, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7993,7 +7385,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRagged<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(input);
+        let pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -8053,18 +7450,12 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            2,
-            5,
-            7,
-            2,
-            2,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -8078,7 +7469,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 2, 5, 7, 2, 2, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8176,7 +7572,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolOverlap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(input);
+        let pool = k::AvgPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -8236,18 +7637,12 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 6, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            1,
-            6,
-            7,
-            3,
-            3,
-            2,
-            2,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -8261,7 +7656,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 1, 6, 7, 3, 3, 2, 2, 2, 3>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8359,7 +7759,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolGap<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(input);
+        let pool = k::AvgPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -8419,18 +7824,12 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 7, 8> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            1,
-            7,
-            8,
-            2,
-            2,
-            3,
-            3,
-            2,
-            3,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -8444,7 +7843,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 1, 7, 8, 2, 2, 3, 3, 2, 3>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8542,7 +7946,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRect<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(input);
+        let pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -8602,18 +8011,12 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
         if !DX {
             return <::staticnet::Image<T, 2, 5, 7> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            2,
-            5,
-            7,
-            2,
-            3,
-            2,
-            3,
-            2,
-            2,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -8627,7 +8030,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 2, 5, 7, 2, 3, 2, 3, 2, 2>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8725,7 +8133,12 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRectStride<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::avg_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(input);
+        let pool = k::AvgPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(input);
         pool
     }
     fn visit_params<'a>(
@@ -8785,18 +8198,12 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
         if !DX {
             return <::staticnet::Image<T, 1, 5, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::avg_pool2d_backward::<
-            T,
-            1,
-            5,
-            5,
-            3,
-            2,
-            1,
-            2,
-            3,
-            2,
-        >(&tape.input, &tape.pool, &d_pool);
+        let d_input = k::AvgPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
 }
@@ -8810,7 +8217,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::avg_pool2d::<T, 1, 5, 5, 3, 2, 1, 2, 3, 2>(&tape.input);
+        tape.pool = k::AvgPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(&tape.input);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8933,23 +8345,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Relu,
-            2,
-            5,
-            4,
-            3,
-            2,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            2,
-            12,
-        >(&self.conv, input);
+            k::In<2, 5, 4>,
+            k::Out<3, 4, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         let flat = k::flatten_image::<T, 3, 4, 2, 24>(&conv);
         let fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &flat);
         fc
@@ -9038,42 +8441,24 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
         >(&self.fc, &tape.flat, &tape.fc, &d_fc, &mut grads.fc);
         let d_conv = k::flatten_image_backward::<T, 3, 4, 2, 24>(&d_flat);
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                2,
-                5,
-                4,
-                3,
-                2,
-                3,
-                1,
-                1,
-                0,
-                0,
-                4,
-                2,
-                12,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 5, 4> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Relu,
-            2,
-            5,
-            4,
-            3,
-            2,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            2,
-            12,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 5, 4>,
+            k::Out<3, 4, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
     /// The batched backward behind `backward_params_batch`: with
@@ -9129,23 +8514,14 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             let tape = &tapes[k];
             let d_conv = d_conv[k];
             {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Relu,
-                    2,
-                    5,
-                    4,
-                    3,
-                    2,
-                    3,
-                    1,
-                    1,
-                    0,
-                    0,
-                    4,
-                    2,
-                    12,
-                >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                    k::In<2, 5, 4>,
+                    k::Out<3, 4, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             }
         }
     }
@@ -9160,23 +8536,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Relu,
-            2,
-            5,
-            4,
-            3,
-            2,
-            3,
-            1,
-            1,
-            0,
-            0,
-            4,
-            2,
-            12,
-        >(&self.conv, &tape.input);
+            k::In<2, 5, 4>,
+            k::Out<3, 4, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.flat = k::flatten_image::<T, 3, 4, 2, 24>(&tape.conv);
         tape.fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &tape.flat);
         tape.fc
@@ -9224,23 +8591,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv = k::conv2d::<
-                T,
+            tape.conv = k::Conv2d::<
                 a::Relu,
-                2,
-                5,
-                4,
-                3,
-                2,
-                3,
-                1,
-                1,
-                0,
-                0,
-                4,
-                2,
-                12,
-            >(&self.conv, &tape.input);
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward(&self.conv, &tape.input);
         }
         for tape in tapes.iter_mut() {
             tape.flat = k::flatten_image::<T, 3, 4, 2, 24>(&tape.conv);
@@ -12504,23 +11862,14 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::conv2d::<
-            T,
+        let conv = k::Conv2d::<
             a::Linear,
-            2,
-            4,
-            5,
-            3,
-            2,
-            2,
-            1,
-            1,
-            0,
-            0,
-            3,
-            4,
-            8,
-        >(&self.conv, input);
+            k::In<2, 4, 5>,
+            k::Out<3, 3, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
         let act = k::activate_image::<T, a::Softmax, 3, 3, 4>(conv);
         act
     }
@@ -12598,42 +11947,24 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
             k::activate_image_backward::<T, a::Softmax, 3, 3, 4>(&tape.act, &d_act)
         };
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Linear,
-                2,
-                4,
-                5,
-                3,
-                2,
-                2,
-                1,
-                1,
-                0,
-                0,
-                3,
-                4,
-                8,
-            >(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
+                k::In<2, 4, 5>,
+                k::Out<3, 3, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv, &d_conv, &mut grads.conv);
             return <::staticnet::Image<T, 2, 4, 5> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Linear,
-            2,
-            4,
-            5,
-            3,
-            2,
-            2,
-            1,
-            1,
-            0,
-            0,
-            3,
-            4,
-            8,
-        >(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
+            k::In<2, 4, 5>,
+            k::Out<3, 3, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
 }
@@ -12647,23 +11978,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::conv2d::<
-            T,
+        tape.conv = k::Conv2d::<
             a::Linear,
-            2,
-            4,
-            5,
-            3,
-            2,
-            2,
-            1,
-            1,
-            0,
-            0,
-            3,
-            4,
-            8,
-        >(&self.conv, &tape.input);
+            k::In<2, 4, 5>,
+            k::Out<3, 3, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, &tape.input);
         tape.act = k::activate_image::<T, a::Softmax, 3, 3, 4>(tape.conv);
         tape.act
     }
@@ -18330,24 +17652,20 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::conv2d::<
-            T,
+        let conv1 = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, input);
-        let pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
         let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
         let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
         let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
@@ -18465,55 +17783,31 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             64,
         >(&self.fc1, &tape.flat, &tape.fc1, &d_fc1, &mut grads.fc1);
         let d_pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d_flat);
-        let d_conv1 = k::max_pool2d_backward::<
-            T,
-            32,
-            8,
-            8,
-            2,
-            2,
-            2,
-            2,
-            4,
-            4,
-        >(&tape.conv1, &tape.pool1, &d_pool1);
+        let d_conv1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::backward(&tape.conv1, &tape.pool1, &d_pool1);
         if !DX {
-            k::conv2d_backward_params::<
-                T,
+            k::Conv2d::<
                 a::Relu,
-                1,
-                10,
-                10,
-                32,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                8,
-                8,
-                9,
-            >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::backward_params(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             return <::staticnet::Image<T, 1, 10, 10> as ::staticnet::Tensor<T>>::zeros();
         }
-        let d_input = k::conv2d_backward::<
-            T,
+        let d_input = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
     /// The batched backward behind `backward_params_batch`: with
@@ -18629,40 +17923,25 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
         >(|k| {
             let tape = &tapes[k];
             let d_pool1 = d_pool1[k];
-            k::max_pool2d_backward::<
-                T,
-                32,
-                8,
-                8,
-                2,
-                2,
-                2,
-                2,
-                4,
-                4,
-            >(&tape.conv1, &tape.pool1, &d_pool1)
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d_pool1)
         });
         for k in 0..K {
             let tape = &tapes[k];
             let d_conv1 = d_conv1[k];
             {
-                k::conv2d_backward_params::<
-                    T,
+                k::Conv2d::<
                     a::Relu,
-                    1,
-                    10,
-                    10,
-                    32,
-                    3,
-                    3,
-                    1,
-                    1,
-                    0,
-                    0,
-                    8,
-                    8,
-                    9,
-                >(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
             }
         }
     }
@@ -18677,24 +17956,20 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::conv2d::<
-            T,
+        tape.conv1 = k::Conv2d::<
             a::Relu,
-            1,
-            10,
-            10,
-            32,
-            3,
-            3,
-            1,
-            1,
-            0,
-            0,
-            8,
-            8,
-            9,
-        >(&self.conv1, &tape.input);
-        tape.pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&tape.conv1);
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, &tape.input);
+        tape.pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&tape.conv1);
         tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
         tape.fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat);
         tape.__logits = k::dense::<T, a::Linear, 64, 1>(&self.out, &tape.fc1);
@@ -18744,26 +18019,22 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv1 = k::conv2d::<
-                T,
+            tape.conv1 = k::Conv2d::<
                 a::Relu,
-                1,
-                10,
-                10,
-                32,
-                3,
-                3,
-                1,
-                1,
-                0,
-                0,
-                8,
-                8,
-                9,
-            >(&self.conv1, &tape.input);
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward(&self.conv1, &tape.input);
         }
         for tape in tapes.iter_mut() {
-            tape.pool1 = k::max_pool2d::<T, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&tape.conv1);
+            tape.pool1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward(&tape.conv1);
         }
         for tape in tapes.iter_mut() {
             tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);

@@ -1,21 +1,11 @@
 //! Names the DSL knows, the spellings other frameworks use for them, and
 //! "did you mean" suggestions.
 
-/// Every layer kind, as spelled in the DSL.
-pub const LAYER_KINDS: &[&str] = &[
-    "Dense",
-    "Conv2d",
-    "MaxPool2d",
-    "AvgPool2d",
-    "Flatten",
-    "SimpleRnn",
-    "Lstm",
-    "Gru",
-    "Relu",
-    "Sigmoid",
-    "Tanh",
-    "Softmax",
-];
+/// Every layer kind, as spelled in the DSL (the registry in
+/// `layers/mod.rs` is the one list).
+fn layer_kinds() -> Vec<&'static str> {
+    crate::layers::KINDS.iter().map(|k| k.name).collect()
+}
 
 /// Spellings from Keras and PyTorch that mean one of our layers.
 const FOREIGN_KINDS: &[(&str, &str)] = &[
@@ -102,14 +92,14 @@ pub fn unknown_kind(kind: &str, layer: &str) -> String {
     if UNSUPPORTED_KINDS.contains(&kind) {
         return format!(
             "`{kind}` (in `{layer}`) is not supported by staticnet; remove `{layer}` or use one of {}",
-            one_of(LAYER_KINDS)
+            one_of(&layer_kinds())
         );
     }
-    match did_you_mean(kind, LAYER_KINDS.iter().copied()) {
+    match did_you_mean(kind, layer_kinds().into_iter()) {
         Some(s) => format!("unknown layer `{kind}` in `{layer}`; did you mean `{s}`?"),
         None => format!(
             "unknown layer `{kind}` in `{layer}`; the layers are {}",
-            one_of(LAYER_KINDS)
+            one_of(&layer_kinds())
         ),
     }
 }
@@ -184,14 +174,14 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(
-            did_you_mean("Dence", LAYER_KINDS.iter().copied()),
+            did_you_mean("Dence", layer_kinds().into_iter()),
             Some("Dense")
         );
         assert_eq!(
-            did_you_mean("lstm", LAYER_KINDS.iter().copied()),
+            did_you_mean("lstm", layer_kinds().into_iter()),
             Some("Lstm")
         );
-        assert_eq!(did_you_mean("Banana", LAYER_KINDS.iter().copied()), None);
+        assert_eq!(did_you_mean("Banana", layer_kinds().into_iter()), None);
         assert!(unknown_kind("Conv2D", "c").contains("`Conv2d`"));
         assert!(unknown_kind("MaxPooling2D", "p").contains("`MaxPool2d`"));
         assert!(unknown_kind("Dence", "fc1").contains("did you mean `Dense`?"));

@@ -91,18 +91,20 @@ pub fn needs_image(at: &ShapeCx, kind: &str) {
 }
 
 impl Conv2d {
-    /// The kernels' generics after `T` and the activation: input
-    /// `c, h, w`, filters, kernel, stride, top/left padding, output
-    /// `oh, ow`, and `c·kh·kw`.
-    fn geometry(&self, s: &Site) -> TokenStream {
+    /// `k::Conv2d::<act, k::In<..>, k::Out<..>, k::Kernel<..>, k::Stride<..>,
+    /// k::Pad<..>>`: the layer's kernels, each size named (see
+    /// `runtime/src/kernels/geometry.rs`).
+    fn kernels(&self, s: &Site, linear: bool) -> TokenStream {
         let (Shape::Image(c, h, w), Shape::Image(o, oh, ow)) = (s.input, s.output) else {
             return quote_spanned!(s.span=> ::core::compile_error!("staticnet: internal error: Conv2d off an image"));
         };
+        let a = self.act.unless(linear).ty();
         let ((kh, kw), (sh, sw), (pt, pl)) = (self.kernel, self.stride, self.pad_top_left);
-        let kk = lit(c * kh * kw);
-        let [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow] =
-            [c, h, w, o, kh, kw, sh, sw, pt, pl, oh, ow].map(lit);
-        quote!(#c, #h, #w, #o, #kh, #kw, #sh, #sw, #pt, #pl, #oh, #ow, #kk)
+        let [c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl] =
+            [c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl].map(lit);
+        quote! {
+            k::Conv2d::<#a, k::In<#c, #h, #w>, k::Out<#o, #oh, #ow>, k::Kernel<#kh, #kw>, k::Stride<#sh, #sw>, k::Pad<#pt, #pl>>
+        }
     }
 }
 
@@ -210,10 +212,9 @@ impl Layer for Conv2d {
         _x_val: &TokenStream,
         linear: bool,
     ) -> TokenStream {
-        let a = self.act.unless(linear).ty();
-        let g = self.geometry(s);
+        let kernels = self.kernels(s, linear);
         let p = s.params();
-        s.call(quote!(k::conv2d::<T, #a, #g>), quote!(&#p, #x))
+        s.call(quote!(#kernels::forward), quote!(&#p, #x))
     }
 
     fn has_params(&self) -> bool {
@@ -221,8 +222,7 @@ impl Layer for Conv2d {
     }
 
     fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {
-        let a = self.act.unless(linear).ty();
-        let g = self.geometry(s);
+        let kernels = self.kernels(s, linear);
         let (p, gr) = (s.params(), s.grads());
         let BackIo {
             input,
@@ -230,14 +230,13 @@ impl Layer for Conv2d {
             grad,
         } = io;
         s.call(
-            quote!(k::conv2d_backward::<T, #a, #g>),
+            quote!(#kernels::backward),
             quote!(&#p, &#input, &#output, &#grad, &mut #gr),
         )
     }
 
     fn backward_params(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
-        let a = self.act.unless(linear).ty();
-        let g = self.geometry(s);
+        let kernels = self.kernels(s, linear);
         let gr = s.grads();
         let BackIo {
             input,
@@ -245,7 +244,7 @@ impl Layer for Conv2d {
             grad,
         } = io;
         Some(s.call(
-            quote!(k::conv2d_backward_params::<T, #a, #g>),
+            quote!(#kernels::backward_params),
             quote!(&#input, &#output, &#grad, &mut #gr),
         ))
     }

@@ -53,26 +53,16 @@ fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
 }
 
 impl Pool2d {
-    /// The forward or backward kernel.
-    fn kernel(&self, s: &Site, backward: bool) -> Ident {
-        let name = match (self.max, backward) {
-            (true, false) => "max_pool2d",
-            (true, true) => "max_pool2d_backward",
-            (false, false) => "avg_pool2d",
-            (false, true) => "avg_pool2d_backward",
-        };
-        Ident::new(name, s.span)
-    }
-
-    /// The kernels' generics after `T`: input `c, h, w`, window, stride,
-    /// output `oh, ow`.
-    fn geometry(&self, s: &Site) -> TokenStream {
+    /// `k::MaxPool2d::<k::In<..>, k::Out<..>, k::Kernel<..>, k::Stride<..>>`
+    /// (or `AvgPool2d`): the layer's kernels, each size named.
+    fn kernels(&self, s: &Site) -> TokenStream {
         let (Shape::Image(c, h, w), Shape::Image(_, oh, ow)) = (s.input, s.output) else {
             return quote_spanned!(s.span=> ::core::compile_error!("staticnet: internal error: pooling off an image"));
         };
+        let ty = Ident::new(if self.max { "MaxPool2d" } else { "AvgPool2d" }, s.span);
         let ((kh, kw), (sh, sw)) = (self.size, self.stride);
-        let [c, h, w, kh, kw, sh, sw, oh, ow] = [c, h, w, kh, kw, sh, sw, oh, ow].map(lit);
-        quote!(#c, #h, #w, #kh, #kw, #sh, #sw, #oh, #ow)
+        let [c, h, w, oh, ow, kh, kw, sh, sw] = [c, h, w, oh, ow, kh, kw, sh, sw].map(lit);
+        quote!(k::#ty::<k::In<#c, #h, #w>, k::Out<#c, #oh, #ow>, k::Kernel<#kh, #kw>, k::Stride<#sh, #sw>>)
     }
 }
 
@@ -116,17 +106,20 @@ impl Layer for Pool2d {
         _x_val: &TokenStream,
         _linear: bool,
     ) -> TokenStream {
-        let (f, g) = (self.kernel(s, false), self.geometry(s));
-        s.call(quote!(k::#f::<T, #g>), quote!(#x))
+        let kernels = self.kernels(s);
+        s.call(quote!(#kernels::forward), quote!(#x))
     }
 
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
-        let (f, g) = (self.kernel(s, true), self.geometry(s));
+        let kernels = self.kernels(s);
         let BackIo {
             input,
             output,
             grad,
         } = io;
-        s.call(quote!(k::#f::<T, #g>), quote!(&#input, &#output, &#grad))
+        s.call(
+            quote!(#kernels::backward),
+            quote!(&#input, &#output, &#grad),
+        )
     }
 }

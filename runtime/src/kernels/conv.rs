@@ -15,7 +15,9 @@
 //! group it needs (across channels, per pixel).
 
 use super::blas::madd;
+use super::geometry::{In, Kernel, Out, Pad, Stride};
 use crate::{Activation, Conv2dParams, Float, Image};
+use core::marker::PhantomData;
 
 /// The kernel taps `k` of output position `i` that land inside an input of
 /// length `n`, for stride `s` and leading padding `p`: returns
@@ -501,6 +503,71 @@ fn dz_and_params<
         }
     }
     dz
+}
+
+/// One `Conv2d` layer's static description: its activation `A` and its
+/// geometry (input, output, kernel, stride, top/left padding), so that a
+/// call names each size once, by what it is:
+///
+/// ```
+/// use staticnet_runtime::kernels::{Conv2d, In, Kernel, Out, Pad, Stride};
+/// use staticnet_runtime::{activation::Relu, Conv2dParams};
+///
+/// type Conv1 = Conv2d<Relu, In<1, 10, 10>, Out<32, 8, 8>, Kernel<3, 3>, Stride<1, 1>, Pad<0, 0>>;
+/// let p = Conv2dParams::<f32, 32, 9>::zeros();
+/// let y = Conv1::forward(&p, &[[[1.0; 10]; 10]; 1]);
+/// assert_eq!(y[31][7][7], 0.0);
+/// ```
+pub struct Conv2d<A, I, O, K, S, P>(PhantomData<(A, I, O, K, S, P)>);
+
+impl<
+        A: Activation,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+        const KH: usize,
+        const KW: usize,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+    > Conv2d<A, In<C, H, W>, Out<O, OH, OW>, Kernel<KH, KW>, Stride<SH, SW>, Pad<PT, PL>>
+{
+    /// [`conv2d`]. `K` (`C·KH·KW`) comes from the parameters' type.
+    #[inline(always)]
+    pub fn forward<T: Float, const K: usize>(
+        p: &Conv2dParams<T, O, K>,
+        x: &Image<T, C, H, W>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x)
+    }
+
+    /// [`conv2d_backward`]: the parameter gradients into `g`, `dL/dx`
+    /// returned.
+    #[inline(always)]
+    pub fn backward<T: Float, const K: usize>(
+        p: &Conv2dParams<T, O, K>,
+        x: &Image<T, C, H, W>,
+        y: &Image<T, O, OH, OW>,
+        dy: &Image<T, O, OH, OW>,
+        g: &mut Conv2dParams<T, O, K>,
+    ) -> Image<T, C, H, W> {
+        conv2d_backward::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, y, dy, g)
+    }
+
+    /// [`conv2d_backward_params`]: the parameter gradients only.
+    #[inline(always)]
+    pub fn backward_params<T: Float, const K: usize>(
+        x: &Image<T, C, H, W>,
+        y: &Image<T, O, OH, OW>,
+        dy: &Image<T, O, OH, OW>,
+        g: &mut Conv2dParams<T, O, K>,
+    ) {
+        conv2d_backward_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g)
+    }
 }
 
 #[cfg(test)]

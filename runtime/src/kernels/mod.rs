@@ -2,7 +2,9 @@
 //!
 //! Every kernel is a free function generic over the float, the activation
 //! and every size, returning its output by value; the generated `forward`
-//! chains them. Sizes that the macro has already checked are asserted again
+//! chains them. The image kernels also have entry points on a type that
+//! names their geometry ([`Conv2d`], [`MaxPool2d`], [`AvgPool2d`]; see `geometry.rs`), which
+//! is what the generated code calls. Sizes that the macro has already checked are asserted again
 //! at compile time (`const { assert!(..) }`) as a second net.
 
 mod blas;
@@ -10,6 +12,7 @@ mod conv;
 mod dense;
 mod dense_batch;
 mod elementwise;
+mod geometry;
 mod pool;
 mod recurrent;
 mod reshape;
@@ -22,6 +25,7 @@ pub use conv::*;
 pub use dense::*;
 pub use dense_batch::*;
 pub use elementwise::*;
+pub use geometry::{In, Kernel, Out, Pad, Stride};
 pub use pool::*;
 pub use recurrent::*;
 pub use reshape::*;

@@ -5,7 +5,9 @@
 //! columns of one channel), so there is no indexing to check; the const
 //! asserts guarantee every window lies inside the input.
 
+use super::geometry::{In, Kernel, Out, Stride};
 use crate::{Float, Image};
+use core::marker::PhantomData;
 
 /// `true` if `v` is NaN (`T` has no `is_nan` through `RealField`); one
 /// unordered compare, which vectorises (`partial_cmp` does not).
@@ -293,6 +295,60 @@ pub fn avg_pool2d_backward<
     }
     dx
 }
+
+/// Defines a pooling layer's static description type over its geometry
+/// (input, output, window, stride): `forward` and `backward` name each
+/// size once.
+macro_rules! pool_type {
+    ($(#[$doc:meta])* $name:ident, $forward:ident, $backward:ident) => {
+        $(#[$doc])*
+        pub struct $name<I, O, K, S>(PhantomData<(I, O, K, S)>);
+
+        impl<
+                const C: usize,
+                const H: usize,
+                const W: usize,
+                const OH: usize,
+                const OW: usize,
+                const KH: usize,
+                const KW: usize,
+                const SH: usize,
+                const SW: usize,
+            > $name<In<C, H, W>, Out<C, OH, OW>, Kernel<KH, KW>, Stride<SH, SW>>
+        {
+            #[doc = concat!("[`", stringify!($forward), "`].")]
+            #[inline(always)]
+            pub fn forward<T: Float>(x: &Image<T, C, H, W>) -> Image<T, C, OH, OW> {
+                $forward::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x)
+            }
+
+            #[doc = concat!("[`", stringify!($backward), "`]: `dL/dx` from the input, the output and `dL/dy`.")]
+            #[inline(always)]
+            pub fn backward<T: Float>(
+                x: &Image<T, C, H, W>,
+                y: &Image<T, C, OH, OW>,
+                dy: &Image<T, C, OH, OW>,
+            ) -> Image<T, C, H, W> {
+                $backward::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y, dy)
+            }
+        }
+    };
+}
+
+pool_type!(
+    /// One `MaxPool2d` layer's geometry, e.g.
+    /// `MaxPool2d<In<32, 8, 8>, Out<32, 4, 4>, Kernel<2, 2>, Stride<2, 2>>`.
+    MaxPool2d,
+    max_pool2d,
+    max_pool2d_backward
+);
+pool_type!(
+    /// One `AvgPool2d` layer's geometry, e.g.
+    /// `AvgPool2d<In<32, 8, 8>, Out<32, 4, 4>, Kernel<2, 2>, Stride<2, 2>>`.
+    AvgPool2d,
+    avg_pool2d,
+    avg_pool2d_backward
+);
 
 #[cfg(test)]
 mod tests {

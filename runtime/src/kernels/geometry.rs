@@ -1,0 +1,32 @@
+//! Named sizes for the kernels' entry points.
+//!
+//! Array sizes must be const generic parameters on stable Rust, so a
+//! kernel over an image needs a dozen of them. Instead of a positional
+//! list, each layer kind's kernel file defines a type whose parameters are
+//! these labelled parts, and the generated code names the geometry once,
+//! readably:
+//!
+//! ```ignore
+//! let conv1 = k::Conv2d::<a::Relu, k::In<1, 10, 10>, k::Out<32, 8, 8>,
+//!     k::Kernel<3, 3>, k::Stride<1, 1>, k::Pad<0, 0>>::forward(&self.conv1, input);
+//! ```
+//!
+//! The parts carry no data. The macro has checked that they agree (that
+//! `Out` is what `In`, `Kernel`, `Stride` and `Pad` give); the kernels
+//! assert at compile time what they rely on.
+
+/// An input `[channels, height, width]`.
+pub struct In<const C: usize, const H: usize, const W: usize>;
+
+/// An output `[channels, height, width]`.
+pub struct Out<const C: usize, const H: usize, const W: usize>;
+
+/// A window `height × width` (a convolution's kernel, a pooling window).
+pub struct Kernel<const H: usize, const W: usize>;
+
+/// The step between windows, rows and columns.
+pub struct Stride<const H: usize, const W: usize>;
+
+/// The zero rows on top and columns on the left (the bottom and right
+/// padding is whatever the output size implies).
+pub struct Pad<const TOP: usize, const LEFT: usize>;
