@@ -35,6 +35,15 @@ pub struct LayerDecl {
     /// The argument list's tokens as written (for docs), if any.
     pub args_tokens: Option<TokenStream>,
     pub args: Vec<Arg>,
+    /// `(a, b)` after the argument list: what the layer reads, if not the
+    /// line above.
+    pub reads: Option<Reads>,
+}
+
+/// The names in a layer's read list `(..)`, with the list's span.
+pub struct Reads {
+    pub span: Span,
+    pub names: Vec<Ident>,
 }
 
 /// `value` (positional) or `key = value`.

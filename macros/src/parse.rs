@@ -1,7 +1,7 @@
 //! The grammar of the DSL, and nothing else: meaning is given in `layers`
 //! and `shape`.
 
-use crate::ast::{Arg, Entry, InputDecl, LayerDecl, ModelDef, Value};
+use crate::ast::{Arg, Entry, InputDecl, LayerDecl, ModelDef, Reads, Value};
 use proc_macro2::{TokenStream, TokenTree};
 use syn::parse::{Parse, ParseStream};
 use syn::{braced, bracketed, parenthesized, Attribute, Ident, Token};
@@ -114,14 +114,59 @@ impl Parse for Entry {
                 content.parse::<Token![,]>()?;
             }
         }
+        // A second parenthesised list (the first is the arguments, even
+        // when empty) names what the layer reads.
+        let reads = if input.peek(syn::token::Paren) {
+            Some(parse_reads(input, &name)?)
+        } else {
+            None
+        };
         Ok(Entry::Layer(LayerDecl {
             attrs,
             name,
             kind,
             args_tokens,
             args,
+            reads,
         }))
     }
+}
+
+/// `(a, b, ..)`: the names of the layers (or `input`) a layer reads.
+fn parse_reads(input: ParseStream, name: &Ident) -> syn::Result<Reads> {
+    let content;
+    let paren = parenthesized!(content in input);
+    let mut names = Vec::new();
+    while !content.is_empty() {
+        let read: Ident = content.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                format!(
+                    "`{name}` reads layers by name, e.g. `{name}: Flatten()(pool2)` or `(input)`"
+                ),
+            )
+        })?;
+        names.push(read);
+        if content.is_empty() {
+            break;
+        }
+        content.parse::<Token![,]>()?;
+    }
+    if names.is_empty() {
+        return Err(syn::Error::new(
+            paren.span.join(),
+            format!("`{name}` reads nothing: name the layer it reads, e.g. `(input)`, or remove the empty `()`"),
+        ));
+    }
+    if !input.is_empty() && !input.peek(Token![,]) {
+        return Err(input.error(format!(
+            "expected `,` after `{name}`'s read list; a layer reads one list, e.g. `{name}: Dense(4)(fc1)`"
+        )));
+    }
+    Ok(Reads {
+        span: paren.span.join(),
+        names,
+    })
 }
 
 impl Parse for Arg {

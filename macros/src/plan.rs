@@ -8,7 +8,7 @@ use crate::ast::{Entry, InputDecl, LayerDecl, ModelDef};
 use crate::ctxt::Ctxt;
 use crate::layers::{self, Layer, ShapeCx, Site};
 use crate::shape::{checked_len, input_shape, Shape, MAX_LEN};
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
 /// What a node reads.
@@ -57,13 +57,24 @@ impl<'a> Plan<'a> {
             span: crate::expand::layer_span(n.decl),
             input: n.input,
             output: n.output,
+            inputs: n.inputs.iter().map(|&src| self.shape(src)).collect(),
         }
     }
 
-    /// The nodes that read `src`, in order.
-    pub fn readers(&self, src: Src) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&j| self.nodes[j].inputs.contains(&src))
+    /// How many times `src` is read (a merge may read a node twice).
+    pub fn uses(&self, src: Src) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| n.inputs.iter().filter(|&&s| s == src).count())
+            .sum()
+    }
+
+    /// Where node `i`'s inputs live in the tape, in order.
+    pub fn tape_inputs(&self, i: usize) -> Vec<TokenStream> {
+        self.nodes[i]
+            .inputs
+            .iter()
+            .map(|&src| self.tape_ref(src))
             .collect()
     }
 
@@ -183,22 +194,24 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut total_params: u128 = 0;
     let mut broken = input.is_none();
-    for decl in layer_decls {
+    for (index, decl) in layer_decls.iter().copied().enumerate() {
         let layer = layers::resolve(cx, decl);
-        // Today's DSL: each layer reads the line above.
-        let src = match nodes.len() {
-            0 => Src::Input,
-            n => Src::Node(n - 1),
-        };
-        let (Some(mut layer), Some(shape), false) = (layer, input, broken) else {
+        let srcs = sources(cx, decl, &layer_decls, index);
+        // Once a layer fails, later layers' arguments and reads are still
+        // checked, not their shapes; until then node `i` is layer `i`.
+        let (Some(mut layer), Some(srcs), Some(_), false) = (layer, srcs, input, broken) else {
             ok = false;
-            broken = true; // later layers' arguments are still checked, not their shapes
+            broken = true;
             continue;
         };
-        let shape = match src {
-            Src::Input => shape,
-            Src::Node(i) => nodes[i].output,
-        };
+        let shapes: Vec<Shape> = srcs
+            .iter()
+            .map(|&src| match src {
+                Src::Input => input.unwrap_or(Shape::Vector(0)),
+                Src::Node(i) => nodes[i].output,
+            })
+            .collect();
+        let shape = shapes[0];
         let count = layer.param_count(shape);
         total_params += count;
         if count > MAX_LEN as u128 {
@@ -223,19 +236,33 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
             cx,
             decl,
             input: shape,
-            prev: match src {
+            prev: match srcs[0] {
                 Src::Input => None,
                 Src::Node(i) => Some(&nodes[i]),
             },
+            model_input: input.unwrap_or(shape),
         };
-        match layer
-            .output_shape(&at)
-            .and_then(|s| checked_len(cx, decl, s))
-        {
+        let output = if layer.is_merge() {
+            let named: Vec<(String, Shape)> = srcs
+                .iter()
+                .zip(&shapes)
+                .map(|(&src, &shape)| {
+                    let name = match src {
+                        Src::Input => "input".to_string(),
+                        Src::Node(i) => nodes[i].decl.name.to_string(),
+                    };
+                    (name, shape)
+                })
+                .collect();
+            layer.merge_shape(&at, &named)
+        } else {
+            layer.output_shape(&at)
+        };
+        match output.and_then(|s| checked_len(cx, decl, s)) {
             Some(output) => nodes.push(Node {
                 decl,
                 layer,
-                inputs: vec![src],
+                inputs: srcs,
                 input: shape,
                 output,
             }),
@@ -245,6 +272,9 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
             }
         }
     }
+    if ok {
+        unused_branches(cx, &nodes);
+    }
     if ok && !cx.has_errors() {
         Some(Plan {
             input: input?,
@@ -252,6 +282,89 @@ pub fn infer<'a>(cx: &Ctxt, def: &'a ModelDef) -> Option<Plan<'a>> {
         })
     } else {
         None
+    }
+}
+
+/// What layer `index` reads: the names of a merge's positional arguments,
+/// its read list `(..)`, or else the line above (the model's input for the
+/// first layer). Records an error for a name that is not an earlier layer
+/// or `input`.
+fn sources(cx: &Ctxt, decl: &LayerDecl, decls: &[&LayerDecl], index: usize) -> Option<Vec<Src>> {
+    let name = &decl.name;
+    let kind = &decl.kind;
+    let merge = layers::merge_inputs(decl);
+    let is_merge = crate::layers::is_merge_kind(&kind.to_string());
+    let names: Vec<&Ident> = match (&decl.reads, is_merge) {
+        (Some(reads), true) => {
+            cx.error_at(
+                reads.span,
+                format!("`{kind}` names its inputs as its arguments, not in a read list: `{name}: {kind}(a, b)`"),
+            );
+            return None;
+        }
+        (None, true) if merge.len() < 2 => {
+            cx.error_spanned(
+                kind,
+                format!("`{name}` needs at least two inputs, named as its first arguments: `{name}: {kind}(a, b)`"),
+            );
+            return None;
+        }
+        (None, true) => merge,
+        (Some(reads), false) => reads.names.iter().collect(),
+        (None, false) => {
+            return Some(vec![match index {
+                0 => Src::Input,
+                i => Src::Node(i - 1),
+            }]);
+        }
+    };
+    let mut ok = true;
+    let mut srcs = Vec::with_capacity(names.len());
+    for read in names {
+        if read == "input" {
+            srcs.push(Src::Input);
+            continue;
+        }
+        if let Some(j) = decls[..index].iter().position(|d| &d.name == read) {
+            srcs.push(Src::Node(j));
+            continue;
+        }
+        ok = false;
+        let msg = if read == name {
+            format!("`{name}` reads itself; a layer reads layers above it, or `input`")
+        } else if decls[index..].iter().any(|d| &d.name == read) {
+            format!("`{name}` reads `{read}`, which is defined below it; a layer reads only layers above it (or `input`), so move `{read}` up")
+        } else {
+            let earlier = decls[..index]
+                .iter()
+                .map(|d| d.name.to_string())
+                .chain(std::iter::once("input".to_string()))
+                .collect::<Vec<_>>();
+            let hint =
+                crate::symbol::did_you_mean(&read.to_string(), earlier.iter().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+            format!("`{name}` reads `{read}`, which is not a layer of this model{hint}")
+        };
+        cx.error_spanned(read, msg);
+    }
+    ok.then_some(srcs)
+}
+
+/// Every layer's output must be read by a later layer, or be the model's
+/// output (the last line): an unused branch is almost always a forgotten
+/// merge, and would be dead code in every mode.
+fn unused_branches(cx: &Ctxt, nodes: &[Node]) {
+    let last = nodes.len().saturating_sub(1);
+    for (i, n) in nodes.iter().enumerate().take(last) {
+        if !nodes.iter().any(|m| m.inputs.contains(&Src::Node(i))) {
+            let name = &n.decl.name;
+            let last_name = &nodes[last].decl.name;
+            cx.error_spanned(
+                name,
+                format!("the output of `{name}` is never used: no later layer reads it, and the model's output is its last line (`{last_name}`); read it from a later layer (e.g. `Add(.., {name})`) or remove it"),
+            );
+        }
     }
 }
 

@@ -96,7 +96,7 @@ impl Grads<'_, '_> {
     fn add(&mut self, src: Src, contribution: TokenStream, batch: bool) -> TokenStream {
         let d = grad_name(self.plan, src);
         if self.declared.insert(Self::key(src)) {
-            if self.plan.readers(src).len() > 1 {
+            if self.plan.uses(src) > 1 {
                 quote!(let mut #d = #contribution;)
             } else {
                 quote!(let #d = #contribution;)
@@ -176,6 +176,23 @@ fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
         .map(|i| {
             let (n, site) = (&plan.nodes[i], plan.site(i));
             let input = plan.tape_input(i);
+            if n.layer.is_merge() {
+                let name = &site.name;
+                let xs: Vec<TokenStream> =
+                    plan.tape_inputs(i).iter().map(|x| quote!(&#x)).collect();
+                return match split.filter(|_| i == plan.last()) {
+                    Some(act) => {
+                        let linear = n.layer.forward_merge(&site, &xs, true);
+                        let activate =
+                            activation::apply(&site, act, n.output, &quote!(tape.__logits));
+                        quote!(tape.__logits = #linear; tape.#name = #activate;)
+                    }
+                    None => {
+                        let call = n.layer.forward_merge(&site, &xs, false);
+                        quote!(tape.#name = #call;)
+                    }
+                };
+            }
             match split {
                 Some(act) if i == plan.last() => {
                     // The last layer keeps its logits: computed linear,
@@ -216,24 +233,48 @@ fn io(plan: &Plan, j: usize) -> BackIo {
     }
 }
 
-/// Node `j`'s backward as a statement sending its gradient to its input.
+/// Node `j`'s backward as statements sending its gradient to its inputs.
 fn node_backward(plan: &Plan, j: usize, grads: &mut Grads) -> TokenStream {
     let (n, site, io) = (&plan.nodes[j], plan.site(j), io(plan, j));
-    let full = pick(logit_variants(plan, j), |l| n.layer.backward(&site, &io, l));
+    let variants = logit_variants(plan, j);
+    if n.layer.is_merge() {
+        let inputs = plan.tape_inputs(j);
+        let each = |l| {
+            n.layer
+                .backward_merge(&site, &inputs, &io.output, &io.grad, l)
+        };
+        let (with_logits, plain) = (each(true), each(false));
+        return n
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(k, &src)| {
+                let contribution = pick(variants, |l| {
+                    let c = if l { &with_logits } else { &plain };
+                    c.get(k).cloned().unwrap_or_default()
+                });
+                grads.add(src, contribution, false)
+            })
+            .collect();
+    }
+    let full = pick(variants, |l| n.layer.backward(&site, &io, l));
     grads.add(n.inputs[0], full, false)
 }
 
-/// Node `j`'s parameter gradients alone (its `*_params` form, or its
-/// whole backward if it has none), as a statement.
-fn node_backward_params(plan: &Plan, j: usize) -> TokenStream {
+/// Node `j`'s parameter gradients alone (its `*_params` form), as a
+/// statement; `None` for a layer without parameters.
+fn node_backward_params(plan: &Plan, j: usize) -> Option<TokenStream> {
     let (n, site, io) = (&plan.nodes[j], plan.site(j), io(plan, j));
-    pick(logit_variants(plan, j), |l| {
+    if !n.layer.has_params() {
+        return None;
+    }
+    Some(pick(logit_variants(plan, j), |l| {
         let call = n
             .layer
             .backward_params(&site, &io, l)
             .unwrap_or_else(|| n.layer.backward(&site, &io, l));
         quote!(#call;)
-    })
+    }))
 }
 
 /// `[&x_0, …, &x_{K−1}]`: `field` (a `tape.…` path) of every tape.
@@ -329,9 +370,41 @@ fn backward_batch(plan: &Plan) -> TokenStream {
         .map(|&j| {
             let (n, site) = (&plan.nodes[j], plan.site(j));
             let src = n.inputs[0];
-            let stops = !plan.needs_grad(src);
+            let stops = !n.inputs.iter().any(|&s| plan.needs_grad(s));
             let dj = grad_name(plan, Src::Node(j));
             let variants = logit_variants(plan, j);
+            if n.layer.is_merge() {
+                // Sample by sample, one array of contributions per input
+                // (a merge has no parameters: nothing to do if none of its
+                // inputs needs a gradient).
+                let inputs = plan.tape_inputs(j);
+                let output = plan.tape_ref(Src::Node(j));
+                let each = |l| {
+                    n.layer
+                        .backward_merge(&site, &inputs, &output, &quote!(#dj), l)
+                };
+                let (with_logits, plain) = (each(true), each(false));
+                return n
+                    .inputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &s)| plan.needs_grad(s))
+                    .map(|(k, &s)| {
+                        let c = pick(variants, |l| {
+                            let c = if l { &with_logits } else { &plain };
+                            c.get(k).cloned().unwrap_or_default()
+                        });
+                        let each = quote! {
+                            ::core::array::from_fn::<_, K, _>(|k| {
+                                let tape = &tapes[k];
+                                let #dj = #dj[k];
+                                #c
+                            })
+                        };
+                        grads.add(s, each, true)
+                    })
+                    .collect();
+            }
             let batch_io = BackIo {
                 input: each_tape(&plan.tape_input(j)),
                 output: each_tape(&plan.tape_ref(Src::Node(j))),
@@ -411,7 +484,7 @@ fn backward_batch(plan: &Plan) -> TokenStream {
 /// the rest in reverse order, down to dL/d(input).
 fn backward_body(plan: &Plan) -> TokenStream {
     let (live, rest) = live_and_rest(plan);
-    let at_boundary = |&j: &usize| !plan.needs_grad(plan.nodes[j].inputs[0]);
+    let at_boundary = |&j: &usize| !plan.nodes[j].inputs.iter().any(|&s| plan.needs_grad(s));
     let (boundary, inner): (Vec<usize>, Vec<usize>) = live.into_iter().partition(at_boundary);
     let mut grads = Grads {
         plan,
@@ -425,7 +498,7 @@ fn backward_body(plan: &Plan) -> TokenStream {
         .collect();
     let params: Vec<TokenStream> = boundary
         .iter()
-        .map(|&j| node_backward_params(plan, j))
+        .filter_map(|&j| node_backward_params(plan, j))
         .collect();
     let mut below: Vec<usize> = boundary.into_iter().chain(rest).collect();
     below.sort_unstable_by(|a, b| b.cmp(a));

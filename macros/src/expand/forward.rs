@@ -20,8 +20,13 @@ fn operand(plan: &Plan, src: Src) -> (TokenStream, TokenStream) {
 pub fn forward(plan: &Plan) -> TokenStream {
     let lines = plan.nodes.iter().enumerate().map(|(i, n)| {
         let site = plan.site(i);
-        let (by_ref, by_val) = operand(plan, n.inputs[0]);
-        let call = n.layer.forward(&site, &by_ref, &by_val, false);
+        let call = if n.layer.is_merge() {
+            let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(plan, s).0).collect();
+            n.layer.forward_merge(&site, &xs, false)
+        } else {
+            let (by_ref, by_val) = operand(plan, n.inputs[0]);
+            n.layer.forward(&site, &by_ref, &by_val, false)
+        };
         let name = &site.name;
         quote!(let #name = #call;)
     });

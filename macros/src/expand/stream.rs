@@ -31,14 +31,20 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
     let mut lines = Vec::new();
     for (i, n) in plan.nodes.iter().enumerate() {
         let site = plan.site(i);
-        let x = match n.inputs[0] {
+        let operand = |src: Src| match src {
             Src::Input => quote!(x_t),
             Src::Node(j) => {
                 let l = local(&plan.nodes[j].decl.name, TAKEN);
                 quote!(&#l)
             }
         };
-        let Some(step) = n.layer.stream(&site, &x) else {
+        let step = if n.layer.is_merge() {
+            let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(s)).collect();
+            n.layer.stream_merge(&site, &xs)
+        } else {
+            n.layer.stream(&site, &operand(n.inputs[0]))
+        };
+        let Some(step) = step else {
             return TokenStream::new();
         };
         let field = &site.name;

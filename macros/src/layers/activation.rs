@@ -85,7 +85,7 @@ pub fn apply(s: &Site, act: Act, shape: Shape, x: &TokenStream) -> TokenStream {
 }
 
 /// dL/d(input) of the activation from its output `y` and dL/d(output) `d`.
-fn apply_backward(
+pub fn apply_backward(
     s: &Site,
     act: Act,
     shape: Shape,

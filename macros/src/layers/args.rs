@@ -59,9 +59,15 @@ pub struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    /// Maps every argument of `decl` to its option, recording errors.
-    pub fn collect(cx: &'a Ctxt, decl: &'a LayerDecl, sig: &'a Signature) -> Self {
-        let (map, ok) = Self::collect_args(cx, decl, sig);
+    /// Maps every argument of `decl` after the first `skip` (a merge
+    /// layer's input names) to its option, recording errors.
+    pub fn collect_after(
+        cx: &'a Ctxt,
+        decl: &'a LayerDecl,
+        sig: &'a Signature,
+        skip: usize,
+    ) -> Self {
+        let (map, ok) = Self::collect_args(cx, decl, sig, skip);
         Args {
             cx,
             decl,
@@ -162,6 +168,7 @@ impl<'a> Args<'a> {
         cx: &Ctxt,
         decl: &'a LayerDecl,
         sig: &Signature,
+        skip: usize,
     ) -> (BTreeMap<&'static str, &'a Value>, bool) {
         let (kind, name) = (decl.kind.to_string(), decl.name.to_string());
         let kind = kind.as_str();
@@ -175,13 +182,19 @@ impl<'a> Args<'a> {
             .collect();
         let mut positional_seen = false;
         let mut named_seen = false;
-        for Arg { key, value } in &decl.args {
+        for Arg { key, value } in decl.args.iter().skip(skip) {
             let option: &'static str = match key {
                 None => {
                     let Some((pname, what)) = sig.positional else {
+                        let read = match value {
+                            Value::Ident(id) => format!(
+                                "; to read `{id}` instead of the line above, write `{name}: {kind}()({id})`"
+                            ),
+                            _ => String::new(),
+                        };
                         cx.error_spanned(
                             value,
-                            format!("`{kind}` takes no arguments; write `{name}: {kind}`"),
+                            format!("`{kind}` takes no arguments; write `{name}: {kind}`{read}"),
                         );
                         ok = false;
                         continue;

@@ -147,7 +147,8 @@ impl Layer for Conv2d {
                     super::arg_value(at.decl, "padding").map_or_else(String::new, super::args::show)
                 )
             };
-            at.cx.error_spanned(at.value_of("kernel"), msg);
+            at.cx
+                .error_spanned(at.value_of("kernel"), msg + &at.channels_last_hint());
             return None;
         }
         self.pad_top_left = (pt, pl);

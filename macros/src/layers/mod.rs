@@ -13,6 +13,7 @@ pub mod args;
 mod conv2d;
 mod dense;
 mod flatten;
+mod merge;
 mod pool;
 mod recurrent;
 
@@ -39,7 +40,7 @@ pub fn resolve(cx: &Ctxt, decl: &LayerDecl) -> Option<Box<dyn Layer>> {
         );
         return None;
     };
-    let args = args::Args::collect(cx, decl, &entry.signature);
+    let args = args::Args::collect_after(cx, decl, &entry.signature, merge_inputs(decl).len());
     let layer = (entry.resolve)(&args);
     if args.ok() {
         layer
@@ -70,7 +71,30 @@ pub static KINDS: &[Kind] = &[
     activation::SIGMOID,
     activation::TANH,
     activation::SOFTMAX,
+    merge::ADD,
+    merge::MULTIPLY,
+    merge::CONCATENATE,
 ];
+
+/// Whether `kind` is a merge layer (its positional arguments name inputs).
+pub fn is_merge_kind(kind: &str) -> bool {
+    merge::KINDS.contains(&kind)
+}
+
+/// The names of the nodes a merge layer reads: its leading positional
+/// arguments that are plain names; empty for other layers.
+pub fn merge_inputs(decl: &LayerDecl) -> Vec<&Ident> {
+    if !is_merge_kind(&decl.kind.to_string()) {
+        return Vec::new();
+    }
+    decl.args
+        .iter()
+        .map_while(|a| match (&a.key, &a.value) {
+            (None, crate::ast::Value::Ident(id)) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
 
 /// The value given for option `name` of `decl` (the positional argument
 /// counts as its option), for errors found after resolution.
@@ -97,6 +121,8 @@ pub struct ShapeCx<'a, 'p> {
     pub input: Shape,
     /// The node whose output this layer reads; `None` for the model input.
     pub prev: Option<&'a Node<'p>>,
+    /// The model's input shape (for hints).
+    pub model_input: Shape,
 }
 
 impl ShapeCx<'_, '_> {
@@ -117,6 +143,19 @@ impl ShapeCx<'_, '_> {
         }
     }
 
+    /// For errors about an image: if the model's input looks like Keras'
+    /// channels-last `[height, width, channels]` (a last dimension of 1 or
+    /// 3 after larger ones), the hint that staticnet writes channels first.
+    pub fn channels_last_hint(&self) -> String {
+        match self.model_input {
+            Shape::Image(h, w, c) if (c == 1 || c == 3) && h > c && w > c => format!(
+                "; the input {} looks like Keras' [height, width, channels]: staticnet writes [channels, height, width], i.e. `input: [{c}, {h}, {w}]`",
+                self.model_input
+            ),
+            _ => String::new(),
+        }
+    }
+
     /// Whether the input comes from a layer of kind `L`.
     pub fn prev_is<L: 'static>(&self) -> Option<&L> {
         self.prev.and_then(|p| p.layer.as_any().downcast_ref::<L>())
@@ -133,6 +172,8 @@ pub struct Site {
     pub span: Span,
     pub input: Shape,
     pub output: Shape,
+    /// Every input's shape (one but for merge layers).
+    pub inputs: Vec<Shape>,
 }
 
 impl Site {
@@ -309,6 +350,47 @@ pub trait Layer {
     /// The streaming step (one time step of a sequence), if the layer
     /// can run step by step; `x` is the step's input vector by reference.
     fn stream(&self, _s: &Site, _x: &TokenStream) -> Option<StreamStep> {
+        None
+    }
+
+    // Merge layers (`Add`, `Multiply`, `Concatenate`) read several nodes,
+    // named by their positional arguments; the drivers call these instead
+    // of the single-input forms above for them.
+
+    /// Whether the layer reads the nodes its positional arguments name.
+    fn is_merge(&self) -> bool {
+        false
+    }
+
+    /// A merge's output shape from its inputs' (name, shape), recording
+    /// errors (shapes that do not fit, naming both).
+    fn merge_shape(&mut self, _at: &ShapeCx, _inputs: &[(String, Shape)]) -> Option<Shape> {
+        None
+    }
+
+    /// A merge's forward: `xs` are its inputs by reference.
+    fn forward_merge(&self, _s: &Site, _xs: &[TokenStream], _linear: bool) -> TokenStream {
+        quote!(::core::compile_error!(
+            "staticnet: internal error: not a merge layer"
+        ))
+    }
+
+    /// A merge's backward: one expression of dL/d(input) per input, from
+    /// the inputs and output as recorded in the tape and `grad`.
+    fn backward_merge(
+        &self,
+        _s: &Site,
+        _inputs: &[TokenStream],
+        _output: &TokenStream,
+        _grad: &TokenStream,
+        _linear: bool,
+    ) -> Vec<TokenStream> {
+        Vec::new()
+    }
+
+    /// A merge's streaming step: `xs` are its inputs' step vectors by
+    /// reference.
+    fn stream_merge(&self, _s: &Site, _xs: &[TokenStream]) -> Option<StreamStep> {
         None
     }
 }

@@ -90,8 +90,9 @@ impl Layer for Pool2d {
             at.cx.error_spanned(
                 at.value_of("size"),
                 format!(
-                    "the {kh}×{kw} window of `{name}` is larger than its input: {}; use a window of at most {h}×{w}, or remove `{name}`",
-                    at.from()
+                    "the {kh}×{kw} window of `{name}` is larger than its input: {}; use a window of at most {h}×{w}, or remove `{name}`{}",
+                    at.from(),
+                    at.channels_last_hint()
                 ),
             );
             return None;

@@ -1,0 +1,11 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [8],
+        a:   Dense(4)(),
+        out: Dense(1),
+    }
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [8],
+        a:   Dense(4),
+        b:   Dense(4)(input),
+        s:   Add()(a, b),
+        out: Dense(1),
+    }
+}
+
+fn main() {}
