@@ -22,10 +22,11 @@
 //! with a live progress bar while the epoch runs if standard output is a
 //! terminal, and only the finished line otherwise.
 
+use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
-use crate::train::{accumulate_chunked, apply_mean, check_lengths, BatchSums, TrainError, CHUNK};
+use crate::train::{accumulate_chunked, apply_mean, check_lengths, BatchSums, CHUNK};
 use crate::{Float, Model, Rng, Train};
 use std::fmt;
 use std::io::{IsTerminal, Write};

@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod activation;
+pub mod error;
 #[cfg(feature = "std")]
 pub mod fit;
 pub mod float;
@@ -38,6 +39,7 @@ pub mod train;
 pub mod weights;
 
 pub use activation::Activation;
+pub use error::TrainError;
 #[cfg(feature = "std")]
 pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
@@ -47,6 +49,6 @@ pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Tr
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
-pub use train::{train_step, TrainError, Trainer};
+pub use train::{train_step, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};

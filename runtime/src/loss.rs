@@ -29,7 +29,7 @@
 //! [`Train::backward`]: crate::Train::backward
 //! [`Train::backward_logits`]: crate::Train::backward_logits
 
-use crate::train::TrainError;
+use crate::error::TrainError;
 use crate::{Float, OutputActivation, Tensor};
 
 /// Which gradient a [`Loss`] wrote.

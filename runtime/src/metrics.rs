@@ -4,7 +4,7 @@
 //! A metric sees the model's output as it is (after its final activation),
 //! as Keras' metrics do.
 
-use crate::train::TrainError;
+use crate::error::TrainError;
 use crate::{Float, Tensor};
 
 /// A per-sample score of the model's output `out` (flat, PyTorch order)
