@@ -130,7 +130,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("Test (normalised) {test}");
 
     // Back to sunspot units.
-    let predictions = predict(&model, &x_test);
+    let predictions = predict(&model, &x_test)?;
     let lstm = rmse(
         predictions
             .iter()

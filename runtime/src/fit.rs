@@ -9,7 +9,7 @@
 //!     &FitConfig { epochs: 10, validation: Validation::Split(0.2), ..Default::default() },
 //! )?;
 //! println!("{}", evaluate(&model, &BinaryCrossEntropy, &BinaryAccuracy::default(), &x_test, &y_test)?);
-//! let probabilities = predict(&model, &x_test);
+//! let probabilities = predict(&model, &x_test)?;
 //! ```
 //!
 //! `fit` prints what Keras prints, one block per epoch:
@@ -26,7 +26,9 @@ use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
-use crate::train::{accumulate_chunked, apply_mean, check_lengths, BatchSums, CHUNK};
+use crate::train::{
+    accumulate_chunked, apply_mean, check_fit, check_input, check_lengths, BatchSums, CHUNK,
+};
 use crate::{Float, Model, Rng, Train};
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -164,12 +166,17 @@ impl fmt::Display for Num {
 /// batch of `batch_size` (the last, partial batch kept), then evaluates the
 /// validation data. Returns the [`History`].
 ///
-/// Errors, before any training: `x` and `y` differ in length, no samples,
-/// `batch_size` or `threads` 0, a validation split outside `(0, 1)` or one
-/// that leaves either part empty. During training: a target that does not
-/// fit, or a non-finite loss or gradient ([`TrainError::NonFinite`] with
-/// the epoch and batch), which stops `fit` with the weights of the last good
-/// step.
+/// Errors, before any training (nothing is changed): `x` and `y` differ in
+/// length, no samples, a loss that does not fit the model's last activation
+/// ([`check_fit`]), an optimizer hyperparameter
+/// out of range ([`Optimizer::validate`]), `epochs`, `batch_size` or
+/// `threads` 0, `verbose` above 2, a validation split outside `(0, 1)` or
+/// one that leaves either part empty, a NaN or infinite input
+/// ([`TrainError::NonFiniteInput`] with its index in `x`, or in the
+/// validation data). During training: a target that does not fit, a
+/// learning rate changed to a bad value, or a non-finite loss or gradient
+/// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
+/// with the weights and optimizer state of the last good step.
 pub fn fit<T, M, O, L, A, Y>(
     model: &mut M,
     optimizer: &mut O,
@@ -218,12 +225,33 @@ where
     A: Metric<T, Y> + Sync + ?Sized,
     Y: Sync,
 {
+    // Everything is checked before the first step: a bad value is an
+    // error that changes nothing.
     check_lengths(x.len(), y.len())?;
+    check_fit::<T, M, L, Y>(loss)?;
+    optimizer.validate()?;
+    if config.epochs == 0 {
+        return Err(TrainError::Config("epochs must be at least 1"));
+    }
     if config.batch_size == 0 {
         return Err(TrainError::Config("batch_size must be at least 1"));
     }
     if config.threads == 0 {
         return Err(TrainError::Config("threads must be at least 1"));
+    }
+    if config.verbose > 2 {
+        return Err(TrainError::Config("verbose must be 0, 1 or 2"));
+    }
+    for (index, x) in x.iter().enumerate() {
+        check_input(x, index)?;
+    }
+    if let Validation::Data(vx, _) = config.validation {
+        for (index, x) in vx.iter().enumerate() {
+            check_input(x, index).map_err(|_| TrainError::NonFiniteInput {
+                index,
+                validation: true,
+            })?;
+        }
     }
     let (train_x, train_y, val) = match config.validation {
         Validation::None => (x, y, None),
@@ -511,11 +539,13 @@ impl fmt::Display for PerStep {
 }
 
 /// The mean loss and metric of `model` on `x`, `y` (Keras'
-/// `Model.evaluate`), with the model's plain forward. A non-finite loss is
-/// reported as it is, not as an error.
+/// `Model.evaluate`), with the model's plain forward.
 ///
-/// Errors: `x` and `y` differ in length, no samples, or a target that does
-/// not fit.
+/// Errors: `x` and `y` differ in length, no samples, a loss that does not
+/// fit the model ([`check_fit`]), a target that
+/// does not fit, a non-finite input ([`TrainError::NonFiniteInput`]) or
+/// output ([`TrainError::NonFiniteOutput`], with the input's index), or a
+/// non-finite loss (a NaN target): never a NaN reported as a result.
 pub fn evaluate<T, M, L, A, Y>(
     model: &M,
     loss: &L,
@@ -531,10 +561,21 @@ where
 {
     use crate::Tensor;
     check_lengths(x.len(), y.len())?;
+    check_fit::<T, M, L, Y>(loss)?;
     let (mut l, mut m) = (0.0f64, 0.0f64);
-    for (x, y) in x.iter().zip(y) {
+    for (index, (x, y)) in x.iter().zip(y).enumerate() {
+        check_input(x, index)?;
         let out = model.forward(x);
+        if !out.as_flat().iter().all(|v| v.is_finite()) {
+            return Err(TrainError::NonFiniteOutput { index });
+        }
         let (v, _) = loss.loss(out.as_flat(), M::OUTPUT_ACTIVATION, y, None)?;
+        if !v.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: "loss",
+                at: None,
+            });
+        }
         l += v.to_f64();
         if A::NAME.is_some() {
             m += metric.score(out.as_flat(), y)?;
@@ -549,9 +590,27 @@ where
 
 /// The model's output for every input (Keras' `Model.predict`).
 ///
+/// Errors: a non-finite input ([`TrainError::NonFiniteInput`]) or output
+/// ([`TrainError::NonFiniteOutput`]), with the input's index in `x`.
+///
 /// ```ignore
-/// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test);
+/// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test)?;
 /// ```
-pub fn predict<T: Float, M: Model<T>>(model: &M, x: &[M::Input]) -> Vec<M::Output> {
-    x.iter().map(|x| model.forward(x)).collect()
+pub fn predict<T: Float, M: Model<T>>(
+    model: &M,
+    x: &[M::Input],
+) -> Result<Vec<M::Output>, TrainError> {
+    use crate::Tensor;
+    x.iter()
+        .enumerate()
+        .map(|(index, x)| {
+            check_input(x, index)?;
+            let out = model.forward(x);
+            if out.as_flat().iter().all(|v| v.is_finite()) {
+                Ok(out)
+            } else {
+                Err(TrainError::NonFiniteOutput { index })
+            }
+        })
+        .collect()
 }

@@ -502,3 +502,16 @@ pub enum OutputActivation {
     /// `softmax`: categorical cross-entropy can work from the logits.
     Softmax,
 }
+
+impl OutputActivation {
+    /// The DSL's name of the activation (`sigmoid`, `softmax`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            OutputActivation::Linear => "linear",
+            OutputActivation::Relu => "relu",
+            OutputActivation::Sigmoid => "sigmoid",
+            OutputActivation::Tanh => "tanh",
+            OutputActivation::Softmax => "softmax",
+        }
+    }
+}

@@ -31,6 +31,56 @@ impl core::fmt::Display for ShapeError {
 #[cfg(feature = "std")]
 impl std::error::Error for ShapeError {}
 
+/// How a tensor's values group into class distributions: the axis that a
+/// softmax runs over and that the categorical losses and metrics score
+/// (Keras' last axis; PyTorch's `CrossEntropyLoss` class dimension).
+///
+/// The flat (PyTorch-order) index of class `k` of distribution `g` is
+/// `((g / inner) · classes + k) · inner + g % inner`:
+///
+/// | tensor | distributions | `outer` | `classes` | `inner` |
+/// |---|---|---|---|---|
+/// | vector `[n]` | one | 1 | n | 1 |
+/// | sequence `[steps, features]` | one per step | steps | features | 1 |
+/// | image `[channels, h, w]` | one per pixel | 1 | channels | h · w |
+///
+/// ```
+/// use staticnet_runtime::{Sequence, Tensor};
+/// let c = <Sequence<f32, 10, 3> as Tensor<f32>>::CLASSES;
+/// assert_eq!((c.groups(), c.classes), (10, 3));
+/// assert_eq!(c.index(2, 1), 2 * 3 + 1); // step 2, class 1
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classes {
+    /// Distributions along the leading axis (steps of a sequence).
+    pub outer: usize,
+    /// Values per distribution.
+    pub classes: usize,
+    /// Distributions along the trailing axes (pixels of an image), which
+    /// are also the distance between two classes of one distribution.
+    pub inner: usize,
+}
+
+impl Classes {
+    /// One distribution over `n` contiguous values.
+    pub const fn single(n: usize) -> Self {
+        Classes {
+            outer: 1,
+            classes: n,
+            inner: 1,
+        }
+    }
+    /// Number of distributions.
+    pub const fn groups(&self) -> usize {
+        self.outer * self.inner
+    }
+    /// The flat index of class `k` of distribution `g`.
+    #[inline]
+    pub const fn index(&self, g: usize, k: usize) -> usize {
+        ((g / self.inner) * self.classes + k) * self.inner + g % self.inner
+    }
+}
+
 /// A statically shaped tensor whose values can be read and written as one
 /// flat slice in PyTorch (row-major) order.
 ///
@@ -44,6 +94,8 @@ impl std::error::Error for ShapeError {}
 pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
     /// Number of values.
     const LEN: usize;
+    /// How the values group into class distributions (see [`Classes`]).
+    const CLASSES: Classes = Classes::single(Self::LEN);
     /// A tensor of zeros.
     fn zeros() -> Self;
     /// The values in PyTorch order.
@@ -67,6 +119,13 @@ pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
 
 impl<T: crate::Float, const R: usize, const C: usize> Tensor<T> for SMatrix<T, R, C> {
     const LEN: usize = R * C;
+    // A vector is one column; a sequence has one column (one step's
+    // features, contiguous) per step.
+    const CLASSES: Classes = Classes {
+        outer: C,
+        classes: R,
+        inner: 1,
+    };
     #[inline]
     fn zeros() -> Self {
         SMatrix::zeros()
@@ -85,6 +144,12 @@ impl<T: crate::Float, const C: usize, const H: usize, const W: usize> Tensor<T>
     for [[[T; W]; H]; C]
 {
     const LEN: usize = C * H * W;
+    // Softmax runs over the channels of each pixel (Keras' axis).
+    const CLASSES: Classes = Classes {
+        outer: 1,
+        classes: C,
+        inner: H * W,
+    };
     #[inline]
     fn zeros() -> Self {
         [[[T::zero(); W]; H]; C]

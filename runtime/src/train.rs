@@ -54,8 +54,9 @@ impl<T: Float> BatchSums<T> {
 /// with [`Train::zero_grads`]), and returns the sums of the losses and
 /// metric scores. `model` is not changed.
 ///
-/// Stops at the first sample whose loss is not finite
-/// ([`TrainError::NonFinite`]) or whose target does not fit.
+/// Checks first that `loss` fits the model ([`check_fit`]); stops at the
+/// first sample whose loss is not finite ([`TrainError::NonFinite`]) or
+/// whose target does not fit.
 pub fn accumulate<'a, T, M, L, A, Y>(
     model: &M,
     grads: &mut M,
@@ -72,8 +73,10 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
+    check_fit::<T, M, L, Y>(loss)?;
     let mut sums = BatchSums::default();
-    for (x, y) in samples {
+    for (index, (x, y)) in samples.into_iter().enumerate() {
+        check_input(x, index)?;
         let out = model.forward_train(x, tape);
         let (dy, wrt_logits) =
             sample_loss::<T, M, L, A, Y>(tape, &out, y, loss, metric, &mut sums)?;
@@ -103,15 +106,19 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
+    check_fit::<T, M, L, Y>(loss)?;
     let mut sums = BatchSums::default();
     let mut samples = samples.into_iter();
+    let mut index = 0;
     loop {
         let mut chunk: [Option<(&M::Input, &Y)>; K] = [None; K];
         for slot in chunk.iter_mut() {
             *slot = samples.next();
-            if slot.is_none() {
-                break;
+            match slot {
+                Some((x, _)) => check_input(*x, index)?,
+                None => break,
             }
+            index += 1;
         }
         let full = chunk.iter().all(Option::is_some);
         if K > 1 && full {
@@ -154,14 +161,40 @@ where
     Ok(sums)
 }
 
+/// `Err(NonFiniteInput)` if `x` holds a NaN or an infinity.
+pub(crate) fn check_input<T: Float, X: Tensor<T>>(x: &X, index: usize) -> Result<(), TrainError> {
+    if x.as_flat().iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(TrainError::NonFiniteInput {
+            index,
+            validation: false,
+        })
+    }
+}
+
 /// Whether `L` is computed from `M`'s logits (and its gradient is with
-/// respect to them).
+/// respect to them): the model ends in the very activation the loss is
+/// computed past. Which pairs are allowed at all is [`Loss::check`]'s
+/// rule, applied by [`check_fit`] before this is asked.
 fn from_logits<T: Float, M: Train<T>, L: Loss<T, Y> + ?Sized, Y: ?Sized>() -> bool {
-    L::FROM_LOGITS
-        && matches!(
-            M::OUTPUT_ACTIVATION,
-            OutputActivation::Sigmoid | OutputActivation::Softmax
-        )
+    match L::LOGITS_OF {
+        Some(act) => act == M::OUTPUT_ACTIVATION && act != OutputActivation::Linear,
+        None => false,
+    }
+}
+
+/// Applies [`Loss::check`], the one rule for which losses fit which model,
+/// to `loss` and the model `M`: every training and evaluation entry point
+/// calls it before running a sample.
+pub fn check_fit<T, M, L, Y>(loss: &L) -> Result<(), TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    Y: ?Sized,
+{
+    loss.check(M::OUTPUT_ACTIVATION, <M::Output as Tensor<T>>::CLASSES)
 }
 
 /// One sample's loss and metric, added into `sums`, from the output `out`
@@ -217,7 +250,9 @@ where
 }
 
 /// Finishes a step: divides the gradient sum `grads` of `sums.n` samples by
-/// `sums.n`, checks that it is finite and lets `optimizer` update `model`.
+/// `sums.n`, checks that it and the mean loss are finite and that the
+/// optimizer's hyperparameters are valid ([`Optimizer::validate`]), and
+/// lets `optimizer` update `model`.
 /// Returns the mean loss. On an error `model` and `optimizer` are
 /// unchanged.
 pub fn apply_mean<T, M, O>(
@@ -234,6 +269,9 @@ where
     if sums.n == 0 {
         return Err(TrainError::Empty);
     }
+    // A learning rate made NaN (or negative) between steps would turn
+    // every weight NaN in the update below: refuse it first.
+    optimizer.validate()?;
     let inv = T::one() / T::of_f64(sums.n as f64);
     let mean = sums.loss * inv;
     if !mean.is_finite() {
@@ -263,8 +301,10 @@ where
 /// gradient accumulator `grads` and `tape`: returns the batch's mean loss.
 ///
 /// Errors (nothing is changed): `xs` and `ys` differ in length, the batch
-/// is empty, a target does not fit, or the loss or the gradient is not
-/// finite.
+/// is empty, the loss does not fit the model ([`check_fit`]), an
+/// optimizer hyperparameter is out of range, an input is not finite
+/// ([`TrainError::NonFiniteInput`] with its index in `xs`), a target does
+/// not fit, or the loss or the gradient is not finite.
 pub fn train_step<T, M, O, L, Y>(
     model: &mut M,
     grads: &mut M,
@@ -281,6 +321,7 @@ where
     L: Loss<T, Y> + ?Sized,
 {
     check_lengths(xs.len(), ys.len())?;
+    optimizer.validate()?;
     M::zero_grads(grads);
     let sums = accumulate(model, grads, tape, loss, &NoMetric, xs.iter().zip(ys))?;
     apply_mean(model, grads, optimizer, &sums)
@@ -403,6 +444,7 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
         A: Metric<T, Y> + ?Sized,
         Y: ?Sized + 'a,
     {
+        self.optimizer.validate()?;
         M::zero_grads(&mut self.grads);
         let sums = if K == 1 {
             let Some(tape) = self.tapes.first_mut() else {

@@ -531,13 +531,27 @@ fn a_nan_loss_leaves_weights_and_optimizer_untouched() {
     let mut t = Trainer::new(Adam::<Binary>::new(AdamConfig::default()));
     t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap();
     let (weights, steps) = (m.clone(), t.optimizer.steps());
-    x[5][0] = f64::NAN;
-    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap_err();
+    // A NaN target: the loss is NaN.
+    let mut bad_y = y.clone();
+    bad_y[5][0] = f64::NAN;
+    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &bad_y).unwrap_err();
     assert_eq!(
         e,
         TrainError::NonFinite {
             what: "loss",
             at: None
+        }
+    );
+    assert_eq!(m, weights);
+    assert_eq!(t.optimizer.steps(), steps);
+    // A NaN input is caught before its forward, with its index.
+    x[5][0] = f64::NAN;
+    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap_err();
+    assert_eq!(
+        e,
+        TrainError::NonFiniteInput {
+            index: 5,
+            validation: false
         }
     );
     assert_eq!(m, weights);
@@ -747,9 +761,34 @@ fn validation_split_takes_the_last_samples_before_shuffling() {
 
 #[test]
 fn fit_stops_at_a_non_finite_loss_with_the_last_good_weights() {
-    let (mut x, y) = blobs(24, 3);
-    x[13][1] = f64::NAN; // in the second batch of 8 (no shuffle)
+    let (mut x, mut y) = blobs(24, 3);
+    y[13][0] = f64::NAN; // a target in the second batch of 8 (no shuffle)
+                         // A NaN input is found before the first step, with its index.
+    x[13][1] = f64::NAN;
     let mut m = Binary::init(4);
+    let e = fit(
+        &mut m,
+        &mut Sgd::<Binary>::new(SgdConfig::default()),
+        &BinaryCrossEntropy,
+        &NoMetric,
+        &x,
+        &y,
+        &quiet(2, 8, 0),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        TrainError::NonFiniteInput {
+            index: 13,
+            validation: false
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "input 13 holds a NaN or infinite value; nothing was changed"
+    );
+    assert_eq!(m, Binary::init(4));
+    x[13][1] = 0.0;
     let mut sgd = Sgd::<Binary>::new(SgdConfig {
         lr: 0.1,
         ..Default::default()
@@ -955,7 +994,7 @@ fn fit_prints_keras_lines() {
 fn evaluate_and_predict() {
     let m = Mlp::<Softmax, 3, 4, 3>::init(2);
     let x = random_inputs::<3>(5, 1);
-    let p = predict(&m, &x);
+    let p = predict(&m, &x).unwrap();
     assert_eq!(p.len(), 5);
     for (pi, xi) in p.iter().zip(&x) {
         assert_eq!(*pi, m.forward(xi));

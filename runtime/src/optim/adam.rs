@@ -1,6 +1,7 @@
 //! Adam.
 
-use super::{zero, Optimizer};
+use super::{non_negative, unit, zero, Optimizer};
+use crate::error::TrainError;
 use crate::{Float, Model};
 
 /// Hyperparameters of [`Adam`]; the defaults are Keras' (lr 0.001,
@@ -141,5 +142,24 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
+}
+
+impl AdamConfig {
+    /// Checks the ranges `torch.optim.Adam` checks: `lr`, `eps` and
+    /// `weight_decay` finite and `>= 0`, `beta1` and `beta2` in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "Adam: lr must be finite and >= 0")?;
+        unit(self.beta1, "Adam: beta1 must be in [0, 1)")?;
+        unit(self.beta2, "Adam: beta2 must be in [0, 1)")?;
+        non_negative(self.eps, "Adam: eps must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "Adam: weight_decay must be finite and >= 0",
+        )
     }
 }

@@ -21,6 +21,7 @@ pub use adam::{Adam, AdamConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
+use crate::error::TrainError;
 use crate::{Float, Model};
 
 /// One update rule: `step` changes `model` given the batch's (mean)
@@ -32,8 +33,35 @@ pub trait Optimizer<T: Float, M: Model<T>> {
     fn reset(&mut self);
     /// The learning rate.
     fn learning_rate(&self) -> f64;
-    /// Changes the learning rate (for a schedule).
+    /// Changes the learning rate (for a schedule). A bad value (NaN,
+    /// negative) is reported by the next step's [`Optimizer::validate`],
+    /// before it touches the weights.
     fn set_learning_rate(&mut self, lr: f64);
+    /// Checks every hyperparameter (PyTorch's ranges: a finite learning
+    /// rate `>= 0`, betas in `[0, 1)`, ...). Training calls it before the
+    /// first step and before every update, so a bad value is an error that
+    /// changes nothing. The provided version accepts everything.
+    fn validate(&self) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// `Ok` if `v` is finite and `>= 0`, else `Err(Config(msg))`.
+pub(crate) fn non_negative(v: f64, msg: &'static str) -> Result<(), TrainError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Config(msg))
+    }
+}
+
+/// `Ok` if `v` is in `[0, 1)`, else `Err(Config(msg))`.
+pub(crate) fn unit(v: f64, msg: &'static str) -> Result<(), TrainError> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(TrainError::Config(msg))
+    }
 }
 
 /// Sets every parameter of `m` to zero, in place.

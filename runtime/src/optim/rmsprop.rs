@@ -1,6 +1,7 @@
 //! RMSprop.
 
-use super::{zero, Optimizer};
+use super::{non_negative, zero, Optimizer};
+use crate::error::TrainError;
 use crate::{Float, Model};
 
 /// Hyperparameters of [`RmsProp`]; the defaults are Keras' (lr 0.001,
@@ -139,5 +140,27 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
+}
+
+impl RmsPropConfig {
+    /// Checks the ranges `torch.optim.RMSprop` checks: `lr`, `eps`,
+    /// `momentum` and `weight_decay` finite and `>= 0`, and `rho` (its
+    /// `alpha`) in `[0, 1]`.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "RMSprop: lr must be finite and >= 0")?;
+        if !(0.0..=1.0).contains(&self.rho) {
+            return Err(TrainError::Config("RMSprop: rho must be in [0, 1]"));
+        }
+        non_negative(self.eps, "RMSprop: eps must be finite and >= 0")?;
+        non_negative(self.momentum, "RMSprop: momentum must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "RMSprop: weight_decay must be finite and >= 0",
+        )
     }
 }

@@ -1,6 +1,7 @@
 //! Stochastic gradient descent with momentum and Nesterov momentum.
 
-use super::{zero, Optimizer};
+use super::{non_negative, zero, Optimizer};
+use crate::error::TrainError;
 use crate::{Float, Model};
 
 /// Hyperparameters of [`Sgd`] (Keras' defaults: lr 0.01, no momentum).
@@ -13,7 +14,7 @@ pub struct SgdConfig {
     /// Dampening of the momentum's gradient term (PyTorch's `dampening`).
     pub dampening: f64,
     /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`, as in
-    /// PyTorch; otherwise it is ignored).
+    /// PyTorch; otherwise [`Optimizer::validate`] is an error).
     pub nesterov: bool,
     /// L2 penalty added to the gradient: `g + weight_decay · p`.
     pub weight_decay: f64,
@@ -109,6 +110,7 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
         let mom = T::of_f64(c.momentum);
         let damp = T::one() - T::of_f64(c.dampening);
         let first = self.t == 0;
+        // (`validate` rejects Nesterov without momentum or with dampening.)
         let nesterov = c.nesterov && c.momentum != 0.0 && c.dampening == 0.0;
         for i in 0..M::TENSORS {
             let p = model.tensor_mut(i);
@@ -140,5 +142,30 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
+}
+
+impl SgdConfig {
+    /// Checks the ranges `torch.optim.SGD` checks: `lr`, `momentum`,
+    /// `dampening` and `weight_decay` finite and `>= 0`, and Nesterov only
+    /// with a momentum and zero dampening.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "SGD: lr must be finite and >= 0")?;
+        non_negative(self.momentum, "SGD: momentum must be finite and >= 0")?;
+        non_negative(self.dampening, "SGD: dampening must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "SGD: weight_decay must be finite and >= 0",
+        )?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(TrainError::Config(
+                "SGD: Nesterov momentum needs momentum > 0 and dampening 0",
+            ));
+        }
+        Ok(())
     }
 }
