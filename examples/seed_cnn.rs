@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (x_test, y_test) = random_data(&mut rng, 10);
 
     let mut model = SeedCnn::<f32>::init(42);
-    let mut adam = Adam::boxed(AdamConfig::default());
+    let mut adam = Adam::boxed_zeroed(AdamConfig::default());
     let accuracy = BinaryAccuracy::default();
     fit(
         &mut model,

@@ -2,7 +2,7 @@
 //!
 //! ```ignore
 //! let mut model = SeedCnn::<f32>::init(42);
-//! let mut adam = Adam::boxed(AdamConfig::default());
+//! let mut adam = Adam::boxed_zeroed(AdamConfig::default());
 //! let history = fit(
 //!     &mut model, &mut *adam, &BinaryCrossEntropy, &BinaryAccuracy::default(),
 //!     &x, &y,
@@ -29,7 +29,7 @@ use crate::optim::Optimizer;
 use crate::train::{
     accumulate_chunked, apply_mean, check_fit, check_input, check_lengths, BatchSums, CHUNK,
 };
-use crate::{Float, Model, Rng, Train};
+use crate::{Float, Model, Rng, Train, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -188,7 +188,7 @@ pub fn fit<T, M, O, L, A, Y>(
 ) -> Result<History, TrainError>
 where
     T: Float,
-    M: Train<T> + Send + Sync,
+    M: Train<T> + Zeroable + Send + Sync,
     M::Tape: Send,
     M::Input: Sync,
     O: Optimizer<T, M> + ?Sized,
@@ -217,7 +217,7 @@ pub fn fit_to<T, M, O, L, A, Y>(
 ) -> Result<History, TrainError>
 where
     T: Float,
-    M: Train<T> + Send + Sync,
+    M: Train<T> + Zeroable + Send + Sync,
     M::Tape: Send,
     M::Input: Sync,
     O: Optimizer<T, M> + ?Sized,
@@ -282,11 +282,13 @@ where
     let bs = config.batch_size;
     let steps = n.div_ceil(bs);
     let workers = config.threads.min(bs).max(1);
-    let mut grads: Box<M> = Box::new(M::zeros());
+    // Made on the heap directly (a `Box::new(M::zeros())` is built on the
+    // stack first in a debug build, and overflows it for a large model).
+    let mut grads: Box<M> = M::boxed_zeroed();
     let mut tape = tapes::<T, M>()?;
     let mut pool: Vec<(Box<M>, Tapes<T, M>)> = Vec::new();
     for _ in 0..if workers > 1 { workers } else { 0 } {
-        pool.push((Box::new(M::zeros()), tapes::<T, M>()?));
+        pool.push((M::boxed_zeroed(), tapes::<T, M>()?));
     }
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..n).collect();

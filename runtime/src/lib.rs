@@ -45,7 +45,7 @@ pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
 pub use init::Rng;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
-pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
+pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Classes, Image, Sequence, ShapeError, Tensor, Vector};

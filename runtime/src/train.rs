@@ -26,6 +26,8 @@ pub use crate::error::TrainError;
 use crate::loss::{Loss, Wrt};
 use crate::metrics::{Metric, NoMetric};
 use crate::optim::Optimizer;
+#[cfg(feature = "alloc")]
+use crate::Zeroable;
 use crate::{Float, OutputActivation, Tensor, Train};
 use core::marker::PhantomData;
 
@@ -387,10 +389,21 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
         Self::chunked(optimizer)
     }
 
-    /// [`Trainer::new`] on the heap (gradients and tapes can be large).
-    #[cfg(feature = "std")]
-    pub fn boxed(optimizer: O) -> Box<Self> {
+    /// [`Trainer::new`] on the heap (gradients and tapes can be large);
+    /// see [`Trainer::boxed_chunked`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed(optimizer: O) -> alloc::boxed::Box<Self> {
         Self::boxed_chunked(optimizer)
+    }
+
+    /// [`Trainer::new`] on the heap with nothing model-sized on the stack;
+    /// see [`Trainer::boxed_chunked_zeroed`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed(optimizer: O) -> alloc::boxed::Box<Self>
+    where
+        M: Zeroable,
+    {
+        Self::boxed_chunked_zeroed(optimizer)
     }
 }
 
@@ -406,10 +419,61 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
         }
     }
 
-    /// [`Trainer::chunked`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed_chunked(optimizer: O) -> Box<Self> {
-        Box::new(Self::chunked(optimizer))
+    /// [`Trainer::chunked`] on the heap, built in place: each field is
+    /// written into the box, so at most one gradient-sized temporary
+    /// (`M::zeros()`) or one tape is on the stack at a time, and
+    /// `optimizer`, passed by value. For a generated model prefer
+    /// [`Trainer::boxed_chunked_zeroed`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed_chunked(optimizer: O) -> alloc::boxed::Box<Self> {
+        Self::boxed_in_place(optimizer, |grads| {
+            // SAFETY (of the caller's contract): `grads` is the box's field.
+            unsafe { grads.write(M::zeros()) }
+        })
+    }
+
+    /// [`Trainer::chunked`] on the heap, with the gradient accumulator
+    /// zeroed in place (`M: Zeroable`, as every generated model is): only
+    /// one tape at a time and `optimizer` (by value: a small one, e.g. a
+    /// `Box`ed optimizer behind `&mut`, or see [`train_step`]) are ever on
+    /// the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_chunked_zeroed(optimizer: O) -> alloc::boxed::Box<Self>
+    where
+        M: Zeroable,
+    {
+        Self::boxed_in_place(optimizer, |grads| {
+            // SAFETY: all-zero bytes are a valid `M` (`M: Zeroable`), and
+            // `grads` is the box's field, valid for one write.
+            unsafe { grads.write_bytes(0, 1) }
+        })
+    }
+
+    /// Allocates a `Self` and initialises it field by field in place:
+    /// `grads` by `init_grads` (which must initialise the `M` it is given
+    /// a pointer to), the tapes one by one, then `optimizer`.
+    #[cfg(feature = "alloc")]
+    fn boxed_in_place(optimizer: O, init_grads: impl FnOnce(*mut M)) -> alloc::boxed::Box<Self> {
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFETY: `p` points to an allocation for one `Self`, and every
+        // field is initialised exactly once below before `assume_init`:
+        // `grads` by `init_grads` (both callers write a valid `M`);
+        // `tapes` one element at a time (an array's elements are
+        // contiguous, so `cast` + `add(k)` is element `k`); `optimizer`
+        // and `_float` by value. The pointers come from `addr_of_mut!`, so
+        // no reference to uninitialised memory is made. If `new_tape`
+        // panics the box is dropped as `MaybeUninit` (a leak, not UB).
+        unsafe {
+            init_grads(core::ptr::addr_of_mut!((*p).grads));
+            let tapes = core::ptr::addr_of_mut!((*p).tapes).cast::<M::Tape>();
+            for k in 0..K {
+                tapes.add(k).write(M::new_tape());
+            }
+            core::ptr::addr_of_mut!((*p).optimizer).write(optimizer);
+            core::ptr::addr_of_mut!((*p)._float).write(PhantomData);
+            b.assume_init()
+        }
     }
 
     /// One step on the batch `xs`, `ys`; see [`train_step`].

@@ -23,7 +23,8 @@
 //! (every tensor present, of the right shape and a float dtype, nothing
 //! unexpected) before the first value is copied.
 
-use crate::{Float, Model};
+use crate::{Float, Model, Zeroable};
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -371,7 +372,54 @@ pub trait Weights<T: Float>: Model<T> {
         out
     }
 
+    /// [`Weights::from_safetensors_with`] into a model made directly on
+    /// the heap ([`Model::boxed_zeros`]): no model-sized value is on the
+    /// stack, in debug or release builds.
+    fn boxed_from_safetensors_with(
+        bytes: &[u8],
+        options: LoadOptions<'_>,
+    ) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        let mut model = Self::boxed_zeroed();
+        model.load_safetensors_into(bytes, options)?;
+        Ok(model)
+    }
+
+    /// [`Weights::load`] into a model made directly on the heap: what to use
+    /// for a model too big for the stack ([`Model::TOO_BIG_FOR_STACK`]).
+    /// The file is read first, so a missing file costs no allocation.
+    #[cfg(feature = "std")]
+    fn boxed_load(path: impl AsRef<std::path::Path>) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        Self::boxed_load_with(path, LoadOptions::new())
+    }
+
+    /// [`Weights::load_with`] into a model made directly on the heap.
+    #[cfg(feature = "std")]
+    fn boxed_load_with(
+        path: impl AsRef<std::path::Path>,
+        options: LoadOptions<'_>,
+    ) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::boxed_from_safetensors_with(&bytes, options)
+    }
+
     /// Reads the file at `path` with [`Weights::from_safetensors`].
+    ///
+    /// The model is returned by value, so this needs
+    /// [`Model::STACK_BYTES`] of stack (more in a debug build), even when
+    /// the file is missing; for a large model use [`Weights::boxed_load`].
     #[cfg(feature = "std")]
     fn load(path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
         Self::load_with(path, LoadOptions::new())

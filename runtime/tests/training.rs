@@ -45,6 +45,12 @@ struct Mlp<A, const I: usize, const H: usize, const O: usize> {
     _a: core::marker::PhantomData<A>,
 }
 
+// SAFETY: two `DenseParams<f64, ..>` (Zeroable) and a `PhantomData`.
+unsafe impl<A, const I: usize, const H: usize, const O: usize> staticnet_runtime::Zeroable
+    for Mlp<A, I, H, O>
+{
+}
+
 struct MlpTape<const I: usize, const H: usize, const O: usize> {
     x: SVector<f64, I>,
     h: SVector<f64, H>,

@@ -46,6 +46,48 @@ pub trait Optimizer<T: Float, M: Model<T>> {
     }
 }
 
+/// An optimizer behind a mutable reference (e.g. one `fit` is also
+/// given) works as the optimizer itself.
+impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for &mut O {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        (**self).step(model, grads)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        (**self).set_learning_rate(lr)
+    }
+    fn validate(&self) -> Result<(), TrainError> {
+        (**self).validate()
+    }
+}
+
+/// A boxed optimizer (`Adam::boxed_zeroed`) works as the optimizer itself,
+/// so a [`Trainer`](crate::Trainer) can own one without its state passing
+/// through the stack.
+#[cfg(feature = "alloc")]
+impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for alloc::boxed::Box<O> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        (**self).step(model, grads)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        (**self).set_learning_rate(lr)
+    }
+    fn validate(&self) -> Result<(), TrainError> {
+        (**self).validate()
+    }
+}
+
 /// `Ok` if `v` is finite and `>= 0`, else `Err(Config(msg))`.
 pub(crate) fn non_negative(v: f64, msg: &'static str) -> Result<(), TrainError> {
     if v.is_finite() && v >= 0.0 {

@@ -2,7 +2,7 @@
 
 use super::{non_negative, zero, Optimizer};
 use crate::error::TrainError;
-use crate::{Float, Model};
+use crate::{Float, Model, Zeroable};
 
 /// Hyperparameters of [`Sgd`] (Keras' defaults: lr 0.01, no momentum).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,13 +87,43 @@ impl<M> Sgd<M> {
         }
     }
 
-    /// [`Sgd::new`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed<T: Float>(config: SgdConfig) -> Box<Self>
+    /// [`Sgd::new`] on the heap, allocated there directly: the state
+    /// (model-shaped) is never on the stack, in debug or release builds.
+    /// Every model `model!` generates is [`Zeroable`]; this is the
+    /// constructor to use for a large one.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed<T: Float>(config: SgdConfig) -> alloc::boxed::Box<Self>
+    where
+        M: Model<T> + Zeroable,
+    {
+        let mut opt = <Self as Zeroable>::boxed_zeroed();
+        opt.config = config;
+        opt
+    }
+
+    /// [`Sgd::new`] on the heap, for any model (also a hand-written one
+    /// that is not [`Zeroable`]): the box is allocated first and each
+    /// model-shaped buffer is written into it with `Model::zeros()`, so at
+    /// most one model-sized temporary is on the stack at a time (in a
+    /// debug build; an optimised build usually writes it in place). For a
+    /// generated model prefer [`Sgd::boxed_zeroed`], which builds nothing
+    /// on the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed<T: Float>(config: SgdConfig) -> alloc::boxed::Box<Self>
     where
         M: Model<T>,
     {
-        Box::new(Self::new(config))
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFESgd: `p` points to an allocation for one `Self`; every field
+        // is written exactly once through `addr_of_mut!` (no reference to
+        // uninitialised memory) before `assume_init`.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).config).write(config);
+            core::ptr::addr_of_mut!((*p).buf).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).t).write(0);
+            b.assume_init()
+        }
     }
 
     /// Number of steps taken.
@@ -169,3 +199,7 @@ impl SgdConfig {
         Ok(())
     }
 }
+
+// SAFETY: the fields are `config` (floats and a `bool`), `buf` (`M: Zeroable`) and the step count `t`: all valid when all-zero (an all-zero
+// config is a valid, if useless, config; `boxed` overwrites it).
+unsafe impl<M: Zeroable> Zeroable for Sgd<M> {}
