@@ -48,7 +48,7 @@ pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
-pub use tensor::{Classes, Image, Sequence, ShapeError, Tensor, Vector};
+pub use tensor::{Classes, Image, Sequence, ShapeError, Steps, Tensor, Vector, VectorArray};
 pub use train::{train_step, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};
