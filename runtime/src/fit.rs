@@ -27,7 +27,8 @@ use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
 use crate::train::{
-    accumulate_chunked, apply_mean, check_fit, check_input, check_lengths, BatchSums, CHUNK,
+    accumulate_chunked, apply_mean_clipped, check_fit, check_input, check_lengths, BatchSums, Clip,
+    CHUNK,
 };
 use crate::{Float, Model, Rng, Train, Zeroable};
 use std::fmt;
@@ -78,6 +79,9 @@ pub struct FitConfig<'a, X, Y> {
     /// summed in a fixed order, so the result equals the single-threaded
     /// run up to rounding.
     pub threads: usize,
+    /// Gradient clipping before every update (PyTorch's
+    /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
+    pub clip: Clip,
 }
 
 // Written out rather than derived: a derive would require `X: Copy` and
@@ -105,6 +109,7 @@ impl<X, Y> Default for FitConfig<'_, X, Y> {
             validation: Validation::None,
             verbose: 1,
             threads: 1,
+            clip: Clip::None,
         }
     }
 }
@@ -239,6 +244,7 @@ where
     if config.threads == 0 {
         return Err(TrainError::Config("threads must be at least 1"));
     }
+    config.clip.validate()?;
     if config.verbose > 2 {
         return Err(TrainError::Config("verbose must be 0, 1 or 2"));
     }
@@ -371,7 +377,8 @@ where
                 }
             };
             let applied = result.and_then(|sums| {
-                apply_mean(model, &mut grads, optimizer, &sums).map(|mean| (mean, sums))
+                apply_mean_clipped(model, &mut grads, optimizer, &sums, config.clip)
+                    .map(|mean| (mean, sums))
             });
             let (mean, sums) = match applied {
                 Ok(v) => v,

@@ -49,6 +49,6 @@ pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Tr
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
 pub use tensor::{Classes, Image, Sequence, ShapeError, Steps, Tensor, Vector, VectorArray};
-pub use train::{train_step, Trainer};
+pub use train::{train_step, Clip, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};

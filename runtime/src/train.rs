@@ -28,7 +28,7 @@ use crate::metrics::{Metric, NoMetric};
 use crate::optim::Optimizer;
 #[cfg(feature = "alloc")]
 use crate::Zeroable;
-use crate::{Float, OutputActivation, Tensor, Train};
+use crate::{Float, Model, OutputActivation, Tensor, Train};
 use core::marker::PhantomData;
 
 /// Sums over the samples of a (part of a) batch, from [`accumulate`].
@@ -251,6 +251,81 @@ where
     Ok((dy, wrt == Wrt::Logits))
 }
 
+/// Gradient clipping, applied to a batch's mean gradient after it is found
+/// finite and before the optimizer's update: PyTorch's
+/// `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_` (Keras'
+/// `global_clipnorm` and `clipvalue`). `None` (the default) costs nothing.
+///
+/// ```
+/// use staticnet_runtime::train::Clip;
+/// assert_eq!(Clip::default(), Clip::None);
+/// assert!(Clip::Norm(0.0).validate().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Clip {
+    /// No clipping.
+    #[default]
+    None,
+    /// Scale the whole gradient (every tensor together) by
+    /// `max_norm / (‖g‖₂ + 1e-6)` where that is below 1, as
+    /// `clip_grad_norm_(params, max_norm)` does.
+    Norm(f64),
+    /// Clamp every gradient value to `[−v, v]`, as
+    /// `clip_grad_value_(params, v)` does.
+    Value(f64),
+}
+
+impl Clip {
+    /// `Err` unless the bound is finite and positive.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        match *self {
+            Clip::None => Ok(()),
+            Clip::Norm(v) | Clip::Value(v) if v.is_finite() && v > 0.0 => Ok(()),
+            Clip::Norm(_) => Err(TrainError::Config("Clip::Norm needs a finite max_norm > 0")),
+            Clip::Value(_) => Err(TrainError::Config("Clip::Value needs a finite bound > 0")),
+        }
+    }
+
+    /// Clips `grads` in place (see the variants).
+    pub fn apply<T: Float, M: Model<T>>(&self, grads: &mut M) {
+        match *self {
+            Clip::None => {}
+            Clip::Norm(max_norm) => {
+                // The total norm in f64, whatever `T` (PyTorch sums in the
+                // tensors' dtype; f64 is at least as exact).
+                let mut sq = 0.0f64;
+                for i in 0..M::TENSORS {
+                    for &g in grads.tensor(i) {
+                        let g = g.to_f64();
+                        sq += g * g;
+                    }
+                }
+                let coef = max_norm / (libm::sqrt(sq) + 1e-6);
+                if coef < 1.0 {
+                    let c = T::of_f64(coef);
+                    for i in 0..M::TENSORS {
+                        for g in grads.tensor_mut(i) {
+                            *g *= c;
+                        }
+                    }
+                }
+            }
+            Clip::Value(v) => {
+                let (lo, hi) = (T::of_f64(-v), T::of_f64(v));
+                for i in 0..M::TENSORS {
+                    for g in grads.tensor_mut(i) {
+                        if *g > hi {
+                            *g = hi;
+                        } else if *g < lo {
+                            *g = lo;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Finishes a step: divides the gradient sum `grads` of `sums.n` samples by
 /// `sums.n`, checks that it and the mean loss are finite and that the
 /// optimizer's hyperparameters are valid ([`Optimizer::validate`]), and
@@ -268,6 +343,24 @@ where
     M: Train<T>,
     O: Optimizer<T, M> + ?Sized,
 {
+    apply_mean_clipped(model, grads, optimizer, sums, Clip::None)
+}
+
+/// [`apply_mean`] with the mean gradient clipped by `clip` (after the
+/// finiteness check, before the update).
+pub fn apply_mean_clipped<T, M, O>(
+    model: &mut M,
+    grads: &mut M,
+    optimizer: &mut O,
+    sums: &BatchSums<T>,
+    clip: Clip,
+) -> Result<T, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    O: Optimizer<T, M> + ?Sized,
+{
+    clip.validate()?;
     if sums.n == 0 {
         return Err(TrainError::Empty);
     }
@@ -295,6 +388,7 @@ where
             at: None,
         });
     }
+    clip.apply(grads);
     optimizer.step(model, grads);
     Ok(mean)
 }
@@ -373,6 +467,8 @@ pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
     pub tapes: [M::Tape; K],
     /// The optimizer and its state.
     pub optimizer: O,
+    /// Gradient clipping before every update ([`Clip::None`] unless set).
+    pub clip: Clip,
     _float: PhantomData<T>,
 }
 
@@ -415,6 +511,7 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
             grads: M::zeros(),
             tapes: core::array::from_fn(|_| M::new_tape()),
             optimizer,
+            clip: Clip::None,
             _float: PhantomData,
         }
     }
@@ -461,7 +558,7 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
         // `grads` by `init_grads` (both callers write a valid `M`);
         // `tapes` one element at a time (an array's elements are
         // contiguous, so `cast` + `add(k)` is element `k`); `optimizer`
-        // and `_float` by value. The pointers come from `addr_of_mut!`, so
+        // `clip` and `_float` by value. The pointers come from `addr_of_mut!`, so
         // no reference to uninitialised memory is made. If `new_tape`
         // panics the box is dropped as `MaybeUninit` (a leak, not UB).
         unsafe {
@@ -471,6 +568,7 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
                 tapes.add(k).write(M::new_tape());
             }
             core::ptr::addr_of_mut!((*p).optimizer).write(optimizer);
+            core::ptr::addr_of_mut!((*p).clip).write(Clip::None);
             core::ptr::addr_of_mut!((*p)._float).write(PhantomData);
             b.assume_init()
         }
@@ -509,6 +607,7 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
         Y: ?Sized + 'a,
     {
         self.optimizer.validate()?;
+        self.clip.validate()?;
         M::zero_grads(&mut self.grads);
         let sums = if K == 1 {
             let Some(tape) = self.tapes.first_mut() else {
@@ -525,7 +624,13 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
                 samples,
             )?
         };
-        let loss = apply_mean(model, &mut self.grads, &mut self.optimizer, &sums)?;
+        let loss = apply_mean_clipped(
+            model,
+            &mut self.grads,
+            &mut self.optimizer,
+            &sums,
+            self.clip,
+        )?;
         Ok(BatchStats {
             loss,
             metric: if sums.n > 0 {
