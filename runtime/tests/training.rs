@@ -11,7 +11,7 @@ use staticnet_runtime::loss::{
 };
 use staticnet_runtime::metrics::{BinaryAccuracy, NoMetric, SparseCategoricalAccuracy};
 use staticnet_runtime::optim::{
-    Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 use staticnet_runtime::train::{train_step, TrainError, Trainer};
 use staticnet_runtime::{
@@ -282,7 +282,7 @@ fn optimizers_match_pytorch() {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "optimizer fixtures missing: {files:?}");
+    assert!(files.len() >= 9, "optimizer fixtures missing: {files:?}");
     let mut checked = Vec::new();
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
@@ -305,6 +305,13 @@ fn optimizers_match_pytorch() {
                 weight_decay: num("weight_decay"),
             })),
             "adam" => Box::new(Adam::<Flat3>::new(AdamConfig {
+                lr: num("lr"),
+                beta1: num("beta1"),
+                beta2: num("beta2"),
+                eps: num("eps"),
+                weight_decay: num("weight_decay"),
+            })),
+            "adamw" => Box::new(AdamW::<Flat3>::new(AdamWConfig {
                 lr: num("lr"),
                 beta1: num("beta1"),
                 beta2: num("beta2"),
@@ -340,6 +347,18 @@ fn optimizers_match_pytorch() {
         checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
     assert!(checked.iter().any(|n| n.contains("adam")));
+    assert!(checked.iter().any(|n| n.contains("adamw_custom")));
+    // AdamW validates as torch.optim.AdamW does.
+    let d = AdamWConfig::default();
+    assert!(d.validate().is_ok());
+    assert!(AdamWConfig { beta1: 1.0, ..d }.validate().is_err());
+    assert!(AdamWConfig {
+        weight_decay: -0.1,
+        ..d
+    }
+    .validate()
+    .is_err());
+    assert!(AdamWConfig { lr: f64::NAN, ..d }.validate().is_err());
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! updates parameter tensor by tensor through [`Model::tensor_mut`]: the
 //! model, the gradient and every moment are zipped as storage-order slices.
 //!
-//! The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `RMSprop`,
+//! The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`,
 //! checked against PyTorch in `tests/training.rs`); the default
 //! hyperparameters are Keras'.
 //!
@@ -14,10 +14,12 @@
 //! reuse it: [`Optimizer::reset`] zeroes it in place.
 
 mod adam;
+mod adamw;
 mod rmsprop;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use adamw::{AdamW, AdamWConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
