@@ -47,6 +47,123 @@ pub enum Validation<'a, X, Y> {
     Data(&'a [X], &'a [Y]),
 }
 
+/// The quantity [`EarlyStopping`] watches: a loss is minimised, a metric
+/// (accuracy) maximised, as Keras' `mode = "auto"` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// The epoch's training loss (Keras' `"loss"`).
+    Loss,
+    /// The validation loss (Keras' `"val_loss"`, its default).
+    #[default]
+    ValLoss,
+    /// The epoch's training metric (`"accuracy"`).
+    Metric,
+    /// The validation metric (`"val_accuracy"`).
+    ValMetric,
+}
+
+impl Monitor {
+    fn maximise(self) -> bool {
+        matches!(self, Monitor::Metric | Monitor::ValMetric)
+    }
+    fn validation(self) -> bool {
+        matches!(self, Monitor::ValLoss | Monitor::ValMetric)
+    }
+}
+
+/// Keras' `EarlyStopping` callback (Keras 3 semantics): after each epoch
+/// from `start_from_epoch` on, the monitored value is an improvement if it
+/// beats the best so far by more than `min_delta`; training stops once
+/// `patience` epochs in a row have not improved (never after the first
+/// epoch). With `restore_best_weights` the model is set, when `fit`
+/// ends, to its weights at the end of the best epoch (a copy of the
+/// parameters is kept on the heap, only then).
+///
+/// ```
+/// use staticnet_runtime::fit::{EarlyStopping, Monitor};
+/// let es = EarlyStopping { patience: 3, restore_best_weights: true, ..Default::default() };
+/// assert_eq!(es.monitor, Monitor::ValLoss);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EarlyStopping {
+    /// What to watch (validation loss by default).
+    pub monitor: Monitor,
+    /// The smallest change that counts as an improvement (`>= 0`).
+    pub min_delta: f64,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Restore the best epoch's weights when `fit` ends.
+    pub restore_best_weights: bool,
+    /// Epochs (0-based count) to run before watching at all (warm-up).
+    pub start_from_epoch: usize,
+}
+
+/// A learning-rate schedule applied at the start of every epoch, with
+/// PyTorch's per-epoch schedulers' closed forms; `lr₀` is the optimizer's
+/// learning rate when `fit` starts and `e` the 0-based epoch. The learning
+/// rate of each epoch is in [`History::lr`]; after `fit` the optimizer
+/// keeps the last epoch's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Schedule {
+    /// The optimizer's learning rate, unchanged (no cost).
+    #[default]
+    Constant,
+    /// `StepLR`: `lr₀ · gamma^⌊e / step_size⌋`.
+    Step {
+        /// Epochs per step (`>= 1`).
+        step_size: usize,
+        /// Factor per step (finite, `> 0`).
+        gamma: f64,
+    },
+    /// `ExponentialLR`: `lr₀ · gamma^e`.
+    Exponential {
+        /// Factor per epoch (finite, `> 0`).
+        gamma: f64,
+    },
+    /// `CosineAnnealingLR`: `eta_min + (lr₀ − eta_min) · (1 + cos(π e / t_max)) / 2`.
+    Cosine {
+        /// Epochs of the half period (`>= 1`).
+        t_max: usize,
+        /// The smallest learning rate (finite, `>= 0`).
+        eta_min: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate of 0-based epoch `e` from the initial `lr0`.
+    pub fn lr(&self, lr0: f64, e: usize) -> f64 {
+        match *self {
+            Schedule::Constant => lr0,
+            Schedule::Step { step_size, gamma } => lr0 * gamma.powi((e / step_size.max(1)) as i32),
+            Schedule::Exponential { gamma } => lr0 * gamma.powi(e as i32),
+            Schedule::Cosine { t_max, eta_min } => {
+                let x = core::f64::consts::PI * e as f64 / t_max.max(1) as f64;
+                eta_min + (lr0 - eta_min) * (1.0 + x.cos()) / 2.0
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        let ok = match *self {
+            Schedule::Constant => true,
+            Schedule::Step { step_size, gamma } => {
+                step_size >= 1 && gamma.is_finite() && gamma > 0.0
+            }
+            Schedule::Exponential { gamma } => gamma.is_finite() && gamma > 0.0,
+            Schedule::Cosine { t_max, eta_min } => {
+                t_max >= 1 && eta_min.is_finite() && eta_min >= 0.0
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TrainError::Config(
+                "schedule: step_size and t_max must be >= 1, gamma finite and > 0, eta_min finite and >= 0",
+            ))
+        }
+    }
+}
+
 /// Options of [`fit`]; the defaults are Keras' (`batch_size` 32, shuffled,
 /// `verbose` 1), with one epoch and one thread.
 ///
@@ -82,6 +199,11 @@ pub struct FitConfig<'a, X, Y> {
     /// Gradient clipping before every update (PyTorch's
     /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
     pub clip: Clip,
+    /// Stop when the monitored value stops improving (`None`: never).
+    pub early_stopping: Option<EarlyStopping>,
+    /// The learning rate of each epoch ([`Schedule::Constant`]: the
+    /// optimizer's, untouched).
+    pub schedule: Schedule,
 }
 
 // Written out rather than derived: a derive would require `X: Copy` and
@@ -110,6 +232,8 @@ impl<X, Y> Default for FitConfig<'_, X, Y> {
             verbose: 1,
             threads: 1,
             clip: Clip::None,
+            early_stopping: None,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -129,6 +253,14 @@ pub struct History {
     /// Validation metric after each epoch (empty without validation or
     /// metric).
     pub val_metric: Vec<f64>,
+    /// The learning rate of each epoch (empty with [`Schedule::Constant`]).
+    pub lr: Vec<f64>,
+    /// The 1-based epoch after which [`EarlyStopping`] stopped training.
+    pub stopped_epoch: Option<usize>,
+    /// The 1-based epoch whose monitored value was the best (with
+    /// [`EarlyStopping`]); with `restore_best_weights` the model holds its
+    /// weights.
+    pub best_epoch: Option<usize>,
 }
 
 /// The result of [`evaluate`]; `Display` prints it as Keras does
@@ -245,6 +377,24 @@ where
         return Err(TrainError::Config("threads must be at least 1"));
     }
     config.clip.validate()?;
+    config.schedule.validate()?;
+    if let Some(es) = config.early_stopping {
+        if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+            return Err(TrainError::Config(
+                "early_stopping.min_delta must be finite and >= 0",
+            ));
+        }
+        if es.monitor.validation() && matches!(config.validation, Validation::None) {
+            return Err(TrainError::Config(
+                "early_stopping monitors a validation value, but there is no validation data",
+            ));
+        }
+        if matches!(es.monitor, Monitor::Metric | Monitor::ValMetric) && A::NAME.is_none() {
+            return Err(TrainError::Config(
+                "early_stopping monitors the metric, but fit was given NoMetric",
+            ));
+        }
+    }
     if config.verbose > 2 {
         return Err(TrainError::Config("verbose must be 0, 1 or 2"));
     }
@@ -304,7 +454,19 @@ where
     };
     let verbose = config.verbose > 0;
 
+    let lr0 = optimizer.learning_rate();
+    // Early stopping's state: the best value, its epoch, the epochs
+    // since, and the best weights (only with restore_best_weights).
+    let mut best = f64::NAN;
+    let mut wait = 0usize;
+    let mut best_weights: Option<Box<M>> = None;
+
     for epoch in 1..=config.epochs {
+        if config.schedule != Schedule::Constant {
+            let lr = config.schedule.lr(lr0, epoch - 1);
+            optimizer.set_learning_rate(lr);
+            history.lr.push(lr);
+        }
         if verbose {
             let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
         }
@@ -451,8 +613,70 @@ where
             let _ = writeln!(out);
             let _ = out.flush();
         }
+        if let Some(es) = config.early_stopping {
+            let e = epoch - 1; // Keras counts epochs from 0 here
+            let current = match es.monitor {
+                Monitor::Loss => Some(epoch_loss),
+                Monitor::Metric => epoch_metric.map(|(_, v)| v),
+                Monitor::ValLoss => val_eval.map(|v| v.loss),
+                Monitor::ValMetric => val_eval.and_then(|v| v.metric).map(|(_, v)| v),
+            };
+            if let (Some(current), true) = (current, e >= es.start_from_epoch) {
+                if es.restore_best_weights && best_weights.is_none() {
+                    best_weights = Some(copy_of(model));
+                }
+                wait += 1;
+                let improved = if best.is_nan() {
+                    true
+                } else if es.monitor.maximise() {
+                    current - es.min_delta > best
+                } else {
+                    current + es.min_delta < best
+                };
+                if improved {
+                    best = current;
+                    history.best_epoch = Some(epoch);
+                    if let Some(b) = best_weights.as_deref_mut() {
+                        copy_into(b, model);
+                    }
+                    wait = 0;
+                } else if wait >= es.patience && e > 0 {
+                    history.stopped_epoch = Some(epoch);
+                    if verbose {
+                        let _ = writeln!(out, "Epoch {epoch}: early stopping");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(b) = best_weights {
+        if verbose {
+            if let Some(e) = history.best_epoch {
+                let _ = writeln!(
+                    out,
+                    "Restoring model weights from the end of the best epoch: {e}."
+                );
+            }
+        }
+        copy_into(model, &b);
     }
     Ok(history)
+}
+
+/// A copy of `m`'s parameters on the heap (no `Clone` bound, nothing on
+/// the stack).
+fn copy_of<T: Float, M: Model<T> + Zeroable>(m: &M) -> Box<M> {
+    let mut b = M::boxed_zeroed();
+    copy_into(&mut *b, m);
+    b
+}
+
+/// Copies every parameter tensor of `from` into `to`.
+fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
+    for i in 0..M::TENSORS {
+        to.tensor_mut(i).copy_from_slice(from.tensor(i));
+    }
 }
 
 /// `CHUNK` tapes on the heap.

@@ -41,7 +41,9 @@ pub mod weights;
 pub use activation::Activation;
 pub use error::TrainError;
 #[cfg(feature = "std")]
-pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
+pub use fit::{
+    evaluate, fit, predict, EarlyStopping, FitConfig, History, Monitor, Schedule, Validation,
+};
 pub use float::Float;
 pub use init::Rng;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
