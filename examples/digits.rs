@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     print!("{}", DigitsCnn::<f32>::summary());
     let mut model = DigitsCnn::<f32>::init(42);
-    let mut adam = Adam::boxed(AdamConfig {
+    let mut adam = Adam::boxed_zeroed(AdamConfig {
         lr: LEARNING_RATE,
         ..Default::default()
     });

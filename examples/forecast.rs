@@ -107,7 +107,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     print!("{}", Forecaster::<f32>::summary());
     let mut model = Forecaster::<f32>::init(42);
-    let mut adam = Adam::boxed(AdamConfig {
+    let mut adam = Adam::boxed_zeroed(AdamConfig {
         lr: LEARNING_RATE,
         ..Default::default()
     });
@@ -130,7 +130,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("Test (normalised) {test}");
 
     // Back to sunspot units.
-    let predictions = predict(&model, &x_test);
+    let predictions = predict(&model, &x_test)?;
     let lstm = rmse(
         predictions
             .iter()

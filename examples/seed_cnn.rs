@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (x_test, y_test) = random_data(&mut rng, 10);
 
     let mut model = SeedCnn::<f32>::init(42);
-    let mut adam = Adam::boxed(AdamConfig::default());
+    let mut adam = Adam::boxed_zeroed(AdamConfig::default());
     let accuracy = BinaryAccuracy::default();
     fit(
         &mut model,
@@ -96,7 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Keras prints a one-line progress bar for predict and evaluate, then
     // the script prints the array of predictions.
     let start = Instant::now();
-    let predictions = predict(&model, &x_test);
+    let predictions = predict(&model, &x_test)?;
     println!(
         "1/1 [==============================] - 0s {}",
         per_step(start)

@@ -24,6 +24,31 @@
 //! ```
 //!
 //! See the README for the DSL, the generated API and the PyTorch naming.
+//!
+//! # Debug builds
+//!
+//! The code `model!` generates (and the generic kernels it calls) is
+//! compiled into your crate and runs 100–235× slower at opt-level 0, the
+//! default of `cargo build` and `cargo run`. Keep debug info and
+//! assertions but optimise:
+//!
+//! ```toml
+//! [profile.dev]
+//! opt-level = 1
+//! ```
+//!
+//! (`[profile.dev.package."*"]` optimises only your dependencies, not the
+//! crate the model is generated in.)
+//!
+//! # Large models
+//!
+//! A model is a plain value: `init`, `zeros` and `Weights::load` return it
+//! on the stack and need [`Model::STACK_BYTES`] of it (more in a debug
+//! build), against 2 MiB for a spawned thread, usually 8 MiB for `main`.
+//! When [`Model::TOO_BIG_FOR_STACK`] (past 1 MiB; the summary says so) use
+//! [`Model::boxed_init`], [`Model::boxed_zeros`], [`Weights::boxed_load`]
+//! and the optimizers' `boxed_zeroed`, which allocate on the heap directly
+//! and never build the value on the stack.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub use staticnet_macros::model;

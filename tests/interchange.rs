@@ -298,8 +298,8 @@ fn seed_cnn_fixture_is_trained() {
     assert!(p.iter().zip(y).all(|(p, y)| (*p > 0.5) == (*y > 0.5)));
 }
 
-/// The io files are not weights: strict loading names the first extra
-/// tensor, and `allow_extra` still finds every parameter missing.
+/// The io files are not weights: `allow_extra` still finds every
+/// parameter missing, all listed in one error.
 #[test]
 fn io_file_is_not_a_model() {
     let bytes = read(&dir().join("ix_dense.io.safetensors"));
@@ -307,7 +307,11 @@ fn io_file_is_not_a_model() {
         .unwrap_err();
     assert_eq!(
         e.to_string(),
-        "missing tensor `fc1.weight`: the model expects shape [5, 6]"
+        "4 tensors do not match the model:\n  \
+         - missing tensor `fc1.weight`: the model expects shape [5, 6]\n  \
+         - missing tensor `fc1.bias`: the model expects shape [5]\n  \
+         - missing tensor `fc2.weight`: the model expects shape [3, 5]\n  \
+         - missing tensor `fc2.bias`: the model expects shape [3]"
     );
 }
 

@@ -2,14 +2,14 @@
 //!
 //! ```ignore
 //! let mut model = SeedCnn::<f32>::init(42);
-//! let mut adam = Adam::boxed(AdamConfig::default());
+//! let mut adam = Adam::boxed_zeroed(AdamConfig::default());
 //! let history = fit(
 //!     &mut model, &mut *adam, &BinaryCrossEntropy, &BinaryAccuracy::default(),
 //!     &x, &y,
 //!     &FitConfig { epochs: 10, validation: Validation::Split(0.2), ..Default::default() },
 //! )?;
 //! println!("{}", evaluate(&model, &BinaryCrossEntropy, &BinaryAccuracy::default(), &x_test, &y_test)?);
-//! let probabilities = predict(&model, &x_test);
+//! let probabilities = predict(&model, &x_test)?;
 //! ```
 //!
 //! `fit` prints what Keras prints, one block per epoch:
@@ -22,11 +22,15 @@
 //! with a live progress bar while the epoch runs if standard output is a
 //! terminal, and only the finished line otherwise.
 
+use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::optim::Optimizer;
-use crate::train::{accumulate_chunked, apply_mean, check_lengths, BatchSums, TrainError, CHUNK};
-use crate::{Float, Model, Rng, Train};
+use crate::train::{
+    accumulate_chunked, apply_mean_clipped, check_fit, check_input, check_lengths, BatchSums, Clip,
+    CHUNK,
+};
+use crate::{Float, Model, Rng, Train, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -41,6 +45,123 @@ pub enum Validation<'a, X, Y> {
     Split(f64),
     /// Separate validation inputs and targets (Keras' `validation_data`).
     Data(&'a [X], &'a [Y]),
+}
+
+/// The quantity [`EarlyStopping`] watches: a loss is minimised, a metric
+/// (accuracy) maximised, as Keras' `mode = "auto"` does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// The epoch's training loss (Keras' `"loss"`).
+    Loss,
+    /// The validation loss (Keras' `"val_loss"`, its default).
+    #[default]
+    ValLoss,
+    /// The epoch's training metric (`"accuracy"`).
+    Metric,
+    /// The validation metric (`"val_accuracy"`).
+    ValMetric,
+}
+
+impl Monitor {
+    fn maximise(self) -> bool {
+        matches!(self, Monitor::Metric | Monitor::ValMetric)
+    }
+    fn validation(self) -> bool {
+        matches!(self, Monitor::ValLoss | Monitor::ValMetric)
+    }
+}
+
+/// Keras' `EarlyStopping` callback (Keras 3 semantics): after each epoch
+/// from `start_from_epoch` on, the monitored value is an improvement if it
+/// beats the best so far by more than `min_delta`; training stops once
+/// `patience` epochs in a row have not improved (never after the first
+/// epoch). With `restore_best_weights` the model is set, when `fit`
+/// ends, to its weights at the end of the best epoch (a copy of the
+/// parameters is kept on the heap, only then).
+///
+/// ```
+/// use staticnet_runtime::fit::{EarlyStopping, Monitor};
+/// let es = EarlyStopping { patience: 3, restore_best_weights: true, ..Default::default() };
+/// assert_eq!(es.monitor, Monitor::ValLoss);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EarlyStopping {
+    /// What to watch (validation loss by default).
+    pub monitor: Monitor,
+    /// The smallest change that counts as an improvement (`>= 0`).
+    pub min_delta: f64,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Restore the best epoch's weights when `fit` ends.
+    pub restore_best_weights: bool,
+    /// Epochs (0-based count) to run before watching at all (warm-up).
+    pub start_from_epoch: usize,
+}
+
+/// A learning-rate schedule applied at the start of every epoch, with
+/// PyTorch's per-epoch schedulers' closed forms; `lr₀` is the optimizer's
+/// learning rate when `fit` starts and `e` the 0-based epoch. The learning
+/// rate of each epoch is in [`History::lr`]; after `fit` the optimizer
+/// keeps the last epoch's.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Schedule {
+    /// The optimizer's learning rate, unchanged (no cost).
+    #[default]
+    Constant,
+    /// `StepLR`: `lr₀ · gamma^⌊e / step_size⌋`.
+    Step {
+        /// Epochs per step (`>= 1`).
+        step_size: usize,
+        /// Factor per step (finite, `> 0`).
+        gamma: f64,
+    },
+    /// `ExponentialLR`: `lr₀ · gamma^e`.
+    Exponential {
+        /// Factor per epoch (finite, `> 0`).
+        gamma: f64,
+    },
+    /// `CosineAnnealingLR`: `eta_min + (lr₀ − eta_min) · (1 + cos(π e / t_max)) / 2`.
+    Cosine {
+        /// Epochs of the half period (`>= 1`).
+        t_max: usize,
+        /// The smallest learning rate (finite, `>= 0`).
+        eta_min: f64,
+    },
+}
+
+impl Schedule {
+    /// The learning rate of 0-based epoch `e` from the initial `lr0`.
+    pub fn lr(&self, lr0: f64, e: usize) -> f64 {
+        match *self {
+            Schedule::Constant => lr0,
+            Schedule::Step { step_size, gamma } => lr0 * gamma.powi((e / step_size.max(1)) as i32),
+            Schedule::Exponential { gamma } => lr0 * gamma.powi(e as i32),
+            Schedule::Cosine { t_max, eta_min } => {
+                let x = core::f64::consts::PI * e as f64 / t_max.max(1) as f64;
+                eta_min + (lr0 - eta_min) * (1.0 + x.cos()) / 2.0
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        let ok = match *self {
+            Schedule::Constant => true,
+            Schedule::Step { step_size, gamma } => {
+                step_size >= 1 && gamma.is_finite() && gamma > 0.0
+            }
+            Schedule::Exponential { gamma } => gamma.is_finite() && gamma > 0.0,
+            Schedule::Cosine { t_max, eta_min } => {
+                t_max >= 1 && eta_min.is_finite() && eta_min >= 0.0
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(TrainError::Config(
+                "schedule: step_size and t_max must be >= 1, gamma finite and > 0, eta_min finite and >= 0",
+            ))
+        }
+    }
 }
 
 /// Options of [`fit`]; the defaults are Keras' (`batch_size` 32, shuffled,
@@ -75,6 +196,14 @@ pub struct FitConfig<'a, X, Y> {
     /// summed in a fixed order, so the result equals the single-threaded
     /// run up to rounding.
     pub threads: usize,
+    /// Gradient clipping before every update (PyTorch's
+    /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
+    pub clip: Clip,
+    /// Stop when the monitored value stops improving (`None`: never).
+    pub early_stopping: Option<EarlyStopping>,
+    /// The learning rate of each epoch ([`Schedule::Constant`]: the
+    /// optimizer's, untouched).
+    pub schedule: Schedule,
 }
 
 // Written out rather than derived: a derive would require `X: Copy` and
@@ -102,6 +231,9 @@ impl<X, Y> Default for FitConfig<'_, X, Y> {
             validation: Validation::None,
             verbose: 1,
             threads: 1,
+            clip: Clip::None,
+            early_stopping: None,
+            schedule: Schedule::Constant,
         }
     }
 }
@@ -121,6 +253,14 @@ pub struct History {
     /// Validation metric after each epoch (empty without validation or
     /// metric).
     pub val_metric: Vec<f64>,
+    /// The learning rate of each epoch (empty with [`Schedule::Constant`]).
+    pub lr: Vec<f64>,
+    /// The 1-based epoch after which [`EarlyStopping`] stopped training.
+    pub stopped_epoch: Option<usize>,
+    /// The 1-based epoch whose monitored value was the best (with
+    /// [`EarlyStopping`]); with `restore_best_weights` the model holds its
+    /// weights.
+    pub best_epoch: Option<usize>,
 }
 
 /// The result of [`evaluate`]; `Display` prints it as Keras does
@@ -163,12 +303,17 @@ impl fmt::Display for Num {
 /// batch of `batch_size` (the last, partial batch kept), then evaluates the
 /// validation data. Returns the [`History`].
 ///
-/// Errors, before any training: `x` and `y` differ in length, no samples,
-/// `batch_size` or `threads` 0, a validation split outside `(0, 1)` or one
-/// that leaves either part empty. During training: a target that does not
-/// fit, or a non-finite loss or gradient ([`TrainError::NonFinite`] with
-/// the epoch and batch), which stops `fit` with the weights of the last good
-/// step.
+/// Errors, before any training (nothing is changed): `x` and `y` differ in
+/// length, no samples, a loss that does not fit the model's last activation
+/// ([`check_fit`]), an optimizer hyperparameter
+/// out of range ([`Optimizer::validate`]), `epochs`, `batch_size` or
+/// `threads` 0, `verbose` above 2, a validation split outside `(0, 1)` or
+/// one that leaves either part empty, a NaN or infinite input
+/// ([`TrainError::NonFiniteInput`] with its index in `x`, or in the
+/// validation data). During training: a target that does not fit, a
+/// learning rate changed to a bad value, or a non-finite loss or gradient
+/// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
+/// with the weights and optimizer state of the last good step.
 pub fn fit<T, M, O, L, A, Y>(
     model: &mut M,
     optimizer: &mut O,
@@ -180,7 +325,7 @@ pub fn fit<T, M, O, L, A, Y>(
 ) -> Result<History, TrainError>
 where
     T: Float,
-    M: Train<T> + Send + Sync,
+    M: Train<T> + Zeroable + Send + Sync,
     M::Tape: Send,
     M::Input: Sync,
     O: Optimizer<T, M> + ?Sized,
@@ -209,7 +354,7 @@ pub fn fit_to<T, M, O, L, A, Y>(
 ) -> Result<History, TrainError>
 where
     T: Float,
-    M: Train<T> + Send + Sync,
+    M: Train<T> + Zeroable + Send + Sync,
     M::Tape: Send,
     M::Input: Sync,
     O: Optimizer<T, M> + ?Sized,
@@ -217,12 +362,52 @@ where
     A: Metric<T, Y> + Sync + ?Sized,
     Y: Sync,
 {
+    // Everything is checked before the first step: a bad value is an
+    // error that changes nothing.
     check_lengths(x.len(), y.len())?;
+    check_fit::<T, M, L, Y>(loss)?;
+    optimizer.validate()?;
+    if config.epochs == 0 {
+        return Err(TrainError::Config("epochs must be at least 1"));
+    }
     if config.batch_size == 0 {
         return Err(TrainError::Config("batch_size must be at least 1"));
     }
     if config.threads == 0 {
         return Err(TrainError::Config("threads must be at least 1"));
+    }
+    config.clip.validate()?;
+    config.schedule.validate()?;
+    if let Some(es) = config.early_stopping {
+        if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
+            return Err(TrainError::Config(
+                "early_stopping.min_delta must be finite and >= 0",
+            ));
+        }
+        if es.monitor.validation() && matches!(config.validation, Validation::None) {
+            return Err(TrainError::Config(
+                "early_stopping monitors a validation value, but there is no validation data",
+            ));
+        }
+        if matches!(es.monitor, Monitor::Metric | Monitor::ValMetric) && A::NAME.is_none() {
+            return Err(TrainError::Config(
+                "early_stopping monitors the metric, but fit was given NoMetric",
+            ));
+        }
+    }
+    if config.verbose > 2 {
+        return Err(TrainError::Config("verbose must be 0, 1 or 2"));
+    }
+    for (index, x) in x.iter().enumerate() {
+        check_input(x, index)?;
+    }
+    if let Validation::Data(vx, _) = config.validation {
+        for (index, x) in vx.iter().enumerate() {
+            check_input(x, index).map_err(|_| TrainError::NonFiniteInput {
+                index,
+                validation: true,
+            })?;
+        }
     }
     let (train_x, train_y, val) = match config.validation {
         Validation::None => (x, y, None),
@@ -253,11 +438,13 @@ where
     let bs = config.batch_size;
     let steps = n.div_ceil(bs);
     let workers = config.threads.min(bs).max(1);
-    let mut grads: Box<M> = Box::new(M::zeros());
+    // Made on the heap directly (a `Box::new(M::zeros())` is built on the
+    // stack first in a debug build, and overflows it for a large model).
+    let mut grads: Box<M> = M::boxed_zeroed();
     let mut tape = tapes::<T, M>()?;
     let mut pool: Vec<(Box<M>, Tapes<T, M>)> = Vec::new();
     for _ in 0..if workers > 1 { workers } else { 0 } {
-        pool.push((Box::new(M::zeros()), tapes::<T, M>()?));
+        pool.push((M::boxed_zeroed(), tapes::<T, M>()?));
     }
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..n).collect();
@@ -267,7 +454,19 @@ where
     };
     let verbose = config.verbose > 0;
 
+    let lr0 = optimizer.learning_rate();
+    // Early stopping's state: the best value, its epoch, the epochs
+    // since, and the best weights (only with restore_best_weights).
+    let mut best = f64::NAN;
+    let mut wait = 0usize;
+    let mut best_weights: Option<Box<M>> = None;
+
     for epoch in 1..=config.epochs {
+        if config.schedule != Schedule::Constant {
+            let lr = config.schedule.lr(lr0, epoch - 1);
+            optimizer.set_learning_rate(lr);
+            history.lr.push(lr);
+        }
         if verbose {
             let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
         }
@@ -340,7 +539,8 @@ where
                 }
             };
             let applied = result.and_then(|sums| {
-                apply_mean(model, &mut grads, optimizer, &sums).map(|mean| (mean, sums))
+                apply_mean_clipped(model, &mut grads, optimizer, &sums, config.clip)
+                    .map(|mean| (mean, sums))
             });
             let (mean, sums) = match applied {
                 Ok(v) => v,
@@ -413,8 +613,70 @@ where
             let _ = writeln!(out);
             let _ = out.flush();
         }
+        if let Some(es) = config.early_stopping {
+            let e = epoch - 1; // Keras counts epochs from 0 here
+            let current = match es.monitor {
+                Monitor::Loss => Some(epoch_loss),
+                Monitor::Metric => epoch_metric.map(|(_, v)| v),
+                Monitor::ValLoss => val_eval.map(|v| v.loss),
+                Monitor::ValMetric => val_eval.and_then(|v| v.metric).map(|(_, v)| v),
+            };
+            if let (Some(current), true) = (current, e >= es.start_from_epoch) {
+                if es.restore_best_weights && best_weights.is_none() {
+                    best_weights = Some(copy_of(model));
+                }
+                wait += 1;
+                let improved = if best.is_nan() {
+                    true
+                } else if es.monitor.maximise() {
+                    current - es.min_delta > best
+                } else {
+                    current + es.min_delta < best
+                };
+                if improved {
+                    best = current;
+                    history.best_epoch = Some(epoch);
+                    if let Some(b) = best_weights.as_deref_mut() {
+                        copy_into(b, model);
+                    }
+                    wait = 0;
+                } else if wait >= es.patience && e > 0 {
+                    history.stopped_epoch = Some(epoch);
+                    if verbose {
+                        let _ = writeln!(out, "Epoch {epoch}: early stopping");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(b) = best_weights {
+        if verbose {
+            if let Some(e) = history.best_epoch {
+                let _ = writeln!(
+                    out,
+                    "Restoring model weights from the end of the best epoch: {e}."
+                );
+            }
+        }
+        copy_into(model, &b);
     }
     Ok(history)
+}
+
+/// A copy of `m`'s parameters on the heap (no `Clone` bound, nothing on
+/// the stack).
+fn copy_of<T: Float, M: Model<T> + Zeroable>(m: &M) -> Box<M> {
+    let mut b = M::boxed_zeroed();
+    copy_into(&mut *b, m);
+    b
+}
+
+/// Copies every parameter tensor of `from` into `to`.
+fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
+    for i in 0..M::TENSORS {
+        to.tensor_mut(i).copy_from_slice(from.tensor(i));
+    }
 }
 
 /// `CHUNK` tapes on the heap.
@@ -510,11 +772,13 @@ impl fmt::Display for PerStep {
 }
 
 /// The mean loss and metric of `model` on `x`, `y` (Keras'
-/// `Model.evaluate`), with the model's plain forward. A non-finite loss is
-/// reported as it is, not as an error.
+/// `Model.evaluate`), with the model's plain forward.
 ///
-/// Errors: `x` and `y` differ in length, no samples, or a target that does
-/// not fit.
+/// Errors: `x` and `y` differ in length, no samples, a loss that does not
+/// fit the model ([`check_fit`]), a target that
+/// does not fit, a non-finite input ([`TrainError::NonFiniteInput`]) or
+/// output ([`TrainError::NonFiniteOutput`], with the input's index), or a
+/// non-finite loss (a NaN target): never a NaN reported as a result.
 pub fn evaluate<T, M, L, A, Y>(
     model: &M,
     loss: &L,
@@ -530,10 +794,21 @@ where
 {
     use crate::Tensor;
     check_lengths(x.len(), y.len())?;
+    check_fit::<T, M, L, Y>(loss)?;
     let (mut l, mut m) = (0.0f64, 0.0f64);
-    for (x, y) in x.iter().zip(y) {
+    for (index, (x, y)) in x.iter().zip(y).enumerate() {
+        check_input(x, index)?;
         let out = model.forward(x);
+        if !out.as_flat().iter().all(|v| v.is_finite()) {
+            return Err(TrainError::NonFiniteOutput { index });
+        }
         let (v, _) = loss.loss(out.as_flat(), M::OUTPUT_ACTIVATION, y, None)?;
+        if !v.is_finite() {
+            return Err(TrainError::NonFinite {
+                what: "loss",
+                at: None,
+            });
+        }
         l += v.to_f64();
         if A::NAME.is_some() {
             m += metric.score(out.as_flat(), y)?;
@@ -548,9 +823,27 @@ where
 
 /// The model's output for every input (Keras' `Model.predict`).
 ///
+/// Errors: a non-finite input ([`TrainError::NonFiniteInput`]) or output
+/// ([`TrainError::NonFiniteOutput`]), with the input's index in `x`.
+///
 /// ```ignore
-/// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test);
+/// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test)?;
 /// ```
-pub fn predict<T: Float, M: Model<T>>(model: &M, x: &[M::Input]) -> Vec<M::Output> {
-    x.iter().map(|x| model.forward(x)).collect()
+pub fn predict<T: Float, M: Model<T>>(
+    model: &M,
+    x: &[M::Input],
+) -> Result<Vec<M::Output>, TrainError> {
+    use crate::Tensor;
+    x.iter()
+        .enumerate()
+        .map(|(index, x)| {
+            check_input(x, index)?;
+            let out = model.forward(x);
+            if out.as_flat().iter().all(|v| v.is_finite()) {
+                Ok(out)
+            } else {
+                Err(TrainError::NonFiniteOutput { index })
+            }
+        })
+        .collect()
 }

@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod activation;
+pub mod error;
 #[cfg(feature = "std")]
 pub mod fit;
 pub mod float;
@@ -38,15 +39,18 @@ pub mod train;
 pub mod weights;
 
 pub use activation::Activation;
+pub use error::TrainError;
 #[cfg(feature = "std")]
-pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
+pub use fit::{
+    evaluate, fit, predict, EarlyStopping, FitConfig, History, Monitor, Schedule, Validation,
+};
 pub use float::Float;
 pub use init::Rng;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
-pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
+pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
-pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
-pub use train::{train_step, TrainError, Trainer};
+pub use tensor::{Classes, Image, Sequence, ShapeError, Steps, Tensor, Vector, VectorArray};
+pub use train::{train_step, Clip, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};

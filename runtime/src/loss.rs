@@ -19,9 +19,28 @@
 //! |---|---|---|---|
 //! | [`BinaryCrossEntropy`] | tensor of 0/1 (or soft) labels | mean over outputs of `max(z,0) − z y + ln(1 + e^−|z|)` | `(p − y) / n` w.r.t. the logit |
 //! | [`ClippedBinaryCrossEntropy`] | same | Keras' `binary_crossentropy` on probabilities clipped to `[ε, 1 − ε]` | w.r.t. the output |
-//! | [`CategoricalCrossEntropy`] | one-hot (or soft) tensor | `−Σ y_k ln softmax(z)_k` | `p Σy − y` w.r.t. the logits |
-//! | [`SparseCategoricalCrossEntropy`] | class index `usize` | `−ln softmax(z)_label` | `p − onehot` w.r.t. the logits |
+//! | [`CategoricalCrossEntropy`] | one-hot (or soft) tensor | `−Σ y_k ln softmax(z)_k` (mean over steps) | `p Σy − y` (over steps) w.r.t. the logits |
+//! | [`SparseCategoricalCrossEntropy`] | class index `usize` (or `[usize; steps]`) | `−ln softmax(z)_label` (mean over steps) | `p − onehot` (over steps) w.r.t. the logits |
 //! | [`MeanSquaredError`] | tensor | mean over outputs of `(o − y)²` | `2 (o − y) / n` w.r.t. the output |
+//!
+//! Which loss fits which model is one rule, [`Loss::check`], that `fit`,
+//! `evaluate`, [`Trainer`](crate::Trainer) and
+//! [`train_step`](crate::train_step) all apply before the first sample:
+//!
+//! | loss | the model's last activation |
+//! |---|---|
+//! | [`BinaryCrossEntropy`] | `sigmoid`, or `linear` (the output is the logit) |
+//! | [`CategoricalCrossEntropy`], [`SparseCategoricalCrossEntropy`] | `softmax`, or `linear` (logits) |
+//! | [`ClippedBinaryCrossEntropy`], [`MeanSquaredError`] | any |
+//!
+//! On a sequence output `[steps, classes]` the categorical losses take a
+//! softmax per step (as the model's softmax does) and average the per-step
+//! losses over the steps; with the batch's mean on top that is Keras'
+//! `sum_over_batch_size` and PyTorch's `CrossEntropyLoss` (mean) on the
+//! flattened steps. The target is then a one-hot sequence of the output's
+//! type, or one class index per step (`[usize; steps]`); on an image output
+//! the classes are the channels of each pixel. [`Classes`] describes the
+//! layout.
 //!
 //! A batch's loss is the mean of its samples' losses (see
 //! [`crate::train`]).
@@ -29,8 +48,8 @@
 //! [`Train::backward`]: crate::Train::backward
 //! [`Train::backward_logits`]: crate::Train::backward_logits
 
-use crate::train::TrainError;
-use crate::{Float, OutputActivation, Tensor};
+use crate::error::TrainError;
+use crate::{Classes, Float, OutputActivation, Tensor};
 
 /// Which gradient a [`Loss`] wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,13 +79,32 @@ pub enum Wrt {
 /// assert!((grad[0] - (0.8 - 1.0)).abs() < 1e-15);
 /// ```
 pub trait Loss<T: Float, Y: ?Sized> {
-    /// `true` for losses that are computed from the logits when the model
-    /// ends in a sigmoid or softmax (binary and categorical cross-entropy):
-    /// training then passes them [`Train::logits`](crate::Train::logits)
-    /// with `OutputActivation::Linear`, so the value stays exact where a
+    /// The name errors give the loss (`binary cross-entropy`).
+    const NAME: &'static str = "this loss";
+
+    /// The final activation this loss is computed past, from the logits
+    /// (`Sigmoid` for binary cross-entropy, `Softmax` for the categorical
+    /// ones; `None` for losses on the output as it is). Training then
+    /// passes the loss [`Train::logits`](crate::Train::logits) with
+    /// `OutputActivation::Linear`, so the value stays exact where a
     /// probability rounds to 0 or 1, and uses the gradient for
     /// [`Train::backward_logits`](crate::Train::backward_logits).
-    const FROM_LOGITS: bool = false;
+    const LOGITS_OF: Option<OutputActivation> = None;
+
+    /// The one rule for which losses fit which model, applied by `fit`,
+    /// `evaluate`, [`Trainer`](crate::Trainer) and
+    /// [`train_step`](crate::train_step) before any sample is run: `act` is
+    /// the model's last activation, `out` the class layout of its output.
+    ///
+    /// The provided rule: a loss with [`Loss::LOGITS_OF`] `= Some(a)` fits
+    /// a model ending in `a` or in `linear` (the output is then the logits,
+    /// Keras' `from_logits = True`) and nothing else; other losses fit any
+    /// model. The categorical losses also check the target's layout
+    /// against `out` (one label or one-hot per step of a sequence output).
+    fn check(&self, act: OutputActivation, out: Classes) -> Result<(), TrainError> {
+        let _ = out;
+        check_activation(Self::NAME, Self::LOGITS_OF, act)
+    }
 
     /// The loss of one sample whose model output is `out` (flat, PyTorch
     /// order) and whose model ends with activation `act`. If `grad` is
@@ -75,7 +113,7 @@ pub trait Loss<T: Float, Y: ?Sized> {
     ///
     /// Errors: a target of the wrong length, a label out of range, or a
     /// loss that cannot follow `act` (e.g. [`BinaryCrossEntropy`] after a
-    /// `relu`).
+    /// `relu` or a `softmax`).
     fn loss(
         &self,
         out: &[T],
@@ -83,6 +121,20 @@ pub trait Loss<T: Float, Y: ?Sized> {
         y: &Y,
         grad: Option<&mut [T]>,
     ) -> Result<(T, Wrt), TrainError>;
+}
+
+/// [`Loss::check`]'s activation rule.
+fn check_activation(
+    loss: &'static str,
+    logits_of: Option<OutputActivation>,
+    act: OutputActivation,
+) -> Result<(), TrainError> {
+    match logits_of {
+        Some(needs) if act != needs && act != OutputActivation::Linear => {
+            Err(TrainError::Activation { loss, act, needs })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn target<'a, T: Float, Y: Tensor<T>>(y: &'a Y, out: &[T]) -> Result<&'a [T], TrainError> {
@@ -198,7 +250,8 @@ pub fn bce_sigmoid_output<T: Float>(p: T, y: T) -> T {
 pub struct BinaryCrossEntropy;
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for BinaryCrossEntropy {
-    const FROM_LOGITS: bool = true;
+    const NAME: &'static str = "binary cross-entropy";
+    const LOGITS_OF: Option<OutputActivation> = Some(OutputActivation::Sigmoid);
     fn loss(
         &self,
         out: &[T],
@@ -229,8 +282,9 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for BinaryCrossEntropy {
             }
             act => {
                 return Err(TrainError::Activation {
-                    loss: "binary cross-entropy",
+                    loss: <Self as Loss<T, Y>>::NAME,
                     act,
+                    needs: OutputActivation::Sigmoid,
                 })
             }
         };
@@ -267,6 +321,7 @@ impl Default for ClippedBinaryCrossEntropy {
 }
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for ClippedBinaryCrossEntropy {
+    const NAME: &'static str = "clipped binary cross-entropy";
     fn loss(
         &self,
         out: &[T],
@@ -293,65 +348,91 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for ClippedBinaryCrossEntropy {
     }
 }
 
-/// `ln Σ e^z` without overflow.
-fn log_sum_exp<T: Float>(z: &[T]) -> T {
-    let Some(&first) = z.first() else {
-        return T::zero();
-    };
-    let max = z.iter().fold(first, |m, &v| if v > m { v } else { m });
-    let mut s = T::zero();
-    for &v in z {
-        s += (v - max).exp();
-    }
-    max + s.ln()
-}
-
-/// Categorical cross-entropy `−Σ y_k ln p_k` given the model's output `out`
-/// (logits after `Linear`, probabilities after `Softmax`) and a target
-/// distribution `y`; writes `p Σy − y` (the gradient w.r.t. the logits).
+/// Categorical cross-entropy of each class distribution `g` of `out`
+/// (laid out as `layout` says: one per step of a sequence), `−Σ_k y_k ln
+/// p_k`, averaged over the distributions, given the model's output `out`
+/// (logits after `Linear`, probabilities after `Softmax`) and the target
+/// value `y(i)` at flat index `i`; writes `(p Σy − y) / G` (the gradient
+/// w.r.t. the logits) for `G` distributions. With one distribution this is
+/// the plain `−Σ y_k ln p_k`; with several it is Keras'
+/// `sum_over_batch_size` and PyTorch's `CrossEntropyLoss` (mean) over the
+/// steps of one sample.
 fn cce<T: Float>(
     name: &'static str,
     out: &[T],
     act: OutputActivation,
+    layout: Classes,
     y: impl Fn(usize) -> T,
-    grad: Option<&mut [T]>,
+    mut grad: Option<&mut [T]>,
 ) -> Result<(T, Wrt), TrainError> {
-    let ysum = (0..out.len()).fold(T::zero(), |s, k| s + y(k));
-    match act {
-        OutputActivation::Softmax => {
-            let lo = tiny::<T>();
-            let mut l = T::zero();
-            for (k, &p) in out.iter().enumerate() {
-                let t = y(k);
-                if t != T::zero() {
-                    l -= t * at_least(p, lo).ln();
-                }
-            }
-            if let Some(g) = grad {
-                for (k, (g, &p)) in g.iter_mut().zip(out).enumerate() {
-                    *g = p * ysum - y(k);
-                }
-            }
-            Ok((l, Wrt::Logits))
-        }
-        OutputActivation::Linear => {
-            let lse = log_sum_exp(out);
-            let mut l = T::zero();
-            for (k, &z) in out.iter().enumerate() {
-                let t = y(k);
-                if t != T::zero() {
-                    l += t * (lse - z);
-                }
-            }
-            if let Some(g) = grad {
-                for (k, (g, &z)) in g.iter_mut().zip(out).enumerate() {
-                    *g = (z - lse).exp() * ysum - y(k);
-                }
-            }
-            Ok((l, Wrt::Output))
-        }
-        act => Err(TrainError::Activation { loss: name, act }),
+    let groups = layout.groups();
+    if groups * layout.classes != out.len() {
+        return Err(TrainError::TargetLength {
+            expected: out.len(),
+            found: groups * layout.classes,
+        });
     }
+    let inv_g = T::one() / T::of_f64(groups.max(1) as f64);
+    let mut l = T::zero();
+    let wrt = match act {
+        OutputActivation::Softmax => Wrt::Logits,
+        OutputActivation::Linear => Wrt::Output,
+        act => {
+            return Err(TrainError::Activation {
+                loss: name,
+                act,
+                needs: OutputActivation::Softmax,
+            })
+        }
+    };
+    if layout.classes == 0 {
+        return Ok((T::zero(), wrt));
+    }
+    for g in 0..groups {
+        let at = |k: usize| layout.index(g, k);
+        let ysum = (0..layout.classes).fold(T::zero(), |s, k| s + y(at(k)));
+        if wrt == Wrt::Logits {
+            let lo = tiny::<T>();
+            for k in 0..layout.classes {
+                let t = y(at(k));
+                if t != T::zero() {
+                    l -= t * at_least(out[at(k)], lo).ln();
+                }
+            }
+            if let Some(gr) = grad.as_deref_mut() {
+                for k in 0..layout.classes {
+                    gr[at(k)] = (out[at(k)] * ysum - y(at(k))) * inv_g;
+                }
+            }
+        } else {
+            // `ln Σ e^z` without overflow.
+            let max = (1..layout.classes).fold(out[at(0)], |m, k| {
+                let v = out[at(k)];
+                if v > m {
+                    v
+                } else {
+                    m
+                }
+            });
+            let mut s = T::zero();
+            for k in 0..layout.classes {
+                s += (out[at(k)] - max).exp();
+            }
+            let lse = max + s.ln();
+            for k in 0..layout.classes {
+                let t = y(at(k));
+                if t != T::zero() {
+                    l += t * (lse - out[at(k)]);
+                }
+            }
+            if let Some(gr) = grad.as_deref_mut() {
+                for k in 0..layout.classes {
+                    gr[at(k)] = ((out[at(k)] - lse).exp() * ysum - y(at(k))) * inv_g;
+                }
+            }
+        }
+    }
+    Ok((l * inv_g, wrt))
 }
 
 /// Categorical cross-entropy with softmax, computed from the logits: the
@@ -380,7 +461,22 @@ fn cce<T: Float>(
 pub struct CategoricalCrossEntropy;
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for CategoricalCrossEntropy {
-    const FROM_LOGITS: bool = true;
+    const NAME: &'static str = "categorical cross-entropy";
+    const LOGITS_OF: Option<OutputActivation> = Some(OutputActivation::Softmax);
+    fn check(&self, act: OutputActivation, out: Classes) -> Result<(), TrainError> {
+        check_activation(
+            <Self as Loss<T, Y>>::NAME,
+            Some(OutputActivation::Softmax),
+            act,
+        )?;
+        if Y::CLASSES != out {
+            return Err(TrainError::Config(
+                "categorical cross-entropy needs a target of the model output's own type \
+                 (one one-hot row per step of a sequence output)",
+            ));
+        }
+        Ok(())
+    }
     fn loss(
         &self,
         out: &[T],
@@ -390,7 +486,8 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for CategoricalCrossEntropy {
     ) -> Result<(T, Wrt), TrainError> {
         let y = target(y, out)?;
         check_grad(&grad, out.len())?;
-        cce("categorical cross-entropy", out, act, |k| y[k], grad)
+        let name = <Self as Loss<T, Y>>::NAME;
+        cce(name, out, act, Y::CLASSES, |i| y[i], grad)
     }
 }
 
@@ -412,7 +509,20 @@ impl<T: Float, Y: Tensor<T>> Loss<T, Y> for CategoricalCrossEntropy {
 pub struct SparseCategoricalCrossEntropy;
 
 impl<T: Float> Loss<T, usize> for SparseCategoricalCrossEntropy {
-    const FROM_LOGITS: bool = true;
+    const NAME: &'static str = SPARSE;
+    const LOGITS_OF: Option<OutputActivation> = Some(OutputActivation::Softmax);
+    fn check(&self, act: OutputActivation, out: Classes) -> Result<(), TrainError> {
+        check_activation(SPARSE, Some(OutputActivation::Softmax), act)?;
+        // One label for one distribution: a sequence output needs a label
+        // per step.
+        if out.groups() != 1 {
+            return Err(TrainError::LabelCount {
+                expected: out.groups(),
+                found: 1,
+            });
+        }
+        Ok(())
+    }
     fn loss(
         &self,
         out: &[T],
@@ -420,17 +530,91 @@ impl<T: Float> Loss<T, usize> for SparseCategoricalCrossEntropy {
         label: &usize,
         grad: Option<&mut [T]>,
     ) -> Result<(T, Wrt), TrainError> {
-        let label = *label;
-        if label >= out.len() {
-            return Err(TrainError::LabelOutOfRange {
-                label,
-                classes: out.len(),
+        sparse(out, act, core::slice::from_ref(label), grad)
+    }
+}
+
+/// One class index per step of a sequence output `[steps, classes]`: the
+/// loss is the mean over the steps of `−ln softmax(z_t)_label_t` (Keras'
+/// `sum_over_batch_size` on `[batch, steps]` labels, PyTorch's
+/// `CrossEntropyLoss` on the flattened steps).
+///
+/// ```
+/// use staticnet_runtime::loss::{Loss, SparseCategoricalCrossEntropy};
+/// use staticnet_runtime::OutputActivation;
+/// // Two steps of three classes, uniform logits: ln 3 per step, and the mean.
+/// let (l, _) = SparseCategoricalCrossEntropy
+///     .loss(&[0.0f64; 6], OutputActivation::Linear, &[0usize, 2], None)
+///     .unwrap();
+/// assert!((l - 3f64.ln()).abs() < 1e-15);
+/// ```
+impl<T: Float, const S: usize> Loss<T, [usize; S]> for SparseCategoricalCrossEntropy {
+    const NAME: &'static str = SPARSE;
+    const LOGITS_OF: Option<OutputActivation> = Some(OutputActivation::Softmax);
+    fn check(&self, act: OutputActivation, out: Classes) -> Result<(), TrainError> {
+        check_activation(SPARSE, Some(OutputActivation::Softmax), act)?;
+        if out.groups() != S {
+            return Err(TrainError::LabelCount {
+                expected: out.groups(),
+                found: S,
             });
         }
-        check_grad(&grad, out.len())?;
-        let y = |k: usize| if k == label { T::one() } else { T::zero() };
-        cce("sparse categorical cross-entropy", out, act, y, grad)
+        if out.inner != 1 {
+            return Err(TrainError::Config(
+                "per-pixel class labels are not supported: give a one-hot target of the \
+                 output's type to CategoricalCrossEntropy",
+            ));
+        }
+        Ok(())
     }
+    fn loss(
+        &self,
+        out: &[T],
+        act: OutputActivation,
+        labels: &[usize; S],
+        grad: Option<&mut [T]>,
+    ) -> Result<(T, Wrt), TrainError> {
+        sparse(out, act, labels, grad)
+    }
+}
+
+const SPARSE: &str = "sparse categorical cross-entropy";
+
+/// Sparse categorical cross-entropy over `labels.len()` contiguous
+/// distributions of `out`.
+fn sparse<T: Float>(
+    out: &[T],
+    act: OutputActivation,
+    labels: &[usize],
+    grad: Option<&mut [T]>,
+) -> Result<(T, Wrt), TrainError> {
+    let steps = labels.len().max(1);
+    let classes = out.len() / steps;
+    if classes * steps != out.len() {
+        return Err(TrainError::LabelCount {
+            expected: steps,
+            found: labels.len(),
+        });
+    }
+    for &label in labels {
+        if label >= classes {
+            return Err(TrainError::LabelOutOfRange { label, classes });
+        }
+    }
+    check_grad(&grad, out.len())?;
+    let layout = Classes {
+        outer: labels.len(),
+        classes,
+        inner: 1,
+    };
+    let y = |i: usize| {
+        if labels[i / classes] == i % classes {
+            T::one()
+        } else {
+            T::zero()
+        }
+    };
+    cce(SPARSE, out, act, layout, y, grad)
 }
 
 /// Mean squared error, the mean over the output's values of `(o − y)²` (as
@@ -452,6 +636,7 @@ impl<T: Float> Loss<T, usize> for SparseCategoricalCrossEntropy {
 pub struct MeanSquaredError;
 
 impl<T: Float, Y: Tensor<T>> Loss<T, Y> for MeanSquaredError {
+    const NAME: &'static str = "mean squared error";
     fn loss(
         &self,
         out: &[T],

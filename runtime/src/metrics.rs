@@ -4,8 +4,8 @@
 //! A metric sees the model's output as it is (after its final activation),
 //! as Keras' metrics do.
 
-use crate::train::TrainError;
-use crate::{Float, Tensor};
+use crate::error::TrainError;
+use crate::{Classes, Float, Tensor};
 
 /// A per-sample score of the model's output `out` (flat, PyTorch order)
 /// against a target of type `Y`.
@@ -97,14 +97,33 @@ pub fn argmax<T: Float>(v: &[T]) -> Option<usize> {
     best.map(|(i, _)| i)
 }
 
+/// The argmax of distribution `g` of `v` laid out as `layout` says (the
+/// class, not the flat index).
+fn argmax_in<T: Float>(v: &[T], layout: Classes, g: usize) -> Option<usize> {
+    let mut best: Option<(usize, T)> = None;
+    for k in 0..layout.classes {
+        let x = *v.get(layout.index(g, k))?;
+        if best.is_none_or(|(_, b)| x > b) {
+            best = Some((k, x));
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
 /// Keras' `categorical_accuracy` with a one-hot tensor target: 1 if the
-/// output's argmax is the target's, else 0.
+/// output's argmax is the target's, else 0. On an output with several
+/// class distributions (a sequence `[steps, classes]`: one per step) the
+/// score is the fraction of steps whose argmax is right, so the mean over
+/// samples is Keras' mean over batch and steps.
 ///
 /// ```
 /// use staticnet_runtime::metrics::{CategoricalAccuracy, Metric};
-/// use staticnet_runtime::Vector;
+/// use staticnet_runtime::{Sequence, Vector};
 /// let y = Vector::<f64, 3>::new(1.0, 0.0, 0.0);
 /// assert_eq!(CategoricalAccuracy.score(&[0.1, 0.7, 0.2], &y).unwrap(), 0.0);
+/// // Two steps of two classes: the first right, the second wrong.
+/// let y = Sequence::<f64, 2, 2>::from_column_slice(&[1.0, 0.0, 1.0, 0.0]);
+/// assert_eq!(CategoricalAccuracy.score(&[0.9, 0.1, 0.2, 0.8], &y).unwrap(), 0.5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CategoricalAccuracy;
@@ -113,16 +132,28 @@ impl<T: Float, Y: Tensor<T>> Metric<T, Y> for CategoricalAccuracy {
     const NAME: Option<&'static str> = Some("accuracy");
     fn score(&self, out: &[T], y: &Y) -> Result<f64, TrainError> {
         let y = target(y, out)?;
-        Ok(if argmax(out) == argmax(y) { 1.0 } else { 0.0 })
+        let layout = Y::CLASSES;
+        let groups = layout.groups();
+        if groups == 0 {
+            return Ok(0.0);
+        }
+        let hits = (0..groups)
+            .filter(|&g| argmax_in(out, layout, g) == argmax_in(y, layout, g))
+            .count();
+        Ok(hits as f64 / groups as f64)
     }
 }
 
 /// Keras' `sparse_categorical_accuracy`, with a class index `usize` as
-/// the target: 1 if the output's argmax is that class, else 0.
+/// the target: 1 if the output's argmax is that class, else 0. With one
+/// label per step (`[usize; S]`) on a sequence output `[S, classes]` it
+/// is the fraction of steps whose argmax is their label.
 ///
 /// ```
 /// use staticnet_runtime::metrics::{Metric, SparseCategoricalAccuracy};
 /// assert_eq!(SparseCategoricalAccuracy.score(&[0.1f64, 0.7, 0.2], &1).unwrap(), 1.0);
+/// // Two steps of two classes, labels [1, 1]: the first step is wrong.
+/// assert_eq!(SparseCategoricalAccuracy.score(&[0.9f64, 0.1, 0.2, 0.8], &[1, 1]).unwrap(), 0.5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SparseCategoricalAccuracy;
@@ -130,16 +161,42 @@ pub struct SparseCategoricalAccuracy;
 impl<T: Float> Metric<T, usize> for SparseCategoricalAccuracy {
     const NAME: Option<&'static str> = Some("accuracy");
     fn score(&self, out: &[T], label: &usize) -> Result<f64, TrainError> {
-        if *label >= out.len() {
-            return Err(TrainError::LabelOutOfRange {
-                label: *label,
-                classes: out.len(),
-            });
-        }
-        Ok(if argmax(out) == Some(*label) {
-            1.0
-        } else {
-            0.0
-        })
+        sparse_accuracy(out, core::slice::from_ref(label))
     }
+}
+
+impl<T: Float, const S: usize> Metric<T, [usize; S]> for SparseCategoricalAccuracy {
+    const NAME: Option<&'static str> = Some("accuracy");
+    fn score(&self, out: &[T], labels: &[usize; S]) -> Result<f64, TrainError> {
+        sparse_accuracy(out, labels)
+    }
+}
+
+fn sparse_accuracy<T: Float>(out: &[T], labels: &[usize]) -> Result<f64, TrainError> {
+    let steps = labels.len();
+    if steps == 0 {
+        return Ok(0.0);
+    }
+    let classes = out.len() / steps;
+    if classes * steps != out.len() {
+        return Err(TrainError::LabelCount {
+            expected: steps,
+            found: labels.len(),
+        });
+    }
+    let layout = Classes {
+        outer: steps,
+        classes,
+        inner: 1,
+    };
+    let mut hits = 0;
+    for (g, &label) in labels.iter().enumerate() {
+        if label >= classes {
+            return Err(TrainError::LabelOutOfRange { label, classes });
+        }
+        if argmax_in(out, layout, g) == Some(label) {
+            hits += 1;
+        }
+    }
+    Ok(hits as f64 / steps as f64)
 }

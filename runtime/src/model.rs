@@ -63,6 +63,52 @@ pub trait Model<T: Float>: Sized {
     /// copy of the model.
     fn init_in(&mut self, seed: u64);
 
+    /// A model whose parameters are all zero, allocated directly on the
+    /// heap: no model-sized value is ever on the stack, in debug or release
+    /// builds (unlike `Box::new(Model::zeros())`, which builds it on the
+    /// stack first in a debug build). Use it, [`Model::boxed_init`] and
+    /// `Weights::boxed_load` for models too big for the stack (see
+    /// [`Model::STACK_BYTES`]).
+    #[cfg(feature = "alloc")]
+    fn boxed_zeros() -> alloc::boxed::Box<Self>
+    where
+        Self: Zeroable,
+    {
+        Self::boxed_zeroed()
+    }
+
+    /// A model initialised from `seed` (as [`Model::init_in`]) directly on
+    /// the heap; see [`Model::boxed_zeros`].
+    #[cfg(feature = "alloc")]
+    fn boxed_init(seed: u64) -> alloc::boxed::Box<Self>
+    where
+        Self: Zeroable,
+    {
+        let mut model = Self::boxed_zeroed();
+        model.init_in(seed);
+        model
+    }
+
+    /// The stack that building the model *by value* needs: the generated
+    /// `zeros()` and `init(seed)`, and `Weights::load`, return the model
+    /// on the stack, so they need at least `size_of::<Self>()` bytes of it
+    /// (in a debug build often two or three times that, for the
+    /// temporaries the optimiser would remove). A thread's default stack is
+    /// 2 MiB for Rust threads other than main (`RUST_MIN_STACK`) and
+    /// usually 8 MiB for the main thread (`ulimit -s`); a firmware stack is
+    /// what its linker script gives, often a few KiB. Past about half of
+    /// that, build the model with [`Model::boxed_zeros`],
+    /// [`Model::boxed_init`] or `Weights::boxed_load` (on the heap, nothing
+    /// on the stack), or in a `static` ([`Model::init_in`] fills one in
+    /// place).
+    const STACK_BYTES: usize = core::mem::size_of::<Self>();
+
+    /// `true` if [`Model::STACK_BYTES`] is more than 1 MiB, half of a
+    /// 2 MiB thread stack: build such a model with [`Model::boxed_init`],
+    /// [`Model::boxed_zeros`] or `Weights::boxed_load`. The summary says
+    /// so too.
+    const TOO_BIG_FOR_STACK: bool = Self::STACK_BYTES > 1 << 20;
+
     /// The Keras-style summary table; print it with `{}`.
     fn summary() -> Summary {
         Summary {
@@ -71,6 +117,7 @@ pub trait Model<T: Float>: Sized {
             layers: Self::LAYERS,
             params: Self::PARAMS,
             bytes_per_param: core::mem::size_of::<T>(),
+            model_bytes: Self::STACK_BYTES,
         }
     }
 }
@@ -239,6 +286,9 @@ pub struct Summary {
     pub params: usize,
     /// `size_of::<T>()` of the float type.
     pub bytes_per_param: usize,
+    /// `size_of` the model ([`Model::STACK_BYTES`]); past 1 MiB the summary
+    /// says to build it on the heap.
+    pub model_bytes: usize,
 }
 
 struct Shape<'a>(&'a [usize]);
@@ -367,6 +417,14 @@ impl fmt::Display for Summary {
         )?;
         writeln!(f, "Trainable params: {}", Thousands(self.params))?;
         writeln!(f, "Non-trainable params: 0")?;
+        if self.model_bytes > 1 << 20 {
+            writeln!(
+                f,
+                "Note: the model is {} bytes, more than half a 2 MiB thread stack: \
+                 build it with boxed_init, boxed_zeros or boxed_load (on the heap)",
+                Thousands(self.model_bytes)
+            )?;
+        }
         rule(f, '_')
     }
 }
@@ -501,4 +559,99 @@ pub enum OutputActivation {
     Tanh,
     /// `softmax`: categorical cross-entropy can work from the logits.
     Softmax,
+}
+
+impl OutputActivation {
+    /// The DSL's name of the activation (`sigmoid`, `softmax`, ...).
+    pub const fn name(self) -> &'static str {
+        match self {
+            OutputActivation::Linear => "linear",
+            OutputActivation::Relu => "relu",
+            OutputActivation::Sigmoid => "sigmoid",
+            OutputActivation::Tanh => "tanh",
+            OutputActivation::Softmax => "softmax",
+        }
+    }
+}
+
+/// Types for which a value whose bytes are all zero is a valid value, so
+/// that one can be made directly on the heap ([`Zeroable::boxed_zeroed`])
+/// without building it on the stack first. Every generated model
+/// implements it (its parameters are floats in nalgebra arrays, and a
+/// float of all-zero bytes is `0.0`).
+///
+/// # Safety
+///
+/// Implement it only for a type whose every field is itself `Zeroable`
+/// (or `PhantomData`): integers, floats, `bool`, arrays and structs of
+/// them. A type holding a reference, a `Box`, a `Vec`, a `NonNull`, a
+/// `NonZero*`, a function pointer or an enum without a zero
+/// discriminant must not implement it: all-zero bytes are not a value of
+/// those, and `boxed_zeroed` would create an invalid value.
+pub unsafe trait Zeroable: Sized {
+    /// A value of all-zero bytes on the heap, allocated with
+    /// `alloc_zeroed` and never on the stack.
+    #[cfg(feature = "alloc")]
+    fn boxed_zeroed() -> alloc::boxed::Box<Self> {
+        use alloc::alloc::{alloc_zeroed, handle_alloc_error, Layout};
+        use alloc::boxed::Box;
+        let layout = Layout::new::<Self>();
+        if layout.size() == 0 {
+            // SAFETY: a dangling, well-aligned pointer is a valid `Box` of
+            // a zero-sized type (`Box`'s documentation), and the value has
+            // no bytes, so any bytes (none) are valid for it (trait
+            // contract).
+            return unsafe { Box::from_raw(core::ptr::NonNull::<Self>::dangling().as_ptr()) };
+        }
+        // SAFETY: `layout` has a non-zero size (checked above).
+        let ptr = unsafe { alloc_zeroed(layout) }.cast::<Self>();
+        if ptr.is_null() {
+            handle_alloc_error(layout);
+        }
+        // SAFETY: `ptr` was allocated by the global allocator with
+        // `Layout::new::<Self>()`, which is the layout `Box<Self>` frees
+        // with, so `Box` may own it; its bytes are all zero, which is a
+        // valid `Self` by the trait's contract (`unsafe impl`s promise it).
+        unsafe { Box::from_raw(ptr) }
+    }
+}
+
+// SAFETY: every bit pattern, and so all-zero bytes, is a valid `f32`, `f64`
+// and integer; zero is `false` for `bool`.
+unsafe impl Zeroable for f32 {}
+// SAFETY: as above.
+unsafe impl Zeroable for f64 {}
+// SAFETY: as above.
+unsafe impl Zeroable for u32 {}
+// SAFETY: as above.
+unsafe impl Zeroable for u64 {}
+// SAFETY: as above.
+unsafe impl Zeroable for i64 {}
+// SAFETY: as above.
+unsafe impl Zeroable for usize {}
+// SAFETY: as above.
+unsafe impl Zeroable for bool {}
+// SAFETY: an array is valid iff each element is, and each all-zero element
+// is (`T: Zeroable`).
+unsafe impl<T: Zeroable, const N: usize> Zeroable for [T; N] {}
+// SAFETY: `PhantomData` has no bytes.
+unsafe impl<T: ?Sized> Zeroable for core::marker::PhantomData<T> {}
+// SAFETY: an nalgebra `SMatrix` is `Matrix { data: ArrayStorage([[T; R];
+// C]), _phantoms: PhantomData }`: its only bytes are the array of `T`s,
+// valid when all zero since `T: Zeroable`.
+unsafe impl<T: Zeroable, const R: usize, const C: usize> Zeroable for nalgebra::SMatrix<T, R, C> {}
+// SAFETY: the fields are two `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const I: usize, const O: usize> Zeroable
+    for crate::DenseParams<T, I, O>
+{
+}
+// SAFETY: the fields are two `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const O: usize, const K: usize> Zeroable
+    for crate::Conv2dParams<T, O, K>
+{
+}
+// SAFETY: the fields are four `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const F: usize, const H: usize, const GH: usize> Zeroable
+    for crate::RecurrentParams<T, F, H, GH>
+{
 }

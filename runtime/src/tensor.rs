@@ -31,6 +31,56 @@ impl core::fmt::Display for ShapeError {
 #[cfg(feature = "std")]
 impl std::error::Error for ShapeError {}
 
+/// How a tensor's values group into class distributions: the axis that a
+/// softmax runs over and that the categorical losses and metrics score
+/// (Keras' last axis; PyTorch's `CrossEntropyLoss` class dimension).
+///
+/// The flat (PyTorch-order) index of class `k` of distribution `g` is
+/// `((g / inner) · classes + k) · inner + g % inner`:
+///
+/// | tensor | distributions | `outer` | `classes` | `inner` |
+/// |---|---|---|---|---|
+/// | vector `[n]` | one | 1 | n | 1 |
+/// | sequence `[steps, features]` | one per step | steps | features | 1 |
+/// | image `[channels, h, w]` | one per pixel | 1 | channels | h · w |
+///
+/// ```
+/// use staticnet_runtime::{Sequence, Tensor};
+/// let c = <Sequence<f32, 10, 3> as Tensor<f32>>::CLASSES;
+/// assert_eq!((c.groups(), c.classes), (10, 3));
+/// assert_eq!(c.index(2, 1), 2 * 3 + 1); // step 2, class 1
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Classes {
+    /// Distributions along the leading axis (steps of a sequence).
+    pub outer: usize,
+    /// Values per distribution.
+    pub classes: usize,
+    /// Distributions along the trailing axes (pixels of an image), which
+    /// are also the distance between two classes of one distribution.
+    pub inner: usize,
+}
+
+impl Classes {
+    /// One distribution over `n` contiguous values.
+    pub const fn single(n: usize) -> Self {
+        Classes {
+            outer: 1,
+            classes: n,
+            inner: 1,
+        }
+    }
+    /// Number of distributions.
+    pub const fn groups(&self) -> usize {
+        self.outer * self.inner
+    }
+    /// The flat index of class `k` of distribution `g`.
+    #[inline]
+    pub const fn index(&self, g: usize, k: usize) -> usize {
+        ((g / self.inner) * self.classes + k) * self.inner + g % self.inner
+    }
+}
+
 /// A statically shaped tensor whose values can be read and written as one
 /// flat slice in PyTorch (row-major) order.
 ///
@@ -44,6 +94,8 @@ impl std::error::Error for ShapeError {}
 pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
     /// Number of values.
     const LEN: usize;
+    /// How the values group into class distributions (see [`Classes`]).
+    const CLASSES: Classes = Classes::single(Self::LEN);
     /// A tensor of zeros.
     fn zeros() -> Self;
     /// The values in PyTorch order.
@@ -67,6 +119,13 @@ pub trait Tensor<T: Copy>: Sized + Copy + core::fmt::Debug {
 
 impl<T: crate::Float, const R: usize, const C: usize> Tensor<T> for SMatrix<T, R, C> {
     const LEN: usize = R * C;
+    // A vector is one column; a sequence has one column (one step's
+    // features, contiguous) per step.
+    const CLASSES: Classes = Classes {
+        outer: C,
+        classes: R,
+        inner: 1,
+    };
     #[inline]
     fn zeros() -> Self {
         SMatrix::zeros()
@@ -85,6 +144,12 @@ impl<T: crate::Float, const C: usize, const H: usize, const W: usize> Tensor<T>
     for [[[T; W]; H]; C]
 {
     const LEN: usize = C * H * W;
+    // Softmax runs over the channels of each pixel (Keras' axis).
+    const CLASSES: Classes = Classes {
+        outer: 1,
+        classes: C,
+        inner: H * W,
+    };
     #[inline]
     fn zeros() -> Self {
         [[[T::zero(); W]; H]; C]
@@ -97,4 +162,99 @@ impl<T: crate::Float, const C: usize, const H: usize, const W: usize> Tensor<T>
     fn as_flat_mut(&mut self) -> &mut [T] {
         self.as_flattened_mut().as_flattened_mut()
     }
+}
+
+/// A sequence from and to a plain array of steps, `[[T; F]; S]`: one row
+/// of `F` features per step, the DSL's `[steps, features]` order (a
+/// NumPy/PyTorch `[steps, features]` array). The sequence's storage *is*
+/// that array (one column of the matrix per step), so [`Steps::as_steps`]
+/// is zero-copy and [`Steps::from_steps`] a plain copy.
+///
+/// (Not nalgebra's inherent `Matrix::from_steps`, which takes the rows of
+/// the matrix: a sequence's matrix rows are its features, not its steps.)
+///
+/// ```
+/// use staticnet_runtime::{Steps, Sequence};
+/// let data: [[f32; 3]; 50] = [[0.5, -1.0, 2.0]; 50]; // 50 steps of 3 features
+/// let x = Sequence::<f32, 50, 3>::from_steps(&data);
+/// assert_eq!(x[(2, 7)], 2.0); // (feature 2, step 7)
+/// assert_eq!(x.as_steps(), &data);
+/// ```
+pub trait Steps<T, const S: usize, const F: usize> {
+    /// The sequence whose step `t` is `steps[t]`.
+    fn from_steps(steps: &[[T; F]; S]) -> Self;
+    /// The steps, without a copy.
+    fn as_steps(&self) -> &[[T; F]; S];
+    /// The steps as writable rows, without a copy.
+    fn as_steps_mut(&mut self) -> &mut [[T; F]; S];
+}
+
+impl<T: crate::Float, const S: usize, const F: usize> Steps<T, S, F> for Sequence<T, S, F> {
+    #[inline]
+    fn from_steps(steps: &[[T; F]; S]) -> Self {
+        // `ArrayStorage` holds the columns, `[[T; rows]; columns]`: a
+        // sequence's columns are its steps, so the arrays are the same.
+        SMatrix::from_array_storage(nalgebra::ArrayStorage(*steps))
+    }
+    #[inline]
+    fn as_steps(&self) -> &[[T; F]; S] {
+        &self.data.0
+    }
+    #[inline]
+    fn as_steps_mut(&mut self) -> &mut [[T; F]; S] {
+        &mut self.data.0
+    }
+}
+
+/// A vector from and to a plain array `[T; N]` (zero-copy for the
+/// reference).
+///
+/// ```
+/// use staticnet_runtime::{VectorArray, Vector};
+/// let v = Vector::<f32, 3>::from_array(&[1.0, 2.0, 3.0]);
+/// assert_eq!(v.as_array(), &[1.0, 2.0, 3.0]);
+/// ```
+pub trait VectorArray<T, const N: usize> {
+    /// The vector holding `values`.
+    fn from_array(values: &[T; N]) -> Self;
+    /// The values, without a copy.
+    fn as_array(&self) -> &[T; N];
+}
+
+impl<T: crate::Float, const N: usize> VectorArray<T, N> for Vector<T, N> {
+    #[inline]
+    fn from_array(values: &[T; N]) -> Self {
+        SMatrix::from_array_storage(nalgebra::ArrayStorage([*values]))
+    }
+    #[inline]
+    fn as_array(&self) -> &[T; N] {
+        &self.data.0[0]
+    }
+}
+
+/// An image from a channels-last array `[height][width][channels]`
+/// (Keras' and NumPy/PIL's `HWC` layout) to staticnet's `[channels,
+/// height, width]`. An image already in `[C][H][W]` order *is* an
+/// [`Image`]: `[[[T; W]; H]; C]`, nothing to convert.
+///
+/// ```
+/// use staticnet_runtime::tensor::{image_from_hwc, image_to_hwc};
+/// let mut hwc = [[[0.0f32; 3]; 4]; 2]; // 2 rows, 4 columns, RGB
+/// hwc[1][2] = [0.1, 0.2, 0.3];
+/// let img = image_from_hwc(&hwc);
+/// assert_eq!((img[0][1][2], img[2][1][2]), (0.1, 0.3));
+/// assert_eq!(image_to_hwc(&img), hwc);
+/// ```
+pub fn image_from_hwc<T: Copy + Default, const C: usize, const H: usize, const W: usize>(
+    hwc: &[[[T; C]; W]; H],
+) -> Image<T, C, H, W> {
+    core::array::from_fn(|c| core::array::from_fn(|h| core::array::from_fn(|w| hwc[h][w][c])))
+}
+
+/// The inverse of [`image_from_hwc`]: an image in channels-last
+/// `[height][width][channels]` order.
+pub fn image_to_hwc<T: Copy + Default, const C: usize, const H: usize, const W: usize>(
+    img: &Image<T, C, H, W>,
+) -> [[[T; C]; W]; H] {
+    core::array::from_fn(|h| core::array::from_fn(|w| core::array::from_fn(|c| img[c][h][w])))
 }

@@ -22,98 +22,14 @@
 //! callers that split a batch (across threads, or to accumulate gradients
 //! over several small batches).
 
+pub use crate::error::TrainError;
 use crate::loss::{Loss, Wrt};
 use crate::metrics::{Metric, NoMetric};
 use crate::optim::Optimizer;
-use crate::{Float, OutputActivation, Tensor, Train};
-use core::fmt;
+#[cfg(feature = "alloc")]
+use crate::Zeroable;
+use crate::{Float, Model, OutputActivation, Tensor, Train};
 use core::marker::PhantomData;
-
-/// Why a training call did nothing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum TrainError {
-    /// The inputs and the targets differ in number.
-    LengthMismatch {
-        /// Number of inputs.
-        inputs: usize,
-        /// Number of targets.
-        targets: usize,
-    },
-    /// There are no samples (an empty batch or data set).
-    Empty,
-    /// A target (or gradient buffer) does not have as many values as the
-    /// model's output.
-    TargetLength {
-        /// The output's number of values.
-        expected: usize,
-        /// The target's.
-        found: usize,
-    },
-    /// A class label is not below the number of classes.
-    LabelOutOfRange {
-        /// The label given.
-        label: usize,
-        /// The model's number of outputs.
-        classes: usize,
-    },
-    /// The loss cannot follow the model's final activation.
-    Activation {
-        /// The loss.
-        loss: &'static str,
-        /// The model's final activation.
-        act: OutputActivation,
-    },
-    /// The loss or a gradient was NaN or infinite; the weights were left as
-    /// they were after the last good step.
-    NonFinite {
-        /// `"loss"` or `"gradient"`.
-        what: &'static str,
-        /// The 1-based epoch and batch, when `fit` was running.
-        at: Option<(usize, usize)>,
-    },
-    /// A configuration value is out of range; the message says which.
-    Config(&'static str),
-}
-
-impl fmt::Display for TrainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            TrainError::LengthMismatch { inputs, targets } => write!(
-                f,
-                "{inputs} inputs but {targets} targets: give one target per input"
-            ),
-            TrainError::Empty => write!(f, "no samples to train or evaluate on"),
-            TrainError::TargetLength { expected, found } => write!(
-                f,
-                "a target has {found} values but the model outputs {expected}"
-            ),
-            TrainError::LabelOutOfRange { label, classes } => write!(
-                f,
-                "label {label} is out of range for a model with {classes} outputs"
-            ),
-            TrainError::Activation { loss, act } => write!(
-                f,
-                "{loss} needs a model whose last activation is {} or linear (logits), \
-                 but this one ends with {act:?}",
-                match loss {
-                    "binary cross-entropy" => "sigmoid",
-                    _ => "softmax",
-                }
-            ),
-            TrainError::NonFinite { what, at } => {
-                write!(f, "non-finite {what}")?;
-                if let Some((epoch, batch)) = at {
-                    write!(f, " in epoch {epoch}, batch {batch}")?;
-                }
-                write!(f, "; the weights are those of the last good step")
-            }
-            TrainError::Config(msg) => f.write_str(msg),
-        }
-    }
-}
-
-#[cfg(feature = "std")]
-impl std::error::Error for TrainError {}
 
 /// Sums over the samples of a (part of a) batch, from [`accumulate`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -140,8 +56,9 @@ impl<T: Float> BatchSums<T> {
 /// with [`Train::zero_grads`]), and returns the sums of the losses and
 /// metric scores. `model` is not changed.
 ///
-/// Stops at the first sample whose loss is not finite
-/// ([`TrainError::NonFinite`]) or whose target does not fit.
+/// Checks first that `loss` fits the model ([`check_fit`]); stops at the
+/// first sample whose loss is not finite ([`TrainError::NonFinite`]) or
+/// whose target does not fit.
 pub fn accumulate<'a, T, M, L, A, Y>(
     model: &M,
     grads: &mut M,
@@ -158,8 +75,10 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
+    check_fit::<T, M, L, Y>(loss)?;
     let mut sums = BatchSums::default();
-    for (x, y) in samples {
+    for (index, (x, y)) in samples.into_iter().enumerate() {
+        check_input(x, index)?;
         let out = model.forward_train(x, tape);
         let (dy, wrt_logits) =
             sample_loss::<T, M, L, A, Y>(tape, &out, y, loss, metric, &mut sums)?;
@@ -189,15 +108,19 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
+    check_fit::<T, M, L, Y>(loss)?;
     let mut sums = BatchSums::default();
     let mut samples = samples.into_iter();
+    let mut index = 0;
     loop {
         let mut chunk: [Option<(&M::Input, &Y)>; K] = [None; K];
         for slot in chunk.iter_mut() {
             *slot = samples.next();
-            if slot.is_none() {
-                break;
+            match slot {
+                Some((x, _)) => check_input(*x, index)?,
+                None => break,
             }
+            index += 1;
         }
         let full = chunk.iter().all(Option::is_some);
         if K > 1 && full {
@@ -240,14 +163,40 @@ where
     Ok(sums)
 }
 
+/// `Err(NonFiniteInput)` if `x` holds a NaN or an infinity.
+pub(crate) fn check_input<T: Float, X: Tensor<T>>(x: &X, index: usize) -> Result<(), TrainError> {
+    if x.as_flat().iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(TrainError::NonFiniteInput {
+            index,
+            validation: false,
+        })
+    }
+}
+
 /// Whether `L` is computed from `M`'s logits (and its gradient is with
-/// respect to them).
+/// respect to them): the model ends in the very activation the loss is
+/// computed past. Which pairs are allowed at all is [`Loss::check`]'s
+/// rule, applied by [`check_fit`] before this is asked.
 fn from_logits<T: Float, M: Train<T>, L: Loss<T, Y> + ?Sized, Y: ?Sized>() -> bool {
-    L::FROM_LOGITS
-        && matches!(
-            M::OUTPUT_ACTIVATION,
-            OutputActivation::Sigmoid | OutputActivation::Softmax
-        )
+    match L::LOGITS_OF {
+        Some(act) => act == M::OUTPUT_ACTIVATION && act != OutputActivation::Linear,
+        None => false,
+    }
+}
+
+/// Applies [`Loss::check`], the one rule for which losses fit which model,
+/// to `loss` and the model `M`: every training and evaluation entry point
+/// calls it before running a sample.
+pub fn check_fit<T, M, L, Y>(loss: &L) -> Result<(), TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    Y: ?Sized,
+{
+    loss.check(M::OUTPUT_ACTIVATION, <M::Output as Tensor<T>>::CLASSES)
 }
 
 /// One sample's loss and metric, added into `sums`, from the output `out`
@@ -302,8 +251,85 @@ where
     Ok((dy, wrt == Wrt::Logits))
 }
 
+/// Gradient clipping, applied to a batch's mean gradient after it is found
+/// finite and before the optimizer's update: PyTorch's
+/// `torch.nn.utils.clip_grad_norm_` and `clip_grad_value_` (Keras'
+/// `global_clipnorm` and `clipvalue`). `None` (the default) costs nothing.
+///
+/// ```
+/// use staticnet_runtime::train::Clip;
+/// assert_eq!(Clip::default(), Clip::None);
+/// assert!(Clip::Norm(0.0).validate().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Clip {
+    /// No clipping.
+    #[default]
+    None,
+    /// Scale the whole gradient (every tensor together) by
+    /// `max_norm / (‖g‖₂ + 1e-6)` where that is below 1, as
+    /// `clip_grad_norm_(params, max_norm)` does.
+    Norm(f64),
+    /// Clamp every gradient value to `[−v, v]`, as
+    /// `clip_grad_value_(params, v)` does.
+    Value(f64),
+}
+
+impl Clip {
+    /// `Err` unless the bound is finite and positive.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        match *self {
+            Clip::None => Ok(()),
+            Clip::Norm(v) | Clip::Value(v) if v.is_finite() && v > 0.0 => Ok(()),
+            Clip::Norm(_) => Err(TrainError::Config("Clip::Norm needs a finite max_norm > 0")),
+            Clip::Value(_) => Err(TrainError::Config("Clip::Value needs a finite bound > 0")),
+        }
+    }
+
+    /// Clips `grads` in place (see the variants).
+    pub fn apply<T: Float, M: Model<T>>(&self, grads: &mut M) {
+        match *self {
+            Clip::None => {}
+            Clip::Norm(max_norm) => {
+                // The total norm in f64, whatever `T` (PyTorch sums in the
+                // tensors' dtype; f64 is at least as exact).
+                let mut sq = 0.0f64;
+                for i in 0..M::TENSORS {
+                    for &g in grads.tensor(i) {
+                        let g = g.to_f64();
+                        sq += g * g;
+                    }
+                }
+                let coef = max_norm / (libm::sqrt(sq) + 1e-6);
+                if coef < 1.0 {
+                    let c = T::of_f64(coef);
+                    for i in 0..M::TENSORS {
+                        for g in grads.tensor_mut(i) {
+                            *g *= c;
+                        }
+                    }
+                }
+            }
+            Clip::Value(v) => {
+                let (lo, hi) = (T::of_f64(-v), T::of_f64(v));
+                for i in 0..M::TENSORS {
+                    for g in grads.tensor_mut(i) {
+                        if *g > hi {
+                            *g = hi;
+                        } else if *g < lo {
+                            *g = lo;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Finishes a step: divides the gradient sum `grads` of `sums.n` samples by
-/// `sums.n`, checks that it is finite and lets `optimizer` update `model`.
+/// `sums.n`, checks that it and the mean loss are finite and that the
+/// optimizer's hyperparameters are valid ([`Optimizer::validate`]), and
+/// lets `optimizer` update `model`.
 /// Returns the mean loss. On an error `model` and `optimizer` are
 /// unchanged.
 pub fn apply_mean<T, M, O>(
@@ -317,9 +343,30 @@ where
     M: Train<T>,
     O: Optimizer<T, M> + ?Sized,
 {
+    apply_mean_clipped(model, grads, optimizer, sums, Clip::None)
+}
+
+/// [`apply_mean`] with the mean gradient clipped by `clip` (after the
+/// finiteness check, before the update).
+pub fn apply_mean_clipped<T, M, O>(
+    model: &mut M,
+    grads: &mut M,
+    optimizer: &mut O,
+    sums: &BatchSums<T>,
+    clip: Clip,
+) -> Result<T, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    O: Optimizer<T, M> + ?Sized,
+{
+    clip.validate()?;
     if sums.n == 0 {
         return Err(TrainError::Empty);
     }
+    // A learning rate made NaN (or negative) between steps would turn
+    // every weight NaN in the update below: refuse it first.
+    optimizer.validate()?;
     let inv = T::one() / T::of_f64(sums.n as f64);
     let mean = sums.loss * inv;
     if !mean.is_finite() {
@@ -341,6 +388,7 @@ where
             at: None,
         });
     }
+    clip.apply(grads);
     optimizer.step(model, grads);
     Ok(mean)
 }
@@ -349,8 +397,10 @@ where
 /// gradient accumulator `grads` and `tape`: returns the batch's mean loss.
 ///
 /// Errors (nothing is changed): `xs` and `ys` differ in length, the batch
-/// is empty, a target does not fit, or the loss or the gradient is not
-/// finite.
+/// is empty, the loss does not fit the model ([`check_fit`]), an
+/// optimizer hyperparameter is out of range, an input is not finite
+/// ([`TrainError::NonFiniteInput`] with its index in `xs`), a target does
+/// not fit, or the loss or the gradient is not finite.
 pub fn train_step<T, M, O, L, Y>(
     model: &mut M,
     grads: &mut M,
@@ -367,6 +417,7 @@ where
     L: Loss<T, Y> + ?Sized,
 {
     check_lengths(xs.len(), ys.len())?;
+    optimizer.validate()?;
     M::zero_grads(grads);
     let sums = accumulate(model, grads, tape, loss, &NoMetric, xs.iter().zip(ys))?;
     apply_mean(model, grads, optimizer, &sums)
@@ -416,6 +467,8 @@ pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
     pub tapes: [M::Tape; K],
     /// The optimizer and its state.
     pub optimizer: O,
+    /// Gradient clipping before every update ([`Clip::None`] unless set).
+    pub clip: Clip,
     _float: PhantomData<T>,
 }
 
@@ -432,10 +485,21 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
         Self::chunked(optimizer)
     }
 
-    /// [`Trainer::new`] on the heap (gradients and tapes can be large).
-    #[cfg(feature = "std")]
-    pub fn boxed(optimizer: O) -> Box<Self> {
+    /// [`Trainer::new`] on the heap (gradients and tapes can be large);
+    /// see [`Trainer::boxed_chunked`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed(optimizer: O) -> alloc::boxed::Box<Self> {
         Self::boxed_chunked(optimizer)
+    }
+
+    /// [`Trainer::new`] on the heap with nothing model-sized on the stack;
+    /// see [`Trainer::boxed_chunked_zeroed`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed(optimizer: O) -> alloc::boxed::Box<Self>
+    where
+        M: Zeroable,
+    {
+        Self::boxed_chunked_zeroed(optimizer)
     }
 }
 
@@ -447,14 +511,67 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
             grads: M::zeros(),
             tapes: core::array::from_fn(|_| M::new_tape()),
             optimizer,
+            clip: Clip::None,
             _float: PhantomData,
         }
     }
 
-    /// [`Trainer::chunked`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed_chunked(optimizer: O) -> Box<Self> {
-        Box::new(Self::chunked(optimizer))
+    /// [`Trainer::chunked`] on the heap, built in place: each field is
+    /// written into the box, so at most one gradient-sized temporary
+    /// (`M::zeros()`) or one tape is on the stack at a time, and
+    /// `optimizer`, passed by value. For a generated model prefer
+    /// [`Trainer::boxed_chunked_zeroed`].
+    #[cfg(feature = "alloc")]
+    pub fn boxed_chunked(optimizer: O) -> alloc::boxed::Box<Self> {
+        Self::boxed_in_place(optimizer, |grads| {
+            // SAFETY (of the caller's contract): `grads` is the box's field.
+            unsafe { grads.write(M::zeros()) }
+        })
+    }
+
+    /// [`Trainer::chunked`] on the heap, with the gradient accumulator
+    /// zeroed in place (`M: Zeroable`, as every generated model is): only
+    /// one tape at a time and `optimizer` (by value: a small one, e.g. a
+    /// `Box`ed optimizer behind `&mut`, or see [`train_step`]) are ever on
+    /// the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_chunked_zeroed(optimizer: O) -> alloc::boxed::Box<Self>
+    where
+        M: Zeroable,
+    {
+        Self::boxed_in_place(optimizer, |grads| {
+            // SAFETY: all-zero bytes are a valid `M` (`M: Zeroable`), and
+            // `grads` is the box's field, valid for one write.
+            unsafe { grads.write_bytes(0, 1) }
+        })
+    }
+
+    /// Allocates a `Self` and initialises it field by field in place:
+    /// `grads` by `init_grads` (which must initialise the `M` it is given
+    /// a pointer to), the tapes one by one, then `optimizer`.
+    #[cfg(feature = "alloc")]
+    fn boxed_in_place(optimizer: O, init_grads: impl FnOnce(*mut M)) -> alloc::boxed::Box<Self> {
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFETY: `p` points to an allocation for one `Self`, and every
+        // field is initialised exactly once below before `assume_init`:
+        // `grads` by `init_grads` (both callers write a valid `M`);
+        // `tapes` one element at a time (an array's elements are
+        // contiguous, so `cast` + `add(k)` is element `k`); `optimizer`
+        // `clip` and `_float` by value. The pointers come from `addr_of_mut!`, so
+        // no reference to uninitialised memory is made. If `new_tape`
+        // panics the box is dropped as `MaybeUninit` (a leak, not UB).
+        unsafe {
+            init_grads(core::ptr::addr_of_mut!((*p).grads));
+            let tapes = core::ptr::addr_of_mut!((*p).tapes).cast::<M::Tape>();
+            for k in 0..K {
+                tapes.add(k).write(M::new_tape());
+            }
+            core::ptr::addr_of_mut!((*p).optimizer).write(optimizer);
+            core::ptr::addr_of_mut!((*p).clip).write(Clip::None);
+            core::ptr::addr_of_mut!((*p)._float).write(PhantomData);
+            b.assume_init()
+        }
     }
 
     /// One step on the batch `xs`, `ys`; see [`train_step`].
@@ -489,6 +606,8 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
         A: Metric<T, Y> + ?Sized,
         Y: ?Sized + 'a,
     {
+        self.optimizer.validate()?;
+        self.clip.validate()?;
         M::zero_grads(&mut self.grads);
         let sums = if K == 1 {
             let Some(tape) = self.tapes.first_mut() else {
@@ -505,7 +624,13 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
                 samples,
             )?
         };
-        let loss = apply_mean(model, &mut self.grads, &mut self.optimizer, &sums)?;
+        let loss = apply_mean_clipped(
+            model,
+            &mut self.grads,
+            &mut self.optimizer,
+            &sums,
+            self.clip,
+        )?;
         Ok(BatchStats {
             loss,
             metric: if sums.n > 0 {

@@ -23,7 +23,8 @@
 //! (every tensor present, of the right shape and a float dtype, nothing
 //! unexpected) before the first value is copied.
 
-use crate::{Float, Model};
+use crate::{Float, Model, Zeroable};
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -72,6 +73,12 @@ pub enum LoadError {
         /// What is wrong, as the safetensors parser says it.
         reason: String,
     },
+    /// Several tensors do not match (each one a `Missing`, `Unexpected`,
+    /// `Shape`, `Dtype` or `Format` error, in the model's `state_dict`
+    /// order, then the unexpected tensors by name): the whole file is
+    /// checked, so one error lists every bad tensor. A file with a single
+    /// bad tensor gives that tensor's error alone.
+    Many(Vec<LoadError>),
     /// Reading or writing a file failed.
     #[cfg(feature = "std")]
     Io {
@@ -127,6 +134,33 @@ impl fmt::Display for LoadError {
             ),
             LoadError::Format { reason } => {
                 write!(f, "not a valid safetensors file: {reason}")
+            }
+            LoadError::Many(errors) => {
+                write!(f, "{} tensors do not match the model:", errors.len())?;
+                for e in errors {
+                    write!(f, "\n  - {e}")?;
+                }
+                // A missing parameter and an unexpected tensor of the same
+                // shape are most likely one layer under two names.
+                for e in errors {
+                    let LoadError::Missing { name, shape } = e else {
+                        continue;
+                    };
+                    let renamed = errors.iter().find_map(|u| match u {
+                        LoadError::Unexpected { name: n, shape: s } if s == shape => Some(n),
+                        _ => None,
+                    });
+                    if let Some(other) = renamed {
+                        write!(
+                            f,
+                            "\n  hint: `{other}` in the file has the shape of the missing \
+                             `{name}`: was the layer renamed? The names must be the \
+                             model's layer names (`{name}`)"
+                        )?;
+                        break;
+                    }
+                }
+                Ok(())
             }
             #[cfg(feature = "std")]
             LoadError::Io { path, source } => write!(f, "{}: {source}", path.display()),
@@ -274,19 +308,16 @@ pub trait Weights<T: Float>: Model<T> {
             reason: e.to_string(),
         })?;
 
-        // Pass 1: check everything, write nothing.
-        let mut error: Option<LoadError> = None;
+        // Pass 1: check everything, write nothing, and collect every
+        // problem (a wrong file is one error listing all its bad tensors).
+        let mut errors: Vec<LoadError> = Vec::new();
         let mut names: Vec<&'static str> = Vec::with_capacity(Self::TENSORS);
         self.visit_params(&mut |p| {
             names.push(p.name);
-            if error.is_some() {
-                return;
+            if let Err(e) = check_tensor(&st, p.name, p.shape, p.len()) {
+                errors.push(e);
             }
-            error = check_tensor(&st, p.name, p.shape, p.len()).err();
         });
-        if let Some(e) = error {
-            return Err(e);
-        }
         if !options.allow_extra {
             let mut extra: Vec<&str> = st
                 .names()
@@ -294,16 +325,22 @@ pub trait Weights<T: Float>: Model<T> {
                 .filter(|n| !names.contains(n) && !options.ignore.contains(n))
                 .collect();
             extra.sort_unstable();
-            if let Some(name) = extra.first() {
+            for name in extra {
                 let shape = st
                     .tensor(name)
                     .map(|v| v.shape().to_vec())
                     .unwrap_or_default();
-                return Err(LoadError::Unexpected {
-                    name: (*name).to_string(),
+                errors.push(LoadError::Unexpected {
+                    name: name.to_string(),
                     shape,
                 });
             }
+        }
+        if errors.len() > 1 {
+            return Err(LoadError::Many(errors));
+        }
+        if let Some(e) = errors.pop() {
+            return Err(e);
         }
 
         // Pass 2: copy. Every tensor was found with the right shape, dtype
@@ -371,7 +408,54 @@ pub trait Weights<T: Float>: Model<T> {
         out
     }
 
+    /// [`Weights::from_safetensors_with`] into a model made directly on
+    /// the heap ([`Model::boxed_zeros`]): no model-sized value is on the
+    /// stack, in debug or release builds.
+    fn boxed_from_safetensors_with(
+        bytes: &[u8],
+        options: LoadOptions<'_>,
+    ) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        let mut model = Self::boxed_zeroed();
+        model.load_safetensors_into(bytes, options)?;
+        Ok(model)
+    }
+
+    /// [`Weights::load`] into a model made directly on the heap: what to use
+    /// for a model too big for the stack ([`Model::TOO_BIG_FOR_STACK`]).
+    /// The file is read first, so a missing file costs no allocation.
+    #[cfg(feature = "std")]
+    fn boxed_load(path: impl AsRef<std::path::Path>) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        Self::boxed_load_with(path, LoadOptions::new())
+    }
+
+    /// [`Weights::load_with`] into a model made directly on the heap.
+    #[cfg(feature = "std")]
+    fn boxed_load_with(
+        path: impl AsRef<std::path::Path>,
+        options: LoadOptions<'_>,
+    ) -> Result<Box<Self>, LoadError>
+    where
+        Self: Zeroable,
+    {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::boxed_from_safetensors_with(&bytes, options)
+    }
+
     /// Reads the file at `path` with [`Weights::from_safetensors`].
+    ///
+    /// The model is returned by value, so this needs
+    /// [`Model::STACK_BYTES`] of stack (more in a debug build), even when
+    /// the file is missing; for a large model use [`Weights::boxed_load`].
     #[cfg(feature = "std")]
     fn load(path: impl AsRef<std::path::Path>) -> Result<Self, LoadError> {
         Self::load_with(path, LoadOptions::new())

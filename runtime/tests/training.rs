@@ -11,7 +11,7 @@ use staticnet_runtime::loss::{
 };
 use staticnet_runtime::metrics::{BinaryAccuracy, NoMetric, SparseCategoricalAccuracy};
 use staticnet_runtime::optim::{
-    Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+    Adam, AdamConfig, AdamW, AdamWConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig,
 };
 use staticnet_runtime::train::{train_step, TrainError, Trainer};
 use staticnet_runtime::{
@@ -43,6 +43,12 @@ struct Mlp<A, const I: usize, const H: usize, const O: usize> {
     l1: DenseParams<f64, I, H>,
     l2: DenseParams<f64, H, O>,
     _a: core::marker::PhantomData<A>,
+}
+
+// SAFETY: two `DenseParams<f64, ..>` (Zeroable) and a `PhantomData`.
+unsafe impl<A, const I: usize, const H: usize, const O: usize> staticnet_runtime::Zeroable
+    for Mlp<A, I, H, O>
+{
 }
 
 struct MlpTape<const I: usize, const H: usize, const O: usize> {
@@ -276,7 +282,7 @@ fn optimizers_match_pytorch() {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 7, "optimizer fixtures missing: {files:?}");
+    assert!(files.len() >= 9, "optimizer fixtures missing: {files:?}");
     let mut checked = Vec::new();
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
@@ -299,6 +305,13 @@ fn optimizers_match_pytorch() {
                 weight_decay: num("weight_decay"),
             })),
             "adam" => Box::new(Adam::<Flat3>::new(AdamConfig {
+                lr: num("lr"),
+                beta1: num("beta1"),
+                beta2: num("beta2"),
+                eps: num("eps"),
+                weight_decay: num("weight_decay"),
+            })),
+            "adamw" => Box::new(AdamW::<Flat3>::new(AdamWConfig {
                 lr: num("lr"),
                 beta1: num("beta1"),
                 beta2: num("beta2"),
@@ -334,6 +347,18 @@ fn optimizers_match_pytorch() {
         checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
     }
     assert!(checked.iter().any(|n| n.contains("adam")));
+    assert!(checked.iter().any(|n| n.contains("adamw_custom")));
+    // AdamW validates as torch.optim.AdamW does.
+    let d = AdamWConfig::default();
+    assert!(d.validate().is_ok());
+    assert!(AdamWConfig { beta1: 1.0, ..d }.validate().is_err());
+    assert!(AdamWConfig {
+        weight_decay: -0.1,
+        ..d
+    }
+    .validate()
+    .is_err());
+    assert!(AdamWConfig { lr: f64::NAN, ..d }.validate().is_err());
 }
 
 #[test]
@@ -531,13 +556,27 @@ fn a_nan_loss_leaves_weights_and_optimizer_untouched() {
     let mut t = Trainer::new(Adam::<Binary>::new(AdamConfig::default()));
     t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap();
     let (weights, steps) = (m.clone(), t.optimizer.steps());
-    x[5][0] = f64::NAN;
-    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap_err();
+    // A NaN target: the loss is NaN.
+    let mut bad_y = y.clone();
+    bad_y[5][0] = f64::NAN;
+    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &bad_y).unwrap_err();
     assert_eq!(
         e,
         TrainError::NonFinite {
             what: "loss",
             at: None
+        }
+    );
+    assert_eq!(m, weights);
+    assert_eq!(t.optimizer.steps(), steps);
+    // A NaN input is caught before its forward, with its index.
+    x[5][0] = f64::NAN;
+    let e = t.step(&mut m, &BinaryCrossEntropy, &x, &y).unwrap_err();
+    assert_eq!(
+        e,
+        TrainError::NonFiniteInput {
+            index: 5,
+            validation: false
         }
     );
     assert_eq!(m, weights);
@@ -747,9 +786,34 @@ fn validation_split_takes_the_last_samples_before_shuffling() {
 
 #[test]
 fn fit_stops_at_a_non_finite_loss_with_the_last_good_weights() {
-    let (mut x, y) = blobs(24, 3);
-    x[13][1] = f64::NAN; // in the second batch of 8 (no shuffle)
+    let (mut x, mut y) = blobs(24, 3);
+    y[13][0] = f64::NAN; // a target in the second batch of 8 (no shuffle)
+                         // A NaN input is found before the first step, with its index.
+    x[13][1] = f64::NAN;
     let mut m = Binary::init(4);
+    let e = fit(
+        &mut m,
+        &mut Sgd::<Binary>::new(SgdConfig::default()),
+        &BinaryCrossEntropy,
+        &NoMetric,
+        &x,
+        &y,
+        &quiet(2, 8, 0),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        TrainError::NonFiniteInput {
+            index: 13,
+            validation: false
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "input 13 holds a NaN or infinite value; nothing was changed"
+    );
+    assert_eq!(m, Binary::init(4));
+    x[13][1] = 0.0;
     let mut sgd = Sgd::<Binary>::new(SgdConfig {
         lr: 0.1,
         ..Default::default()
@@ -955,7 +1019,7 @@ fn fit_prints_keras_lines() {
 fn evaluate_and_predict() {
     let m = Mlp::<Softmax, 3, 4, 3>::init(2);
     let x = random_inputs::<3>(5, 1);
-    let p = predict(&m, &x);
+    let p = predict(&m, &x).unwrap();
     assert_eq!(p.len(), 5);
     for (pi, xi) in p.iter().zip(&x) {
         assert_eq!(*pi, m.forward(xi));

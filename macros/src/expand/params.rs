@@ -94,9 +94,20 @@ pub fn zeros(plan: &Plan) -> TokenStream {
 pub fn inherent(def: &ModelDef) -> TokenStream {
     let name = &def.name;
     quote! {
+        // SAFETY: every field of the struct (`strukt` above) is a runtime
+        // parameter block (`DenseParams`, `Conv2dParams`, `RecurrentParams`:
+        // nalgebra arrays of `T`, each `Zeroable` for `T: Zeroable`) or a
+        // `PhantomData`, so all-zero bytes are a valid model (all weights 0).
+        unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable for #name<T> {}
+
         impl<T: ::staticnet::Float> #name<T> {
             /// A model whose parameters are all zero (also the starting
             /// point of a gradient accumulator).
+            ///
+            /// Returned by value: it needs
+            /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+            /// stack (more in a debug build). For a large model use
+            /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
             pub fn zeros() -> Self {
                 <Self as ::staticnet::Model<T>>::zeros()
             }
@@ -104,6 +115,12 @@ pub fn inherent(def: &ModelDef) -> TokenStream {
             /// A model initialised from `seed` with Keras' default
             /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
             /// to initialise one in place.
+            ///
+            /// Returned by value: it needs
+            /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+            /// stack (more in a debug build). For a large model use
+            /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+            /// never builds it on the stack.
             pub fn init(seed: u64) -> Self {
                 let mut model = Self::zeros();
                 ::staticnet::Model::init_in(&mut model, seed);

@@ -1,7 +1,8 @@
 //! Adam.
 
-use super::{zero, Optimizer};
-use crate::{Float, Model};
+use super::{non_negative, unit, zero, Optimizer};
+use crate::error::TrainError;
+use crate::{Float, Model, Zeroable};
 
 /// Hyperparameters of [`Adam`]; the defaults are Keras' (lr 0.001,
 /// β₁ 0.9, β₂ 0.999, ε 1e-7), not PyTorch's (whose ε is 1e-8).
@@ -72,13 +73,44 @@ impl<M> Adam<M> {
         }
     }
 
-    /// [`Adam::new`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed<T: Float>(config: AdamConfig) -> Box<Self>
+    /// [`Adam::new`] on the heap, allocated there directly: the state
+    /// (model-shaped) is never on the stack, in debug or release builds.
+    /// Every model `model!` generates is [`Zeroable`]; this is the
+    /// constructor to use for a large one.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed<T: Float>(config: AdamConfig) -> alloc::boxed::Box<Self>
+    where
+        M: Model<T> + Zeroable,
+    {
+        let mut opt = <Self as Zeroable>::boxed_zeroed();
+        opt.config = config;
+        opt
+    }
+
+    /// [`Adam::new`] on the heap, for any model (also a hand-written one
+    /// that is not [`Zeroable`]): the box is allocated first and each
+    /// model-shaped buffer is written into it with `Model::zeros()`, so at
+    /// most one model-sized temporary is on the stack at a time (in a
+    /// debug build; an optimised build usually writes it in place). For a
+    /// generated model prefer [`Adam::boxed_zeroed`], which builds nothing
+    /// on the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed<T: Float>(config: AdamConfig) -> alloc::boxed::Box<Self>
     where
         M: Model<T>,
     {
-        Box::new(Self::new(config))
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFEAdam: `p` points to an allocation for one `Self`; every field
+        // is written exactly once through `addr_of_mut!` (no reference to
+        // uninitialised memory) before `assume_init`.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).config).write(config);
+            core::ptr::addr_of_mut!((*p).m).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).v).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).t).write(0);
+            b.assume_init()
+        }
     }
 
     /// Number of steps taken (PyTorch's `state['step']`).
@@ -142,4 +174,27 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
     }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
 }
+
+impl AdamConfig {
+    /// Checks the ranges `torch.optim.Adam` checks: `lr`, `eps` and
+    /// `weight_decay` finite and `>= 0`, `beta1` and `beta2` in `[0, 1)`.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "Adam: lr must be finite and >= 0")?;
+        unit(self.beta1, "Adam: beta1 must be in [0, 1)")?;
+        unit(self.beta2, "Adam: beta2 must be in [0, 1)")?;
+        non_negative(self.eps, "Adam: eps must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "Adam: weight_decay must be finite and >= 0",
+        )
+    }
+}
+
+// SAFETY: the fields are `config` (floats), `m` and `v` (`M: Zeroable`) and the step count `t`: all valid when all-zero (an all-zero
+// config is a valid, if useless, config; `boxed` overwrites it).
+unsafe impl<M: Zeroable> Zeroable for Adam<M> {}

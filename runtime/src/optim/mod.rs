@@ -5,7 +5,7 @@
 //! updates parameter tensor by tensor through [`Model::tensor_mut`]: the
 //! model, the gradient and every moment are zipped as storage-order slices.
 //!
-//! The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `RMSprop`,
+//! The formulas are PyTorch's (`torch.optim.SGD`, `Adam`, `AdamW`, `RMSprop`,
 //! checked against PyTorch in `tests/training.rs`); the default
 //! hyperparameters are Keras'.
 //!
@@ -14,13 +14,16 @@
 //! reuse it: [`Optimizer::reset`] zeroes it in place.
 
 mod adam;
+mod adamw;
 mod rmsprop;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use adamw::{AdamW, AdamWConfig};
 pub use rmsprop::{RmsProp, RmsPropConfig};
 pub use sgd::{Sgd, SgdConfig};
 
+use crate::error::TrainError;
 use crate::{Float, Model};
 
 /// One update rule: `step` changes `model` given the batch's (mean)
@@ -32,8 +35,77 @@ pub trait Optimizer<T: Float, M: Model<T>> {
     fn reset(&mut self);
     /// The learning rate.
     fn learning_rate(&self) -> f64;
-    /// Changes the learning rate (for a schedule).
+    /// Changes the learning rate (for a schedule). A bad value (NaN,
+    /// negative) is reported by the next step's [`Optimizer::validate`],
+    /// before it touches the weights.
     fn set_learning_rate(&mut self, lr: f64);
+    /// Checks every hyperparameter (PyTorch's ranges: a finite learning
+    /// rate `>= 0`, betas in `[0, 1)`, ...). Training calls it before the
+    /// first step and before every update, so a bad value is an error that
+    /// changes nothing. The provided version accepts everything.
+    fn validate(&self) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// An optimizer behind a mutable reference (e.g. one `fit` is also
+/// given) works as the optimizer itself.
+impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for &mut O {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        (**self).step(model, grads)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        (**self).set_learning_rate(lr)
+    }
+    fn validate(&self) -> Result<(), TrainError> {
+        (**self).validate()
+    }
+}
+
+/// A boxed optimizer (`Adam::boxed_zeroed`) works as the optimizer itself,
+/// so a [`Trainer`](crate::Trainer) can own one without its state passing
+/// through the stack.
+#[cfg(feature = "alloc")]
+impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for alloc::boxed::Box<O> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        (**self).step(model, grads)
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn learning_rate(&self) -> f64 {
+        (**self).learning_rate()
+    }
+    fn set_learning_rate(&mut self, lr: f64) {
+        (**self).set_learning_rate(lr)
+    }
+    fn validate(&self) -> Result<(), TrainError> {
+        (**self).validate()
+    }
+}
+
+/// `Ok` if `v` is finite and `>= 0`, else `Err(Config(msg))`.
+pub(crate) fn non_negative(v: f64, msg: &'static str) -> Result<(), TrainError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Config(msg))
+    }
+}
+
+/// `Ok` if `v` is in `[0, 1)`, else `Err(Config(msg))`.
+pub(crate) fn unit(v: f64, msg: &'static str) -> Result<(), TrainError> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(TrainError::Config(msg))
+    }
 }
 
 /// Sets every parameter of `m` to zero, in place.

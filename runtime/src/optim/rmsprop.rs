@@ -1,7 +1,8 @@
 //! RMSprop.
 
-use super::{zero, Optimizer};
-use crate::{Float, Model};
+use super::{non_negative, zero, Optimizer};
+use crate::error::TrainError;
+use crate::{Float, Model, Zeroable};
 
 /// Hyperparameters of [`RmsProp`]; the defaults are Keras' (lr 0.001,
 /// ρ 0.9, ε 1e-7), not PyTorch's (lr 0.01, α 0.99, ε 1e-8).
@@ -71,13 +72,45 @@ impl<M> RmsProp<M> {
         }
     }
 
-    /// [`RmsProp::new`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed<T: Float>(config: RmsPropConfig) -> Box<Self>
+    /// [`RmsProp::new`] on the heap, allocated there directly: the state
+    /// (model-shaped) is never on the stack, in debug or release builds.
+    /// Every model `model!` generates is [`Zeroable`]; this is the
+    /// constructor to use for a large one.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed<T: Float>(config: RmsPropConfig) -> alloc::boxed::Box<Self>
+    where
+        M: Model<T> + Zeroable,
+    {
+        let mut opt = <Self as Zeroable>::boxed_zeroed();
+        opt.config = config;
+        opt
+    }
+
+    /// [`RmsProp::new`] on the heap, for any model (also a hand-written one
+    /// that is not [`Zeroable`]): the box is allocated first and each
+    /// model-shaped buffer is written into it with `Model::zeros()`, so at
+    /// most one model-sized temporary is on the stack at a time (in a
+    /// debug build; an optimised build usually writes it in place). For a
+    /// generated model prefer [`RmsProp::boxed_zeroed`], which builds nothing
+    /// on the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed<T: Float>(config: RmsPropConfig) -> alloc::boxed::Box<Self>
     where
         M: Model<T>,
     {
-        Box::new(Self::new(config))
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFERmsProp: `p` points to an allocation for one `Self`; every field
+        // is written exactly once through `addr_of_mut!` (no reference to
+        // uninitialised memory) before `assume_init`.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).config).write(config);
+            core::ptr::addr_of_mut!((*p).square_avg).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).grad_avg).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).buf).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).t).write(0);
+            b.assume_init()
+        }
     }
 
     /// Number of steps taken.
@@ -140,4 +173,30 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
     }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
 }
+
+impl RmsPropConfig {
+    /// Checks the ranges `torch.optim.RMSprop` checks: `lr`, `eps`,
+    /// `momentum` and `weight_decay` finite and `>= 0`, and `rho` (its
+    /// `alpha`) in `[0, 1]`.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "RMSprop: lr must be finite and >= 0")?;
+        if !(0.0..=1.0).contains(&self.rho) {
+            return Err(TrainError::Config("RMSprop: rho must be in [0, 1]"));
+        }
+        non_negative(self.eps, "RMSprop: eps must be finite and >= 0")?;
+        non_negative(self.momentum, "RMSprop: momentum must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "RMSprop: weight_decay must be finite and >= 0",
+        )
+    }
+}
+
+// SAFETY: the fields are `config` (floats and a `bool`), three model-shaped buffers (`M: Zeroable`) and the step count `t`: all valid when all-zero (an all-zero
+// config is a valid, if useless, config; `boxed` overwrites it).
+unsafe impl<M: Zeroable> Zeroable for RmsProp<M> {}

@@ -1,7 +1,8 @@
 //! Stochastic gradient descent with momentum and Nesterov momentum.
 
-use super::{zero, Optimizer};
-use crate::{Float, Model};
+use super::{non_negative, zero, Optimizer};
+use crate::error::TrainError;
+use crate::{Float, Model, Zeroable};
 
 /// Hyperparameters of [`Sgd`] (Keras' defaults: lr 0.01, no momentum).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -13,7 +14,7 @@ pub struct SgdConfig {
     /// Dampening of the momentum's gradient term (PyTorch's `dampening`).
     pub dampening: f64,
     /// Nesterov momentum (needs `momentum > 0` and `dampening == 0`, as in
-    /// PyTorch; otherwise it is ignored).
+    /// PyTorch; otherwise [`Optimizer::validate`] is an error).
     pub nesterov: bool,
     /// L2 penalty added to the gradient: `g + weight_decay · p`.
     pub weight_decay: f64,
@@ -86,13 +87,43 @@ impl<M> Sgd<M> {
         }
     }
 
-    /// [`Sgd::new`] on the heap.
-    #[cfg(feature = "std")]
-    pub fn boxed<T: Float>(config: SgdConfig) -> Box<Self>
+    /// [`Sgd::new`] on the heap, allocated there directly: the state
+    /// (model-shaped) is never on the stack, in debug or release builds.
+    /// Every model `model!` generates is [`Zeroable`]; this is the
+    /// constructor to use for a large one.
+    #[cfg(feature = "alloc")]
+    pub fn boxed_zeroed<T: Float>(config: SgdConfig) -> alloc::boxed::Box<Self>
+    where
+        M: Model<T> + Zeroable,
+    {
+        let mut opt = <Self as Zeroable>::boxed_zeroed();
+        opt.config = config;
+        opt
+    }
+
+    /// [`Sgd::new`] on the heap, for any model (also a hand-written one
+    /// that is not [`Zeroable`]): the box is allocated first and each
+    /// model-shaped buffer is written into it with `Model::zeros()`, so at
+    /// most one model-sized temporary is on the stack at a time (in a
+    /// debug build; an optimised build usually writes it in place). For a
+    /// generated model prefer [`Sgd::boxed_zeroed`], which builds nothing
+    /// on the stack.
+    #[cfg(feature = "alloc")]
+    pub fn boxed<T: Float>(config: SgdConfig) -> alloc::boxed::Box<Self>
     where
         M: Model<T>,
     {
-        Box::new(Self::new(config))
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFESgd: `p` points to an allocation for one `Self`; every field
+        // is written exactly once through `addr_of_mut!` (no reference to
+        // uninitialised memory) before `assume_init`.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).config).write(config);
+            core::ptr::addr_of_mut!((*p).buf).write(M::zeros());
+            core::ptr::addr_of_mut!((*p).t).write(0);
+            b.assume_init()
+        }
     }
 
     /// Number of steps taken.
@@ -109,6 +140,7 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
         let mom = T::of_f64(c.momentum);
         let damp = T::one() - T::of_f64(c.dampening);
         let first = self.t == 0;
+        // (`validate` rejects Nesterov without momentum or with dampening.)
         let nesterov = c.nesterov && c.momentum != 0.0 && c.dampening == 0.0;
         for i in 0..M::TENSORS {
             let p = model.tensor_mut(i);
@@ -141,4 +173,33 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
     fn set_learning_rate(&mut self, lr: f64) {
         self.config.lr = lr;
     }
+
+    fn validate(&self) -> Result<(), TrainError> {
+        self.config.validate()
+    }
 }
+
+impl SgdConfig {
+    /// Checks the ranges `torch.optim.SGD` checks: `lr`, `momentum`,
+    /// `dampening` and `weight_decay` finite and `>= 0`, and Nesterov only
+    /// with a momentum and zero dampening.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        non_negative(self.lr, "SGD: lr must be finite and >= 0")?;
+        non_negative(self.momentum, "SGD: momentum must be finite and >= 0")?;
+        non_negative(self.dampening, "SGD: dampening must be finite and >= 0")?;
+        non_negative(
+            self.weight_decay,
+            "SGD: weight_decay must be finite and >= 0",
+        )?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(TrainError::Config(
+                "SGD: Nesterov momentum needs momentum > 0 and dampening 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+// SAFETY: the fields are `config` (floats and a `bool`), `buf` (`M: Zeroable`) and the step count `t`: all valid when all-zero (an all-zero
+// config is a valid, if useless, config; `boxed` overwrites it).
+unsafe impl<M: Zeroable> Zeroable for Sgd<M> {}
