@@ -14,10 +14,15 @@ Needs tensorflow (keras 3), numpy and safetensors:
     python3 -m venv /tmp/venv-tf
     /tmp/venv-tf/bin/pip install tensorflow-cpu safetensors numpy
 
-Supported: InputLayer, Conv2D (channels_last), MaxPooling2D,
-AveragePooling2D, Flatten, Dense, SimpleRNN, LSTM, GRU (reset_after=True),
-each with or without bias. Layer names become tensor prefixes, so name the
-Keras layers as the `model!` layers (`conv1`, `lstm1`, ...).
+Supported: Sequential and functional models (graphs: a layer that does not
+read the line above gets a read list, `Add` names its inputs) of
+InputLayer, Conv2D and DepthwiseConv2D (channels_last), MaxPooling2D,
+AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten,
+Dense, BatchNormalization (last axis; Keras' momentum m is PyTorch's
+1 - m, its epsilon is kept), Activation and ReLU layers (ReLU(max_value=6)
+is Relu6), Dropout, Add, SimpleRNN, LSTM, GRU (reset_after=True); without
+a bias a layer gets `bias = false` and no `.bias` tensor. Layer names
+become tensor prefixes (`input` becomes `input_`).
 
 The conversions (Keras stores kernels [in, out], PyTorch [out, in]):
 
@@ -27,6 +32,10 @@ The conversions (Keras stores kernels [in, out], PyTorch [out, in]):
   Flatten of a sequence both orders are [steps, features]: no permutation.
 - Conv2D: kernel [kh, kw, in, out] -> weight [out, in, kh, kw]
   (transpose 3, 2, 0, 1). Inputs are transposed HWC -> CHW.
+- DepthwiseConv2D: kernel [kh, kw, c, m] -> weight [c*m, 1, kh, kw]
+  (PyTorch's Conv2d(c, c*m, groups=c); output channel c*m + j in both).
+- BatchNormalization: gamma, beta, moving_mean, moving_variance ->
+  weight, bias, running_mean, running_var.
 - SimpleRNN: weight_ih = kernel.T, weight_hh = recurrent_kernel.T,
   bias_ih = bias, bias_hh = 0 (PyTorch adds the two).
 - LSTM: Keras' gate order is i, f, c, o and PyTorch's i, f, g, o: the same
@@ -63,9 +72,22 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def _ident(name):
+    """A Keras layer name as a DSL layer name (`input` and `__x` are ours)."""
+    name = name.replace("/", "_").replace(".", "_").replace("-", "_")
+    return f"{name}_" if name == "input" or name.startswith("__") else name
+
+
+def _producers(layer):
+    """The layers whose outputs `layer` reads, in argument order."""
+    tensors = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
+    return [t._keras_history[0] for t in tensors]
+
+
 def convert(model):
     """Returns (tensors {name: float32 array}, dsl lines) for a Sequential
-    or single-chain functional Keras model."""
+    or functional Keras model (a graph: a layer that does not read the line
+    above gets a read list, merges name their inputs)."""
     shape = tuple(model.inputs[0].shape[1:])  # Keras layout, no batch
     if len(shape) == 3:
         h, w, c = shape
@@ -73,49 +95,116 @@ def convert(model):
     else:
         dsl = [f"input: [{', '.join(str(d) for d in shape)}],"]
     tensors = {}
-    flat_from = None  # the (H, W, C) an image Flatten came from
+    names = {}      # Keras layer -> our name ("input" for the input layer)
+    flat_from = {}  # our name -> the (H, W, C) its image Flatten came from
+    prev = "input"
     for layer in model.layers:
         kind = type(layer).__name__
-        name = layer.name
-        wts = [np.asarray(x, dtype=np.float64) for x in layer.get_weights()]
-        out = tuple(layer.output.shape[1:])
         if kind == "InputLayer":
+            names[id(layer)] = "input"
             continue
+        name = _ident(layer.name)
+        names[id(layer)] = name
+        srcs = [names[id(p)] for p in _producers(layer)]
+        reads = "" if srcs == [prev] else f"({', '.join(srcs)})"
+        wts = [np.asarray(x, dtype=np.float64) for x in layer.get_weights()]
+        line = None
         if kind == "Conv2D":
             assert layer.data_format == "channels_last", name
             assert _pair(layer.dilation_rate) == (1, 1), name
+            assert getattr(layer, "groups", 1) == 1, name
             kernel = wts[0]
-            bias = wts[1] if layer.use_bias else np.zeros(kernel.shape[3])
             tensors[f"{name}.weight"] = kernel.transpose(3, 2, 0, 1)
-            tensors[f"{name}.bias"] = bias
+            bias = ""
+            if layer.use_bias:
+                tensors[f"{name}.bias"] = wts[1]
+            else:
+                bias = ", bias = false"
             kh, kw = _pair(layer.kernel_size)
             sh, sw = _pair(layer.strides)
-            dsl.append(f"{name}: Conv2d({layer.filters}, kernel = ({kh}, {kw}), "
-                       f"stride = ({sh}, {sw}), padding = {layer.padding}, "
-                       f"activation = {_act(layer)}),")
+            line = (f"Conv2d({layer.filters}, kernel = ({kh}, {kw}), "
+                    f"stride = ({sh}, {sw}), padding = {layer.padding}{bias}, "
+                    f"activation = {_act(layer)})")
+        elif kind == "DepthwiseConv2D":
+            assert layer.data_format == "channels_last", name
+            assert _pair(layer.dilation_rate) == (1, 1), name
+            # Keras [kh, kw, c, m] -> PyTorch Conv2d(c, c*m, groups=c)
+            # weight [c*m, 1, kh, kw]: output channel c*m + j in both.
+            kernel = wts[0]
+            kh, kw, c, m = kernel.shape
+            tensors[f"{name}.weight"] = kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+            bias = ""
+            if layer.use_bias:
+                tensors[f"{name}.bias"] = wts[1]
+            else:
+                bias = ", bias = false"
+            sh, sw = _pair(layer.strides)
+            mult = f", depth_multiplier = {m}" if m != 1 else ""
+            line = (f"DepthwiseConv2d(kernel = ({kh}, {kw}), stride = ({sh}, {sw}), "
+                    f"padding = {layer.padding}{mult}{bias}, activation = {_act(layer)})")
         elif kind in ("MaxPooling2D", "AveragePooling2D"):
             assert layer.padding == "valid", f"{name}: only valid pooling"
             ph, pw = _pair(layer.pool_size)
             sh, sw = _pair(layer.strides)
             ours = "MaxPool2d" if kind == "MaxPooling2D" else "AvgPool2d"
-            dsl.append(f"{name}: {ours}(({ph}, {pw}), stride = ({sh}, {sw})),")
+            line = f"{ours}(({ph}, {pw}), stride = ({sh}, {sw}))"
+        elif kind in ("GlobalAveragePooling2D", "GlobalMaxPooling2D"):
+            assert not getattr(layer, "keepdims", False), f"{name}: keepdims"
+            line = "GlobalAvgPool" if kind == "GlobalAveragePooling2D" else "GlobalMaxPool"
+            line += "()" if reads else ""
         elif kind == "Flatten":
             inp = tuple(layer.input.shape[1:])
-            flat_from = inp if len(inp) == 3 else None
-            dsl.append(f"{name}: Flatten,")
+            if len(inp) == 3:
+                flat_from[name] = inp
+            line = "Flatten()" if reads else "Flatten"
         elif kind == "Dense":
             kernel = wts[0]
-            bias = wts[1] if layer.use_bias else np.zeros(kernel.shape[1])
-            if flat_from is not None:
-                hh, ww, cc = flat_from
+            if srcs[0] in flat_from:
+                hh, ww, cc = flat_from[srcs[0]]
                 # row r of ours (CHW) is row perm[r] of Keras' (HWC)
                 c, y, x = np.meshgrid(np.arange(cc), np.arange(hh), np.arange(ww), indexing="ij")
                 perm = (y * ww * cc + x * cc + c).reshape(-1)
                 kernel = kernel[perm]
-            flat_from = None
             tensors[f"{name}.weight"] = kernel.T
-            tensors[f"{name}.bias"] = bias
-            dsl.append(f"{name}: Dense({layer.units}, activation = {_act(layer)}),")
+            bias = ""
+            if layer.use_bias:
+                tensors[f"{name}.bias"] = wts[1]
+            else:
+                bias = ", bias = false"
+            line = f"Dense({layer.units}{bias}, activation = {_act(layer)})"
+        elif kind == "BatchNormalization":
+            # Keras: y = gamma (x - moving_mean) / sqrt(moving_variance + epsilon) + beta
+            # over the last axis (channels of an HWC image, features).
+            axis = layer.axis[0] if isinstance(layer.axis, (list, tuple)) else layer.axis
+            assert axis in (-1, len(layer.input.shape) - 1), f"{name}: only the last axis"
+            k = 0
+            gamma = wts[k] if layer.scale else None
+            k += int(layer.scale)
+            beta = wts[k] if layer.center else None
+            k += int(layer.center)
+            mean, var = wts[k], wts[k + 1]
+            n = mean.shape[0]
+            tensors[f"{name}.weight"] = gamma if gamma is not None else np.ones(n)
+            tensors[f"{name}.bias"] = beta if beta is not None else np.zeros(n)
+            tensors[f"{name}.running_mean"] = mean
+            tensors[f"{name}.running_var"] = var
+            # Keras' momentum weighs the old statistics, PyTorch's the new.
+            line = (f"BatchNorm(eps = {float(layer.epsilon)!r}, "
+                    f"momentum = {round(1.0 - float(layer.momentum), 10)!r})")
+        elif kind in ("Activation", "ReLU"):
+            if kind == "ReLU":
+                assert layer.negative_slope == 0 and layer.threshold == 0, name
+                mx = layer.max_value
+                word = "relu" if mx is None else ("relu6" if float(mx) == 6.0 else None)
+                word or sys.exit(f"{name}: ReLU(max_value={mx}) is not supported")
+            else:
+                word = _act(layer)
+            line = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh",
+                    "softmax": "Softmax"}[word] + ("()" if reads else "")
+        elif kind == "Dropout":
+            line = f"Dropout({layer.rate!r})"
+        elif kind == "Add":
+            line, reads = f"Add({', '.join(srcs)})", ""
         elif kind in ("SimpleRNN", "LSTM", "GRU"):
             assert not layer.go_backwards and not layer.stateful, name
             units = layer.units
@@ -149,11 +238,11 @@ def convert(model):
                 opts += f", activation = {_act(layer)}"
             if layer.return_sequences:
                 opts += ", return_sequences = true"
-            dsl.append(f"{name}: {ours}({units}{opts}),")
+            line = f"{ours}({units}{opts})"
         else:
             sys.exit(f"{name}: unsupported Keras layer {kind}")
-        if len(out) != 1 and kind == "Dense":
-            flat_from = None
+        dsl.append(f"{name}: {line}{reads},")
+        prev = name
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items()}
     return tensors, dsl
 

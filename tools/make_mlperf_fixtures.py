@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The MLPerf Tiny reference models as their authors trained them, converted
+for staticnet, with Keras' outputs on the golden inputs (tests/mlperf.rs).
+
+For each model: the authors' Keras file in ../shared/mlperf-tiny/ is
+converted by tools/keras_to_safetensors.py (PyTorch state_dict names and
+layouts, BatchNorm's running statistics included) to
+tests/fixtures/mlperf/<model>.safetensors (F32), and Keras runs the golden
+inputs (`model(x, training=False)`: BatchNorm with its stored statistics,
+Dropout off) to tests/fixtures/mlperf/<model>.io.safetensors: `input` in
+staticnet's layout (images [channels, height, width]) and Keras' `output`,
+both F64, with the DSL the converter printed in the metadata.
+
+Golden inputs:
+- ad: normal_id_01_00000000_hist_librosa.bin, 40 frames of 640 float32
+  log-mel features (the file holds nothing else: 102400 bytes).
+
+    python3 -m venv /tmp/venv-tf
+    /tmp/venv-tf/bin/pip install tensorflow-cpu h5py numpy safetensors
+    /tmp/venv-tf/bin/python tools/make_mlperf_fixtures.py [ad ...]
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # reproducible sums
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "mlperf-tiny"
+OUT = ROOT / "tests" / "fixtures" / "mlperf"
+sys.path.insert(0, str(ROOT / "tools"))
+from keras_to_safetensors import convert, write  # noqa: E402
+
+
+def ad_inputs():
+    x = np.fromfile(SHARED / "ad" / "normal_id_01_00000000_hist_librosa.bin", dtype="<f4")
+    return x.reshape(-1, 640)
+
+
+MODELS = {
+    # name: (Keras file, Rust struct, golden inputs in Keras' layout)
+    "ad": ("ad/ad01.h5", "AnomalyAutoencoder", ad_inputs),
+}
+
+
+def main(names):
+    import keras
+    import tensorflow as tf
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in names or MODELS:
+        path, struct, inputs = MODELS[name]
+        model = keras.models.load_model(SHARED / path, compile=False)
+        tensors, dsl = convert(model)
+        x = inputs().astype(np.float32)
+        y = np.asarray(model(x, training=False), dtype=np.float64)
+        ours = x.transpose(0, 3, 1, 2) if x.ndim == 4 else x  # HWC -> CHW
+        write(OUT / f"{name}.safetensors", tensors, {"format": "pt"}, "F32")
+        meta = {
+            "dsl": "\n".join(dsl),
+            "type": struct,
+            "source": f"mlperf-tiny/{path}",
+            "generator": f"tools/make_mlperf_fixtures.py (tensorflow {tf.__version__}, "
+                         f"keras {keras.__version__})",
+        }
+        write(OUT / f"{name}.io.safetensors",
+              {"input": ours.astype(np.float64), "output": y}, meta, "F64")
+        params = sum(int(np.prod(v.shape)) for v in tensors.values())
+        print(f"{name}: {len(tensors)} tensors, {params} values, {x.shape[0]} inputs, "
+              f"output {y.shape}")
+        print("model! {\n    pub struct " + struct + " {\n        "
+              + "\n        ".join(dsl) + "\n    }\n}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
