@@ -247,6 +247,20 @@ def convert(model):
     return tensors, dsl
 
 
+def load(path):
+    """keras.models.load_model, accepting files saved by Keras 2 (whose
+    DepthwiseConv2D config carries a `groups` that Keras 3 refuses)."""
+    import keras
+
+    class DepthwiseConv2D(keras.layers.DepthwiseConv2D):
+        def __init__(self, groups=1, **kwargs):
+            assert groups == 1, "DepthwiseConv2D with groups"
+            super().__init__(**kwargs)
+
+    return keras.models.load_model(path, compile=False,
+                                   custom_objects={"DepthwiseConv2D": DepthwiseConv2D})
+
+
 def write(path, tensors, metadata, dtype):
     """Deterministic safetensors writer (sorted keys, as make_fixtures.py)."""
     from safetensors.numpy import load_file
@@ -335,9 +349,7 @@ def main(argv):
         return
     if len(argv) != 2:
         sys.exit(__doc__)
-    import keras
-
-    model = keras.models.load_model(argv[0])
+    model = load(argv[0])
     tensors, dsl = convert(model)
     write(Path(argv[1]), tensors, {"format": "pt"}, "F32")
     print("model! {\n    pub struct " + model.name + " {\n        "

@@ -14,6 +14,11 @@ both F64, with the DSL the converter printed in the metadata.
 Golden inputs:
 - ad: normal_id_01_00000000_hist_librosa.bin, 40 frames of 640 float32
   log-mel features (the file holds nothing else: 102400 bytes).
+- ic: ic_inputs.cc, one uint8 32x32x3 image, divided by 255 (the float
+  model's input range).
+- vww: vww_inputs.cc's two 96x96 planes, each as a grey 96x96x3 image
+  (the file has one plane per image, the model three channels).
+- sww: none ships; two seeded uniform(-1, 1) inputs 30x1x40.
 
     python3 -m venv /tmp/venv-tf
     /tmp/venv-tf/bin/pip install tensorflow-cpu h5py numpy safetensors
@@ -33,7 +38,40 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "mlperf-tiny"
 OUT = ROOT / "tests" / "fixtures" / "mlperf"
 sys.path.insert(0, str(ROOT / "tools"))
-from keras_to_safetensors import convert, write  # noqa: E402
+from keras_to_safetensors import convert, load, write  # noqa: E402
+
+
+def c_array(path):
+    """The numbers of the first `{ .. }` initialiser in a C file, per inner
+    `{ .. }` (one golden input each)."""
+    import re
+
+    text = Path(path).read_text()
+    body = text[text.index("= {") + 3:]
+    rows = re.findall(r"\{([^{}]*)\}", body)
+    return [np.array([float(v) for v in re.findall(r"-?[0-9.]+(?:e-?[0-9]+)?", r)])
+            for r in rows if r.strip()]
+
+
+def ic_inputs():
+    # One uint8 CIFAR-10 image, HWC; the float model takes [0, 1] values.
+    (img,) = c_array(SHARED / "ic" / "ic_inputs.cc")
+    return (img / 255.0).reshape(1, 32, 32, 3)
+
+
+def vww_inputs():
+    # vww_inputs.cc holds two 96x96 single-plane images (9216 values each,
+    # scaled to [-1, 1]) while the model takes 96x96x3: each is used as a
+    # grey RGB image (the plane in all three channels).
+    planes = np.stack(c_array(SHARED / "vww" / "vww_inputs.cc")).reshape(-1, 96, 96, 1)
+    return np.repeat(planes, 3, axis=3)
+
+
+def sww_inputs():
+    # No golden input ships with the streaming wake word model: two seeded
+    # inputs in its features' range, 30 steps x 1 x 40 filterbank values.
+    rng = np.random.default_rng(1234)
+    return rng.uniform(-1.0, 1.0, size=(2, 30, 1, 40))
 
 
 def ad_inputs():
@@ -44,6 +82,9 @@ def ad_inputs():
 MODELS = {
     # name: (Keras file, Rust struct, golden inputs in Keras' layout)
     "ad": ("ad/ad01.h5", "AnomalyAutoencoder", ad_inputs),
+    "ic": ("ic/pretrainedResnet.h5", "ResNet8", ic_inputs),
+    "vww": ("vww/vww_96.h5", "MobileNetVww", vww_inputs),
+    "sww": ("sww/str_ww_ref_model.h5", "StreamingWakeWord", sww_inputs),
 }
 
 
@@ -54,7 +95,7 @@ def main(names):
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names or MODELS:
         path, struct, inputs = MODELS[name]
-        model = keras.models.load_model(SHARED / path, compile=False)
+        model = load(SHARED / path)
         tensors, dsl = convert(model)
         x = inputs().astype(np.float32)
         y = np.asarray(model(x, training=False), dtype=np.float64)
