@@ -50,3 +50,5 @@ pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
 pub use train::{train_step, TrainError, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};
+pub use layers::BatchNormParams;
+pub use model::{Buffer, BufferMut};
