@@ -15,6 +15,9 @@ mod dense;
 mod flatten;
 mod pool;
 mod recurrent;
+mod batchnorm;
+mod dropout;
+mod reshape;
 
 pub use activation::Act;
 
@@ -70,6 +73,10 @@ pub static KINDS: &[Kind] = &[
     activation::SIGMOID,
     activation::TANH,
     activation::SOFTMAX,
+    batchnorm::KIND,
+    dropout::KIND,
+    reshape::RESHAPE,
+    reshape::PERMUTE,
 ];
 
 /// The value given for option `name` of `decl` (the positional argument
@@ -310,6 +317,19 @@ pub trait Layer {
     /// can run step by step; `x` is the step's input vector by reference.
     fn stream(&self, _s: &Site, _x: &TokenStream) -> Option<StreamStep> {
         None
+    }
+
+    /// The float buffers in `state_dict` order (BatchNorm's running
+    /// statistics): members of the parameter block that are loaded and
+    /// saved with the model (`visit_buffers`) but are not trainable.
+    fn buffers(&self, _s: &Site) -> Vec<TensorDecl> {
+        Vec::new()
+    }
+
+    /// The I64 scalar buffers (`num_batches_tracked`), by suffix, which is
+    /// also the member's name: optional on load, written on save.
+    fn counters(&self) -> Vec<&'static str> {
+        Vec::new()
     }
 }
 
