@@ -170,7 +170,11 @@ impl Fx {
 /// the first index that differs.
 fn close<T: Float>(what: &str, got: &[T], want: &[f64]) -> Result<(), String> {
     if got.len() != want.len() {
-        return Err(format!("{what}: {} values, PyTorch {}", got.len(), want.len()));
+        return Err(format!(
+            "{what}: {} values, PyTorch {}",
+            got.len(),
+            want.len()
+        ));
     }
     let f64_type = core::mem::size_of::<T>() == 8;
     for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -400,10 +404,7 @@ fn compiled_in_weights_include_the_buffers() {
     assert_eq!(DenseBnCompiled::WEIGHTS_F64.bn.num_batches_tracked, 7);
     let no_count = DenseBnNoCount::WEIGHTS_F64;
     assert_eq!(no_count.bn.num_batches_tracked, 0);
-    assert_eq!(
-        no_count.bn.running_var.as_slice(),
-        fx.get("bn.running_var")
-    );
+    assert_eq!(no_count.bn.running_var.as_slice(), fx.get("bn.running_var"));
     let x = staticnet::Vector::<f64, 4>::from_flat(fx.get("input")).unwrap();
     let y = DenseBnCompiled::WEIGHTS_F64.forward(&x);
     close::<f64>("compiled output", y.as_slice(), fx.get("output")).unwrap();

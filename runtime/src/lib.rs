@@ -42,7 +42,9 @@ pub use activation::Activation;
 pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
 pub use init::Rng;
+pub use layers::BatchNormParams;
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
+pub use model::{Buffer, BufferMut};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
@@ -50,5 +52,3 @@ pub use tensor::{Image, Sequence, ShapeError, Tensor, Vector};
 pub use train::{train_step, TrainError, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};
-pub use layers::BatchNormParams;
-pub use model::{Buffer, BufferMut};

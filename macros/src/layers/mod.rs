@@ -10,13 +10,13 @@
 
 pub mod activation;
 pub mod args;
+mod batchnorm;
 mod conv2d;
 mod dense;
+mod dropout;
 mod flatten;
 mod pool;
 mod recurrent;
-mod batchnorm;
-mod dropout;
 mod reshape;
 
 pub use activation::Act;

@@ -120,7 +120,10 @@ impl Layer for Reshape {
 
     fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
         let out = self.shape()?;
-        let (n, m) = (at.input.len(), self.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)));
+        let (n, m) = (
+            at.input.len(),
+            self.dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)),
+        );
         if m != Some(n) {
             let count = m.map_or("too many".to_string(), |m| m.to_string());
             at.cx.error_spanned(

@@ -132,12 +132,7 @@ pub fn batchnorm_image_backward<T: Float, const C: usize, const H: usize, const 
 
 /// The parameter gradients of [`batchnorm_image_backward`] alone.
 #[inline]
-pub fn batchnorm_image_backward_params<
-    T: Float,
-    const C: usize,
-    const H: usize,
-    const W: usize,
->(
+pub fn batchnorm_image_backward_params<T: Float, const C: usize, const H: usize, const W: usize>(
     p: &BatchNormParams<T, C>,
     x: &Image<T, C, H, W>,
     dy: &Image<T, C, H, W>,
@@ -238,7 +233,13 @@ mod tests {
         let loss = |p: &BatchNormParams<f64, 3>, x: &SMatrix<f64, 3, 4>| {
             dot(r.as_slice(), batchnorm::<f64, 3, 4>(p, x, EPS).as_slice())
         };
-        check_grad("dx", &x, |x| x.as_mut_slice(), |x| loss(&p, x), dx.as_slice());
+        check_grad(
+            "dx",
+            &x,
+            |x| x.as_mut_slice(),
+            |x| loss(&p, x),
+            dx.as_slice(),
+        );
         check_grad(
             "dγ",
             &p,
@@ -271,7 +272,10 @@ mod tests {
         let dx = batchnorm_image_backward::<f64, 3, 2, 4>(&p, &x, &r, &mut g, EPS);
         let flat = |v: &Image<f64, 3, 2, 4>| v.as_flattened().as_flattened().to_vec();
         let loss = |p: &BatchNormParams<f64, 3>, x: &Image<f64, 3, 2, 4>| {
-            dot(&flat(&r), &flat(&batchnorm_image::<f64, 3, 2, 4>(p, x, EPS)))
+            dot(
+                &flat(&r),
+                &flat(&batchnorm_image::<f64, 3, 2, 4>(p, x, EPS)),
+            )
         };
         check_grad(
             "dx",

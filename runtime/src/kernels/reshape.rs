@@ -250,7 +250,12 @@ mod tests {
         // Σ r ⊙ P(x) = Σ Pᵀ(r) ⊙ x for every x and r: with one-hot x this is
         // the finite-difference check of a linear map (exact, no step).
         let mut r = [[[0.0f64; 3]; 2]; 4];
-        for (k, v) in r.as_flattened_mut().as_flattened_mut().iter_mut().enumerate() {
+        for (k, v) in r
+            .as_flattened_mut()
+            .as_flattened_mut()
+            .iter_mut()
+            .enumerate()
+        {
             *v = (k * k % 7) as f64 - 3.0;
         }
         let dx = permute_image_backward::<f64, 3, 4, 2, 1, 2, 0, 4, 2, 3>(&r);
