@@ -18,15 +18,28 @@ pub struct SeedCnn<T: ::staticnet::Float = f32> {
     ///`out: Dense(1 , activation = sigmoid)`: [64] → [1]
     pub out: ::staticnet::DenseParams<T, 64, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SeedCnn<T> {}
 impl<T: ::staticnet::Float> SeedCnn<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -568,15 +581,28 @@ pub struct CnnFront<T: ::staticnet::Float = f32> {
     ///`conv1: Conv2d(32 , kernel = 3 , activation = relu)`: [1, 10, 10] → [32, 8, 8]
     pub conv1: ::staticnet::Conv2dParams<T, 32, 9>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for CnnFront<T> {}
 impl<T: ::staticnet::Float> CnnFront<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -815,15 +841,28 @@ pub struct CnnHead<T: ::staticnet::Float = f32> {
     ///`out: Dense(1 , activation = sigmoid)`: [64] → [1]
     pub out: ::staticnet::DenseParams<T, 64, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for CnnHead<T> {}
 impl<T: ::staticnet::Float> CnnHead<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -1217,15 +1256,28 @@ pub struct LstmNet<T: ::staticnet::Float = f32> {
     ///`head: Dense(1)`: [32] → [1]
     pub head: ::staticnet::DenseParams<T, 32, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmNet<T> {}
 impl<T: ::staticnet::Float> LstmNet<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);

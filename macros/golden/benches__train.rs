@@ -18,15 +18,28 @@ pub struct Cnn<T: ::staticnet::Float = f32> {
     ///`out: Dense(1 , activation = sigmoid)`: [64] → [1]
     pub out: ::staticnet::DenseParams<T, 64, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for Cnn<T> {}
 impl<T: ::staticnet::Float> Cnn<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -569,15 +582,28 @@ pub struct LstmNet<T: ::staticnet::Float = f32> {
     ///`head: Dense(1)`: [32] → [1]
     pub head: ::staticnet::DenseParams<T, 32, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmNet<T> {}
 impl<T: ::staticnet::Float> LstmNet<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);

@@ -9,15 +9,28 @@ pub struct DenseDefault<T: ::staticnet::Float = f32> {
     ///`fc: Dense(4)`: [5] → [4]
     pub fc: ::staticnet::DenseParams<T, 5, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseDefault<T> {}
 impl<T: ::staticnet::Float> DenseDefault<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -289,15 +302,28 @@ pub struct DenseLinear<T: ::staticnet::Float = f32> {
     ///`fc: Dense(4 , activation = linear)`: [5] → [4]
     pub fc: ::staticnet::DenseParams<T, 5, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseLinear<T> {}
 impl<T: ::staticnet::Float> DenseLinear<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -569,15 +595,28 @@ pub struct DenseRelu<T: ::staticnet::Float = f32> {
     ///`fc: Dense(5 , activation = relu)`: [6] → [5]
     pub fc: ::staticnet::DenseParams<T, 6, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseRelu<T> {}
 impl<T: ::staticnet::Float> DenseRelu<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -901,15 +940,28 @@ pub struct DenseSigmoid<T: ::staticnet::Float = f32> {
     ///`fc: Dense(3 , activation = sigmoid)`: [6] → [3]
     pub fc: ::staticnet::DenseParams<T, 6, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSigmoid<T> {}
 impl<T: ::staticnet::Float> DenseSigmoid<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -1233,15 +1285,28 @@ pub struct DenseTanh<T: ::staticnet::Float = f32> {
     ///`fc: Dense(5 , activation = tanh)`: [4] → [5]
     pub fc: ::staticnet::DenseParams<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseTanh<T> {}
 impl<T: ::staticnet::Float> DenseTanh<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -1565,15 +1630,28 @@ pub struct DenseSoftmax<T: ::staticnet::Float = f32> {
     ///`fc: Dense(4 , activation = softmax)`: [6] → [4]
     pub fc: ::staticnet::DenseParams<T, 6, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSoftmax<T> {}
 impl<T: ::staticnet::Float> DenseSoftmax<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -1903,15 +1981,28 @@ pub struct DenseChain<T: ::staticnet::Float = f32> {
     ///`fc3: Dense(3)`: [5] → [3]
     pub fc3: ::staticnet::DenseParams<T, 5, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseChain<T> {}
 impl<T: ::staticnet::Float> DenseChain<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -2331,15 +2422,28 @@ pub struct DenseSeq<T: ::staticnet::Float = f32> {
     ///`fc: Dense(5 , activation = tanh)`: [4, 3] → [4, 5]
     pub fc: ::staticnet::DenseParams<T, 3, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSeq<T> {}
 impl<T: ::staticnet::Float> DenseSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -2549,15 +2653,28 @@ pub struct DenseSeqSoftmax<T: ::staticnet::Float = f32> {
     ///`fc: Dense(4 , activation = softmax)`: [3, 5] → [3, 4]
     pub fc: ::staticnet::DenseParams<T, 5, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSeqSoftmax<T> {}
 impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -2767,15 +2884,28 @@ pub struct ConvValid<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = 3)`: [1, 6, 7] → [2, 4, 5]
     pub conv: ::staticnet::Conv2dParams<T, 2, 9>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvValid<T> {}
 impl<T: ::staticnet::Float> ConvValid<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -2983,15 +3113,28 @@ pub struct ConvRectRelu<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(3 , kernel = (2 , 3) , padding = valid , activation = relu)`: [2, 6, 7] → [3, 5, 5]
     pub conv: ::staticnet::Conv2dParams<T, 3, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvRectRelu<T> {}
 impl<T: ::staticnet::Float> ConvRectRelu<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -3225,15 +3368,28 @@ pub struct ConvStride21<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = (3 , 2) , stride = (2 , 1) , activation = linear)`: [2, 7, 6] → [2, 3, 5]
     pub conv: ::staticnet::Conv2dParams<T, 2, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvStride21<T> {}
 impl<T: ::staticnet::Float> ConvStride21<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -3441,15 +3597,28 @@ pub struct ConvStride2Tanh<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = 3 , stride = 2 , activation = tanh)`: [3, 7, 8] → [2, 3, 3]
     pub conv: ::staticnet::Conv2dParams<T, 2, 27>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvStride2Tanh<T> {}
 impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -3683,15 +3852,28 @@ pub struct ConvSameOddS1<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(3 , kernel = 3 , padding = same , activation = sigmoid)`: [2, 5, 6] → [3, 5, 6]
     pub conv: ::staticnet::Conv2dParams<T, 3, 18>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameOddS1<T> {}
 impl<T: ::staticnet::Float> ConvSameOddS1<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -3925,15 +4107,28 @@ pub struct ConvSameEvenS1<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = (4 , 2) , padding = same)`: [2, 5, 6] → [2, 5, 6]
     pub conv: ::staticnet::Conv2dParams<T, 2, 16>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameEvenS1<T> {}
 impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -4141,15 +4336,28 @@ pub struct ConvSameOddS2<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(3 , kernel = 3 , stride = 2 , padding = same)`: [2, 7, 8] → [3, 4, 4]
     pub conv: ::staticnet::Conv2dParams<T, 3, 18>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameOddS2<T> {}
 impl<T: ::staticnet::Float> ConvSameOddS2<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -4357,15 +4565,28 @@ pub struct ConvSameEvenS2<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = 4 , stride = 2 , padding = same , activation = relu)`: [1, 6, 7] → [2, 3, 4]
     pub conv: ::staticnet::Conv2dParams<T, 2, 16>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameEvenS2<T> {}
 impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -4599,15 +4820,28 @@ pub struct ConvSameRectS21<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = (3 , 2) , stride = (2 , 1) , padding = same)`: [2, 6, 5] → [2, 3, 5]
     pub conv: ::staticnet::Conv2dParams<T, 2, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameRectS21<T> {}
 impl<T: ::staticnet::Float> ConvSameRectS21<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -4815,15 +5049,28 @@ pub struct ConvSameClamped<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = (1 , 2) , stride = 3 , padding = same)`: [1, 8, 8] → [2, 3, 3]
     pub conv: ::staticnet::Conv2dParams<T, 2, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameClamped<T> {}
 impl<T: ::staticnet::Float> ConvSameClamped<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -5031,15 +5278,28 @@ pub struct ConvPadInt<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(3 , kernel = 3 , stride = 2 , padding = 1 , activation = tanh)`: [2, 5, 6] → [3, 3, 3]
     pub conv: ::staticnet::Conv2dParams<T, 3, 18>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvPadInt<T> {}
 impl<T: ::staticnet::Float> ConvPadInt<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -5273,15 +5533,28 @@ pub struct ConvPadPair<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(2 , kernel = (3 , 2) , padding = (2 , 1))`: [1, 4, 5] → [2, 6, 6]
     pub conv: ::staticnet::Conv2dParams<T, 2, 6>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvPadPair<T> {}
 impl<T: ::staticnet::Float> ConvPadPair<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -5489,15 +5762,28 @@ pub struct ConvSoftmax<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(4 , kernel = 2 , activation = softmax)`: [3, 4, 4] → [4, 3, 3]
     pub conv: ::staticnet::Conv2dParams<T, 4, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSoftmax<T> {}
 impl<T: ::staticnet::Float> ConvSoftmax<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -5734,15 +6020,28 @@ pub struct ConvConv<T: ::staticnet::Float = f32> {
     ///`conv2: Conv2d(2 , kernel = (2 , 3) , stride = (1 , 2) , padding = same , activation = sigmoid)`: [3, 5, 5] → [2, 5, 3]
     pub conv2: ::staticnet::Conv2dParams<T, 2, 18>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvConv<T> {}
 impl<T: ::staticnet::Float> ConvConv<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6026,15 +6325,28 @@ pub struct MaxPool2<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPool2<T> {}
 impl<T: ::staticnet::Float> MaxPool2<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6213,15 +6525,28 @@ pub struct MaxPoolRagged<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRagged<T> {}
 impl<T: ::staticnet::Float> MaxPoolRagged<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6400,15 +6725,28 @@ pub struct MaxPoolOverlap<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolOverlap<T> {}
 impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6587,15 +6925,28 @@ pub struct MaxPoolGap<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolGap<T> {}
 impl<T: ::staticnet::Float> MaxPoolGap<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6774,15 +7125,28 @@ pub struct MaxPoolRect<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRect<T> {}
 impl<T: ::staticnet::Float> MaxPoolRect<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -6961,15 +7325,28 @@ pub struct MaxPoolRectStride<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRectStride<T> {}
 impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -7148,15 +7525,28 @@ pub struct AvgPool2<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPool2<T> {}
 impl<T: ::staticnet::Float> AvgPool2<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -7335,15 +7725,28 @@ pub struct AvgPoolRagged<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRagged<T> {}
 impl<T: ::staticnet::Float> AvgPoolRagged<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -7522,15 +7925,28 @@ pub struct AvgPoolOverlap<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolOverlap<T> {}
 impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -7709,15 +8125,28 @@ pub struct AvgPoolGap<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolGap<T> {}
 impl<T: ::staticnet::Float> AvgPoolGap<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -7896,15 +8325,28 @@ pub struct AvgPoolRect<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRect<T> {}
 impl<T: ::staticnet::Float> AvgPoolRect<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -8083,15 +8525,28 @@ pub struct AvgPoolRectStride<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRectStride<T> {}
 impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -8274,15 +8729,28 @@ pub struct FlattenImage<T: ::staticnet::Float = f32> {
     ///`fc: Dense(3)`: [24] → [3]
     pub fc: ::staticnet::DenseParams<T, 24, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenImage<T> {}
 impl<T: ::staticnet::Float> FlattenImage<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -8655,15 +9123,28 @@ pub struct FlattenSequence<T: ::staticnet::Float = f32> {
     ///`fc: Dense(2 , activation = tanh)`: [12] → [2]
     pub fc: ::staticnet::DenseParams<T, 12, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenSequence<T> {}
 impl<T: ::staticnet::Float> FlattenSequence<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -9006,15 +9487,28 @@ pub struct FlattenAfterGru<T: ::staticnet::Float = f32> {
     ///`fc: Dense(2)`: [12] → [2]
     pub fc: ::staticnet::DenseParams<T, 12, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenAfterGru<T> {}
 impl<T: ::staticnet::Float> FlattenAfterGru<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -9376,15 +9870,28 @@ pub struct ReluVector<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluVector<T> {}
 impl<T: ::staticnet::Float> ReluVector<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -9552,15 +10059,28 @@ pub struct SigmoidVector<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidVector<T> {}
 impl<T: ::staticnet::Float> SigmoidVector<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -9728,15 +10248,28 @@ pub struct TanhVector<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhVector<T> {}
 impl<T: ::staticnet::Float> TanhVector<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -9904,15 +10437,28 @@ pub struct SoftmaxVector<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxVector<T> {}
 impl<T: ::staticnet::Float> SoftmaxVector<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10080,15 +10626,28 @@ pub struct ReluSequence<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluSequence<T> {}
 impl<T: ::staticnet::Float> ReluSequence<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10256,15 +10815,28 @@ pub struct SigmoidSequence<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidSequence<T> {}
 impl<T: ::staticnet::Float> SigmoidSequence<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10432,15 +11004,28 @@ pub struct TanhSequence<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhSequence<T> {}
 impl<T: ::staticnet::Float> TanhSequence<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10608,15 +11193,28 @@ pub struct SoftmaxSequence<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxSequence<T> {}
 impl<T: ::staticnet::Float> SoftmaxSequence<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10784,15 +11382,28 @@ pub struct ReluImage<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluImage<T> {}
 impl<T: ::staticnet::Float> ReluImage<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -10960,15 +11571,28 @@ pub struct SigmoidImage<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidImage<T> {}
 impl<T: ::staticnet::Float> SigmoidImage<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -11136,15 +11760,28 @@ pub struct TanhImage<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhImage<T> {}
 impl<T: ::staticnet::Float> TanhImage<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -11312,15 +11949,28 @@ pub struct SoftmaxImage<T: ::staticnet::Float = f32> {
     #[doc(hidden)]
     pub __float: ::core::marker::PhantomData<T>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxImage<T> {}
 impl<T: ::staticnet::Float> SoftmaxImage<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -11489,15 +12139,28 @@ pub struct DenseThenSoftmax<T: ::staticnet::Float = f32> {
     ///`fc: Dense(4)`: [5] → [4]
     pub fc: ::staticnet::DenseParams<T, 5, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseThenSoftmax<T> {}
 impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -11802,15 +12465,28 @@ pub struct ConvThenSoftmax<T: ::staticnet::Float = f32> {
     ///`conv: Conv2d(3 , kernel = (2 , 2))`: [2, 4, 5] → [3, 3, 4]
     pub conv: ::staticnet::Conv2dParams<T, 3, 8>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvThenSoftmax<T> {}
 impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -12034,15 +12710,28 @@ pub struct RnnDefault<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4)`: [5, 3] → [4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnDefault<T> {}
 impl<T: ::staticnet::Float> RnnDefault<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -12307,15 +12996,28 @@ pub struct RnnTanhSeq<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = tanh , return_sequences = true)`: [5, 3] → [5, 4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnTanhSeq<T> {}
 impl<T: ::staticnet::Float> RnnTanhSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -12564,15 +13266,28 @@ pub struct RnnRelu<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = relu)`: [5, 3] → [4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnRelu<T> {}
 impl<T: ::staticnet::Float> RnnRelu<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -12837,15 +13552,28 @@ pub struct RnnReluSeq<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = relu , return_sequences = true)`: [5, 3] → [5, 4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnReluSeq<T> {}
 impl<T: ::staticnet::Float> RnnReluSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -13094,15 +13822,28 @@ pub struct RnnSigmoid<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = sigmoid , return_sequences = false)`: [5, 3] → [4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSigmoid<T> {}
 impl<T: ::staticnet::Float> RnnSigmoid<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -13367,15 +14108,28 @@ pub struct RnnSigmoidSeq<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = sigmoid , return_sequences = true)`: [5, 3] → [5, 4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSigmoidSeq<T> {}
 impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -13624,15 +14378,28 @@ pub struct RnnLinear<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = linear)`: [5, 3] → [4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLinear<T> {}
 impl<T: ::staticnet::Float> RnnLinear<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -13897,15 +14664,28 @@ pub struct RnnLinearSeq<T: ::staticnet::Float = f32> {
     ///`rnn: SimpleRnn(4 , activation = linear , return_sequences = true)`: [5, 3] → [5, 4]
     pub rnn: ::staticnet::RecurrentParams<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLinearSeq<T> {}
 impl<T: ::staticnet::Float> RnnLinearSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -14154,15 +14934,28 @@ pub struct LstmLast<T: ::staticnet::Float = f32> {
     ///`lstm: Lstm(4)`: [5, 3] → [4]
     pub lstm: ::staticnet::RecurrentParams<T, 3, 4, 16>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmLast<T> {}
 impl<T: ::staticnet::Float> LstmLast<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -14421,15 +15214,28 @@ pub struct LstmSeq<T: ::staticnet::Float = f32> {
     ///`lstm: Lstm(4 , return_sequences = true)`: [5, 3] → [5, 4]
     pub lstm: ::staticnet::RecurrentParams<T, 3, 4, 16>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmSeq<T> {}
 impl<T: ::staticnet::Float> LstmSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -14672,15 +15478,28 @@ pub struct GruLast<T: ::staticnet::Float = f32> {
     ///`gru: Gru(4 , return_sequences = false)`: [5, 3] → [4]
     pub gru: ::staticnet::RecurrentParams<T, 3, 4, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruLast<T> {}
 impl<T: ::staticnet::Float> GruLast<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -14939,15 +15758,28 @@ pub struct GruSeq<T: ::staticnet::Float = f32> {
     ///`gru: Gru(4 , return_sequences = true)`: [5, 3] → [5, 4]
     pub gru: ::staticnet::RecurrentParams<T, 3, 4, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruSeq<T> {}
 impl<T: ::staticnet::Float> GruSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -15193,15 +16025,28 @@ pub struct LstmLstm<T: ::staticnet::Float = f32> {
     ///`lstm2: Lstm(3)`: [6, 5] → [3]
     pub lstm2: ::staticnet::RecurrentParams<T, 5, 3, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmLstm<T> {}
 impl<T: ::staticnet::Float> LstmLstm<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -15558,15 +16403,28 @@ pub struct GruGru<T: ::staticnet::Float = f32> {
     ///`gru2: Gru(3)`: [6, 5] → [3]
     pub gru2: ::staticnet::RecurrentParams<T, 5, 3, 9>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruGru<T> {}
 impl<T: ::staticnet::Float> GruGru<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -15875,15 +16733,28 @@ pub struct RnnLstm<T: ::staticnet::Float = f32> {
     ///`lstm: Lstm(3)`: [6, 5] → [3]
     pub lstm: ::staticnet::RecurrentParams<T, 5, 3, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLstm<T> {}
 impl<T: ::staticnet::Float> RnnLstm<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -16198,15 +17069,28 @@ pub struct GruGruSeq<T: ::staticnet::Float = f32> {
     ///`gru2: Gru(4 , return_sequences = true)`: [4, 3] → [4, 4]
     pub gru2: ::staticnet::RecurrentParams<T, 3, 4, 12>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruGruSeq<T> {}
 impl<T: ::staticnet::Float> GruGruSeq<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -16505,15 +17389,28 @@ pub struct LstmSeqDense<T: ::staticnet::Float = f32> {
     ///`fc: Dense(3 , activation = softmax)`: [5, 4] → [5, 3]
     pub fc: ::staticnet::DenseParams<T, 4, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmSeqDense<T> {}
 impl<T: ::staticnet::Float> LstmSeqDense<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -16802,15 +17699,28 @@ pub struct RnnSeqDense<T: ::staticnet::Float = f32> {
     ///`fc: Dense(2 , activation = sigmoid)`: [5, 3] → [5, 2]
     pub fc: ::staticnet::DenseParams<T, 3, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSeqDense<T> {}
 impl<T: ::staticnet::Float> RnnSeqDense<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -17105,15 +18015,28 @@ pub struct GruDense<T: ::staticnet::Float = f32> {
     ///`fc: Dense(2 , activation = relu)`: [4] → [2]
     pub fc: ::staticnet::DenseParams<T, 4, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruDense<T> {}
 impl<T: ::staticnet::Float> GruDense<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -17564,15 +18487,28 @@ pub struct SeedCnn<T: ::staticnet::Float = f32> {
     ///`out: Dense(1 , activation = sigmoid)`: [64] → [1]
     pub out: ::staticnet::DenseParams<T, 64, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SeedCnn<T> {}
 impl<T: ::staticnet::Float> SeedCnn<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);
@@ -18117,15 +19053,28 @@ pub struct Forecaster<T: ::staticnet::Float = f32> {
     ///`head: Dense(1)`: [32] → [1]
     pub head: ::staticnet::DenseParams<T, 32, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for Forecaster<T> {}
 impl<T: ::staticnet::Float> Forecaster<T> {
     /// A model whose parameters are all zero (also the starting
     /// point of a gradient accumulator).
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_zeros`](::staticnet::Model::boxed_zeros).
     pub fn zeros() -> Self {
         <Self as ::staticnet::Model<T>>::zeros()
     }
     /// A model initialised from `seed` with Keras' default
     /// initializers; see [`Model::init_in`](::staticnet::Model::init_in)
     /// to initialise one in place.
+    ///
+    /// Returned by value: it needs
+    /// [`Model::STACK_BYTES`](::staticnet::Model::STACK_BYTES) of
+    /// stack (more in a debug build). For a large model use
+    /// [`Model::boxed_init`](::staticnet::Model::boxed_init), which
+    /// never builds it on the stack.
     pub fn init(seed: u64) -> Self {
         let mut model = Self::zeros();
         ::staticnet::Model::init_in(&mut model, seed);

@@ -60,6 +60,8 @@ pub enum Value {
     Ident(Ident),
     Tuple(Span, Vec<Value>),
     Other(TokenStream),
+    /// `[a, b, ..]` (a target shape, an axis order).
+    List(Span, Vec<Value>),
 }
 
 impl quote::ToTokens for Value {
@@ -82,6 +84,18 @@ impl quote::ToTokens for Value {
                 tokens.extend(std::iter::once(proc_macro2::TokenTree::Group(g)));
             }
             Value::Other(ts) => tokens.extend(ts.clone()),
+            Value::List(span, items) => {
+                let mut inner = TokenStream::new();
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        inner.extend(quote::quote!(,));
+                    }
+                    item.to_tokens(&mut inner);
+                }
+                let mut g = proc_macro2::Group::new(proc_macro2::Delimiter::Bracket, inner);
+                g.set_span(*span);
+                tokens.extend(std::iter::once(proc_macro2::TokenTree::Group(g)));
+            }
         }
     }
 }
@@ -96,6 +110,7 @@ impl Value {
             Value::Ident(_) => "a name",
             Value::Tuple(..) => "a tuple",
             Value::Other(_) => "an expression",
+            Value::List(..) => "a list",
         }
     }
 }

@@ -202,7 +202,7 @@ impl Parse for Arg {
 /// whatever the input.
 const MAX_NESTING: usize = 4;
 
-/// A literal, a name, a parenthesised tuple, or (kept as tokens for a
+/// A literal, a name, a parenthesised tuple, a bracketed list, or (kept as tokens for a
 /// later, clearer error) anything else up to the next top-level comma.
 fn parse_value(input: ParseStream, depth: usize) -> syn::Result<Value> {
     if input.peek(syn::LitInt) {
@@ -229,6 +229,19 @@ fn parse_value(input: ParseStream, depth: usize) -> syn::Result<Value> {
             content.parse::<Token![,]>()?;
         }
         return Ok(Value::Tuple(paren.span.join(), items));
+    }
+    if input.peek(syn::token::Bracket) && depth < MAX_NESTING && one_tree_then_end(input) {
+        let content;
+        let bracket = bracketed!(content in input);
+        let mut items = Vec::new();
+        while !content.is_empty() {
+            items.push(parse_value(&content, depth + 1)?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        return Ok(Value::List(bracket.span.join(), items));
     }
     let mut tokens = TokenStream::new();
     while !input.is_empty() && !input.peek(Token![,]) {

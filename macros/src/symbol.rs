@@ -22,19 +22,18 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("Linear", "Dense"),
     ("ReLU", "Relu"),
     ("Activation", "Relu"),
+    ("BatchNormalization", "BatchNorm"),
+    ("BatchNorm1d", "BatchNorm"),
+    ("BatchNorm2d", "BatchNorm"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
 const UNSUPPORTED_KINDS: &[&str] = &[
-    "Dropout",
-    "BatchNormalization",
-    "BatchNorm2d",
     "LayerNormalization",
     "LayerNorm",
     "Embedding",
     "Conv1d",
     "Conv1D",
-    "Reshape",
     "GlobalAveragePooling2D",
     "Bidirectional",
 ];

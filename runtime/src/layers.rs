@@ -100,3 +100,47 @@ impl<T: Float, const F: usize, const H: usize, const GH: usize> RecurrentParams<
         }
     }
 }
+
+/// `BatchNorm` over `C` channels (of an image) or features (of a vector or
+/// a sequence), as PyTorch's `BatchNorm1d`/`BatchNorm2d`. In evaluation
+/// mode `y = γ (x − running_mean)/√(running_var + ε) + β`.
+///
+/// `weight` (γ) and `bias` (β) are trainable parameters; `running_mean`,
+/// `running_var` and `num_batches_tracked` are buffers: loaded and saved
+/// with the model (`Model::visit_buffers`), never touched by an optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormParams<T: Float, const C: usize> {
+    /// `weight` `[C]` (γ).
+    pub weight: SVector<T, C>,
+    /// `bias` `[C]` (β).
+    pub bias: SVector<T, C>,
+    /// `running_mean` `[C]` (buffer).
+    pub running_mean: SVector<T, C>,
+    /// `running_var` `[C]` (buffer).
+    pub running_var: SVector<T, C>,
+    /// `num_batches_tracked` `[]`, PyTorch's I64 (buffer).
+    pub num_batches_tracked: i64,
+}
+
+impl<T: Float, const C: usize> BatchNormParams<T, C> {
+    /// All zeros (the gradient accumulator's starting point; as a model,
+    /// call [`BatchNormParams::init_keras`] to get a unit variance).
+    pub fn zeros() -> Self {
+        Self {
+            weight: SVector::zeros(),
+            bias: SVector::zeros(),
+            running_mean: SVector::zeros(),
+            running_var: SVector::zeros(),
+            num_batches_tracked: 0,
+        }
+    }
+    /// Keras' and PyTorch's defaults: γ = 1, β = 0, running mean 0,
+    /// running variance 1, no batches tracked. Draws nothing from `rng`.
+    pub fn init_keras(&mut self, _rng: &mut Rng) {
+        self.weight.fill(T::one());
+        self.bias.fill(T::zero());
+        self.running_mean.fill(T::zero());
+        self.running_var.fill(T::one());
+        self.num_batches_tracked = 0;
+    }
+}

@@ -118,6 +118,74 @@ pub trait Model<T: Float>: Sized {
             params: Self::PARAMS,
             bytes_per_param: core::mem::size_of::<T>(),
             model_bytes: Self::STACK_BYTES,
+            non_trainable: Self::BUFFERS,
+        }
+    }
+
+    /// Number of non-trainable values: the float buffers (BatchNorm's
+    /// running mean and variance) that [`Model::visit_buffers`] visits.
+    const BUFFERS: usize = 0;
+
+    /// Calls `f` once per buffer (state that is not a trainable
+    /// parameter: BatchNorm's `running_mean`, `running_var` and
+    /// `num_batches_tracked`), in PyTorch `state_dict` naming and layout.
+    /// With [`Model::visit_params`] this is the whole `state_dict`. The
+    /// default (a model without buffers) visits nothing.
+    fn visit_buffers<'a>(&'a self, f: &mut dyn FnMut(Buffer<'a, T>)) {
+        let _ = f;
+    }
+
+    /// Like [`Model::visit_buffers`], with write access.
+    fn visit_buffers_mut<'a>(&'a mut self, f: &mut dyn FnMut(BufferMut<'a, T>)) {
+        let _ = f;
+    }
+}
+
+/// Read access to one buffer: float values (a [`Param`] view, same naming
+/// and layout) or a count (PyTorch's I64 `num_batches_tracked`, shape `[]`).
+#[derive(Clone, Copy, Debug)]
+pub enum Buffer<'a, T> {
+    /// Float values, e.g. `bn1.running_mean`.
+    Values(Param<'a, T>),
+    /// A scalar count, e.g. `bn1.num_batches_tracked`.
+    Count {
+        /// The `state_dict` key.
+        name: &'static str,
+        /// The count.
+        value: &'a i64,
+    },
+}
+
+/// Write access to one buffer; see [`Buffer`].
+#[derive(Debug)]
+pub enum BufferMut<'a, T> {
+    /// Float values, e.g. `bn1.running_var`.
+    Values(ParamMut<'a, T>),
+    /// A scalar count, e.g. `bn1.num_batches_tracked`.
+    Count {
+        /// The `state_dict` key.
+        name: &'static str,
+        /// The count.
+        value: &'a mut i64,
+    },
+}
+
+impl<T> Buffer<'_, T> {
+    /// The `state_dict` key.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Buffer::Values(p) => p.name,
+            Buffer::Count { name, .. } => name,
+        }
+    }
+}
+
+impl<T> BufferMut<'_, T> {
+    /// The `state_dict` key.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BufferMut::Values(p) => p.name,
+            BufferMut::Count { name, .. } => name,
         }
     }
 }
@@ -289,6 +357,9 @@ pub struct Summary {
     /// `size_of` the model ([`Model::STACK_BYTES`]); past 1 MiB the summary
     /// says to build it on the heap.
     pub model_bytes: usize,
+    /// Non-trainable float values (buffers such as BatchNorm's running
+    /// statistics), counted in the total.
+    pub non_trainable: usize,
 }
 
 struct Shape<'a>(&'a [usize]);
@@ -409,14 +480,15 @@ impl fmt::Display for Summary {
             )?;
         }
         rule(f, '=')?;
+        let total = self.params + self.non_trainable;
         writeln!(
             f,
             "Total params: {} ({} bytes)",
-            Thousands(self.params),
-            Thousands(self.params * self.bytes_per_param)
+            Thousands(total),
+            Thousands(total * self.bytes_per_param)
         )?;
         writeln!(f, "Trainable params: {}", Thousands(self.params))?;
-        writeln!(f, "Non-trainable params: 0")?;
+        writeln!(f, "Non-trainable params: {}", Thousands(self.non_trainable))?;
         if self.model_bytes > 1 << 20 {
             writeln!(
                 f,

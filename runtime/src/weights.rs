@@ -318,6 +318,9 @@ pub trait Weights<T: Float>: Model<T> {
                 errors.push(e);
             }
         });
+        if let Err(e) = check_buffers(self, &st, &mut names) {
+            errors.push(e);
+        }
         if !options.allow_extra {
             let mut extra: Vec<&str> = st
                 .names()
@@ -355,6 +358,7 @@ pub trait Weights<T: Float>: Model<T> {
                 p.set(k, T::of_f64(kind.get(data, k)));
             }
         });
+        copy_buffers(self, &st);
         Ok(())
     }
 
@@ -395,6 +399,7 @@ pub trait Weights<T: Float>: Model<T> {
                 format_args!("],\"data_offsets\":[{start},{}]}}", data.len()),
             );
         });
+        write_buffers(self, &mut header, &mut data);
         header.push('}');
         // Pad the header with spaces to a multiple of 8 bytes, as the
         // reference writer does, so the data that follows is aligned.
@@ -487,6 +492,107 @@ pub trait Weights<T: Float>: Model<T> {
 }
 
 impl<T: Float, M: Model<T>> Weights<T> for M {}
+
+/// Pass 1 for the buffers: float buffers are required like parameters; a
+/// count (`num_batches_tracked`) is optional, but if present must be PyTorch's
+/// I64 scalar. Adds every buffer's name to `names`.
+fn check_buffers<T: Float, M: Model<T>>(
+    model: &M,
+    st: &SafeTensors<'_>,
+    names: &mut Vec<&'static str>,
+) -> Result<(), LoadError> {
+    let mut error: Option<LoadError> = None;
+    model.visit_buffers(&mut |b| {
+        names.push(b.name());
+        if error.is_some() {
+            return;
+        }
+        error = match b {
+            crate::Buffer::Values(p) => check_tensor(st, p.name, p.shape, p.len()).err(),
+            crate::Buffer::Count { name, .. } => match st.tensor(name) {
+                Err(_) => None,
+                Ok(v) if !v.shape().is_empty() => Some(LoadError::Shape {
+                    name,
+                    expected: &[],
+                    found: v.shape().to_vec(),
+                }),
+                Ok(v) if v.dtype() != Dtype::I64 || v.data().len() != 8 => {
+                    Some(LoadError::Format {
+                        reason: alloc::format!(
+                            "tensor `{name}` is {}; a batch count is an I64 scalar",
+                            v.dtype()
+                        ),
+                    })
+                }
+                Ok(_) => None,
+            },
+        };
+    });
+    error.map_or(Ok(()), Err)
+}
+
+/// Pass 2 for the buffers (checked by [`check_buffers`]); a count missing
+/// from the file is left as it is.
+fn copy_buffers<T: Float, M: Model<T>>(model: &mut M, st: &SafeTensors<'_>) {
+    model.visit_buffers_mut(&mut |b| match b {
+        crate::BufferMut::Values(mut p) => {
+            let Ok(view) = st.tensor(p.name) else { return };
+            let Some(kind) = Float16Or::of(view.dtype()) else {
+                return;
+            };
+            let data = view.data();
+            for k in 0..p.len() {
+                p.set(k, T::of_f64(kind.get(data, k)));
+            }
+        }
+        crate::BufferMut::Count { name, value } => {
+            let Ok(view) = st.tensor(name) else { return };
+            if let Ok(b) = <[u8; 8]>::try_from(view.data()) {
+                *value = i64::from_le_bytes(b);
+            }
+        }
+    });
+}
+
+/// Appends the buffers to a file being written: float buffers in the
+/// model's float type, counts as I64 scalars (so PyTorch's
+/// `load_state_dict(strict=True)` finds `num_batches_tracked`).
+fn write_buffers<T: Float, M: Model<T>>(model: &M, header: &mut String, data: &mut Vec<u8>) {
+    let f32_file = core::mem::size_of::<T>() == 4;
+    model.visit_buffers(&mut |b| {
+        let start = data.len();
+        let (name, dtype, shape): (_, _, &[usize]) = match b {
+            crate::Buffer::Values(p) => {
+                for v in p.iter() {
+                    if f32_file {
+                        data.extend_from_slice(&(v.to_f64() as f32).to_le_bytes());
+                    } else {
+                        data.extend_from_slice(&v.to_f64().to_le_bytes());
+                    }
+                }
+                (p.name, if f32_file { "F32" } else { "F64" }, p.shape)
+            }
+            crate::Buffer::Count { name, value } => {
+                data.extend_from_slice(&value.to_le_bytes());
+                (name, "I64", &[])
+            }
+        };
+        let _ = fmt::Write::write_fmt(
+            header,
+            format_args!(",\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":["),
+        );
+        for (i, d) in shape.iter().enumerate() {
+            if i > 0 {
+                header.push(',');
+            }
+            let _ = fmt::Write::write_fmt(header, format_args!("{d}"));
+        }
+        let _ = fmt::Write::write_fmt(
+            header,
+            format_args!("],\"data_offsets\":[{start},{}]}}", data.len()),
+        );
+    });
+}
 
 /// Checks one tensor of the file against the model's parameter `name`.
 fn check_tensor(

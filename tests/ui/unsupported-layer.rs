@@ -3,7 +3,7 @@ use staticnet::model;
 model! {
     struct Net {
         input: [4],
-        drop: Dropout(0.5),
+        norm: LayerNormalization,
         fc1: Dense(2),
     }
 }

@@ -88,6 +88,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let init = params::init_in(plan);
     let zeros = params::zeros(plan);
     let tensors = params::tensor_access(plan);
+    let buffers = params::visit_buffers(plan);
     quote! {
         impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
             type Input = #input_ty;
@@ -103,6 +104,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
                 #visit_mut
             }
             #init
+            #buffers
         }
     }
 }

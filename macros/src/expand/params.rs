@@ -214,3 +214,81 @@ pub fn init_in(plan: &Plan) -> TokenStream {
         }
     }
 }
+
+/// Every float buffer (BatchNorm's running statistics): (field, member,
+/// PyTorch name, PyTorch shape), in `state_dict` order.
+pub fn buffers<'a>(plan: &'a Plan<'a>) -> Vec<(&'a syn::Ident, &'static str, String, Vec<usize>)> {
+    let mut out = Vec::new();
+    for (i, n) in plan.nodes.iter().enumerate() {
+        let field = &n.decl.name;
+        for t in n.layer.buffers(&plan.site(i)) {
+            out.push((field, t.member, format!("{field}.{}", t.suffix), t.shape));
+        }
+    }
+    out
+}
+
+/// Every I64 scalar buffer (`num_batches_tracked`): (field, member,
+/// PyTorch name).
+pub fn counters<'a>(plan: &'a Plan<'a>) -> Vec<(&'a syn::Ident, &'static str, String)> {
+    let mut out = Vec::new();
+    for n in &plan.nodes {
+        let field = &n.decl.name;
+        for c in n.layer.counters() {
+            out.push((field, c, format!("{field}.{c}")));
+        }
+    }
+    out
+}
+
+/// `visit_buffers` and `visit_buffers_mut`, layer by layer in
+/// `state_dict` order (float buffers, then counts); nothing for a model
+/// without buffers (the trait's defaults visit nothing).
+pub fn visit_buffers(plan: &Plan) -> TokenStream {
+    let (floats, counts) = (buffers(plan), counters(plan));
+    if floats.is_empty() && counts.is_empty() {
+        return TokenStream::new();
+    }
+    let body = |mutable: bool| {
+        let (buffer, param, amp) = if mutable {
+            (
+                quote!(::staticnet::BufferMut),
+                quote!(::staticnet::ParamMut::new),
+                quote!(&mut),
+            )
+        } else {
+            (
+                quote!(::staticnet::Buffer),
+                quote!(::staticnet::Param::new),
+                quote!(&),
+            )
+        };
+        let mut calls = Vec::new();
+        for n in &plan.nodes {
+            let field = &n.decl.name;
+            for (_, member, name, shape) in floats.iter().filter(|b| b.0 == field) {
+                let member = format_ident!("{}", member);
+                let dims = shape.iter().map(|&d| lit(d));
+                calls.push(quote! {
+                    f(#buffer::Values(#param(#name, &[#(#dims),*], #amp self.#field.#member)));
+                });
+            }
+            for (_, member, name) in counts.iter().filter(|c| c.0 == field) {
+                let member = format_ident!("{}", member);
+                calls.push(quote! {
+                    f(#buffer::Count { name: #name, value: #amp self.#field.#member });
+                });
+            }
+        }
+        quote!(#(#calls)*)
+    };
+    let (get, set) = (body(false), body(true));
+    quote! {
+        fn visit_buffers<'a>(&'a self, f: &mut dyn ::core::ops::FnMut(::staticnet::Buffer<'a, T>)) {
+            #get
+        }
+        fn visit_buffers_mut<'a>(&'a mut self, f: &mut dyn ::core::ops::FnMut(::staticnet::BufferMut<'a, T>)) {
+            #set
+        }
+    }
+}

@@ -34,6 +34,15 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
         .max()
         .unwrap_or(0);
     let live = lit(live);
+    // Emitted only for a model with buffers: the trait's default is 0.
+    let buffers: usize = super::params::buffers(plan)
+        .iter()
+        .map(|b| b.3.iter().product::<usize>())
+        .sum();
+    let buffers = (buffers > 0).then(|| {
+        let n = lit(buffers);
+        quote!(const BUFFERS: usize = #n;)
+    });
     quote! {
         const NAME: &'static str = #name;
         const INPUT_SHAPE: &'static [usize] = &[#(#input),*];
@@ -42,5 +51,6 @@ pub fn consts(def: &ModelDef, plan: &Plan) -> TokenStream {
         ];
         const PARAMS: usize = #total;
         const ACTIVATION_VALUES: usize = #live;
+        #buffers
     }
 }

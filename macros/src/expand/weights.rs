@@ -81,7 +81,24 @@ fn check(
     let written = attr.path.value();
     let model = &def.name;
     let mut errors: Vec<syn::Error> = Vec::new();
-    let expected = super::params::tensors(plan);
+    let mut expected = super::params::tensors(plan);
+    expected.extend(super::params::buffers(plan));
+    let counters = super::params::counters(plan);
+    for (_, _, name) in &counters {
+        // Optional (PyTorch files before 0.4.1 and Keras conversions have
+        // none), but if present it must be PyTorch's I64 scalar.
+        match file.tensors.get(name) {
+            Some(t) if !t.shape.is_empty() || t.dtype != "I64" => errors.push(syn::Error::new(
+                span,
+                format!(
+                    "tensor `{name}` in `{written}` is {} {}, but a batch count is an I64 scalar []",
+                    t.dtype,
+                    fmt_shape(&t.shape)
+                ),
+            )),
+            _ => {}
+        }
+    }
     for (field, _, name, shape) in &expected {
         let layer = plan
             .nodes
@@ -128,7 +145,11 @@ fn check(
     }
     if !attr.allow_extra {
         let ignored: Vec<String> = attr.ignore.iter().map(|s| s.value()).collect();
-        let known: Vec<&str> = expected.iter().map(|t| t.2.as_str()).collect();
+        let known: Vec<&str> = expected
+            .iter()
+            .map(|t| t.2.as_str())
+            .chain(counters.iter().map(|c| c.2.as_str()))
+            .collect();
         for (name, t) in &file.tensors {
             if known.contains(&name.as_str()) || ignored.contains(name) {
                 continue;
@@ -171,13 +192,15 @@ fn fmt_shape(s: &[usize]) -> String {
 /// file's values (or zeros without a valid file).
 fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
     let na = quote!(::staticnet::__private::nalgebra);
-    let all = super::params::tensors(plan);
+    let mut all = super::params::tensors(plan);
+    all.extend(super::params::buffers(plan));
+    let counters = super::params::counters(plan);
     let mut fields = Vec::new();
     for p in &plan.nodes {
         let Some(block) = p.layer.param_block() else {
             continue;
         };
-        let members: Vec<TokenStream> = all
+        let mut members: Vec<TokenStream> = all
             .iter()
             .filter(|t| t.0 == &p.decl.name)
             .map(|(_, member, name, shape)| {
@@ -191,6 +214,15 @@ fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
                 quote!(#member: #na::Matrix::from_array_storage(#na::ArrayStorage(#storage)),)
             })
             .collect();
+        for (_, member, name) in counters.iter().filter(|c| c.0 == &p.decl.name) {
+            // Checked to be an I64 scalar if present; 0 if absent.
+            let count = file
+                .and_then(|f| f.tensors.get(name))
+                .and_then(|t| <[u8; 8]>::try_from(t.data.as_slice()).ok())
+                .map_or(0, i64::from_le_bytes);
+            let (member, count) = (format_ident!("{}", member), Literal::i64_suffixed(count));
+            members.push(quote!(#member: #count,));
+        }
         if members.is_empty() {
             continue;
         }

@@ -321,6 +321,30 @@ impl<'a> Args<'a> {
         }
     }
 
+    /// A number (a float or an integer literal, possibly negative) as
+    /// `f64`; `example` shows a correct use ("`eps = 1e-3`").
+    pub fn number(&self, v: &Value, what: &str, example: &str) -> Option<f64> {
+        let parsed = match v {
+            Value::Float(l) => l.base10_parse::<f64>().ok(),
+            Value::Int(l) => l.base10_parse::<f64>().ok(),
+            _ => None,
+        };
+        match parsed {
+            Some(x) if x.is_finite() => Some(x),
+            _ => {
+                self.cx.error_spanned(
+                    v,
+                    format!(
+                        "{} must be a number, e.g. `{example}`, found {}",
+                        self.subject(what),
+                        found(v)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// A size that may be zero (padding).
     fn nonneg(&self, v: &Value, what: &str) -> Option<usize> {
         match v {
@@ -534,5 +558,9 @@ pub fn show(v: &Value) -> String {
             format!("({})", items.join(", "))
         }
         Value::Other(ts) => ts.to_string(),
+        Value::List(_, items) => {
+            let items: Vec<String> = items.iter().map(show).collect();
+            format!("[{}]", items.join(", "))
+        }
     }
 }

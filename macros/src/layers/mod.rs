@@ -10,12 +10,15 @@
 
 pub mod activation;
 pub mod args;
+mod batchnorm;
 mod conv2d;
 mod dense;
+mod dropout;
 mod flatten;
 mod merge;
 mod pool;
 mod recurrent;
+mod reshape;
 
 pub use activation::Act;
 
@@ -74,6 +77,10 @@ pub static KINDS: &[Kind] = &[
     merge::ADD,
     merge::MULTIPLY,
     merge::CONCATENATE,
+    batchnorm::KIND,
+    dropout::KIND,
+    reshape::RESHAPE,
+    reshape::PERMUTE,
 ];
 
 /// Whether `kind` is a merge layer (its positional arguments name inputs).
@@ -392,6 +399,19 @@ pub trait Layer {
     /// reference.
     fn stream_merge(&self, _s: &Site, _xs: &[TokenStream]) -> Option<StreamStep> {
         None
+    }
+
+    /// The float buffers in `state_dict` order (BatchNorm's running
+    /// statistics): members of the parameter block that are loaded and
+    /// saved with the model (`visit_buffers`) but are not trainable.
+    fn buffers(&self, _s: &Site) -> Vec<TensorDecl> {
+        Vec::new()
+    }
+
+    /// The I64 scalar buffers (`num_batches_tracked`), by suffix, which is
+    /// also the member's name: optional on load, written on save.
+    fn counters(&self) -> Vec<&'static str> {
+        Vec::new()
     }
 }
 

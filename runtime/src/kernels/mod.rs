@@ -32,3 +32,5 @@ pub use pool::*;
 pub use recurrent::*;
 pub use reshape::*;
 pub use sequence::*;
+mod batchnorm;
+pub use batchnorm::*;

@@ -1,0 +1,216 @@
+//! `BatchNorm(eps = 1e-5, momentum = 0.1)`: per channel of an image, per
+//! feature of a vector or of every step of a sequence, in evaluation mode
+//! (PyTorch's `eval()`): `y = γ (x − running_mean)/√(running_var + ε) + β`.
+//!
+//! Tensors: `weight` `[C]` (γ) and `bias` `[C]` (β), trainable; buffers
+//! `running_mean` `[C]`, `running_var` `[C]` and `num_batches_tracked` `[]`
+//! (I64), as PyTorch's `BatchNorm1d`/`BatchNorm2d` `state_dict`.
+//! Kernels: `runtime/src/kernels/batchnorm.rs`.
+
+use super::args::{Args, Signature};
+use super::{lit, BackIo, Kind, Layer, ShapeCx, Site, StreamStep, TensorDecl};
+use crate::shape::Shape;
+use proc_macro2::{Literal, TokenStream};
+use quote::{quote, quote_spanned};
+use std::any::Any;
+
+pub struct BatchNorm {
+    pub eps: f64,
+    /// PyTorch's meaning (`running = (1 − momentum)·running +
+    /// momentum·batch`): kept for training-mode BatchNorm, a later issue;
+    /// evaluation mode does not read it.
+    #[allow(dead_code)]
+    pub momentum: f64,
+}
+
+pub const KIND: Kind = Kind {
+    name: "BatchNorm",
+    signature: Signature {
+        positional: None,
+        options: &["eps", "momentum"],
+        example: "BatchNorm(eps = 1e-5, momentum = 0.1)",
+    },
+    resolve,
+};
+
+fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
+    let name = args.name();
+    let eps = match args.get("eps") {
+        None => Some(1e-5),
+        Some(v) => match args.number(v, "eps", "eps = 1e-5") {
+            Some(e) if e > 0.0 => Some(e),
+            Some(e) => {
+                args.cx().error_spanned(
+                    v,
+                    format!(
+                        "`eps` of `{name}` must be positive (it keeps √(running_var + eps) away from zero; PyTorch's default is 1e-5), found {e}"
+                    ),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    let momentum = match args.get("momentum") {
+        None => Some(0.1),
+        Some(v) => match args.number(v, "momentum", "momentum = 0.1") {
+            Some(m) if (0.0..=1.0).contains(&m) => Some(m),
+            Some(m) => {
+                args.cx().error_spanned(
+                    v,
+                    format!(
+                        "`momentum` of `{name}` must be between 0 and 1, found {m}; it has PyTorch's meaning, running = (1 − momentum)·running + momentum·batch (Keras' momentum 0.99 is 0.01 here)"
+                    ),
+                );
+                None
+            }
+            None => None,
+        },
+    };
+    Some(Box::new(BatchNorm {
+        eps: eps?,
+        momentum: momentum?,
+    }))
+}
+
+impl BatchNorm {
+    /// `<T as Float>::of_f64(eps)`.
+    fn eps(&self) -> TokenStream {
+        let e = Literal::f64_suffixed(self.eps);
+        quote!(<T as ::staticnet::Float>::of_f64(#e))
+    }
+
+    /// The kernel and its generics for this input: `batchnorm::<T, C, S>`
+    /// on a vector (S = 1) or sequence, `batchnorm_image::<T, C, H, W>` on
+    /// an image; `suffix` picks the backward forms.
+    fn kernel(&self, input: Shape, suffix: &str) -> TokenStream {
+        match input {
+            Shape::Vector(n) => {
+                let f = quote::format_ident!("batchnorm{}", suffix);
+                let n = lit(n);
+                quote!(k::#f::<T, #n, 1>)
+            }
+            Shape::Seq(t, f) => {
+                let k = quote::format_ident!("batchnorm{}", suffix);
+                let (t, f) = (lit(t), lit(f));
+                quote!(k::#k::<T, #f, #t>)
+            }
+            Shape::Image(c, h, w) => {
+                let k = quote::format_ident!("batchnorm_image{}", suffix);
+                let [c, h, w] = [c, h, w].map(lit);
+                quote!(k::#k::<T, #c, #h, #w>)
+            }
+        }
+    }
+}
+
+impl Layer for BatchNorm {
+    fn kind(&self) -> &'static str {
+        "BatchNorm"
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
+        Some(at.input)
+    }
+
+    fn param_count(&self, input: Shape) -> u128 {
+        2 * input.width() as u128
+    }
+
+    fn param_type(&self, s: &Site) -> Option<TokenStream> {
+        let c = lit(s.input.width());
+        Some(quote_spanned!(s.span=> ::staticnet::BatchNormParams<T, #c>))
+    }
+
+    fn param_block(&self) -> Option<TokenStream> {
+        Some(quote!(::staticnet::BatchNormParams))
+    }
+
+    fn tensors(&self, s: &Site) -> Vec<TensorDecl> {
+        let c = s.input.width();
+        vec![
+            TensorDecl {
+                member: "weight",
+                suffix: "weight",
+                shape: vec![c],
+            },
+            TensorDecl {
+                member: "bias",
+                suffix: "bias",
+                shape: vec![c],
+            },
+        ]
+    }
+
+    fn buffers(&self, s: &Site) -> Vec<TensorDecl> {
+        let c = s.input.width();
+        vec![
+            TensorDecl {
+                member: "running_mean",
+                suffix: "running_mean",
+                shape: vec![c],
+            },
+            TensorDecl {
+                member: "running_var",
+                suffix: "running_var",
+                shape: vec![c],
+            },
+        ]
+    }
+
+    fn counters(&self) -> Vec<&'static str> {
+        vec!["num_batches_tracked"]
+    }
+
+    fn init(&self, s: &Site) -> Option<TokenStream> {
+        let p = s.params();
+        Some(quote!(#p.init_keras(&mut rng);))
+    }
+
+    fn forward(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        _linear: bool,
+    ) -> TokenStream {
+        let (p, eps) = (s.params(), self.eps());
+        s.call(self.kernel(s.input, ""), quote!(&#p, #x, #eps))
+    }
+
+    fn has_params(&self) -> bool {
+        true
+    }
+
+    fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
+        let (p, g, eps) = (s.params(), s.grads(), self.eps());
+        let BackIo { input, grad, .. } = io;
+        s.call(
+            self.kernel(s.input, "_backward"),
+            quote!(&#p, &#input, &#grad, &mut #g, #eps),
+        )
+    }
+
+    fn backward_params(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<TokenStream> {
+        let (p, g, eps) = (s.params(), s.grads(), self.eps());
+        let BackIo { input, grad, .. } = io;
+        Some(s.call(
+            self.kernel(s.input, "_backward_params"),
+            quote!(&#p, &#input, &#grad, &mut #g, #eps),
+        ))
+    }
+
+    fn stream(&self, s: &Site, x: &TokenStream) -> Option<StreamStep> {
+        let (p, eps) = (s.params(), self.eps());
+        let c = lit(s.input.width());
+        Some(StreamStep {
+            state: None,
+            run: TokenStream::new(),
+            output: s.call(quote!(k::batchnorm::<T, #c, 1>), quote!(&#p, #x, #eps)),
+        })
+    }
+}
