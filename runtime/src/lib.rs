@@ -42,6 +42,7 @@ pub use activation::Activation;
 pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
 pub use init::Rng;
+pub use layers::{Conv2dNoBiasParams, ConvBlock, DenseNoBiasParams};
 pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
 pub use nalgebra;
