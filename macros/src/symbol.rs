@@ -22,6 +22,13 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("Linear", "Dense"),
     ("ReLU", "Relu"),
     ("Activation", "Relu"),
+    ("DepthwiseConv2D", "DepthwiseConv2d"),
+    ("GlobalAveragePooling2D", "GlobalAvgPool"),
+    ("GlobalMaxPooling2D", "GlobalMaxPool"),
+    ("GlobalAveragePooling1D", "GlobalAvgPool"),
+    ("GlobalMaxPooling1D", "GlobalMaxPool"),
+    ("GlobalAvgPool2d", "GlobalAvgPool"),
+    ("GlobalMaxPool2d", "GlobalMaxPool"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
@@ -35,7 +42,6 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "Conv1d",
     "Conv1D",
     "Reshape",
-    "GlobalAveragePooling2D",
     "Bidirectional",
 ];
 
@@ -51,6 +57,8 @@ const FOREIGN_OPTIONS: &[(&str, &str)] = &[
     ("hidden_size", "units"),
     ("out_channels", "filters"),
     ("act", "activation"),
+    ("dilation_rate", "dilation"),
+    ("use_bias", "bias"),
 ];
 
 /// Activation names from Keras and PyTorch that mean one of ours.

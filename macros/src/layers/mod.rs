@@ -12,7 +12,9 @@ pub mod activation;
 pub mod args;
 mod conv2d;
 mod dense;
+mod depthwise;
 mod flatten;
+mod global_pool;
 mod pool;
 mod recurrent;
 
@@ -70,6 +72,9 @@ pub static KINDS: &[Kind] = &[
     activation::SIGMOID,
     activation::TANH,
     activation::SOFTMAX,
+    depthwise::KIND,
+    global_pool::GLOBAL_AVG_POOL,
+    global_pool::GLOBAL_MAX_POOL,
 ];
 
 /// The value given for option `name` of `decl` (the positional argument
