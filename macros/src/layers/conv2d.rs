@@ -236,7 +236,7 @@ impl Layer for Conv2d {
             return None;
         };
         let g = self.groups;
-        let groups_ok = c % g == 0 && self.filters % g == 0;
+        let groups_ok = c.is_multiple_of(g) && self.filters.is_multiple_of(g);
         if !groups_ok {
             let name = &at.decl.name;
             let (f, common) = (self.filters, gcd(c, self.filters));
