@@ -79,6 +79,124 @@ model! {
     }
 }
 
+model! {
+    pub struct MobileNetVww {
+        input: [3, 96, 96],
+        conv2d: Conv2d(8, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_1: Relu,
+        conv2d_1: Conv2d(16, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_2: Relu,
+        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_3: Relu,
+        conv2d_2: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_4: Relu,
+        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_5: Relu,
+        conv2d_3: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_6: Relu,
+        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_7: Relu,
+        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_8: Relu,
+        depthwise_conv2d_4: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_9: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_9: Relu,
+        conv2d_5: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_10: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_10: Relu,
+        depthwise_conv2d_5: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_11: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_11: Relu,
+        conv2d_6: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_12: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_12: Relu,
+        depthwise_conv2d_6: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_13: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_13: Relu,
+        conv2d_7: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_14: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_14: Relu,
+        depthwise_conv2d_7: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_15: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_15: Relu,
+        conv2d_8: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_16: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_16: Relu,
+        depthwise_conv2d_8: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_17: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_17: Relu,
+        conv2d_9: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_18: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_18: Relu,
+        depthwise_conv2d_9: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_19: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_19: Relu,
+        conv2d_10: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_20: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_20: Relu,
+        depthwise_conv2d_10: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_21: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_21: Relu,
+        conv2d_11: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_22: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_22: Relu,
+        depthwise_conv2d_11: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_23: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_23: Relu,
+        conv2d_12: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_24: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_24: Relu,
+        depthwise_conv2d_12: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_25: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_25: Relu,
+        conv2d_13: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_26: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_26: Relu,
+        average_pooling2d: AvgPool2d((3, 3), stride = (3, 3)),
+        flatten: Flatten,
+        dense: Dense(2, activation = softmax),
+    }
+}
+
+model! {
+    pub struct StreamingWakeWord {
+        input: [40, 30, 1],
+        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        conv2d: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        dropout: Dropout(0.2),
+        depthwise_conv2d_1: DepthwiseConv2d(kernel = (5, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        conv2d_1: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_1: Relu,
+        dropout_1: Dropout(0.2),
+        depthwise_conv2d_2: DepthwiseConv2d(kernel = (10, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        conv2d_2: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_2: Relu,
+        dropout_2: Dropout(0.2),
+        depthwise_conv2d_3: DepthwiseConv2d(kernel = (15, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        conv2d_3: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = valid, bias = false, activation = linear),
+        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_3: Relu,
+        dropout_3: Dropout(0.2),
+        flatten: Flatten,
+        dense: Dense(3, activation = softmax),
+    }
+}
+
 /// The flat values of sample `k` of a batched fixture tensor.
 fn sample(t: &common::Tensor64, k: usize) -> common::Tensor64 {
     let n = t.values.len() / t.shape[0];
@@ -171,4 +289,14 @@ fn anomaly_autoencoder_matches_keras() {
 #[test]
 fn resnet8_matches_keras() {
     keras_outputs::<ResNet8<f32>, ResNet8<f64>>("ic", &[]);
+}
+
+#[test]
+fn mobilenet_vww_matches_keras() {
+    keras_outputs::<MobileNetVww<f32>, MobileNetVww<f64>>("vww", &[]);
+}
+
+#[test]
+fn streaming_wake_word_matches_keras() {
+    keras_outputs::<StreamingWakeWord<f32>, StreamingWakeWord<f64>>("sww", &[]);
 }

@@ -25,6 +25,13 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("BatchNormalization", "BatchNorm"),
     ("BatchNorm1d", "BatchNorm"),
     ("BatchNorm2d", "BatchNorm"),
+    ("DepthwiseConv2D", "DepthwiseConv2d"),
+    ("GlobalAveragePooling2D", "GlobalAvgPool"),
+    ("GlobalMaxPooling2D", "GlobalMaxPool"),
+    ("GlobalAveragePooling1D", "GlobalAvgPool"),
+    ("GlobalMaxPooling1D", "GlobalMaxPool"),
+    ("GlobalAvgPool2d", "GlobalAvgPool"),
+    ("GlobalMaxPool2d", "GlobalMaxPool"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
@@ -34,7 +41,6 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "Embedding",
     "Conv1d",
     "Conv1D",
-    "GlobalAveragePooling2D",
     "Bidirectional",
 ];
 
@@ -50,6 +56,8 @@ const FOREIGN_OPTIONS: &[(&str, &str)] = &[
     ("hidden_size", "units"),
     ("out_channels", "filters"),
     ("act", "activation"),
+    ("dilation_rate", "dilation"),
+    ("use_bias", "bias"),
 ];
 
 /// Activation names from Keras and PyTorch that mean one of ours.

@@ -144,3 +144,114 @@ impl<T: Float, const C: usize> BatchNormParams<T, C> {
         self.num_batches_tracked = 0;
     }
 }
+
+/// `Conv2d(O, bias = false)` (and `DepthwiseConv2d(bias = false)`): the
+/// weight of [`Conv2dParams`] without the bias, as PyTorch's
+/// `Conv2d(.., bias=False)` has no `bias` tensor.
+///
+/// A type of its own rather than a `const BIAS: bool` on
+/// [`Conv2dParams`]: the block holds exactly the tensors the `state_dict`
+/// has (no zero-length `bias` to visit, load or save), a compiled-in
+/// `#[weights]` literal names exactly its members, and every existing
+/// `Conv2dParams<T, O, K>` keeps its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2dNoBiasParams<T: Float, const O: usize, const K: usize> {
+    /// `weight` `[O, C/groups, KH, KW]`, stored as `[O, C/groups·KH·KW]`.
+    pub weight: SMatrix<T, O, K>,
+}
+
+/// `Dense(O, bias = false)` on `I` inputs: `y = W x`, PyTorch's
+/// `Linear(.., bias=False)` (a type of its own for the reasons given at
+/// [`Conv2dNoBiasParams`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseNoBiasParams<T: Float, const I: usize, const O: usize> {
+    /// `weight` `[O, I]`.
+    pub weight: SMatrix<T, O, I>,
+}
+
+/// A convolution's parameter block, with ([`Conv2dParams`]) or without
+/// ([`Conv2dNoBiasParams`]) a bias: `O` filters of `K` weights each. The
+/// grouped, dilated and depthwise kernels are generic over it.
+pub trait ConvBlock<T: Float, const O: usize, const K: usize> {
+    /// `weight` `[O, K]`.
+    fn weight(&self) -> &SMatrix<T, O, K>;
+    /// `weight` `[O, K]`, mutable (a gradient accumulator).
+    fn weight_mut(&mut self) -> &mut SMatrix<T, O, K>;
+    /// `bias` `[O]`, if the block has one.
+    fn bias(&self) -> Option<&SVector<T, O>>;
+    /// `bias` `[O]`, mutable, if the block has one.
+    fn bias_mut(&mut self) -> Option<&mut SVector<T, O>>;
+}
+
+impl<T: Float, const O: usize, const K: usize> ConvBlock<T, O, K> for Conv2dParams<T, O, K> {
+    fn weight(&self) -> &SMatrix<T, O, K> {
+        &self.weight
+    }
+    fn weight_mut(&mut self) -> &mut SMatrix<T, O, K> {
+        &mut self.weight
+    }
+    fn bias(&self) -> Option<&SVector<T, O>> {
+        Some(&self.bias)
+    }
+    fn bias_mut(&mut self) -> Option<&mut SVector<T, O>> {
+        Some(&mut self.bias)
+    }
+}
+
+impl<T: Float, const O: usize, const K: usize> ConvBlock<T, O, K> for Conv2dNoBiasParams<T, O, K> {
+    fn weight(&self) -> &SMatrix<T, O, K> {
+        &self.weight
+    }
+    fn weight_mut(&mut self) -> &mut SMatrix<T, O, K> {
+        &mut self.weight
+    }
+    fn bias(&self) -> Option<&SVector<T, O>> {
+        None
+    }
+    fn bias_mut(&mut self) -> Option<&mut SVector<T, O>> {
+        None
+    }
+}
+
+impl<T: Float, const O: usize, const K: usize> Conv2dParams<T, O, K> {
+    /// Glorot-uniform weight with the given fans, zero bias: Keras'
+    /// `DepthwiseConv2D` defaults, whose kernel `[kh, kw, c, m]` has fan-in
+    /// `kh·kw·c` and fan-out `kh·kw·m` (Keras reads the last two axes as
+    /// the feature maps, although each output sees only `kh·kw` inputs).
+    pub fn init_glorot(&mut self, rng: &mut Rng, fan_in: usize, fan_out: usize) {
+        rng.glorot_uniform(self.weight.as_mut_slice(), fan_in, fan_out);
+        self.bias.fill(T::zero());
+    }
+}
+
+impl<T: Float, const O: usize, const K: usize> Conv2dNoBiasParams<T, O, K> {
+    /// All zeros.
+    pub fn zeros() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+        }
+    }
+    /// Keras' defaults: glorot-uniform weight with fan-in `K` (`C/groups·KH·KW`)
+    /// and fan-out `O·KH·KW` (`window = KH·KW`).
+    pub fn init_keras(&mut self, rng: &mut Rng, window: usize) {
+        rng.glorot_uniform(self.weight.as_mut_slice(), K, O * window);
+    }
+    /// Glorot-uniform weight with the given fans (see
+    /// [`Conv2dParams::init_glorot`]).
+    pub fn init_glorot(&mut self, rng: &mut Rng, fan_in: usize, fan_out: usize) {
+        rng.glorot_uniform(self.weight.as_mut_slice(), fan_in, fan_out);
+    }
+}
+
+impl<T: Float, const I: usize, const O: usize> DenseNoBiasParams<T, I, O> {
+    /// All zeros.
+    pub fn zeros() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+        }
+    }
+    /// Keras' defaults: glorot-uniform weight (fan-in `I`, fan-out `O`).
+    pub fn init_keras(&mut self, rng: &mut Rng) {
+        rng.glorot_uniform(self.weight.as_mut_slice(), I, O);
+    }
+}

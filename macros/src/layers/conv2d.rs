@@ -1,9 +1,13 @@
 //! `Conv2d(filters, kernel = k | (kh, kw), stride = .., padding = ..,
-//! activation = ..)` on an image `[c, h, w]` → `[filters, h', w']`.
+//! dilation = .., groups = .., bias = .., activation = ..)` on an image
+//! `[c, h, w]` → `[filters, h', w']`.
 //!
-//! Tensors: `weight` `[filters, c, kh, kw]`, `bias` `[filters]` (PyTorch's
-//! `Conv2d`). `padding = same` follows TensorFlow: the odd extra row and
-//! column go after. Kernels: `runtime/src/kernels/conv.rs`.
+//! Tensors: `weight` `[filters, c/groups, kh, kw]`, `bias` `[filters]`
+//! unless `bias = false` (PyTorch's `Conv2d`). `padding = same` follows
+//! TensorFlow: the odd extra row and column go after. Kernels:
+//! `runtime/src/kernels/conv.rs` (`Conv2d` for the defaults, so every model
+//! written before `dilation`, `groups` and `bias` existed expands as it did;
+//! `Conv2dGrouped` when one of them differs).
 
 use super::args::{Args, Padding, Signature};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TensorDecl};
@@ -17,6 +21,9 @@ pub struct Conv2d {
     pub kernel: (usize, usize),
     pub stride: (usize, usize),
     pub padding: Padding,
+    pub dilation: (usize, usize),
+    pub groups: usize,
+    pub bias: bool,
     pub act: Act,
     /// Zero rows on top and columns on the left (found with the shape).
     pad_top_left: (usize, usize),
@@ -26,7 +33,15 @@ pub const KIND: Kind = Kind {
     name: "Conv2d",
     signature: Signature {
         positional: Some(("filters", "the number of filters")),
-        options: &["kernel", "stride", "padding", "activation"],
+        options: &[
+            "kernel",
+            "stride",
+            "padding",
+            "activation",
+            "dilation",
+            "groups",
+            "bias",
+        ],
         example: "Conv2d(32, kernel = 3, activation = relu)",
     },
     resolve,
@@ -48,15 +63,97 @@ fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
     let padding = args
         .get("padding")
         .map_or(Some(Padding::Valid), |v| args.padding(v));
+    let dilation = args
+        .get("dilation")
+        .map_or(Some((1, 1)), |v| args.pair(v, "dilation"));
+    let groups = args
+        .get("groups")
+        .map_or(Some(1), |v| args.size(v, "groups"));
+    let bias = args.bool_or("bias", true);
     let act = args.activation_or(Act::Linear);
     Some(Box::new(Conv2d {
         filters: filters?,
         kernel: kernel?,
         stride: stride?,
         padding: padding?,
+        dilation: dilation?,
+        groups: groups?,
+        bias: bias?,
         act: act?,
         pad_top_left: (0, 0),
     }))
+}
+
+/// The output size and top/left padding of a (dilated) convolution over
+/// the image `at.input`, or the error for a kernel that does not fit:
+/// shared by `Conv2d` and `DepthwiseConv2d`. A dilated kernel spans
+/// `(k − 1)·d + 1` rows/columns, and `same` pads for that span (as
+/// TensorFlow does).
+pub fn geometry(
+    at: &ShapeCx,
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Padding,
+    dilation: (usize, usize),
+) -> Option<((usize, usize), (usize, usize))> {
+    let Shape::Image(_, h, w) = at.input else {
+        return None;
+    };
+    let name = &at.decl.name;
+    let from = at.from();
+    let ((kh, kw), (sh, sw), (dh, dw)) = (kernel, stride, dilation);
+    // k, d <= MAX_SIZE = 2^20: the span fits in a u64 on any host; on a
+    // 32-bit one it may not fit a usize, and then cannot fit any input.
+    let span = |k: usize, d: usize| usize::try_from((k as u64 - 1) * d as u64 + 1).ok();
+    let (Some(eh), Some(ew)) = (span(kh, dh), span(kw, dw)) else {
+        at.cx.error_spanned(
+            at.value_of("dilation"),
+            format!("the dilation of `{name}` spreads its kernel far beyond its input: {from}; use a smaller `dilation`"),
+        );
+        return None;
+    };
+    let (pt, pb, pl, pr) = match padding {
+        Padding::Valid => (0, 0, 0, 0),
+        Padding::Explicit(ph, pw) => (ph, ph, pw, pw),
+        Padding::Same => {
+            let (t, b) = same_padding(h, eh, sh);
+            let (l, r) = same_padding(w, ew, sw);
+            (t, b, l, r)
+        }
+    };
+    // h, w <= MAX_LEN and each pad <= MAX_SIZE: no overflow.
+    let (ph, pw) = (h + pt + pb, w + pl + pr);
+    if eh > ph || ew > pw {
+        let msg = if dilation != (1, 1) {
+            let padded = if padding == Padding::Valid {
+                String::new()
+            } else {
+                format!(", padded to {ph}×{pw}")
+            };
+            format!(
+                "with `dilation = {}` the {kh}×{kw} kernel of `{name}` spans {eh}×{ew}, larger than its input: {from}{padded}; use a smaller `dilation` or kernel, or pad the input with `padding = same`",
+                super::arg_value(at.decl, "dilation").map_or_else(String::new, super::args::show)
+            )
+        } else if padding == Padding::Valid {
+            format!(
+                "the {kh}×{kw} kernel of `{name}` is larger than its input: {from}, so at most {h}×{w} fits; use a smaller kernel, or pad the input with `padding = same`"
+            )
+        } else {
+            format!(
+                "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, padded to {ph}×{pw} by `padding = {}`; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`",
+                super::arg_value(at.decl, "padding").map_or_else(String::new, super::args::show)
+            )
+        };
+        let at_value = if dilation != (1, 1) {
+            at.value_of("dilation")
+        } else {
+            at.value_of("kernel")
+        };
+        at.cx
+            .error_spanned(at_value, msg + &at.channels_last_hint());
+        return None;
+    }
+    Some((((ph - eh) / sh + 1, (pw - ew) / sw + 1), (pt, pl)))
 }
 
 /// TensorFlow's `same`: output `ceil(n / s)`, the odd extra padding at the
@@ -102,9 +199,26 @@ impl Conv2d {
         let ((kh, kw), (sh, sw), (pt, pl)) = (self.kernel, self.stride, self.pad_top_left);
         let [c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl] =
             [c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl].map(lit);
-        quote! {
-            k::Conv2d::<#a, k::In<#c, #h, #w>, k::Out<#o, #oh, #ow>, k::Kernel<#kh, #kw>, k::Stride<#sh, #sw>, k::Pad<#pt, #pl>>
+        if self.is_default() {
+            return quote! {
+                k::Conv2d::<#a, k::In<#c, #h, #w>, k::Out<#o, #oh, #ow>, k::Kernel<#kh, #kw>, k::Stride<#sh, #sw>, k::Pad<#pt, #pl>>
+            };
         }
+        let [dh, dw, g] = [self.dilation.0, self.dilation.1, self.groups].map(lit);
+        quote! {
+            k::Conv2dGrouped::<#a, k::In<#c, #h, #w>, k::Out<#o, #oh, #ow>, k::Kernel<#kh, #kw>, k::Stride<#sh, #sw>, k::Pad<#pt, #pl>, k::Dilation<#dh, #dw>, k::Groups<#g>>
+        }
+    }
+
+    /// No dilation, no groups and a bias: the layer as it was before those
+    /// options, with its original kernels and parameter block.
+    fn is_default(&self) -> bool {
+        self.dilation == (1, 1) && self.groups == 1 && self.bias
+    }
+
+    /// Weights per filter: `c/groups · kh · kw`.
+    fn per_filter(&self, c: usize) -> usize {
+        c / self.groups * self.kernel.0 * self.kernel.1
     }
 }
 
@@ -118,62 +232,56 @@ impl Layer for Conv2d {
     }
 
     fn output_shape(&mut self, at: &ShapeCx) -> Option<Shape> {
-        let Shape::Image(_, h, w) = at.input else {
+        let Shape::Image(c, ..) = at.input else {
             needs_image(at, "Conv2d");
             return None;
         };
-        let name = &at.decl.name;
-        let from = at.from();
-        let ((kh, kw), (sh, sw), padding) = (self.kernel, self.stride, self.padding);
-        let (pt, pb, pl, pr) = match padding {
-            Padding::Valid => (0, 0, 0, 0),
-            Padding::Explicit(ph, pw) => (ph, ph, pw, pw),
-            Padding::Same => {
-                let (t, b) = same_padding(h, kh, sh);
-                let (l, r) = same_padding(w, kw, sw);
-                (t, b, l, r)
-            }
-        };
-        // h, w <= MAX_LEN and each pad <= MAX_SIZE: no overflow.
-        let (ph, pw) = (h + pt + pb, w + pl + pr);
-        if kh > ph || kw > pw {
-            let msg = if padding == Padding::Valid {
-                format!(
-                    "the {kh}×{kw} kernel of `{name}` is larger than its input: {from}, so at most {h}×{w} fits; use a smaller kernel, or pad the input with `padding = same`"
-                )
+        let g = self.groups;
+        let groups_ok = c.is_multiple_of(g) && self.filters.is_multiple_of(g);
+        if !groups_ok {
+            let name = &at.decl.name;
+            let (f, common) = (self.filters, gcd(c, self.filters));
+            let hint = if common > 1 {
+                format!("use a divisor of both, at most {common}")
             } else {
-                format!(
-                    "the {kh}×{kw} kernel of `{name}` is larger than its padded input: {from}, padded to {ph}×{pw} by `padding = {}`; use a kernel of at most {ph}×{pw}, more padding, or `padding = same`",
-                    super::arg_value(at.decl, "padding").map_or_else(String::new, super::args::show)
-                )
+                "they have no common divisor but 1: remove `groups`".to_string()
             };
-            at.cx
-                .error_spanned(at.value_of("kernel"), msg + &at.channels_last_hint());
-            return None;
+            at.cx.error_spanned(
+                at.value_of("groups"),
+                format!(
+                    "`groups = {g}` of `{name}` must divide both its {c} input channels ({}) and its {f} filters; {hint}",
+                    at.from()
+                ),
+            );
         }
-        self.pad_top_left = (pt, pl);
-        Some(Shape::Image(
-            self.filters,
-            (ph - kh) / sh + 1,
-            (pw - kw) / sw + 1,
-        ))
+        let geometry = geometry(at, self.kernel, self.stride, self.padding, self.dilation);
+        let ((oh, ow), pad) = geometry.filter(|_| groups_ok)?;
+        self.pad_top_left = pad;
+        Some(Shape::Image(self.filters, oh, ow))
     }
 
     fn param_count(&self, input: Shape) -> u128 {
         let Shape::Image(c, ..) = input else { return 0 };
         let (kh, kw) = self.kernel;
-        (c as u128 * kh as u128 * kw as u128 + 1) * self.filters as u128
+        let per_filter = (c / self.groups) as u128 * kh as u128 * kw as u128;
+        (per_filter + u128::from(self.bias)) * self.filters as u128
     }
 
     fn param_type(&self, s: &Site) -> Option<TokenStream> {
         let Shape::Image(c, ..) = s.input else {
             return None;
         };
-        let (o, k) = (lit(self.filters), lit(c * self.kernel.0 * self.kernel.1));
+        let (o, k) = (lit(self.filters), lit(self.per_filter(c)));
+        if !self.bias {
+            return Some(quote_spanned!(s.span=> ::staticnet::Conv2dNoBiasParams<T, #o, #k>));
+        }
         Some(quote_spanned!(s.span=> ::staticnet::Conv2dParams<T, #o, #k>))
     }
 
     fn param_block(&self) -> Option<TokenStream> {
+        if !self.bias {
+            return Some(quote!(::staticnet::Conv2dNoBiasParams));
+        }
         Some(quote!(::staticnet::Conv2dParams))
     }
 
@@ -182,18 +290,19 @@ impl Layer for Conv2d {
             return Vec::new();
         };
         let (kh, kw) = self.kernel;
-        vec![
-            TensorDecl {
-                member: "weight",
-                suffix: "weight",
-                shape: vec![self.filters, c, kh, kw],
-            },
-            TensorDecl {
+        let mut tensors = vec![TensorDecl {
+            member: "weight",
+            suffix: "weight",
+            shape: vec![self.filters, c / self.groups, kh, kw],
+        }];
+        if self.bias {
+            tensors.push(TensorDecl {
                 member: "bias",
                 suffix: "bias",
                 shape: vec![self.filters],
-            },
-        ]
+            });
+        }
+        tensors
     }
 
     fn init(&self, s: &Site) -> Option<TokenStream> {
@@ -248,5 +357,14 @@ impl Layer for Conv2d {
             quote!(#kernels::backward_params),
             quote!(&#input, &#output, &#grad, &mut #gr),
         ))
+    }
+}
+
+/// The greatest common divisor (for the `groups` hint).
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }

@@ -1,7 +1,9 @@
 //! `Dense(units, activation = ..)`: `y = act(W x + b)` on a vector, or on
 //! every step of a sequence (`[t, f]` → `[t, units]`).
 //!
-//! Tensors: `weight` `[units, in]`, `bias` `[units]` (PyTorch's `Linear`).
+//! Tensors: `weight` `[units, in]`, `bias` `[units]` (PyTorch's `Linear`);
+//! `bias = false` has no `bias` (its block is `DenseNoBiasParams`, its
+//! kernels the `dense_no_bias*` ones, and it has no batched form).
 //! Kernels: `runtime/src/kernels/dense.rs` (one sample, per step of a
 //! sequence) and `runtime/src/kernels/dense_batch.rs` (K samples at once,
 //! the batched training path).
@@ -16,13 +18,14 @@ use std::any::Any;
 pub struct Dense {
     pub units: usize,
     pub act: Act,
+    pub bias: bool,
 }
 
 pub const KIND: Kind = Kind {
     name: "Dense",
     signature: Signature {
         positional: Some(("units", "the number of units")),
-        options: &["activation"],
+        options: &["activation", "bias"],
         example: "Dense(64, activation = relu)",
     },
     resolve,
@@ -31,9 +34,11 @@ pub const KIND: Kind = Kind {
 fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
     let units = args.positional_size();
     let act = args.activation_or(Act::Linear);
+    let bias = args.bool_or("bias", true);
     Some(Box::new(Dense {
         units: units?,
         act: act?,
+        bias: bias?,
     }))
 }
 
@@ -41,6 +46,16 @@ impl Dense {
     /// The sizes of the kernels' generics: `(in, out)`.
     fn sizes(&self, s: &Site) -> (proc_macro2::Literal, proc_macro2::Literal) {
         (lit(s.input.width()), lit(self.units))
+    }
+
+    /// The kernel `k::<name>` for a layer with a bias, `k::<no_bias>`
+    /// without one.
+    fn kernel(&self, name: &str, no_bias: &str) -> TokenStream {
+        let f = proc_macro2::Ident::new(
+            if self.bias { name } else { no_bias },
+            proc_macro2::Span::call_site(),
+        );
+        quote!(k::#f)
     }
 }
 
@@ -72,31 +87,38 @@ impl Layer for Dense {
     }
 
     fn param_count(&self, input: Shape) -> u128 {
-        (input.width() as u128 + 1) * self.units as u128
+        (input.width() as u128 + u128::from(self.bias)) * self.units as u128
     }
 
     fn param_type(&self, s: &Site) -> Option<TokenStream> {
         let (i, o) = self.sizes(s);
+        if !self.bias {
+            return Some(quote_spanned!(s.span=> ::staticnet::DenseNoBiasParams<T, #i, #o>));
+        }
         Some(quote_spanned!(s.span=> ::staticnet::DenseParams<T, #i, #o>))
     }
 
     fn param_block(&self) -> Option<TokenStream> {
+        if !self.bias {
+            return Some(quote!(::staticnet::DenseNoBiasParams));
+        }
         Some(quote!(::staticnet::DenseParams))
     }
 
     fn tensors(&self, s: &Site) -> Vec<TensorDecl> {
-        vec![
-            TensorDecl {
-                member: "weight",
-                suffix: "weight",
-                shape: vec![self.units, s.input.width()],
-            },
-            TensorDecl {
+        let mut tensors = vec![TensorDecl {
+            member: "weight",
+            suffix: "weight",
+            shape: vec![self.units, s.input.width()],
+        }];
+        if self.bias {
+            tensors.push(TensorDecl {
                 member: "bias",
                 suffix: "bias",
                 shape: vec![self.units],
-            },
-        ]
+            });
+        }
+        tensors
     }
 
     fn init(&self, s: &Site) -> Option<TokenStream> {
@@ -121,9 +143,21 @@ impl Layer for Dense {
         match s.input {
             Shape::Seq(t, _) => {
                 let t = lit(t);
-                s.call(quote!(k::dense_seq::<T, #a, #i, #o, #t>), quote!(&#p, #x))
+                s.call(
+                    {
+                        let f = self.kernel("dense_seq", "dense_no_bias_seq");
+                        quote!(#f::<T, #a, #i, #o, #t>)
+                    },
+                    quote!(&#p, #x),
+                )
             }
-            _ => s.call(quote!(k::dense::<T, #a, #i, #o>), quote!(&#p, #x)),
+            _ => s.call(
+                {
+                    let f = self.kernel("dense", "dense_no_bias");
+                    quote!(#f::<T, #a, #i, #o>)
+                },
+                quote!(&#p, #x),
+            ),
         }
     }
 
@@ -144,12 +178,18 @@ impl Layer for Dense {
             Shape::Seq(t, _) => {
                 let t = lit(t);
                 s.call(
-                    quote!(k::dense_seq_backward::<T, #a, #i, #o, #t>),
+                    {
+                        let f = self.kernel("dense_seq_backward", "dense_no_bias_seq_backward");
+                        quote!(#f::<T, #a, #i, #o, #t>)
+                    },
                     quote!(&#p, &#input, &#output, &#grad, &mut #g),
                 )
             }
             _ => s.call(
-                quote!(k::dense_backward::<T, #a, #i, #o>),
+                {
+                    let f = self.kernel("dense_backward", "dense_no_bias_backward");
+                    quote!(#f::<T, #a, #i, #o>)
+                },
                 quote!(&#p, &#input, &#output, &#grad, &mut #g),
             ),
         }
@@ -168,19 +208,28 @@ impl Layer for Dense {
             Shape::Seq(t, _) => {
                 let t = lit(t);
                 s.call(
-                    quote!(k::dense_seq_backward_params::<T, #a, #i, #o, #t>),
+                    {
+                        let f = self.kernel(
+                            "dense_seq_backward_params",
+                            "dense_no_bias_seq_backward_params",
+                        );
+                        quote!(#f::<T, #a, #i, #o, #t>)
+                    },
                     quote!(&#input, &#output, &#grad, &mut #g),
                 )
             }
             _ => s.call(
-                quote!(k::dense_backward_params::<T, #a, #i, #o>),
+                {
+                    let f = self.kernel("dense_backward_params", "dense_no_bias_backward_params");
+                    quote!(#f::<T, #a, #i, #o>)
+                },
                 quote!(&#input, &#output, &#grad, &mut #g),
             ),
         })
     }
 
     fn forward_batch(&self, s: &Site, xs: &TokenStream, linear: bool) -> Option<TokenStream> {
-        if !matches!(s.input, Shape::Vector(_)) {
+        if !matches!(s.input, Shape::Vector(_)) || !self.bias {
             return None;
         }
         let a = self.act.unless(linear).ty();
@@ -196,7 +245,7 @@ impl Layer for Dense {
         linear: bool,
         params_only: bool,
     ) -> Option<TokenStream> {
-        if !matches!(s.input, Shape::Vector(_)) {
+        if !matches!(s.input, Shape::Vector(_)) || !self.bias {
             return None;
         }
         let a = self.act.unless(linear).ty();
@@ -227,7 +276,13 @@ impl Layer for Dense {
         Some(StreamStep {
             state: None,
             run: TokenStream::new(),
-            output: s.call(quote!(k::dense::<T, #a, #i, #o>), quote!(&#p, #x)),
+            output: s.call(
+                {
+                    let f = self.kernel("dense", "dense_no_bias");
+                    quote!(#f::<T, #a, #i, #o>)
+                },
+                quote!(&#p, #x),
+            ),
         })
     }
 }

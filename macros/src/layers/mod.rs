@@ -13,8 +13,10 @@ pub mod args;
 mod batchnorm;
 mod conv2d;
 mod dense;
+mod depthwise;
 mod dropout;
 mod flatten;
+mod global_pool;
 mod merge;
 mod pool;
 mod recurrent;
@@ -81,6 +83,9 @@ pub static KINDS: &[Kind] = &[
     dropout::KIND,
     reshape::RESHAPE,
     reshape::PERMUTE,
+    depthwise::KIND,
+    global_pool::GLOBAL_AVG_POOL,
+    global_pool::GLOBAL_MAX_POOL,
 ];
 
 /// Whether `kind` is a merge layer (its positional arguments name inputs).

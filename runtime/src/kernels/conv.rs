@@ -15,8 +15,8 @@
 //! group it needs (across channels, per pixel).
 
 use super::blas::madd;
-use super::geometry::{In, Kernel, Out, Pad, Stride};
-use crate::{Activation, Conv2dParams, Float, Image};
+use super::geometry::{Dilation, Groups, In, Kernel, Out, Pad, Stride};
+use crate::{Activation, Conv2dParams, ConvBlock, Float, Image};
 use core::marker::PhantomData;
 
 /// The kernel taps `k` of output position `i` that land inside an input of
@@ -570,6 +570,383 @@ impl<
     }
 }
 
+// ---------------------------------------------------------------------------
+// Grouped and dilated convolution, with or without a bias.
+//
+// `Conv2d` with `groups`, `dilation` or `bias = false`, and
+// `DepthwiseConv2d` (`groups = C`, see `depthwise.rs`): PyTorch's
+// `nn.Conv2d(C, O, (KH, KW), stride, padding, dilation, groups, bias)`.
+// Filter `o` belongs to group `o / (O/G)` and reads the `C/G` input
+// channels of that group; its weight column `k = (ci·KH + ki)·KW + kj`
+// (`ci` counted within the group) is PyTorch's `[O, C/G, KH, KW]` read
+// row-major. Tap `(ki, kj)` of output pixel `(i, j)` reads input row
+// `i·SH + ki·DH − PT` and column `j·SW + kj·DW − PL`; a tap outside the
+// input reads zero padding and is skipped. The default `Conv2d` (no
+// groups, no dilation, a bias) keeps the kernels above.
+
+/// The input index that tap `t` of output `i` reads, for stride `s`,
+/// dilation `d`, leading padding `p` and input length `n`; `None` in the
+/// padding.
+#[inline(always)]
+fn dilated_tap(i: usize, s: usize, t: usize, d: usize, p: usize, n: usize) -> Option<usize> {
+    (i * s + t * d).checked_sub(p).filter(|&r| r < n)
+}
+
+/// Grouped, dilated `Conv2d` forward: `[C, H, W]` → `[O, OH, OW]`, with
+/// the bias of `p` if it has one. `K` must be `C/G·KH·KW`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped<
+    T: Float,
+    A: Activation,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+) -> Image<T, O, OH, OW> {
+    grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
+    let (cg, og) = (C / G, O / G);
+    let w = p.weight().as_slice();
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    for (o, yo) in y.iter_mut().enumerate() {
+        let xg = &x[o / og * cg..][..cg];
+        let b = p.bias().map_or(T::zero(), |b| b[o]);
+        for (i, yr) in yo.iter_mut().enumerate() {
+            for (j, yv) in yr.iter_mut().enumerate() {
+                let mut acc = b;
+                for (ci, xc) in xg.iter().enumerate() {
+                    for ki in 0..KH {
+                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
+                            continue;
+                        };
+                        for kj in 0..KW {
+                            let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) else {
+                                continue;
+                            };
+                            let k = (ci * KH + ki) * KW + kj;
+                            acc = madd(w[k * O + o], xc[r][s], acc);
+                        }
+                    }
+                }
+                *yv = acc;
+            }
+        }
+    }
+    super::elementwise::activate_image::<T, A, O, OH, OW>(y)
+}
+
+/// The size relations [`conv2d_grouped`] relies on, checked at compile
+/// time.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grouped_asserts<
+    const C: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const K: usize,
+>() {
+    const {
+        assert!(G > 0, "conv2d_grouped: groups must be positive");
+        assert!(
+            C.is_multiple_of(G),
+            "conv2d_grouped: groups must divide the input channels"
+        );
+        assert!(
+            O.is_multiple_of(G),
+            "conv2d_grouped: groups must divide the filters"
+        );
+        assert!(
+            K == C / G * KH * KW,
+            "conv2d_grouped: K must be C/G * KH * KW"
+        );
+        assert!(SH > 0 && SW > 0, "conv2d_grouped: strides must be positive");
+        assert!(
+            DH > 0 && DW > 0,
+            "conv2d_grouped: dilations must be positive"
+        );
+    };
+}
+
+/// The parameter half of the grouped backward: adds `dL/dW` (and `dL/db`
+/// if `g` has a bias) for `dz = dL/dz` into `g`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn grouped_params<
+    T: Float,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    x: &Image<T, C, H, W>,
+    dz: &Image<T, O, OH, OW>,
+    g: &mut P,
+) {
+    grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
+    let (cg, og) = (C / G, O / G);
+    if let Some(b) = g.bias_mut() {
+        for (bv, d) in b.iter_mut().zip(dz) {
+            *bv += d.as_flattened().iter().fold(T::zero(), |a, &v| a + v);
+        }
+    }
+    let gw = g.weight_mut().as_mut_slice();
+    for (o, dzo) in dz.iter().enumerate() {
+        let xg = &x[o / og * cg..][..cg];
+        for (ci, xc) in xg.iter().enumerate() {
+            for ki in 0..KH {
+                for kj in 0..KW {
+                    let mut acc = T::zero();
+                    for (i, dzr) in dzo.iter().enumerate() {
+                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
+                            continue;
+                        };
+                        for (j, &d) in dzr.iter().enumerate() {
+                            if let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) {
+                                acc = madd(d, xc[r][s], acc);
+                            }
+                        }
+                    }
+                    gw[((ci * KH + ki) * KW + kj) * O + o] += acc;
+                }
+            }
+        }
+    }
+}
+
+/// Backward of [`conv2d_grouped`]: given the input `x`, the activated
+/// output `y` kept by the training forward and `dy = dL/dy`, adds the
+/// parameter gradients into `g` and returns `dL/dx`.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_backward<
+    T: Float,
+    A: Activation,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut P,
+) -> Image<T, C, H, W> {
+    let dz = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
+    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, &dz, g);
+    // dx[c][r][s] += W[o, k] · dz[o][i][j] for every tap k of pixel (i, j)
+    // landing on (r, s).
+    let (cg, og) = (C / G, O / G);
+    let w = p.weight().as_slice();
+    let mut dx = [[[T::zero(); W]; H]; C];
+    for (o, dzo) in dz.iter().enumerate() {
+        let dxg = &mut dx[o / og * cg..][..cg];
+        for (i, dzr) in dzo.iter().enumerate() {
+            for (j, &d) in dzr.iter().enumerate() {
+                for (ci, dxc) in dxg.iter_mut().enumerate() {
+                    for ki in 0..KH {
+                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
+                            continue;
+                        };
+                        for kj in 0..KW {
+                            if let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) {
+                                let k = (ci * KH + ki) * KW + kj;
+                                dxc[r][s] = madd(w[k * O + o], d, dxc[r][s]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    dx
+}
+
+/// [`conv2d_grouped_backward`] without `dL/dx`, for a network's first
+/// layer.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_backward_params<
+    T: Float,
+    A: Activation,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &Image<T, O, OH, OW>,
+    dy: &Image<T, O, OH, OW>,
+    g: &mut P,
+) {
+    let dz = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
+    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, &dz, g);
+}
+
+/// One grouped or dilated (or bias-free) `Conv2d` layer's static
+/// description, as [`Conv2d`] with its dilation and groups:
+///
+/// ```
+/// use staticnet_runtime::kernels::{Conv2dGrouped, Dilation, Groups, In, Kernel, Out, Pad, Stride};
+/// use staticnet_runtime::{activation::Linear, Conv2dNoBiasParams};
+///
+/// // Conv2d(4, kernel = 3, dilation = (2, 1), groups = 2, bias = false) on [2, 6, 5].
+/// type C = Conv2dGrouped<Linear, In<2, 6, 5>, Out<4, 2, 3>, Kernel<3, 3>, Stride<1, 1>,
+///     Pad<0, 0>, Dilation<2, 1>, Groups<2>>;
+/// let p = Conv2dNoBiasParams::<f64, 4, 9>::zeros();
+/// let y = C::forward(&p, &[[[1.0; 5]; 6]; 2]);
+/// assert_eq!(y[3][1][2], 0.0);
+/// ```
+#[allow(clippy::type_complexity)]
+pub struct Conv2dGrouped<A, I, O, K, S, P, D, G>(PhantomData<(A, I, O, K, S, P, D, G)>);
+
+impl<
+        A: Activation,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+        const KH: usize,
+        const KW: usize,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const DW: usize,
+        const G: usize,
+    >
+    Conv2dGrouped<
+        A,
+        In<C, H, W>,
+        Out<O, OH, OW>,
+        Kernel<KH, KW>,
+        Stride<SH, SW>,
+        Pad<PT, PL>,
+        Dilation<DH, DW>,
+        Groups<G>,
+    >
+{
+    /// [`conv2d_grouped`]. `K` (`C/G·KH·KW`) comes from the parameters'
+    /// type.
+    #[inline(always)]
+    pub fn forward<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d_grouped::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(p, x)
+    }
+
+    /// [`conv2d_grouped_backward`]: the parameter gradients into `g`,
+    /// `dL/dx` returned.
+    #[inline(always)]
+    pub fn backward<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        y: &Image<T, O, OH, OW>,
+        dy: &Image<T, O, OH, OW>,
+        g: &mut P,
+    ) -> Image<T, C, H, W> {
+        conv2d_grouped_backward::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(
+            p, x, y, dy, g,
+        )
+    }
+
+    /// [`conv2d_grouped_backward_params`]: the parameter gradients only.
+    #[inline(always)]
+    pub fn backward_params<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        x: &Image<T, C, H, W>,
+        y: &Image<T, O, OH, OW>,
+        dy: &Image<T, O, OH, OW>,
+        g: &mut P,
+    ) {
+        conv2d_grouped_backward_params::<
+            T,
+            A,
+            P,
+            C,
+            H,
+            W,
+            O,
+            KH,
+            KW,
+            SH,
+            SW,
+            DH,
+            DW,
+            PT,
+            PL,
+            G,
+            OH,
+            OW,
+            K,
+        >(x, y, dy, g)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::needless_range_loop)] // index loops mirror the formulas
 mod tests {
@@ -932,5 +1309,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `Conv2d` with `groups`, `dilation` and `bias = false` (the grouped
+    /// kernels) against finite differences.
+    #[test]
+    fn grouped_backward_matches_finite_differences() {
+        use crate::kernels::depthwise::tests::check_grouped;
+        use crate::Conv2dNoBiasParams;
+        // groups 2: 4 channels, 6 filters, 2×2 kernel, valid; K = 2·2·2.
+        let b = Conv2dParams::<f64, 6, 8>::zeros;
+        check_grouped::<Tanh, _, 4, 4, 3, 6, 2, 2, 1, 1, 1, 1, 0, 0, 2, 3, 2, 8>("g2", 31, b);
+        // dilation (2, 1), no bias, stride (1, 2), padding (1, 1).
+        let b = Conv2dNoBiasParams::<f64, 3, 18>::zeros;
+        check_grouped::<Relu, _, 2, 5, 5, 3, 3, 3, 1, 2, 2, 1, 1, 1, 1, 3, 3, 18>("d21", 32, b);
+        // Everything at once, with the per-pixel softmax.
+        let b = Conv2dNoBiasParams::<f64, 4, 6>::zeros;
+        check_grouped::<Softmax, _, 4, 5, 4, 4, 3, 1, 2, 1, 2, 1, 1, 0, 2, 3, 4, 6>("all", 33, b);
+    }
+
+    /// The grouped kernel with `groups = 1`, dilation 1 and a bias is the
+    /// default `Conv2d` kernel (which the definition test above checks).
+    #[test]
+    fn grouped_with_defaults_is_conv2d() {
+        let mut rng = Rng::new(34);
+        let mut p = Conv2dParams::<f64, 3, 18>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        fill(&mut rng, p.bias.as_mut_slice());
+        let mut x = <Image<f64, 2, 5, 4> as Tensor<f64>>::zeros();
+        fill(&mut rng, x.as_flat_mut());
+        let a = conv2d::<f64, Sigmoid, 2, 5, 4, 3, 3, 3, 2, 2, 1, 0, 3, 2, 18>(&p, &x);
+        let b = conv2d_grouped::<f64, Sigmoid, _, 2, 5, 4, 3, 3, 3, 2, 2, 1, 1, 1, 0, 1, 3, 2, 18>(
+            &p, &x,
+        );
+        close(b.as_flat(), a.as_flat(), 1e-15);
     }
 }

@@ -6,7 +6,7 @@
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
 use super::blas::madd;
-use crate::{Activation, DenseParams, Float};
+use crate::{Activation, DenseNoBiasParams, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
 /// Below this many outputs a `Dense` is computed as `O` dot products, each
@@ -246,6 +246,173 @@ fn steps<T: Float, A: Activation, const I: usize, const O: usize, const DX: bool
     }
 }
 
+// ---------------------------------------------------------------------------
+// `Dense(.., bias = false)`: `y = act(W x)`, PyTorch's `Linear(bias=False)`.
+// The weight's layout is `DenseParams`'; the product is the column form of
+// `affine` (a sum of weight columns, vectorised over the outputs).
+
+/// `W x` for `x` given as `I` values.
+#[inline(always)]
+fn linear_no_bias<T: Float, const I: usize, const O: usize>(w: &[T], x: &[T]) -> [T; O] {
+    let mut y = [T::zero(); O];
+    for (col, &xi) in w.chunks_exact(O).zip(x) {
+        for (yo, &wo) in y.iter_mut().zip(col) {
+            *yo = madd(wo, xi, *yo);
+        }
+    }
+    y
+}
+
+/// `Dense` without a bias on a vector: `act(W x)`.
+#[inline]
+pub fn dense_no_bias<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+) -> SVector<T, O> {
+    let mut y = linear_no_bias::<T, I, O>(p.weight.as_slice(), x.as_slice());
+    A::apply(&mut y);
+    SVector::from(y)
+}
+
+/// [`dense_no_bias`] applied to every step of a sequence `[S, I]` → `[S, O]`.
+#[inline]
+pub fn dense_no_bias_seq<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+) -> SMatrix<T, O, S> {
+    let mut y = SMatrix::<T, O, S>::zeros();
+    for (xt, yt) in x
+        .as_slice()
+        .chunks_exact(I)
+        .zip(y.as_mut_slice().chunks_exact_mut(O))
+    {
+        let mut v = linear_no_bias::<T, I, O>(p.weight.as_slice(), xt);
+        A::apply(&mut v);
+        yt.copy_from_slice(&v);
+    }
+    y
+}
+
+/// The backward of every step of `x`, `y`, `dy` (`I`, `O`, `O` contiguous
+/// values per step): `dW += dz xᵀ` with `dz = act'(z) ⊙ dy` and, with
+/// `DX`, `dx = Wᵀ dz` into `dx` (else `w` and `dx` are empty).
+#[inline(always)]
+fn no_bias_steps<T: Float, A: Activation, const I: usize, const O: usize, const DX: bool>(
+    w: &[T],
+    x: &[T],
+    y: &[T],
+    dy: &[T],
+    g: &mut DenseNoBiasParams<T, I, O>,
+    dx: &mut [T],
+) {
+    let steps = x
+        .chunks_exact(I)
+        .zip(y.chunks_exact(O))
+        .zip(dy.chunks_exact(O))
+        .enumerate();
+    for (t, ((xt, yt), dyt)) in steps {
+        let mut dz = [T::zero(); O];
+        dz.copy_from_slice(dyt);
+        A::backward(yt, &mut dz);
+        let gcols = g.weight.as_mut_slice().chunks_exact_mut(O);
+        if DX {
+            let dxt = &mut dx[t * I..][..I];
+            for (((col, gcol), &xi), dxi) in w.chunks_exact(O).zip(gcols).zip(xt).zip(dxt) {
+                *dxi = super::blas::axpy_dot(gcol, col, &dz, xi);
+            }
+        } else {
+            for (gcol, &xi) in gcols.zip(xt) {
+                for (gv, &d) in gcol.iter_mut().zip(&dz) {
+                    *gv = madd(d, xi, *gv);
+                }
+            }
+        }
+    }
+}
+
+/// Backward of [`dense_no_bias`]: adds `dL/dW` into `g`, returns `dL/dx`.
+#[inline]
+pub fn dense_no_bias_backward<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    y: &SVector<T, O>,
+    dy: &SVector<T, O>,
+    g: &mut DenseNoBiasParams<T, I, O>,
+) -> SVector<T, I> {
+    let mut dx = SVector::<T, I>::zeros();
+    no_bias_steps::<T, A, I, O, true>(
+        p.weight.as_slice(),
+        x.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+        g,
+        dx.as_mut_slice(),
+    );
+    dx
+}
+
+/// [`dense_no_bias_backward`] without `dL/dx`, for a network's first layer.
+#[inline]
+pub fn dense_no_bias_backward_params<T: Float, A: Activation, const I: usize, const O: usize>(
+    x: &SVector<T, I>,
+    y: &SVector<T, O>,
+    dy: &SVector<T, O>,
+    g: &mut DenseNoBiasParams<T, I, O>,
+) {
+    no_bias_steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
+}
+
+/// Backward of [`dense_no_bias_seq`]: `dL/dW` summed over the steps into
+/// `g`; returns `dL/dx` for every step.
+#[inline]
+pub fn dense_no_bias_seq_backward<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    y: &SMatrix<T, O, S>,
+    dy: &SMatrix<T, O, S>,
+    g: &mut DenseNoBiasParams<T, I, O>,
+) -> SMatrix<T, I, S> {
+    let mut dx = SMatrix::<T, I, S>::zeros();
+    no_bias_steps::<T, A, I, O, true>(
+        p.weight.as_slice(),
+        x.as_slice(),
+        y.as_slice(),
+        dy.as_slice(),
+        g,
+        dx.as_mut_slice(),
+    );
+    dx
+}
+
+/// [`dense_no_bias_seq_backward`] without `dL/dx`.
+#[inline]
+pub fn dense_no_bias_seq_backward_params<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    x: &SMatrix<T, I, S>,
+    y: &SMatrix<T, O, S>,
+    dy: &SMatrix<T, O, S>,
+    g: &mut DenseNoBiasParams<T, I, O>,
+) {
+    no_bias_steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,5 +627,108 @@ mod tests {
         seq_grad_check::<Tanh, 3, 4, 5>(7);
         seq_grad_check::<Softmax, 4, 3, 3>(8);
         seq_grad_check::<Relu, 2, 9, 4>(9);
+    }
+
+    /// The hand-worked case without its bias: z = W x = [−2, 7].
+    #[test]
+    fn no_bias_by_hand() {
+        let (p, x) = case::<f64>();
+        let nb = DenseNoBiasParams { weight: p.weight };
+        close(
+            dense_no_bias::<f64, Linear, 3, 2>(&nb, &x).as_slice(),
+            &[-2.0, 7.0],
+            0.0,
+        );
+        close(
+            dense_no_bias::<f64, Relu, 3, 2>(&nb, &x).as_slice(),
+            &[0.0, 7.0],
+            0.0,
+        );
+        let seq = SMatrix::<f64, 3, 2>::from_columns(&[x, -x]);
+        close(
+            dense_no_bias_seq::<f64, Linear, 3, 2, 2>(&nb, &seq).as_slice(),
+            &[-2.0, 7.0, 2.0, -7.0],
+            0.0,
+        );
+    }
+
+    fn no_bias_grad_check<A: Activation, const I: usize, const O: usize, const S: usize>(
+        seed: u64,
+    ) {
+        let mut rng = Rng::new(seed);
+        let mut p = DenseNoBiasParams::<f64, I, O>::zeros();
+        fill(&mut rng, p.weight.as_mut_slice());
+        let mut x = SMatrix::<f64, I, S>::zeros();
+        fill(&mut rng, x.as_mut_slice());
+        let mut r = SMatrix::<f64, O, S>::zeros();
+        fill(&mut rng, r.as_mut_slice());
+        let y = dense_no_bias_seq::<f64, A, I, O, S>(&p, &x);
+        let mut g = DenseNoBiasParams::zeros();
+        let dx = dense_no_bias_seq_backward::<f64, A, I, O, S>(&p, &x, &y, &r, &mut g);
+        let mut g2 = DenseNoBiasParams::zeros();
+        dense_no_bias_seq_backward_params::<f64, A, I, O, S>(&x, &y, &r, &mut g2);
+        assert_eq!(g, g2);
+        type Pt<const I: usize, const O: usize, const S: usize> =
+            (DenseNoBiasParams<f64, I, O>, SMatrix<f64, I, S>);
+        let loss = |q: &Pt<I, O, S>| {
+            dot(
+                r.as_slice(),
+                dense_no_bias_seq::<f64, A, I, O, S>(&q.0, &q.1).as_slice(),
+            )
+        };
+        let pt = (p.clone(), x);
+        check_grad(
+            "no bias W",
+            &pt,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            "no bias x",
+            &pt,
+            |q| q.1.as_mut_slice(),
+            loss,
+            dx.as_slice(),
+        );
+        // The vector form is the one-step sequence.
+        let x0 = SVector::<f64, I>::from_column_slice(&x.as_slice()[..I]);
+        let r0 = SVector::<f64, O>::from_column_slice(&r.as_slice()[..O]);
+        let y0 = dense_no_bias::<f64, A, I, O>(&p, &x0);
+        let mut gv = DenseNoBiasParams::zeros();
+        let dxv = dense_no_bias_backward::<f64, A, I, O>(&p, &x0, &y0, &r0, &mut gv);
+        let mut gp = DenseNoBiasParams::zeros();
+        dense_no_bias_backward_params::<f64, A, I, O>(&x0, &y0, &r0, &mut gp);
+        assert_eq!(gv, gp);
+        type Pv<const I: usize, const O: usize> = (DenseNoBiasParams<f64, I, O>, SVector<f64, I>);
+        let loss = |q: &Pv<I, O>| {
+            dot(
+                r0.as_slice(),
+                dense_no_bias::<f64, A, I, O>(&q.0, &q.1).as_slice(),
+            )
+        };
+        let pv = (p, x0);
+        check_grad(
+            "no bias vec W",
+            &pv,
+            |q| q.0.weight.as_mut_slice(),
+            loss,
+            gv.weight.as_slice(),
+        );
+        check_grad(
+            "no bias vec x",
+            &pv,
+            |q| q.1.as_mut_slice(),
+            loss,
+            dxv.as_slice(),
+        );
+    }
+
+    #[test]
+    fn no_bias_backward_matches_finite_differences() {
+        no_bias_grad_check::<Linear, 4, 3, 2>(41);
+        no_bias_grad_check::<Sigmoid, 3, 5, 3>(42);
+        no_bias_grad_check::<Softmax, 5, 4, 2>(43);
+        no_bias_grad_check::<Relu, 9, 2, 1>(44);
     }
 }

@@ -30,3 +30,10 @@ pub struct Stride<const H: usize, const W: usize>;
 /// The zero rows on top and columns on the left (the bottom and right
 /// padding is whatever the output size implies).
 pub struct Pad<const TOP: usize, const LEFT: usize>;
+
+/// The spacing between a kernel's taps, rows and columns (1: adjacent).
+pub struct Dilation<const H: usize, const W: usize>;
+
+/// The number of channel groups of a convolution (1: every filter sees
+/// every input channel).
+pub struct Groups<const G: usize>;
