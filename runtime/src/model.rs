@@ -501,4 +501,18 @@ pub enum OutputActivation {
     Tanh,
     /// `softmax`: categorical cross-entropy can work from the logits.
     Softmax,
+    /// `relu6`.
+    Relu6,
+    /// `leaky_relu` (any slope).
+    LeakyRelu,
+    /// `elu` (any `α`).
+    Elu,
+    /// `gelu`.
+    Gelu,
+    /// `silu`.
+    Silu,
+    /// `hard_sigmoid`: not a logistic, so no loss works from its logit.
+    HardSigmoid,
+    /// `hard_swish`.
+    HardSwish,
 }

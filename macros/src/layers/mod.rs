@@ -70,6 +70,13 @@ pub static KINDS: &[Kind] = &[
     activation::SIGMOID,
     activation::TANH,
     activation::SOFTMAX,
+    activation::RELU6,
+    activation::LEAKY_RELU,
+    activation::ELU,
+    activation::GELU,
+    activation::SILU,
+    activation::HARD_SIGMOID,
+    activation::HARD_SWISH,
 ];
 
 /// The value given for option `name` of `decl` (the positional argument
@@ -309,6 +316,15 @@ pub trait Layer {
     /// The streaming step (one time step of a sequence), if the layer
     /// can run step by step; `x` is the step's input vector by reference.
     fn stream(&self, _s: &Site, _x: &TokenStream) -> Option<StreamStep> {
+        None
+    }
+
+    /// Where the training forward keeps the layer's pre-activation of its
+    /// own, if it does (a `Dense` or `Conv2d` with `gelu`, `silu` or
+    /// `hard_swish` fused in, whose derivative needs it): on the last layer
+    /// the drivers then read the logits there instead of adding
+    /// `__logits` and splitting the activation off themselves.
+    fn pre_activation(&self, _s: &Site) -> Option<TokenStream> {
         None
     }
 }
