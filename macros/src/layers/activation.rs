@@ -305,8 +305,15 @@ pub const HARD_SWISH: Kind = kind("HardSwish");
 fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
     let act = match args.kind() {
         "Relu6" => Act::Relu6,
-        "LeakyRelu" => Act::LeakyRelu(alpha(args, LEAKY_RELU_ALPHA, "a negative slope")?.to_bits()),
-        "Elu" => Act::Elu(alpha(args, ELU_ALPHA, "the value `−alpha` it tends to")?.to_bits()),
+        "LeakyRelu" => Act::LeakyRelu(
+            alpha(
+                args,
+                LEAKY_RELU_ALPHA,
+                "a slope that flips the sign of negative inputs",
+            )?
+            .to_bits(),
+        ),
+        "Elu" => Act::Elu(alpha(args, ELU_ALPHA, "a negative `alpha`")?.to_bits()),
         "Gelu" => Act::Gelu,
         "Silu" => Act::Silu,
         "HardSigmoid" => Act::HardSigmoid,
@@ -348,11 +355,24 @@ fn alpha(args: &Args, default: f64, what: &str) -> Option<f64> {
         _ => None,
     };
     match parsed {
+        Some(x) if x < 0.0 => {
+            args.cx().error_spanned(
+                v,
+                format!(
+                    "`alpha` of `{name}` must not be negative (found {}; {what} is not supported); write a value ≥ 0, e.g. {example}",
+                    super::args::show(v)
+                ),
+            );
+            None
+        }
         Some(x) if x.is_finite() => Some(x),
         Some(_) => {
             args.cx().error_spanned(
                 v,
-                format!("`alpha` of `{name}` must be a finite number, found {}; e.g. {example}", super::args::show(v)),
+                format!(
+                    "`alpha` of `{name}` must be a finite number, found {}; e.g. {example}",
+                    super::args::show(v)
+                ),
             );
             None
         }

@@ -5,11 +5,10 @@
 //! `Conv2d`). `padding = same` follows TensorFlow: the odd extra row and
 //! column go after. Kernels: `runtime/src/kernels/conv.rs`.
 
-use super::args::{Args, Padding, Signature};
 use super::activation::{
-    forward_train_keeping_input, pre_activation_field, pre_activation_tape,
-    through_pre_activation,
+    forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
 };
+use super::args::{Args, Padding, Signature};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TapeField, TensorDecl};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;

@@ -6,11 +6,10 @@
 //! sequence) and `runtime/src/kernels/dense_batch.rs` (K samples at once,
 //! the batched training path).
 
-use super::args::{Args, Signature};
 use super::activation::{
-    forward_train_keeping_input, pre_activation_field, pre_activation_tape,
-    through_pre_activation,
+    forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
 };
+use super::args::{Args, Signature};
 use super::{
     lit, Act, BackIo, BatchIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
 };
