@@ -32,6 +32,25 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("GlobalMaxPooling1D", "GlobalMaxPool"),
     ("GlobalAvgPool2d", "GlobalAvgPool"),
     ("GlobalMaxPool2d", "GlobalMaxPool"),
+    ("ReLU6", "Relu6"),
+    ("LeakyReLU", "LeakyRelu"),
+    ("ELU", "Elu"),
+    ("GELU", "Gelu"),
+    ("SiLU", "Silu"),
+    ("Swish", "Silu"),
+    ("Hardsigmoid", "HardSigmoid"),
+    ("Hardswish", "HardSwish"),
+    ("HardSiLU", "HardSwish"),
+    ("HardSilu", "HardSwish"),
+    ("relu6", "Relu6"),
+    ("leaky_relu", "LeakyRelu"),
+    ("elu", "Elu"),
+    ("gelu", "Gelu"),
+    ("silu", "Silu"),
+    ("swish", "Silu"),
+    ("hard_sigmoid", "HardSigmoid"),
+    ("hard_swish", "HardSwish"),
+    ("hard_silu", "HardSwish"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
@@ -45,7 +64,20 @@ const UNSUPPORTED_KINDS: &[&str] = &[
 ];
 
 /// The activations, as spelled in the DSL.
-pub const ACTIVATIONS: &[&str] = &["linear", "relu", "sigmoid", "tanh", "softmax"];
+pub const ACTIVATIONS: &[&str] = &[
+    "linear",
+    "relu",
+    "sigmoid",
+    "tanh",
+    "softmax",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "hard_sigmoid",
+    "hard_swish",
+];
 
 /// Option names from Keras and PyTorch, and ours.
 const FOREIGN_OPTIONS: &[(&str, &str)] = &[
@@ -66,22 +98,29 @@ const FOREIGN_ACTIVATIONS: &[(&str, &str)] = &[
     ("none", "linear"),
     ("identity", "linear"),
     ("Identity", "linear"),
+    ("ReLU6", "relu6"),
+    ("LeakyReLU", "leaky_relu"),
+    ("leakyrelu", "leaky_relu"),
+    ("leaky_ReLU", "leaky_relu"),
+    ("ELU", "elu"),
+    ("GELU", "gelu"),
+    ("SiLU", "silu"),
+    ("swish", "silu"),
+    ("Swish", "silu"),
+    ("Hardsigmoid", "hard_sigmoid"),
+    ("hardsigmoid", "hard_sigmoid"),
+    ("Hardswish", "hard_swish"),
+    ("hardswish", "hard_swish"),
+    ("hard_silu", "hard_swish"),
 ];
 
 /// Activations of other frameworks that staticnet does not have (so that
 /// `gelu` is not answered with "did you mean `relu`?").
 pub const UNSUPPORTED_ACTIVATIONS: &[&str] = &[
-    "gelu",
-    "elu",
     "selu",
-    "silu",
-    "swish",
     "mish",
-    "leaky_relu",
-    "relu6",
     "softplus",
     "softsign",
-    "hard_sigmoid",
     "exponential",
     "log_softmax",
 ];
@@ -89,7 +128,7 @@ pub const UNSUPPORTED_ACTIVATIONS: &[&str] = &[
 /// Advice for an unknown layer kind `kind` of the layer named `layer`.
 pub fn unknown_kind(kind: &str, layer: &str) -> String {
     if kind == "Activation" {
-        return format!("`Activation` is written as the activation's own layer here: `{layer}: Relu`, `Sigmoid`, `Tanh` or `Softmax` (or `activation = ..` on the layer before)");
+        return format!("`Activation` is written as the activation's own layer here: `{layer}: Relu`, `Sigmoid`, `Tanh`, `Softmax`, `Gelu`, ... (or `activation = ..` on the layer before)");
     }
     if let Some((_, ours)) = FOREIGN_KINDS.iter().find(|(theirs, _)| *theirs == kind) {
         return format!(
@@ -208,7 +247,18 @@ mod tests {
         assert_eq!(suggest_activation("sigmod"), Some("sigmoid"));
         assert_eq!(suggest_activation("ReLU"), Some("relu"));
         assert_eq!(suggest_activation("None"), Some("linear"));
-        assert!(UNSUPPORTED_ACTIVATIONS.contains(&"gelu"));
+        assert!(UNSUPPORTED_ACTIVATIONS.contains(&"selu"));
+        for (theirs, ours) in FOREIGN_ACTIVATIONS {
+            assert!(ACTIVATIONS.contains(ours), "{theirs} -> {ours}");
+            assert!(!UNSUPPORTED_ACTIVATIONS.contains(theirs), "{theirs}");
+        }
+        assert_eq!(suggest_activation("swish"), Some("silu"));
+        assert_eq!(suggest_activation("hard_silu"), Some("hard_swish"));
+        assert_eq!(suggest_activation("Hardsigmoid"), Some("hard_sigmoid"));
+        assert!(unknown_kind("LeakyReLU", "a").contains("`LeakyRelu`"));
+        assert!(unknown_kind("ReLU6", "a").contains("`Relu6`"));
+        assert!(unknown_kind("Hardswish", "a").contains("`HardSwish`"));
+        assert!(unknown_kind("leaky_relu", "a").contains("`LeakyRelu`"));
         assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");
     }
 }

@@ -631,6 +631,20 @@ pub enum OutputActivation {
     Tanh,
     /// `softmax`: categorical cross-entropy can work from the logits.
     Softmax,
+    /// `relu6`.
+    Relu6,
+    /// `leaky_relu` (any slope).
+    LeakyRelu,
+    /// `elu` (any `α`).
+    Elu,
+    /// `gelu`.
+    Gelu,
+    /// `silu`.
+    Silu,
+    /// `hard_sigmoid`: not a logistic, so no loss works from its logit.
+    HardSigmoid,
+    /// `hard_swish`.
+    HardSwish,
 }
 
 impl OutputActivation {
@@ -642,6 +656,13 @@ impl OutputActivation {
             OutputActivation::Sigmoid => "sigmoid",
             OutputActivation::Tanh => "tanh",
             OutputActivation::Softmax => "softmax",
+            OutputActivation::Relu6 => "relu6",
+            OutputActivation::LeakyRelu => "leaky_relu",
+            OutputActivation::Elu => "elu",
+            OutputActivation::Gelu => "gelu",
+            OutputActivation::Silu => "silu",
+            OutputActivation::HardSigmoid => "hard_sigmoid",
+            OutputActivation::HardSwish => "hard_swish",
         }
     }
 }

@@ -3,7 +3,7 @@ use staticnet::model;
 model! {
     struct Net {
         input: [4],
-        fc1: Dense(10, activation = gelu),
+        fc1: Dense(10, activation = selu),
     }
 }
 

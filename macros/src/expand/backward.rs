@@ -48,7 +48,8 @@ fn zeros_of(plan: &Plan, src: Src) -> TokenStream {
 fn split_last_activation(plan: &Plan) -> Option<Act> {
     let layer = &plan.nodes[plan.last()].layer;
     let act = layer.activation();
-    (act != Act::Linear && !layer.activation_only()).then_some(act)
+    let own = layer.pre_activation(&plan.site(plan.last())).is_some();
+    (act != Act::Linear && !layer.activation_only() && !own).then_some(act)
 }
 
 /// Whether node `i`'s backward differs with `LOGITS` (from the logits, its
@@ -530,8 +531,11 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
         last.layer.activation().type_name(),
         proc_macro2::Span::call_site(),
     );
+    let own_logits = last.layer.pre_activation(&plan.site(plan.last()));
     let logits = if split_last_activation(plan).is_some() {
         quote!(tape.__logits)
+    } else if let Some(pre) = own_logits {
+        pre
     } else if last.layer.activation_only() {
         plan.tape_input(plan.last())
     } else {

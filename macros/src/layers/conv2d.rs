@@ -9,8 +9,11 @@
 //! written before `dilation`, `groups` and `bias` existed expands as it did;
 //! `Conv2dGrouped` when one of them differs).
 
+use super::activation::{
+    forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
+};
 use super::args::{Args, Padding, Signature};
-use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TensorDecl};
+use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TapeField, TensorDecl};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -331,7 +334,35 @@ impl Layer for Conv2d {
         true
     }
 
+    fn tape_fields(&self, s: &Site) -> Vec<TapeField> {
+        pre_activation_tape(s, self.act)
+    }
+
+    fn pre_activation(&self, s: &Site) -> Option<TokenStream> {
+        pre_activation_field(s, self.act)
+    }
+
+    fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
+        let linear = self.forward(s, &quote!(&#input), input, true);
+        forward_train_keeping_input(s, self.act, linear).unwrap_or_else(|| {
+            let name = &s.name;
+            let call = self.forward(s, &quote!(&#input), input, false);
+            quote!(tape.#name = #call;)
+        })
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {
+        if self.act.needs_input() && !linear {
+            // The activation's backward from the kept pre-activation, then
+            // the linear convolution's from its gradient `__dz`.
+            let dz = BackIo {
+                input: io.input.clone(),
+                output: io.output.clone(),
+                grad: quote!(__dz),
+            };
+            let then = self.backward(s, &dz, true);
+            return through_pre_activation(s, self.act, &io.grad, then);
+        }
         let kernels = self.kernels(s, linear);
         let (p, gr) = (s.params(), s.grads());
         let BackIo {
@@ -346,6 +377,15 @@ impl Layer for Conv2d {
     }
 
     fn backward_params(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
+        if self.act.needs_input() && !linear {
+            let dz = BackIo {
+                input: io.input.clone(),
+                output: io.output.clone(),
+                grad: quote!(__dz),
+            };
+            let then = self.backward_params(s, &dz, true)?;
+            return Some(through_pre_activation(s, self.act, &io.grad, then));
+        }
         let kernels = self.kernels(s, linear);
         let gr = s.grads();
         let BackIo {

@@ -8,8 +8,13 @@
 //! sequence) and `runtime/src/kernels/dense_batch.rs` (K samples at once,
 //! the batched training path).
 
+use super::activation::{
+    forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
+};
 use super::args::{Args, Signature};
-use super::{lit, Act, BackIo, BatchIo, Kind, Layer, ShapeCx, Site, StreamStep, TensorDecl};
+use super::{
+    lit, Act, BackIo, BatchIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
+};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -165,7 +170,35 @@ impl Layer for Dense {
         true
     }
 
+    fn tape_fields(&self, s: &Site) -> Vec<TapeField> {
+        pre_activation_tape(s, self.act)
+    }
+
+    fn pre_activation(&self, s: &Site) -> Option<TokenStream> {
+        pre_activation_field(s, self.act)
+    }
+
+    fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
+        let linear = self.forward(s, &quote!(&#input), input, true);
+        forward_train_keeping_input(s, self.act, linear).unwrap_or_else(|| {
+            let name = &s.name;
+            let call = self.forward(s, &quote!(&#input), input, false);
+            quote!(tape.#name = #call;)
+        })
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {
+        if self.act.needs_input() && !linear {
+            // The activation's backward from the kept pre-activation, then
+            // the linear layer's from its gradient `__dz`.
+            let dz = BackIo {
+                input: io.input.clone(),
+                output: io.output.clone(),
+                grad: quote!(__dz),
+            };
+            let then = self.backward(s, &dz, true);
+            return through_pre_activation(s, self.act, &io.grad, then);
+        }
         let a = self.act.unless(linear).ty();
         let (i, o) = self.sizes(s);
         let (p, g) = (s.params(), s.grads());
@@ -196,6 +229,15 @@ impl Layer for Dense {
     }
 
     fn backward_params(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
+        if self.act.needs_input() && !linear {
+            let dz = BackIo {
+                input: io.input.clone(),
+                output: io.output.clone(),
+                grad: quote!(__dz),
+            };
+            let then = self.backward_params(s, &dz, true)?;
+            return Some(through_pre_activation(s, self.act, &io.grad, then));
+        }
         let a = self.act.unless(linear).ty();
         let (i, o) = self.sizes(s);
         let g = s.grads();
@@ -229,7 +271,10 @@ impl Layer for Dense {
     }
 
     fn forward_batch(&self, s: &Site, xs: &TokenStream, linear: bool) -> Option<TokenStream> {
-        if !matches!(s.input, Shape::Vector(_)) || !self.bias {
+        // An activation that keeps its pre-activation runs sample by
+        // sample (the batched forms record only the output); so does a
+        // bias-free Dense (the batched kernels add a bias).
+        if !matches!(s.input, Shape::Vector(_)) || !self.bias || self.act.needs_input() {
             return None;
         }
         let a = self.act.unless(linear).ty();
@@ -245,7 +290,7 @@ impl Layer for Dense {
         linear: bool,
         params_only: bool,
     ) -> Option<TokenStream> {
-        if !matches!(s.input, Shape::Vector(_)) || !self.bias {
+        if !matches!(s.input, Shape::Vector(_)) || !self.bias || self.act.needs_input() {
             return None;
         }
         let a = self.act.unless(linear).ty();

@@ -86,6 +86,13 @@ pub static KINDS: &[Kind] = &[
     depthwise::KIND,
     global_pool::GLOBAL_AVG_POOL,
     global_pool::GLOBAL_MAX_POOL,
+    activation::RELU6,
+    activation::LEAKY_RELU,
+    activation::ELU,
+    activation::GELU,
+    activation::SILU,
+    activation::HARD_SIGMOID,
+    activation::HARD_SWISH,
 ];
 
 /// Whether `kind` is a merge layer (its positional arguments name inputs).
@@ -417,6 +424,15 @@ pub trait Layer {
     /// also the member's name: optional on load, written on save.
     fn counters(&self) -> Vec<&'static str> {
         Vec::new()
+    }
+
+    /// Where the training forward keeps the layer's pre-activation of its
+    /// own, if it does (a `Dense` or `Conv2d` with `gelu`, `silu` or
+    /// `hard_swish` fused in, whose derivative needs it): on the last layer
+    /// the drivers then read the logits there instead of adding
+    /// `__logits` and splitting the activation off themselves.
+    fn pre_activation(&self, _s: &Site) -> Option<TokenStream> {
+        None
     }
 }
 

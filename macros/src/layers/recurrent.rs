@@ -83,6 +83,13 @@ fn resolve(args: &Args) -> Option<Box<dyn Layer>> {
                 }
                 return None;
             }
+            Some(a) if a.needs_input() => {
+                if let Some(v) = args.get("activation") {
+                    let name = args.name();
+                    args.cx().error_spanned(v, format!("`{name}`: `SimpleRnn`'s backward takes the derivative of its activation from the output, and the derivative of `{}` needs the input; use one of {}", crate::symbol::ACTIVATIONS.iter().find(|w| Act::from_word(w) == Some(a)).copied().unwrap_or("it"), symbol::one_of(&["tanh", "relu", "sigmoid", "linear", "relu6", "leaky_relu", "elu", "hard_sigmoid"])));
+                }
+                return None;
+            }
             act => Cell::Simple(act?),
         },
     };

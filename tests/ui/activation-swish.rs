@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [4],
+        fc1: Dense(10, activation = swish),
+    }
+}
+
+fn main() {}
