@@ -42,7 +42,7 @@ pub use activation::Activation;
 pub use fit::{evaluate, fit, predict, FitConfig, History, Validation};
 pub use float::Float;
 pub use init::Rng;
-pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
+pub use layers::{Conv1dParams, Conv2dParams, DenseParams, RecurrentParams};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};

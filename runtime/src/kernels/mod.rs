@@ -9,11 +9,13 @@
 
 mod blas;
 mod conv;
+mod conv1d;
 mod dense;
 mod dense_batch;
 mod elementwise;
 mod geometry;
 mod pool;
+mod pool1d;
 mod recurrent;
 mod reshape;
 mod sequence;
@@ -22,11 +24,14 @@ pub(crate) mod simd;
 mod testutil;
 
 pub use conv::*;
+pub use conv1d::*;
 pub use dense::*;
 pub use dense_batch::*;
 pub use elementwise::*;
+pub use geometry::{Dilation, Groups, PadBefore, SeqIn, SeqOut, Step, Window};
 pub use geometry::{In, Kernel, Out, Pad, Stride};
 pub use pool::*;
+pub use pool1d::*;
 pub use recurrent::*;
 pub use reshape::*;
 pub use sequence::*;
