@@ -22,6 +22,12 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("Linear", "Dense"),
     ("ReLU", "Relu"),
     ("Activation", "Relu"),
+    ("Conv1D", "Conv1d"),
+    ("Convolution1D", "Conv1d"),
+    ("MaxPooling1D", "MaxPool1d"),
+    ("MaxPool1D", "MaxPool1d"),
+    ("AveragePooling1D", "AvgPool1d"),
+    ("AvgPool1D", "AvgPool1d"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
@@ -32,8 +38,6 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "LayerNormalization",
     "LayerNorm",
     "Embedding",
-    "Conv1d",
-    "Conv1D",
     "Reshape",
     "GlobalAveragePooling2D",
     "Bidirectional",
@@ -51,6 +55,8 @@ const FOREIGN_OPTIONS: &[(&str, &str)] = &[
     ("hidden_size", "units"),
     ("out_channels", "filters"),
     ("act", "activation"),
+    ("dilation_rate", "dilation"),
+    ("use_bias", "bias"),
 ];
 
 /// Activation names from Keras and PyTorch that mean one of ours.

@@ -10,10 +10,12 @@
 
 pub mod activation;
 pub mod args;
+mod conv1d;
 mod conv2d;
 mod dense;
 mod flatten;
 mod pool;
+mod pool1d;
 mod recurrent;
 
 pub use activation::Act;
@@ -70,6 +72,9 @@ pub static KINDS: &[Kind] = &[
     activation::SIGMOID,
     activation::TANH,
     activation::SOFTMAX,
+    conv1d::KIND,
+    pool1d::MAX_POOL1D,
+    pool1d::AVG_POOL1D,
 ];
 
 /// The value given for option `name` of `decl` (the positional argument
