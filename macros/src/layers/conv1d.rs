@@ -219,9 +219,13 @@ impl Layer for Conv1d {
         let from = at.from();
         let mut ok = true;
         let g = self.groups;
-        if f % g != 0 || self.filters % g != 0 {
-            let what = match (f % g != 0, self.filters % g != 0) {
-                (true, true) => format!("its {f} input features nor its {} filters", self.filters),
+        let (bad_f, bad_o) = (!f.is_multiple_of(g), !self.filters.is_multiple_of(g));
+        if bad_f || bad_o {
+            let what = match (bad_f, bad_o) {
+                (true, true) => format!(
+                    "its {f} input features ({from}) or its {} filters",
+                    self.filters
+                ),
                 (true, false) => format!("its {f} input features ({from})"),
                 _ => format!("its {} filters", self.filters),
             };

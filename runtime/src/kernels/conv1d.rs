@@ -53,7 +53,7 @@ const fn assert_geometry<
         "conv1d: stride, dilation and kernel must be positive"
     );
     assert!(
-        G > 0 && F % G == 0 && O % G == 0,
+        G > 0 && F.is_multiple_of(G) && O.is_multiple_of(G),
         "conv1d: groups must divide F and O"
     );
     assert!(K == F / G * KW, "conv1d: K must be (F / G) * KW");
@@ -389,6 +389,7 @@ pub fn conv1d_step<
 /// let y = C::forward(&p, &Sequence::<f32, 16, 4>::zeros());
 /// assert_eq!(y[(7, 15)], 0.0);
 /// ```
+#[allow(clippy::type_complexity)] // a marker over the eight labelled parts
 pub struct Conv1d<A, I, O, K, S, D, P, G>(PhantomData<(A, I, O, K, S, D, P, G)>);
 
 impl<
