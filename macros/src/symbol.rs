@@ -51,6 +51,12 @@ const FOREIGN_KINDS: &[(&str, &str)] = &[
     ("hard_sigmoid", "HardSigmoid"),
     ("hard_swish", "HardSwish"),
     ("hard_silu", "HardSwish"),
+    ("Conv1D", "Conv1d"),
+    ("Convolution1D", "Conv1d"),
+    ("MaxPooling1D", "MaxPool1d"),
+    ("MaxPool1D", "MaxPool1d"),
+    ("AveragePooling1D", "AvgPool1d"),
+    ("AvgPool1D", "AvgPool1d"),
 ];
 
 /// Layers of other frameworks that staticnet does not have.
@@ -58,8 +64,6 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "LayerNormalization",
     "LayerNorm",
     "Embedding",
-    "Conv1d",
-    "Conv1D",
     "Bidirectional",
 ];
 

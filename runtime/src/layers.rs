@@ -255,3 +255,31 @@ impl<T: Float, const I: usize, const O: usize> DenseNoBiasParams<T, I, O> {
         rng.glorot_uniform(self.weight.as_mut_slice(), I, O);
     }
 }
+
+/// `Conv1d(O)` with `K = (in_channels / groups) · kernel` weights per
+/// filter and `B` biases: `O`, or 0 with `bias = false`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv1dParams<T: Float, const O: usize, const K: usize, const B: usize> {
+    /// `weight` `[O, F/G, KW]`, stored as `[O, (F/G)·KW]`: column
+    /// `c·KW + j` holds tap `j` of input channel `c` (of the filter's
+    /// group) for every filter.
+    pub weight: SMatrix<T, O, K>,
+    /// `bias` `[O]` (empty without a bias).
+    pub bias: SVector<T, B>,
+}
+
+impl<T: Float, const O: usize, const K: usize, const B: usize> Conv1dParams<T, O, K, B> {
+    /// All zeros.
+    pub fn zeros() -> Self {
+        Self {
+            weight: SMatrix::zeros(),
+            bias: SVector::zeros(),
+        }
+    }
+    /// Keras' defaults: glorot-uniform weight with fan-in `(F/G)·KW` and
+    /// fan-out `O·KW` (`window = KW`), zero bias.
+    pub fn init_keras(&mut self, rng: &mut Rng, window: usize) {
+        rng.glorot_uniform(self.weight.as_mut_slice(), K, O * window);
+        self.bias.fill(T::zero());
+    }
+}

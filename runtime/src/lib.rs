@@ -47,8 +47,8 @@ pub use fit::{
 pub use float::Float;
 pub use init::Rng;
 pub use layers::BatchNormParams;
+pub use layers::{Conv1dParams, Conv2dParams, DenseParams, RecurrentParams};
 pub use layers::{Conv2dNoBiasParams, ConvBlock, DenseNoBiasParams};
-pub use layers::{Conv2dParams, DenseParams, RecurrentParams};
 pub use model::{Buffer, BufferMut};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;

@@ -11,6 +11,7 @@
 pub mod activation;
 pub mod args;
 mod batchnorm;
+mod conv1d;
 mod conv2d;
 mod dense;
 mod depthwise;
@@ -19,6 +20,7 @@ mod flatten;
 mod global_pool;
 mod merge;
 mod pool;
+mod pool1d;
 mod recurrent;
 mod reshape;
 
@@ -93,6 +95,9 @@ pub static KINDS: &[Kind] = &[
     activation::SILU,
     activation::HARD_SIGMOID,
     activation::HARD_SWISH,
+    conv1d::KIND,
+    pool1d::MAX_POOL1D,
+    pool1d::AVG_POOL1D,
 ];
 
 /// Whether `kind` is a merge layer (its positional arguments name inputs).

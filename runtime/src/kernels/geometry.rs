@@ -34,6 +34,28 @@ pub struct Pad<const TOP: usize, const LEFT: usize>;
 /// The spacing between a kernel's taps, rows and columns (1: adjacent).
 pub struct Dilation<const H: usize, const W: usize>;
 
-/// The number of channel groups of a convolution (1: every filter sees
-/// every input channel).
+// The parts of the 1-D kernels (`Conv1d`, `MaxPool1d`, `AvgPool1d`) on a
+// sequence `[steps, features]`.
+
+/// An input sequence `[steps, features]`.
+pub struct SeqIn<const STEPS: usize, const FEATURES: usize>;
+
+/// An output sequence `[steps, features]`.
+pub struct SeqOut<const STEPS: usize, const FEATURES: usize>;
+
+/// A 1-D window of `K` taps (a `Conv1d` kernel, a 1-D pooling window).
+pub struct Window<const K: usize>;
+
+/// The step between 1-D windows.
+pub struct Step<const S: usize>;
+
+/// The spacing between the taps of a window (1: adjacent).
+pub struct Dilation1d<const D: usize>;
+
+/// The zero steps before a sequence (the padding after is whatever the
+/// output length implies).
+pub struct PadBefore<const P: usize>;
+
+/// The number of groups the channels are split into (1: every filter
+/// reads every input channel).
 pub struct Groups<const G: usize>;

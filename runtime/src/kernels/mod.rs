@@ -9,6 +9,7 @@
 
 mod blas;
 mod conv;
+mod conv1d;
 mod dense;
 mod dense_batch;
 mod depthwise;
@@ -17,6 +18,7 @@ mod geometry;
 mod global_pool;
 mod merge;
 mod pool;
+mod pool1d;
 mod recurrent;
 mod reshape;
 mod sequence;
@@ -25,15 +27,17 @@ pub(crate) mod simd;
 mod testutil;
 
 pub use conv::*;
+pub use conv1d::*;
 pub use dense::*;
 pub use dense_batch::*;
 pub use depthwise::*;
 pub use elementwise::*;
-pub use geometry::{Dilation, Groups};
+pub use geometry::{Dilation, Dilation1d, Groups, PadBefore, SeqIn, SeqOut, Step, Window};
 pub use geometry::{In, Kernel, Out, Pad, Stride};
 pub use global_pool::*;
 pub use merge::*;
 pub use pool::*;
+pub use pool1d::*;
 pub use recurrent::*;
 pub use reshape::*;
 pub use sequence::*;

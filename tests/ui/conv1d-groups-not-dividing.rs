@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [10, 3],
+        c: Conv1d(4, kernel = 3, groups = 2),
+    }
+}
+
+fn main() {}

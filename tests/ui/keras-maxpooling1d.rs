@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [10, 3],
+        p: MaxPooling1D(2),
+    }
+}
+
+fn main() {}
