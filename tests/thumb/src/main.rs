@@ -33,6 +33,7 @@
 #![no_std]
 #![no_main]
 
+use core::cell::Cell;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use cortex_m_rt::entry;
@@ -40,7 +41,7 @@ use cortex_m_semihosting::{debug, hprintln};
 use staticnet::optim::{Optimizer, Sgd, SgdConfig};
 use staticnet::{model, Model, Param, Train};
 
-// `cortex-m` is linked for its critical-section implementation only.
+// `cortex-m` also provides the critical section cortex-m-semihosting takes.
 use cortex_m as _;
 
 model! {
@@ -175,13 +176,15 @@ fn self_test_requested() -> bool {
     let mut buf = [0u8; 128];
     // SYS_GET_CMDLINE: a block {buffer address, length}; the host writes at
     // most `length` bytes (with a NUL) into the buffer and the length used
-    // into the block's second word.
-    let mut block = [buf.as_mut_ptr() as usize, buf.len()];
+    // into the block's second word (a `Cell`, so writing it through the
+    // shared reference is allowed).
+    let block = [Cell::new(buf.as_mut_ptr() as usize), Cell::new(buf.len())];
     // SAFETY: the block is valid for the call and points to `buf`, which is
-    // writable for its whole length and outlives the call.
+    // writable for its whole length, is not otherwise borrowed meanwhile,
+    // and outlives the call.
     let rc =
-        unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &mut block) };
-    let len = block[1].min(buf.len());
+        unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &block) };
+    let len = block[1].get().min(buf.len());
     rc == 0
         && core::str::from_utf8(&buf[..len])
             .is_ok_and(|s| s.split([' ', '\0']).any(|w| w == "break"))
@@ -209,8 +212,7 @@ fn check(
         match (got.next(), want.next()) {
             (Some(g), Some(w)) => {
                 let err = (g - w).abs() / w.abs().max(1.0);
-                // `!(err <= TOL)` also catches NaN.
-                if !(err <= TOL) && first_bad.is_none() {
+                if (err.is_nan() || err > TOL) && first_bad.is_none() {
                     first_bad = Some((n, g, w));
                 }
                 if err > worst {
@@ -371,7 +373,15 @@ fn main() -> ! {
         hprintln!("{} check(s) FAILED", failures);
         debug::exit(debug::EXIT_FAILURE);
     }
-    loop {}
+    halt()
+}
+
+/// Where a real board without a debugger attached ends up after the exit
+/// request (QEMU stops at it).
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 /// A panic is a failed test: report it and exit non-zero.
@@ -379,5 +389,5 @@ fn main() -> ! {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     hprintln!("FAIL panic: {}", info);
     debug::exit(debug::EXIT_FAILURE);
-    loop {}
+    halt()
 }
