@@ -31,12 +31,15 @@
 #     reproducible; QEMU's wall time says nothing about a chip's speed.
 #
 # Environment: CARGO_TARGET_DIR (default ./target; the Thumb builds go to
-# $CARGO_TARGET_DIR/thumb-O<level>), THUMB_OPT_LEVELS (default "3").
+# $CARGO_TARGET_DIR/thumb-O<level>), THUMB_OPT_LEVELS (default "3"; the
+# symbol checks fail the run for the first level only, and are reported
+# for the others).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 opt_levels="${THUMB_OPT_LEVELS:-3}"
+first_opt="${opt_levels%% *}"
 out="$CARGO_TARGET_DIR/thumb-out"
 mkdir -p "$out"
 fixtures="$root/tests/fixtures"
@@ -175,7 +178,15 @@ for opt in $opt_levels; do
         tag="$target-O$opt"
 
         # ---- 4. link the C programs --------------------------------------------
-        arm-none-eabi-gcc "${cflags[@]}" "${c_link[@]}" "$root/examples/firmware/c/main.c" \
+        # The stack bounds in main.c are those of the release build (CI's
+        # level); other levels are measured against the 64 KiB painted.
+        bounds=()
+        if [ "$opt" != "$first_opt" ]; then
+            for call in CNN_PREDICT LSTM_PREDICT LSTM_STEP CNN_TRAIN_STEP; do
+                bounds+=("-DSN_STACK_BOUND_$call=61440")
+            done
+        fi
+        arm-none-eabi-gcc "${cflags[@]}" "${c_link[@]}" "${bounds[@]}" "$root/examples/firmware/c/main.c" \
             "$root/examples/firmware/c/mps2_vectors.c" "$lib" -o "$out/main-$tag.elf"
         for probe in NONE CNN CNN_TRAIN LSTM LSTM_STREAM ALL; do
             arm-none-eabi-gcc "${cflags[@]}" "${c_link[@]}" -DPROBE_$probe \
@@ -186,22 +197,34 @@ for opt in $opt_levels; do
 
         # ---- 5. no allocator, no panic path ------------------------------------
         say "symbols ($target, opt-level $opt): no allocator, panic_bounds_check, rust_begin_unwind, abort"
+        # CI's opt-level (the first) must be clean; other levels are
+        # measured for the comparison and only reported.
+        fail() {
+            if [ "$opt" = "$first_opt" ]; then
+                printf 'FAIL: %s has:\n%s\n' "$1" "$2" >&2
+                exit 1
+            fi
+            printf 'WARNING (opt-level %s, not the one CI checks): %s has:\n%s\n' "$opt" "$1" "$2"
+        }
         bad=$(symbols "$lib" | forbidden c)
-        [ -z "$bad" ] || { printf 'FAIL: %s has:\n%s\n' "$lib" "$bad" >&2; exit 1; }
+        [ -z "$bad" ] || fail "$lib" "$bad"
         # The test program itself uses printf and malloc: newlib's printf
         # brings its own abort (through assert); the library's part of it is
         # checked above.
         bad=$(symbols "$out/main-$tag.elf" | forbidden | grep -v '^abort$' || true)
-        [ -z "$bad" ] || { printf 'FAIL: %s has:\n%s\n' "$out/main-$tag.elf" "$bad" >&2; exit 1; }
+        [ -z "$bad" ] || fail "$out/main-$tag.elf" "$bad"
+        # The programs of one entry point each use no printf: no abort at all.
+        # (newlib's start-up links its own _malloc_r; the library's C heap
+        # use is checked on the archive above.)
         for elf in "$out"/probe-*-"$tag".elf; do
-            bad=$(symbols "$elf" | forbidden c)
-            [ -z "$bad" ] || { printf 'FAIL: %s has:\n%s\n' "$elf" "$bad" >&2; exit 1; }
+            bad=$(symbols "$elf" | forbidden)
+            [ -z "$bad" ] || fail "$elf" "$bad"
         done
         [ -n "$(symbols "$test_elf" | forbidden)" ] ||
             { echo "self-test: the test binary's panic handler was not flagged" >&2; exit 1; }
         bad=$(symbols "$test_elf" | forbidden c | grep -v -E 'rust_begin_unwind|panic_bounds_check' || true)
-        [ -z "$bad" ] || { printf 'FAIL: %s has:\n%s\n' "$test_elf" "$bad" >&2; exit 1; }
-        echo "ok: libstaticnet_firmware.a and the programs of one entry point each have none of them;" \
+        [ -z "$bad" ] || fail "$test_elf" "$bad"
+        echo "checked: libstaticnet_firmware.a and the programs of one entry point each must have none;" \
             "the C test program and the Rust test binary no allocator of Rust's" \
             "(the latter's panic handler is flagged, as it must be)"
 
@@ -221,7 +244,7 @@ for opt in $opt_levels; do
             while read -r name n; do insns[$opt,$board,c,$name]=$n; done < <(counts "$log.out" "$log.counts")
             while read -r _ name n _; do stack[$opt,$board,$name]=$n; done < <(grep '^stack sn_' "$log.out")
         done
-        if [ "$target" = thumbv7em-none-eabihf ] && [ "$opt" = "$(set -- $opt_levels; echo "$1")" ]; then
+        if [ "$target" = thumbv7em-none-eabihf ] && [ "$opt" = "$first_opt" ]; then
             say "self-test: the Rust test with every expected value moved by 1e-4 must fail"
             if qemu m4f "$test_elf" "$out/selftest.counts" test break >"$out/selftest.out"; then
                 cat "$out/selftest.out"
