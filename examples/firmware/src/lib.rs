@@ -40,8 +40,10 @@
 //! to C's `abort`.
 //!
 //! Targets without compare-and-swap (Cortex-M0/M0+, `thumbv6m`) have no
-//! `AtomicBool::compare_exchange`; there, replace the flag with a critical
-//! section (the `critical-section` crate) — the rest stays as it is.
+//! `AtomicBool::compare_exchange`; there the flag is tested and set inside
+//! a critical section (`cortex_m::interrupt::free`: interrupts masked for
+//! those few instructions), selected by `cfg(target_has_atomic = "8")`.
+//! The C API is the same on every target.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -111,7 +113,9 @@ pub struct Exclusive<T> {
 }
 
 // SAFETY: `value` is reached only through `with`, which first swaps `busy`
-// from false to true (Acquire) and clears it (Release) when done, so at most
+// from false to true (Acquire; on targets without compare-and-swap, a load
+// and a store with interrupts masked, which no other code on the single
+// core can interleave) and clears it (Release) when done, so at most
 // one `&mut T` exists at any time and every access happens-after the
 // previous one's end. Sending that access to another thread is what `Sync`
 // permits here, hence `T: Send`.
@@ -129,11 +133,7 @@ impl<T> Exclusive<T> {
     /// Runs `f` with exclusive access, or returns `None` at once if another
     /// caller holds the cell.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        if self
-            .busy
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        if !self.try_take() {
             return None;
         }
         // SAFETY: we set `busy` above and clear it only after `f` returns;
@@ -142,6 +142,35 @@ impl<T> Exclusive<T> {
         let r = f(unsafe { &mut *self.value.get() });
         self.busy.store(false, Ordering::Release);
         Some(r)
+    }
+
+    /// Sets `busy` if it was clear (Acquire); `false` if it was set.
+    #[cfg(target_has_atomic = "8")]
+    fn try_take(&self) -> bool {
+        self.busy
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Sets `busy` if it was clear; `false` if it was set. Targets without
+    /// compare-and-swap (Cortex-M0/M0+, `thumbv6m`) test and set the flag
+    /// with interrupts masked: on a single core nothing else can run
+    /// between the load and the store. Only the test-and-set is in the
+    /// critical section, not the call, so interrupt latency stays a few
+    /// instructions and a re-entering interrupt still gets `SN_ERR_BUSY`.
+    #[cfg(not(target_has_atomic = "8"))]
+    fn try_take(&self) -> bool {
+        cortex_m::interrupt::free(|_| {
+            if self.busy.load(Ordering::Relaxed) {
+                false
+            } else {
+                self.busy.store(true, Ordering::Relaxed);
+                // Orders the accesses to `value` after the take, as the
+                // Acquire of the compare-exchange does.
+                core::sync::atomic::fence(Ordering::Acquire);
+                true
+            }
+        })
     }
 }
 

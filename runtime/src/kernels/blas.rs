@@ -139,7 +139,10 @@ pub(crate) fn affine2<
     w2: &[[T; R]; C2],
     x2: &[T; C2],
 ) {
-    let r0 = if cfg!(target_feature = "avx") {
+    let r0 = if cfg!(target_arch = "arm") {
+        // 32 single-precision registers: a block of 16 rows stays in them.
+        row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+    } else if cfg!(target_feature = "avx") {
         row_blocks::<T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
     } else {
         row_blocks::<T, BLOCK, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)

@@ -170,18 +170,20 @@ fn filter_rows<
             for (a, &bv) in acc.iter_mut().zip(&b[o0..o0 + F]) {
                 *a = [bv; OW];
             }
-            let mut k = 0;
-            for xc in x {
-                for xr in xc.iter().skip(i).take(KH) {
-                    for kj in 0..KW {
-                        let xs = &xr[kj..kj + OW];
-                        let wk = &w[k][o0..o0 + F];
+            // Tap k = (c·KH + ki)·KW + kj walked as channel, row and column
+            // chunks of `w` beside the input rows `i..i + KH` and their
+            // `OW`-wide windows (`W − OW + 1 = KW` of them): every slice
+            // comes from an iterator, so no index can be out of bounds (an
+            // explicit tap counter `w[k]` kept a bounds check on Thumb).
+            for (xc, wc) in x.iter().zip(w.chunks_exact(KH * KW)) {
+                for (xr, wr) in xc.iter().skip(i).take(KH).zip(wc.chunks_exact(KW)) {
+                    for (xs, wk) in xr.windows(OW).zip(wr) {
+                        let wk = &wk[o0..o0 + F];
                         for (a, &wv) in acc.iter_mut().zip(wk) {
                             for (av, &xv) in a.iter_mut().zip(xs) {
                                 *av = madd(wv, xv, *av);
                             }
                         }
-                        k += 1;
                     }
                 }
             }

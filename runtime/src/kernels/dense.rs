@@ -18,6 +18,9 @@ const FEW_OUTPUTS: usize = 8;
 /// add latency and fill a 256-bit register for `O = 1`.
 const LANES: usize = 8;
 
+/// Outputs per register block of the many-outputs form on 32-bit Arm.
+const ARM_BLOCK: usize = 16;
+
 /// `W x + b` for `x` given as `I` values, before the activation.
 ///
 /// Works on plain arrays and slices: nalgebra's element iterators are
@@ -51,6 +54,24 @@ fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x:
         for a in &acc {
             for (yo, &ao) in y.iter_mut().zip(a) {
                 *yo += ao;
+            }
+        }
+    } else if cfg!(target_arch = "arm") && O.is_multiple_of(ARM_BLOCK) {
+        // 32-bit Arm (Cortex-M): 32 single-precision registers, so O = 64
+        // sums cannot stay in registers; blocks of ARM_BLOCK outputs do,
+        // while every column's slice of the block streams past.
+        for (yb, wb0) in y.chunks_exact_mut(ARM_BLOCK).zip(0..) {
+            let mut acc = [T::zero(); ARM_BLOCK];
+            for (a, &v) in acc.iter_mut().zip(yb.iter()) {
+                *a = v;
+            }
+            for (col, &xi) in w.chunks_exact(O).zip(x) {
+                for (a, &wo) in acc.iter_mut().zip(col.iter().skip(wb0 * ARM_BLOCK)) {
+                    *a = madd(wo, xi, *a);
+                }
+            }
+            for (yo, &a) in yb.iter_mut().zip(&acc) {
+                *yo = a;
             }
         }
     } else {

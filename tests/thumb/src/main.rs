@@ -1,0 +1,393 @@
+//! Bare-metal test of staticnet on Cortex-M, run under QEMU by
+//! `.ci/thumb.sh` (M4F `mps2-an386`, M7 `mps2-an500`, and the
+//! `thumbv6m` build on `mps2-an385`).
+//!
+//! Checks against the committed PyTorch fixtures (tests/fixtures, made by
+//! tools/make_fixtures.py), every value within `1e-5 · max(1, |PyTorch|)`:
+//!
+//! 1. the textbook CNN's forward (`seed_cnn`: input, output);
+//! 2. the LSTM forecaster on the whole sequence and streamed one step at a
+//!    time over the 32 steps (`forecaster`: input, output; the streamed
+//!    output must also equal the whole sequence's bit for bit);
+//! 3. one training step of the CNN: `forward_train`, `backward_params`
+//!    with PyTorch's upstream gradient `r` (`grad_seed_cnn`: the loss
+//!    `Σ output · r` and autograd's gradient of every parameter), then an
+//!    SGD update, whose result must be the fixture's weights minus
+//!    `lr ·` autograd's gradient (both from the fixtures, in f64).
+//!
+//! The weights are compiled in by `model!` from the same fixture files; the
+//! expected values are read at run time from the files themselves
+//! (`include_bytes!`, a minimal safetensors reader below), never from our
+//! own output. The exit status (through semihosting, which QEMU returns) is
+//! 0 only if every check passes.
+//!
+//! Self-test: with `break` on the semihosting command line
+//! (`-semihosting-config ...,arg=test,arg=break`) every expected value is
+//! moved by 1e-4, so every check must fail; `.ci/thumb.sh` runs it so and
+//! requires a non-zero exit.
+//!
+//! The measured calls sit between `sn_count_begin` and `sn_count_end`, the
+//! markers tools/qemu-insn/insncount.c counts executed instructions
+//! between; each region is announced with a `count N name` line (N from 0,
+//! in the plugin's order; region 0 is empty, the markers' own overhead).
+#![no_std]
+#![no_main]
+
+use core::cell::Cell;
+use core::hint::black_box;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use staticnet::optim::{Optimizer, Sgd, SgdConfig};
+use staticnet::{model, Model, Param, Train};
+
+// `cortex-m` also provides the critical section cortex-m-semihosting takes.
+use cortex_m as _;
+
+model! {
+    /// The textbook CNN (W1) with the weights of `seed_cnn.safetensors`.
+    #[weights("../fixtures/seed_cnn.safetensors", ignore = ["input", "output"])]
+    pub struct SeedCnn {
+        input: [1, 10, 10],
+        conv1: Conv2d(32, kernel = 3, activation = relu),
+        pool1: MaxPool2d(2),
+        flat:  Flatten,
+        fc1:   Dense(64, activation = relu),
+        out:   Dense(1, activation = sigmoid),
+    }
+}
+
+model! {
+    /// The LSTM forecaster with the weights of `forecaster.safetensors`.
+    #[weights("../fixtures/forecaster.safetensors", ignore = ["input", "output"])]
+    pub struct Forecaster {
+        input: [32, 8],
+        lstm1: Lstm(32, return_sequences = true),
+        lstm2: Lstm(32),
+        head:  Dense(1),
+    }
+}
+
+static CNN_FIXTURE: &[u8] = include_bytes!("../../fixtures/seed_cnn.safetensors");
+static CNN_GRAD_FIXTURE: &[u8] = include_bytes!("../../fixtures/grad_seed_cnn.safetensors");
+static LSTM_FIXTURE: &[u8] = include_bytes!("../../fixtures/forecaster.safetensors");
+
+/// The tolerance of the issue: f32 within 1e-5 of PyTorch (relative above
+/// magnitude 1).
+const TOL: f64 = 1e-5;
+/// The SGD learning rate of the training step.
+const LR: f64 = 0.01;
+
+// ---- instruction-count markers -------------------------------------------
+
+/// Written by the markers so that they are two different functions; the
+/// `black_box` (an optimisation barrier) keeps them and their calls from
+/// being removed as side-effect free.
+static MARK: AtomicU32 = AtomicU32::new(0);
+/// The next region's number.
+static REGION: AtomicU32 = AtomicU32::new(0);
+
+/// Adds one to `counter`, returning the old value. A load and a store, not
+/// `fetch_add`: thumbv6m has no read-modify-write atomics, and this test
+/// runs on one core without interrupts.
+fn bump(counter: &AtomicU32) -> u32 {
+    let v = counter.load(Ordering::Relaxed);
+    counter.store(v + 1, Ordering::Relaxed);
+    v
+}
+
+/// Start of a counted region (its address is the plugin's `begin`).
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sn_count_begin() {
+    MARK.store(black_box(1), Ordering::SeqCst);
+}
+
+/// End of a counted region (its address is the plugin's `end`).
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sn_count_end() {
+    MARK.store(black_box(2), Ordering::SeqCst);
+}
+
+/// Runs `f` between the markers, announcing it as region `name`.
+fn counted<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    hprintln!("count {} {}", bump(&REGION), name);
+    sn_count_begin();
+    let r = black_box(f());
+    sn_count_end();
+    r
+}
+
+// ---- a minimal safetensors reader ----------------------------------------
+
+/// The raw little-endian F64 data of tensor `prefix` + `name` of a
+/// safetensors file (u64 header length, JSON header, data), or `None` if it
+/// is missing, not F64 or out of the file.
+fn tensor<'a>(file: &'a [u8], prefix: &str, name: &str) -> Option<&'a [u8]> {
+    let n = usize::try_from(u64::from_le_bytes(*file.first_chunk::<8>()?)).ok()?;
+    let header = core::str::from_utf8(file.get(8..8usize.checked_add(n)?)?).ok()?;
+    let data = file.get(8 + n..)?;
+    // The entry `"name":{...}`.
+    let mut rest = header;
+    let entry = loop {
+        let at = rest.find('"')?;
+        let after = &rest[at + 1..];
+        if let Some(tail) = after
+            .strip_prefix(prefix)
+            .and_then(|t| t.strip_prefix(name))
+        {
+            if let Some(body) = tail.strip_prefix("\":{") {
+                break &body[..body.find('}')?];
+            }
+        }
+        rest = after;
+    };
+    if !entry.contains("\"dtype\":\"F64\"") {
+        return None;
+    }
+    let offsets = entry.split("\"data_offsets\":[").nth(1)?;
+    let offsets = &offsets[..offsets.find(']')?];
+    let (begin, end) = offsets.split_once(',')?;
+    let begin: usize = begin.trim().parse().ok()?;
+    let end: usize = end.trim().parse().ok()?;
+    data.get(begin..end)
+}
+
+/// The values of tensor `prefix` + `name` (none if it is missing, NaN for a
+/// short final chunk).
+fn values<'a>(file: &'a [u8], prefix: &str, name: &str) -> impl Iterator<Item = f64> + 'a {
+    tensor(file, prefix, name)
+        .unwrap_or(&[])
+        .chunks(8)
+        .map(|c| {
+            c.first_chunk::<8>()
+                .map_or(f64::NAN, |b| f64::from_le_bytes(*b))
+        })
+}
+
+// ---- checks ----------------------------------------------------------------
+
+/// Set in the self-test: every expected value is moved by 1e-4.
+static BREAK: AtomicBool = AtomicBool::new(false);
+
+/// `true` if the semihosting command line has the word `break`.
+fn self_test_requested() -> bool {
+    let mut buf = [0u8; 128];
+    // SYS_GET_CMDLINE: a block {buffer address, length}; the host writes at
+    // most `length` bytes (with a NUL) into the buffer and the length used
+    // into the block's second word (a `Cell`, so writing it through the
+    // shared reference is allowed).
+    let block = [Cell::new(buf.as_mut_ptr() as usize), Cell::new(buf.len())];
+    // SAFETY: the block is valid for the call and points to `buf`, which is
+    // writable for its whole length, is not otherwise borrowed meanwhile,
+    // and outlives the call.
+    let rc =
+        unsafe { cortex_m_semihosting::syscall(cortex_m_semihosting::nr::GET_CMDLINE, &block) };
+    let len = block[1].get().min(buf.len());
+    rc == 0
+        && core::str::from_utf8(&buf[..len])
+            .is_ok_and(|s| s.split([' ', '\0']).any(|w| w == "break"))
+}
+
+/// Failed checks so far.
+static FAILURES: AtomicU32 = AtomicU32::new(0);
+
+/// Compares `got` with PyTorch's `want` value by value; one line per check
+/// (its largest scaled error), and the first difference on failure. Fails
+/// on a length mismatch or an empty tensor too.
+fn check(
+    what: (&str, &str),
+    got: impl IntoIterator<Item = f64>,
+    want: impl IntoIterator<Item = f64>,
+) {
+    let shift = if BREAK.load(Ordering::Relaxed) {
+        1e-4
+    } else {
+        0.0
+    };
+    let (mut got, mut want) = (got.into_iter(), want.into_iter().map(|w| w + shift));
+    let (mut n, mut worst, mut first_bad) = (0usize, 0f64, None);
+    loop {
+        match (got.next(), want.next()) {
+            (Some(g), Some(w)) => {
+                let err = (g - w).abs() / w.abs().max(1.0);
+                if (err.is_nan() || err > TOL) && first_bad.is_none() {
+                    first_bad = Some((n, g, w));
+                }
+                if err > worst {
+                    worst = err;
+                }
+                n += 1;
+            }
+            (None, None) => break,
+            _ => {
+                hprintln!(
+                    "FAIL {}{}: lengths differ (after {} values)",
+                    what.0,
+                    what.1,
+                    n
+                );
+                bump(&FAILURES);
+                return;
+            }
+        }
+    }
+    if n == 0 {
+        hprintln!(
+            "FAIL {}{}: no values (missing fixture tensor?)",
+            what.0,
+            what.1
+        );
+        bump(&FAILURES);
+    } else if let Some((i, g, w)) = first_bad {
+        hprintln!(
+            "FAIL {}{}: [{}] = {:e}, PyTorch {:e}",
+            what.0,
+            what.1,
+            i,
+            g,
+            w
+        );
+        bump(&FAILURES);
+    } else {
+        hprintln!(
+            "ok   {}{}: {} values, max error {:e}",
+            what.0,
+            what.1,
+            n,
+            worst
+        );
+    }
+}
+
+fn one(x: f32) -> impl Iterator<Item = f64> {
+    core::iter::once(f64::from(x))
+}
+
+#[entry]
+fn main() -> ! {
+    hprintln!("staticnet thumb test");
+    if self_test_requested() {
+        hprintln!("self-test: every expected value moved by 1e-4; every check must fail");
+        BREAK.store(true, Ordering::Relaxed);
+    }
+    counted("empty", || ());
+
+    // 1. The CNN forward.
+    let mut image = [[[0f32; 10]; 10]; 1];
+    let mut pixels = values(CNN_FIXTURE, "", "input");
+    for v in image.iter_mut().flatten().flatten() {
+        *v = pixels.next().unwrap_or(f64::NAN) as f32;
+    }
+    let cnn = SeedCnn::WEIGHTS;
+    let y = counted("cnn_forward", || cnn.forward(black_box(&image)));
+    check(
+        ("", "cnn forward"),
+        one(y[0]),
+        values(CNN_FIXTURE, "", "output"),
+    );
+
+    // 2. The forecaster: whole sequence, then 32 streamed steps.
+    let mut seq = [[0f32; 8]; 32];
+    let mut xs = values(LSTM_FIXTURE, "", "input");
+    for v in seq.iter_mut().flatten() {
+        *v = xs.next().unwrap_or(f64::NAN) as f32;
+    }
+    // A `Sequence` is an `SMatrix<f32, 8, 32>` whose column `t` is step `t`:
+    // its column-major storage is the row-major [32, 8] of the fixture.
+    let x = staticnet::SMatrix::from_array_storage(staticnet::nalgebra::ArrayStorage(seq));
+    let lstm = Forecaster::WEIGHTS;
+    let y_seq = counted("lstm_forward", || lstm.forward(black_box(&x)))[0];
+    check(
+        ("", "lstm forward (sequence)"),
+        one(y_seq),
+        values(LSTM_FIXTURE, "", "output"),
+    );
+    let mut state = ForecasterState::zeros();
+    let mut y_step = f32::NAN;
+    let steps = seq.map(staticnet::SVector::from);
+    counted("lstm_step_x32", || {
+        for s in &steps {
+            y_step = lstm.step(&mut state, black_box(s))[0];
+        }
+    });
+    check(
+        ("", "lstm 32 streamed steps"),
+        one(y_step),
+        values(LSTM_FIXTURE, "", "output"),
+    );
+    if y_step.to_bits() != y_seq.to_bits() {
+        hprintln!(
+            "FAIL streaming: {:e} after 32 steps, {:e} for the sequence",
+            y_step,
+            y_seq
+        );
+        bump(&FAILURES);
+    }
+
+    // 3. One training step: forward_train, backward_params with dy = r,
+    //    then SGD. Large values live on the stack (4 MiB of RAM).
+    let mut model = SeedCnn::WEIGHTS;
+    let mut grads = SeedCnn::zeros();
+    let mut tape = SeedCnn::new_tape();
+    let mut sgd = Sgd::<SeedCnn>::new(SgdConfig {
+        lr: LR,
+        ..SgdConfig::default()
+    });
+    let r = values(CNN_GRAD_FIXTURE, "", "r").next().unwrap_or(f64::NAN) as f32;
+    let dy = staticnet::SVector::<f32, 1>::new(r);
+    let y_train = counted("cnn_train_step", || {
+        let y = model.forward_train(black_box(&image), &mut tape);
+        model.backward_params(&tape, &dy, false, &mut grads);
+        Optimizer::<f32, SeedCnn>::step(&mut sgd, &mut model, &grads);
+        y
+    });
+    check(
+        ("", "train: output"),
+        one(y_train[0]),
+        values(CNN_FIXTURE, "", "output"),
+    );
+    check(
+        ("", "train: loss"),
+        one(y_train[0] * r),
+        values(CNN_GRAD_FIXTURE, "", "loss"),
+    );
+    grads.visit_params(&mut |p: Param<'_, f32>| {
+        let want = values(CNN_GRAD_FIXTURE, "grad.", p.name);
+        check(("grad.", p.name), p.iter().map(f64::from), want);
+    });
+    // PyTorch's weights minus lr times autograd's gradient, in f64.
+    model.visit_params(&mut |p: Param<'_, f32>| {
+        let want = values(CNN_FIXTURE, "", p.name)
+            .zip(values(CNN_GRAD_FIXTURE, "grad.", p.name))
+            .map(|(w, g)| w - LR * g);
+        check(("sgd: ", p.name), p.iter().map(f64::from), want);
+    });
+
+    let failures = FAILURES.load(Ordering::Relaxed);
+    if failures == 0 {
+        hprintln!("all checks passed");
+        debug::exit(debug::EXIT_SUCCESS);
+    } else {
+        hprintln!("{} check(s) FAILED", failures);
+        debug::exit(debug::EXIT_FAILURE);
+    }
+    halt()
+}
+
+/// Where a real board without a debugger attached ends up after the exit
+/// request (QEMU stops at it).
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A panic is a failed test: report it and exit non-zero.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("FAIL panic: {}", info);
+    debug::exit(debug::EXIT_FAILURE);
+    halt()
+}
