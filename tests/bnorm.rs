@@ -184,7 +184,7 @@ fn close<T: Float>(what: &str, got: &[T], want: &[f64]) -> Result<(), String> {
         } else {
             1e-5 * (1.0 + w.abs())
         };
-        if !((g - w).abs() <= bound) {
+        if (g - w).is_nan() || (g - w).abs() > bound {
             return Err(format!("{what}[{k}] = {g:e}, PyTorch {w:e}"));
         }
     }
