@@ -1,7 +1,7 @@
 //! BatchNorm (eval mode), Dropout, Reshape and Permute against PyTorch, and
 //! BatchNorm's buffers through safetensors save/load and `#[weights]`.
 //!
-//! The fixtures `tests/fixtures/bnorm_<case>.safetensors` come from
+//! The fixtures `tests/fixtures/bnorm/bnorm_<case>.safetensors` come from
 //! `tools/make_fixtures_bnorm.py` (seeded; each case's PyTorch module is in
 //! `eval()` and has random γ, β and running statistics, 7 batches tracked).
 //! Each holds the `state_dict` (buffers included, `num_batches_tracked` as
@@ -73,7 +73,7 @@ model! {
 
 model! {
     /// `DenseBn` with its weights compiled in from the fixture.
-    #[weights("fixtures/bnorm_dense.safetensors", allow_extra)]
+    #[weights("fixtures/bnorm/bnorm_dense.safetensors", allow_extra)]
     pub struct DenseBnCompiled {
         input: [4],
         fc1: Dense(5),
@@ -85,7 +85,7 @@ model! {
 
 model! {
     /// The same from a file without `num_batches_tracked`.
-    #[weights = "fixtures/bnorm_dense_no_count.safetensors"]
+    #[weights = "fixtures/bnorm/bnorm_dense_no_count.safetensors"]
     pub struct DenseBnNoCount {
         input: [4],
         fc1: Dense(5),
@@ -116,7 +116,7 @@ struct Fx {
 impl Fx {
     fn load(case: &str) -> Fx {
         let path = format!(
-            "{}/tests/fixtures/{case}.safetensors",
+            "{}/tests/fixtures/bnorm/{case}.safetensors",
             env!("CARGO_MANIFEST_DIR")
         );
         let bytes = std::fs::read(&path)
@@ -184,7 +184,7 @@ fn close<T: Float>(what: &str, got: &[T], want: &[f64]) -> Result<(), String> {
         } else {
             1e-5 * (1.0 + w.abs())
         };
-        if !((g - w).abs() <= bound) {
+        if (g - w).is_nan() || (g - w).abs() > bound {
             return Err(format!("{what}[{k}] = {g:e}, PyTorch {w:e}"));
         }
     }

@@ -77,7 +77,7 @@ const TOL: f64 = 1e-12;
 
 /// The model with the fixture's weights, its input and PyTorch's output.
 fn setup<T: staticnet::Float, M: Model<T>>(case: &str) -> (Box<M>, M::Input, Fixture) {
-    let fx = Fixture::load(&format!("graph_{case}"));
+    let fx = Fixture::load(&format!("graphs/graph_{case}"));
     let mut model = Box::new(M::zeros());
     load_params(&fx, &mut *model).unwrap_or_else(|e| panic!("{e}"));
     let values: Vec<T> = fx
@@ -123,7 +123,7 @@ fn params_match(case: &str, grads: &impl Model<f64>, want: &Fixture, tol: f64) {
 
 fn gradients_match<M: Train<f64>>(case: &str) {
     let (model, x, _) = setup::<f64, M>(case);
-    let want = Fixture::load(&format!("grad_graph_{case}"));
+    let want = Fixture::load(&format!("graphs/grad_graph_{case}"));
     let r = M::Output::from_flat(&want.get("r").values).unwrap_or_else(|e| panic!("{e}"));
     let mut tape = Box::new(M::new_tape());
     let y = model.forward_train(&x, &mut tape);
@@ -214,7 +214,7 @@ fn streaming_residual() {
 /// against the generated backward (independent of PyTorch).
 fn finite_differences<M: Train<f64> + Clone>(case: &str) {
     let (model, x, _) = setup::<f64, M>(case);
-    let want = Fixture::load(&format!("grad_graph_{case}"));
+    let want = Fixture::load(&format!("graphs/grad_graph_{case}"));
     let r = M::Output::from_flat(&want.get("r").values).unwrap_or_else(|e| panic!("{e}"));
     let loss = |m: &M, x: &M::Input| -> f64 {
         m.forward(x)

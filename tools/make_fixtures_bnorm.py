@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch reference fixtures for BatchNorm (eval mode), Dropout, Reshape and
-Permute: tests/fixtures/bnorm_<case>.safetensors, compared by tests/bnorm.rs.
+Permute: tests/fixtures/bnorm/bnorm_<case>.safetensors, compared by tests/bnorm.rs.
 
 Each case builds the network of the `model!` of the same name in
 tests/bnorm.rs from stock PyTorch modules in float64, seeded, in `eval()`
@@ -14,7 +14,7 @@ num_batches_tracked = 7) and random γ and β. A file holds:
   `loss = Σ output ⊙ r` with respect to the input (`grad.input`) and every
   trainable parameter (`grad.<name>`).
 
-`bnorm_dense_no_count.safetensors` is the dense case's `state_dict` without
+`bnorm/bnorm_dense_no_count.safetensors` is the dense case's `state_dict` without
 `num_batches_tracked` (a file from before PyTorch 0.4.1, or a Keras
 conversion): loading it must work.
 
@@ -28,7 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-OUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+# A subdirectory: the shared runners scan tests/fixtures/ itself and read
+# every file there as an all-F64 fixture (these have I64 counts).
+OUT_DIR = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "bnorm"
 torch.set_default_dtype(torch.float64)
 
 

@@ -7,9 +7,9 @@ modules (the DSL of each case is in tests/graphs.rs and in the fixture's
 metadata), fills every parameter with seeded uniform values in [-0.5, 0.5),
 draws a seeded input, runs the forward in float64 and writes
 
-    tests/fixtures/graph_<case>.safetensors       every parameter (state_dict
+    tests/fixtures/graphs/graph_<case>.safetensors      every parameter (state_dict
                                                   naming), `input`, `output`
-    tests/fixtures/grad_graph_<case>.safetensors  a random `r` shaped like the
+    tests/fixtures/graphs/grad_graph_<case>.safetensors  a random `r` shaped like the
                                                   output, `loss` = sum(output * r),
                                                   and autograd's `grad.<name>`
                                                   for every parameter and
@@ -32,7 +32,7 @@ from torch import nn
 from safetensors.torch import save_file
 
 torch.set_default_dtype(torch.float64)
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures")
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "graphs")
 
 
 class Dense(nn.Linear):

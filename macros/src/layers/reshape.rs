@@ -71,6 +71,14 @@ fn list<'a>(args: &Args<'a>, what: &str) -> Option<(&'a Value, &'a [Value])> {
     }
 }
 
+/// "the input" or "the output of `conv1`", for errors.
+fn source(at: &ShapeCx) -> String {
+    match at.prev {
+        Some(p) => format!("the output of `{}`", p.decl.name),
+        None => "the input".to_string(),
+    }
+}
+
 pub struct Reshape {
     dims: Vec<usize>,
 }
@@ -129,9 +137,10 @@ impl Layer for Reshape {
             at.cx.error_spanned(
                 at.value_of("shape"),
                 format!(
-                    "`{}` cannot reshape {} ({n} values) to {out} ({count} values); the element counts must be equal",
+                    "`{}` cannot reshape {} {} ({n} values) to {out} ({count} values); the element counts must be equal",
                     at.decl.name,
-                    at.from()
+                    source(at),
+                    at.input
                 ),
             );
             return None;
@@ -231,8 +240,9 @@ impl Layer for Permute {
             at.cx.error_spanned(
                 here,
                 format!(
-                    "`{name}` permutes {}, which has {n} axes, but {given} names {}; give an order of all {n} axes, e.g. `Permute({example})`",
-                    at.from(),
+                    "`{name}` permutes {} {}, which has {n} axes, but {given} names {}; give an order of all {n} axes, e.g. `Permute({example})`",
+                    source(at),
+                    at.input,
                     self.axes.len()
                 ),
             );

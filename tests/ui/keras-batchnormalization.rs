@@ -1,0 +1,10 @@
+use staticnet::model;
+
+model! {
+    struct Net {
+        input: [3, 8, 8],
+        bn: BatchNormalization,
+    }
+}
+
+fn main() {}
