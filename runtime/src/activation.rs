@@ -450,7 +450,11 @@ mod tests {
         type Lr = LeakyRelu<LEAKY_RELU_ALPHA>;
         type E02 = Elu<A02>;
         /// (name, f ↦ (f(x), f'(x)), [(x, f(x), f'(x))]).
-        type Case = (&'static str, fn(f64) -> (f64, f64), &'static [(f64, f64, f64)]);
+        type Case = (
+            &'static str,
+            fn(f64) -> (f64, f64),
+            &'static [(f64, f64, f64)],
+        );
         let cases: &[Case] = &[
             // (x, f(x), f'(x))
             (
