@@ -449,7 +449,13 @@ mod tests {
     fn kinks_follow_pytorch() {
         type Lr = LeakyRelu<LEAKY_RELU_ALPHA>;
         type E02 = Elu<A02>;
-        let cases: &[(&str, fn(f64) -> (f64, f64), &[(f64, f64, f64)])] = &[
+        /// (name, f ↦ (f(x), f'(x)), [(x, f(x), f'(x))]).
+        type Case = (
+            &'static str,
+            fn(f64) -> (f64, f64),
+            &'static [(f64, f64, f64)],
+        );
+        let cases: &[Case] = &[
             // (x, f(x), f'(x))
             (
                 "relu6",
