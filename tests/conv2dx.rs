@@ -393,3 +393,32 @@ fn summary_counts() {
     assert_eq!(counts, [40, 36, 24, 0, 21]);
     assert_eq!(DsCnnBlock::<f32>::PARAMS, 121);
 }
+
+model! {
+    /// `DsCnnBlock` with its fixture's weights compiled in: the bias-free
+    /// blocks work in the `#[weights]` path too.
+    #[weights("tests/fixtures/conv2dx_ds_cnn_block.safetensors", ignore = ["input", "output"])]
+    pub struct DsCnnBlockCompiled {
+        input: [1, 10, 6],
+        conv1: Conv2d(4, kernel = 3, stride = 2, padding = same, activation = relu),
+        dw1: DepthwiseConv2d(kernel = 3, padding = same, bias = false, activation = relu),
+        pw1: Conv2d(6, kernel = 1, bias = false, activation = relu),
+        gap: GlobalAvgPool,
+        out: Dense(3, activation = softmax),
+    }
+}
+
+#[test]
+fn compiled_in_weights_without_biases() {
+    let fwd = Fixture::load("conv2dx_ds_cnn_block");
+    let grad = Fixture::load("conv2dx_ds_cnn_block_grad");
+    let input = &fwd.get("input").values;
+    let x = <DsCnnBlockCompiled<f64> as Model<f64>>::Input::from_flat(input).expect("input");
+    let y = DsCnnBlockCompiled::WEIGHTS_F64.forward(&x);
+    compare("WEIGHTS_F64", y.as_flat(), fwd.get("output"), TOL_F64).unwrap();
+    let x32: Vec<f32> = input.iter().map(|&v| v as f32).collect();
+    let x32 = <DsCnnBlockCompiled<f32> as Model<f32>>::Input::from_flat(&x32).expect("input");
+    let y32 = DsCnnBlockCompiled::weights().forward(&x32);
+    let y32: Vec<f64> = y32.as_flat().iter().map(|&v| f64::from(v)).collect();
+    compare("WEIGHTS", &y32, grad.get("f32.output"), TOL_F32).unwrap();
+}
