@@ -6,7 +6,7 @@
 //! sequences.
 //!
 //! The fixtures are made by `tools/make_fixtures_conv2dx.py` (seeded,
-//! PyTorch's functional ops): for each case `conv2dx_<case>.safetensors`
+//! PyTorch's functional ops): for each case `conv2dx/conv2dx_<case>.safetensors`
 //! (weights by `state_dict` name, `input`, `output`) and
 //! `conv2dx_<case>_grad.safetensors` (`r`, the loss `Σ output ⊙ r`,
 //! autograd's gradients of every parameter and the input, and all of it
@@ -192,8 +192,8 @@ fn check_grads<T: staticnet::Float, M: Model<T>>(
 /// the DSL, the parameter count, the forward (inference and training), the
 /// backward with and without dL/dinput, and the batched paths.
 fn run_in<T: staticnet::Float, M: Train<T>>(case: &str, f32: bool) -> Vec<String> {
-    let fwd = Fixture::load(&format!("conv2dx_{case}"));
-    let grad = Fixture::load(&format!("conv2dx_{case}_grad"));
+    let fwd = Fixture::load(&format!("conv2dx/conv2dx_{case}"));
+    let grad = Fixture::load(&format!("conv2dx/conv2dx_{case}_grad"));
     let mut errors = Vec::new();
     let ty = fwd.meta("type");
     match struct_body(SOURCE, ty) {
@@ -397,7 +397,7 @@ fn summary_counts() {
 model! {
     /// `DsCnnBlock` with its fixture's weights compiled in: the bias-free
     /// blocks work in the `#[weights]` path too.
-    #[weights("tests/fixtures/conv2dx_ds_cnn_block.safetensors", ignore = ["input", "output"])]
+    #[weights("tests/fixtures/conv2dx/conv2dx_ds_cnn_block.safetensors", ignore = ["input", "output"])]
     pub struct DsCnnBlockCompiled {
         input: [1, 10, 6],
         conv1: Conv2d(4, kernel = 3, stride = 2, padding = same, activation = relu),
@@ -410,8 +410,8 @@ model! {
 
 #[test]
 fn compiled_in_weights_without_biases() {
-    let fwd = Fixture::load("conv2dx_ds_cnn_block");
-    let grad = Fixture::load("conv2dx_ds_cnn_block_grad");
+    let fwd = Fixture::load("conv2dx/conv2dx_ds_cnn_block");
+    let grad = Fixture::load("conv2dx/conv2dx_ds_cnn_block_grad");
     let input = &fwd.get("input").values;
     let x = <DsCnnBlockCompiled<f64> as Model<f64>>::Input::from_flat(input).expect("input");
     let y = DsCnnBlockCompiled::WEIGHTS_F64.forward(&x);

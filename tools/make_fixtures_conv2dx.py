@@ -10,12 +10,12 @@ F.max_pool2d/1d, mean), fills every parameter with seeded uniform(-0.5, 0.5)
 values, draws a seeded uniform(-1, 1) input and R (shaped like the output),
 and writes two files, all tensors float64:
 
-  tests/fixtures/conv2dx_<case>.safetensors
+  tests/fixtures/conv2dx/conv2dx_<case>.safetensors
       every parameter under its state_dict name (`dw.weight` [c·m, 1, kh, kw],
       `dw.bias` [c·m], ...; none for `bias = false`), `input` (no batch
       dimension, shape as in the DSL) and `output` (float64 forward);
       metadata: dsl, type, kind = forward, params (PyTorch's parameter count).
-  tests/fixtures/conv2dx_<case>_grad.safetensors
+  tests/fixtures/conv2dx/conv2dx_<case>_grad.safetensors
       `r`, `loss` = sum(output * r), `grad.<name>` and `grad.input`
       (autograd in float64), and the same computed by PyTorch in float32
       from the float32-rounded weights and input: `f32.output`,
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from safetensors.numpy import save_file
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT_DIR = ROOT / "tests" / "fixtures"
+OUT_DIR = ROOT / "tests" / "fixtures" / "conv2dx"
 
 
 # --- the layers, as (name, kind, options) --------------------------------
