@@ -248,7 +248,14 @@ where
     let (m32, m64) = (load::<f32, M32>(case), load::<f64, M64>(case));
     let io = Fixture::load(&format!("mlperf/{case}.io"));
     let (input, out64) = (io.get("input"), io.get("output64"));
-    for k in 0..input.shape[0] {
+    let n = input.shape[0];
+    assert!(n > 0, "{case}: no golden input");
+    assert_eq!(out64.shape[0], n, "{case}: one reference output per input");
+    assert!(
+        ill.iter().all(|&k| k < n),
+        "{case}: an ill-conditioned index past the inputs"
+    );
+    for k in 0..n {
         let x = sample(input, k);
         let x64 = M64::Input::from_flat(&x.values).unwrap_or_else(|e| panic!("{case}: {e}"));
         let y64 = m64.forward(&x64);
