@@ -176,12 +176,25 @@ pub struct LstmNetTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [1].
     pub head: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmNetTape<T>
+where
+    ::staticnet::Sequence<T, 32, 8>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> LstmNetTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm1: <::staticnet::kernels::LstmTape<T, 32, 128, 32>>::zeros(),
+            __lstm1: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm1: <::staticnet::Vector<T, 32> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Vector<T, 1> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -319,7 +332,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
         tape.input = *input;
         k::lstm_train::<T, 8, 32, 128, 32>(&self.lstm1, &tape.input, &mut tape.__lstm1);
         tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
-        tape.head = k::dense::<T, a::Linear, 32, 1>(&self.head, &tape.lstm1);
+        k::dense_into::<T, a::Linear, 32, 1>(&self.head, &tape.lstm1, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -606,12 +619,25 @@ pub struct GruNetTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [1].
     pub head: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruNetTape<T>
+where
+    ::staticnet::Sequence<T, 32, 8>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 32, 96, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruNetTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros(),
-            __gru1: <::staticnet::kernels::GruTape<T, 32, 96, 32>>::zeros(),
+            __gru1: <::staticnet::kernels::GruTape<
+                T,
+                32,
+                96,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             gru1: <::staticnet::Vector<T, 32> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Vector<T, 1> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -749,7 +775,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruNet<T> {
         tape.input = *input;
         k::gru_train::<T, 8, 32, 96, 32>(&self.gru1, &tape.input, &mut tape.__gru1);
         tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
-        tape.head = k::dense::<T, a::Linear, 32, 1>(&self.head, &tape.gru1);
+        k::dense_into::<T, a::Linear, 32, 1>(&self.head, &tape.gru1, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {

@@ -194,6 +194,17 @@ pub struct SeedCnnTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SeedCnnTape<T>
+where
+    ::staticnet::Image<T, 1, 10, 10>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 32, 8, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 32, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 512>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 64>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SeedCnnTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -425,24 +436,24 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::Conv2d::<
+        k::Conv2d::<
             a::Relu,
             k::In<1, 10, 10>,
             k::Out<32, 8, 8>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv1, &tape.input);
-        tape.pool1 = k::MaxPool2d::<
+        >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        k::MaxPool2d::<
             k::In<32, 8, 8>,
             k::Out<32, 4, 4>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.conv1);
-        tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
-        tape.fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat);
-        tape.__logits = k::dense::<T, a::Linear, 64, 1>(&self.out, &tape.fc1);
-        tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+        >::forward_into(&tape.conv1, &mut tape.pool1);
+        k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        k::dense_into::<T, a::Linear, 64, 1>(&self.out, &tape.fc1, &mut tape.__logits);
+        k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
         tape.out
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -488,25 +499,25 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv1 = k::Conv2d::<
+            k::Conv2d::<
                 a::Relu,
                 k::In<1, 10, 10>,
                 k::Out<32, 8, 8>,
                 k::Kernel<3, 3>,
                 k::Stride<1, 1>,
                 k::Pad<0, 0>,
-            >::forward(&self.conv1, &tape.input);
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
         }
         for tape in tapes.iter_mut() {
-            tape.pool1 = k::MaxPool2d::<
+            k::MaxPool2d::<
                 k::In<32, 8, 8>,
                 k::Out<32, 4, 4>,
                 k::Kernel<2, 2>,
                 k::Stride<2, 2>,
-            >::forward(&tape.conv1);
+            >::forward_into(&tape.conv1, &mut tape.pool1);
         }
         for tape in tapes.iter_mut() {
-            tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
         }
         let ys = k::dense_batch::<
             T,
@@ -814,13 +825,32 @@ pub struct ForecasterTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [1].
     pub head: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ForecasterTape<T>
+where
+    ::staticnet::Sequence<T, 32, 8>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 32>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ForecasterTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm1: <::staticnet::kernels::LstmTape<T, 32, 128, 32>>::zeros(),
-            __lstm2: <::staticnet::kernels::LstmTape<T, 32, 128, 32>>::zeros(),
+            __lstm1: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __lstm2: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm2: <::staticnet::Vector<T, 32> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Vector<T, 1> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -981,7 +1011,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             32,
         >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
         tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
-        tape.head = k::dense::<T, a::Linear, 32, 1>(&self.head, &tape.lstm2);
+        k::dense_into::<T, a::Linear, 32, 1>(&self.head, &tape.lstm2, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {

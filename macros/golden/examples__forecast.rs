@@ -176,12 +176,25 @@ pub struct ForecasterTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [1].
     pub head: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ForecasterTape<T>
+where
+    ::staticnet::Sequence<T, 16, 1>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 16>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ForecasterTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 16, 1> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm1: <::staticnet::kernels::LstmTape<T, 32, 128, 16>>::zeros(),
+            __lstm1: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                16,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm1: <::staticnet::Vector<T, 32> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Vector<T, 1> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -319,7 +332,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         tape.input = *input;
         k::lstm_train::<T, 1, 32, 128, 16>(&self.lstm1, &tape.input, &mut tape.__lstm1);
         tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
-        tape.head = k::dense::<T, a::Linear, 32, 1>(&self.head, &tape.lstm1);
+        k::dense_into::<T, a::Linear, 32, 1>(&self.head, &tape.lstm1, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {

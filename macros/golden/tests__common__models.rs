@@ -107,6 +107,12 @@ pub struct DenseDefaultTape<T: ::staticnet::Float = f32> {
     ///`fc`'s output [4].
     pub fc: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseDefaultTape<T>
+where
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseDefaultTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -206,7 +212,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, &tape.input);
+        k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -400,6 +406,12 @@ pub struct DenseLinearTape<T: ::staticnet::Float = f32> {
     ///`fc`'s output [4].
     pub fc: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseLinearTape<T>
+where
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseLinearTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -499,7 +511,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, &tape.input);
+        k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -695,6 +707,13 @@ pub struct DenseReluTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseReluTape<T>
+where
+    ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseReluTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -842,8 +861,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense::<T, a::Linear, 6, 5>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Relu, 5, 1>(tape.__logits);
+        k::dense_into::<T, a::Linear, 6, 5>(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Relu, 5, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1040,6 +1059,13 @@ pub struct DenseSigmoidTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSigmoidTape<T>
+where
+    ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseSigmoidTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1187,8 +1213,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense::<T, a::Linear, 6, 3>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Sigmoid, 3, 1>(tape.__logits);
+        k::dense_into::<T, a::Linear, 6, 3>(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Sigmoid, 3, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1385,6 +1411,13 @@ pub struct DenseTanhTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseTanhTape<T>
+where
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseTanhTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1532,8 +1565,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense::<T, a::Linear, 4, 5>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Tanh, 5, 1>(tape.__logits);
+        k::dense_into::<T, a::Linear, 4, 5>(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Tanh, 5, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1730,6 +1763,13 @@ pub struct DenseSoftmaxTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSoftmaxTape<T>
+where
+    ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseSoftmaxTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1877,8 +1917,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense::<T, a::Linear, 6, 4>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Softmax, 4, 1>(tape.__logits);
+        k::dense_into::<T, a::Linear, 6, 4>(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Softmax, 4, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2117,6 +2157,14 @@ pub struct DenseChainTape<T: ::staticnet::Float = f32> {
     ///`fc3`'s output [3].
     pub fc3: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseChainTape<T>
+where
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseChainTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -2284,9 +2332,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc1 = k::dense::<T, a::Relu, 7, 6>(&self.fc1, &tape.input);
-        tape.fc2 = k::dense::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1);
-        tape.fc3 = k::dense::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2);
+        k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
+        k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
+        k::dense_into::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2, &mut tape.fc3);
         tape.fc3
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2522,6 +2570,13 @@ pub struct DenseSeqTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Sequence<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSeqTape<T>
+where
+    ::staticnet::Sequence<T, 4, 3>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -2604,8 +2659,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense_seq::<T, a::Linear, 3, 5, 4>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Tanh, 5, 4>(tape.__logits);
+        k::dense_seq_into::<
+            T,
+            a::Linear,
+            3,
+            5,
+            4,
+        >(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Tanh, 5, 4>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2753,6 +2814,13 @@ pub struct DenseSeqSoftmaxTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Sequence<T, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSeqSoftmaxTape<T>
+where
+    ::staticnet::Sequence<T, 3, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseSeqSoftmaxTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -2835,8 +2903,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::dense_seq::<T, a::Linear, 5, 4, 3>(&self.fc, &tape.input);
-        tape.fc = k::activate::<T, a::Softmax, 4, 3>(tape.__logits);
+        k::dense_seq_into::<
+            T,
+            a::Linear,
+            5,
+            4,
+            3,
+        >(&self.fc, &tape.input, &mut tape.__logits);
+        k::activate_into::<T, a::Softmax, 4, 3>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2995,6 +3069,12 @@ pub struct ConvValidTape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 4, 5].
     pub conv: ::staticnet::Image<T, 2, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvValidTape<T>
+where
+    ::staticnet::Image<T, 1, 6, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvValidTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -3058,14 +3138,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<1, 6, 7>,
             k::Out<2, 4, 5>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3226,6 +3306,13 @@ pub struct ConvRectReluTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 3, 5, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvRectReluTape<T>
+where
+    ::staticnet::Image<T, 2, 6, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvRectReluTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -3312,15 +3399,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 6, 7>,
             k::Out<3, 5, 5>,
             k::Kernel<2, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Relu, 3, 5, 5>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3479,6 +3566,12 @@ pub struct ConvStride21Tape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 3, 5].
     pub conv: ::staticnet::Image<T, 2, 3, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvStride21Tape<T>
+where
+    ::staticnet::Image<T, 2, 7, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvStride21Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -3542,14 +3635,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 7, 6>,
             k::Out<2, 3, 5>,
             k::Kernel<3, 2>,
             k::Stride<2, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3710,6 +3803,13 @@ pub struct ConvStride2TanhTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 2, 3, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvStride2TanhTape<T>
+where
+    ::staticnet::Image<T, 3, 7, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 3>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvStride2TanhTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -3796,15 +3896,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 7, 8>,
             k::Out<2, 3, 3>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Tanh, 2, 3, 3>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Tanh, 2, 3, 3>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3965,6 +4065,13 @@ pub struct ConvSameOddS1Tape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 3, 5, 6>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameOddS1Tape<T>
+where
+    ::staticnet::Image<T, 2, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 6>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameOddS1Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -4051,15 +4158,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 5, 6>,
             k::Out<3, 5, 6>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Sigmoid, 3, 5, 6>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Sigmoid, 3, 5, 6>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4218,6 +4325,12 @@ pub struct ConvSameEvenS1Tape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 5, 6].
     pub conv: ::staticnet::Image<T, 2, 5, 6>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameEvenS1Tape<T>
+where
+    ::staticnet::Image<T, 2, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 5, 6>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameEvenS1Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -4281,14 +4394,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 5, 6>,
             k::Out<2, 5, 6>,
             k::Kernel<4, 2>,
             k::Stride<1, 1>,
             k::Pad<1, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4447,6 +4560,12 @@ pub struct ConvSameOddS2Tape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [3, 4, 4].
     pub conv: ::staticnet::Image<T, 3, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameOddS2Tape<T>
+where
+    ::staticnet::Image<T, 2, 7, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 4, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameOddS2Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -4510,14 +4629,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 7, 8>,
             k::Out<3, 4, 4>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<1, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4678,6 +4797,13 @@ pub struct ConvSameEvenS2Tape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 2, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameEvenS2Tape<T>
+where
+    ::staticnet::Image<T, 1, 6, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameEvenS2Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -4764,15 +4890,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<1, 6, 7>,
             k::Out<2, 3, 4>,
             k::Kernel<4, 4>,
             k::Stride<2, 2>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Relu, 2, 3, 4>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Relu, 2, 3, 4>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -4931,6 +5057,12 @@ pub struct ConvSameRectS21Tape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 3, 5].
     pub conv: ::staticnet::Image<T, 2, 3, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameRectS21Tape<T>
+where
+    ::staticnet::Image<T, 2, 6, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameRectS21Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -4994,14 +5126,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 6, 5>,
             k::Out<2, 3, 5>,
             k::Kernel<3, 2>,
             k::Stride<2, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5160,6 +5292,12 @@ pub struct ConvSameClampedTape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 3, 3].
     pub conv: ::staticnet::Image<T, 2, 3, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSameClampedTape<T>
+where
+    ::staticnet::Image<T, 1, 8, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 3, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSameClampedTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -5223,14 +5361,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<1, 8, 8>,
             k::Out<2, 3, 3>,
             k::Kernel<1, 2>,
             k::Stride<3, 3>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5391,6 +5529,13 @@ pub struct ConvPadIntTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 3, 3, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvPadIntTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 3, 3>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 3, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvPadIntTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -5477,15 +5622,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 5, 6>,
             k::Out<3, 3, 3>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Tanh, 3, 3, 3>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Tanh, 3, 3, 3>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5644,6 +5789,12 @@ pub struct ConvPadPairTape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [2, 6, 6].
     pub conv: ::staticnet::Image<T, 2, 6, 6>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvPadPairTape<T>
+where
+    ::staticnet::Image<T, 1, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 6, 6>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvPadPairTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -5707,14 +5858,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<1, 4, 5>,
             k::Out<2, 6, 6>,
             k::Kernel<3, 2>,
             k::Stride<1, 1>,
             k::Pad<2, 1>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -5875,6 +6026,13 @@ pub struct ConvSoftmaxTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 4, 3, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvSoftmaxTape<T>
+where
+    ::staticnet::Image<T, 3, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 4, 3, 3>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 4, 3, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvSoftmaxTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -5961,15 +6119,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.__logits = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 4, 4>,
             k::Out<4, 3, 3>,
             k::Kernel<2, 2>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.conv = k::activate_image::<T, a::Softmax, 4, 3, 3>(tape.__logits);
+        >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+        k::activate_image_into::<T, a::Softmax, 4, 3, 3>(&tape.__logits, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6165,6 +6323,14 @@ pub struct ConvConvTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Image<T, 2, 5, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvConvTape<T>
+where
+    ::staticnet::Image<T, 2, 7, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 5, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvConvTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -6261,23 +6427,29 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::Conv2d::<
+        k::Conv2d::<
             a::Relu,
             k::In<2, 7, 7>,
             k::Out<3, 5, 5>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv1, &tape.input);
-        tape.__logits = k::Conv2d::<
+        >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        k::Conv2d::<
             a::Linear,
             k::In<3, 5, 5>,
             k::Out<2, 5, 3>,
             k::Kernel<2, 3>,
             k::Stride<1, 2>,
             k::Pad<0, 1>,
-        >::forward(&self.conv2, &tape.conv1);
-        tape.conv2 = k::activate_image::<T, a::Sigmoid, 2, 5, 3>(tape.__logits);
+        >::forward_into(&self.conv2, &tape.conv1, &mut tape.__logits);
+        k::activate_image_into::<
+            T,
+            a::Sigmoid,
+            2,
+            5,
+            3,
+        >(&tape.__logits, &mut tape.conv2);
         tape.conv2
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6419,6 +6591,12 @@ pub struct MaxPool2Tape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 3].
     pub pool: ::staticnet::Image<T, 2, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPool2Tape<T>
+where
+    ::staticnet::Image<T, 2, 4, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPool2Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -6472,12 +6650,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<2, 4, 6>,
             k::Out<2, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6619,6 +6797,12 @@ pub struct MaxPoolRaggedTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 3].
     pub pool: ::staticnet::Image<T, 2, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRaggedTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPoolRaggedTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -6672,12 +6856,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<2, 5, 7>,
             k::Out<2, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -6819,6 +7003,12 @@ pub struct MaxPoolOverlapTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 2, 3].
     pub pool: ::staticnet::Image<T, 1, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolOverlapTape<T>
+where
+    ::staticnet::Image<T, 1, 6, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPoolOverlapTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -6872,12 +7062,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<1, 6, 7>,
             k::Out<1, 2, 3>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7019,6 +7209,12 @@ pub struct MaxPoolGapTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 2, 3].
     pub pool: ::staticnet::Image<T, 1, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolGapTape<T>
+where
+    ::staticnet::Image<T, 1, 7, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPoolGapTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -7072,12 +7268,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<1, 7, 8>,
             k::Out<1, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<3, 3>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7219,6 +7415,12 @@ pub struct MaxPoolRectTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 2].
     pub pool: ::staticnet::Image<T, 2, 2, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRectTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPoolRectTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -7272,12 +7474,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<2, 5, 7>,
             k::Out<2, 2, 2>,
             k::Kernel<2, 3>,
             k::Stride<2, 3>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7419,6 +7621,12 @@ pub struct MaxPoolRectStrideTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 3, 2].
     pub pool: ::staticnet::Image<T, 1, 3, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for MaxPoolRectStrideTape<T>
+where
+    ::staticnet::Image<T, 1, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 3, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> MaxPoolRectStrideTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -7472,12 +7680,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::MaxPool2d::<
+        k::MaxPool2d::<
             k::In<1, 5, 5>,
             k::Out<1, 3, 2>,
             k::Kernel<3, 2>,
             k::Stride<1, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7619,6 +7827,12 @@ pub struct AvgPool2Tape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 3].
     pub pool: ::staticnet::Image<T, 2, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPool2Tape<T>
+where
+    ::staticnet::Image<T, 2, 4, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPool2Tape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -7672,12 +7886,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<2, 4, 6>,
             k::Out<2, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -7819,6 +8033,12 @@ pub struct AvgPoolRaggedTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 3].
     pub pool: ::staticnet::Image<T, 2, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRaggedTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPoolRaggedTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -7872,12 +8092,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<2, 5, 7>,
             k::Out<2, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8019,6 +8239,12 @@ pub struct AvgPoolOverlapTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 2, 3].
     pub pool: ::staticnet::Image<T, 1, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolOverlapTape<T>
+where
+    ::staticnet::Image<T, 1, 6, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPoolOverlapTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -8072,12 +8298,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<1, 6, 7>,
             k::Out<1, 2, 3>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8219,6 +8445,12 @@ pub struct AvgPoolGapTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 2, 3].
     pub pool: ::staticnet::Image<T, 1, 2, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolGapTape<T>
+where
+    ::staticnet::Image<T, 1, 7, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 2, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPoolGapTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -8272,12 +8504,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<1, 7, 8>,
             k::Out<1, 2, 3>,
             k::Kernel<2, 2>,
             k::Stride<3, 3>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8419,6 +8651,12 @@ pub struct AvgPoolRectTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [2, 2, 2].
     pub pool: ::staticnet::Image<T, 2, 2, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRectTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 7>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 2, 2, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPoolRectTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -8472,12 +8710,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<2, 5, 7>,
             k::Out<2, 2, 2>,
             k::Kernel<2, 3>,
             k::Stride<2, 3>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8619,6 +8857,12 @@ pub struct AvgPoolRectStrideTape<T: ::staticnet::Float = f32> {
     ///`pool`'s output [1, 3, 2].
     pub pool: ::staticnet::Image<T, 1, 3, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for AvgPoolRectStrideTape<T>
+where
+    ::staticnet::Image<T, 1, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 1, 3, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> AvgPoolRectStrideTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -8672,12 +8916,12 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.pool = k::AvgPool2d::<
+        k::AvgPool2d::<
             k::In<1, 5, 5>,
             k::Out<1, 3, 2>,
             k::Kernel<3, 2>,
             k::Stride<1, 2>,
-        >::forward(&tape.input);
+        >::forward_into(&tape.input, &mut tape.pool);
         tape.pool
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -8868,6 +9112,14 @@ pub struct FlattenImageTape<T: ::staticnet::Float = f32> {
     ///`fc`'s output [3].
     pub fc: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenImageTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 4, 2>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 24>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> FlattenImageTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -9004,16 +9256,16 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Relu,
             k::In<2, 5, 4>,
             k::Out<3, 4, 2>,
             k::Kernel<2, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.flat = k::flatten_image::<T, 3, 4, 2, 24>(&tape.conv);
-        tape.fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &tape.flat);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
+        k::dense_into::<T, a::Linear, 24, 3>(&self.fc, &tape.flat, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -9059,17 +9311,17 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv = k::Conv2d::<
+            k::Conv2d::<
                 a::Relu,
                 k::In<2, 5, 4>,
                 k::Out<3, 4, 2>,
                 k::Kernel<2, 3>,
                 k::Stride<1, 1>,
                 k::Pad<0, 0>,
-            >::forward(&self.conv, &tape.input);
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         }
         for tape in tapes.iter_mut() {
-            tape.flat = k::flatten_image::<T, 3, 4, 2, 24>(&tape.conv);
+            k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
         }
         let ys = k::dense_batch::<
             T,
@@ -9232,6 +9484,14 @@ pub struct FlattenSequenceTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenSequenceTape<T>
+where
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 12>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> FlattenSequenceTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -9381,9 +9641,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.flat = k::flatten_seq::<T, 4, 3, 12>(&tape.input);
-        tape.__logits = k::dense::<T, a::Linear, 12, 2>(&self.fc, &tape.flat);
-        tape.fc = k::activate::<T, a::Tanh, 2, 1>(tape.__logits);
+        k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
+        k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.__logits);
+        k::activate_into::<T, a::Tanh, 2, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -9429,7 +9689,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.flat = k::flatten_seq::<T, 4, 3, 12>(&tape.input);
+            k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
         }
         let zs = k::dense_batch::<
             T,
@@ -9633,12 +9893,25 @@ pub struct FlattenAfterGruTape<T: ::staticnet::Float = f32> {
     ///`fc`'s output [2].
     pub fc: ::staticnet::Vector<T, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for FlattenAfterGruTape<T>
+where
+    ::staticnet::Sequence<T, 4, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 3, 9, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 12>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> FlattenAfterGruTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 4, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __gru: <::staticnet::kernels::GruTape<T, 3, 9, 4>>::zeros(),
+            __gru: <::staticnet::kernels::GruTape<
+                T,
+                3,
+                9,
+                4,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             flat: <::staticnet::Vector<T, 12> as ::staticnet::Tensor<T>>::zeros(),
             fc: <::staticnet::Vector<T, 2> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -9767,8 +10040,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
         k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
-        tape.flat = k::flatten_seq::<T, 3, 4, 12>(&tape.__gru.h);
-        tape.fc = k::dense::<T, a::Linear, 12, 2>(&self.fc, &tape.flat);
+        k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
+        k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -9817,7 +10090,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
             k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
         }
         for tape in tapes.iter_mut() {
-            tape.flat = k::flatten_seq::<T, 3, 4, 12>(&tape.__gru.h);
+            k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
         }
         let ys = k::dense_batch::<
             T,
@@ -9959,6 +10232,12 @@ pub struct ReluVectorTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [7].
     pub act: ::staticnet::Vector<T, 7>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluVectorTape<T>
+where
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ReluVectorTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10011,7 +10290,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Relu, 7, 1>(tape.input);
+        k::activate_into::<T, a::Relu, 7, 1>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -10148,6 +10427,12 @@ pub struct SigmoidVectorTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [7].
     pub act: ::staticnet::Vector<T, 7>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidVectorTape<T>
+where
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SigmoidVectorTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10200,7 +10485,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Sigmoid, 7, 1>(tape.input);
+        k::activate_into::<T, a::Sigmoid, 7, 1>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -10337,6 +10622,12 @@ pub struct TanhVectorTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [7].
     pub act: ::staticnet::Vector<T, 7>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhVectorTape<T>
+where
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> TanhVectorTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10389,7 +10680,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Tanh, 7, 1>(tape.input);
+        k::activate_into::<T, a::Tanh, 7, 1>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -10526,6 +10817,12 @@ pub struct SoftmaxVectorTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [7].
     pub act: ::staticnet::Vector<T, 7>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxVectorTape<T>
+where
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SoftmaxVectorTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10578,7 +10875,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Softmax, 7, 1>(tape.input);
+        k::activate_into::<T, a::Softmax, 7, 1>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -10715,6 +11012,12 @@ pub struct ReluSequenceTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 4].
     pub act: ::staticnet::Sequence<T, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluSequenceTape<T>
+where
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ReluSequenceTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10767,7 +11070,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Relu, 4, 3>(tape.input);
+        k::activate_into::<T, a::Relu, 4, 3>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -10904,6 +11207,12 @@ pub struct SigmoidSequenceTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 4].
     pub act: ::staticnet::Sequence<T, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidSequenceTape<T>
+where
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SigmoidSequenceTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -10956,7 +11265,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Sigmoid, 4, 3>(tape.input);
+        k::activate_into::<T, a::Sigmoid, 4, 3>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -11093,6 +11402,12 @@ pub struct TanhSequenceTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 4].
     pub act: ::staticnet::Sequence<T, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhSequenceTape<T>
+where
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> TanhSequenceTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -11145,7 +11460,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Tanh, 4, 3>(tape.input);
+        k::activate_into::<T, a::Tanh, 4, 3>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -11282,6 +11597,12 @@ pub struct SoftmaxSequenceTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 4].
     pub act: ::staticnet::Sequence<T, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxSequenceTape<T>
+where
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SoftmaxSequenceTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -11334,7 +11655,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate::<T, a::Softmax, 4, 3>(tape.input);
+        k::activate_into::<T, a::Softmax, 4, 3>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -11471,6 +11792,12 @@ pub struct ReluImageTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 2, 4].
     pub act: ::staticnet::Image<T, 3, 2, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ReluImageTape<T>
+where
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ReluImageTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -11523,7 +11850,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate_image::<T, a::Relu, 3, 2, 4>(tape.input);
+        k::activate_image_into::<T, a::Relu, 3, 2, 4>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -11660,6 +11987,12 @@ pub struct SigmoidImageTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 2, 4].
     pub act: ::staticnet::Image<T, 3, 2, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SigmoidImageTape<T>
+where
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SigmoidImageTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -11712,7 +12045,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate_image::<T, a::Sigmoid, 3, 2, 4>(tape.input);
+        k::activate_image_into::<T, a::Sigmoid, 3, 2, 4>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -11849,6 +12182,12 @@ pub struct TanhImageTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 2, 4].
     pub act: ::staticnet::Image<T, 3, 2, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for TanhImageTape<T>
+where
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> TanhImageTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -11901,7 +12240,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate_image::<T, a::Tanh, 3, 2, 4>(tape.input);
+        k::activate_image_into::<T, a::Tanh, 3, 2, 4>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -12038,6 +12377,12 @@ pub struct SoftmaxImageTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 2, 4].
     pub act: ::staticnet::Image<T, 3, 2, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SoftmaxImageTape<T>
+where
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 2, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SoftmaxImageTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -12090,7 +12435,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.act = k::activate_image::<T, a::Softmax, 3, 2, 4>(tape.input);
+        k::activate_image_into::<T, a::Softmax, 3, 2, 4>(&tape.input, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -12246,6 +12591,13 @@ pub struct DenseThenSoftmaxTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [4].
     pub act: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseThenSoftmaxTape<T>
+where
+    ::staticnet::Vector<T, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseThenSoftmaxTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -12364,8 +12716,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, &tape.input);
-        tape.act = k::activate::<T, a::Softmax, 4, 1>(tape.fc);
+        k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -12431,7 +12783,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
             tape.fc = y;
         }
         for tape in tapes.iter_mut() {
-            tape.act = k::activate::<T, a::Softmax, 4, 1>(tape.fc);
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
         }
         ::core::array::from_fn(|k| {
             let tape = &tapes[k];
@@ -12585,6 +12937,13 @@ pub struct ConvThenSoftmaxTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [3, 3, 4].
     pub act: ::staticnet::Image<T, 3, 3, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvThenSoftmaxTape<T>
+where
+    ::staticnet::Image<T, 2, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 3, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 3, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvThenSoftmaxTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -12654,15 +13013,15 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 4, 5>,
             k::Out<3, 3, 4>,
             k::Kernel<2, 2>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.act = k::activate_image::<T, a::Softmax, 3, 3, 4>(tape.conv);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::activate_image_into::<T, a::Softmax, 3, 3, 4>(&tape.conv, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -12830,12 +13189,23 @@ pub struct RnnDefaultTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s output [4].
     pub rnn: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnDefaultTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnDefaultTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             rnn: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -13114,12 +13484,22 @@ pub struct RnnTanhSeqTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s gates and states, every step.
     pub __rnn: ::staticnet::kernels::SimpleRnnTape<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnTanhSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnTanhSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -13386,12 +13766,23 @@ pub struct RnnReluTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s output [4].
     pub rnn: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnReluTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnReluTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             rnn: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -13670,12 +14061,22 @@ pub struct RnnReluSeqTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s gates and states, every step.
     pub __rnn: ::staticnet::kernels::SimpleRnnTape<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnReluSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnReluSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -13942,12 +14343,23 @@ pub struct RnnSigmoidTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s output [4].
     pub rnn: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSigmoidTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnSigmoidTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             rnn: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -14226,12 +14638,22 @@ pub struct RnnSigmoidSeqTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s gates and states, every step.
     pub __rnn: ::staticnet::kernels::SimpleRnnTape<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSigmoidSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnSigmoidSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -14498,12 +14920,23 @@ pub struct RnnLinearTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s output [4].
     pub rnn: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLinearTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnLinearTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             rnn: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -14782,12 +15215,22 @@ pub struct RnnLinearSeqTape<T: ::staticnet::Float = f32> {
     ///`rnn`'s gates and states, every step.
     pub __rnn: ::staticnet::kernels::SimpleRnnTape<T, 4, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLinearSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 4, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnLinearSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 4, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                4,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -15054,12 +15497,24 @@ pub struct LstmLastTape<T: ::staticnet::Float = f32> {
     ///`lstm`'s output [4].
     pub lstm: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmLastTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 4, 16, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> LstmLastTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm: <::staticnet::kernels::LstmTape<T, 4, 16, 5>>::zeros(),
+            __lstm: <::staticnet::kernels::LstmTape<
+                T,
+                4,
+                16,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -15332,12 +15787,23 @@ pub struct LstmSeqTape<T: ::staticnet::Float = f32> {
     ///`lstm`'s gates and states, every step.
     pub __lstm: ::staticnet::kernels::LstmTape<T, 4, 16, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 4, 16, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> LstmSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm: <::staticnet::kernels::LstmTape<T, 4, 16, 5>>::zeros(),
+            __lstm: <::staticnet::kernels::LstmTape<
+                T,
+                4,
+                16,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -15598,12 +16064,24 @@ pub struct GruLastTape<T: ::staticnet::Float = f32> {
     ///`gru`'s output [4].
     pub gru: ::staticnet::Vector<T, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruLastTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 4, 12, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruLastTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __gru: <::staticnet::kernels::GruTape<T, 4, 12, 5>>::zeros(),
+            __gru: <::staticnet::kernels::GruTape<
+                T,
+                4,
+                12,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             gru: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -15876,12 +16354,23 @@ pub struct GruSeqTape<T: ::staticnet::Float = f32> {
     ///`gru`'s gates and states, every step.
     pub __gru: ::staticnet::kernels::GruTape<T, 4, 12, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruSeqTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 4, 12, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __gru: <::staticnet::kernels::GruTape<T, 4, 12, 5>>::zeros(),
+            __gru: <::staticnet::kernels::GruTape<
+                T,
+                4,
+                12,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -16232,13 +16721,31 @@ pub struct LstmLstmTape<T: ::staticnet::Float = f32> {
     ///`lstm2`'s output [3].
     pub lstm2: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmLstmTape<T>
+where
+    ::staticnet::Sequence<T, 6, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 5, 20, 6>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 3, 12, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> LstmLstmTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm1: <::staticnet::kernels::LstmTape<T, 5, 20, 6>>::zeros(),
-            __lstm2: <::staticnet::kernels::LstmTape<T, 3, 12, 6>>::zeros(),
+            __lstm1: <::staticnet::kernels::LstmTape<
+                T,
+                5,
+                20,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __lstm2: <::staticnet::kernels::LstmTape<
+                T,
+                3,
+                12,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm2: <::staticnet::Vector<T, 3> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -16562,13 +17069,31 @@ pub struct GruGruTape<T: ::staticnet::Float = f32> {
     ///`gru2`'s output [3].
     pub gru2: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruGruTape<T>
+where
+    ::staticnet::Sequence<T, 6, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 5, 15, 6>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 3, 9, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruGruTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __gru1: <::staticnet::kernels::GruTape<T, 5, 15, 6>>::zeros(),
-            __gru2: <::staticnet::kernels::GruTape<T, 3, 9, 6>>::zeros(),
+            __gru1: <::staticnet::kernels::GruTape<
+                T,
+                5,
+                15,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __gru2: <::staticnet::kernels::GruTape<
+                T,
+                3,
+                9,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             gru2: <::staticnet::Vector<T, 3> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -16892,13 +17417,30 @@ pub struct RnnLstmTape<T: ::staticnet::Float = f32> {
     ///`lstm`'s output [3].
     pub lstm: ::staticnet::Vector<T, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnLstmTape<T>
+where
+    ::staticnet::Sequence<T, 6, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 3, 12, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnLstmTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 6, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 5, 6>>::zeros(),
-            __lstm: <::staticnet::kernels::LstmTape<T, 3, 12, 6>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                5,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __lstm: <::staticnet::kernels::LstmTape<
+                T,
+                3,
+                12,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm: <::staticnet::Vector<T, 3> as ::staticnet::Tensor<T>>::zeros(),
         }
     }
@@ -17226,13 +17768,30 @@ pub struct GruGruSeqTape<T: ::staticnet::Float = f32> {
     ///`gru2`'s gates and states, every step.
     pub __gru2: ::staticnet::kernels::GruTape<T, 4, 12, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruGruSeqTape<T>
+where
+    ::staticnet::Sequence<T, 4, 2>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 3, 9, 4>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 4, 12, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruGruSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 4, 2> as ::staticnet::Tensor<T>>::zeros(),
-            __gru1: <::staticnet::kernels::GruTape<T, 3, 9, 4>>::zeros(),
-            __gru2: <::staticnet::kernels::GruTape<T, 4, 12, 4>>::zeros(),
+            __gru1: <::staticnet::kernels::GruTape<
+                T,
+                3,
+                9,
+                4,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __gru2: <::staticnet::kernels::GruTape<
+                T,
+                4,
+                12,
+                4,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
         }
     }
 }
@@ -17528,12 +18087,25 @@ pub struct LstmSeqDenseTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Sequence<T, 5, 3>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for LstmSeqDenseTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 4, 16, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> LstmSeqDenseTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm: <::staticnet::kernels::LstmTape<T, 4, 16, 5>>::zeros(),
+            __lstm: <::staticnet::kernels::LstmTape<
+                T,
+                4,
+                16,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             fc: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
             __logits: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -17609,8 +18181,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
         k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-        tape.__logits = k::dense_seq::<T, a::Linear, 4, 3, 5>(&self.fc, &tape.__lstm.h);
-        tape.fc = k::activate::<T, a::Softmax, 3, 5>(tape.__logits);
+        k::dense_seq_into::<
+            T,
+            a::Linear,
+            4,
+            3,
+            5,
+        >(&self.fc, &tape.__lstm.h, &mut tape.__logits);
+        k::activate_into::<T, a::Softmax, 3, 5>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -17838,12 +18416,24 @@ pub struct RnnSeqDenseTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Sequence<T, 5, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for RnnSeqDenseTape<T>
+where
+    ::staticnet::Sequence<T, 5, 2>: ::staticnet::Zeroable,
+    ::staticnet::kernels::SimpleRnnTape<T, 3, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 2>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> RnnSeqDenseTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 2> as ::staticnet::Tensor<T>>::zeros(),
-            __rnn: <::staticnet::kernels::SimpleRnnTape<T, 3, 5>>::zeros(),
+            __rnn: <::staticnet::kernels::SimpleRnnTape<
+                T,
+                3,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             fc: <::staticnet::Sequence<T, 5, 2> as ::staticnet::Tensor<T>>::zeros(),
             __logits: <::staticnet::Sequence<T, 5, 2> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -17925,8 +18515,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
             3,
             5,
         >(&self.rnn, &tape.input, &mut tape.__rnn);
-        tape.__logits = k::dense_seq::<T, a::Linear, 3, 2, 5>(&self.fc, &tape.__rnn.h);
-        tape.fc = k::activate::<T, a::Sigmoid, 2, 5>(tape.__logits);
+        k::dense_seq_into::<
+            T,
+            a::Linear,
+            3,
+            2,
+            5,
+        >(&self.fc, &tape.__rnn.h, &mut tape.__logits);
+        k::activate_into::<T, a::Sigmoid, 2, 5>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -18156,12 +18752,26 @@ pub struct GruDenseTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GruDenseTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::GruTape<T, 4, 12, 5>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GruDenseTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __gru: <::staticnet::kernels::GruTape<T, 4, 12, 5>>::zeros(),
+            __gru: <::staticnet::kernels::GruTape<
+                T,
+                4,
+                12,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             gru: <::staticnet::Vector<T, 4> as ::staticnet::Tensor<T>>::zeros(),
             fc: <::staticnet::Vector<T, 2> as ::staticnet::Tensor<T>>::zeros(),
             __logits: <::staticnet::Vector<T, 2> as ::staticnet::Tensor<T>>::zeros(),
@@ -18339,8 +18949,8 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         tape.input = *input;
         k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
         tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
-        tape.__logits = k::dense::<T, a::Linear, 4, 2>(&self.fc, &tape.gru);
-        tape.fc = k::activate::<T, a::Relu, 2, 1>(tape.__logits);
+        k::dense_into::<T, a::Linear, 4, 2>(&self.fc, &tape.gru, &mut tape.__logits);
+        k::activate_into::<T, a::Relu, 2, 1>(&tape.__logits, &mut tape.fc);
         tape.fc
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -18661,6 +19271,17 @@ pub struct SeedCnnTape<T: ::staticnet::Float = f32> {
     /// The last layer's pre-activation (its logits).
     pub __logits: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for SeedCnnTape<T>
+where
+    ::staticnet::Image<T, 1, 10, 10>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 32, 8, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 32, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 512>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 64>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> SeedCnnTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -18892,24 +19513,24 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv1 = k::Conv2d::<
+        k::Conv2d::<
             a::Relu,
             k::In<1, 10, 10>,
             k::Out<32, 8, 8>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv1, &tape.input);
-        tape.pool1 = k::MaxPool2d::<
+        >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        k::MaxPool2d::<
             k::In<32, 8, 8>,
             k::Out<32, 4, 4>,
             k::Kernel<2, 2>,
             k::Stride<2, 2>,
-        >::forward(&tape.conv1);
-        tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
-        tape.fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat);
-        tape.__logits = k::dense::<T, a::Linear, 64, 1>(&self.out, &tape.fc1);
-        tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+        >::forward_into(&tape.conv1, &mut tape.pool1);
+        k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        k::dense_into::<T, a::Linear, 64, 1>(&self.out, &tape.fc1, &mut tape.__logits);
+        k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
         tape.out
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -18955,25 +19576,25 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.conv1 = k::Conv2d::<
+            k::Conv2d::<
                 a::Relu,
                 k::In<1, 10, 10>,
                 k::Out<32, 8, 8>,
                 k::Kernel<3, 3>,
                 k::Stride<1, 1>,
                 k::Pad<0, 0>,
-            >::forward(&self.conv1, &tape.input);
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
         }
         for tape in tapes.iter_mut() {
-            tape.pool1 = k::MaxPool2d::<
+            k::MaxPool2d::<
                 k::In<32, 8, 8>,
                 k::Out<32, 4, 4>,
                 k::Kernel<2, 2>,
                 k::Stride<2, 2>,
-            >::forward(&tape.conv1);
+            >::forward_into(&tape.conv1, &mut tape.pool1);
         }
         for tape in tapes.iter_mut() {
-            tape.flat = k::flatten_image::<T, 32, 4, 4, 512>(&tape.pool1);
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
         }
         let ys = k::dense_batch::<
             T,
@@ -19279,13 +19900,32 @@ pub struct ForecasterTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [1].
     pub head: ::staticnet::Vector<T, 1>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ForecasterTape<T>
+where
+    ::staticnet::Sequence<T, 32, 8>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 32>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 32, 128, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 32>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 1>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ForecasterTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 32, 8> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm1: <::staticnet::kernels::LstmTape<T, 32, 128, 32>>::zeros(),
-            __lstm2: <::staticnet::kernels::LstmTape<T, 32, 128, 32>>::zeros(),
+            __lstm1: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
+            __lstm2: <::staticnet::kernels::LstmTape<
+                T,
+                32,
+                128,
+                32,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             lstm2: <::staticnet::Vector<T, 32> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Vector<T, 1> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -19446,7 +20086,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             32,
         >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
         tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
-        tape.head = k::dense::<T, a::Linear, 32, 1>(&self.head, &tape.lstm2);
+        k::dense_into::<T, a::Linear, 32, 1>(&self.head, &tape.lstm2, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {

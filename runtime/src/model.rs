@@ -519,6 +519,20 @@ pub trait Train<T: Float>: Model<T> {
     /// A zeroed tape. It can be large: keep one and reuse it.
     fn new_tape() -> Self::Tape;
 
+    /// A zeroed tape allocated directly on the heap, never built on the
+    /// stack first: for a tape larger than a thread's stack
+    /// ([`Train::TAPE_BYTES`]). Every tape `model!` generates qualifies.
+    /// The training forward writes each layer's output straight into its
+    /// tape field (the kernels' `_into` forms), so a boxed tape is filled
+    /// without a tape-sized temporary.
+    #[cfg(feature = "alloc")]
+    fn boxed_tape() -> alloc::boxed::Box<Self::Tape>
+    where
+        Self::Tape: Zeroable,
+    {
+        <Self::Tape as Zeroable>::boxed_zeroed()
+    }
+
     /// The forward pass, recording into `tape`; returns the output (the
     /// same value [`Model::forward`] returns).
     fn forward_train(&self, x: &Self::Input, tape: &mut Self::Tape) -> Self::Output;
@@ -746,5 +760,20 @@ unsafe impl<T: Float + Zeroable, const O: usize, const K: usize> Zeroable
 // SAFETY: the fields are four `SMatrix<T, ..>` (above).
 unsafe impl<T: Float + Zeroable, const F: usize, const H: usize, const GH: usize> Zeroable
     for crate::RecurrentParams<T, F, H, GH>
+{
+}
+// SAFETY: the fields are three `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const H: usize, const GH: usize, const S: usize> Zeroable
+    for crate::kernels::LstmTape<T, H, GH, S>
+{
+}
+// SAFETY: the fields are three `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const H: usize, const GH: usize, const S: usize> Zeroable
+    for crate::kernels::GruTape<T, H, GH, S>
+{
+}
+// SAFETY: the one field is an `SMatrix<T, ..>` (above).
+unsafe impl<T: Float + Zeroable, const H: usize, const S: usize> Zeroable
+    for crate::kernels::SimpleRnnTape<T, H, S>
 {
 }

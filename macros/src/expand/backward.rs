@@ -119,24 +119,30 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
     let tape = tape_name(def);
     let input_ty = tensor_type(plan.input);
     let mut fields = Vec::new();
+    let mut field_tys = Vec::new();
     let mut inits = Vec::new();
     for (i, n) in plan.nodes.iter().enumerate() {
         let site = plan.site(i);
         for f in n.layer.tape_fields(&site) {
             let (name, ty, doc) = (f.name, f.ty, f.doc);
+            field_tys.push(ty.clone());
             fields.push(quote!(#[doc = #doc] pub #name: #ty,));
-            inits.push(quote!(#name: <#ty>::zeros(),));
+            inits.push(
+                quote!(#name: <#ty as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),),
+            );
         }
         if n.layer.output_in_tape() {
             let name = &site.name;
             let ty = tensor_type(n.output);
             let doc = format!("`{name}`'s output {}.", n.output);
+            field_tys.push(ty.clone());
             fields.push(quote!(#[doc = #doc] pub #name: #ty,));
             inits.push(quote!(#name: <#ty as ::staticnet::Tensor<T>>::zeros(),));
         }
     }
     if split_last_activation(plan).is_some() {
         let ty = tensor_type(plan.output());
+        field_tys.push(ty.clone());
         fields.push(quote!(
             /// The last layer's pre-activation (its logits).
             pub __logits: #ty,
@@ -155,6 +161,16 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
             /// The input.
             pub input: #input_ty,
             #(#fields)*
+        }
+
+        // SAFETY: the impl holds only where every field's type is
+        // `Zeroable` (the where clause), so all-zero bytes are a valid
+        // value of each field and thus of the struct.
+        unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable for #tape<T>
+        where
+            #input_ty: ::staticnet::Zeroable,
+            #(#field_tys: ::staticnet::Zeroable,)*
+        {
         }
 
         impl<T: ::staticnet::Float> #tape<T> {
@@ -181,27 +197,33 @@ fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
                 let name = &site.name;
                 let xs: Vec<TokenStream> =
                     plan.tape_inputs(i).iter().map(|x| quote!(&#x)).collect();
+                let logits = quote!(tape.__logits);
                 return match split.filter(|_| i == plan.last()) {
                     Some(act) => {
-                        let linear = n.layer.forward_merge(&site, &xs, true);
-                        let activate =
-                            activation::apply(&site, act, n.output, &quote!(tape.__logits));
-                        quote!(tape.__logits = #linear; tape.#name = #activate;)
+                        let linear = n.layer.write_merge(&site, &xs, &logits, true);
+                        let activate = activation::apply_into(
+                            &site,
+                            act,
+                            n.output,
+                            &logits,
+                            &quote!(tape.#name),
+                        );
+                        quote!(#linear #activate)
                     }
-                    None => {
-                        let call = n.layer.forward_merge(&site, &xs, false);
-                        quote!(tape.#name = #call;)
-                    }
+                    None => n.layer.write_merge(&site, &xs, &quote!(tape.#name), false),
                 };
             }
             match split {
                 Some(act) if i == plan.last() => {
                     // The last layer keeps its logits: computed linear,
                     // then activated (losses from logits need them).
-                    let name = &site.name;
-                    let linear = n.layer.forward(&site, &quote!(&#input), &input, true);
-                    let activate = activation::apply(&site, act, n.output, &quote!(tape.__logits));
-                    quote!(tape.__logits = #linear; tape.#name = #activate;)
+                    let (name, logits) = (&site.name, quote!(tape.__logits));
+                    let linear =
+                        n.layer
+                            .write_forward(&site, &quote!(&#input), &input, &logits, true);
+                    let activate =
+                        activation::apply_into(&site, act, n.output, &logits, &quote!(tape.#name));
+                    quote!(#linear #activate)
                 }
                 _ => n.layer.forward_train(&site, &input),
             }

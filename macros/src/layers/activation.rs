@@ -135,6 +135,71 @@ pub fn apply(s: &Site, act: Act, shape: Shape, x: &TokenStream) -> TokenStream {
     }
 }
 
+/// The activation of the place `x` written into the place `out` (both of
+/// shape `shape`): a statement.
+pub fn apply_into(
+    s: &Site,
+    act: Act,
+    shape: Shape,
+    x: &TokenStream,
+    out: &TokenStream,
+) -> TokenStream {
+    let a = act.ty();
+    let call = match shape {
+        Shape::Vector(n) => {
+            let n = lit(n);
+            s.call(
+                quote!(k::activate_into::<T, #a, #n, 1>),
+                quote!(&#x, &mut #out),
+            )
+        }
+        Shape::Seq(t, f) => {
+            let (t, f) = (lit(t), lit(f));
+            s.call(
+                quote!(k::activate_into::<T, #a, #f, #t>),
+                quote!(&#x, &mut #out),
+            )
+        }
+        Shape::Image(c, h, w) => {
+            let [c, h, w] = [c, h, w].map(lit);
+            s.call(
+                quote!(k::activate_image_into::<T, #a, #c, #h, #w>),
+                quote!(&#x, &mut #out),
+            )
+        }
+    };
+    quote!(#call;)
+}
+
+/// The activation applied to the place `x` in place: a statement.
+pub fn apply_in_place(s: &Site, act: Act, shape: Shape, x: &TokenStream) -> TokenStream {
+    let a = act.ty();
+    let call = match shape {
+        Shape::Vector(n) => {
+            let n = lit(n);
+            s.call(
+                quote!(k::activate_in_place::<T, #a, #n, 1>),
+                quote!(&mut #x),
+            )
+        }
+        Shape::Seq(t, f) => {
+            let (t, f) = (lit(t), lit(f));
+            s.call(
+                quote!(k::activate_in_place::<T, #a, #f, #t>),
+                quote!(&mut #x),
+            )
+        }
+        Shape::Image(c, h, w) => {
+            let [c, h, w] = [c, h, w].map(lit);
+            s.call(
+                quote!(k::activate_image_in_place::<T, #a, #c, #h, #w>),
+                quote!(&mut #x),
+            )
+        }
+    };
+    quote!(#call;)
+}
+
 /// dL/d(input) of the activation from its output `y` and dL/d(output) `d`.
 pub fn apply_backward(
     s: &Site,
@@ -231,13 +296,19 @@ pub fn pre_activation_tape(s: &Site, act: Act) -> Vec<TapeField> {
 }
 
 /// The training forward of a layer whose fused `act` needs its
-/// pre-activation: `linear` (the layer's forward without its activation)
-/// into the tape, then the activation of it. `None` for other activations.
-pub fn forward_train_keeping_input(s: &Site, act: Act, linear: TokenStream) -> Option<TokenStream> {
+/// pre-activation: `write_linear(place)` (a statement storing the layer's
+/// forward without its activation into `place`) into the tape, then the
+/// activation of it into `tape.<name>`. `None` for other activations.
+pub fn forward_train_keeping_input(
+    s: &Site,
+    act: Act,
+    write_linear: impl FnOnce(&TokenStream) -> TokenStream,
+) -> Option<TokenStream> {
     let pre = pre_activation_field(s, act)?;
     let name = &s.name;
-    let activate = apply(s, act, s.output, &pre);
-    Some(quote!(#pre = #linear; tape.#name = #activate;))
+    let linear = write_linear(&pre);
+    let activate = apply_into(s, act, s.output, &pre, &quote!(tape.#name));
+    Some(quote!(#linear #activate))
 }
 
 /// The gradient at the pre-activation of a layer whose fused `act` needs
@@ -421,6 +492,20 @@ impl Layer for Activation {
             return x_val.clone();
         }
         apply(s, self.0, s.output, x_val)
+    }
+
+    fn forward_into(
+        &self,
+        s: &Site,
+        _x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        linear: bool,
+    ) -> Option<TokenStream> {
+        if linear {
+            return Some(quote!(#out = #x_val;));
+        }
+        Some(apply_into(s, self.0, s.output, x_val, out))
     }
 
     fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {

@@ -182,6 +182,22 @@ impl Layer for BatchNorm {
         s.call(self.kernel(s.input, ""), quote!(&#p, #x, #eps))
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        let (p, eps) = (s.params(), self.eps());
+        let call = s.call(
+            self.kernel(s.input, "_into"),
+            quote!(&#p, #x, #eps, &mut #out),
+        );
+        Some(quote!(#call;))
+    }
+
     fn has_params(&self) -> bool {
         true
     }

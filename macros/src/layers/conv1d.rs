@@ -342,6 +342,20 @@ impl Layer for Conv1d {
         s.call(quote!(#kernels::forward), quote!(&#p, #x))
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        out: &TokenStream,
+        linear: bool,
+    ) -> Option<TokenStream> {
+        let kernels = self.kernels(s, linear);
+        let p = s.params();
+        let call = s.call(quote!(#kernels::forward_into), quote!(&#p, #x, &mut #out));
+        Some(quote!(#call;))
+    }
+
     fn has_params(&self) -> bool {
         true
     }

@@ -330,6 +330,20 @@ impl Layer for Conv2d {
         s.call(quote!(#kernels::forward), quote!(&#p, #x))
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        out: &TokenStream,
+        linear: bool,
+    ) -> Option<TokenStream> {
+        let kernels = self.kernels(s, linear);
+        let p = s.params();
+        let call = s.call(quote!(#kernels::forward_into), quote!(&#p, #x, &mut #out));
+        Some(quote!(#call;))
+    }
+
     fn has_params(&self) -> bool {
         true
     }
@@ -343,11 +357,13 @@ impl Layer for Conv2d {
     }
 
     fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
-        let linear = self.forward(s, &quote!(&#input), input, true);
-        forward_train_keeping_input(s, self.act, linear).unwrap_or_else(|| {
+        let x = quote!(&#input);
+        forward_train_keeping_input(s, self.act, |pre| {
+            self.write_forward(s, &x, input, pre, true)
+        })
+        .unwrap_or_else(|| {
             let name = &s.name;
-            let call = self.forward(s, &quote!(&#input), input, false);
-            quote!(tape.#name = #call;)
+            self.write_forward(s, &x, input, &quote!(tape.#name), false)
         })
     }
 

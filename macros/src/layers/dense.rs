@@ -166,6 +166,31 @@ impl Layer for Dense {
         }
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        out: &TokenStream,
+        linear: bool,
+    ) -> Option<TokenStream> {
+        let a = self.act.unless(linear).ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        let call = match s.input {
+            Shape::Seq(t, _) => {
+                let t = lit(t);
+                let f = self.kernel("dense_seq_into", "dense_no_bias_seq_into");
+                s.call(quote!(#f::<T, #a, #i, #o, #t>), quote!(&#p, #x, &mut #out))
+            }
+            _ => {
+                let f = self.kernel("dense_into", "dense_no_bias_into");
+                s.call(quote!(#f::<T, #a, #i, #o>), quote!(&#p, #x, &mut #out))
+            }
+        };
+        Some(quote!(#call;))
+    }
+
     fn has_params(&self) -> bool {
         true
     }
@@ -179,11 +204,13 @@ impl Layer for Dense {
     }
 
     fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
-        let linear = self.forward(s, &quote!(&#input), input, true);
-        forward_train_keeping_input(s, self.act, linear).unwrap_or_else(|| {
+        let x = quote!(&#input);
+        forward_train_keeping_input(s, self.act, |pre| {
+            self.write_forward(s, &x, input, pre, true)
+        })
+        .unwrap_or_else(|| {
             let name = &s.name;
-            let call = self.forward(s, &quote!(&#input), input, false);
-            quote!(tape.#name = #call;)
+            self.write_forward(s, &x, input, &quote!(tape.#name), false)
         })
     }
 

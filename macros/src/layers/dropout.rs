@@ -76,6 +76,17 @@ impl Layer for Dropout {
         x_val.clone()
     }
 
+    fn forward_into(
+        &self,
+        _s: &Site,
+        _x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        Some(quote!(#out = #x_val;))
+    }
+
     fn backward(&self, _s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
         io.grad.clone()
     }

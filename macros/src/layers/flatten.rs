@@ -59,6 +59,34 @@ impl Layer for Flatten {
         }
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        let call = match s.input {
+            Shape::Image(c, h, w) => {
+                let [c, h, w, n] = [c, h, w, c * h * w].map(lit);
+                s.call(
+                    quote!(k::flatten_image_into::<T, #c, #h, #w, #n>),
+                    quote!(#x, &mut #out),
+                )
+            }
+            Shape::Seq(t, f) => {
+                let [t, f, n] = [t, f, t * f].map(lit);
+                s.call(
+                    quote!(k::flatten_seq_into::<T, #f, #t, #n>),
+                    quote!(#x, &mut #out),
+                )
+            }
+            Shape::Vector(_) => quote!(#out = #x_val),
+        };
+        Some(quote!(#call;))
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
         let d = &io.grad;
         match s.input {

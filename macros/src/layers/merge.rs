@@ -5,7 +5,7 @@
 //!
 //! No tensors. Kernels: `runtime/src/kernels/merge.rs`.
 
-use super::activation::{apply, apply_backward};
+use super::activation::{apply, apply_backward, apply_in_place};
 use super::args::{Args, Signature};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, StreamStep};
 use crate::shape::Shape;
@@ -113,19 +113,57 @@ impl Merge {
         }
     }
 
+    /// `k::add_into::<T, _, N>([&a, &b], &mut out);` or `multiply_into`.
+    fn combine_into(&self, s: &Site, xs: &[TokenStream], out: &TokenStream) -> TokenStream {
+        let n = lit(xs.len());
+        let call = match self.op {
+            Op::Add => s.call(
+                quote!(k::add_into::<T, _, #n>),
+                quote!([#(#xs),*], &mut #out),
+            ),
+            _ => s.call(
+                quote!(k::multiply_into::<T, _, #n>),
+                quote!([#(#xs),*], &mut #out),
+            ),
+        };
+        quote!(#call;)
+    }
+
     /// The concatenation of `xs` (by reference), folded left to right.
     fn concatenate(&self, s: &Site, xs: &[TokenStream]) -> TokenStream {
         let mut acc = xs[0].clone();
         let mut shape = s.inputs[0];
         for (x, &next) in xs.iter().zip(&s.inputs).skip(1) {
             let joined = Self::join(shape, next).unwrap_or(shape);
-            acc = self.concat_call(s, shape, next, joined, &acc, x);
+            acc = self.concat_call(s, shape, next, joined, &acc, x, None);
             acc = quote!(&#acc);
             shape = joined;
         }
         quote!(*#acc)
     }
 
+    /// [`Self::concatenate`] with its last join written into the place
+    /// `out`: a statement.
+    fn concatenate_into(&self, s: &Site, xs: &[TokenStream], out: &TokenStream) -> TokenStream {
+        let last = xs.len() - 1;
+        let mut acc = xs[0].clone();
+        let mut shape = s.inputs[0];
+        for (k, (x, &next)) in xs.iter().zip(&s.inputs).enumerate().skip(1) {
+            let joined = Self::join(shape, next).unwrap_or(shape);
+            if k == last {
+                let call = self.concat_call(s, shape, next, joined, &acc, x, Some(out));
+                return quote!(#call;);
+            }
+            acc = self.concat_call(s, shape, next, joined, &acc, x, None);
+            acc = quote!(&#acc);
+            shape = joined;
+        }
+        quote!(#out = *#acc;)
+    }
+
+    /// One join of `x` and `y` (by reference), by value or, with `into`,
+    /// written into that place.
+    #[allow(clippy::too_many_arguments)]
     fn concat_call(
         &self,
         s: &Site,
@@ -134,13 +172,19 @@ impl Merge {
         joined: Shape,
         x: &TokenStream,
         y: &TokenStream,
+        into: Option<&TokenStream>,
     ) -> TokenStream {
+        let (suffix, out) = match into {
+            Some(out) => ("_into", quote!(, &mut #out)),
+            None => ("", TokenStream::new()),
+        };
         match (a, b, joined) {
             (Shape::Image(ca, h, w), Shape::Image(cb, ..), Shape::Image(c, ..)) => {
                 let [ca, cb, c, h, w] = [ca, cb, c, h, w].map(lit);
+                let f = quote::format_ident!("concat_channels{}", suffix);
                 s.call(
-                    quote!(k::concat_channels::<T, #ca, #cb, #c, #h, #w>),
-                    quote!(#x, #y),
+                    quote!(k::#f::<T, #ca, #cb, #c, #h, #w>),
+                    quote!(#x, #y #out),
                 )
             }
             _ => {
@@ -150,10 +194,8 @@ impl Merge {
                     lit(joined.width()),
                     lit(steps(joined)),
                 );
-                s.call(
-                    quote!(k::concat_features::<T, #fa, #fb, #f, #t>),
-                    quote!(#x, #y),
-                )
+                let k = quote::format_ident!("concat_features{}", suffix);
+                s.call(quote!(k::#k::<T, #fa, #fb, #f, #t>), quote!(#x, #y #out))
             }
         }
     }
@@ -283,6 +325,26 @@ impl Layer for Merge {
             Act::Linear => merged,
             act => apply(s, act, s.output, &merged),
         }
+    }
+
+    fn forward_merge_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        linear: bool,
+    ) -> Option<TokenStream> {
+        let merged = match self.op {
+            Op::Concatenate => self.concatenate_into(s, xs, out),
+            _ => self.combine_into(s, xs, out),
+        };
+        Some(match self.act.unless(linear) {
+            Act::Linear => merged,
+            act => {
+                let activate = apply_in_place(s, act, s.output, out);
+                quote!(#merged #activate)
+            }
+        })
     }
 
     fn backward(&self, s: &Site, io: &BackIo, linear: bool) -> TokenStream {

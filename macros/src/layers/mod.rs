@@ -328,12 +328,46 @@ pub trait Layer {
         quote!(tape.#name)
     }
 
+    /// The forward written into a caller-owned output: a statement
+    /// storing the output for input `x` (by reference) into the place
+    /// `out` through the kernel's `_into` form, so a training forward
+    /// records straight into its tape and never relies on copy elision
+    /// for a large output. `None` (the default) for kinds whose output is
+    /// small (a per-channel vector): [`Layer::write_forward`] then assigns
+    /// [`Layer::forward`]'s value.
+    fn forward_into(
+        &self,
+        _s: &Site,
+        _x: &TokenStream,
+        _x_val: &TokenStream,
+        _out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        None
+    }
+
+    /// A statement storing the forward of `x` into the place `out`: the
+    /// `_into` form where the kind has one, else `out = forward;`.
+    fn write_forward(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        linear: bool,
+    ) -> TokenStream {
+        self.forward_into(s, x, x_val, out, linear)
+            .unwrap_or_else(|| {
+                let call = self.forward(s, x, x_val, linear);
+                quote!(#out = #call;)
+            })
+    }
+
     /// The training forward of one sample onto the tape: statements.
     /// `input` is where the input lives in the tape.
     fn forward_train(&self, s: &Site, input: &TokenStream) -> TokenStream {
         let name = &s.name;
-        let call = self.forward(s, &quote!(&#input), input, false);
-        quote!(tape.#name = #call;)
+        self.write_forward(s, &quote!(&#input), input, &quote!(tape.#name), false)
     }
 
     /// Whether the layer has trainable parameters (its backward must run).
@@ -397,6 +431,33 @@ pub trait Layer {
         quote!(::core::compile_error!(
             "staticnet: internal error: not a merge layer"
         ))
+    }
+
+    /// A merge's forward written into the place `out` (see
+    /// [`Layer::forward_into`]); `None` to assign [`Layer::forward_merge`].
+    fn forward_merge_into(
+        &self,
+        _s: &Site,
+        _xs: &[TokenStream],
+        _out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        None
+    }
+
+    /// A statement storing a merge's forward into the place `out`.
+    fn write_merge(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        linear: bool,
+    ) -> TokenStream {
+        self.forward_merge_into(s, xs, out, linear)
+            .unwrap_or_else(|| {
+                let call = self.forward_merge(s, xs, linear);
+                quote!(#out = #call;)
+            })
     }
 
     /// A merge's backward: one expression of dL/d(input) per input, from

@@ -111,6 +111,19 @@ impl Layer for Pool2d {
         s.call(quote!(#kernels::forward), quote!(#x))
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        _x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        let kernels = self.kernels(s);
+        let call = s.call(quote!(#kernels::forward_into), quote!(#x, &mut #out));
+        Some(quote!(#call;))
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
         let kernels = self.kernels(s);
         let BackIo {

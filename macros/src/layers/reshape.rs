@@ -162,6 +162,22 @@ impl Layer for Reshape {
         s.call(quote!(k::reshape::<T, #a, #b>), quote!(#x))
     }
 
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        if s.input == s.output {
+            return Some(quote!(#out = #x_val;));
+        }
+        let (a, b) = (tensor_type(s.input), tensor_type(s.output));
+        let call = s.call(quote!(k::reshape_into::<T, #a, #b>), quote!(#x, &mut #out));
+        Some(quote!(#call;))
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
         let d = &io.grad;
         if s.input == s.output {
@@ -304,6 +320,38 @@ impl Layer for Permute {
             }
             _ => x_val.clone(),
         }
+    }
+
+    fn forward_into(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        x_val: &TokenStream,
+        out: &TokenStream,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        if self.identity() {
+            return Some(quote!(#out = #x_val;));
+        }
+        let call = match (s.input, s.output) {
+            (Shape::Image(c, h, w), Shape::Image(o0, o1, o2)) => {
+                let [c, h, w, o0, o1, o2] = [c, h, w, o0, o1, o2].map(lit);
+                let [a0, a1, a2] = [self.axes[0], self.axes[1], self.axes[2]].map(lit);
+                s.call(
+                    quote!(k::permute_image_into::<T, #c, #h, #w, #a0, #a1, #a2, #o0, #o1, #o2>),
+                    quote!(#x, &mut #out),
+                )
+            }
+            (Shape::Seq(t, f), _) => {
+                let (t, f) = (lit(t), lit(f));
+                s.call(
+                    quote!(k::permute_seq_into::<T, #f, #t>),
+                    quote!(#x, &mut #out),
+                )
+            }
+            _ => quote!(#out = #x_val),
+        };
+        Some(quote!(#call;))
     }
 
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {

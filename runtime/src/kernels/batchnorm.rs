@@ -33,6 +33,18 @@ pub fn batchnorm<T: Float, const C: usize, const S: usize>(
     eps: T,
 ) -> SMatrix<T, C, S> {
     let mut y = SMatrix::<T, C, S>::zeros();
+    batchnorm_into(p, x, eps, &mut y);
+    y
+}
+
+/// [`batchnorm`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn batchnorm_into<T: Float, const C: usize, const S: usize>(
+    p: &BatchNormParams<T, C>,
+    x: &SMatrix<T, C, S>,
+    eps: T,
+    y: &mut SMatrix<T, C, S>,
+) {
     for c in 0..C {
         let (inv, mean) = channel(p, eps, c);
         let (g, b) = (p.weight[c], p.bias[c]);
@@ -40,7 +52,6 @@ pub fn batchnorm<T: Float, const C: usize, const S: usize>(
             y[(c, t)] = (x[(c, t)] - mean) * inv * g + b;
         }
     }
-    y
 }
 
 /// Evaluation-mode BatchNorm of an image `[C, H, W]`, per channel.
@@ -51,6 +62,19 @@ pub fn batchnorm_image<T: Float, const C: usize, const H: usize, const W: usize>
     eps: T,
 ) -> Image<T, C, H, W> {
     let mut y = [[[T::zero(); W]; H]; C];
+    batchnorm_image_into(p, x, eps, &mut y);
+    y
+}
+
+/// [`batchnorm_image`] written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn batchnorm_image_into<T: Float, const C: usize, const H: usize, const W: usize>(
+    p: &BatchNormParams<T, C>,
+    x: &Image<T, C, H, W>,
+    eps: T,
+    y: &mut Image<T, C, H, W>,
+) {
     for c in 0..C {
         let (inv, mean) = channel(p, eps, c);
         let (g, b) = (p.weight[c], p.bias[c]);
@@ -60,7 +84,6 @@ pub fn batchnorm_image<T: Float, const C: usize, const H: usize, const W: usize>
             }
         }
     }
-    y
 }
 
 /// Backward of [`batchnorm`]: adds `dγ = Σ dy ⊙ x̂` and `dβ = Σ dy` into

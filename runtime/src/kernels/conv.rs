@@ -58,6 +58,37 @@ pub fn conv2d<
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
 ) -> Image<T, O, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    conv2d_into::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, &mut y);
+    y
+}
+
+/// [`conv2d`] writing its output into `y` (every value is overwritten):
+/// the form a training forward uses to record straight into its tape,
+/// so a large output is never built on the stack and copied.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_into<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O, OH, OW>,
+) {
     const {
         assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
         assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
@@ -71,9 +102,8 @@ pub fn conv2d<
         && OH + KH <= H + 1
         && OW + KW <= W + 1
     {
-        return valid_unit_stride::<T, A, C, H, W, O, KH, KW, OH, OW, K>(p, x);
+        return valid_unit_stride::<T, A, C, H, W, O, KH, KW, OH, OW, K>(p, x, y);
     }
-    let mut y = [[[T::zero(); OW]; OH]; O];
     let w = p.weight.as_slice();
     for i in 0..OH {
         let (ki0, r0, nr) = taps(i, SH, PT, KH, H);
@@ -97,7 +127,6 @@ pub fn conv2d<
             }
         }
     }
-    y
 }
 
 /// Output channels computed together by [`valid_unit_stride`]: each input
@@ -129,13 +158,12 @@ fn valid_unit_stride<
 >(
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
-) -> Image<T, O, OH, OW> {
-    let mut y = [[[T::zero(); OW]; OH]; O];
-    let o0 = filter_rows::<T, A, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, &mut y);
+    y: &mut Image<T, O, OH, OW>,
+) {
+    let o0 = filter_rows::<T, A, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, y);
     if !O.is_multiple_of(FILTERS) {
-        filter_rows::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, &mut y);
+        filter_rows::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, y);
     }
-    y
 }
 
 /// The filters `o0..` of [`valid_unit_stride`] in blocks of `F`; returns the
@@ -547,6 +575,16 @@ impl<
         conv2d::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x)
     }
 
+    /// [`conv2d_into`]: the output written into `y`.
+    #[inline(always)]
+    pub fn forward_into<T: Float, const K: usize>(
+        p: &Conv2dParams<T, O, K>,
+        x: &Image<T, C, H, W>,
+        y: &mut Image<T, O, OH, OW>,
+    ) {
+        conv2d_into::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, y)
+    }
+
     /// [`conv2d_backward`]: the parameter gradients into `g`, `dL/dx`
     /// returned.
     #[inline(always)]
@@ -622,10 +660,45 @@ pub fn conv2d_grouped<
     p: &P,
     x: &Image<T, C, H, W>,
 ) -> Image<T, O, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    conv2d_grouped_into::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(
+        p, x, &mut y,
+    );
+    y
+}
+
+/// [`conv2d_grouped`] writing its output into `y` (every value is
+/// overwritten), for recording straight into a tape.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_into<
+    T: Float,
+    A: Activation,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O, OH, OW>,
+) {
     grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
     let (cg, og) = (C / G, O / G);
     let w = p.weight().as_slice();
-    let mut y = [[[T::zero(); OW]; OH]; O];
     for (o, yo) in y.iter_mut().enumerate() {
         let xg = &x[o / og * cg..][..cg];
         let b = p.bias().map_or(T::zero(), |b| b[o]);
@@ -650,7 +723,7 @@ pub fn conv2d_grouped<
             }
         }
     }
-    super::elementwise::activate_image::<T, A, O, OH, OW>(y)
+    super::elementwise::activate_image_in_place::<T, A, O, OH, OW>(y);
 }
 
 /// The size relations [`conv2d_grouped`] relies on, checked at compile
@@ -900,6 +973,18 @@ impl<
         x: &Image<T, C, H, W>,
     ) -> Image<T, O, OH, OW> {
         conv2d_grouped::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(p, x)
+    }
+
+    /// [`conv2d_grouped_into`]: the output written into `y`.
+    #[inline(always)]
+    pub fn forward_into<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        y: &mut Image<T, O, OH, OW>,
+    ) {
+        conv2d_grouped_into::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(
+            p, x, y,
+        )
     }
 
     /// [`conv2d_grouped_backward`]: the parameter gradients into `g`,

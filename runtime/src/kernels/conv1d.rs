@@ -131,9 +131,36 @@ pub fn conv1d<
     p: &Conv1dParams<T, O, K, B>,
     x: &Sequence<T, S, F>,
 ) -> Sequence<T, OS, O> {
+    let mut y = Sequence::<T, OS, O>::zeros();
+    conv1d_into::<T, A, S, F, OS, O, KW, ST, D, P, G, K, B>(p, x, &mut y);
+    y
+}
+
+/// [`conv1d`] writing its output into `y` (every value is overwritten),
+/// for recording straight into a tape.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_into<
+    T: Float,
+    A: Activation,
+    const S: usize,
+    const F: usize,
+    const OS: usize,
+    const O: usize,
+    const KW: usize,
+    const ST: usize,
+    const D: usize,
+    const P: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Sequence<T, S, F>,
+    y: &mut Sequence<T, OS, O>,
+) {
     const { assert_geometry::<S, F, OS, O, KW, ST, D, G, K, B>() };
     let xs: &[[T; F]; S] = &x.data.0;
-    let mut y = Sequence::<T, OS, O>::zeros();
     for (i, yt) in y.data.0.iter_mut().enumerate() {
         let mut acc = output_step::<T, F, O, KW, G, K, B>(p, |j| {
             tap_index(i, j, ST, D, P, S).map(|t| &xs[t])
@@ -141,7 +168,6 @@ pub fn conv1d<
         A::apply(&mut acc);
         *yt = acc;
     }
-    y
 }
 
 /// `dL/dz` (before the activation) of every output step, from the kept
@@ -422,6 +448,16 @@ impl<
         x: &Sequence<T, S, F>,
     ) -> Sequence<T, OS, O> {
         conv1d::<T, A, S, F, OS, O, KW, ST, D, P, G, K, B>(p, x)
+    }
+
+    /// [`conv1d_into`]: the output written into `y`.
+    #[inline(always)]
+    pub fn forward_into<T: Float, const K: usize, const B: usize>(
+        p: &Conv1dParams<T, O, K, B>,
+        x: &Sequence<T, S, F>,
+        y: &mut Sequence<T, OS, O>,
+    ) {
+        conv1d_into::<T, A, S, F, OS, O, KW, ST, D, P, G, K, B>(p, x, y)
     }
 
     /// [`conv1d_backward`]: the parameter gradients into `g`, `dL/dx`

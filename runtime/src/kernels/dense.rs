@@ -99,6 +99,18 @@ pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
     SVector::from(y)
 }
 
+/// [`dense`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn dense_into<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    y: &mut SVector<T, O>,
+) {
+    let mut v = affine(p, x.as_slice());
+    A::apply(&mut v);
+    y.as_mut_slice().copy_from_slice(&v);
+}
+
 /// `Dense` applied to every step of a sequence `[S, I]` → `[S, O]`.
 #[inline]
 pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
@@ -106,6 +118,17 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
     x: &SMatrix<T, I, S>,
 ) -> SMatrix<T, O, S> {
     let mut y = SMatrix::<T, O, S>::zeros();
+    dense_seq_into::<T, A, I, O, S>(p, x, &mut y);
+    y
+}
+
+/// [`dense_seq`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn dense_seq_into<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    y: &mut SMatrix<T, O, S>,
+) {
     // Column t of the sequence is step t: I (resp. O) contiguous values.
     for (xt, yt) in x
         .as_slice()
@@ -118,7 +141,6 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
             *d = s;
         }
     }
-    y
 }
 
 /// Backward of one `Dense` step on `I` values `x` with output `y` (after
@@ -295,6 +317,18 @@ pub fn dense_no_bias<T: Float, A: Activation, const I: usize, const O: usize>(
     SVector::from(y)
 }
 
+/// [`dense_no_bias`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn dense_no_bias_into<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    y: &mut SVector<T, O>,
+) {
+    let mut v = linear_no_bias::<T, I, O>(p.weight.as_slice(), x.as_slice());
+    A::apply(&mut v);
+    y.as_mut_slice().copy_from_slice(&v);
+}
+
 /// [`dense_no_bias`] applied to every step of a sequence `[S, I]` → `[S, O]`.
 #[inline]
 pub fn dense_no_bias_seq<
@@ -308,6 +342,24 @@ pub fn dense_no_bias_seq<
     x: &SMatrix<T, I, S>,
 ) -> SMatrix<T, O, S> {
     let mut y = SMatrix::<T, O, S>::zeros();
+    dense_no_bias_seq_into::<T, A, I, O, S>(p, x, &mut y);
+    y
+}
+
+/// [`dense_no_bias_seq`] written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn dense_no_bias_seq_into<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    y: &mut SMatrix<T, O, S>,
+) {
     for (xt, yt) in x
         .as_slice()
         .chunks_exact(I)
@@ -317,7 +369,6 @@ pub fn dense_no_bias_seq<
         A::apply(&mut v);
         yt.copy_from_slice(&v);
     }
-    y
 }
 
 /// The backward of every step of `x`, `y`, `dy` (`I`, `O`, `O` contiguous

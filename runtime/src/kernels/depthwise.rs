@@ -12,7 +12,9 @@
 //! loops are exactly the depthwise ones (one `KH·KW` window per output
 //! value, no sum over channels).
 
-use super::conv::{conv2d_grouped, conv2d_grouped_backward, conv2d_grouped_backward_params};
+use super::conv::{
+    conv2d_grouped, conv2d_grouped_backward, conv2d_grouped_backward_params, conv2d_grouped_into,
+};
 use super::geometry::{Dilation, In, Kernel, Out, Pad, Stride};
 use crate::{Activation, ConvBlock, Float, Image};
 use core::marker::PhantomData;
@@ -65,6 +67,40 @@ pub fn depthwise_conv2d<
 ) -> Image<T, O, OH, OW> {
     depthwise_asserts::<C, O, KH, KW, K>();
     conv2d_grouped::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, C, OH, OW, K>(p, x)
+}
+
+/// [`depthwise_conv2d`] writing its output into `y` (every value is
+/// overwritten), for recording straight into a tape.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_conv2d_into<
+    T: Float,
+    A: Activation,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O, OH, OW>,
+) {
+    depthwise_asserts::<C, O, KH, KW, K>();
+    conv2d_grouped_into::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, C, OH, OW, K>(
+        p, x, y,
+    )
 }
 
 /// Backward of [`depthwise_conv2d`]: given the input `x`, the activated
@@ -207,6 +243,18 @@ impl<
         x: &Image<T, C, H, W>,
     ) -> Image<T, O, OH, OW> {
         depthwise_conv2d::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW, K>(p, x)
+    }
+
+    /// [`depthwise_conv2d_into`]: the output written into `y`.
+    #[inline(always)]
+    pub fn forward_into<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        y: &mut Image<T, O, OH, OW>,
+    ) {
+        depthwise_conv2d_into::<T, A, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, OH, OW, K>(
+            p, x, y,
+        )
     }
 
     /// [`depthwise_conv2d_backward`]: the parameter gradients into `g`,

@@ -13,6 +13,26 @@ use nalgebra::SMatrix;
 pub fn activate<T: Float, A: Activation, const F: usize, const S: usize>(
     mut x: SMatrix<T, F, S>,
 ) -> SMatrix<T, F, S> {
+    activate_in_place::<T, A, F, S>(&mut x);
+    x
+}
+
+/// [`activate`] of `x` written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn activate_into<T: Float, A: Activation, const F: usize, const S: usize>(
+    x: &SMatrix<T, F, S>,
+    y: &mut SMatrix<T, F, S>,
+) {
+    *y = *x;
+    activate_in_place::<T, A, F, S>(y);
+}
+
+/// [`activate`] in place.
+#[inline]
+pub fn activate_in_place<T: Float, A: Activation, const F: usize, const S: usize>(
+    x: &mut SMatrix<T, F, S>,
+) {
     if A::ELEMENTWISE {
         A::apply(x.as_mut_slice());
     } else {
@@ -20,7 +40,6 @@ pub fn activate<T: Float, A: Activation, const F: usize, const S: usize>(
             A::apply(col);
         }
     }
-    x
 }
 
 /// An activation layer on an image: element-wise activations act on every
@@ -30,6 +49,38 @@ pub fn activate<T: Float, A: Activation, const F: usize, const S: usize>(
 pub fn activate_image<T: Float, A: Activation, const C: usize, const H: usize, const W: usize>(
     mut x: Image<T, C, H, W>,
 ) -> Image<T, C, H, W> {
+    activate_image_in_place::<T, A, C, H, W>(&mut x);
+    x
+}
+
+/// [`activate_image`] of `x` written into `y`, for recording straight
+/// into a tape.
+#[inline]
+pub fn activate_image_into<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, C, H, W>,
+) {
+    *y = *x;
+    activate_image_in_place::<T, A, C, H, W>(y);
+}
+
+/// [`activate_image`] in place.
+#[inline]
+pub fn activate_image_in_place<
+    T: Float,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+>(
+    x: &mut Image<T, C, H, W>,
+) {
     if A::ELEMENTWISE {
         A::apply(x.as_flattened_mut().as_flattened_mut());
     } else {
@@ -46,7 +97,6 @@ pub fn activate_image<T: Float, A: Activation, const C: usize, const H: usize, c
             }
         }
     }
-    x
 }
 
 /// Backward of [`activate`]: `dL/dx` from the layer's output `y` and

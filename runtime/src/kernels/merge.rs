@@ -12,27 +12,41 @@ use nalgebra::SMatrix;
 /// `Σ xs`, element-wise, in the order given (as PyTorch's `a + b + c`).
 #[inline]
 pub fn add<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
+    let mut y = X::zeros();
+    add_into::<T, X, N>(xs, &mut y);
+    y
+}
+
+/// [`add`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn add_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mut X) {
     const { assert!(N >= 2, "add: a merge has at least two inputs") };
-    let mut y = *xs[0];
+    *y = *xs[0];
     for x in &xs[1..] {
         for (a, &b) in y.as_flat_mut().iter_mut().zip(x.as_flat()) {
             *a += b;
         }
     }
-    y
 }
 
 /// `Π xs`, element-wise, in the order given.
 #[inline]
 pub fn multiply<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
+    let mut y = X::zeros();
+    multiply_into::<T, X, N>(xs, &mut y);
+    y
+}
+
+/// [`multiply`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn multiply_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mut X) {
     const { assert!(N >= 2, "multiply: a merge has at least two inputs") };
-    let mut y = *xs[0];
+    *y = *xs[0];
     for x in &xs[1..] {
         for (a, &b) in y.as_flat_mut().iter_mut().zip(x.as_flat()) {
             *a *= b;
         }
     }
-    y
 }
 
 /// dL/d(input `i`) of [`multiply`]: `dy ⊙ Π_{j≠i} x_j` (the product of the
@@ -61,13 +75,30 @@ pub fn concat_features<T: Float, const A: usize, const B: usize, const F: usize,
     a: &SMatrix<T, A, S>,
     b: &SMatrix<T, B, S>,
 ) -> SMatrix<T, F, S> {
-    const { assert!(A + B == F, "concat_features: F must be A + B") };
     let mut y = SMatrix::<T, F, S>::zeros();
+    concat_features_into::<T, A, B, F, S>(a, b, &mut y);
+    y
+}
+
+/// [`concat_features`] written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn concat_features_into<
+    T: Float,
+    const A: usize,
+    const B: usize,
+    const F: usize,
+    const S: usize,
+>(
+    a: &SMatrix<T, A, S>,
+    b: &SMatrix<T, B, S>,
+    y: &mut SMatrix<T, F, S>,
+) {
+    const { assert!(A + B == F, "concat_features: F must be A + B") };
     for t in 0..S {
         y.fixed_view_mut::<A, 1>(0, t).copy_from(&a.column(t));
         y.fixed_view_mut::<B, 1>(A, t).copy_from(&b.column(t));
     }
-    y
 }
 
 /// Backward of [`concat_features`]: the parts of `dy` that came from `a`
@@ -103,12 +134,30 @@ pub fn concat_channels<
     a: &Image<T, A, H, W>,
     b: &Image<T, B, H, W>,
 ) -> Image<T, C, H, W> {
-    const { assert!(A + B == C, "concat_channels: C must be A + B") };
     let mut y = [[[T::zero(); W]; H]; C];
+    concat_channels_into::<T, A, B, C, H, W>(a, b, &mut y);
+    y
+}
+
+/// [`concat_channels`] written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn concat_channels_into<
+    T: Float,
+    const A: usize,
+    const B: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+>(
+    a: &Image<T, A, H, W>,
+    b: &Image<T, B, H, W>,
+    y: &mut Image<T, C, H, W>,
+) {
+    const { assert!(A + B == C, "concat_channels: C must be A + B") };
     let (ya, yb) = y.split_at_mut(A);
     ya.copy_from_slice(a);
     yb.copy_from_slice(b);
-    y
 }
 
 /// Backward of [`concat_channels`].

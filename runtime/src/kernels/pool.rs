@@ -59,6 +59,30 @@ pub fn max_pool2d<
 >(
     x: &Image<T, C, H, W>,
 ) -> Image<T, C, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; C];
+    max_pool2d_into::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, &mut y);
+    y
+}
+
+/// [`max_pool2d`] writing its output into `y` (every value is overwritten),
+/// for recording straight into a tape.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn max_pool2d_into<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, C, OH, OW>,
+) {
     const {
         assert!(
             OH >= 1 && (OH - 1) * SH + KH <= H,
@@ -70,7 +94,6 @@ pub fn max_pool2d<
         );
     };
     let neg_inf = T::of_f64(f64::NEG_INFINITY);
-    let mut y = [[[T::zero(); OW]; OH]; C];
     if KH == SH && KW == SW {
         // Windows that tile the input: a row of windows is `KH` input rows
         // reduced column by column, then `KW`-chunks reduced lane by lane
@@ -94,7 +117,7 @@ pub fn max_pool2d<
                 *yr = m;
             }
         }
-        return y;
+        return;
     }
     for (xc, yc) in x.iter().zip(y.iter_mut()) {
         for (i, yr) in yc.iter_mut().enumerate() {
@@ -115,7 +138,6 @@ pub fn max_pool2d<
             }
         }
     }
-    y
 }
 
 /// Average pooling with window `KH×KW` and stride `SH×SW`.
@@ -135,6 +157,30 @@ pub fn avg_pool2d<
 >(
     x: &Image<T, C, H, W>,
 ) -> Image<T, C, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; C];
+    avg_pool2d_into::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, &mut y);
+    y
+}
+
+/// [`avg_pool2d`] writing its output into `y` (every value is overwritten),
+/// for recording straight into a tape.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn avg_pool2d_into<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, C, OH, OW>,
+) {
     const {
         assert!(
             OH >= 1 && (OH - 1) * SH + KH <= H,
@@ -146,7 +192,6 @@ pub fn avg_pool2d<
         );
     };
     let scale = T::one() / T::of_f64((KH * KW) as f64);
-    let mut y = [[[T::zero(); OW]; OH]; C];
     for (xc, yc) in x.iter().zip(y.iter_mut()) {
         for (i, yr) in yc.iter_mut().enumerate() {
             for (j, yv) in yr.iter_mut().enumerate() {
@@ -160,7 +205,6 @@ pub fn avg_pool2d<
             }
         }
     }
-    y
 }
 
 /// Backward of [`max_pool2d`]: each output's gradient goes to the input
@@ -300,7 +344,7 @@ pub fn avg_pool2d_backward<
 /// (input, output, window, stride): `forward` and `backward` name each
 /// size once.
 macro_rules! pool_type {
-    ($(#[$doc:meta])* $name:ident, $forward:ident, $backward:ident) => {
+    ($(#[$doc:meta])* $name:ident, $forward:ident, $into:ident, $backward:ident) => {
         $(#[$doc])*
         pub struct $name<I, O, K, S>(PhantomData<(I, O, K, S)>);
 
@@ -322,6 +366,12 @@ macro_rules! pool_type {
                 $forward::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x)
             }
 
+            #[doc = concat!("[`", stringify!($into), "`]: the output written into `y`.")]
+            #[inline(always)]
+            pub fn forward_into<T: Float>(x: &Image<T, C, H, W>, y: &mut Image<T, C, OH, OW>) {
+                $into::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y)
+            }
+
             #[doc = concat!("[`", stringify!($backward), "`]: `dL/dx` from the input, the output and `dL/dy`.")]
             #[inline(always)]
             pub fn backward<T: Float>(
@@ -340,6 +390,7 @@ pool_type!(
     /// `MaxPool2d<In<32, 8, 8>, Out<32, 4, 4>, Kernel<2, 2>, Stride<2, 2>>`.
     MaxPool2d,
     max_pool2d,
+    max_pool2d_into,
     max_pool2d_backward
 );
 pool_type!(
@@ -347,6 +398,7 @@ pool_type!(
     /// `AvgPool2d<In<32, 8, 8>, Out<32, 4, 4>, Kernel<2, 2>, Stride<2, 2>>`.
     AvgPool2d,
     avg_pool2d,
+    avg_pool2d_into,
     avg_pool2d_backward
 );
 

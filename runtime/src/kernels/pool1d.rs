@@ -39,9 +39,27 @@ pub fn max_pool1d<
 >(
     x: &Sequence<T, S, F>,
 ) -> Sequence<T, OS, F> {
+    let mut y = Sequence::<T, OS, F>::zeros();
+    max_pool1d_into::<T, S, F, KW, ST, OS>(x, &mut y);
+    y
+}
+
+/// [`max_pool1d`] writing its output into `y` (every value is overwritten),
+/// for recording straight into a tape.
+#[inline]
+pub fn max_pool1d_into<
+    T: Float,
+    const S: usize,
+    const F: usize,
+    const KW: usize,
+    const ST: usize,
+    const OS: usize,
+>(
+    x: &Sequence<T, S, F>,
+    y: &mut Sequence<T, OS, F>,
+) {
     const { assert_windows::<S, KW, ST, OS>() };
     let xs: &[[T; F]; S] = &x.data.0;
-    let mut y = Sequence::<T, OS, F>::zeros();
     for (i, yt) in y.data.0.iter_mut().enumerate() {
         let mut m = [T::of_f64(f64::NEG_INFINITY); F];
         for xt in xs.iter().skip(i * ST).take(KW) {
@@ -53,7 +71,6 @@ pub fn max_pool1d<
         }
         *yt = m;
     }
-    y
 }
 
 /// Average pooling with window `KW` and stride `ST` over the steps.
@@ -68,10 +85,28 @@ pub fn avg_pool1d<
 >(
     x: &Sequence<T, S, F>,
 ) -> Sequence<T, OS, F> {
+    let mut y = Sequence::<T, OS, F>::zeros();
+    avg_pool1d_into::<T, S, F, KW, ST, OS>(x, &mut y);
+    y
+}
+
+/// [`avg_pool1d`] writing its output into `y` (every value is overwritten),
+/// for recording straight into a tape.
+#[inline]
+pub fn avg_pool1d_into<
+    T: Float,
+    const S: usize,
+    const F: usize,
+    const KW: usize,
+    const ST: usize,
+    const OS: usize,
+>(
+    x: &Sequence<T, S, F>,
+    y: &mut Sequence<T, OS, F>,
+) {
     const { assert_windows::<S, KW, ST, OS>() };
     let xs: &[[T; F]; S] = &x.data.0;
     let scale = T::one() / T::of_f64(KW as f64);
-    let mut y = Sequence::<T, OS, F>::zeros();
     for (i, yt) in y.data.0.iter_mut().enumerate() {
         let mut s = [T::zero(); F];
         for xt in xs.iter().skip(i * ST).take(KW) {
@@ -83,7 +118,6 @@ pub fn avg_pool1d<
             *yv = sv * scale;
         }
     }
-    y
 }
 
 /// Backward of [`max_pool1d`]: each output's gradient goes to the first
@@ -153,7 +187,7 @@ pub fn avg_pool1d_backward<
 
 /// Defines a 1-D pooling layer's description type over its geometry.
 macro_rules! pool1d_type {
-    ($(#[$doc:meta])* $name:ident, $forward:ident, $backward:ident) => {
+    ($(#[$doc:meta])* $name:ident, $forward:ident, $into:ident, $backward:ident) => {
         $(#[$doc])*
         pub struct $name<I, O, K, S>(PhantomData<(I, O, K, S)>);
 
@@ -169,6 +203,12 @@ macro_rules! pool1d_type {
             #[inline(always)]
             pub fn forward<T: Float>(x: &Sequence<T, S, F>) -> Sequence<T, OS, F> {
                 $forward::<T, S, F, KW, ST, OS>(x)
+            }
+
+            #[doc = concat!("[`", stringify!($into), "`]: the output written into `y`.")]
+            #[inline(always)]
+            pub fn forward_into<T: Float>(x: &Sequence<T, S, F>, y: &mut Sequence<T, OS, F>) {
+                $into::<T, S, F, KW, ST, OS>(x, y)
             }
 
             #[doc = concat!("[`", stringify!($backward), "`]: `dL/dx` from the input, the output and `dL/dy`.")]
@@ -189,6 +229,7 @@ pool1d_type!(
     /// `MaxPool1d<SeqIn<16, 8>, SeqOut<8, 8>, Window<2>, Step<2>>`.
     MaxPool1d,
     max_pool1d,
+    max_pool1d_into,
     max_pool1d_backward
 );
 pool1d_type!(
@@ -196,6 +237,7 @@ pool1d_type!(
     /// `AvgPool1d<SeqIn<16, 8>, SeqOut<8, 8>, Window<2>, Step<2>>`.
     AvgPool1d,
     avg_pool1d,
+    avg_pool1d_into,
     avg_pool1d_backward
 );
 

@@ -41,6 +41,33 @@ pub fn flatten_seq<T: Float, const F: usize, const S: usize, const N: usize>(
     y
 }
 
+/// [`flatten_image`] written into `y`, for recording straight into a
+/// tape.
+#[inline]
+pub fn flatten_image_into<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const N: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut SVector<T, N>,
+) {
+    const { assert!(N == C * H * W, "flatten: N must be C * H * W") };
+    copy(y.as_mut_slice(), x.as_flattened().as_flattened());
+}
+
+/// [`flatten_seq`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn flatten_seq_into<T: Float, const F: usize, const S: usize, const N: usize>(
+    x: &SMatrix<T, F, S>,
+    y: &mut SVector<T, N>,
+) {
+    const { assert!(N == F * S, "flatten: N must be S * F") };
+    copy(y.as_mut_slice(), x.as_slice());
+}
+
 /// Backward of [`flatten_image`]: reshapes `dL/dy` back to `[C, H, W]`.
 #[inline]
 pub fn flatten_image_backward<
@@ -80,6 +107,14 @@ pub fn reshape<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X) -> Y {
     y
 }
 
+/// [`reshape`] (and so [`flatten_image`] and [`flatten_seq`], which are
+/// reshapes) written into `y`, for recording straight into a tape.
+#[inline]
+pub fn reshape_into<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X, y: &mut Y) {
+    const { assert!(X::LEN == Y::LEN, "reshape: the element counts differ") };
+    copy(y.as_flat_mut(), x.as_flat());
+}
+
 /// The size relations of an image permutation: `(A0, A1, A2)` is a
 /// permutation of `(0, 1, 2)` and output axis `k` has input axis `Ak`'s size.
 const fn permutes(dims: [usize; 3], axes: [usize; 3], out: [usize; 3]) -> bool {
@@ -114,13 +149,35 @@ pub fn permute_image<
 >(
     x: &Image<T, C, H, W>,
 ) -> Image<T, O0, O1, O2> {
+    let mut y = [[[T::zero(); O2]; O1]; O0];
+    permute_image_into::<T, C, H, W, A0, A1, A2, O0, O1, O2>(x, &mut y);
+    y
+}
+
+/// [`permute_image`] written into `y` (every value is overwritten), for
+/// recording straight into a tape.
+#[inline]
+pub fn permute_image_into<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const A0: usize,
+    const A1: usize,
+    const A2: usize,
+    const O0: usize,
+    const O1: usize,
+    const O2: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O0, O1, O2>,
+) {
     const {
         assert!(
             permutes([C, H, W], [A0, A1, A2], [O0, O1, O2]),
             "permute: the axes must be a permutation and the output sizes the permuted input sizes"
         )
     };
-    let mut y = [[[T::zero(); O2]; O1]; O0];
     for (i0, y0) in y.iter_mut().enumerate() {
         for (i1, y1) in y0.iter_mut().enumerate() {
             for (i2, v) in y1.iter_mut().enumerate() {
@@ -132,7 +189,6 @@ pub fn permute_image<
             }
         }
     }
-    y
 }
 
 /// Backward of [`permute_image`]: `dx[j0][j1][j2] = dy[i0][i1][i2]`, the
@@ -181,6 +237,15 @@ pub fn permute_seq<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
 ) -> SMatrix<T, S, F> {
     x.transpose()
+}
+
+/// [`permute_seq`] written into `y`, for recording straight into a tape.
+#[inline]
+pub fn permute_seq_into<T: Float, const F: usize, const S: usize>(
+    x: &SMatrix<T, F, S>,
+    y: &mut SMatrix<T, S, F>,
+) {
+    x.transpose_to(y);
 }
 
 #[cfg(test)]

@@ -22,3 +22,43 @@ pub fn last_step_grad<T: Float, const H: usize, const S: usize>(
     out.set_column(S - 1, d);
     out
 }
+
+/// A zeroed record of a training tape: any tensor, or a recurrent layer's
+/// record of gates and states. The generated `Tape::zeros` builds every
+/// field through it, whatever the field's kind.
+pub trait TapeRecord<T: Float>: Sized {
+    /// The all-zero record (overwritten by the training forward).
+    fn zeroed() -> Self;
+}
+
+impl<T: Float, X: crate::Tensor<T>> TapeRecord<T> for X {
+    #[inline]
+    fn zeroed() -> Self {
+        X::zeros()
+    }
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> TapeRecord<T>
+    for super::LstmTape<T, H, GH, S>
+{
+    #[inline]
+    fn zeroed() -> Self {
+        Self::zeros()
+    }
+}
+
+impl<T: Float, const H: usize, const GH: usize, const S: usize> TapeRecord<T>
+    for super::GruTape<T, H, GH, S>
+{
+    #[inline]
+    fn zeroed() -> Self {
+        Self::zeros()
+    }
+}
+
+impl<T: Float, const H: usize, const S: usize> TapeRecord<T> for super::SimpleRnnTape<T, H, S> {
+    #[inline]
+    fn zeroed() -> Self {
+        Self::zeros()
+    }
+}
