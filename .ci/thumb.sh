@@ -149,6 +149,7 @@ sections() {
 declare -A insns  # insns[opt,board,program,call]
 declare -A size   # size[opt,target,probe] = "text rodata data bss"
 declare -A stack  # stack[board,call]
+declare -A mlperf_size  # mlperf_size[opt] = "text rodata data bss" of the MLPerf binary
 c_flags_m4f=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16)
 c_flags_m0=(-mcpu=cortex-m0 -mthumb -mfloat-abi=soft)
 c_link=(--specs=rdimon.specs -std=c11 -O2 -Wall -Wextra -Werror -I"$root/examples/firmware/include"
@@ -168,12 +169,16 @@ for opt in $opt_levels; do
         # Both from tests/thumb, whose .cargo/config.toml has the linker, the
         # link script and the runners: the same flags for both builds, so
         # that they share core and every dependency (same profile too).
+        # The MLPerf Tiny binary only for the M7 (float models, FPU).
+        bins=(--bin staticnet-thumb-test)
+        [ "$target" = thumbv7em-none-eabihf ] && bins+=(--bin staticnet-thumb-mlperf)
         (cd "$root/tests/thumb" && CARGO_TARGET_DIR=$tdir cargo build -q --release --locked \
-            --target "$target" -Zbuild-std=core &&
+            --target "$target" -Zbuild-std=core "${bins[@]}" &&
             CARGO_TARGET_DIR=$tdir cargo build -q --release --locked --target "$target" \
                 -Zbuild-std=core --manifest-path ../../examples/firmware/Cargo.toml)
         echo "built in $((SECONDS - t0)) s"
         test_elf="$tdir/$target/release/staticnet-thumb-test"
+        mlperf_elf="$tdir/$target/release/staticnet-thumb-mlperf"
         lib="$tdir/$target/release/libstaticnet_firmware.a"
         tag="$target-O$opt"
 
@@ -224,6 +229,10 @@ for opt in $opt_levels; do
             { echo "self-test: the test binary's panic handler was not flagged" >&2; exit 1; }
         bad=$(symbols "$test_elf" | forbidden c | grep -v -E 'rust_begin_unwind|panic_bounds_check' || true)
         [ -z "$bad" ] || fail "$test_elf" "$bad"
+        if [ "$target" = thumbv7em-none-eabihf ]; then
+            bad=$(symbols "$mlperf_elf" | forbidden c | grep -v -E 'rust_begin_unwind|panic_bounds_check' || true)
+            [ -z "$bad" ] || fail "$mlperf_elf" "$bad"
+        fi
         echo "checked: libstaticnet_firmware.a and the programs of one entry point each must have none;" \
             "the C test program and the Rust test binary no allocator of Rust's" \
             "(the latter's panic handler is flagged, as it must be)"
@@ -244,6 +253,25 @@ for opt in $opt_levels; do
             while read -r name n; do insns[$opt,$board,c,$name]=$n; done < <(counts "$log.out" "$log.counts")
             while read -r _ name n _; do stack[$opt,$board,$name]=$n; done < <(grep '^stack sn_' "$log.out")
         done
+        if [ "$target" = thumbv7em-none-eabihf ]; then
+            say "MLPerf Tiny models in float on the M7 ($target, opt-level $opt), weights in flash"
+            log="$out/mlperf-m7-O$opt"
+            qemu m7 "$mlperf_elf" "$log.counts" test >"$log.out" ||
+                { cat "$log.out"; echo "FAIL: the MLPerf Tiny test failed on the M7" >&2; exit 1; }
+            grep -E '^(ok|FAIL|all)' "$log.out" | sed 's/^/  /'
+            while read -r name n; do insns[$opt,m7,mlperf,$name]=$n; done < <(counts "$log.out" "$log.counts")
+            while read -r _ name n; do stack[$opt,m7,$name]=$n; done < <(grep '^stack mlperf_' "$log.out")
+            mlperf_size[$opt]=$(sections "$mlperf_elf")
+            if [ "$opt" = "$first_opt" ]; then
+                if qemu m7 "$mlperf_elf" "$out/mlperf-selftest.counts" test break >"$out/mlperf-selftest.out" ||
+                    grep -q '^ok' "$out/mlperf-selftest.out"; then
+                    cat "$out/mlperf-selftest.out"
+                    echo "FAIL: the MLPerf Tiny self-test passed a check with wrong expected values" >&2
+                    exit 1
+                fi
+                echo "self-test: $(grep -c '^FAIL' "$out/mlperf-selftest.out") checks failed with wrong expected values, as they must"
+            fi
+        fi
         if [ "$target" = thumbv7em-none-eabihf ] && [ "$opt" = "$first_opt" ]; then
             say "self-test: the Rust test with every expected value moved by 1e-4 must fail"
             if qemu m4f "$test_elf" "$out/selftest.counts" test break >"$out/selftest.out"; then
@@ -316,5 +344,18 @@ for opt in $opt_levels; do
 done
 echo "(rust: tests/thumb, the model's method; c: the C entry point, input checks and lock included;"
 echo " the C train step is BCE + Adam, the Rust one dy = r + SGD)"
+
+say "MLPerf Tiny in float on the M7 (mps2-an500): instructions and painted stack per inference"
+# Multiply-adds per inference (tools/bench_mlperf_ort.py computes them
+# from the layer shapes; BENCHMARKS.md "MLPerf Tiny models").
+printf '%-4s %-12s %12s %10s\n' opt model M7-insns stack
+for opt in $opt_levels; do
+    for m in ad ic vww sww kws; do
+        printf '%-4s %-12s %12s %10s\n' "$opt" "$m" "${insns[$opt,m7,mlperf,mlperf_$m]:--}" \
+            "${stack[$opt,m7,mlperf_$m]:--}"
+    done
+    read -r t r d b <<<"${mlperf_size[$opt]:-0 0 0 0}"
+    echo "$opt binary: .text $t, .rodata $r (weights of the five models + golden inputs), .data $d, .bss $b bytes"
+done
 
 say "thumb: ok in $((SECONDS - start)) s"
