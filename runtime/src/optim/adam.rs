@@ -101,7 +101,7 @@ impl<M> Adam<M> {
     {
         let mut b = alloc::boxed::Box::<Self>::new_uninit();
         let p = b.as_mut_ptr();
-        // SAFEAdam: `p` points to an allocation for one `Self`; every field
+        // SAFETY: `p` points to an allocation for one `Self`; every field
         // is written exactly once through `addr_of_mut!` (no reference to
         // uninitialised memory) before `assume_init`.
         unsafe {

@@ -115,7 +115,7 @@ impl<M> Sgd<M> {
     {
         let mut b = alloc::boxed::Box::<Self>::new_uninit();
         let p = b.as_mut_ptr();
-        // SAFESgd: `p` points to an allocation for one `Self`; every field
+        // SAFETY: `p` points to an allocation for one `Self`; every field
         // is written exactly once through `addr_of_mut!` (no reference to
         // uninitialised memory) before `assume_init`.
         unsafe {
