@@ -23,7 +23,9 @@
 //! assert_eq!(SeedCnn::<f32>::PARAMS, 33_217);
 //! ```
 //!
-//! See the README for the DSL, the generated API and the PyTorch naming.
+//! The DSL — every layer, option, default, shape rule, PyTorch tensor
+//! name and compile error, the graph syntax, `#[weights]` and the
+//! generated API — is documented, with tested examples, in [`dsl`].
 //!
 //! # Debug builds
 //!
@@ -45,13 +47,21 @@
 //! A model is a plain value: `init`, `zeros` and `Weights::load` return it
 //! on the stack and need [`Model::STACK_BYTES`] of it (more in a debug
 //! build), against 2 MiB for a spawned thread, usually 8 MiB for `main`.
-//! When [`Model::TOO_BIG_FOR_STACK`] (past 1 MiB; the summary says so) use
-//! [`Model::boxed_init`], [`Model::boxed_zeros`], [`Weights::boxed_load`]
-//! and the optimizers' `boxed_zeroed`, which allocate on the heap directly
-//! and never build the value on the stack.
+//! When [`Model::TOO_BIG_FOR_STACK`] (past 1 MiB; the summary says so, and
+//! `model!` marks such a model's `init` and `zeros` deprecated so rustc
+//! warns at the call) use [`Model::boxed_init`], [`Model::boxed_zeros`],
+//! [`Weights::boxed_load`] and the optimizers' `boxed_zeroed`, which
+//! allocate on the heap directly and never build the value on the stack.
+//! [`dsl`, "Large models and the stack"](dsl#large-models-and-the-stack)
+//! has the details.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub use staticnet_macros::model;
+
+/// The DSL reference.
+pub mod dsl {
+    #![doc = include_str!("dsl.md")]
+}
 pub use staticnet_runtime::*;
 
 /// Items the generated code names; not part of the public API.

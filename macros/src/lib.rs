@@ -24,8 +24,27 @@ use proc_macro::TokenStream;
 
 /// Compiles a layer list into a statically shaped network.
 ///
-/// See the `staticnet` crate documentation for the DSL and the generated
-/// API.
+/// ```text
+/// model! {
+///     pub struct SeedCnn {
+///         input: [1, 10, 10],                       // [channels, height, width]
+///         conv1: Conv2d(32, kernel = 3, activation = relu),
+///         pool1: MaxPool2d(2),
+///         flat:  Flatten,
+///         fc1:   Dense(64, activation = relu),
+///         out:   Dense(1, activation = sigmoid),
+///     }
+/// }
+/// ```
+///
+/// The reference — every layer kind with its options, defaults, shape
+/// rule and PyTorch tensors, the activations, the graph syntax,
+/// `#[weights]`, what is generated and every compile error — is the
+/// `staticnet::dsl` module of the `staticnet` crate
+/// (<https://docs.rs/staticnet/latest/staticnet/dsl/>), where its examples
+/// run as doctests (a proc-macro crate's doctests cannot use its own
+/// macro). Use the macro through `staticnet::model`: the code it
+/// generates names `::staticnet::..`.
 #[proc_macro]
 pub fn model(input: TokenStream) -> TokenStream {
     expand::model(input.into()).into()

@@ -103,9 +103,18 @@ impl Parse for WeightsAttr {
                     content.parse_terminated(|s: ParseStream| s.parse::<LitStr>(), Token![,])?;
                 attr.ignore.extend(names);
             } else {
+                // The same edit-distance suggestion as the layer options'.
+                let hint = crate::symbol::did_you_mean(
+                    &key.to_string(),
+                    ["allow_extra", "ignore"].into_iter(),
+                )
+                .map(|s| format!("did you mean `{s}`? "))
+                .unwrap_or_default();
                 return Err(syn::Error::new_spanned(
-                    key,
-                    "unknown `#[weights]` option; expected `allow_extra` or `ignore = [\"name\", ..]`",
+                    &key,
+                    format!(
+                        "unknown `#[weights]` option `{key}`; {hint}`#[weights]` takes `allow_extra` or `ignore = [\"name\", ..]`"
+                    ),
                 ));
             }
         }

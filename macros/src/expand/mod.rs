@@ -62,7 +62,7 @@ fn try_model(
 
 fn all(def: &ModelDef, plan: &Plan) -> TokenStream {
     let strukt = params::strukt(def, plan);
-    let inherent = params::inherent(def);
+    let inherent = params::inherent(def, plan);
     let model_impl = model_impl(def, plan);
     let tape = backward::tape_struct(def, plan);
     let train = backward::train_impl(def, plan);

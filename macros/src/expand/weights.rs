@@ -80,7 +80,12 @@ fn check(
     let span = attr.path.span();
     let written = attr.path.value();
     let model = &def.name;
-    let mut errors: Vec<syn::Error> = Vec::new();
+    // Each mismatch is one line of a single error (a wrong file, or
+    // renamed layers, would otherwise give one error per tensor).
+    let mut errors: Vec<String> = Vec::new();
+    // Missing tensors and the file's surplus ones, for the rename hint.
+    let mut missing: Vec<(&str, &[usize])> = Vec::new();
+    let mut extra: Vec<(&str, &[usize])> = Vec::new();
     let mut expected = super::params::tensors(plan);
     expected.extend(super::params::buffers(plan));
     let counters = super::params::counters(plan);
@@ -88,13 +93,10 @@ fn check(
         // Optional (PyTorch files before 0.4.1 and Keras conversions have
         // none), but if present it must be PyTorch's I64 scalar.
         match file.tensors.get(name) {
-            Some(t) if !t.shape.is_empty() || t.dtype != "I64" => errors.push(syn::Error::new(
-                span,
-                format!(
-                    "tensor `{name}` in `{written}` is {} {}, but a batch count is an I64 scalar []",
-                    t.dtype,
-                    fmt_shape(&t.shape)
-                ),
+            Some(t) if !t.shape.is_empty() || t.dtype != "I64" => errors.push(format!(
+                "tensor `{name}` in `{written}` is {} {}, but a batch count is an I64 scalar []",
+                t.dtype,
+                fmt_shape(&t.shape)
             )),
             _ => {}
         }
@@ -118,27 +120,21 @@ fn check(
             })
             .unwrap_or_default();
         match file.tensors.get(name) {
-            None => errors.push(syn::Error::new(
-                span,
-                format!(
+            None => {
+                missing.push((name.as_str(), shape.as_slice()));
+                errors.push(format!(
                     "`{written}` has no tensor `{name}`; `{model}` needs it with shape {}{layer}",
                     fmt_shape(shape)
-                ),
+                ));
+            }
+            Some(t) if &t.shape != shape => errors.push(format!(
+                "tensor `{name}` in `{written}` has shape {}, but `{model}` needs {}{layer}",
+                fmt_shape(&t.shape),
+                fmt_shape(shape)
             )),
-            Some(t) if &t.shape != shape => errors.push(syn::Error::new(
-                span,
-                format!(
-                    "tensor `{name}` in `{written}` has shape {}, but `{model}` needs {}{layer}",
-                    fmt_shape(&t.shape),
-                    fmt_shape(shape)
-                ),
-            )),
-            Some(t) if t.values().is_none() => errors.push(syn::Error::new(
-                span,
-                format!(
-                    "tensor `{name}` in `{written}` is {}; weights must be F32, F64, F16 or BF16",
-                    t.dtype
-                ),
+            Some(t) if t.values().is_none() => errors.push(format!(
+                "tensor `{name}` in `{written}` is {}; weights must be F32, F64, F16 or BF16",
+                t.dtype
             )),
             Some(_) => {}
         }
@@ -154,24 +150,70 @@ fn check(
             if known.contains(&name.as_str()) || ignored.contains(name) {
                 continue;
             }
-            errors.push(syn::Error::new(
-                span,
-                format!(
-                    "`{written}` has a tensor `{name}` {} that `{model}` does not have \
-                     (its parameters are {}); to skip it write \
-                     `#[weights(\"{written}\", ignore = [\"{name}\"])]`",
-                    fmt_shape(&t.shape),
-                    list(&known)
-                ),
+            extra.push((name.as_str(), t.shape.as_slice()));
+            errors.push(format!(
+                "`{written}` has a tensor `{name}` {} that `{model}` does not have \
+                 (its parameters are {}); to skip it write \
+                 `#[weights(\"{written}\", ignore = [\"{name}\"])]`",
+                fmt_shape(&t.shape),
+                list(&known)
             ));
         }
     }
-    let mut errors = errors.into_iter();
-    let mut first = errors.next()?;
-    for e in errors {
-        first.combine(e);
+    let message = match &errors[..] {
+        [] => return None,
+        [one] => one.clone(),
+        all => {
+            let mut m = format!(
+                "`{written}` does not fit `{model}`: {} tensors are wrong",
+                all.len()
+            );
+            // The header names the file once.
+            let named = format!("`{written}`");
+            for e in all {
+                m.push_str("\n  - ");
+                m.push_str(&e.replacen(&named, "the file", 1));
+            }
+            m
+        }
+    };
+    Some(syn::Error::new(span, message + &renames(&missing, &extra)))
+}
+
+/// "help: rename `out` to `head`" lines for each layer whose tensors are
+/// all missing while the file has a layer with the same tensors, of the
+/// same shapes, under another name (a layer renamed in the DSL or in the
+/// training script).
+fn renames(missing: &[(&str, &[usize])], extra: &[(&str, &[usize])]) -> String {
+    let layer = |n: &str| n.split_once('.').map(|(l, _)| l.to_string());
+    let mut layers: Vec<String> = missing.iter().filter_map(|(n, _)| layer(n)).collect();
+    layers.dedup();
+    let mut taken: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for ours in layers {
+        let needs: Vec<(&str, &[usize])> = missing
+            .iter()
+            .filter_map(|(n, s)| {
+                let (l, rest) = n.split_once('.')?;
+                (l == ours).then_some((rest, *s))
+            })
+            .collect();
+        let theirs = extra.iter().filter_map(|(n, _)| layer(n)).find(|cand| {
+            !taken.contains(cand)
+                && needs.iter().all(|(rest, shape)| {
+                    extra
+                        .iter()
+                        .any(|(n, s)| *n == format!("{cand}.{rest}") && s == shape)
+                })
+        });
+        if let Some(theirs) = theirs {
+            out.push_str(&format!(
+                "\nhelp: the file's `{theirs}.*` tensors have the names and shapes `{ours}` needs: rename the layer `{ours}` to `{theirs}` (or the file's tensors)"
+            ));
+            taken.push(theirs);
+        }
     }
-    Some(first)
+    out
 }
 
 /// `a, b, c` (the first eight, then how many more).

@@ -257,6 +257,10 @@ impl<'a> Args<'a> {
                     }
                 }
             };
+            if option != "activation" && quoted(cx, &name, key.is_some().then_some(option), value) {
+                ok = false;
+                continue;
+            }
             if out.contains_key(option) {
                 let at: &dyn quote::ToTokens = match key {
                     Some(k) => k,
@@ -473,6 +477,27 @@ impl<'a> Args<'a> {
             }
         }
     }
+}
+
+/// Records an error if `v` is a string literal (`padding = "same"`, as
+/// Keras writes it): no option takes a string, so the fix is to drop the
+/// quotes. (`activation` has its own message, in [`Args::activation`].)
+fn quoted(cx: &Ctxt, name: &str, option: Option<&str>, v: &Value) -> bool {
+    let Value::Other(ts) = v else {
+        return false;
+    };
+    let Ok(s) = syn::parse2::<syn::LitStr>(ts.clone()) else {
+        return false;
+    };
+    let fix = match option {
+        Some(option) => format!("{option} = {}", s.value()),
+        None => s.value(),
+    };
+    cx.error_spanned(
+        v,
+        format!("write `{fix}` without quotes in `{name}`: options are written as Rust tokens, not strings"),
+    );
+    true
 }
 
 /// The layer's call with its positional argument moved first.

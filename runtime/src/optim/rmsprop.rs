@@ -93,6 +93,12 @@ impl<M> RmsProp<M> {
     /// debug build; an optimised build usually writes it in place). For a
     /// generated model prefer [`RmsProp::boxed_zeroed`], which builds nothing
     /// on the stack.
+    ///
+    /// It cannot do the same: the only way [`Model`] offers to make an `M`
+    /// is `M::zeros()`, by value, and writing all-zero bytes in place is
+    /// sound only for a type that promises that they are a valid value
+    /// ([`Zeroable`], an `unsafe` trait); requiring it here would make
+    /// the owner of a hand-written model write `unsafe impl`.
     #[cfg(feature = "alloc")]
     pub fn boxed<T: Float>(config: RmsPropConfig) -> alloc::boxed::Box<Self>
     where
@@ -100,7 +106,7 @@ impl<M> RmsProp<M> {
     {
         let mut b = alloc::boxed::Box::<Self>::new_uninit();
         let p = b.as_mut_ptr();
-        // SAFERmsProp: `p` points to an allocation for one `Self`; every field
+        // SAFETY: `p` points to an allocation for one `Self`; every field
         // is written exactly once through `addr_of_mut!` (no reference to
         // uninitialised memory) before `assume_init`.
         unsafe {
