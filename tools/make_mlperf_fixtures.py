@@ -22,6 +22,21 @@ Golden inputs:
 - vww: vww_inputs.cc's two 96x96 planes, each as a grey 96x96x3 image
   (the file has one plane per image, the model three channels).
 - sww: none ships; two seeded uniform(-1, 1) inputs 30x1x40.
+- kws: kws_input_data.cc's one int8 49x10 MFCC input, dequantized with the
+  int8 model's input scale and zero point (x = 0.5847029 (q - 83)), and one
+  seeded int8 input drawn from the golden input's value range, the same way.
+
+KWS (DS-CNN) has no float Keras file: its weights are the int8 .tflite's
+(kws_ref_model_int8.tflite), dequantized per output channel (w = s (q - z),
+int32 biases b = s q), read by kws_model() below. The TFLite converter
+folded each BatchNormalization into the convolution before it and fused the
+ReLU, and Dropout is gone: kws_model() rebuilds that graph (keras_model.py's
+ds_cnn without BatchNormalization and Dropout, Conv2D/DepthwiseConv2D with
+activation="relu") in Keras, sets the dequantized weights, and from there
+it is converted and run like the others (so the reference is Keras', not
+staticnet's). The int8 interpreter's own (dequantized) outputs on the same
+inputs are recorded in the metadata (`tflite_int8_output`) as a sanity note
+only: they are quantized, not a reference.
 
     python3 -m venv /tmp/venv-tf
     /tmp/venv-tf/bin/pip install tensorflow-cpu h5py numpy safetensors
@@ -102,12 +117,131 @@ def in_float64(keras, model):
     return m64
 
 
+KWS = SHARED / "kws"
+
+
+def _tflite(path):
+    import tensorflow as tf
+
+    it = tf.lite.Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    return it
+
+
+def _dequant(it, index):
+    """Tensor `index` of the interpreter in float64: s (q - z), per channel
+    along its quantized dimension when it has several scales."""
+    t = it.get_tensor_details()[index]
+    assert t["index"] == index
+    q = it.get_tensor(index).astype(np.float64)
+    p = t["quantization_parameters"]
+    s, z, d = p["scales"].astype(np.float64), p["zero_points"].astype(np.float64), p["quantized_dimension"]
+    if len(s) == 1:
+        return s[0] * (q - z[0])
+    shape = [1] * q.ndim
+    shape[d] = len(s)
+    return s.reshape(shape) * (q - z.reshape(shape))
+
+
+def kws_model():
+    """keras_model.py's ds_cnn as the int8 .tflite holds it (BatchNorm
+    folded into the convolutions, ReLU fused, no Dropout), in Keras, with
+    the .tflite's dequantized weights. The op list is checked against the
+    graph rebuilt here: CONV_2D, then DEPTHWISE_CONV_2D + CONV_2D four
+    times, AVERAGE_POOL_2D, RESHAPE, FULLY_CONNECTED, SOFTMAX. Strides and
+    padding are keras_model.py's (the interpreter does not expose op
+    options); the tensor shapes checked below (49x10 -> 25x5 by a 10x4
+    kernel at stride 2 needs `same`) and the int8 model's outputs agreeing
+    with this one (see the metadata) confirm them."""
+    import keras
+
+    it = _tflite(KWS / "kws_ref_model_int8.tflite")
+    ops = [op for op in it._get_ops_details() if op["op_name"] != "DELEGATE"]
+    kinds = [op["op_name"] for op in ops]
+    assert kinds == (["CONV_2D"] + ["DEPTHWISE_CONV_2D", "CONV_2D"] * 4
+                     + ["AVERAGE_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]), kinds
+    shapes = {t["index"]: tuple(t["shape"]) for t in it.get_tensor_details()}
+    assert shapes[ops[0]["inputs"][0]] == (1, 49, 10, 1)
+    assert all(shapes[op["outputs"][0]] == (1, 25, 5, 64) for op in ops[:9])
+    L = keras.layers
+    x = inp = keras.Input((49, 10, 1), name="input_1")
+    layers, weights = [], []
+    conv = depthwise = 0
+    for op in ops:
+        kind = op["op_name"]
+        weighted = kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+        w = _dequant(it, op["inputs"][1]) if weighted else None
+        if kind == "CONV_2D":
+            # tflite [out, kh, kw, in] -> Keras [kh, kw, in, out]
+            kh, kw = w.shape[1:3]
+            stride = 2 if conv == 0 else 1
+            name = "conv2d" if conv == 0 else f"conv2d_{conv}"
+            layer = L.Conv2D(w.shape[0], (kh, kw), strides=stride, padding="same",
+                             activation="relu", name=name)
+            weights.append((layer, [w.transpose(1, 2, 3, 0), _dequant(it, op["inputs"][2])]))
+            conv += 1
+        elif kind == "DEPTHWISE_CONV_2D":
+            # tflite [1, kh, kw, c] -> Keras [kh, kw, c, 1]
+            kh, kw = w.shape[1:3]
+            name = "depthwise_conv2d" if depthwise == 0 else f"depthwise_conv2d_{depthwise}"
+            layer = L.DepthwiseConv2D((kh, kw), padding="same", activation="relu", name=name)
+            weights.append((layer, [w.transpose(1, 2, 3, 0), _dequant(it, op["inputs"][2])]))
+            depthwise += 1
+        elif kind == "AVERAGE_POOL_2D":
+            layer = L.AveragePooling2D((25, 5), name="average_pooling2d")
+        elif kind == "RESHAPE":
+            layer = L.Flatten(name="flatten")
+        elif kind == "FULLY_CONNECTED":
+            # tflite [out, in] -> Keras [in, out]
+            layer = L.Dense(w.shape[0], activation="softmax", name="dense")
+            weights.append((layer, [w.T, _dequant(it, op["inputs"][2])]))
+        else:  # SOFTMAX: the Dense's activation
+            continue
+        x = layer(x)
+        layers.append(layer)
+    model = keras.Model(inp, x, name="KwsDsCnn")
+    for layer, ws in weights:
+        layer.set_weights([v.astype(np.float32) for v in ws])
+    return model
+
+
+def kws_inputs():
+    """The golden int8 input and one seeded int8 input in its range, both
+    dequantized with the int8 model's input scale and zero point."""
+    (q,) = c_array(KWS / "kws_input_data.cc")
+    assert q.size == 49 * 10, q.size
+    rng = np.random.default_rng(4321)
+    q2 = rng.integers(int(q.min()), int(q.max()) + 1, size=q.size)
+    it = _tflite(KWS / "kws_ref_model_int8.tflite")
+    (d,) = it.get_input_details()
+    s, z = d["quantization"]
+    qs = np.stack([q, q2]).reshape(2, 49, 10, 1)
+    return s * (qs - z)
+
+
+def kws_int8_outputs(x):
+    """The int8 interpreter on `x` (quantized back with its input scale and
+    zero point: exactly the golden int8 values), its outputs dequantized."""
+    it = _tflite(KWS / "kws_ref_model_int8.tflite")
+    (i,), (o,) = it.get_input_details(), it.get_output_details()
+    (si, zi), (so, zo) = i["quantization"], o["quantization"]
+    out = []
+    for xk in x:
+        q = np.clip(np.round(xk / si + zi), -128, 127).astype(np.int8)
+        it.set_tensor(i["index"], q[None])
+        it.invoke()
+        out.append(so * (it.get_tensor(o["index"])[0].astype(np.float64) - zo))
+    return np.stack(out)
+
+
 MODELS = {
     # name: (Keras file, Rust struct, golden inputs in Keras' layout)
     "ad": ("ad/ad01.h5", "AnomalyAutoencoder", ad_inputs),
     "ic": ("ic/pretrainedResnet.h5", "ResNet8", ic_inputs),
     "vww": ("vww/vww_96.h5", "MobileNetVww", vww_inputs),
     "sww": ("sww/str_ww_ref_model.h5", "StreamingWakeWord", sww_inputs),
+    # no Keras file: kws_model() rebuilds it from the int8 .tflite
+    "kws": ("kws/kws_ref_model_int8.tflite", "KwsDsCnn", kws_inputs),
 }
 
 
@@ -118,7 +252,7 @@ def main(names):
     OUT.mkdir(parents=True, exist_ok=True)
     for name in names or MODELS:
         path, struct, inputs = MODELS[name]
-        model = load(SHARED / path)
+        model = kws_model() if name == "kws" else load(SHARED / path)
         tensors, dsl = convert(model)
         x = inputs().astype(np.float32)
         y = np.asarray(model(x, training=False), dtype=np.float64)
@@ -132,8 +266,23 @@ def main(names):
             "generator": f"tools/make_mlperf_fixtures.py (tensorflow {tf.__version__}, "
                          f"keras {keras.__version__})",
         }
-        write(OUT / f"{name}.io.safetensors",
-              {"input": ours.astype(np.float64), "output": y, "output64": y64}, meta, "F64")
+        tensors_io = {"input": ours.astype(np.float64), "output": y, "output64": y64}
+        if name == "kws":
+            # The softmax saturates (the winning class at 0.9999): the
+            # logits, Keras' float64 flatten output times the Dense's
+            # weights in numpy, are held to 1e-5 as well.
+            m64 = in_float64(keras, model)
+            flat = keras.Model(m64.inputs, m64.get_layer("flatten").output)
+            kernel, bias = m64.get_layer("dense").get_weights()
+            flat64 = np.asarray(flat(x.astype(np.float64), training=False), dtype=np.float64)
+            tensors_io["logits64"] = flat64 @ kernel.astype(np.float64) + bias
+            y8 = kws_int8_outputs(x.astype(np.float64))
+            meta["source"] += " (weights dequantized, BatchNorm folded by the converter)"
+            meta["tflite_int8_output"] = np.array2string(y8, precision=4, separator=",")
+            print(f"kws: int8 tflite (dequantized) vs float64 Keras, worst absolute "
+                  f"difference per input: {np.max(np.abs(y8 - y64), axis=1)}; argmax "
+                  f"{y8.argmax(1)} vs {y64.argmax(1)}")
+        write(OUT / f"{name}.io.safetensors", tensors_io, meta, "F64")
         params = sum(int(np.prod(v.shape)) for v in tensors.values())
         gap = np.max(np.abs(y - y64) / np.maximum(np.abs(y64), 1.0), axis=tuple(range(1, y.ndim)))
         print(f"{name}: {len(tensors)} tensors, {params} values, {x.shape[0]} inputs, "
