@@ -42,7 +42,9 @@ pub use activation::Activation;
 pub use error::TrainError;
 #[cfg(feature = "std")]
 pub use fit::{
-    evaluate, fit, predict, EarlyStopping, FitConfig, History, Monitor, Schedule, Validation,
+    class_sample_weights, confusion_matrix, evaluate, evaluate_weighted, fit, predict, Checkpoint,
+    EarlyStopping, FitConfig, History, Monitor, Plateau, ReduceLrOnPlateau, Schedule,
+    ThresholdMode, Validation,
 };
 pub use float::Float;
 pub use init::Rng;
