@@ -33,6 +33,8 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod tensor;
 pub mod train;
 #[cfg(feature = "alloc")]
