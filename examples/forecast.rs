@@ -17,9 +17,7 @@
 use staticnet::loss::MeanSquaredError;
 use staticnet::metrics::MeanAbsoluteError;
 use staticnet::optim::{Adam, AdamConfig};
-use staticnet::{
-    evaluate, fit, model, predict, FitConfig, History, Model, Sequence, Vector,
-};
+use staticnet::{evaluate, fit, model, predict, FitConfig, History, Model, Sequence, Vector};
 use std::error::Error;
 
 const WINDOW: usize = 16;
@@ -172,7 +170,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     plot(
         &history,
         "forecast_curves",
-        &format!("Forecaster (LSTM 32) on yearly sunspots: test RMSE {lstm:.2} vs naive {naive:.2}"),
+        &format!(
+            "Forecaster (LSTM 32) on yearly sunspots: test RMSE {lstm:.2} vs naive {naive:.2}"
+        ),
     )?;
     if lstm >= naive {
         return Err("the LSTM did not beat the naive forecast".into());
@@ -193,7 +193,11 @@ fn plot(history: &History, name: &str, heading: &str) -> Result<(), Box<dyn Erro
     history.plot_svg(&svg, heading)?;
     let png = target.join(format!("{name}.png"));
     history.plot_png(&png, heading)?;
-    println!("Loss and MAE curves: {} and {}", svg.display(), png.display());
+    println!(
+        "Loss and MAE curves: {} and {}",
+        svg.display(),
+        png.display()
+    );
     Ok(())
 }
 

@@ -139,7 +139,11 @@ fn fit_steps_the_plateau_after_every_epoch() {
             lr = p.step(*v, lr);
         }
         assert_eq!(h.lr, expected, "{monitor:?}");
-        assert!(h.lr.last() < h.lr.first(), "{monitor:?}: the rate never dropped: {:?}", h.lr);
+        assert!(
+            h.lr.last() < h.lr.first(),
+            "{monitor:?}: the rate never dropped: {:?}",
+            h.lr
+        );
         assert_eq!(sgd.learning_rate(), lr);
     }
 }
@@ -174,10 +178,16 @@ fn plateau_is_validated() {
         ReduceLrOnPlateau { factor: 1.0, ..ok },
         ReduceLrOnPlateau { factor: 0.0, ..ok },
         ReduceLrOnPlateau { min_lr: -1.0, ..ok },
-        ReduceLrOnPlateau { threshold: f64::NAN, ..ok },
+        ReduceLrOnPlateau {
+            threshold: f64::NAN,
+            ..ok
+        },
         // The default monitors val_loss: no validation data.
         ReduceLrOnPlateau::default(),
-        ReduceLrOnPlateau { monitor: Monitor::Metric, ..ok },
+        ReduceLrOnPlateau {
+            monitor: Monitor::Metric,
+            ..ok
+        },
     ] {
         let r = run(bad, Schedule::Constant, Validation::None);
         assert!(matches!(r, Err(TrainError::Config(_))), "{bad:?}: {r:?}");
@@ -203,7 +213,11 @@ type C = Ckpt<f64>;
 fn images() -> (Vec<Image<f64, 1, 6, 6>>, Vec<usize>) {
     let mut rng = Rng::new(9);
     let x: Vec<Image<f64, 1, 6, 6>> = (0..24)
-        .map(|_| [core::array::from_fn(|_| core::array::from_fn(|_| rng.normal()))])
+        .map(|_| {
+            [core::array::from_fn(|_| {
+                core::array::from_fn(|_| rng.normal())
+            })]
+        })
         .collect();
     let y = x
         .iter()
@@ -310,19 +324,19 @@ fn checkpoint_save_best_only_follows_the_monitored_value() {
     )
     .unwrap();
     let mut best = f64::INFINITY;
-    let expected: Vec<usize> = h
-        .val_loss
-        .iter()
-        .enumerate()
-        .filter_map(|(e, &v)| {
-            (v < best).then(|| {
-                best = v;
-                e + 1
-            })
-        })
-        .collect();
+    let mut expected = Vec::new();
+    for (e, &v) in h.val_loss.iter().enumerate() {
+        if v < best {
+            best = v;
+            expected.push(e + 1);
+        }
+    }
     assert_eq!(h.saved, expected, "val_loss {:?}", h.val_loss);
-    assert!(h.saved.len() < 12, "val_loss never went up: {:?}", h.val_loss);
+    assert!(
+        h.saved.len() < 12,
+        "val_loss never went up: {:?}",
+        h.val_loss
+    );
     // The file is the best epoch's: its val_loss is the minimum.
     let saved = C::load(&path).unwrap();
     let e = staticnet::fit::evaluate(
@@ -424,5 +438,8 @@ fn an_unwritable_checkpoint_stops_fit_with_an_error() {
             ..Default::default()
         },
     );
-    assert!(matches!(r, Err(TrainError::Config(_))), "val_loss without validation: {r:?}");
+    assert!(
+        matches!(r, Err(TrainError::Config(_))),
+        "val_loss without validation: {r:?}"
+    );
 }

@@ -3,7 +3,9 @@
 //! scikit-learn / Keras definitions; through `evaluate` (on a model whose
 //! output is its input) and as `fit`'s monitored metrics.
 
-use staticnet::fit::{confusion_matrix, evaluate, fit, EarlyStopping, FitConfig, Monitor, Validation};
+use staticnet::fit::{
+    confusion_matrix, evaluate, fit, EarlyStopping, FitConfig, Monitor, Validation,
+};
 use staticnet::loss::{MeanSquaredError, SparseCategoricalCrossEntropy};
 use staticnet::metrics::{
     F1Score, MacroF1, MacroPrecision, MacroRecall, MeanAbsoluteError, Metric, Precision, Recall,
@@ -38,7 +40,9 @@ fn identity<M: Model<f64>>() -> M {
     m.visit_params_mut(&mut |mut p| {
         if p.name.ends_with("weight") {
             let n = (p.len() as f64).sqrt() as usize;
-            let eye: Vec<f64> = (0..n * n).map(|k| f64::from(u8::from(k % (n + 1) == 0))).collect();
+            let eye: Vec<f64> = (0..n * n)
+                .map(|k| f64::from(u8::from(k % (n + 1) == 0)))
+                .collect();
             p.copy_from(&eye).unwrap();
         }
     });
@@ -50,11 +54,20 @@ fn close(what: &str, a: f64, b: f64) {
 }
 
 /// Scores of `metric` over the whole set through `evaluate`.
-fn eval<M: staticnet::Train<f64>, Y, A: Metric<f64, Y>>(m: &M, a: &A, x: &[M::Input], y: &[Y]) -> f64
+fn eval<M: staticnet::Train<f64>, Y, A: Metric<f64, Y>>(
+    m: &M,
+    a: &A,
+    x: &[M::Input],
+    y: &[Y],
+) -> f64
 where
     MeanSquaredError: staticnet::loss::Loss<f64, Y>,
 {
-    evaluate(m, &MeanSquaredError, a, x, y).unwrap().metric.unwrap().1
+    evaluate(m, &MeanSquaredError, a, x, y)
+        .unwrap()
+        .metric
+        .unwrap()
+        .1
 }
 
 // Binary: targets [1 1 1 0 0 1 0], outputs [.9 .6 .4 .7 .2 .55 .51],
@@ -67,15 +80,27 @@ fn binary_precision_recall_f1_over_the_set() {
     let t = [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0];
     let x: Vec<_> = out.iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
     let y: Vec<_> = t.iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
-    close("precision", eval(&m, &Precision::default(), &x, &y), 3.0 / 5.0);
+    close(
+        "precision",
+        eval(&m, &Precision::default(), &x, &y),
+        3.0 / 5.0,
+    );
     close("recall", eval(&m, &Recall::default(), &x, &y), 3.0 / 4.0);
     close("f1", eval(&m, &F1Score::default(), &x, &y), 2.0 / 3.0);
     // Threshold 0.65: predictions [1 0 0 1 0 0 0]: tp 1, fp 1, fn 3.
     let p = Precision { threshold: 0.65 };
     close("precision@0.65", eval(&m, &p, &x, &y), 0.5);
-    close("recall@0.65", eval(&m, &Recall { threshold: 0.65 }, &x, &y), 0.25);
+    close(
+        "recall@0.65",
+        eval(&m, &Recall { threshold: 0.65 }, &x, &y),
+        0.25,
+    );
     // Nothing predicted positive: precision 0 (zero_division = 0), not NaN.
-    close("no positives", eval(&m, &Precision { threshold: 0.95 }, &x, &y), 0.0);
+    close(
+        "no positives",
+        eval(&m, &Precision { threshold: 0.95 }, &x, &y),
+        0.0,
+    );
 }
 
 // Three classes: true [0 0 0 1 1 2], predicted [0 0 1 1 2 2].
@@ -152,8 +177,14 @@ fn confusion_matrix_rows_are_true_classes() {
     );
     // A single sigmoid output: two classes, above 0.5 predicts 1.
     let b: Id1<f64> = identity();
-    let x: Vec<_> = [0.9, 0.2, 0.7].iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
-    let y: Vec<_> = [1.0, 1.0, 0.0].iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
+    let x: Vec<_> = [0.9, 0.2, 0.7]
+        .iter()
+        .map(|&v| Vector::<f64, 1>::new(v))
+        .collect();
+    let y: Vec<_> = [1.0, 1.0, 0.0]
+        .iter()
+        .map(|&v| Vector::<f64, 1>::new(v))
+        .collect();
     let cm = confusion_matrix(&b, &x, &y).unwrap();
     assert_eq!(cm.counts, [0, 1, 1, 1]);
 }
@@ -164,16 +195,30 @@ fn confusion_matrix_rows_are_true_classes() {
 #[test]
 fn mae_and_rmse_over_the_set() {
     let m: Id1<f64> = identity();
-    let x: Vec<_> = [1.5, 2.0, 1.0].iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
-    let y: Vec<_> = [1.0, 2.0, 3.0].iter().map(|&v| Vector::<f64, 1>::new(v)).collect();
+    let x: Vec<_> = [1.5, 2.0, 1.0]
+        .iter()
+        .map(|&v| Vector::<f64, 1>::new(v))
+        .collect();
+    let y: Vec<_> = [1.0, 2.0, 3.0]
+        .iter()
+        .map(|&v| Vector::<f64, 1>::new(v))
+        .collect();
     close("mae", eval(&m, &MeanAbsoluteError, &x, &y), 2.5 / 3.0);
-    close("rmse", eval(&m, &RootMeanSquaredError, &x, &y), (4.25f64 / 3.0).sqrt());
+    close(
+        "rmse",
+        eval(&m, &RootMeanSquaredError, &x, &y),
+        (4.25f64 / 3.0).sqrt(),
+    );
     // Several outputs: the mean over every value.
     let m3: Id3<f64> = identity();
     let x = [Vector::<f64, 3>::new(0.0, 1.0, 2.0)];
     let y = [Vector::<f64, 3>::new(1.0, 1.0, 0.0)];
     close("mae of 3", eval(&m3, &MeanAbsoluteError, &x, &y), 1.0);
-    close("rmse of 3", eval(&m3, &RootMeanSquaredError, &x, &y), (5.0f64 / 3.0).sqrt());
+    close(
+        "rmse of 3",
+        eval(&m3, &RootMeanSquaredError, &x, &y),
+        (5.0f64 / 3.0).sqrt(),
+    );
 }
 
 model! {
@@ -229,17 +274,29 @@ fn fit_counts_stateful_metrics_over_the_epoch() {
         )
         .unwrap();
         assert_eq!(h.metric_name, Some("f1_score"));
-        let whole = evaluate(&m0, &SparseCategoricalCrossEntropy, &MacroF1, &x[..24], &y[..24])
-            .unwrap()
-            .metric
-            .unwrap()
-            .1;
+        let whole = evaluate(
+            &m0,
+            &SparseCategoricalCrossEntropy,
+            &MacroF1,
+            &x[..24],
+            &y[..24],
+        )
+        .unwrap()
+        .metric
+        .unwrap()
+        .1;
         close(&format!("train f1, batch {batch_size}"), h.metric[0], whole);
-        let val = evaluate(&m0, &SparseCategoricalCrossEntropy, &MacroF1, &x[24..], &y[24..])
-            .unwrap()
-            .metric
-            .unwrap()
-            .1;
+        let val = evaluate(
+            &m0,
+            &SparseCategoricalCrossEntropy,
+            &MacroF1,
+            &x[24..],
+            &y[24..],
+        )
+        .unwrap()
+        .metric
+        .unwrap()
+        .1;
         close("val f1", h.val_metric[0], val);
     }
 }
@@ -287,7 +344,11 @@ fn lower_is_better_metrics_are_minimised_when_monitored() {
         },
     )
     .unwrap();
-    assert!(h.metric.windows(2).all(|w| w[1] < w[0]), "MAE {:?}", h.metric);
+    assert!(
+        h.metric.windows(2).all(|w| w[1] < w[0]),
+        "MAE {:?}",
+        h.metric
+    );
     assert_eq!(h.stopped_epoch, None);
     assert_eq!(h.best_epoch, Some(8));
 }

@@ -78,7 +78,11 @@ where
     let before = params(&m);
     // The weighted loss of the initial weights, as `evaluate(sample_weight=…)`.
     let e = evaluate_weighted(&m, loss, &NoMetric, &x, y, w).unwrap();
-    close(&format!("{case}: evaluate_weighted"), e.loss, f.get("loss").values[0]);
+    close(
+        &format!("{case}: evaluate_weighted"),
+        e.loss,
+        f.get("loss").values[0],
+    );
     let mut sgd = Sgd::<M>::new(SgdConfig {
         lr: 1.0,
         ..Default::default()
@@ -138,7 +142,12 @@ fn class_weights_match_keras_sparse_categorical() {
     let y = labels(&f);
     let w = class_sample_weights::<f64, _>(&y, &[1.0, 2.5, 0.5]).unwrap();
     assert_eq!(w, f.get("w").values, "the weights Keras gave each sample");
-    check::<W3<f64>, _, _>("fit/weights_sparse_cw", &y, &SparseCategoricalCrossEntropy, &w);
+    check::<W3<f64>, _, _>(
+        "fit/weights_sparse_cw",
+        &y,
+        &SparseCategoricalCrossEntropy,
+        &w,
+    );
 }
 
 #[test]
@@ -208,8 +217,15 @@ fn unit_weights_change_nothing_and_the_mean_divides_by_n() {
     assert_eq!(run(None), run(Some(&[1.0; 7])));
     let m: W3<f64> = load(&f);
     let one = evaluate(&m, &SparseCategoricalCrossEntropy, &NoMetric, &x, &y).unwrap();
-    let two = evaluate_weighted(&m, &SparseCategoricalCrossEntropy, &NoMetric, &x, &y, &[2.0; 7])
-        .unwrap();
+    let two = evaluate_weighted(
+        &m,
+        &SparseCategoricalCrossEntropy,
+        &NoMetric,
+        &x,
+        &y,
+        &[2.0; 7],
+    )
+    .unwrap();
     close("doubled weights", two.loss, 2.0 * one.loss);
 }
 
@@ -263,7 +279,11 @@ fn bad_weights_are_refused_before_training() {
     let y = labels(&f);
     let mut m: W3<f64> = load(&f);
     let before = params(&m);
-    for w in [&[1.0; 6][..], &[1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0], &[f64::NAN; 7]] {
+    for w in [
+        &[1.0; 6][..],
+        &[1.0, 1.0, 1.0, -1.0, 1.0, 1.0, 1.0],
+        &[f64::NAN; 7],
+    ] {
         let mut sgd = Sgd::<W3<f64>>::new(SgdConfig::default());
         let r = fit(
             &mut m,
@@ -283,6 +303,9 @@ fn bad_weights_are_refused_before_training() {
     assert_eq!(params(&m), before);
     assert!(matches!(
         class_sample_weights::<f64, _>(&[0usize, 3], &[1.0, 1.0]),
-        Err(TrainError::LabelOutOfRange { label: 3, classes: 2 })
+        Err(TrainError::LabelOutOfRange {
+            label: 3,
+            classes: 2
+        })
     ));
 }

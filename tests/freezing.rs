@@ -79,13 +79,35 @@ fn frozen_layers_keep_their_weights_and_the_rest_trains_as_adam() {
     let mut a = Frozen::<f64>::init(5);
     let init = flat(&a);
     let mut adam_a = Adam::<Frozen<f64>>::new(ADAM);
-    fit(&mut a, &mut adam_a, &MeanSquaredError, &NoMetric, &x, &y, &cfg(&[])).unwrap();
+    fit(
+        &mut a,
+        &mut adam_a,
+        &MeanSquaredError,
+        &NoMetric,
+        &x,
+        &y,
+        &cfg(&[]),
+    )
+    .unwrap();
     // The same at run time, on the same weights.
     let mut b = Free::<f64>::init(5);
     assert_eq!(flat(&b), init);
     let mut adam_b = Adam::<Free<f64>>::new(ADAM);
-    fit(&mut b, &mut adam_b, &MeanSquaredError, &NoMetric, &x, &y, &cfg(&["h"])).unwrap();
-    assert_eq!(flat(&a), flat(&b), "the DSL's and the run time's freezing differ");
+    fit(
+        &mut b,
+        &mut adam_b,
+        &MeanSquaredError,
+        &NoMetric,
+        &x,
+        &y,
+        &cfg(&["h"]),
+    )
+    .unwrap();
+    assert_eq!(
+        flat(&a),
+        flat(&b),
+        "the DSL's and the run time's freezing differ"
+    );
 
     let after = flat(&a);
     assert_eq!(after[0], init[0], "h.weight changed");
@@ -93,7 +115,10 @@ fn frozen_layers_keep_their_weights_and_the_rest_trains_as_adam() {
     assert_ne!(after[2], init[2], "out.weight did not train");
     let (m, v) = adam_a.moments();
     for i in 0..2 {
-        assert!(m.tensor(i).iter().chain(v.tensor(i)).all(|&s| s == 0.0), "Adam state of tensor {i}");
+        assert!(
+            m.tensor(i).iter().chain(v.tensor(i)).all(|&s| s == 0.0),
+            "Adam state of tensor {i}"
+        );
     }
 
     // Reference: Adam's formula on `out` alone, from the gradients of the
@@ -152,7 +177,16 @@ fn every_optimizer_and_the_trainer_leave_frozen_layers_alone() {
         clip: Clip::Norm(0.1),
         ..cfg(&[])
     };
-    fit(&mut m, &mut adamw, &MeanSquaredError, &NoMetric, &x, &y, &config).unwrap();
+    fit(
+        &mut m,
+        &mut adamw,
+        &MeanSquaredError,
+        &NoMetric,
+        &x,
+        &y,
+        &config,
+    )
+    .unwrap();
     assert_eq!(flat(&m)[..2], init[..2]);
 
     let mut m = Frozen::<f64>::init(5);
@@ -162,7 +196,16 @@ fn every_optimizer_and_the_trainer_leave_frozen_layers_alone() {
         weight_decay: 0.1,
         ..Default::default()
     });
-    fit(&mut m, &mut sgd, &MeanSquaredError, &NoMetric, &x, &y, &cfg(&[])).unwrap();
+    fit(
+        &mut m,
+        &mut sgd,
+        &MeanSquaredError,
+        &NoMetric,
+        &x,
+        &y,
+        &cfg(&[]),
+    )
+    .unwrap();
     assert_eq!(flat(&m)[..2], init[..2]);
 
     let mut m = Frozen::<f64>::init(5);
@@ -210,7 +253,12 @@ fn clipping_by_norm_ignores_frozen_gradients() {
     // out's step is its gradient scaled to norm 0.01 (+1e-6 in PyTorch's
     // denominator): the norm of the change in out's tensors.
     let sq: f64 = (2..4)
-        .flat_map(|i| frozen[i].iter().zip(&init[i]).map(|(a, b)| (a - b) * (a - b)))
+        .flat_map(|i| {
+            frozen[i]
+                .iter()
+                .zip(&init[i])
+                .map(|(a, b)| (a - b) * (a - b))
+        })
         .sum();
     assert!((sq.sqrt() - 0.01).abs() < 1e-8, "{}", sq.sqrt());
     assert_eq!(frozen[..2], init[..2]);
@@ -222,7 +270,15 @@ fn unknown_frozen_names_are_refused_before_training() {
     let mut m = Free::<f64>::init(5);
     let init = flat(&m);
     let mut adam = Adam::<Free<f64>>::new(ADAM);
-    let r = fit(&mut m, &mut adam, &MeanSquaredError, &NoMetric, &x, &y, &cfg(&["hh"]));
+    let r = fit(
+        &mut m,
+        &mut adam,
+        &MeanSquaredError,
+        &NoMetric,
+        &x,
+        &y,
+        &cfg(&["hh"]),
+    );
     assert!(matches!(r, Err(TrainError::Config(_))), "{r:?}");
     assert_eq!(flat(&m), init);
     assert_eq!(adam.learning_rate(), ADAM.lr);

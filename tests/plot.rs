@@ -51,7 +51,11 @@ fn is_curve(line: &[(f64, f64)], values: &[f64]) -> bool {
         return false;
     }
     let dx = line[1].0 - line[0].0;
-    if dx <= 0.0 || line.windows(2).any(|w| ((w[1].0 - w[0].0) - dx).abs() > 1.0) {
+    if dx <= 0.0
+        || line
+            .windows(2)
+            .any(|w| ((w[1].0 - w[0].0) - dx).abs() > 1.0)
+    {
         return false;
     }
     // y = a + b·v with b < 0, from the extreme values.
@@ -116,6 +120,8 @@ fn png_is_written_at_its_size() {
 
 #[test]
 fn an_empty_history_is_an_error() {
-    let e = History::default().plot_svg(tmp("empty.svg"), "x").unwrap_err();
+    let e = History::default()
+        .plot_svg(tmp("empty.svg"), "x")
+        .unwrap_err();
     assert!(e.to_string().contains("no epochs"), "{e}");
 }

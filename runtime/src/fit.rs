@@ -25,8 +25,8 @@
 use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
-use crate::optim::Optimizer;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
+use crate::optim::Optimizer;
 use crate::train::{
     accumulate_weighted, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
     BatchSums, Clip, CHUNK,
@@ -727,38 +727,37 @@ where
             })?;
         }
     }
-    let (train, val): Split<'_, M::Input, Y> =
-        match config.validation {
-            Validation::None => ((x, y, config.sample_weight), None),
-            Validation::Split(f) => {
-                if !(f > 0.0 && f < 1.0) {
-                    return Err(TrainError::Config(
-                        "validation_split must be in (0, 1); use Validation::None for none",
-                    ));
-                }
-                // Keras: split_at = floor(n · (1 − split)), the last part validates.
-                let split_at = (x.len() as f64 * (1.0 - f)).floor() as usize;
-                if split_at == 0 || split_at >= x.len() {
-                    return Err(TrainError::Config(
-                        "validation_split leaves no training or no validation samples",
-                    ));
-                }
-                let (tx, vx) = x.split_at(split_at);
-                let (ty, vy) = y.split_at(split_at);
-                let (tw, vw) = match config.sample_weight {
-                    Some(w) => {
-                        let (a, b) = w.split_at(split_at);
-                        (Some(a), Some(b))
-                    }
-                    None => (None, None),
-                };
-                ((tx, ty, tw), Some((vx, vy, vw)))
+    let (train, val): Split<'_, M::Input, Y> = match config.validation {
+        Validation::None => ((x, y, config.sample_weight), None),
+        Validation::Split(f) => {
+            if !(f > 0.0 && f < 1.0) {
+                return Err(TrainError::Config(
+                    "validation_split must be in (0, 1); use Validation::None for none",
+                ));
             }
-            Validation::Data(vx, vy) => {
-                check_lengths(vx.len(), vy.len())?;
-                ((x, y, config.sample_weight), Some((vx, vy, None)))
+            // Keras: split_at = floor(n · (1 − split)), the last part validates.
+            let split_at = (x.len() as f64 * (1.0 - f)).floor() as usize;
+            if split_at == 0 || split_at >= x.len() {
+                return Err(TrainError::Config(
+                    "validation_split leaves no training or no validation samples",
+                ));
             }
-        };
+            let (tx, vx) = x.split_at(split_at);
+            let (ty, vy) = y.split_at(split_at);
+            let (tw, vw) = match config.sample_weight {
+                Some(w) => {
+                    let (a, b) = w.split_at(split_at);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            ((tx, ty, tw), Some((vx, vy, vw)))
+        }
+        Validation::Data(vx, vy) => {
+            check_lengths(vx.len(), vy.len())?;
+            ((x, y, config.sample_weight), Some((vx, vy, None)))
+        }
+    };
     let (train_x, train_y, train_w) = train;
 
     let n = train_x.len();
@@ -823,26 +822,19 @@ where
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         epoch_stats.fill(0.0);
         for (b, batch) in order.chunks(bs).enumerate() {
-            let step = |grads: &mut M,
-                        tape: &mut [M::Tape; CHUNK],
-                        stats: &mut [f64],
-                        idx: &[usize]| {
-                accumulate_weighted(
-                    &*model,
-                    grads,
-                    tape,
-                    loss,
-                    metric,
-                    idx.iter().map(|&i| {
-                        (
-                            &train_x[i],
-                            &train_y[i],
-                            train_w.map_or(1.0, |w| w[i]),
-                        )
-                    }),
-                    stats,
-                )
-            };
+            let step =
+                |grads: &mut M, tape: &mut [M::Tape; CHUNK], stats: &mut [f64], idx: &[usize]| {
+                    accumulate_weighted(
+                        &*model,
+                        grads,
+                        tape,
+                        loss,
+                        metric,
+                        idx.iter()
+                            .map(|&i| (&train_x[i], &train_y[i], train_w.map_or(1.0, |w| w[i]))),
+                        stats,
+                    )
+                };
             M::zero_grads(&mut grads);
             batch_stats.fill(0.0);
             let result = if pool.is_empty() || batch.len() < 2 {

@@ -446,7 +446,10 @@ pub fn predicted_class<T: Float>(out: &[T]) -> usize {
 }
 
 /// One sample's `(true, predicted)` class.
-fn classify<T: Float, Y: Label<T> + ?Sized>(out: &[T], y: &Y) -> Result<(usize, usize), TrainError> {
+fn classify<T: Float, Y: Label<T> + ?Sized>(
+    out: &[T],
+    y: &Y,
+) -> Result<(usize, usize), TrainError> {
     let k = classes_of(out.len());
     Ok((y.class(k)?, predicted_class(out)))
 }
@@ -630,9 +633,8 @@ impl<T: Float, Y: Tensor<T>> Metric<T, Y> for RootMeanSquaredError {
 
 /// A confusion matrix: `count(t, p)` samples of true class `t` were
 /// predicted as `p` (rows true, columns predicted, as scikit-learn's
-/// `confusion_matrix`). Made by [`evaluate`'s
-/// sibling](../fit/fn.confusion_matrix.html) `fit::confusion_matrix`, or
-/// filled with [`ConfusionMatrix::add`].
+/// `confusion_matrix`). Made by `fit::confusion_matrix` (with `std`) from
+/// a model and its data, or filled with [`ConfusionMatrix::add`].
 #[cfg(feature = "alloc")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfusionMatrix {

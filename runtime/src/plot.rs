@@ -42,6 +42,8 @@ fn err<E: fmt::Display>(e: E) -> PlotError {
 
 /// Size of the picture in pixels: one 480 × 360 panel per curve.
 const PANEL: (u32, u32) = (480, 360);
+/// Up to this many epochs each point is marked with a dot.
+const MARKED_EPOCHS: usize = 40;
 /// Training curves in blue, validation in orange (matplotlib's first two).
 const TRAIN: RGBColor = RGBColor(31, 119, 180);
 const VAL: RGBColor = RGBColor(255, 127, 14);
@@ -68,7 +70,8 @@ fn fonts() -> Result<(), PlotError> {
 impl History {
     /// Draws the loss (and the metric, in a second panel) per epoch to an
     /// SVG file at `path`, under the heading `title`: training solid,
-    /// validation (if any) in a second colour, each point marked.
+    /// validation (if any) in a second colour, each point marked (up to 40
+    /// epochs).
     ///
     /// Errors: an empty history, or the file cannot be written.
     pub fn plot_svg(&self, path: impl AsRef<Path>, title: &str) -> Result<(), PlotError> {
@@ -105,9 +108,7 @@ impl History {
             return Err(PlotError("the history has no epochs".into()));
         }
         root.fill(&WHITE).map_err(err)?;
-        let root = root
-            .titled(title, ("sans-serif", 18))
-            .map_err(err)?;
+        let root = root.titled(title, ("sans-serif", 18)).map_err(err)?;
         let metric = self.metric_name.unwrap_or("metric");
         if self.metric.is_empty() {
             panel(&root, "loss", &self.loss, &self.val_loss)
@@ -133,7 +134,11 @@ where
     let lo = finite().fold(f64::INFINITY, f64::min);
     let hi = finite().fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 1.0) };
-    let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+    let pad = if hi > lo {
+        (hi - lo) * 0.05
+    } else {
+        lo.abs().max(1.0) * 0.05
+    };
     let epochs = train.len().max(val.len()).max(1);
     let mut chart = ChartBuilder::on(area)
         .caption(name, ("sans-serif", 15))
@@ -147,10 +152,14 @@ where
         .x_desc("epoch")
         .x_labels(epochs.min(10))
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .light_line_style(RGBColor(235, 235, 235))
+        .max_light_lines(4)
+        .light_line_style(RGBColor(240, 240, 240))
         .draw()
         .map_err(err)?;
-    for (values, color, label) in [(train, TRAIN, name.to_string()), (val, VAL, format!("val_{name}"))] {
+    for (values, color, label) in [
+        (train, TRAIN, name.to_string()),
+        (val, VAL, format!("val_{name}")),
+    ] {
         if values.is_empty() {
             continue;
         }
@@ -161,13 +170,19 @@ where
             .filter(|(_, v)| v.is_finite())
             .collect();
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
             .map_err(err)?
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
-        chart
-            .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-            .map_err(err)?;
+        // Each epoch marked, while the marks stay apart.
+        if points.len() <= MARKED_EPOCHS {
+            chart
+                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(err)?;
+        }
     }
     chart
         .configure_series_labels()

@@ -214,9 +214,7 @@ fn check_weight(w: f64, index: usize) -> Result<(), TrainError> {
     if w.is_finite() && w >= 0.0 {
         Ok(())
     } else {
-        Err(TrainError::Config(
-            "sample weights must be finite and >= 0",
-        ))
+        Err(TrainError::Config("sample weights must be finite and >= 0"))
     }
 }
 
@@ -548,7 +546,9 @@ where
     clip.apply(grads);
     match frozen {
         None => optimizer.step(model, grads),
-        Some(mask) => optimizer.step_frozen(model, grads, &|i| mask.get(i).copied().unwrap_or(false))?,
+        Some(mask) => {
+            optimizer.step_frozen(model, grads, &|i| mask.get(i).copied().unwrap_or(false))?
+        }
     }
     Ok(mean)
 }
