@@ -48,8 +48,10 @@ pub enum Validation<'a, X, Y> {
     Data(&'a [X], &'a [Y]),
 }
 
-/// The quantity [`EarlyStopping`] watches: a loss is minimised, a metric
-/// (accuracy) maximised, as Keras' `mode = "auto"` does.
+/// The quantity [`EarlyStopping`], [`ReduceLrOnPlateau`] and
+/// [`Checkpoint`] watch: a loss is minimised, a metric maximised unless
+/// lower is better for it ([`Metric::HIGHER_IS_BETTER`]: MAE, RMSE), as
+/// Keras' `mode = "auto"` does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Monitor {
     /// The epoch's training loss (Keras' `"loss"`).

@@ -157,7 +157,7 @@ where
             match slot {
                 Some((x, _, w)) => {
                     check_input(*x, index)?;
-                    check_weight(*w, index)?;
+                    check_weight(*w)?;
                 }
                 None => break,
             }
@@ -209,8 +209,7 @@ where
 }
 
 /// `Err(Config)` unless the sample weight `w` is finite and `>= 0`.
-fn check_weight(w: f64, index: usize) -> Result<(), TrainError> {
-    let _ = index;
+fn check_weight(w: f64) -> Result<(), TrainError> {
     if w.is_finite() && w >= 0.0 {
         Ok(())
     } else {
