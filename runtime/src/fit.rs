@@ -579,10 +579,17 @@ impl fmt::Display for Num {
 /// `threads` 0, `verbose` above 2, a validation split outside `(0, 1)` or
 /// one that leaves either part empty, a NaN or infinite input
 /// ([`TrainError::NonFiniteInput`] with its index in `x`, or in the
-/// validation data). During training: a target that does not fit, a
+/// validation data), a `sample_weight` of another length or with a
+/// negative or non-finite weight, a bad [`ReduceLrOnPlateau`] (or one
+/// combined with a [`Schedule`]), a callback monitoring a value `fit` will
+/// not have (a validation value without validation data, the metric with
+/// `NoMetric`), an empty checkpoint path, or a `frozen` name that is no
+/// layer with parameters. During training: a target that does not fit, a
 /// learning rate changed to a bad value, or a non-finite loss or gradient
 /// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
-/// with the weights and optimizer state of the last good step.
+/// with the weights and optimizer state of the last good step; a
+/// checkpoint that cannot be written ([`TrainError::Checkpoint`]), which
+/// stops it after that epoch.
 pub fn fit<T, M, O, L, A, Y>(
     model: &mut M,
     optimizer: &mut O,
