@@ -7,15 +7,17 @@
 //! and its target the next year. The split is chronological: windows whose
 //! target falls in the last 20% of the years (1947–2008) are the test set,
 //! so the model never sees the future it is scored on. Training uses Adam
-//! and mean squared error; the test RMSE is reported in sunspot units.
+//! and mean squared error, with the mean absolute error as `fit`'s metric;
+//! the test RMSE is reported in sunspot units. With the `plot` feature the
+//! loss and MAE curves are drawn into `forecast_curves.svg` and `.png`
+//! under the target directory.
 //!
-//! Run with `cargo run --release --example forecast`.
+//! Run with `cargo run --release --features plot --example forecast`.
 
 use staticnet::loss::MeanSquaredError;
+use staticnet::metrics::MeanAbsoluteError;
 use staticnet::optim::{Adam, AdamConfig};
-use staticnet::{
-    evaluate, fit, metrics::NoMetric, model, predict, FitConfig, Model, Sequence, Vector,
-};
+use staticnet::{evaluate, fit, model, predict, FitConfig, History, Model, Sequence, Vector};
 use std::error::Error;
 
 const WINDOW: usize = 16;
@@ -111,11 +113,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         lr: LEARNING_RATE,
         ..Default::default()
     });
-    fit(
+    let history = fit(
         &mut model,
         &mut *adam,
         &MeanSquaredError,
-        &NoMetric,
+        // Reported (and plotted) only: the gradient is the loss's.
+        &MeanAbsoluteError,
         &x_train,
         &y_train,
         &FitConfig {
@@ -126,7 +129,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
     )?;
 
-    let test = evaluate(&model, &MeanSquaredError, &NoMetric, &x_test, &y_test)?;
+    let test = evaluate(
+        &model,
+        &MeanSquaredError,
+        &MeanAbsoluteError,
+        &x_test,
+        &y_test,
+    )?;
     println!("Test (normalised) {test}");
 
     // Back to sunspot units.
@@ -158,8 +167,42 @@ fn main() -> Result<(), Box<dyn Error>> {
         years[n - 1],
         100.0 * (1.0 - lstm / naive)
     );
+    plot(
+        &history,
+        "forecast_curves",
+        &format!(
+            "Forecaster (LSTM 32) on yearly sunspots: test RMSE {lstm:.2} vs naive {naive:.2}"
+        ),
+    )?;
     if lstm >= naive {
         return Err("the LSTM did not beat the naive forecast".into());
     }
+    Ok(())
+}
+
+/// The loss and MAE curves (normalised units) as `<name>.svg` and
+/// `<name>.png` under the target directory (with the `plot` feature).
+#[cfg(feature = "plot")]
+fn plot(history: &History, name: &str, heading: &str) -> Result<(), Box<dyn Error>> {
+    use std::path::PathBuf;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")));
+    std::fs::create_dir_all(&target)?;
+    let svg = target.join(format!("{name}.svg"));
+    history.plot_svg(&svg, heading)?;
+    let png = target.join(format!("{name}.png"));
+    history.plot_png(&png, heading)?;
+    println!(
+        "Loss and MAE curves: {} and {}",
+        svg.display(),
+        png.display()
+    );
+    Ok(())
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot(_: &History, _: &str, _: &str) -> Result<(), Box<dyn Error>> {
+    println!("(run with `--features plot` for the loss and MAE curves as SVG and PNG)");
     Ok(())
 }

@@ -77,6 +77,12 @@ pub enum TrainError {
     },
     /// A configuration value is out of range; the message says which.
     Config(&'static str),
+    /// `fit`'s checkpoint could not be written after this (1-based)
+    /// epoch; training stopped there, with that epoch's weights.
+    Checkpoint {
+        /// The epoch whose weights were to be saved.
+        epoch: usize,
+    },
 }
 
 impl fmt::Display for TrainError {
@@ -129,6 +135,11 @@ impl fmt::Display for TrainError {
                  (non-finite weights, or an overflow)"
             ),
             TrainError::Config(msg) => f.write_str(msg),
+            TrainError::Checkpoint { epoch } => write!(
+                f,
+                "the checkpoint of epoch {epoch} could not be written (does its folder exist?); \
+                 training stopped with that epoch's weights"
+            ),
         }
     }
 }

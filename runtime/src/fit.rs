@@ -25,12 +25,13 @@
 use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
+use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
 use crate::optim::Optimizer;
 use crate::train::{
-    accumulate_chunked, apply_mean_clipped, check_fit, check_input, check_lengths, BatchSums, Clip,
-    CHUNK,
+    accumulate_weighted, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
+    BatchSums, Clip, CHUNK,
 };
-use crate::{Float, Model, Rng, Train, Zeroable};
+use crate::{Float, Model, Rng, Tensor, Train, Weights, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -47,8 +48,10 @@ pub enum Validation<'a, X, Y> {
     Data(&'a [X], &'a [Y]),
 }
 
-/// The quantity [`EarlyStopping`] watches: a loss is minimised, a metric
-/// (accuracy) maximised, as Keras' `mode = "auto"` does.
+/// The quantity [`EarlyStopping`], [`ReduceLrOnPlateau`] and
+/// [`Checkpoint`] watch: a loss is minimised, a metric maximised unless
+/// lower is better for it ([`Metric::HIGHER_IS_BETTER`]: MAE, RMSE), as
+/// Keras' `mode = "auto"` does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Monitor {
     /// The epoch's training loss (Keras' `"loss"`).
@@ -63,11 +66,249 @@ pub enum Monitor {
 }
 
 impl Monitor {
-    fn maximise(self) -> bool {
+    fn is_metric(self) -> bool {
         matches!(self, Monitor::Metric | Monitor::ValMetric)
+    }
+    /// Whether a larger value is better: a metric whose
+    /// [`Metric::HIGHER_IS_BETTER`] is true (accuracy, precision, F1), not a
+    /// loss nor MAE or RMSE (Keras' `mode = "auto"`).
+    fn maximise<T: Float, Y: ?Sized, A: Metric<T, Y> + ?Sized>(self) -> bool {
+        self.is_metric() && A::HIGHER_IS_BETTER
     }
     fn validation(self) -> bool {
         matches!(self, Monitor::ValLoss | Monitor::ValMetric)
+    }
+    /// Checks that `fit` will have the value to watch; `who` names the
+    /// callback in the error.
+    fn check<X, Y>(
+        self,
+        validation: &Validation<'_, X, Y>,
+        has_metric: bool,
+        errors: [&'static str; 2],
+    ) -> Result<(), TrainError> {
+        if self.validation() && matches!(validation, Validation::None) {
+            return Err(TrainError::Config(errors[0]));
+        }
+        if self.is_metric() && !has_metric {
+            return Err(TrainError::Config(errors[1]));
+        }
+        Ok(())
+    }
+    /// The monitored value after an epoch.
+    fn value(self, loss: f64, metric: Option<f64>, val: Option<Evaluation>) -> Option<f64> {
+        match self {
+            Monitor::Loss => Some(loss),
+            Monitor::Metric => metric,
+            Monitor::ValLoss => val.map(|v| v.loss),
+            Monitor::ValMetric => val.and_then(|v| v.metric).map(|(_, v)| v),
+        }
+    }
+}
+
+/// How [`ReduceLrOnPlateau::threshold`] is measured (PyTorch's
+/// `threshold_mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThresholdMode {
+    /// An improvement beats the best by the fraction `threshold` of it
+    /// (`best · (1 − threshold)` when minimising): PyTorch's default `"rel"`.
+    #[default]
+    Rel,
+    /// An improvement beats the best by `threshold` (`best − threshold`).
+    Abs,
+}
+
+/// PyTorch's `torch.optim.lr_scheduler.ReduceLROnPlateau`, stepped once
+/// per epoch with the monitored value (chosen over Keras' callback of the
+/// same name, whose `min_delta` is absolute and whose counting differs by
+/// one: `patience` here is the number of bad epochs *tolerated*, so the
+/// rate drops after `patience + 1` of them in a row). After each epoch:
+/// the value is an improvement if it beats the best so far by more than
+/// the threshold ([`ThresholdMode`]); else one more bad epoch. During a
+/// cooldown bad epochs are not counted. When more than `patience` bad
+/// epochs have been counted, the learning rate becomes `max(lr · factor,
+/// min_lr)` (unchanged if that changes it by `eps` or less), the cooldown
+/// starts and the count restarts. The learning rate of each epoch is in
+/// [`History::lr`]. The defaults are PyTorch's, watching the validation
+/// loss.
+///
+/// ```
+/// use staticnet_runtime::fit::{Plateau, ReduceLrOnPlateau};
+/// let mut p = Plateau::new(ReduceLrOnPlateau { patience: 1, factor: 0.5, ..Default::default() }, false);
+/// let lrs: Vec<f64> = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5]
+///     .iter()
+///     .scan(0.1, |lr, &loss| { *lr = p.step(loss, *lr); Some(*lr) })
+///     .collect();
+/// assert_eq!(lrs, [0.1, 0.1, 0.05, 0.05, 0.05, 0.025]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReduceLrOnPlateau {
+    /// What to watch (validation loss by default); a loss, MAE or RMSE is
+    /// minimised (PyTorch's `mode = "min"`), another metric maximised.
+    pub monitor: Monitor,
+    /// The factor the learning rate is multiplied by (in `(0, 1)`; 0.1).
+    pub factor: f64,
+    /// Bad epochs tolerated before the rate drops (10).
+    pub patience: usize,
+    /// How much better than the best counts as an improvement (`>= 0`;
+    /// 1e-4).
+    pub threshold: f64,
+    /// Whether `threshold` is relative (the default) or absolute.
+    pub threshold_mode: ThresholdMode,
+    /// Epochs after a drop during which bad epochs are not counted (0).
+    pub cooldown: usize,
+    /// The learning rate never drops below this (`>= 0`; 0).
+    pub min_lr: f64,
+    /// A drop smaller than this is not made (`>= 0`; 1e-8).
+    pub eps: f64,
+}
+
+impl Default for ReduceLrOnPlateau {
+    fn default() -> Self {
+        ReduceLrOnPlateau {
+            monitor: Monitor::ValLoss,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            threshold_mode: ThresholdMode::Rel,
+            cooldown: 0,
+            min_lr: 0.0,
+            eps: 1e-8,
+        }
+    }
+}
+
+impl ReduceLrOnPlateau {
+    /// The ranges PyTorch checks (`factor < 1`), and finite, non-negative
+    /// thresholds and bounds.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let ok = self.factor > 0.0
+            && self.factor < 1.0
+            && self.threshold.is_finite()
+            && self.threshold >= 0.0
+            && self.min_lr.is_finite()
+            && self.min_lr >= 0.0
+            && self.eps.is_finite()
+            && self.eps >= 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(TrainError::Config(
+                "reduce_lr_on_plateau: factor must be in (0, 1); threshold, min_lr and eps finite and >= 0",
+            ))
+        }
+    }
+}
+
+/// The state of a [`ReduceLrOnPlateau`] (what `fit` keeps between
+/// epochs), usable on its own to replay a sequence of values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Plateau {
+    config: ReduceLrOnPlateau,
+    maximise: bool,
+    best: f64,
+    bad_epochs: usize,
+    cooldown_counter: usize,
+}
+
+impl Plateau {
+    /// A fresh state; `maximise` for a value where larger is better
+    /// (PyTorch's `mode = "max"`).
+    pub fn new(config: ReduceLrOnPlateau, maximise: bool) -> Self {
+        Plateau {
+            config,
+            maximise,
+            best: if maximise {
+                f64::NEG_INFINITY
+            } else {
+                f64::INFINITY
+            },
+            bad_epochs: 0,
+            cooldown_counter: 0,
+        }
+    }
+
+    fn is_better(&self, a: f64) -> bool {
+        let (t, best) = (self.config.threshold, self.best);
+        match (self.maximise, self.config.threshold_mode) {
+            (false, ThresholdMode::Rel) => a < best * (1.0 - t),
+            (false, ThresholdMode::Abs) => a < best - t,
+            (true, ThresholdMode::Rel) => a > best * (t + 1.0),
+            (true, ThresholdMode::Abs) => a > best + t,
+        }
+    }
+
+    /// One epoch's monitored value `current` with the learning rate `lr`
+    /// it ran at: returns the learning rate of the next epoch
+    /// (PyTorch's `scheduler.step(current)`).
+    pub fn step(&mut self, current: f64, lr: f64) -> f64 {
+        if self.is_better(current) {
+            self.best = current;
+            self.bad_epochs = 0;
+        } else {
+            self.bad_epochs += 1;
+        }
+        if self.cooldown_counter > 0 {
+            self.cooldown_counter -= 1;
+            self.bad_epochs = 0;
+        }
+        if self.bad_epochs > self.config.patience {
+            self.cooldown_counter = self.config.cooldown;
+            self.bad_epochs = 0;
+            let new_lr = (lr * self.config.factor).max(self.config.min_lr);
+            if lr - new_lr > self.config.eps {
+                return new_lr;
+            }
+        }
+        lr
+    }
+}
+
+/// Keras' `ModelCheckpoint`: after every epoch (or, with
+/// `save_best_only`, after each epoch whose monitored value beats the best
+/// so far, strictly) the model's weights are written to `path` as a
+/// safetensors file with PyTorch's names (what [`Weights::save`] writes:
+/// `Net::load(path)` and PyTorch's `load_state_dict(strict=True)` read it
+/// back). `{epoch}` in the path becomes the 1-based epoch, `{epoch:02}`
+/// (or Keras' `{epoch:02d}`) the same zero-padded to two digits; without
+/// it every save overwrites the last. The epochs saved are in
+/// [`History::saved`].
+///
+/// ```
+/// use staticnet_runtime::fit::{Checkpoint, Monitor};
+/// let c = Checkpoint { path: "best.safetensors", save_best_only: true, ..Default::default() };
+/// assert_eq!(c.monitor, Monitor::ValLoss);
+/// assert_eq!(Checkpoint::file_name("w-{epoch:02d}.safetensors", 7), "w-07.safetensors");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Checkpoint<'a> {
+    /// The file to write; `{epoch}` and `{epoch:0N}` are replaced.
+    pub path: &'a str,
+    /// What `save_best_only` watches (validation loss by default).
+    pub monitor: Monitor,
+    /// Save only when the monitored value improves.
+    pub save_best_only: bool,
+}
+
+impl Checkpoint<'_> {
+    /// `path` with `{epoch}` / `{epoch:0N}` / `{epoch:0Nd}` replaced by
+    /// the 1-based `epoch`.
+    pub fn file_name(path: &str, epoch: usize) -> String {
+        let mut out = String::new();
+        let mut rest = path;
+        while let Some(start) = rest.find("{epoch") {
+            out.push_str(&rest[..start]);
+            let tail = &rest[start + "{epoch".len()..];
+            let Some(end) = tail.find('}') else {
+                out.push_str(&rest[start..]);
+                return out;
+            };
+            let spec = tail[..end].trim_start_matches(':').trim_end_matches('d');
+            let width = spec.parse::<usize>().unwrap_or(0);
+            out.push_str(&format!("{epoch:0width$}"));
+            rest = &tail[end + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -204,6 +445,27 @@ pub struct FitConfig<'a, X, Y> {
     /// The learning rate of each epoch ([`Schedule::Constant`]: the
     /// optimizer's, untouched).
     pub schedule: Schedule,
+    /// Lower the learning rate when the monitored value stops improving
+    /// (`None`: never). Cannot be combined with a [`Schedule`].
+    pub reduce_lr_on_plateau: Option<ReduceLrOnPlateau>,
+    /// Save the weights after every epoch or after each best one (`None`:
+    /// never).
+    pub checkpoint: Option<Checkpoint<'a>>,
+    /// One weight per sample of `x` (Keras' `sample_weight`, finite and
+    /// `>= 0`): each sample's loss and gradient are multiplied by it and the
+    /// batch's loss is their sum divided by the number of samples in the
+    /// batch (Keras' `sum_over_batch_size`, not by the sum of the
+    /// weights), so weights of 1 train as without. With
+    /// [`Validation::Split`] the validation part's weights weight the
+    /// validation loss, as in Keras; metrics are not weighted (Keras'
+    /// `metrics`, not `weighted_metrics`). For Keras' `class_weight`, make
+    /// them with [`class_sample_weights`].
+    pub sample_weight: Option<&'a [f64]>,
+    /// Layers (by their DSL name) not trained in this `fit`, besides those
+    /// the DSL declares `trainable = false`: their parameters, and the
+    /// optimizer's state for them, stay as they are (Keras'
+    /// `layer.trainable = False`, PyTorch's `requires_grad_(False)`).
+    pub frozen: &'a [&'a str],
 }
 
 // Written out rather than derived: a derive would require `X: Copy` and
@@ -234,6 +496,10 @@ impl<X, Y> Default for FitConfig<'_, X, Y> {
             clip: Clip::None,
             early_stopping: None,
             schedule: Schedule::Constant,
+            reduce_lr_on_plateau: None,
+            checkpoint: None,
+            sample_weight: None,
+            frozen: &[],
         }
     }
 }
@@ -253,8 +519,11 @@ pub struct History {
     /// Validation metric after each epoch (empty without validation or
     /// metric).
     pub val_metric: Vec<f64>,
-    /// The learning rate of each epoch (empty with [`Schedule::Constant`]).
+    /// The learning rate of each epoch (empty with [`Schedule::Constant`]
+    /// and no [`ReduceLrOnPlateau`]).
     pub lr: Vec<f64>,
+    /// The 1-based epochs after which a [`Checkpoint`] was written.
+    pub saved: Vec<usize>,
     /// The 1-based epoch after which [`EarlyStopping`] stopped training.
     pub stopped_epoch: Option<usize>,
     /// The 1-based epoch whose monitored value was the best (with
@@ -310,10 +579,17 @@ impl fmt::Display for Num {
 /// `threads` 0, `verbose` above 2, a validation split outside `(0, 1)` or
 /// one that leaves either part empty, a NaN or infinite input
 /// ([`TrainError::NonFiniteInput`] with its index in `x`, or in the
-/// validation data). During training: a target that does not fit, a
+/// validation data), a `sample_weight` of another length or with a
+/// negative or non-finite weight, a bad [`ReduceLrOnPlateau`] (or one
+/// combined with a [`Schedule`]), a callback monitoring a value `fit` will
+/// not have (a validation value without validation data, the metric with
+/// `NoMetric`), an empty checkpoint path, or a `frozen` name that is no
+/// layer with parameters. During training: a target that does not fit, a
 /// learning rate changed to a bad value, or a non-finite loss or gradient
 /// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
-/// with the weights and optimizer state of the last good step.
+/// with the weights and optimizer state of the last good step; a
+/// checkpoint that cannot be written ([`TrainError::Checkpoint`]), which
+/// stops it after that epoch.
 pub fn fit<T, M, O, L, A, Y>(
     model: &mut M,
     optimizer: &mut O,
@@ -378,23 +654,74 @@ where
     }
     config.clip.validate()?;
     config.schedule.validate()?;
+    let has_metric = A::NAME.is_some();
     if let Some(es) = config.early_stopping {
         if !(es.min_delta.is_finite() && es.min_delta >= 0.0) {
             return Err(TrainError::Config(
                 "early_stopping.min_delta must be finite and >= 0",
             ));
         }
-        if es.monitor.validation() && matches!(config.validation, Validation::None) {
-            return Err(TrainError::Config(
+        es.monitor.check(
+            &config.validation,
+            has_metric,
+            [
                 "early_stopping monitors a validation value, but there is no validation data",
+                "early_stopping monitors the metric, but fit was given NoMetric",
+            ],
+        )?;
+    }
+    if let Some(p) = config.reduce_lr_on_plateau {
+        p.validate()?;
+        if config.schedule != Schedule::Constant {
+            return Err(TrainError::Config(
+                "reduce_lr_on_plateau cannot be combined with a schedule: use one of them",
             ));
         }
-        if matches!(es.monitor, Monitor::Metric | Monitor::ValMetric) && A::NAME.is_none() {
+        p.monitor.check(
+            &config.validation,
+            has_metric,
+            [
+                "reduce_lr_on_plateau monitors a validation value, but there is no validation data",
+                "reduce_lr_on_plateau monitors the metric, but fit was given NoMetric",
+            ],
+        )?;
+    }
+    if let Some(c) = config.checkpoint {
+        if c.path.is_empty() {
+            return Err(TrainError::Config("checkpoint.path is empty"));
+        }
+        if c.save_best_only {
+            c.monitor.check(
+                &config.validation,
+                has_metric,
+                [
+                    "checkpoint monitors a validation value, but there is no validation data",
+                    "checkpoint monitors the metric, but fit was given NoMetric",
+                ],
+            )?;
+        }
+    }
+    if let Some(w) = config.sample_weight {
+        if w.len() != x.len() {
             return Err(TrainError::Config(
-                "early_stopping monitors the metric, but fit was given NoMetric",
+                "sample_weight must hold one weight per sample of x",
+            ));
+        }
+        if !w.iter().all(|w| w.is_finite() && *w >= 0.0) {
+            return Err(TrainError::Config(
+                "sample_weight: every weight must be finite and >= 0",
             ));
         }
     }
+    // Which parameter tensors are frozen (the DSL's `trainable = false`
+    // and `config.frozen`); `None`, at no cost, when none is.
+    let frozen: Option<Vec<bool>> = if M::FROZEN_LAYERS.is_empty() && config.frozen.is_empty() {
+        None
+    } else {
+        let mut mask = vec![false; M::TENSORS];
+        frozen_mask::<T, M>(&*model, config.frozen, &mut mask)?;
+        Some(mask)
+    };
     if config.verbose > 2 {
         return Err(TrainError::Config("verbose must be 0, 1 or 2"));
     }
@@ -409,8 +736,8 @@ where
             })?;
         }
     }
-    let (train_x, train_y, val) = match config.validation {
-        Validation::None => (x, y, None),
+    let (train, val): Split<'_, M::Input, Y> = match config.validation {
+        Validation::None => ((x, y, config.sample_weight), None),
         Validation::Split(f) => {
             if !(f > 0.0 && f < 1.0) {
                 return Err(TrainError::Config(
@@ -426,26 +753,43 @@ where
             }
             let (tx, vx) = x.split_at(split_at);
             let (ty, vy) = y.split_at(split_at);
-            (tx, ty, Some((vx, vy)))
+            let (tw, vw) = match config.sample_weight {
+                Some(w) => {
+                    let (a, b) = w.split_at(split_at);
+                    (Some(a), Some(b))
+                }
+                None => (None, None),
+            };
+            ((tx, ty, tw), Some((vx, vy, vw)))
         }
         Validation::Data(vx, vy) => {
             check_lengths(vx.len(), vy.len())?;
-            (x, y, Some((vx, vy)))
+            ((x, y, config.sample_weight), Some((vx, vy, None)))
         }
     };
+    let (train_x, train_y, train_w) = train;
 
     let n = train_x.len();
     let bs = config.batch_size;
     let steps = n.div_ceil(bs);
     let workers = config.threads.min(bs).max(1);
+    // The metric's sums (one, its score, for a mean metric; more for a
+    // stateful one), per batch and per worker.
+    let stats_len = if has_metric {
+        metric.stats_len(<M::Output as Tensor<T>>::CLASSES).max(1)
+    } else {
+        0
+    };
     // Made on the heap directly (a `Box::new(M::zeros())` is built on the
     // stack first in a debug build, and overflows it for a large model).
     let mut grads: Box<M> = M::boxed_zeroed();
     let mut tape = tapes::<T, M>()?;
-    let mut pool: Vec<(Box<M>, Tapes<T, M>)> = Vec::new();
+    let mut pool: Vec<Worker<T, M>> = Vec::new();
     for _ in 0..if workers > 1 { workers } else { 0 } {
-        pool.push((M::boxed_zeroed(), tapes::<T, M>()?));
+        pool.push((M::boxed_zeroed(), tapes::<T, M>()?, vec![0.0; stats_len]));
     }
+    let mut batch_stats = vec![0.0f64; stats_len];
+    let mut epoch_stats = vec![0.0f64; stats_len];
     let mut rng = Rng::new(config.seed);
     let mut order: Vec<usize> = (0..n).collect();
     let mut history = History {
@@ -460,12 +804,18 @@ where
     let mut best = f64::NAN;
     let mut wait = 0usize;
     let mut best_weights: Option<Box<M>> = None;
+    let mut plateau = config
+        .reduce_lr_on_plateau
+        .map(|p| Plateau::new(p, p.monitor.maximise::<T, Y, A>()));
+    let mut checkpoint_best = f64::NAN;
 
     for epoch in 1..=config.epochs {
         if config.schedule != Schedule::Constant {
             let lr = config.schedule.lr(lr0, epoch - 1);
             optimizer.set_learning_rate(lr);
             history.lr.push(lr);
+        } else if plateau.is_some() {
+            history.lr.push(optimizer.learning_rate());
         }
         if verbose {
             let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
@@ -478,31 +828,37 @@ where
         }
         let start = Instant::now();
         let mut last_draw: Option<Instant> = None;
-        let (mut loss_sum, mut metric_sum, mut seen) = (0.0f64, 0.0f64, 0usize);
+        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+        epoch_stats.fill(0.0);
         for (b, batch) in order.chunks(bs).enumerate() {
-            let step = |grads: &mut M, tape: &mut [M::Tape; CHUNK], idx: &[usize]| {
-                accumulate_chunked(
-                    &*model,
-                    grads,
-                    tape,
-                    loss,
-                    metric,
-                    idx.iter().map(|&i| (&train_x[i], &train_y[i])),
-                )
-            };
+            let step =
+                |grads: &mut M, tape: &mut [M::Tape; CHUNK], stats: &mut [f64], idx: &[usize]| {
+                    accumulate_weighted(
+                        &*model,
+                        grads,
+                        tape,
+                        loss,
+                        metric,
+                        idx.iter()
+                            .map(|&i| (&train_x[i], &train_y[i], train_w.map_or(1.0, |w| w[i]))),
+                        stats,
+                    )
+                };
             M::zero_grads(&mut grads);
+            batch_stats.fill(0.0);
             let result = if pool.is_empty() || batch.len() < 2 {
-                step(&mut grads, &mut tape, batch)
+                step(&mut grads, &mut tape, &mut batch_stats, batch)
             } else {
                 let chunk = batch.len().div_ceil(pool.len());
                 let results: Vec<Result<BatchSums<T>, TrainError>> = std::thread::scope(|s| {
                     let handles: Vec<_> = pool
                         .iter_mut()
                         .zip(batch.chunks(chunk))
-                        .map(|((g, t), idx)| {
+                        .map(|((g, t, st), idx)| {
                             s.spawn(move || {
                                 M::zero_grads(g);
-                                step(g, t, idx)
+                                st.fill(0.0);
+                                step(g, t, st, idx)
                             })
                         })
                         .collect();
@@ -518,10 +874,13 @@ where
                 // so every run gives the same bits.
                 let mut sums = BatchSums::default();
                 let mut err = None;
-                for ((g, _), r) in pool.iter().zip(results) {
+                for ((g, _, st), r) in pool.iter().zip(results) {
                     match r {
                         Ok(s) => {
                             sums.add(&s);
+                            for (a, v) in batch_stats.iter_mut().zip(st) {
+                                *a += v;
+                            }
                             for i in 0..M::TENSORS {
                                 for (a, &v) in grads.tensor_mut(i).iter_mut().zip(g.tensor(i)) {
                                     *a += v;
@@ -539,8 +898,15 @@ where
                 }
             };
             let applied = result.and_then(|sums| {
-                apply_mean_clipped(model, &mut grads, optimizer, &sums, config.clip)
-                    .map(|mean| (mean, sums))
+                apply_mean_frozen(
+                    model,
+                    &mut grads,
+                    optimizer,
+                    &sums,
+                    config.clip,
+                    frozen.as_deref(),
+                )
+                .map(|mean| (mean, sums))
             });
             let (mean, sums) = match applied {
                 Ok(v) => v,
@@ -558,7 +924,9 @@ where
                 }
             };
             loss_sum += mean.to_f64() * sums.n as f64;
-            metric_sum += sums.metric;
+            for (a, v) in epoch_stats.iter_mut().zip(&batch_stats) {
+                *a += v;
+            }
             seen += sums.n;
             let done = b + 1;
             if live
@@ -573,20 +941,20 @@ where
                     out,
                     "",
                     loss_sum / seen as f64,
-                    A::NAME.map(|m| (m, metric_sum / seen as f64)),
+                    A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen))),
                 );
                 let _ = out.flush();
             }
         }
         let elapsed = start.elapsed().as_secs_f64();
         let epoch_loss = loss_sum / seen as f64;
-        let epoch_metric = A::NAME.map(|m| (m, metric_sum / seen as f64));
+        let epoch_metric = A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen)));
         history.loss.push(epoch_loss);
         if let Some((_, v)) = epoch_metric {
             history.metric.push(v);
         }
         let val_eval = match val {
-            Some((vx, vy)) => Some(evaluate(&*model, loss, metric, vx, vy)?),
+            Some((vx, vy, vw)) => Some(evaluate_with(&*model, loss, metric, vx, vy, vw)?),
             None => None,
         };
         if let Some(e) = val_eval {
@@ -613,14 +981,59 @@ where
             let _ = writeln!(out);
             let _ = out.flush();
         }
+        let epoch_metric = epoch_metric.map(|(_, v)| v);
+        if let (Some(p), Some(state)) = (config.reduce_lr_on_plateau, plateau.as_mut()) {
+            if let Some(current) = p.monitor.value(epoch_loss, epoch_metric, val_eval) {
+                let lr = optimizer.learning_rate();
+                let next = state.step(current, lr);
+                if next != lr {
+                    optimizer.set_learning_rate(next);
+                    if verbose {
+                        let _ = writeln!(
+                            out,
+                            "Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {next}."
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(c) = config.checkpoint {
+            let save = if c.save_best_only {
+                match c.monitor.value(epoch_loss, epoch_metric, val_eval) {
+                    Some(current) => {
+                        let better = checkpoint_best.is_nan()
+                            || if c.monitor.maximise::<T, Y, A>() {
+                                current > checkpoint_best
+                            } else {
+                                current < checkpoint_best
+                            };
+                        if better {
+                            checkpoint_best = current;
+                        }
+                        better && current.is_finite()
+                    }
+                    None => false,
+                }
+            } else {
+                true
+            };
+            if save {
+                let file = Checkpoint::file_name(c.path, epoch);
+                if let Err(e) = model.save(&file) {
+                    if verbose {
+                        let _ = writeln!(out, "Epoch {epoch}: checkpoint not written: {e}");
+                    }
+                    return Err(TrainError::Checkpoint { epoch });
+                }
+                history.saved.push(epoch);
+                if verbose {
+                    let _ = writeln!(out, "Epoch {epoch}: saving model to {file}");
+                }
+            }
+        }
         if let Some(es) = config.early_stopping {
             let e = epoch - 1; // Keras counts epochs from 0 here
-            let current = match es.monitor {
-                Monitor::Loss => Some(epoch_loss),
-                Monitor::Metric => epoch_metric.map(|(_, v)| v),
-                Monitor::ValLoss => val_eval.map(|v| v.loss),
-                Monitor::ValMetric => val_eval.and_then(|v| v.metric).map(|(_, v)| v),
-            };
+            let current = es.monitor.value(epoch_loss, epoch_metric, val_eval);
             if let (Some(current), true) = (current, e >= es.start_from_epoch) {
                 if es.restore_best_weights && best_weights.is_none() {
                     best_weights = Some(copy_of(model));
@@ -628,7 +1041,7 @@ where
                 wait += 1;
                 let improved = if best.is_nan() {
                     true
-                } else if es.monitor.maximise() {
+                } else if es.monitor.maximise::<T, Y, A>() {
                     current - es.min_delta > best
                 } else {
                     current + es.min_delta < best
@@ -678,6 +1091,13 @@ fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
         to.tensor_mut(i).copy_from_slice(from.tensor(i));
     }
 }
+
+/// Inputs, targets and sample weights of one part of the data.
+type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
+/// The training part and the validation part (if any).
+type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
+/// One training thread's gradient, tapes and metric sums.
+type Worker<T, M> = (Box<M>, Tapes<T, M>, Vec<f64>);
 
 /// `CHUNK` tapes on the heap.
 type Tapes<T, M> = Box<[<M as Train<T>>::Tape; CHUNK]>;
@@ -792,10 +1212,61 @@ where
     L: Loss<T, Y> + ?Sized,
     A: Metric<T, Y> + ?Sized,
 {
-    use crate::Tensor;
+    evaluate_with(model, loss, metric, x, y, None)
+}
+
+/// [`evaluate`] with a weight per sample (Keras' `evaluate(…,
+/// sample_weight=…)`): the loss is `Σ wᵢ lᵢ / n`, as [`FitConfig::sample_weight`]
+/// weights it; the metric is not weighted.
+pub fn evaluate_weighted<T, M, L, A, Y>(
+    model: &M,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    sample_weight: &[f64],
+) -> Result<Evaluation, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+{
+    if sample_weight.len() != x.len() {
+        return Err(TrainError::Config(
+            "sample_weight must hold one weight per sample of x",
+        ));
+    }
+    if !sample_weight.iter().all(|w| w.is_finite() && *w >= 0.0) {
+        return Err(TrainError::Config(
+            "sample_weight: every weight must be finite and >= 0",
+        ));
+    }
+    evaluate_with(model, loss, metric, x, y, Some(sample_weight))
+}
+
+fn evaluate_with<T, M, L, A, Y>(
+    model: &M,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    weights: Option<&[f64]>,
+) -> Result<Evaluation, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+{
     check_lengths(x.len(), y.len())?;
     check_fit::<T, M, L, Y>(loss)?;
-    let (mut l, mut m) = (0.0f64, 0.0f64);
+    let mut l = 0.0f64;
+    let mut stats = if A::NAME.is_some() {
+        vec![0.0; metric.stats_len(<M::Output as Tensor<T>>::CLASSES).max(1)]
+    } else {
+        Vec::new()
+    };
     for (index, (x, y)) in x.iter().zip(y).enumerate() {
         check_input(x, index)?;
         let out = model.forward(x);
@@ -809,16 +1280,77 @@ where
                 at: None,
             });
         }
-        l += v.to_f64();
+        match weights {
+            Some(w) => l += w[index] * v.to_f64(),
+            None => l += v.to_f64(),
+        }
         if A::NAME.is_some() {
-            m += metric.score(out.as_flat(), y)?;
+            metric.tally(out.as_flat(), y, &mut stats)?;
         }
     }
     let n = x.len() as f64;
     Ok(Evaluation {
         loss: l / n,
-        metric: A::NAME.map(|name| (name, m / n)),
+        metric: A::NAME.map(|name| (name, metric.finish(&stats, x.len()))),
     })
+}
+
+/// Keras' `class_weight` as sample weights (what Keras does with it):
+/// sample `i` gets `class_weight[c]` for its class `c` (its label, the
+/// argmax of a one-hot target, or a single binary target rounded).
+/// Pass the result as [`FitConfig::sample_weight`] (multiply it by other
+/// sample weights to use both).
+///
+/// ```
+/// use staticnet_runtime::fit::class_sample_weights;
+/// assert_eq!(class_sample_weights::<f32, _>(&[0usize, 1, 1], &[1.0, 3.0]).unwrap(), [1.0, 3.0, 3.0]);
+/// ```
+///
+/// Errors: a label not below `class_weight.len()`, or a one-hot target of
+/// another length.
+pub fn class_sample_weights<T: Float, Y: Label<T>>(
+    y: &[Y],
+    class_weight: &[f64],
+) -> Result<Vec<f64>, TrainError> {
+    if !class_weight.iter().all(|w| w.is_finite() && *w >= 0.0) {
+        return Err(TrainError::Config(
+            "class_weight: every weight must be finite and >= 0",
+        ));
+    }
+    y.iter()
+        .map(|y| Ok(class_weight[y.class(class_weight.len())?]))
+        .collect()
+}
+
+/// The confusion matrix of `model` on `x`, `y` (scikit-learn's
+/// `confusion_matrix(y_true, y_pred)`: row = true class, column =
+/// predicted), the prediction being the output's argmax, or for a single
+/// (sigmoid) output whether it is above 0.5 (two classes).
+///
+/// Errors: `x` and `y` differ in length, no samples, a label out of
+/// range, a non-finite input or output.
+pub fn confusion_matrix<T, M, Y>(
+    model: &M,
+    x: &[M::Input],
+    y: &[Y],
+) -> Result<ConfusionMatrix, TrainError>
+where
+    T: Float,
+    M: Model<T>,
+    Y: Label<T>,
+{
+    check_lengths(x.len(), y.len())?;
+    let k = classes_of(<M::Output as Tensor<T>>::LEN);
+    let mut cm = ConfusionMatrix::new(k);
+    for (index, (x, y)) in x.iter().zip(y).enumerate() {
+        check_input(x, index)?;
+        let out = model.forward(x);
+        if !out.as_flat().iter().all(|v| v.is_finite()) {
+            return Err(TrainError::NonFiniteOutput { index });
+        }
+        cm.add(y.class(k)?, predicted_class(out.as_flat()));
+    }
+    Ok(cm)
 }
 
 /// The model's output for every input (Keras' `Model.predict`).

@@ -33,6 +33,8 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "plot")]
+pub mod plot;
 pub mod tensor;
 pub mod train;
 #[cfg(feature = "alloc")]
@@ -42,7 +44,9 @@ pub use activation::Activation;
 pub use error::TrainError;
 #[cfg(feature = "std")]
 pub use fit::{
-    evaluate, fit, predict, EarlyStopping, FitConfig, History, Monitor, Schedule, Validation,
+    class_sample_weights, confusion_matrix, evaluate, evaluate_weighted, fit, predict, Checkpoint,
+    EarlyStopping, FitConfig, History, Monitor, Plateau, ReduceLrOnPlateau, Schedule,
+    ThresholdMode, Validation,
 };
 pub use float::Float;
 pub use init::Rng;

@@ -139,6 +139,12 @@ pub trait Model<T: Float>: Sized {
     fn visit_buffers_mut<'a>(&'a mut self, f: &mut dyn FnMut(BufferMut<'a, T>)) {
         let _ = f;
     }
+
+    /// The layers declared `trainable = false` in the DSL (Keras'
+    /// `layer.trainable = False`): training leaves their parameters, and
+    /// the optimizer's state for them, unchanged. Empty (the default)
+    /// for a model with none.
+    const FROZEN_LAYERS: &'static [&'static str] = &[];
 }
 
 /// Read access to one buffer: float values (a [`Param`] view, same naming

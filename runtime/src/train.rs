@@ -81,7 +81,7 @@ where
         check_input(x, index)?;
         let out = model.forward_train(x, tape);
         let (dy, wrt_logits) =
-            sample_loss::<T, M, L, A, Y>(tape, &out, y, loss, metric, &mut sums)?;
+            sample_loss::<T, M, L, A, Y>(tape, &out, y, 1.0, loss, metric, &mut sums, &mut [])?;
         model.backward_params(tape, &dy, wrt_logits, grads);
     }
     Ok(sums)
@@ -108,16 +108,57 @@ where
     A: Metric<T, Y> + ?Sized,
     Y: ?Sized + 'a,
 {
+    accumulate_weighted(
+        model,
+        grads,
+        tapes,
+        loss,
+        metric,
+        samples.into_iter().map(|(x, y)| (x, y, 1.0)),
+        &mut [],
+    )
+}
+
+/// [`accumulate_chunked`] with a weight per sample and a stateful metric:
+/// each `(input, target, weight)` adds `weight ×` its loss into
+/// [`BatchSums::loss`] and `weight ×` its gradient into `grads` (Keras'
+/// `sample_weight`; a weight of 1 multiplies nothing), and
+/// [`BatchSums::n`] counts every sample whatever its weight, so
+/// [`apply_mean`] divides the weighted sum by the number of samples, as
+/// Keras' `sum_over_batch_size` reduction does. If `stats` is not empty the
+/// metric adds its statistics into it ([`Metric::tally`]) instead of its
+/// score into [`BatchSums::metric`]. The metric is not weighted (Keras
+/// weights only its `weighted_metrics`).
+pub fn accumulate_weighted<'a, T, M, L, A, Y, const K: usize>(
+    model: &M,
+    grads: &mut M,
+    tapes: &mut [M::Tape; K],
+    loss: &L,
+    metric: &A,
+    samples: impl IntoIterator<Item = (&'a M::Input, &'a Y, f64)>,
+    stats: &mut [f64],
+) -> Result<BatchSums<T>, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    M::Input: 'a,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+    Y: ?Sized + 'a,
+{
     check_fit::<T, M, L, Y>(loss)?;
     let mut sums = BatchSums::default();
     let mut samples = samples.into_iter();
     let mut index = 0;
     loop {
-        let mut chunk: [Option<(&M::Input, &Y)>; K] = [None; K];
+        let mut chunk: [Option<(&M::Input, &Y, f64)>; K] = [None; K];
         for slot in chunk.iter_mut() {
             *slot = samples.next();
             match slot {
-                Some((x, _)) => check_input(*x, index)?,
+                Some((x, _, w)) => {
+                    check_input(*x, index)?;
+                    check_weight(*w)?;
+                }
                 None => break,
             }
             index += 1;
@@ -125,8 +166,10 @@ where
         let full = chunk.iter().all(Option::is_some);
         if K > 1 && full {
             // (`full`: every slot holds a sample, `first` is never used.)
-            let Some((first, _)) = chunk[0] else { break };
-            let xs = chunk.map(|c| c.map_or(first, |(x, _)| x));
+            let Some((first, _, _)) = chunk[0] else {
+                break;
+            };
+            let xs = chunk.map(|c| c.map_or(first, |(x, _, _)| x));
             let outs = model.forward_train_batch(xs, tapes);
             let mut dys = [M::Output::zeros(); K];
             // Which gradient the loss gives depends on the loss and the
@@ -134,9 +177,10 @@ where
             let mut wrt = [false; K];
             let samples = dys.iter_mut().zip(&mut wrt).zip(&outs);
             for (((dy, w), out), (tape, c)) in samples.zip(tapes.iter().zip(&chunk)) {
-                if let Some((_, y)) = c {
-                    (*dy, *w) =
-                        sample_loss::<T, M, L, A, Y>(tape, out, *y, loss, metric, &mut sums)?;
+                if let Some((_, y, sw)) = c {
+                    (*dy, *w) = sample_loss::<T, M, L, A, Y>(
+                        tape, out, *y, *sw, loss, metric, &mut sums, stats,
+                    )?;
                 }
             }
             if wrt.iter().any(|&w| w != wrt[0]) {
@@ -149,10 +193,11 @@ where
             let Some(tape) = tapes.first_mut() else {
                 return Err(TrainError::Config("accumulate_chunked needs K >= 1"));
             };
-            for (x, y) in chunk.iter().flatten() {
+            for (x, y, w) in chunk.iter().flatten() {
                 let out = model.forward_train(x, tape);
-                let (dy, wrt_logits) =
-                    sample_loss::<T, M, L, A, Y>(tape, &out, *y, loss, metric, &mut sums)?;
+                let (dy, wrt_logits) = sample_loss::<T, M, L, A, Y>(
+                    tape, &out, *y, *w, loss, metric, &mut sums, stats,
+                )?;
                 model.backward_params(tape, &dy, wrt_logits, grads);
             }
         }
@@ -161,6 +206,15 @@ where
         }
     }
     Ok(sums)
+}
+
+/// `Err(Config)` unless the sample weight `w` is finite and `>= 0`.
+fn check_weight(w: f64) -> Result<(), TrainError> {
+    if w.is_finite() && w >= 0.0 {
+        Ok(())
+    } else {
+        Err(TrainError::Config("sample weights must be finite and >= 0"))
+    }
 }
 
 /// `Err(NonFiniteInput)` if `x` holds a NaN or an infinity.
@@ -199,16 +253,20 @@ where
     loss.check(M::OUTPUT_ACTIVATION, <M::Output as Tensor<T>>::CLASSES)
 }
 
-/// One sample's loss and metric, added into `sums`, from the output `out`
-/// of the forward recorded in `tape`; returns the gradient backward takes
-/// and whether it is with respect to the logits.
+/// One sample's loss (times its weight `w`) and metric, added into `sums`
+/// (or, for the metric, into `stats` if it is not empty), from the output
+/// `out` of the forward recorded in `tape`; returns the gradient backward
+/// takes (times `w`) and whether it is with respect to the logits.
+#[allow(clippy::too_many_arguments)]
 fn sample_loss<T, M, L, A, Y>(
     tape: &M::Tape,
     out: &M::Output,
     y: &Y,
+    w: f64,
     loss: &L,
     metric: &A,
     sums: &mut BatchSums<T>,
+    stats: &mut [f64],
 ) -> Result<(M::Output, bool), TrainError>
 where
     T: Float,
@@ -244,8 +302,23 @@ where
         });
     }
     if A::NAME.is_some() {
-        sums.metric += metric.score(out.as_flat(), y)?;
+        if stats.is_empty() {
+            sums.metric += metric.score(out.as_flat(), y)?;
+        } else {
+            metric.tally(out.as_flat(), y, stats)?;
+        }
     }
+    // A weight of 1 (every sample without sample weights) multiplies
+    // nothing, so unweighted training is bit for bit what it was.
+    let l = if w == 1.0 {
+        l
+    } else {
+        let w = T::of_f64(w);
+        for d in dy.as_flat_mut() {
+            *d *= w;
+        }
+        l * w
+    };
     sums.loss += l;
     sums.n += 1;
     Ok((dy, wrt == Wrt::Logits))
@@ -347,7 +420,8 @@ where
 }
 
 /// [`apply_mean`] with the mean gradient clipped by `clip` (after the
-/// finiteness check, before the update).
+/// finiteness check, before the update). The layers the DSL declares
+/// `trainable = false` ([`Model::FROZEN_LAYERS`]) are left as they are.
 pub fn apply_mean_clipped<T, M, O>(
     model: &mut M,
     grads: &mut M,
@@ -360,7 +434,87 @@ where
     M: Train<T>,
     O: Optimizer<T, M> + ?Sized,
 {
+    if M::FROZEN_LAYERS.is_empty() {
+        apply_mean_frozen(model, grads, optimizer, sums, clip, None)
+    } else {
+        let mut mask = [false; MAX_FROZEN_MASK];
+        let n = frozen_mask::<T, M>(&*grads, &[], &mut mask)?;
+        apply_mean_frozen(model, grads, optimizer, sums, clip, Some(&mask[..n]))
+    }
+}
+
+/// The most parameter tensors [`apply_mean_clipped`] can freeze by the
+/// DSL's `trainable = false` without a heap (its mask is on the stack);
+/// `fit` has no such limit.
+pub const MAX_FROZEN_MASK: usize = 256;
+
+/// Fills `mask[i]` with whether parameter tensor `i` belongs to a layer
+/// of [`Model::FROZEN_LAYERS`] or of `extra` (names as in the DSL), and
+/// returns [`Model::TENSORS`]. Errors: a name in `extra` that is no layer
+/// with parameters, or a `mask` shorter than `TENSORS`.
+pub fn frozen_mask<T: Float, M: Model<T>>(
+    m: &M,
+    extra: &[&str],
+    mask: &mut [bool],
+) -> Result<usize, TrainError> {
+    if mask.len() < M::TENSORS {
+        return Err(TrainError::Config(
+            "frozen layers: the mask has fewer entries than the model has tensors",
+        ));
+    }
+    let mut found = [false; MAX_FROZEN_MASK];
+    if extra.len() > found.len() {
+        return Err(TrainError::Config("frozen layers: at most 256 names"));
+    }
+    let mut i = 0;
+    m.visit_params(&mut |p| {
+        let layer = p.name.split('.').next().unwrap_or(p.name);
+        let mut frozen = M::FROZEN_LAYERS.contains(&layer);
+        for (f, name) in found.iter_mut().zip(extra) {
+            if *name == layer {
+                *f = true;
+                frozen = true;
+            }
+        }
+        if let Some(slot) = mask.get_mut(i) {
+            *slot = frozen;
+        }
+        i += 1;
+    });
+    if found.iter().zip(extra).any(|(f, _)| !f) {
+        return Err(TrainError::Config(
+            "frozen layers: a name that is no layer with parameters (see Model::LAYERS)",
+        ));
+    }
+    Ok(M::TENSORS)
+}
+
+/// [`apply_mean_clipped`] with the parameter tensors `i` for which
+/// `frozen[i]` is true left unchanged: their gradient is set to zero
+/// before the finiteness check and the clipping (so it counts for neither,
+/// as a PyTorch parameter with `requires_grad = False` has no gradient)
+/// and the optimizer skips them ([`Optimizer::step_frozen`]). `None`
+/// freezes nothing (not even [`Model::FROZEN_LAYERS`]: the caller's mask is
+/// the whole rule).
+pub fn apply_mean_frozen<T, M, O>(
+    model: &mut M,
+    grads: &mut M,
+    optimizer: &mut O,
+    sums: &BatchSums<T>,
+    clip: Clip,
+    frozen: Option<&[bool]>,
+) -> Result<T, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    O: Optimizer<T, M> + ?Sized,
+{
     clip.validate()?;
+    if let Some(mask) = frozen {
+        for (i, _) in mask.iter().enumerate().filter(|(_, &f)| f) {
+            grads.tensor_mut(i).fill(T::zero());
+        }
+    }
     if sums.n == 0 {
         return Err(TrainError::Empty);
     }
@@ -389,7 +543,12 @@ where
         });
     }
     clip.apply(grads);
-    optimizer.step(model, grads);
+    match frozen {
+        None => optimizer.step(model, grads),
+        Some(mask) => {
+            optimizer.step_frozen(model, grads, &|i| mask.get(i).copied().unwrap_or(false))?
+        }
+    }
     Ok(mean)
 }
 

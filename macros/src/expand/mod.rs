@@ -46,6 +46,9 @@ fn try_model(
     let cx = Ctxt::new();
     let plan = plan::infer(&cx, def);
     check::all(&cx, def);
+    if let Some(plan) = &plan {
+        params::trainable(&cx, plan);
+    }
     cx.check()?;
     let Some(plan) = plan else {
         return Err(syn::Error::new(
@@ -89,6 +92,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let zeros = params::zeros(plan);
     let tensors = params::tensor_access(plan);
     let buffers = params::visit_buffers(plan);
+    let frozen = params::frozen_layers(plan);
     quote! {
         impl<T: ::staticnet::Float> ::staticnet::Model<T> for #name<T> {
             type Input = #input_ty;
@@ -105,6 +109,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
             }
             #init
             #buffers
+            #frozen
         }
     }
 }

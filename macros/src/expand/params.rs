@@ -357,3 +357,37 @@ pub fn visit_buffers(plan: &Plan) -> TokenStream {
         }
     }
 }
+
+/// `trainable = ..` on every layer: an error on a layer without
+/// parameters (there is nothing to freeze). Returns the names of the
+/// frozen layers.
+pub fn trainable(cx: &crate::ctxt::Ctxt, plan: &Plan) -> Vec<String> {
+    let mut frozen = Vec::new();
+    for n in &plan.nodes {
+        let Some((trainable, value)) = crate::layers::args::trainable(cx, n.decl) else {
+            continue;
+        };
+        let name = n.decl.name.to_string();
+        if n.layer.param_count(n.input) == 0 {
+            cx.error_spanned(
+                value,
+                format!(
+                    "`{name}` has no parameters, so there is nothing to freeze; remove `trainable = {trainable}` (freeze the layers with weights, e.g. a Dense or Conv2d)"
+                ),
+            );
+        } else if !trainable {
+            frozen.push(name);
+        }
+    }
+    frozen
+}
+
+/// `FROZEN_LAYERS`, emitted only for a model with a `trainable = false`
+/// layer (the trait's default is none).
+pub fn frozen_layers(plan: &Plan) -> TokenStream {
+    let frozen = trainable(&crate::ctxt::Ctxt::new(), plan);
+    if frozen.is_empty() {
+        return TokenStream::new();
+    }
+    quote!(const FROZEN_LAYERS: &'static [&'static str] = &[#(#frozen),*];)
+}

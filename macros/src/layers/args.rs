@@ -226,6 +226,10 @@ impl<'a> Args<'a> {
                 Some(key) => {
                     named_seen = true;
                     let k = key.to_string();
+                    if k == TRAINABLE {
+                        // Every kind's option, read by [`trainable`].
+                        continue;
+                    }
                     match all.iter().find(|n| **n == k) {
                         Some(n) => n,
                         None if all.is_empty() => {
@@ -237,7 +241,8 @@ impl<'a> Args<'a> {
                             continue;
                         }
                         None => {
-                            let guess = symbol::suggest_option(&k, &all);
+                            let guess = symbol::suggest_option(&k, &all)
+                                .or_else(|| symbol::suggest_option(&k, &[TRAINABLE]));
                             let hint = guess
                                 .map(|s| format!("did you mean `{s}`? "))
                                 .unwrap_or_default();
@@ -586,6 +591,43 @@ pub fn show(v: &Value) -> String {
         Value::List(_, items) => {
             let items: Vec<String> = items.iter().map(show).collect();
             format!("[{}]", items.join(", "))
+        }
+    }
+}
+
+/// The option every kind takes: `trainable = false` freezes the layer
+/// (Keras' `layer.trainable = False`).
+pub const TRAINABLE: &str = "trainable";
+
+/// The layer's `trainable = ..` (`None` if not given, or given wrongly,
+/// which is reported): a boolean, given once. Whether the layer has
+/// parameters to freeze is the params driver's check.
+pub fn trainable<'a>(cx: &Ctxt, decl: &'a LayerDecl) -> Option<(bool, &'a Value)> {
+    let name = decl.name.to_string();
+    let mut given = decl
+        .args
+        .iter()
+        .filter(|a| a.key.as_ref().is_some_and(|k| k == TRAINABLE));
+    let first = given.next()?;
+    if let Some(again) = given.next() {
+        if let Some(k) = &again.key {
+            cx.error_spanned(
+                k,
+                format!("`{TRAINABLE}` is given twice in `{name}`; remove one"),
+            );
+        }
+    }
+    match &first.value {
+        Value::Bool(b) => Some((b.value, &first.value)),
+        other => {
+            cx.error_spanned(
+                other,
+                format!(
+                    "`{TRAINABLE}` of `{name}` takes `true` or `false`, found {}; write `{TRAINABLE} = false` to freeze `{name}`",
+                    found(other)
+                ),
+            );
+            None
         }
     }
 }

@@ -130,8 +130,13 @@ impl<M> Adam<M> {
     }
 }
 
-impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
-    fn step(&mut self, model: &mut M, grads: &M) {
+impl<M> Adam<M> {
+    /// One update of every tensor `i` for which `frozen(i)` is false; a
+    /// frozen tensor, its gradient and its state are not touched.
+    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
+    where
+        M: Model<T>,
+    {
         let c = self.config;
         self.t = self.t.saturating_add(1);
         let t = f64::from(self.t);
@@ -149,6 +154,9 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
         let eps = T::of_f64(c.eps);
         let wd = T::of_f64(c.weight_decay);
         for i in 0..M::TENSORS {
+            if frozen(i) {
+                continue;
+            }
             let p = model.tensor_mut(i);
             let g = grads.tensor(i);
             let m = self.m.tensor_mut(i);
@@ -165,6 +173,22 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
                 *p -= step_size * *m / denom;
             }
         }
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        self.update(model, grads, |_| false)
+    }
+
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        self.update(model, grads, frozen);
+        Ok(())
     }
 
     fn reset(&mut self) {

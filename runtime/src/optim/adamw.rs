@@ -106,8 +106,13 @@ impl<M> AdamW<M> {
     }
 }
 
-impl<T: Float, M: Model<T>> Optimizer<T, M> for AdamW<M> {
-    fn step(&mut self, model: &mut M, grads: &M) {
+impl<M> AdamW<M> {
+    /// One update of every tensor `i` for which `frozen(i)` is false; a
+    /// frozen tensor, its gradient and its state are not touched.
+    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
+    where
+        M: Model<T>,
+    {
         let c = self.config;
         self.t = self.t.saturating_add(1);
         let t = f64::from(self.t);
@@ -120,6 +125,9 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for AdamW<M> {
         let eps = T::of_f64(c.eps);
         let decay = T::of_f64(1.0 - c.lr * c.weight_decay);
         for i in 0..M::TENSORS {
+            if frozen(i) {
+                continue;
+            }
             let p = model.tensor_mut(i);
             let g = grads.tensor(i);
             let m = self.m.tensor_mut(i);
@@ -134,6 +142,22 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for AdamW<M> {
                 *p -= step_size * *m / denom;
             }
         }
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for AdamW<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        self.update(model, grads, |_| false)
+    }
+
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        self.update(model, grads, frozen);
+        Ok(())
     }
 
     fn reset(&mut self) {

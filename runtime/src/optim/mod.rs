@@ -46,6 +46,26 @@ pub trait Optimizer<T: Float, M: Model<T>> {
     fn validate(&self) -> Result<(), TrainError> {
         Ok(())
     }
+    /// [`Optimizer::step`] leaving every tensor `i` with `frozen(i)` as it
+    /// is, with its state (moments) untouched: layer freezing, as PyTorch
+    /// skips a parameter whose `requires_grad` is false (the step count,
+    /// one per optimizer here, still advances). The provided version,
+    /// for optimizers that do not implement it, steps as usual when
+    /// nothing is frozen and otherwise refuses, changing nothing.
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        if (0..M::TENSORS).any(frozen) {
+            return Err(TrainError::Config(
+                "this optimizer does not implement step_frozen, so it cannot train a model with frozen layers",
+            ));
+        }
+        self.step(model, grads);
+        Ok(())
+    }
 }
 
 /// An optimizer behind a mutable reference (e.g. one `fit` is also
@@ -65,6 +85,14 @@ impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for &mu
     }
     fn validate(&self) -> Result<(), TrainError> {
         (**self).validate()
+    }
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        (**self).step_frozen(model, grads, frozen)
     }
 }
 
@@ -87,6 +115,14 @@ impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for all
     }
     fn validate(&self) -> Result<(), TrainError> {
         (**self).validate()
+    }
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        (**self).step_frozen(model, grads, frozen)
     }
 }
 

@@ -125,8 +125,13 @@ impl<M> RmsProp<M> {
     }
 }
 
-impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
-    fn step(&mut self, model: &mut M, grads: &M) {
+impl<M> RmsProp<M> {
+    /// One update of every tensor `i` for which `frozen(i)` is false; a
+    /// frozen tensor, its gradient and its state are not touched.
+    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
+    where
+        M: Model<T>,
+    {
         let c = self.config;
         let lr = T::of_f64(c.lr);
         let rho = T::of_f64(c.rho);
@@ -135,6 +140,9 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
         let mom = T::of_f64(c.momentum);
         let wd = T::of_f64(c.weight_decay);
         for i in 0..M::TENSORS {
+            if frozen(i) {
+                continue;
+            }
             let p = model.tensor_mut(i);
             let g = grads.tensor(i);
             let s = self.square_avg.tensor_mut(i);
@@ -163,6 +171,22 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
             }
         }
         self.t += 1;
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for RmsProp<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        self.update(model, grads, |_| false)
+    }
+
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        self.update(model, grads, frozen);
+        Ok(())
     }
 
     fn reset(&mut self) {

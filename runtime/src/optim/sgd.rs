@@ -138,8 +138,13 @@ impl<M> Sgd<M> {
     }
 }
 
-impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
-    fn step(&mut self, model: &mut M, grads: &M) {
+impl<M> Sgd<M> {
+    /// One update of every tensor `i` for which `frozen(i)` is false; a
+    /// frozen tensor, its gradient and its state are not touched.
+    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
+    where
+        M: Model<T>,
+    {
         let c = self.config;
         let lr = T::of_f64(c.lr);
         let wd = T::of_f64(c.weight_decay);
@@ -149,6 +154,9 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
         // (`validate` rejects Nesterov without momentum or with dampening.)
         let nesterov = c.nesterov && c.momentum != 0.0 && c.dampening == 0.0;
         for i in 0..M::TENSORS {
+            if frozen(i) {
+                continue;
+            }
             let p = model.tensor_mut(i);
             let g = grads.tensor(i);
             let b = self.buf.tensor_mut(i);
@@ -165,6 +173,22 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
             }
         }
         self.t += 1;
+    }
+}
+
+impl<T: Float, M: Model<T>> Optimizer<T, M> for Sgd<M> {
+    fn step(&mut self, model: &mut M, grads: &M) {
+        self.update(model, grads, |_| false)
+    }
+
+    fn step_frozen(
+        &mut self,
+        model: &mut M,
+        grads: &M,
+        frozen: &dyn Fn(usize) -> bool,
+    ) -> Result<(), TrainError> {
+        self.update(model, grads, frozen);
+        Ok(())
     }
 
     fn reset(&mut self) {
