@@ -193,7 +193,7 @@ fn fmt_shape(s: &[usize]) -> String {
 /// Most values decoded in one constant evaluation: rustc stops an
 /// evaluation that runs "too long" (`long_running_const_eval`, deny by
 /// default, about two million calls and loop iterations; measured on rustc
-/// 1.95: a million values in one evaluation trip it, half a million do
+/// 1.95: 2.25 million values in one evaluation trip it, half a million do
 /// not), so a larger tensor is decoded in parts of whole columns, each its
 /// own constant.
 const PART: usize = 1 << 18;
