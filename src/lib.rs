@@ -68,6 +68,7 @@ pub use staticnet_runtime::*;
 #[doc(hidden)]
 pub mod __private {
     pub use staticnet_runtime::activation;
+    pub use staticnet_runtime::embedded;
     pub use staticnet_runtime::kernels;
     pub use staticnet_runtime::nalgebra;
 }

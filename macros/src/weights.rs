@@ -128,6 +128,9 @@ pub struct FileTensor {
     pub shape: Vec<usize>,
     /// Its bytes (length checked against shape and dtype).
     pub data: Vec<u8>,
+    /// Where they begin in the file (so the generated code can decode
+    /// them from an `include_bytes!` of it).
+    pub offset: usize,
 }
 
 impl FileTensor {
@@ -180,6 +183,8 @@ pub struct WeightsFile {
     /// changes).
     pub path: PathBuf,
     pub tensors: BTreeMap<String, FileTensor>,
+    /// Its length in bytes, as read.
+    pub len: usize,
 }
 
 /// Finds and reads the file: relative to `CARGO_MANIFEST_DIR` (as the
@@ -212,7 +217,11 @@ pub fn read(attr: &WeightsAttr) -> syn::Result<WeightsFile> {
     let tensors = parse_safetensors(&bytes)
         .map_err(|e| err(format!("`{written}` is not a valid safetensors file: {e}")))?;
     let path = path.canonicalize().unwrap_or_else(|_| path.clone());
-    Ok(WeightsFile { path, tensors })
+    Ok(WeightsFile {
+        path,
+        tensors,
+        len: bytes.len(),
+    })
 }
 
 /// The directory of the file the literal is in, when the compiler says.
@@ -298,6 +307,7 @@ pub fn parse_safetensors(bytes: &[u8]) -> Result<BTreeMap<String, FileTensor>, S
                     dtype: dtype.clone(),
                     shape,
                     data: data[start..end].to_vec(),
+                    offset: 8 + n + start,
                 },
             )
             .is_some()

@@ -22,6 +22,8 @@
 extern crate alloc;
 
 pub mod activation;
+#[doc(hidden)]
+pub mod embedded;
 pub mod error;
 #[cfg(feature = "std")]
 pub mod fit;

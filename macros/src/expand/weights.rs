@@ -1,8 +1,9 @@
 //! `#[weights = "file.safetensors"]`: the file's tensors checked against
 //! the model's parameters at compile time and written into
-//! `pub const WEIGHTS` (`f32`) and `WEIGHTS_F64`, as nalgebra
-//! `ArrayStorage` literals (so the values sit in read-only data, with no
-//! parsing at run time and no heap).
+//! `pub const WEIGHTS` (`f32`) and `WEIGHTS_F64`, decoded at compile time
+//! from an `include_bytes!` of the file (so the values sit in read-only
+//! data, with no parsing at run time and no heap, and cargo rebuilds when
+//! the file changes).
 
 use super::lit;
 use crate::ast::ModelDef;
@@ -11,10 +12,11 @@ use crate::weights::{self, WeightsAttr, WeightsFile};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-/// The `WEIGHTS` constants, an `include_bytes!` of the file (so cargo
-/// rebuilds when it changes) and, if the file does not fit the model,
-/// errors spanned on the path literal. On error the constants are still
-/// emitted (all zeros) so code using them reports nothing further.
+/// The `WEIGHTS` constants, decoded from an `include_bytes!` of the file
+/// (so cargo rebuilds when it changes) and, if the file does not fit the
+/// model, errors spanned on the path literal. On error the constants are
+/// still emitted (all zeros, the file included only for cargo to watch it)
+/// so code using them reports nothing further.
 pub fn expand(def: &ModelDef, plan: &Plan, attr: &WeightsAttr) -> TokenStream {
     let (file, errors) = match weights::read(attr) {
         Ok(file) => {
@@ -25,7 +27,7 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &WeightsAttr) -> TokenStream {
     };
     let valid = file.as_ref().filter(|_| errors.is_none());
     let errors = errors.map(|e| e.to_compile_error());
-    let track = file.as_ref().map(|f| {
+    let track = file.as_ref().filter(|_| valid.is_none()).map(|f| {
         let path = f.path.to_string_lossy().into_owned();
         quote!(
             const _: &[u8] = ::core::include_bytes!(#path);
@@ -230,14 +232,34 @@ fn fmt_shape(s: &[usize]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+/// Most values decoded in one constant evaluation: rustc stops an
+/// evaluation that runs "too long" (`long_running_const_eval`, deny by
+/// default, about two million calls and loop iterations; measured on rustc
+/// 1.95: 2.25 million values in one evaluation trip it, half a million do
+/// not), so a larger tensor is decoded in parts of whole columns, each its
+/// own constant.
+const PART: usize = 1 << 18;
+
 /// `Self { conv1: Conv2dParams { weight: .., bias: .. }, .. }` with the
 /// file's values (or zeros without a valid file).
+///
+/// With a file, the value is a block that takes the file's bytes with
+/// `include_bytes!` (one byte-string token, however large: one float
+/// literal per weight grows rustc's time superlinearly, rust-lang/rust#52868)
+/// and decodes each tensor in its own `const` with
+/// `embedded::{f32,f64}_columns` from the offset the macro read. Every
+/// tensor is its own constant evaluation, so none runs into rustc's limit
+/// on long evaluations, and the cost grows linearly with the parameters.
 fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
     let na = quote!(::staticnet::__private::nalgebra);
+    let e = quote!(::staticnet::__private::embedded);
+    let t = format_ident!("{}", float);
+    let columns = format_ident!("{}_columns", float);
     let mut all = super::params::tensors(plan);
     all.extend(super::params::buffers(plan));
     let counters = super::params::counters(plan);
     let mut fields = Vec::new();
+    let mut decoded = Vec::new();
     for p in &plan.nodes {
         let Some(block) = p.layer.param_block() else {
             continue;
@@ -249,10 +271,20 @@ fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
                 let member = format_ident!("{}", member);
                 let rows = shape.first().copied().unwrap_or(1);
                 let cols = shape.iter().skip(1).product::<usize>();
-                let values = file
+                let (r, c) = (lit(rows), lit(cols));
+                let source = file
                     .and_then(|f| f.tensors.get(name))
-                    .and_then(|t| t.values());
-                let storage = storage(values.as_deref(), rows, cols, float);
+                    .filter(|t| t.data.len() == rows * cols * width(&t.dtype).unwrap_or(0))
+                    .and_then(|t| Some((t.offset, dtype(&t.dtype)?)));
+                let storage = match source {
+                    Some((offset, dtype)) => {
+                        let id = format_ident!("W{}", decoded.len());
+                        let items = tensor(&e, &columns, &t, &id, rows, cols, offset, &dtype);
+                        decoded.push(items);
+                        quote!(__Weights::#id)
+                    }
+                    None => quote!([[0.0; #r]; #c]),
+                };
                 quote!(#member: #na::Matrix::from_array_storage(#na::ArrayStorage(#storage)),)
             })
             .collect();
@@ -276,51 +308,94 @@ fn value(plan: &Plan, file: Option<&WeightsFile>, float: &str) -> TokenStream {
             __float: ::core::marker::PhantomData
         });
     }
-    quote!(Self { #(#fields)* })
-}
-
-/// `[[column 0], [column 1], ..]`: nalgebra's `ArrayStorage` is
-/// column-major while the file is PyTorch's row-major `[rows, cols]`, so
-/// element `(r, c)` is the file's value `r · cols + c`.
-fn storage(values: Option<&[f64]>, rows: usize, cols: usize, float: &str) -> TokenStream {
-    let Some(values) = values.filter(|v| v.len() == rows * cols) else {
-        let (r, c) = (lit(rows), lit(cols));
-        return quote!([[0.0; #r]; #c]);
+    let Some(file) = file.filter(|_| !decoded.is_empty()) else {
+        return quote!(Self { #(#fields)* });
     };
-    let columns = (0..cols).map(|c| {
-        let column = (0..rows).map(|r| float_tokens(values[r * cols + c], float));
-        quote!([#(#column),*])
-    });
-    quote!([#(#columns),*])
+    let path = file.path.to_string_lossy().into_owned();
+    let len = lit(file.len);
+    let changed = format!(
+        "`{path}` changed after `model!` read it (its tensors' offsets are stale): rebuild"
+    );
+    // Associated constants, not `const` items in the block: rustc
+    // evaluates every free `const` eagerly, used or not, while an
+    // associated one is evaluated when used, so `WEIGHTS_F64` costs
+    // nothing in a crate that uses only `WEIGHTS`.
+    quote!({
+        struct __Weights;
+        impl __Weights {
+            const FILE: &'static [u8] = ::core::include_bytes!(#path);
+            const LEN: () = ::core::assert!(Self::FILE.len() == #len, #changed);
+            #(#decoded)*
+        }
+        let () = __Weights::LEN;
+        Self { #(#fields)* }
+    })
 }
 
-/// One value as a literal of the float type (exact: Rust parses decimal
-/// literals with correct rounding, and `Display` prints the shortest
-/// decimal that reads back to the same value); NaN and infinities by their
-/// bits.
-fn float_tokens(v: f64, float: &str) -> TokenStream {
-    if float == "f32" {
-        let v = v as f32;
-        if !v.is_finite() {
-            let bits = Literal::u32_suffixed(v.to_bits());
-            return quote!(::core::primitive::f32::from_bits(#bits));
-        }
-        let l = Literal::f32_unsuffixed(v.abs());
-        if v.is_sign_negative() {
-            quote!(-#l)
-        } else {
-            quote!(#l)
-        }
-    } else {
-        if !v.is_finite() {
-            let bits = Literal::u64_suffixed(v.to_bits());
-            return quote!(::core::primitive::f64::from_bits(#bits));
-        }
-        let l = Literal::f64_unsuffixed(v.abs());
-        if v.is_sign_negative() {
-            quote!(-#l)
-        } else {
-            quote!(#l)
-        }
+/// The associated constant `id: [[T; rows]; cols]` of one tensor's
+/// storage: one `*_columns` call, or for more than [`PART`] values, parts
+/// of whole columns (`id_0`, `id_1`, .., each its own constant
+/// evaluation) joined by `embedded::with_columns`.
+#[allow(clippy::too_many_arguments)]
+fn tensor(
+    e: &TokenStream,
+    columns: &proc_macro2::Ident,
+    t: &proc_macro2::Ident,
+    id: &proc_macro2::Ident,
+    rows: usize,
+    cols: usize,
+    offset: usize,
+    dtype: &TokenStream,
+) -> TokenStream {
+    let (r, c, start) = (lit(rows), lit(cols), lit(offset));
+    if rows * cols <= PART {
+        return quote!(
+            const #id: [[#t; #r]; #c] = #e::#columns::<#r, #c>(Self::FILE, #start, #dtype, #c, 0);
+        );
+    }
+    // At least one column per part (a single column is at most `rows`
+    // values, which rustc's limit allows up to about half a million).
+    let per = (PART / rows).max(1);
+    let firsts: Vec<usize> = (0..cols).step_by(per).collect();
+    let part = |k: usize| format_ident!("{}_{}", id, k);
+    let parts = firsts.iter().enumerate().map(|(k, &first)| {
+        let (part, n, first) = (part(k), lit(per.min(cols - first)), lit(first));
+        quote!(
+            const #part: [[#t; #r]; #n] = #e::#columns::<#r, #n>(Self::FILE, #start, #dtype, #c, #first);
+        )
+    });
+    let joins = firsts.iter().enumerate().map(|(k, &first)| {
+        let (part, first) = (part(k), lit(first));
+        quote!(let w = #e::with_columns(w, &Self::#part, #first);)
+    });
+    quote!(
+        #(#parts)*
+        const #id: [[#t; #r]; #c] = {
+            let w = [[0.0; #r]; #c];
+            #(#joins)*
+            w
+        };
+    )
+}
+
+/// The runtime's name of a float dtype the macro reads.
+fn dtype(d: &str) -> Option<TokenStream> {
+    let e = quote!(::staticnet::__private::embedded::Dtype);
+    Some(match d {
+        "F32" => quote!(#e::F32),
+        "F64" => quote!(#e::F64),
+        "F16" => quote!(#e::F16),
+        "BF16" => quote!(#e::BF16),
+        _ => return None,
+    })
+}
+
+/// Bytes per value of a float dtype the macro reads.
+fn width(d: &str) -> Option<usize> {
+    match d {
+        "F32" => Some(4),
+        "F64" => Some(8),
+        "F16" | "BF16" => Some(2),
+        _ => None,
     }
 }
