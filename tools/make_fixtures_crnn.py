@@ -30,6 +30,8 @@ the I64 num_batches_tracked, which is optional on load), input, output, r, loss 
 grad.<param> for every trainable parameter, and the same computed by
 PyTorch in float32 (from the float64 values rounded) under `f32.`.
 
+Reruns are byte-identical (sorted keys and metadata, see write_safetensors).
+
     /tmp/venv-train/bin/python tools/make_fixtures_crnn.py
 """
 
@@ -38,7 +40,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "crnn" / "crnn.safetensors"
@@ -64,6 +66,27 @@ class Crnn(nn.Module):
         h, _ = self.gru1(y)
         h, _ = self.gru2(h)
         return torch.softmax(self.out(h[:, -1]), dim=-1)
+
+
+def write_safetensors(path, tensors, metadata):
+    """A safetensors file whose bytes depend only on its contents: sorted
+    keys and metadata (safetensors' own writer orders the metadata
+    differently from run to run); little-endian F64 tensors."""
+    import json
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        data = np.ascontiguousarray(tensors[name], dtype="<f8").tobytes()
+        header[name] = {"dtype": "F64", "shape": list(np.shape(tensors[name])),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        f.write(b"".join(blobs))
 
 
 def main():
@@ -96,8 +119,8 @@ def main():
         for k, g in zip(names, grads[1:]):
             out[f"{prefix}grad.{k}"] = g.double()
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    out = {k: v.contiguous() for k, v in out.items()}
-    save_file(out, str(OUT), metadata={"generator": "tools/make_fixtures_crnn.py", "kind": "crnn"})
+    out = {k: v.detach().numpy() for k, v in out.items()}
+    write_safetensors(OUT, out, {"generator": "tools/make_fixtures_crnn.py", "kind": "crnn"})
     print(f"wrote {OUT.relative_to(ROOT)} ({len(out)} tensors); output {out['output'].tolist()}")
 
 

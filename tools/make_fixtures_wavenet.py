@@ -59,6 +59,8 @@ Each file tests/fixtures/wavenet/<case>.safetensors holds (float64):
 __metadata__: dsl (the model body as in tests/wavenet.rs), type, kind,
 generator.
 
+Reruns are byte-identical (sorted keys and metadata, see write_safetensors).
+
     /tmp/venv-train/bin/python tools/make_fixtures_wavenet.py
 """
 
@@ -68,7 +70,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors.numpy import save_file
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "tests" / "fixtures" / "wavenet"
@@ -190,15 +192,64 @@ def wavenet_params(net):
     return {k: v.detach().to(torch.float64).numpy().copy() for k, v in out.items()}
 
 
+def nam_file(net, config):
+    """The network as a NAM model file (.nam, version 0.5.0, the format of
+    NeuralAmpModelerCore's example_models/wavenet_a1_standard.nam): its
+    config and NAM's flat weight order (per array: rechannel; per layer:
+    conv weight and bias, input mixer, 1×1 weight and bias; head
+    rechannel weight (and bias); head_scale last), each tensor flattened
+    row-major as NAM's export does. For the same-run comparison with
+    NeuralAmpModelerCore in BENCHMARKS.md; not a fixture."""
+    layers = [{
+        "input_size": i, "condition_size": 1, "head_size": h, "channels": c,
+        "kernel_size": KERNEL, "dilations": d, "activation": "Tanh",
+        "gated": False, "head_bias": hb,
+    } for i, c, h, hb, d in config]
+    w = []
+    for array in net.arrays:
+        w += array.rechannel.weight.flatten().tolist()
+        for l in array.layers:
+            for t in [l.conv.weight, l.conv.bias, l.mixer.weight, l.layer1x1.weight, l.layer1x1.bias]:
+                w += t.flatten().tolist()
+        w += array.head_rechannel.weight.flatten().tolist()
+        if array.head_rechannel.bias is not None:
+            w += array.head_rechannel.bias.flatten().tolist()
+    w.append(HEAD_SCALE)
+    return {"version": "0.5.0", "architecture": "WaveNet", "sample_rate": 48000,
+            "config": {"layers": layers, "head": None, "head_scale": HEAD_SCALE},
+            "weights": w}
+
+
 def np64(t):
     return t.detach().to(torch.float64).numpy().copy()
+
+
+def write_safetensors(path, tensors, metadata):
+    """A safetensors file whose bytes depend only on its contents: sorted
+    keys and metadata (safetensors' own writer orders the metadata
+    differently from run to run); little-endian F64 tensors."""
+    import json
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        data = np.ascontiguousarray(tensors[name], dtype="<f8").tobytes()
+        header[name] = {"dtype": "F64", "shape": list(np.shape(tensors[name])),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        f.write(b"".join(blobs))
 
 
 def save(case, tensors, meta):
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path = OUT_DIR / f"{case}.safetensors"
     meta = dict(meta, generator="tools/make_fixtures_wavenet.py")
-    save_file(tensors, str(path), metadata=meta)
+    write_safetensors(path, tensors, meta)
     print(f"wrote {path.relative_to(ROOT)} ({len(tensors)} tensors)")
 
 
@@ -223,6 +274,15 @@ def make_wavenet(case, rust_type):
     tensors["output"] = np64(y.view(STEPS, 1))
     tensors["f32.output"] = np64(y32.view(STEPS, 1))
     n_params = sum(v.size for k, v in tensors.items() if "." in k and not k.startswith("f32."))
+    if NAM_DIR:
+        import json
+        NAM_DIR.mkdir(parents=True, exist_ok=True)
+        path = NAM_DIR / f"{case}.nam"
+        with torch.no_grad():
+            path.write_text(json.dumps(nam_file(net, config)))
+        np64(x).astype("<f8").tofile(NAM_DIR / f"{case}_input.f64")
+        np64(y).astype("<f8").tofile(NAM_DIR / f"{case}_output.f64")
+        print(f"wrote {path}")
     print(f"{case}: receptive field {rf}, {n_params} parameters, NAM-form tail diff {diff:.1e}")
     save(case, tensors, {
         "dsl": wavenet_dsl(config, STEPS), "type": rust_type, "kind": "wavenet",
@@ -299,7 +359,14 @@ def make_resstack():
     save(case, tensors, {"dsl": RES_DSL.strip(), "type": "ResStack", "kind": "resstack"})
 
 
+# `--nam DIR` also writes DIR/<case>.nam (NAM model files of the same
+# weights, for NeuralAmpModelerCore) and the raw f64 input and output.
+NAM_DIR = None
+
 if __name__ == "__main__":
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--nam":
+        NAM_DIR = Path(sys.argv[2])
     torch.set_num_threads(1)
     make_wavenet("nano", "NamNano")
     make_wavenet("standard", "NamStandard")
