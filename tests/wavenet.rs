@@ -15,6 +15,11 @@
 //! in NAM (its residual output is discarded), so the DSL leaves it out: an
 //! unused line would be a compile error.
 //!
+//! NAM's gated layers (`gated = true`, not used by its standard and nano
+//! configurations) need nothing new either: `NamGated` splits each 2C-filter
+//! conv and mixin into halves and multiplies `tanh` by `sigmoid`; its
+//! fixture maps PyTorch's 2C tensors onto the halves.
+//!
 //! Tolerances: f64 within 1e-12, f32 within 1e-5 (scaled:
 //! `|ours − PyTorch| / max(1, |PyTorch|)`). Streaming compares with `==`.
 
@@ -51,6 +56,43 @@ model! {
         skip: Add(c0, r2, c3),
         mix: Conv1d(3, kernel = 1, activation = sigmoid)(skip),
         out: Multiply(mix, mix),
+    }
+}
+
+model! {
+    /// A gated NAM layer array (NAM's `gated = true`): each 2C-filter conv
+    /// and input mixin split into the C filters of the tanh half and the C
+    /// of the sigmoid half, multiplied — `tanh(a) · σ(b)` with no new layer.
+    pub struct NamGated {
+        input: [64, 1],
+        g_in: Conv1d(3, kernel = 1, bias = false),
+        g_ct0: Conv1d(3, kernel = 3, dilation = 1, padding = causal)(g_in),
+        g_cs0: Conv1d(3, kernel = 3, dilation = 1, padding = causal)(g_in),
+        g_mt0: Conv1d(3, kernel = 1, bias = false)(input),
+        g_ms0: Conv1d(3, kernel = 1, bias = false)(input),
+        g_zt0: Add(g_ct0, g_mt0, activation = tanh),
+        g_zs0: Add(g_cs0, g_ms0, activation = sigmoid),
+        g_z0: Multiply(g_zt0, g_zs0),
+        g_p0: Conv1d(3, kernel = 1),
+        g_r0: Add(g_in, g_p0),
+        g_ct1: Conv1d(3, kernel = 3, dilation = 2, padding = causal)(g_r0),
+        g_cs1: Conv1d(3, kernel = 3, dilation = 2, padding = causal)(g_r0),
+        g_mt1: Conv1d(3, kernel = 1, bias = false)(input),
+        g_ms1: Conv1d(3, kernel = 1, bias = false)(input),
+        g_zt1: Add(g_ct1, g_mt1, activation = tanh),
+        g_zs1: Add(g_cs1, g_ms1, activation = sigmoid),
+        g_z1: Multiply(g_zt1, g_zs1),
+        g_p1: Conv1d(3, kernel = 1),
+        g_r1: Add(g_r0, g_p1),
+        g_ct2: Conv1d(3, kernel = 3, dilation = 4, padding = causal)(g_r1),
+        g_cs2: Conv1d(3, kernel = 3, dilation = 4, padding = causal)(g_r1),
+        g_mt2: Conv1d(3, kernel = 1, bias = false)(input),
+        g_ms2: Conv1d(3, kernel = 1, bias = false)(input),
+        g_zt2: Add(g_ct2, g_mt2, activation = tanh),
+        g_zs2: Add(g_cs2, g_ms2, activation = sigmoid),
+        g_z2: Multiply(g_zt2, g_zs2),
+        g_sum: Add(g_z0, g_z1, g_z2),
+        g_head: Conv1d(1, kernel = 1),
     }
 }
 
@@ -331,4 +373,24 @@ fn streaming_nam_standard_equals_forward_exactly() {
         run::<f64>(&fx);
         run::<f32>(&fx);
     });
+}
+
+#[test]
+fn gated_nam_layers_match_pytorch_with_gradients() {
+    let fx = fixture("gated");
+    let mut errors = gradients_match::<f64, NamGated<f64>>(&fx, "", 1e-12);
+    errors.extend(gradients_match::<f32, NamGated<f32>>(&fx, "f32.", 1e-5));
+    assert!(errors.is_empty(), "gated:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn streaming_gated_nam_layers_equals_forward_exactly() {
+    let fx = fixture("gated");
+    fn run<T: Float>(fx: &Fixture) {
+        let (m, x) = loaded::<T, NamGated<T>>(fx);
+        let full = m.forward(&x);
+        assert_streams_exactly!(m, NamGatedState<T>, x, full, 64, "gated");
+    }
+    run::<f64>(&fx);
+    run::<f32>(&fx);
 }

@@ -50,12 +50,16 @@ The residual-stack case ("resstack") is a small causal dilated Conv1d stack
 with residual and skip Adds, with PyTorch autograd gradients of
 `loss = Σ output ⊙ r` (as tests/conv1d.rs' fixtures).
 
+The "gated" case is one NAM layer array with gated=True (tanh · sigmoid of
+the two halves of a 2C-channel conv + mixin), written in the DSL with the
+halves as separate Conv1d lines and a Multiply; forward and gradients.
+
 Each file tests/fixtures/wavenet/<case>.safetensors holds (float64):
     <layer>.<param>        our names, PyTorch layout
     input, output          [steps, features] (our layout)
     f32.output             PyTorch in float32 from the params and input
                            rounded to float32 (widened to float64)
-  and for resstack also r, loss, grad.*, f32.loss, f32.grad.*;
+  and for resstack and gated also r, loss, grad.*, f32.loss, f32.grad.*;
 __metadata__: dsl (the model body as in tests/wavenet.rs), type, kind,
 generator.
 
@@ -359,6 +363,127 @@ def make_resstack():
     save(case, tensors, {"dsl": RES_DSL.strip(), "type": "ResStack", "kind": "resstack"})
 
 
+# A gated layer array (NAM's `gated=True`: the conv and the input mixin have
+# 2C outputs, post = tanh(first C) · sigmoid(last C)), written in the DSL by
+# splitting each 2C-filter Conv1d into its two C-filter halves (rows :C and
+# C: of the weight), each summed with its mixin half through its own
+# activation, and a Multiply. Forward and gradients, 64 steps.
+GATED_STEPS, GATED_C, GATED_DILATIONS = 64, 3, [1, 2, 4]
+
+
+def gated_dsl():
+    c = GATED_C
+    lines = [f"input: [{GATED_STEPS}, 1],", f"g_in: Conv1d({c}, kernel = 1, bias = false),"]
+    x, zs = "g_in", []
+    for i, d in enumerate(GATED_DILATIONS):
+        last = i == len(GATED_DILATIONS) - 1
+        lines += [
+            f"g_ct{i}: Conv1d({c}, kernel = {KERNEL}, dilation = {d}, padding = causal)({x}),",
+            f"g_cs{i}: Conv1d({c}, kernel = {KERNEL}, dilation = {d}, padding = causal)({x}),",
+            f"g_mt{i}: Conv1d({c}, kernel = 1, bias = false)(input),",
+            f"g_ms{i}: Conv1d({c}, kernel = 1, bias = false)(input),",
+            f"g_zt{i}: Add(g_ct{i}, g_mt{i}, activation = tanh),",
+            f"g_zs{i}: Add(g_cs{i}, g_ms{i}, activation = sigmoid),",
+            f"g_z{i}: Multiply(g_zt{i}, g_zs{i}),",
+        ]
+        zs.append(f"g_z{i}")
+        if not last:
+            lines += [f"g_p{i}: Conv1d({c}, kernel = 1),", f"g_r{i}: Add({x}, g_p{i}),"]
+            x = f"g_r{i}"
+    lines += [f"g_sum: Add({', '.join(zs)}),", "g_head: Conv1d(1, kernel = 1),"]
+    return "\n".join(lines)
+
+
+class GatedLayer(nn.Module):
+    """NAM's gated _Layer: 2C-output conv and mixin, tanh · sigmoid."""
+
+    def __init__(self, c, d):
+        super().__init__()
+        self.c, self.pad = c, (KERNEL - 1) * d
+        self.conv = nn.Conv1d(c, 2 * c, KERNEL, dilation=d)
+        self.mixer = nn.Conv1d(1, 2 * c, 1, bias=False)
+        self.layer1x1 = nn.Conv1d(c, c, 1)
+
+    def forward(self, x, h):
+        z1 = self.conv(F.pad(x, (self.pad, 0))) + self.mixer(h)
+        post = torch.tanh(z1[:, :self.c]) * torch.sigmoid(z1[:, self.c:])
+        return x + self.layer1x1(post), post
+
+
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rechannel = nn.Conv1d(1, GATED_C, 1, bias=False)
+        self.layers = nn.ModuleList(GatedLayer(GATED_C, d) for d in GATED_DILATIONS)
+        self.head = nn.Conv1d(GATED_C, 1, 1)
+
+    def forward(self, x):  # [T, 1] → [T, 1]
+        h = x.T.unsqueeze(0)
+        x, head = self.rechannel(h), None
+        for layer in self.layers:
+            x, post = layer(x, h)
+            head = post if head is None else head + post
+        return self.head(head).squeeze(0).T
+
+    def ours(self):
+        """Our names: each 2C tensor split into its tanh and sigmoid halves;
+        the last layer's 1×1 (unused, as in NAM) dropped."""
+        c, out = GATED_C, {"g_in.weight": self.rechannel.weight}
+        for i, l in enumerate(self.layers):
+            for half, sl in [("t", slice(0, c)), ("s", slice(c, 2 * c))]:
+                out[f"g_c{half}{i}.weight"] = l.conv.weight[sl]
+                out[f"g_c{half}{i}.bias"] = l.conv.bias[sl]
+                out[f"g_m{half}{i}.weight"] = l.mixer.weight[sl]
+            if i < len(self.layers) - 1:
+                out[f"g_p{i}.weight"], out[f"g_p{i}.bias"] = l.layer1x1.weight, l.layer1x1.bias
+        out["g_head.weight"], out["g_head.bias"] = self.head.weight, self.head.bias
+        return out
+
+
+def make_gated():
+    case = "gated"
+    torch.manual_seed(zlib.crc32(case.encode()))
+    net = Gated().double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-0.7, 0.7)
+    x = torch.rand(GATED_STEPS, 1, dtype=torch.float64) * 2 - 1
+    r = torch.rand(GATED_STEPS, 1, dtype=torch.float64) * 2 - 1
+    tensors = {k: np64(v) for k, v in net.ours().items()}
+    tensors["input"], tensors["r"] = np64(x), np64(r)
+    for prefix, dtype in [("", torch.float64), ("f32.", torch.float32)]:
+        m = Gated().to(dtype)
+        m.load_state_dict({k: v.to(dtype) for k, v in net.state_dict().items()})
+        xi = x.to(dtype).clone().requires_grad_(True)
+        y = m(xi)
+        loss = (y * r.to(dtype)).sum()
+        ours = m.ours()
+        grads = torch.autograd.grad(loss, [xi] + list(m.parameters()), allow_unused=True)
+        # Gradients of the split tensors: autograd's of the whole, split
+        # the same way (through the same `ours` mapping on the gradients).
+        for p, g in zip(m.parameters(), grads[1:]):
+            p.grad = g
+        tensors[f"{prefix}output"] = np64(y)
+        tensors[f"{prefix}loss"] = np64(loss.reshape(1))
+        tensors[f"{prefix}grad.input"] = np64(grads[0])
+        grad_map = {}
+        for i, l in enumerate(m.layers):
+            c = GATED_C
+            for half, sl in [("t", slice(0, c)), ("s", slice(c, 2 * c))]:
+                grad_map[f"g_c{half}{i}.weight"] = l.conv.weight.grad[sl]
+                grad_map[f"g_c{half}{i}.bias"] = l.conv.bias.grad[sl]
+                grad_map[f"g_m{half}{i}.weight"] = l.mixer.weight.grad[sl]
+            if i < len(m.layers) - 1:
+                grad_map[f"g_p{i}.weight"] = l.layer1x1.weight.grad
+                grad_map[f"g_p{i}.bias"] = l.layer1x1.bias.grad
+        grad_map["g_in.weight"] = m.rechannel.weight.grad
+        grad_map["g_head.weight"], grad_map["g_head.bias"] = m.head.weight.grad, m.head.bias.grad
+        assert set(grad_map) == set(ours)
+        for k, g in grad_map.items():
+            tensors[f"{prefix}grad.{k}"] = np64(g)
+    save(case, tensors, {"dsl": gated_dsl(), "type": "NamGated", "kind": "wavenet"})
+
+
 # `--nam DIR` also writes DIR/<case>.nam (NAM model files of the same
 # weights, for NeuralAmpModelerCore) and the raw f64 input and output.
 NAM_DIR = None
@@ -371,4 +496,6 @@ if __name__ == "__main__":
     make_wavenet("nano", "NamNano")
     make_wavenet("standard", "NamStandard")
     make_resstack()
+    make_gated()
+    print(gated_dsl())
     print(wavenet_dsl(CONFIGS["nano"], STEPS))
