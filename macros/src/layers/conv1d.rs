@@ -195,9 +195,17 @@ impl Conv1d {
         }
     }
 
-    /// Whether the layer runs step by step: stride 1 and causal.
+    /// Whether the layer runs step by step: stride 1 and causal — or a
+    /// pointwise (1×1, `(k − 1)·d = 0`) convolution without padding, which
+    /// is causal whatever its `padding` says (`valid`, `same` and `0` all
+    /// pad nothing): WaveNets' mixes and rechannels are written so.
     fn streams(&self) -> bool {
-        self.stride == 1 && self.padding == Padding1::Causal
+        let pointwise = self.span() == 1
+            && matches!(
+                self.padding,
+                Padding1::Valid | Padding1::Same | Padding1::Explicit(0)
+            );
+        self.stride == 1 && (self.padding == Padding1::Causal || pointwise)
     }
 }
 
