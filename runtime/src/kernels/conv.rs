@@ -15,6 +15,7 @@
 //! group it needs (across channels, per pixel).
 
 use super::blas::madd;
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
 use super::geometry::{Dilation, Groups, In, Kernel, Out, Pad, Stride};
 use crate::{Activation, Conv2dParams, ConvBlock, Float, Image};
 use core::marker::PhantomData;
@@ -58,12 +59,46 @@ pub fn conv2d<
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
 ) -> Image<T, O, OH, OW> {
+    conv2d_epilogue::<T, Activate<A>, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(
+        p,
+        x,
+        &Activate::new(),
+    )
+}
+
+/// [`conv2d`] with the epilogue `e` in place of the activation: applied to
+/// each output pixel's `O` sums (or each filter's output row) in registers
+/// before they are stored. With [`AffineThen`] it is `Conv2d` followed by
+/// BatchNorm (inference statistics) and an activation, in one loop.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    e: &E,
+) -> Image<T, O, OH, OW> {
     const {
         assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
         assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
     };
     // (All constants: the branch not taken is not compiled.)
-    if A::ELEMENTWISE
+    if E::ELEMENTWISE
         && SH == 1
         && SW == 1
         && PT == 0
@@ -71,7 +106,7 @@ pub fn conv2d<
         && OH + KH <= H + 1
         && OW + KW <= W + 1
     {
-        return valid_unit_stride::<T, A, C, H, W, O, KH, KW, OH, OW, K>(p, x);
+        return valid_unit_stride::<T, E, C, H, W, O, KH, KW, OH, OW, K>(p, x, e);
     }
     let mut y = [[[T::zero(); OW]; OH]; O];
     let w = p.weight.as_slice();
@@ -91,7 +126,7 @@ pub fn conv2d<
                     }
                 }
             }
-            A::apply(&mut acc);
+            e.all(&mut acc);
             for (yo, &a) in y.iter_mut().zip(&acc) {
                 yo[i][j] = a;
             }
@@ -116,7 +151,7 @@ const FILTERS: usize = 4;
 #[allow(clippy::too_many_arguments)]
 fn valid_unit_stride<
     T: Float,
-    A: Activation,
+    E: Epilogue<T, O>,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -129,11 +164,12 @@ fn valid_unit_stride<
 >(
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
+    e: &E,
 ) -> Image<T, O, OH, OW> {
     let mut y = [[[T::zero(); OW]; OH]; O];
-    let o0 = filter_rows::<T, A, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, &mut y);
+    let o0 = filter_rows::<T, E, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, &mut y, e);
     if !O.is_multiple_of(FILTERS) {
-        filter_rows::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, &mut y);
+        filter_rows::<T, E, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, &mut y, e);
     }
     y
 }
@@ -144,7 +180,7 @@ fn valid_unit_stride<
 #[allow(clippy::too_many_arguments)]
 fn filter_rows<
     T: Float,
-    A: Activation,
+    E: Epilogue<T, O>,
     const F: usize,
     const C: usize,
     const H: usize,
@@ -160,6 +196,7 @@ fn filter_rows<
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
     y: &mut Image<T, O, OH, OW>,
+    e: &E,
 ) -> usize {
     // Column k of the weight holds tap k's weight for every filter.
     let w: &[[T; O]; K] = &p.weight.data.0;
@@ -187,8 +224,8 @@ fn filter_rows<
                     }
                 }
             }
-            for (yo, a) in y[o0..o0 + F].iter_mut().zip(&mut acc) {
-                A::apply(a);
+            for (f, (yo, a)) in y[o0..o0 + F].iter_mut().zip(&mut acc).enumerate() {
+                e.channel(o0 + f, a);
                 yo[i] = *a;
             }
         }
@@ -570,6 +607,22 @@ impl<
     ) {
         conv2d_backward_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g)
     }
+
+    /// [`conv2d_epilogue`] with `A` after a per-channel affine: the
+    /// inference forward of `Conv2d → BatchNorm → A` in one loop,
+    /// `A(scale_c · (Σ w·x + b_c) + shift_c)`.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, const K: usize>(
+        p: &Conv2dParams<T, O, K>,
+        x: &Image<T, C, H, W>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d_epilogue::<T, AffineThen<A, T, O>, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(
+            p,
+            x,
+            &AffineThen::new(affine),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -622,6 +675,60 @@ pub fn conv2d_grouped<
     p: &P,
     x: &Image<T, C, H, W>,
 ) -> Image<T, O, OH, OW> {
+    conv2d_grouped_epilogue::<
+        T,
+        Activate<A>,
+        P,
+        C,
+        H,
+        W,
+        O,
+        KH,
+        KW,
+        SH,
+        SW,
+        DH,
+        DW,
+        PT,
+        PL,
+        G,
+        OH,
+        OW,
+        K,
+    >(p, x, &Activate::new())
+}
+
+/// [`conv2d_grouped`] with the epilogue `e` in place of the activation:
+/// for an element-wise epilogue, applied to each filter's output plane
+/// right after its sums are computed (while it is in L1), otherwise (for
+/// `Softmax`, across the channels) to each pixel at the end.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    e: &E,
+) -> Image<T, O, OH, OW> {
     grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
     let (cg, og) = (C / G, O / G);
     let w = p.weight().as_slice();
@@ -649,8 +756,25 @@ pub fn conv2d_grouped<
                 *yv = acc;
             }
         }
+        if E::ELEMENTWISE {
+            e.channel(o, yo.as_flattened_mut());
+        }
     }
-    super::elementwise::activate_image::<T, A, O, OH, OW>(y)
+    if !E::ELEMENTWISE {
+        for i in 0..OH {
+            for j in 0..OW {
+                let mut v = [T::zero(); O];
+                for (vc, yc) in v.iter_mut().zip(y.iter()) {
+                    *vc = yc[i][j];
+                }
+                e.all(&mut v);
+                for (&vc, yc) in v.iter().zip(y.iter_mut()) {
+                    yc[i][j] = vc;
+                }
+            }
+        }
+    }
+    y
 }
 
 /// The size relations [`conv2d_grouped`] relies on, checked at compile
@@ -946,6 +1070,37 @@ impl<
             OW,
             K,
         >(x, y, dy, g)
+    }
+
+    /// [`conv2d_grouped_epilogue`] with `A` after a per-channel affine:
+    /// the inference forward of the layer, BatchNorm and `A` in one loop.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d_grouped_epilogue::<
+            T,
+            AffineThen<A, T, O>,
+            P,
+            C,
+            H,
+            W,
+            O,
+            KH,
+            KW,
+            SH,
+            SW,
+            DH,
+            DW,
+            PT,
+            PL,
+            G,
+            OH,
+            OW,
+            K,
+        >(p, x, &AffineThen::new(affine))
     }
 }
 

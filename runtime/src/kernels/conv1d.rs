@@ -21,6 +21,7 @@
 //! of `S` steps returns exactly (`==`) what the forward returns.
 
 use super::blas::madd;
+use super::epilogue::{AffineThen, ChannelAffine, Epilogue};
 use super::geometry::{Dilation1d, Groups, PadBefore, SeqIn, SeqOut, Step, Window};
 use crate::{Activation, Conv1dParams, Float, Sequence, Vector};
 use core::marker::PhantomData;
@@ -464,6 +465,58 @@ impl<
         };
         conv1d_step::<T, A, F, O, KW, D, H, G, K, B>(p, x, state)
     }
+
+    /// [`conv1d_epilogue`] with `A` after a per-channel affine: the
+    /// inference forward of `Conv1d → BatchNorm → A` in one loop.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, const K: usize, const B: usize>(
+        p: &Conv1dParams<T, O, K, B>,
+        x: &Sequence<T, S, F>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Sequence<T, OS, O> {
+        conv1d_epilogue::<T, AffineThen<A, T, O>, S, F, OS, O, KW, ST, D, P, G, K, B>(
+            p,
+            x,
+            &AffineThen::new(affine),
+        )
+    }
+}
+
+/// [`conv1d`] with the epilogue `e` in place of the activation, applied to
+/// each output step's `O` sums before they are stored (with
+/// [`AffineThen`]: BatchNorm and an activation fused in).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const S: usize,
+    const F: usize,
+    const OS: usize,
+    const O: usize,
+    const KW: usize,
+    const ST: usize,
+    const D: usize,
+    const P: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Sequence<T, S, F>,
+    e: &E,
+) -> Sequence<T, OS, O> {
+    const { assert_geometry::<S, F, OS, O, KW, ST, D, G, K, B>() };
+    let xs: &[[T; F]; S] = &x.data.0;
+    let mut y = Sequence::<T, OS, O>::zeros();
+    for (i, yt) in y.data.0.iter_mut().enumerate() {
+        let mut acc = output_step::<T, F, O, KW, G, K, B>(p, |j| {
+            tap_index(i, j, ST, D, P, S).map(|t| &xs[t])
+        });
+        e.all(&mut acc);
+        *yt = acc;
+    }
+    y
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
 use super::blas::madd;
+use super::epilogue::{AffineThen, ChannelAffine, Epilogue};
 use crate::{Activation, DenseNoBiasParams, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
@@ -432,6 +433,107 @@ pub fn dense_no_bias_seq_backward_params<
     g: &mut DenseNoBiasParams<T, I, O>,
 ) {
     no_bias_steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
+}
+
+// ---------------------------------------------------------------------------
+// `Dense → BatchNorm → activation` at inference, in one loop: the epilogue
+// (`epilogue.rs`) runs on the `O` sums in registers before they are stored.
+
+/// `Dense` on a vector with the epilogue `e` in place of the activation.
+#[inline]
+pub fn dense_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    e: &E,
+) -> SVector<T, O> {
+    let mut y = affine(p, x.as_slice());
+    e.all(&mut y);
+    SVector::from(y)
+}
+
+/// `Dense` without a bias on a vector with the epilogue `e`.
+#[inline]
+pub fn dense_no_bias_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    e: &E,
+) -> SVector<T, O> {
+    let mut y = linear_no_bias::<T, I, O>(p.weight.as_slice(), x.as_slice());
+    e.all(&mut y);
+    SVector::from(y)
+}
+
+/// The sequence form of [`dense_epilogue`] (and, given `step` =
+/// [`linear_no_bias`], of [`dense_no_bias_epilogue`]): `step` computes one
+/// step's `O` sums from its `I` inputs.
+#[inline(always)]
+fn seq_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize, const S: usize>(
+    x: &SMatrix<T, I, S>,
+    e: &E,
+    step: impl Fn(&[T]) -> [T; O],
+) -> SMatrix<T, O, S> {
+    let mut y = SMatrix::<T, O, S>::zeros();
+    // Column t of the sequence is step t: I (resp. O) contiguous values.
+    for (xt, yt) in x
+        .as_slice()
+        .chunks_exact(I)
+        .zip(y.as_mut_slice().chunks_exact_mut(O))
+    {
+        let mut v = step(xt);
+        e.all(&mut v);
+        yt.copy_from_slice(&v);
+    }
+    y
+}
+
+/// `act(scale_c · (W x + b)_c + shift_c)` on a vector: `Dense`, then a
+/// per-channel affine (BatchNorm's inference statistics,
+/// [`batchnorm_affine`](super::batchnorm_affine)), then `A`, in one loop.
+#[inline]
+pub fn dense_affine<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    a: &ChannelAffine<T, O>,
+) -> SVector<T, O> {
+    dense_epilogue(p, x, &AffineThen::<A, T, O>::new(a))
+}
+
+/// [`dense_affine`] on every step of a sequence `[S, I]` → `[S, O]`.
+#[inline]
+pub fn dense_seq_affine<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    a: &ChannelAffine<T, O>,
+) -> SMatrix<T, O, S> {
+    seq_epilogue(x, &AffineThen::<A, T, O>::new(a), |xt| affine(p, xt))
+}
+
+/// [`dense_affine`] without a bias: `act(scale_c · (W x)_c + shift_c)`.
+#[inline]
+pub fn dense_no_bias_affine<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    a: &ChannelAffine<T, O>,
+) -> SVector<T, O> {
+    dense_no_bias_epilogue(p, x, &AffineThen::<A, T, O>::new(a))
+}
+
+/// [`dense_no_bias_affine`] on every step of a sequence.
+#[inline]
+pub fn dense_no_bias_seq_affine<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    a: &ChannelAffine<T, O>,
+) -> SMatrix<T, O, S> {
+    seq_epilogue(x, &AffineThen::<A, T, O>::new(a), |xt| {
+        linear_no_bias::<T, I, O>(p.weight.as_slice(), xt)
+    })
 }
 
 #[cfg(test)]

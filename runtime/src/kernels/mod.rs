@@ -43,3 +43,5 @@ pub use reshape::*;
 pub use sequence::*;
 mod batchnorm;
 pub use batchnorm::*;
+mod epilogue;
+pub use epilogue::*;
