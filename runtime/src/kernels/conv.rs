@@ -70,7 +70,7 @@ pub fn conv2d<
 /// each output pixel's `O` sums (or each filter's output row) in registers
 /// before they are stored. With [`AffineThen`] it is `Conv2d` followed by
 /// BatchNorm (inference statistics) and an activation, in one loop.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_epilogue<
     T: Float,
@@ -126,9 +126,21 @@ pub fn conv2d_epilogue<
                     }
                 }
             }
-            e.all(&mut acc);
+            if !E::ELEMENTWISE {
+                e.all(&mut acc);
+            }
             for (yo, &a) in y.iter_mut().zip(&acc) {
                 yo[i][j] = a;
+            }
+        }
+        if E::ELEMENTWISE {
+            // Each channel's output row, contiguous and still in L1: the
+            // epilogue runs over it as vectors. Applied to every pixel's `O`
+            // sums instead, it made this loop ~1.8× slower (MobileNet-VWW's
+            // first block, relu or BatchNorm + relu, 8 filters; see
+            // BENCHMARKS.md), whatever it computed.
+            for (o, yo) in y.iter_mut().enumerate() {
+                e.channel(o, &mut yo[i]);
             }
         }
     }
@@ -702,7 +714,7 @@ pub fn conv2d_grouped<
 /// for an element-wise epilogue, applied to each filter's output plane
 /// right after its sums are computed (while it is in L1), otherwise (for
 /// `Softmax`, across the channels) to each pixel at the end.
-#[inline]
+#[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_epilogue<
     T: Float,
