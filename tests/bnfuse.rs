@@ -291,6 +291,24 @@ fn streaming_model_matches_pytorch() {
     both::<Stream<f32>, Stream<f64>>("stream");
 }
 
+/// The fused causal Conv1d `step` (its ring buffer, BatchNorm and Silu in
+/// one kernel call) returns, step by step, exactly the fused `forward`'s
+/// steps: the same sums in the same order.
+#[test]
+fn fused_conv1d_step_equals_fused_forward() {
+    let fx = Fx::load("conv1d");
+    let model: Conv1dCausal<f64> = fx.model();
+    let x = staticnet::Sequence::<f64, 10, 3>::from_flat(fx.get("input")).unwrap();
+    let y = model.forward(&x);
+    let mut state = Conv1dCausalState::zeros();
+    for t in 0..10 {
+        let step = model.step(&mut state, &x.column(t).into_owned());
+        for f in 0..5 {
+            assert_eq!(step[f], y[(f, t)], "step {t}");
+        }
+    }
+}
+
 /// The fused `step` (Dense → BatchNorm → Relu in one kernel call) returns,
 /// step by step, exactly what the fused `forward` returns: both run the
 /// same arithmetic on the same step's values.

@@ -1743,8 +1743,8 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     ) -> ::staticnet::Vector<T, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv1d::<
-            a::Linear,
+        let act = k::Conv1d::<
+            a::Silu,
             k::SeqIn<10, 3>,
             k::SeqOut<10, 5>,
             k::Window<3>,
@@ -1752,13 +1752,15 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
             k::Dilation1d<2>,
             k::PadBefore<4>,
             k::Groups<1>,
-        >::step(&self.conv, x_t, &mut state.conv);
-        let bn = k::batchnorm::<
-            T,
-            5,
-            1,
-        >(&self.bn, &conv, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        let act = k::activate::<T, a::Silu, 5, 1>(*&bn);
+        >::step_affine(
+            &self.conv,
+            x_t,
+            &mut state.conv,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
         act
     }
 }

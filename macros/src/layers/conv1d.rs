@@ -351,6 +351,32 @@ impl Layer for Conv1d {
         self.act == Act::Linear
     }
 
+    fn stream_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> Option<StreamStep> {
+        if !self.streams() {
+            return None;
+        }
+        let Shape::Seq(_, f) = s.input else {
+            return None;
+        };
+        let (name, p) = (&s.name, s.params());
+        let kernels = self.kernels_act(s, act);
+        let (f, h) = (lit(f), lit(self.span() - 1));
+        Some(StreamStep {
+            state: Some(quote_spanned!(s.span=> ::staticnet::kernels::Conv1dState<T, #f, #h>)),
+            run: TokenStream::new(),
+            output: s.call(
+                quote!(#kernels::step_affine),
+                quote!(&#p, #x, &mut state.#name, &#affine),
+            ),
+        })
+    }
+
     fn forward_affine(
         &self,
         s: &Site,

@@ -1173,6 +1173,24 @@ mod tests {
         conv2d::<T, A, 2, 5, 4, 2, 3, 3, 2, 2, 1, 0, 3, 2, 18>(&p, &x)
     }
 
+    /// The strided case's outputs through the epilogue: scale (2, −1),
+    /// shift (1, 0.5), relu: y0 → 2·y0 + 1, y1 → max(0.5 − y1, 0).
+    #[test]
+    fn strided_affine_relu_by_hand() {
+        let (p, x) = strided_case::<f64>();
+        let a = ChannelAffine {
+            scale: [2.0, -1.0],
+            shift: [1.0, 0.5],
+        };
+        type C = Conv2d<Relu, In<2, 5, 4>, Out<2, 3, 2>, Kernel<3, 3>, Stride<2, 2>, Pad<1, 0>>;
+        let y = C::forward_affine(&p, &x, &a);
+        let want0 = STRIDED_Y0.map(|v| 2.0 * v + 1.0);
+        let want1 = STRIDED_Y1.map(|v| (0.5 - v).max(0.0));
+        assert_eq!(y[0].as_flattened(), &want0);
+        assert_eq!(y[1].as_flattened(), &want1);
+        assert_eq!(want1, [1.5, 0.0, 0.0, 1.5, 0.0, 3.5]);
+    }
+
     #[test]
     fn strided_asymmetric_padding_by_hand() {
         let want: [f64; 12] = core::array::from_fn(|n| {

@@ -21,7 +21,7 @@
 //! of `S` steps returns exactly (`==`) what the forward returns.
 
 use super::blas::madd;
-use super::epilogue::{AffineThen, ChannelAffine, Epilogue};
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
 use super::geometry::{Dilation1d, Groups, PadBefore, SeqIn, SeqOut, Step, Window};
 use crate::{Activation, Conv1dParams, Float, Sequence, Vector};
 use core::marker::PhantomData;
@@ -349,6 +349,30 @@ pub fn conv1d_step<
     x: &Vector<T, F>,
     state: &mut Conv1dState<T, F, H>,
 ) -> Vector<T, O> {
+    conv1d_step_epilogue::<T, Activate<A>, F, O, KW, D, H, G, K, B>(p, x, state, &Activate::new())
+}
+
+/// [`conv1d_step`] with the epilogue `e` in place of the activation (with
+/// [`AffineThen`]: the streaming step of `Conv1d → BatchNorm → act`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_step_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const F: usize,
+    const O: usize,
+    const KW: usize,
+    const D: usize,
+    const H: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Vector<T, F>,
+    state: &mut Conv1dState<T, F, H>,
+    e: &E,
+) -> Vector<T, O> {
     const {
         assert_geometry::<1, F, 1, O, KW, 1, D, G, K, B>();
         assert!(H == (KW - 1) * D, "conv1d_step: H must be (KW - 1) * D");
@@ -368,7 +392,7 @@ pub fn conv1d_step<
             None
         }
     });
-    A::apply(&mut acc);
+    e.all(&mut acc);
     if H > 0 {
         state.history[next] = *xt;
         state.next = (next + 1) % H;
@@ -477,6 +501,29 @@ impl<
         conv1d_epilogue::<T, AffineThen<A, T, O>, S, F, OS, O, KW, ST, D, P, G, K, B>(
             p,
             x,
+            &AffineThen::new(affine),
+        )
+    }
+
+    /// [`conv1d_step_epilogue`] with `A` after a per-channel affine: one
+    /// streaming step of `Conv1d → BatchNorm → A` (stride 1, causal).
+    #[inline(always)]
+    pub fn step_affine<T: Float, const K: usize, const B: usize, const H: usize>(
+        p: &Conv1dParams<T, O, K, B>,
+        x: &Vector<T, F>,
+        state: &mut Conv1dState<T, F, H>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Vector<T, O> {
+        const {
+            assert!(
+                ST == 1 && P == H,
+                "Conv1d::step_affine: only a stride-1 causal Conv1d streams"
+            );
+        };
+        conv1d_step_epilogue::<T, AffineThen<A, T, O>, F, O, KW, D, H, G, K, B>(
+            p,
+            x,
+            state,
             &AffineThen::new(affine),
         )
     }

@@ -854,4 +854,35 @@ mod tests {
         no_bias_grad_check::<Softmax, 5, 4, 2>(43);
         no_bias_grad_check::<Relu, 9, 2, 1>(44);
     }
+
+    /// `case`: z = W x + b = (−1.5, 6). With scale (−2, 0.5) and shift
+    /// (1, −4): (3 + 1, 3 − 4) = (4, −1); relu → (4, 0). On the sequence
+    /// (x, −x): z(−x) = (2.5, −8) → (−4, −8); relu → (0, 0). Without the
+    /// bias z = (−2, 7) → (5, −0.5).
+    #[test]
+    fn dense_affine_by_hand() {
+        let (p, x) = case::<f64>();
+        let a = ChannelAffine {
+            scale: [-2.0, 0.5],
+            shift: [1.0, -4.0],
+        };
+        assert_eq!(
+            dense_affine::<f64, Linear, 3, 2>(&p, &x, &a).as_slice(),
+            &[4.0, -1.0]
+        );
+        assert_eq!(
+            dense_affine::<f64, Relu, 3, 2>(&p, &x, &a).as_slice(),
+            &[4.0, 0.0]
+        );
+        let xs = SMatrix::<f64, 3, 2>::from_columns(&[x, -x]);
+        let ys = dense_seq_affine::<f64, Linear, 3, 2, 2>(&p, &xs, &a);
+        assert_eq!(ys.as_slice(), &[4.0, -1.0, -4.0, -8.0]);
+        let ys = dense_seq_affine::<f64, Relu, 3, 2, 2>(&p, &xs, &a);
+        assert_eq!(ys.as_slice(), &[4.0, 0.0, 0.0, 0.0]);
+        let nb = DenseNoBiasParams { weight: p.weight };
+        let y = dense_no_bias_affine::<f64, Linear, 3, 2>(&nb, &x, &a);
+        assert_eq!(y.as_slice(), &[5.0, -0.5]);
+        let ys = dense_no_bias_seq_affine::<f64, Linear, 3, 2, 2>(&nb, &xs, &a);
+        assert_eq!(ys.as_slice(), &[5.0, -0.5, -3.0, -7.5]);
+    }
 }
