@@ -25,8 +25,10 @@ cxx -march=native -DRTNEURAL_DEFAULT_ALIGNMENT=32 "$repo/tools/peers/rtneural_be
 # staticnet's step bench, default and native, in their own target dirs.
 bench_bin() { # <label> <rustflags>
     local dir="$work/target-$1"
-    (cd "$repo" && RUSTFLAGS="$2" CARGO_TARGET_DIR="$dir" cargo bench --bench step --no-run -q 2>/dev/null)
-    find "$dir/release/deps" -maxdepth 1 -name 'step-*' -type f -executable | head -1
+    # BENCH_PEERS_NO_BUILD=1 times the binaries already built there.
+    [ -n "${BENCH_PEERS_NO_BUILD:-}" ] ||
+        (cd "$repo" && RUSTFLAGS="$2" CARGO_TARGET_DIR="$dir" cargo bench --bench step --no-run -q 2>/dev/null)
+    ls -t "$dir"/release/deps/step-* | grep -v '\.d$' | head -1
 }
 sn_default=$(bench_bin default "")
 sn_native=$(bench_bin native "-C target-cpu=native")

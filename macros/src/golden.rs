@@ -27,6 +27,8 @@ const SOURCES: &[&str] = &[
     "benches/forward.rs",
     "benches/step.rs",
     "benches/train.rs",
+    "benches/bnfuse.rs",
+    "tests/bnfuse.rs",
 ];
 
 /// Every `model! { .. }` body in `ts`, searched at any depth; bodies that

@@ -112,6 +112,99 @@ impl<'a> Plan<'a> {
     pub fn tape_input(&self, i: usize) -> TokenStream {
         self.tape_ref(self.nodes[i].inputs[0])
     }
+
+    /// The node that alone reads node `i`'s output, as its only input: a
+    /// single-input layer, and no other node (nor the model's output) needs
+    /// `i`'s output.
+    pub fn sole_reader(&self, i: usize) -> Option<usize> {
+        if i == self.last() || self.uses(Src::Node(i)) != 1 {
+            return None;
+        }
+        let j = self
+            .nodes
+            .iter()
+            .position(|n| n.inputs.contains(&Src::Node(i)))?;
+        let n = &self.nodes[j];
+        (!n.layer.is_merge() && n.inputs.len() == 1).then_some(j)
+    }
+
+    /// The chains the inference forward (and streaming step) computes as
+    /// one loop: a layer that [absorbs an affine](Layer::absorbs_affine)
+    /// (a convolution or `Dense` without an activation of its own), read
+    /// only by a per-channel affine at inference (BatchNorm with its
+    /// stored statistics, [`Layer::inference_affine`]), itself read only by
+    /// an element-wise activation layer, if it is. Nothing else reads the
+    /// intermediate outputs, so they are never stored: the kernel applies
+    /// the affine and the activation to its sums in registers. The training
+    /// modes do not fuse (their tape keeps every output).
+    pub fn inference_fusions(&self) -> Vec<Fusion> {
+        (0..self.nodes.len())
+            .filter_map(|producer| {
+                if !self.nodes[producer].layer.absorbs_affine() {
+                    return None;
+                }
+                let affine = self.sole_reader(producer)?;
+                self.nodes[affine]
+                    .layer
+                    .inference_affine(&self.site(affine))?;
+                let act = self.sole_reader(affine).filter(|&k| {
+                    let layer = &self.nodes[k].layer;
+                    layer.activation_only() && layer.activation().is_elementwise()
+                });
+                Some(Fusion {
+                    producer,
+                    affine,
+                    act,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A chain of the inference forward run as one loop (see
+/// [`Plan::inference_fusions`]): node indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fusion {
+    /// The convolution or `Dense` whose kernel runs the loop.
+    pub producer: usize,
+    /// The per-channel affine (BatchNorm) that alone reads it.
+    pub affine: usize,
+    /// The element-wise activation layer that alone reads the affine.
+    pub act: Option<usize>,
+}
+
+impl Fusion {
+    /// The node whose name the fused result takes.
+    pub fn last(&self) -> usize {
+        self.act.unwrap_or(self.affine)
+    }
+
+    /// Whether node `i` is computed inside this chain without a value of
+    /// its own (the producer, and the affine when an activation follows).
+    pub fn hides(&self, i: usize) -> bool {
+        (i == self.producer || i == self.affine) && i != self.last()
+    }
+
+    /// The activation the kernel applies after the affine.
+    pub fn act(&self, plan: &Plan) -> crate::layers::Act {
+        self.act.map_or(crate::layers::Act::Linear, |k| {
+            plan.nodes[k].layer.activation()
+        })
+    }
+
+    /// The fused node's operands for the producer: its site and input
+    /// source, and the affine's expression.
+    pub fn parts(&self, plan: &Plan) -> (Site, Src, TokenStream) {
+        let affine = plan.nodes[self.affine]
+            .layer
+            .inference_affine(&plan.site(self.affine))
+            .unwrap_or_default();
+        (
+            plan.site(self.producer),
+            plan.nodes[self.producer].inputs[0],
+            affine,
+        )
+    }
 }
 
 /// Reads the input shape and infers every node's output. Records every

@@ -58,7 +58,9 @@ volatile float sink;
 
 int main() {
     constexpr int F = 8, H = 32, S = 32;
-    std::vector<float> xs(F * S);
+    // RTNeural maps each step's input with its alignment (aligned loads):
+    // step t starts at 32·t bytes, so the buffer itself is 64-byte aligned.
+    alignas(64) static float xs[F * S];
     for (auto& v : xs) v = uniform() * 3.0f;
 
     RTNeural::ModelT<float, F, 1, RTNeural::LSTMLayerT<float, F, H>, RTNeural::DenseT<float, H, 1>> lstm;

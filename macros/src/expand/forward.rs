@@ -18,9 +18,23 @@ fn operand(plan: &Plan, src: Src) -> (TokenStream, TokenStream) {
 }
 
 pub fn forward(plan: &Plan) -> TokenStream {
+    let fusions = plan.inference_fusions();
     let lines = plan.nodes.iter().enumerate().map(|(i, n)| {
+        // A fused chain (a convolution or `Dense`, BatchNorm, an
+        // activation) is one kernel call bound to its last node's name;
+        // the nodes inside it have no value of their own.
+        if fusions.iter().any(|f| f.hides(i)) {
+            return TokenStream::new();
+        }
         let site = plan.site(i);
-        let call = if n.layer.is_merge() {
+        let fused = fusions.iter().find(|f| f.last() == i);
+        let call = if let Some(f) = fused {
+            let (producer, src, affine) = f.parts(plan);
+            let x = operand(plan, src).0;
+            plan.nodes[f.producer]
+                .layer
+                .forward_affine(&producer, &x, &affine, f.act(plan))
+        } else if n.layer.is_merge() {
             let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(plan, s).0).collect();
             n.layer.forward_merge(&site, &xs, false)
         } else {

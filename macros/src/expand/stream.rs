@@ -11,7 +11,8 @@
 
 use super::local;
 use crate::ast::ModelDef;
-use crate::plan::{Plan, Src};
+use crate::layers::StreamStep;
+use crate::plan::{Fusion, Plan, Src};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
@@ -29,16 +30,37 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
     let mut fields = Vec::new();
     let mut zeros = Vec::new();
     let mut lines = Vec::new();
+    let operand = |src: Src| match src {
+        Src::Input => quote!(x_t),
+        Src::Node(j) => {
+            let l = local(&plan.nodes[j].decl.name, TAKEN);
+            quote!(&#l)
+        }
+    };
+    // The inference fusions whose producer streams fused, each with its
+    // step (whose state is the producer's); the others run node by node.
+    let mut fused: Vec<(Fusion, Option<StreamStep>)> = plan
+        .inference_fusions()
+        .into_iter()
+        .filter_map(|f| {
+            let (producer, src, affine) = f.parts(plan);
+            let layer = &plan.nodes[f.producer].layer;
+            let step = layer.stream_affine(&producer, &operand(src), &affine, f.act(plan))?;
+            Some((f, Some(step)))
+        })
+        .collect();
     for (i, n) in plan.nodes.iter().enumerate() {
+        if fused.iter().any(|(f, _)| f.hides(i)) {
+            continue;
+        }
         let site = plan.site(i);
-        let operand = |src: Src| match src {
-            Src::Input => quote!(x_t),
-            Src::Node(j) => {
-                let l = local(&plan.nodes[j].decl.name, TAKEN);
-                quote!(&#l)
-            }
+        let (field, step) = match fused.iter_mut().find(|(f, _)| f.last() == i) {
+            Some((f, step)) => (plan.nodes[f.producer].decl.name.clone(), step.take()),
+            None => (site.name.clone(), None),
         };
-        let step = if n.layer.is_merge() {
+        let step = if step.is_some() {
+            step
+        } else if n.layer.is_merge() {
             let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(s)).collect();
             n.layer.stream_merge(&site, &xs)
         } else {
@@ -47,13 +69,12 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
         let Some(step) = step else {
             return TokenStream::new();
         };
-        let field = &site.name;
         if let Some(ty) = step.state {
             let doc = format!("`{field}`'s state.");
             fields.push(quote!(#[doc = #doc] pub #field: #ty,));
             zeros.push(quote!(#field: <#ty>::zeros(),));
         }
-        let (run, output, l) = (step.run, step.output, local(field, TAKEN));
+        let (run, output, l) = (step.run, step.output, local(&site.name, TAKEN));
         lines.push(quote!(#run let #l = #output;));
     }
     if fields.is_empty() {

@@ -112,6 +112,13 @@ impl Act {
             self
         }
     }
+
+    /// Whether it acts on each value alone (all but `softmax`, which needs
+    /// the whole group): only those fuse after a per-channel affine
+    /// ([`crate::plan::Plan::inference_fusions`]).
+    pub fn is_elementwise(self) -> bool {
+        self != Act::Softmax
+    }
 }
 
 /// The activation applied to `x` (by value) of shape `shape`: softmax over

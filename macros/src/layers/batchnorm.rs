@@ -202,6 +202,12 @@ impl Layer for BatchNorm {
         true
     }
 
+    fn inference_affine(&self, s: &Site) -> Option<TokenStream> {
+        let (p, eps) = (s.params(), self.eps());
+        let c = lit(s.input.width());
+        Some(s.call(quote!(k::batchnorm_affine::<T, #c>), quote!(&#p, #eps)))
+    }
+
     fn backward(&self, s: &Site, io: &BackIo, _linear: bool) -> TokenStream {
         let (p, g, eps) = (s.params(), s.grads(), self.eps());
         let BackIo { input, grad, .. } = io;

@@ -174,10 +174,15 @@ impl Conv1d {
     /// `k::Conv1d::<act, k::SeqIn<..>, k::SeqOut<..>, k::Window<..>,
     /// k::Step<..>, k::Dilation1d<..>, k::PadBefore<..>, k::Groups<..>>`.
     fn kernels(&self, s: &Site, linear: bool) -> TokenStream {
+        self.kernels_act(s, self.act.unless(linear))
+    }
+
+    /// [`Conv1d::kernels`] with the activation `act` (a fused one).
+    fn kernels_act(&self, s: &Site, act: Act) -> TokenStream {
         let (Shape::Seq(t, f), Shape::Seq(ot, o)) = (s.input, s.output) else {
             return quote_spanned!(s.span=> ::core::compile_error!("staticnet: internal error: Conv1d off a sequence"));
         };
-        let a = self.act.unless(linear).ty();
+        let a = act.ty();
         let [t, f, ot, o, k, st, d, p, g] = [
             t,
             f,
@@ -362,6 +367,48 @@ impl Layer for Conv1d {
         let p = s.params();
         let call = s.call(quote!(#kernels::forward_into), quote!(&#p, #x, &mut #out));
         Some(quote!(#call;))
+    }
+
+    fn absorbs_affine(&self) -> bool {
+        self.act == Act::Linear
+    }
+
+    fn stream_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> Option<StreamStep> {
+        if !self.streams() {
+            return None;
+        }
+        let Shape::Seq(_, f) = s.input else {
+            return None;
+        };
+        let (name, p) = (&s.name, s.params());
+        let kernels = self.kernels_act(s, act);
+        let (f, h) = (lit(f), lit(self.span() - 1));
+        Some(StreamStep {
+            state: Some(quote_spanned!(s.span=> ::staticnet::kernels::Conv1dState<T, #f, #h>)),
+            run: TokenStream::new(),
+            output: s.call(
+                quote!(#kernels::step_affine),
+                quote!(&#p, #x, &mut state.#name, &#affine),
+            ),
+        })
+    }
+
+    fn forward_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> TokenStream {
+        let kernels = self.kernels_act(s, act);
+        let p = s.params();
+        s.call(quote!(#kernels::forward_affine), quote!(&#p, #x, &#affine))
     }
 
     fn has_params(&self) -> bool {

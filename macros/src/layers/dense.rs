@@ -195,6 +195,54 @@ impl Layer for Dense {
         true
     }
 
+    fn absorbs_affine(&self) -> bool {
+        self.act == Act::Linear
+    }
+
+    fn forward_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> TokenStream {
+        let a = act.ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        let callee = match s.input {
+            Shape::Seq(t, _) => {
+                let (f, t) = (
+                    self.kernel("dense_seq_affine", "dense_no_bias_seq_affine"),
+                    lit(t),
+                );
+                quote!(#f::<T, #a, #i, #o, #t>)
+            }
+            _ => {
+                let f = self.kernel("dense_affine", "dense_no_bias_affine");
+                quote!(#f::<T, #a, #i, #o>)
+            }
+        };
+        s.call(callee, quote!(&#p, #x, &#affine))
+    }
+
+    fn stream_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> Option<StreamStep> {
+        let a = act.ty();
+        let (i, o) = self.sizes(s);
+        let p = s.params();
+        let f = self.kernel("dense_affine", "dense_no_bias_affine");
+        Some(StreamStep {
+            state: None,
+            run: TokenStream::new(),
+            output: s.call(quote!(#f::<T, #a, #i, #o>), quote!(&#p, #x, &#affine)),
+        })
+    }
+
     fn tape_fields(&self, s: &Site) -> Vec<TapeField> {
         pre_activation_tape(s, self.act)
     }

@@ -84,10 +84,16 @@ impl DepthwiseConv2d {
     /// `k::DepthwiseConv2d::<act, k::In<..>, k::Out<..>, k::Kernel<..>,
     /// k::Stride<..>, k::Pad<..>, k::Dilation<..>>`.
     fn kernels(&self, s: &Site, linear: bool) -> TokenStream {
+        self.kernels_act(s, self.act.unless(linear))
+    }
+
+    /// [`DepthwiseConv2d::kernels`] with the activation `act` (a fused
+    /// one).
+    fn kernels_act(&self, s: &Site, act: Act) -> TokenStream {
         let (Shape::Image(c, h, w), Shape::Image(o, oh, ow)) = (s.input, s.output) else {
             return quote_spanned!(s.span=> ::core::compile_error!("staticnet: internal error: DepthwiseConv2d off an image"));
         };
-        let a = self.act.unless(linear).ty();
+        let a = act.ty();
         let ((kh, kw), (sh, sw), (pt, pl), (dh, dw)) =
             (self.kernel, self.stride, self.pad_top_left, self.dilation);
         let [c, h, w, o, oh, ow, kh, kw, sh, sw, pt, pl, dh, dw] =
@@ -207,6 +213,22 @@ impl Layer for DepthwiseConv2d {
         let p = s.params();
         let call = s.call(quote!(#kernels::forward_into), quote!(&#p, #x, &mut #out));
         Some(quote!(#call;))
+    }
+
+    fn absorbs_affine(&self) -> bool {
+        self.act == Act::Linear
+    }
+
+    fn forward_affine(
+        &self,
+        s: &Site,
+        x: &TokenStream,
+        affine: &TokenStream,
+        act: Act,
+    ) -> TokenStream {
+        let kernels = self.kernels_act(s, act);
+        let p = s.params();
+        s.call(quote!(#kernels::forward_affine), quote!(&#p, #x, &#affine))
     }
 
     fn has_params(&self) -> bool {

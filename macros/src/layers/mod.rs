@@ -500,6 +500,56 @@ pub trait Layer {
     fn pre_activation(&self, _s: &Site) -> Option<TokenStream> {
         None
     }
+
+    // Inference fusion (`plan::Plan::inference_fusions`): a layer that is a
+    // per-channel affine at inference (BatchNorm with its stored
+    // statistics), the element-wise activation layer after it, and the
+    // convolution or `Dense` before it run as one loop, the affine and the
+    // activation applied by the kernel to its sums before it stores them.
+
+    /// The layer as a per-channel affine at inference, if it is one: an
+    /// expression of its `k::ChannelAffine<T, C>` (one scale and shift per
+    /// channel, computed once per call).
+    fn inference_affine(&self, _s: &Site) -> Option<TokenStream> {
+        None
+    }
+
+    /// Whether the inference forward (and the streaming step, if the layer
+    /// streams) can apply a per-channel affine and an element-wise
+    /// activation to its output sums in its own loop: true for a layer with
+    /// a kernel epilogue and no activation of its own.
+    fn absorbs_affine(&self) -> bool {
+        false
+    }
+
+    /// The inference forward followed by the per-channel affine `affine`
+    /// (an expression of a `k::ChannelAffine` over the output channels) and
+    /// then `act`, in the layer's output loop; only called where
+    /// [`Layer::absorbs_affine`].
+    fn forward_affine(
+        &self,
+        _s: &Site,
+        _x: &TokenStream,
+        _affine: &TokenStream,
+        _act: Act,
+    ) -> TokenStream {
+        quote!(::core::compile_error!(
+            "staticnet: internal error: the layer absorbs no affine"
+        ))
+    }
+
+    /// The streaming step with the affine and `act` fused in, as
+    /// [`Layer::forward_affine`]; `None` where the layer does not stream
+    /// (or not fused: the drivers then run the three separately).
+    fn stream_affine(
+        &self,
+        _s: &Site,
+        _x: &TokenStream,
+        _affine: &TokenStream,
+        _act: Act,
+    ) -> Option<StreamStep> {
+        None
+    }
 }
 
 /// An unsuffixed integer literal.

@@ -13,6 +13,7 @@
 //! never written here: training-mode BatchNorm (batch statistics) is a
 //! later issue.
 
+use super::ChannelAffine;
 use crate::{BatchNormParams, Float, Image};
 use nalgebra::SMatrix;
 
@@ -176,6 +177,32 @@ pub fn batchnorm_image_backward_params<T: Float, const C: usize, const H: usize,
     }
 }
 
+/// Evaluation-mode BatchNorm as a per-channel affine map, for a kernel to
+/// apply in its own output loop ([`AffineThen`](super::AffineThen)):
+/// `scale_c = γ_c / √(running_var_c + ε)`, `shift_c = β_c − scale_c ·
+/// running_mean_c`, so that `y = scale_c · x + shift_c` is
+/// [`batchnorm`]'s `γ (x − mean)/√(var + ε) + β` (PyTorch's CPU kernel
+/// computes its eval mode in this same form). `O(C)`: computed once per
+/// forward, never per value. A bias of the layer before stays in that
+/// layer's sums: `scale · (Σ w·x + b) + shift`.
+#[inline]
+pub fn batchnorm_affine<T: Float, const C: usize>(
+    p: &BatchNormParams<T, C>,
+    eps: T,
+) -> ChannelAffine<T, C> {
+    let mut affine = ChannelAffine {
+        scale: [T::zero(); C],
+        shift: [T::zero(); C],
+    };
+    for c in 0..C {
+        let (inv, mean) = channel(p, eps, c);
+        let scale = p.weight[c] * inv;
+        affine.scale[c] = scale;
+        affine.shift[c] = p.bias[c] - scale * mean;
+    }
+    affine
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,5 +351,16 @@ mod tests {
         let mut g2 = BatchNormParams::<f64, 3>::zeros();
         batchnorm_image_backward_params::<f64, 3, 2, 4>(&p, &x, &r, &mut g2, EPS);
         assert_eq!(g, g2);
+    }
+
+    #[test]
+    fn affine_by_hand() {
+        // hand_params with eps = 0.5: scale = γ/√(var + ε) = (3/2, −1/0.5)
+        // = (1.5, −2); shift = β − scale·mean = (0.5 − 1.5, 2 − 4) = (−1, −2).
+        let a = batchnorm_affine::<f64, 2>(&hand_params(), 0.5);
+        assert_eq!(a.scale, [1.5, -2.0]);
+        assert_eq!(a.shift, [-1.0, -2.0]);
+        // The values of `eval_by_hand`: 1.5·5 − 1 = 6.5, −2·(−2.5) − 2 = 3.
+        assert_eq!((a.map(0, 5.0), a.map(1, -2.5)), (6.5, 3.0));
     }
 }

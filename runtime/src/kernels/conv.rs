@@ -15,6 +15,7 @@
 //! group it needs (across channels, per pixel).
 
 use super::blas::madd;
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
 use super::geometry::{Dilation, Groups, In, Kernel, Out, Pad, Stride};
 use crate::{Activation, Conv2dParams, ConvBlock, Float, Image};
 use core::marker::PhantomData;
@@ -89,12 +90,78 @@ pub fn conv2d_into<
     x: &Image<T, C, H, W>,
     y: &mut Image<T, O, OH, OW>,
 ) {
+    conv2d_epilogue_into::<T, Activate<A>, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(
+        p,
+        x,
+        &Activate::new(),
+        y,
+    )
+}
+
+/// [`conv2d`] with the epilogue `e` in place of the activation: applied to
+/// each output pixel's `O` sums (or each filter's output row) in registers
+/// before they are stored. With [`AffineThen`] it is `Conv2d` followed by
+/// BatchNorm (inference statistics) and an activation, in one loop.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    e: &E,
+) -> Image<T, O, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    conv2d_epilogue_into::<T, E, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, e, &mut y);
+    y
+}
+
+/// [`conv2d_epilogue`] writing its output into `y` (every value is
+/// overwritten).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_epilogue_into<
+    T: Float,
+    E: Epilogue<T, O>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    e: &E,
+    y: &mut Image<T, O, OH, OW>,
+) {
     const {
         assert!(K == C * KH * KW, "conv2d: K must be C * KH * KW");
         assert!(SH > 0 && SW > 0, "conv2d: strides must be positive");
     };
     // (All constants: the branch not taken is not compiled.)
-    if A::ELEMENTWISE
+    if E::ELEMENTWISE
         && SH == 1
         && SW == 1
         && PT == 0
@@ -102,7 +169,7 @@ pub fn conv2d_into<
         && OH + KH <= H + 1
         && OW + KW <= W + 1
     {
-        return valid_unit_stride::<T, A, C, H, W, O, KH, KW, OH, OW, K>(p, x, y);
+        return valid_unit_stride::<T, E, C, H, W, O, KH, KW, OH, OW, K>(p, x, e, y);
     }
     let w = p.weight.as_slice();
     for i in 0..OH {
@@ -121,9 +188,21 @@ pub fn conv2d_into<
                     }
                 }
             }
-            A::apply(&mut acc);
+            if !E::ELEMENTWISE {
+                e.all(&mut acc);
+            }
             for (yo, &a) in y.iter_mut().zip(&acc) {
                 yo[i][j] = a;
+            }
+        }
+        if E::ELEMENTWISE {
+            // Each channel's output row, contiguous and still in L1: the
+            // epilogue runs over it as vectors. Applied to every pixel's `O`
+            // sums instead, it made this loop ~1.8× slower (MobileNet-VWW's
+            // first block, relu or BatchNorm + relu, 8 filters; see
+            // BENCHMARKS.md), whatever it computed.
+            for (o, yo) in y.iter_mut().enumerate() {
+                e.channel(o, &mut yo[i]);
             }
         }
     }
@@ -145,7 +224,7 @@ const FILTERS: usize = 4;
 #[allow(clippy::too_many_arguments)]
 fn valid_unit_stride<
     T: Float,
-    A: Activation,
+    E: Epilogue<T, O>,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -158,11 +237,12 @@ fn valid_unit_stride<
 >(
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
+    e: &E,
     y: &mut Image<T, O, OH, OW>,
 ) {
-    let o0 = filter_rows::<T, A, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, y);
+    let o0 = filter_rows::<T, E, FILTERS, C, H, W, O, KH, KW, OH, OW, K>(0, p, x, y, e);
     if !O.is_multiple_of(FILTERS) {
-        filter_rows::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, y);
+        filter_rows::<T, E, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, y, e);
     }
 }
 
@@ -172,7 +252,7 @@ fn valid_unit_stride<
 #[allow(clippy::too_many_arguments)]
 fn filter_rows<
     T: Float,
-    A: Activation,
+    E: Epilogue<T, O>,
     const F: usize,
     const C: usize,
     const H: usize,
@@ -188,6 +268,7 @@ fn filter_rows<
     p: &Conv2dParams<T, O, K>,
     x: &Image<T, C, H, W>,
     y: &mut Image<T, O, OH, OW>,
+    e: &E,
 ) -> usize {
     // Column k of the weight holds tap k's weight for every filter.
     let w: &[[T; O]; K] = &p.weight.data.0;
@@ -215,8 +296,8 @@ fn filter_rows<
                     }
                 }
             }
-            for (yo, a) in y[o0..o0 + F].iter_mut().zip(&mut acc) {
-                A::apply(a);
+            for (f, (yo, a)) in y[o0..o0 + F].iter_mut().zip(&mut acc).enumerate() {
+                e.channel(o0 + f, a);
                 yo[i] = *a;
             }
         }
@@ -608,6 +689,22 @@ impl<
     ) {
         conv2d_backward_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g)
     }
+
+    /// [`conv2d_epilogue`] with `A` after a per-channel affine: the
+    /// inference forward of `Conv2d → BatchNorm → A` in one loop,
+    /// `A(scale_c · (Σ w·x + b_c) + shift_c)`.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, const K: usize>(
+        p: &Conv2dParams<T, O, K>,
+        x: &Image<T, C, H, W>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d_epilogue::<T, AffineThen<A, T, O>, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(
+            p,
+            x,
+            &AffineThen::new(affine),
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -696,6 +793,97 @@ pub fn conv2d_grouped_into<
     x: &Image<T, C, H, W>,
     y: &mut Image<T, O, OH, OW>,
 ) {
+    conv2d_grouped_epilogue_into::<
+        T,
+        Activate<A>,
+        P,
+        C,
+        H,
+        W,
+        O,
+        KH,
+        KW,
+        SH,
+        SW,
+        DH,
+        DW,
+        PT,
+        PL,
+        G,
+        OH,
+        OW,
+        K,
+    >(p, x, &Activate::new(), y)
+}
+
+/// [`conv2d_grouped`] with the epilogue `e` in place of the activation:
+/// for an element-wise epilogue, applied to each filter's output plane
+/// right after its sums are computed (while it is in L1), otherwise (for
+/// `Softmax`, across the channels) to each pixel at the end.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    e: &E,
+) -> Image<T, O, OH, OW> {
+    let mut y = [[[T::zero(); OW]; OH]; O];
+    conv2d_grouped_epilogue_into::<T, E, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(
+        p, x, e, &mut y,
+    );
+    y
+}
+
+/// [`conv2d_grouped_epilogue`] writing its output into `y` (every value is
+/// overwritten).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_grouped_epilogue_into<
+    T: Float,
+    E: Epilogue<T, O>,
+    P: ConvBlock<T, O, K>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const G: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    p: &P,
+    x: &Image<T, C, H, W>,
+    e: &E,
+    y: &mut Image<T, O, OH, OW>,
+) {
     grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
     let (cg, og) = (C / G, O / G);
     let w = p.weight().as_slice();
@@ -722,8 +910,24 @@ pub fn conv2d_grouped_into<
                 *yv = acc;
             }
         }
+        if E::ELEMENTWISE {
+            e.channel(o, yo.as_flattened_mut());
+        }
     }
-    super::elementwise::activate_image_in_place::<T, A, O, OH, OW>(y);
+    if !E::ELEMENTWISE {
+        for i in 0..OH {
+            for j in 0..OW {
+                let mut v = [T::zero(); O];
+                for (vc, yc) in v.iter_mut().zip(y.iter()) {
+                    *vc = yc[i][j];
+                }
+                e.all(&mut v);
+                for (&vc, yc) in v.iter().zip(y.iter_mut()) {
+                    yc[i][j] = vc;
+                }
+            }
+        }
+    }
 }
 
 /// The size relations [`conv2d_grouped`] relies on, checked at compile
@@ -1032,6 +1236,37 @@ impl<
             K,
         >(x, y, dy, g)
     }
+
+    /// [`conv2d_grouped_epilogue`] with `A` after a per-channel affine:
+    /// the inference forward of the layer, BatchNorm and `A` in one loop.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Image<T, O, OH, OW> {
+        conv2d_grouped_epilogue::<
+            T,
+            AffineThen<A, T, O>,
+            P,
+            C,
+            H,
+            W,
+            O,
+            KH,
+            KW,
+            SH,
+            SW,
+            DH,
+            DW,
+            PT,
+            PL,
+            G,
+            OH,
+            OW,
+            K,
+        >(p, x, &AffineThen::new(affine))
+    }
 }
 
 #[cfg(test)]
@@ -1089,6 +1324,24 @@ mod tests {
     fn strided<T: Float, A: Activation>() -> Image<T, 2, 3, 2> {
         let (p, x) = strided_case::<T>();
         conv2d::<T, A, 2, 5, 4, 2, 3, 3, 2, 2, 1, 0, 3, 2, 18>(&p, &x)
+    }
+
+    /// The strided case's outputs through the epilogue: scale (2, −1),
+    /// shift (1, 0.5), relu: y0 → 2·y0 + 1, y1 → max(0.5 − y1, 0).
+    #[test]
+    fn strided_affine_relu_by_hand() {
+        let (p, x) = strided_case::<f64>();
+        let a = ChannelAffine {
+            scale: [2.0, -1.0],
+            shift: [1.0, 0.5],
+        };
+        type C = Conv2d<Relu, In<2, 5, 4>, Out<2, 3, 2>, Kernel<3, 3>, Stride<2, 2>, Pad<1, 0>>;
+        let y = C::forward_affine(&p, &x, &a);
+        let want0 = STRIDED_Y0.map(|v| 2.0 * v + 1.0);
+        let want1 = STRIDED_Y1.map(|v| (0.5 - v).max(0.0));
+        assert_eq!(y[0].as_flattened(), &want0);
+        assert_eq!(y[1].as_flattened(), &want1);
+        assert_eq!(want1, [1.5, 0.0, 0.0, 1.5, 0.0, 3.5]);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! of `S` steps returns exactly (`==`) what the forward returns.
 
 use super::blas::madd;
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
 use super::geometry::{Dilation1d, Groups, PadBefore, SeqIn, SeqOut, Step, Window};
 use crate::{Activation, Conv1dParams, Float, Sequence, Vector};
 use core::marker::PhantomData;
@@ -374,6 +375,30 @@ pub fn conv1d_step<
     x: &Vector<T, F>,
     state: &mut Conv1dState<T, F, H>,
 ) -> Vector<T, O> {
+    conv1d_step_epilogue::<T, Activate<A>, F, O, KW, D, H, G, K, B>(p, x, state, &Activate::new())
+}
+
+/// [`conv1d_step`] with the epilogue `e` in place of the activation (with
+/// [`AffineThen`]: the streaming step of `Conv1d → BatchNorm → act`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_step_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const F: usize,
+    const O: usize,
+    const KW: usize,
+    const D: usize,
+    const H: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Vector<T, F>,
+    state: &mut Conv1dState<T, F, H>,
+    e: &E,
+) -> Vector<T, O> {
     const {
         assert_geometry::<1, F, 1, O, KW, 1, D, G, K, B>();
         assert!(H == (KW - 1) * D, "conv1d_step: H must be (KW - 1) * D");
@@ -393,7 +418,7 @@ pub fn conv1d_step<
             None
         }
     });
-    A::apply(&mut acc);
+    e.all(&mut acc);
     if H > 0 {
         state.history[next] = *xt;
         state.next = (next + 1) % H;
@@ -500,6 +525,81 @@ impl<
         };
         conv1d_step::<T, A, F, O, KW, D, H, G, K, B>(p, x, state)
     }
+
+    /// [`conv1d_epilogue`] with `A` after a per-channel affine: the
+    /// inference forward of `Conv1d → BatchNorm → A` in one loop.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, const K: usize, const B: usize>(
+        p: &Conv1dParams<T, O, K, B>,
+        x: &Sequence<T, S, F>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Sequence<T, OS, O> {
+        conv1d_epilogue::<T, AffineThen<A, T, O>, S, F, OS, O, KW, ST, D, P, G, K, B>(
+            p,
+            x,
+            &AffineThen::new(affine),
+        )
+    }
+
+    /// [`conv1d_step_epilogue`] with `A` after a per-channel affine: one
+    /// streaming step of `Conv1d → BatchNorm → A` (stride 1, causal).
+    #[inline(always)]
+    pub fn step_affine<T: Float, const K: usize, const B: usize, const H: usize>(
+        p: &Conv1dParams<T, O, K, B>,
+        x: &Vector<T, F>,
+        state: &mut Conv1dState<T, F, H>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Vector<T, O> {
+        const {
+            assert!(
+                ST == 1 && P == H,
+                "Conv1d::step_affine: only a stride-1 causal Conv1d streams"
+            );
+        };
+        conv1d_step_epilogue::<T, AffineThen<A, T, O>, F, O, KW, D, H, G, K, B>(
+            p,
+            x,
+            state,
+            &AffineThen::new(affine),
+        )
+    }
+}
+
+/// [`conv1d`] with the epilogue `e` in place of the activation, applied to
+/// each output step's `O` sums before they are stored (with
+/// [`AffineThen`]: BatchNorm and an activation fused in).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_epilogue<
+    T: Float,
+    E: Epilogue<T, O>,
+    const S: usize,
+    const F: usize,
+    const OS: usize,
+    const O: usize,
+    const KW: usize,
+    const ST: usize,
+    const D: usize,
+    const P: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Sequence<T, S, F>,
+    e: &E,
+) -> Sequence<T, OS, O> {
+    const { assert_geometry::<S, F, OS, O, KW, ST, D, G, K, B>() };
+    let xs: &[[T; F]; S] = &x.data.0;
+    let mut y = Sequence::<T, OS, O>::zeros();
+    for (i, yt) in y.data.0.iter_mut().enumerate() {
+        let mut acc = output_step::<T, F, O, KW, G, K, B>(p, |j| {
+            tap_index(i, j, ST, D, P, S).map(|t| &xs[t])
+        });
+        e.all(&mut acc);
+        *yt = acc;
+    }
+    y
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
 use super::blas::madd;
+use super::epilogue::{AffineThen, ChannelAffine, Epilogue};
 use crate::{Activation, DenseNoBiasParams, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
@@ -485,6 +486,107 @@ pub fn dense_no_bias_seq_backward_params<
     no_bias_steps::<T, A, I, O, false>(&[], x.as_slice(), y.as_slice(), dy.as_slice(), g, &mut []);
 }
 
+// ---------------------------------------------------------------------------
+// `Dense → BatchNorm → activation` at inference, in one loop: the epilogue
+// (`epilogue.rs`) runs on the `O` sums in registers before they are stored.
+
+/// `Dense` on a vector with the epilogue `e` in place of the activation.
+#[inline]
+pub fn dense_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    e: &E,
+) -> SVector<T, O> {
+    let mut y = affine(p, x.as_slice());
+    e.all(&mut y);
+    SVector::from(y)
+}
+
+/// `Dense` without a bias on a vector with the epilogue `e`.
+#[inline]
+pub fn dense_no_bias_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    e: &E,
+) -> SVector<T, O> {
+    let mut y = linear_no_bias::<T, I, O>(p.weight.as_slice(), x.as_slice());
+    e.all(&mut y);
+    SVector::from(y)
+}
+
+/// The sequence form of [`dense_epilogue`] (and, given `step` =
+/// [`linear_no_bias`], of [`dense_no_bias_epilogue`]): `step` computes one
+/// step's `O` sums from its `I` inputs.
+#[inline(always)]
+fn seq_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize, const S: usize>(
+    x: &SMatrix<T, I, S>,
+    e: &E,
+    step: impl Fn(&[T]) -> [T; O],
+) -> SMatrix<T, O, S> {
+    let mut y = SMatrix::<T, O, S>::zeros();
+    // Column t of the sequence is step t: I (resp. O) contiguous values.
+    for (xt, yt) in x
+        .as_slice()
+        .chunks_exact(I)
+        .zip(y.as_mut_slice().chunks_exact_mut(O))
+    {
+        let mut v = step(xt);
+        e.all(&mut v);
+        yt.copy_from_slice(&v);
+    }
+    y
+}
+
+/// `act(scale_c · (W x + b)_c + shift_c)` on a vector: `Dense`, then a
+/// per-channel affine (BatchNorm's inference statistics,
+/// [`batchnorm_affine`](super::batchnorm_affine)), then `A`, in one loop.
+#[inline]
+pub fn dense_affine<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SVector<T, I>,
+    a: &ChannelAffine<T, O>,
+) -> SVector<T, O> {
+    dense_epilogue(p, x, &AffineThen::<A, T, O>::new(a))
+}
+
+/// [`dense_affine`] on every step of a sequence `[S, I]` → `[S, O]`.
+#[inline]
+pub fn dense_seq_affine<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
+    p: &DenseParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    a: &ChannelAffine<T, O>,
+) -> SMatrix<T, O, S> {
+    seq_epilogue(x, &AffineThen::<A, T, O>::new(a), |xt| affine(p, xt))
+}
+
+/// [`dense_affine`] without a bias: `act(scale_c · (W x)_c + shift_c)`.
+#[inline]
+pub fn dense_no_bias_affine<T: Float, A: Activation, const I: usize, const O: usize>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SVector<T, I>,
+    a: &ChannelAffine<T, O>,
+) -> SVector<T, O> {
+    dense_no_bias_epilogue(p, x, &AffineThen::<A, T, O>::new(a))
+}
+
+/// [`dense_no_bias_affine`] on every step of a sequence.
+#[inline]
+pub fn dense_no_bias_seq_affine<
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    p: &DenseNoBiasParams<T, I, O>,
+    x: &SMatrix<T, I, S>,
+    a: &ChannelAffine<T, O>,
+) -> SMatrix<T, O, S> {
+    seq_epilogue(x, &AffineThen::<A, T, O>::new(a), |xt| {
+        linear_no_bias::<T, I, O>(p.weight.as_slice(), xt)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -802,5 +904,36 @@ mod tests {
         no_bias_grad_check::<Sigmoid, 3, 5, 3>(42);
         no_bias_grad_check::<Softmax, 5, 4, 2>(43);
         no_bias_grad_check::<Relu, 9, 2, 1>(44);
+    }
+
+    /// `case`: z = W x + b = (−1.5, 6). With scale (−2, 0.5) and shift
+    /// (1, −4): (3 + 1, 3 − 4) = (4, −1); relu → (4, 0). On the sequence
+    /// (x, −x): z(−x) = (2.5, −8) → (−4, −8); relu → (0, 0). Without the
+    /// bias z = (−2, 7) → (5, −0.5).
+    #[test]
+    fn dense_affine_by_hand() {
+        let (p, x) = case::<f64>();
+        let a = ChannelAffine {
+            scale: [-2.0, 0.5],
+            shift: [1.0, -4.0],
+        };
+        assert_eq!(
+            dense_affine::<f64, Linear, 3, 2>(&p, &x, &a).as_slice(),
+            &[4.0, -1.0]
+        );
+        assert_eq!(
+            dense_affine::<f64, Relu, 3, 2>(&p, &x, &a).as_slice(),
+            &[4.0, 0.0]
+        );
+        let xs = SMatrix::<f64, 3, 2>::from_columns(&[x, -x]);
+        let ys = dense_seq_affine::<f64, Linear, 3, 2, 2>(&p, &xs, &a);
+        assert_eq!(ys.as_slice(), &[4.0, -1.0, -4.0, -8.0]);
+        let ys = dense_seq_affine::<f64, Relu, 3, 2, 2>(&p, &xs, &a);
+        assert_eq!(ys.as_slice(), &[4.0, 0.0, 0.0, 0.0]);
+        let nb = DenseNoBiasParams { weight: p.weight };
+        let y = dense_no_bias_affine::<f64, Linear, 3, 2>(&nb, &x, &a);
+        assert_eq!(y.as_slice(), &[5.0, -0.5]);
+        let ys = dense_no_bias_seq_affine::<f64, Linear, 3, 2, 2>(&nb, &xs, &a);
+        assert_eq!(ys.as_slice(), &[5.0, -0.5, -3.0, -7.5]);
     }
 }

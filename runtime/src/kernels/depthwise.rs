@@ -13,8 +13,10 @@
 //! value, no sum over channels).
 
 use super::conv::{
-    conv2d_grouped, conv2d_grouped_backward, conv2d_grouped_backward_params, conv2d_grouped_into,
+    conv2d_grouped, conv2d_grouped_backward, conv2d_grouped_backward_params,
+    conv2d_grouped_epilogue, conv2d_grouped_into,
 };
+use super::epilogue::{AffineThen, ChannelAffine};
 use super::geometry::{Dilation, In, Kernel, Out, Pad, Stride};
 use crate::{Activation, ConvBlock, Float, Image};
 use core::marker::PhantomData;
@@ -300,6 +302,39 @@ impl<
             OW,
             K,
         >(x, y, dy, g)
+    }
+
+    /// The forward with `A` after a per-channel affine, in the kernel's
+    /// output loop ([`conv2d_grouped_epilogue`] with `groups = C`): the
+    /// inference forward of `DepthwiseConv2d → BatchNorm → A`.
+    #[inline(always)]
+    pub fn forward_affine<T: Float, P: ConvBlock<T, O, K>, const K: usize>(
+        p: &P,
+        x: &Image<T, C, H, W>,
+        affine: &ChannelAffine<T, O>,
+    ) -> Image<T, O, OH, OW> {
+        depthwise_asserts::<C, O, KH, KW, K>();
+        conv2d_grouped_epilogue::<
+            T,
+            AffineThen<A, T, O>,
+            P,
+            C,
+            H,
+            W,
+            O,
+            KH,
+            KW,
+            SH,
+            SW,
+            DH,
+            DW,
+            PT,
+            PL,
+            C,
+            OH,
+            OW,
+            K,
+        >(p, x, &AffineThen::new(affine))
     }
 }
 

@@ -60,3 +60,5 @@ pub use reshape::*;
 pub use sequence::*;
 mod batchnorm;
 pub use batchnorm::*;
+mod epilogue;
+pub use epilogue::*;
