@@ -205,6 +205,14 @@ pub struct VwwConvTape<T: ::staticnet::Float = f32> {
     ///`relu`'s output [8, 48, 48].
     pub relu: ::staticnet::Image<T, 8, 48, 48>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for VwwConvTape<T>
+where
+    ::staticnet::Image<T, 3, 96, 96>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> VwwConvTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -287,21 +295,26 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 96, 96>,
             k::Out<8, 48, 48>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_image_into::<
             T,
             8,
             48,
             48,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.001f64));
-        tape.relu = k::activate_image::<T, a::Relu, 8, 48, 48>(tape.bn);
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.001f64),
+            &mut tape.bn,
+        );
+        k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
         tape.relu
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -461,6 +474,12 @@ pub struct VwwConvOnlyTape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [8, 48, 48].
     pub conv: ::staticnet::Image<T, 8, 48, 48>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for VwwConvOnlyTape<T>
+where
+    ::staticnet::Image<T, 3, 96, 96>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> VwwConvOnlyTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -524,14 +543,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 96, 96>,
             k::Out<8, 48, 48>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -770,6 +789,14 @@ pub struct VwwDepthwiseTape<T: ::staticnet::Float = f32> {
     ///`relu`'s output [8, 48, 48].
     pub relu: ::staticnet::Image<T, 8, 48, 48>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for VwwDepthwiseTape<T>
+where
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> VwwDepthwiseTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -854,7 +881,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.dw = k::DepthwiseConv2d::<
+        k::DepthwiseConv2d::<
             a::Linear,
             k::In<8, 48, 48>,
             k::Out<8, 48, 48>,
@@ -862,14 +889,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
             k::Stride<1, 1>,
             k::Pad<1, 1>,
             k::Dilation<1, 1>,
-        >::forward(&self.dw, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        k::batchnorm_image_into::<
             T,
             8,
             48,
             48,
-        >(&self.bn, &tape.dw, <T as ::staticnet::Float>::of_f64(0.001f64));
-        tape.relu = k::activate_image::<T, a::Relu, 8, 48, 48>(tape.bn);
+        >(&self.bn, &tape.dw, <T as ::staticnet::Float>::of_f64(0.001f64), &mut tape.bn);
+        k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
         tape.relu
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1024,6 +1051,12 @@ pub struct VwwDepthwiseOnlyTape<T: ::staticnet::Float = f32> {
     ///`dw`'s output [8, 48, 48].
     pub dw: ::staticnet::Image<T, 8, 48, 48>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for VwwDepthwiseOnlyTape<T>
+where
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> VwwDepthwiseOnlyTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1089,7 +1122,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.dw = k::DepthwiseConv2d::<
+        k::DepthwiseConv2d::<
             a::Linear,
             k::In<8, 48, 48>,
             k::Out<8, 48, 48>,
@@ -1097,7 +1130,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
             k::Stride<1, 1>,
             k::Pad<1, 1>,
             k::Dilation<1, 1>,
-        >::forward(&self.dw, &tape.input);
+        >::forward_into(&self.dw, &tape.input, &mut tape.dw);
         tape.dw
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1341,6 +1374,14 @@ pub struct IcConvTape<T: ::staticnet::Float = f32> {
     ///`relu`'s output [16, 32, 32].
     pub relu: ::staticnet::Image<T, 16, 32, 32>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for IcConvTape<T>
+where
+    ::staticnet::Image<T, 3, 32, 32>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> IcConvTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1423,21 +1464,26 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 32, 32>,
             k::Out<16, 32, 32>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_image_into::<
             T,
             16,
             32,
             32,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.001f64));
-        tape.relu = k::activate_image::<T, a::Relu, 16, 32, 32>(tape.bn);
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.001f64),
+            &mut tape.bn,
+        );
+        k::activate_image_into::<T, a::Relu, 16, 32, 32>(&tape.bn, &mut tape.relu);
         tape.relu
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1597,6 +1643,12 @@ pub struct IcConvOnlyTape<T: ::staticnet::Float = f32> {
     ///`conv`'s output [16, 32, 32].
     pub conv: ::staticnet::Image<T, 16, 32, 32>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for IcConvOnlyTape<T>
+where
+    ::staticnet::Image<T, 3, 32, 32>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> IcConvOnlyTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1660,14 +1712,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 32, 32>,
             k::Out<16, 32, 32>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
         tape.conv
     }
     fn logits(tape: &Self::Tape) -> Self::Output {

@@ -205,6 +205,14 @@ pub struct ConvStridedTape<T: ::staticnet::Float = f32> {
     ///`relu`'s output [4, 5, 5].
     pub relu: ::staticnet::Image<T, 4, 5, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvStridedTape<T>
+where
+    ::staticnet::Image<T, 3, 9, 9>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvStridedTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -287,21 +295,26 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<3, 9, 9>,
             k::Out<4, 5, 5>,
             k::Kernel<3, 3>,
             k::Stride<2, 2>,
             k::Pad<1, 1>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_image_into::<
             T,
             4,
             5,
             5,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.001f64));
-        tape.relu = k::activate_image::<T, a::Relu, 4, 5, 5>(tape.bn);
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.001f64),
+            &mut tape.bn,
+        );
+        k::activate_image_into::<T, a::Relu, 4, 5, 5>(&tape.bn, &mut tape.relu);
         tape.relu
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -545,6 +558,14 @@ pub struct ConvValidTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [6, 5, 4].
     pub act: ::staticnet::Image<T, 6, 5, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvValidTape<T>
+where
+    ::staticnet::Image<T, 2, 7, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvValidTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -627,21 +648,26 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 7, 6>,
             k::Out<6, 5, 4>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_image_into::<
             T,
             6,
             5,
             4,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.act = k::activate_image::<T, a::Relu6, 6, 5, 4>(tape.bn);
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::activate_image_into::<T, a::Relu6, 6, 5, 4>(&tape.bn, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -883,6 +909,14 @@ pub struct ConvGroupedTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [6, 6, 6].
     pub act: ::staticnet::Image<T, 6, 6, 6>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for ConvGroupedTape<T>
+where
+    ::staticnet::Image<T, 4, 6, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> ConvGroupedTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -975,7 +1009,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv2dGrouped::<
+        k::Conv2dGrouped::<
             a::Linear,
             k::In<4, 6, 6>,
             k::Out<6, 6, 6>,
@@ -984,20 +1018,25 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
             k::Pad<2, 2>,
             k::Dilation<2, 2>,
             k::Groups<2>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_image_into::<
             T,
             6,
             6,
             6,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.act = k::activate_image::<
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::activate_image_into::<
             T,
             a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
             6,
             6,
             6,
-        >(tape.bn);
+        >(&tape.bn, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1236,6 +1275,14 @@ pub struct DepthwiseTape<T: ::staticnet::Float = f32> {
     ///`relu`'s output [6, 4, 4].
     pub relu: ::staticnet::Image<T, 6, 4, 4>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DepthwiseTape<T>
+where
+    ::staticnet::Image<T, 3, 8, 8>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DepthwiseTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1320,7 +1367,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.dw = k::DepthwiseConv2d::<
+        k::DepthwiseConv2d::<
             a::Linear,
             k::In<3, 8, 8>,
             k::Out<6, 4, 4>,
@@ -1328,14 +1375,14 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
             k::Stride<2, 2>,
             k::Pad<0, 0>,
             k::Dilation<1, 1>,
-        >::forward(&self.dw, &tape.input);
-        tape.bn = k::batchnorm_image::<
+        >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        k::batchnorm_image_into::<
             T,
             6,
             4,
             4,
-        >(&self.bn, &tape.dw, <T as ::staticnet::Float>::of_f64(0.001f64));
-        tape.relu = k::activate_image::<T, a::Relu, 6, 4, 4>(tape.bn);
+        >(&self.bn, &tape.dw, <T as ::staticnet::Float>::of_f64(0.001f64), &mut tape.bn);
+        k::activate_image_into::<T, a::Relu, 6, 4, 4>(&tape.bn, &mut tape.relu);
         tape.relu
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1575,6 +1622,14 @@ pub struct Conv1dCausalTape<T: ::staticnet::Float = f32> {
     ///`act`'s output [10, 5].
     pub act: ::staticnet::Sequence<T, 10, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for Conv1dCausalTape<T>
+where
+    ::staticnet::Sequence<T, 10, 3>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> Conv1dCausalTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -1660,7 +1715,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.conv = k::Conv1d::<
+        k::Conv1d::<
             a::Linear,
             k::SeqIn<10, 3>,
             k::SeqOut<10, 5>,
@@ -1669,13 +1724,18 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
             k::Dilation1d<2>,
             k::PadBefore<4>,
             k::Groups<1>,
-        >::forward(&self.conv, &tape.input);
-        tape.bn = k::batchnorm::<
+        >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        k::batchnorm_into::<
             T,
             5,
             10,
-        >(&self.bn, &tape.conv, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.act = k::activate::<T, a::Silu, 5, 10>(tape.bn);
+        >(
+            &self.bn,
+            &tape.conv,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::activate_into::<T, a::Silu, 5, 10>(&tape.bn, &mut tape.act);
         tape.act
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -1982,6 +2042,15 @@ pub struct DenseNoBiasTape<T: ::staticnet::Float = f32> {
     ///`out`'s output [2].
     pub out: ::staticnet::Vector<T, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseNoBiasTape<T>
+where
+    ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseNoBiasTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -2143,14 +2212,19 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc = k::dense_no_bias::<T, a::Linear, 6, 7>(&self.fc, &tape.input);
-        tape.bn = k::batchnorm::<
+        k::dense_no_bias_into::<T, a::Linear, 6, 7>(&self.fc, &tape.input, &mut tape.fc);
+        k::batchnorm_into::<
             T,
             7,
             1,
-        >(&self.bn, &tape.fc, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.act = k::activate::<T, a::Gelu, 7, 1>(tape.bn);
-        tape.out = k::dense::<T, a::Linear, 7, 2>(&self.out, &tape.act);
+        >(
+            &self.bn,
+            &tape.fc,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
+        k::dense_into::<T, a::Linear, 7, 2>(&self.out, &tape.act, &mut tape.out);
         tape.out
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2196,17 +2270,27 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
             tape.input = *x;
         }
         for tape in tapes.iter_mut() {
-            tape.fc = k::dense_no_bias::<T, a::Linear, 6, 7>(&self.fc, &tape.input);
+            k::dense_no_bias_into::<
+                T,
+                a::Linear,
+                6,
+                7,
+            >(&self.fc, &tape.input, &mut tape.fc);
         }
         for tape in tapes.iter_mut() {
-            tape.bn = k::batchnorm::<
+            k::batchnorm_into::<
                 T,
                 7,
                 1,
-            >(&self.bn, &tape.fc, <T as ::staticnet::Float>::of_f64(0.00001f64));
+            >(
+                &self.bn,
+                &tape.fc,
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+                &mut tape.bn,
+            );
         }
         for tape in tapes.iter_mut() {
-            tape.act = k::activate::<T, a::Gelu, 7, 1>(tape.bn);
+            k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
         }
         let ys = k::dense_batch::<
             T,
@@ -2462,6 +2546,14 @@ pub struct DenseSeqTape<T: ::staticnet::Float = f32> {
     ///`head`'s output [4, 2].
     pub head: ::staticnet::Sequence<T, 4, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for DenseSeqTape<T>
+where
+    ::staticnet::Sequence<T, 4, 3>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 4, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> DenseSeqTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -2543,13 +2635,18 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.fc = k::dense_seq::<T, a::Linear, 3, 5, 4>(&self.fc, &tape.input);
-        tape.bn = k::batchnorm::<
+        k::dense_seq_into::<T, a::Linear, 3, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        k::batchnorm_into::<
             T,
             5,
             4,
-        >(&self.bn, &tape.fc, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.head = k::dense_seq::<T, a::Linear, 5, 2, 4>(&self.head, &tape.bn);
+        >(
+            &self.bn,
+            &tape.fc,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::dense_seq_into::<T, a::Linear, 5, 2, 4>(&self.head, &tape.bn, &mut tape.head);
         tape.head
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -2892,6 +2989,17 @@ pub struct GraphTape<T: ::staticnet::Float = f32> {
     ///`add`'s output [3, 5, 5].
     pub add: ::staticnet::Image<T, 3, 5, 5>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for GraphTape<T>
+where
+    ::staticnet::Image<T, 2, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> GraphTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
@@ -3010,36 +3118,46 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
-        tape.c1 = k::Conv2d::<
+        k::Conv2d::<
             a::Linear,
             k::In<2, 5, 5>,
             k::Out<3, 5, 5>,
             k::Kernel<3, 3>,
             k::Stride<1, 1>,
             k::Pad<1, 1>,
-        >::forward(&self.c1, &tape.input);
-        tape.bn1 = k::batchnorm_image::<
+        >::forward_into(&self.c1, &tape.input, &mut tape.c1);
+        k::batchnorm_image_into::<
             T,
             3,
             5,
             5,
-        >(&self.bn1, &tape.c1, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.r1 = k::activate_image::<T, a::Relu, 3, 5, 5>(tape.bn1);
-        tape.c2 = k::Conv2d::<
+        >(
+            &self.bn1,
+            &tape.c1,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn1,
+        );
+        k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.bn1, &mut tape.r1);
+        k::Conv2d::<
             a::Relu,
             k::In<2, 5, 5>,
             k::Out<3, 5, 5>,
             k::Kernel<1, 1>,
             k::Stride<1, 1>,
             k::Pad<0, 0>,
-        >::forward(&self.c2, &tape.input);
-        tape.bn2 = k::batchnorm_image::<
+        >::forward_into(&self.c2, &tape.input, &mut tape.c2);
+        k::batchnorm_image_into::<
             T,
             3,
             5,
             5,
-        >(&self.bn2, &tape.c2, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.add = k::add::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2]);
+        >(
+            &self.bn2,
+            &tape.c2,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn2,
+        );
+        k::add_into::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2], &mut tape.add);
         tape.add
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
@@ -3340,12 +3458,27 @@ pub struct StreamTape<T: ::staticnet::Float = f32> {
     ///`out`'s output [5, 2].
     pub out: ::staticnet::Sequence<T, 5, 2>,
 }
+unsafe impl<T: ::staticnet::Float + ::staticnet::Zeroable> ::staticnet::Zeroable
+for StreamTape<T>
+where
+    ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
+    ::staticnet::kernels::LstmTape<T, 4, 16, 5>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::Sequence<T, 5, 2>: ::staticnet::Zeroable,
+{}
 impl<T: ::staticnet::Float> StreamTape<T> {
     /// A zeroed tape.
     pub fn zeros() -> Self {
         Self {
             input: <::staticnet::Sequence<T, 5, 3> as ::staticnet::Tensor<T>>::zeros(),
-            __lstm: <::staticnet::kernels::LstmTape<T, 4, 16, 5>>::zeros(),
+            __lstm: <::staticnet::kernels::LstmTape<
+                T,
+                4,
+                16,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             fc: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
             bn: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
@@ -3432,14 +3565,25 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         use ::staticnet::__private::{activation as a, kernels as k};
         tape.input = *input;
         k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-        tape.fc = k::dense_seq::<T, a::Linear, 4, 6, 5>(&self.fc, &tape.__lstm.h);
-        tape.bn = k::batchnorm::<
+        k::dense_seq_into::<
+            T,
+            a::Linear,
+            4,
+            6,
+            5,
+        >(&self.fc, &tape.__lstm.h, &mut tape.fc);
+        k::batchnorm_into::<
             T,
             6,
             5,
-        >(&self.bn, &tape.fc, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        tape.relu = k::activate::<T, a::Relu, 6, 5>(tape.bn);
-        tape.out = k::dense_seq::<T, a::Linear, 6, 2, 5>(&self.out, &tape.relu);
+        >(
+            &self.bn,
+            &tape.fc,
+            <T as ::staticnet::Float>::of_f64(0.00001f64),
+            &mut tape.bn,
+        );
+        k::activate_into::<T, a::Relu, 6, 5>(&tape.bn, &mut tape.relu);
+        k::dense_seq_into::<T, a::Linear, 6, 2, 5>(&self.out, &tape.relu, &mut tape.out);
         tape.out
     }
     fn logits(tape: &Self::Tape) -> Self::Output {
