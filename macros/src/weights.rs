@@ -638,18 +638,27 @@ mod tests {
     }
 
     #[test]
-    fn a_matching_file_expands_to_literals() {
+    fn a_matching_file_expands_to_its_bytes_decoded_in_place() {
         // Relative to this crate's manifest directory (macros/).
         let out = expand("#[weights = \"../tests/ui/weights/dense.safetensors\"]");
         assert!(!out.contains("compile_error"), "{out}");
         assert!(out.contains("pub const WEIGHTS : Self"), "{out}");
+        assert!(out.contains("pub const WEIGHTS_F64 : Self"), "{out}");
         assert!(out.contains("include_bytes !"), "{out}");
-        // fc.weight = arange(6).reshape(2, 3) / 10, column-major: columns
-        // (0, 0.3), (0.1, 0.4), (0.2, 0.5); bias (0.5, -0.5).
-        assert!(
-            out.contains("[[0.0 , 0.3] , [0.1 , 0.4] , [0.2 , 0.5]]"),
-            "{out}"
-        );
-        assert!(out.contains("[[0.5 , - 0.5]]"), "{out}");
+        // The file: an 8-byte length, a 128-byte header, then fc.bias at
+        // data [0, 8) and fc.weight at [8, 32), so at bytes 136 and 144;
+        // fc.weight [2, 3] is decoded into 3 columns of 2, fc.bias [2]
+        // into 1 column of 2 (the values: tests/weights_compiled.rs).
+        assert!(out.contains("FILE . len () == 168"), "{out}");
+        for float in ["f32", "f64"] {
+            let weight = format!(
+                "{float}_columns :: < 2 , 3 > (Self :: FILE , 144 , :: staticnet :: __private :: embedded :: Dtype :: F32 , 3 , 0)"
+            );
+            let bias = format!(
+                "{float}_columns :: < 2 , 1 > (Self :: FILE , 136 , :: staticnet :: __private :: embedded :: Dtype :: F32 , 1 , 0)"
+            );
+            assert!(out.contains(&weight), "{weight}: {out}");
+            assert!(out.contains(&bias), "{bias}: {out}");
+        }
     }
 }

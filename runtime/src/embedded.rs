@@ -3,11 +3,13 @@
 //! takes with `include_bytes!`, into nalgebra's column storage at compile
 //! time.
 //!
-//! One float literal per weight makes rustc's time grow superlinearly with
-//! the parameter count (rust-lang/rust#52868; 34 s and 1.2 GB at 1M
-//! parameters, BENCHMARKS.md "Compiled-in weights: compile time"). A byte
-//! string is one token however long it is, and decoding it in a `const`
-//! costs the same per value at any size, so compile time grows linearly.
+//! One float literal per weight makes rustc's memory grow by about 1 KB
+//! per weight (1.2 GB at 1M parameters; BENCHMARKS.md "Compiled-in
+//! weights: compile time"; rust-lang/rust#52868). A byte string is one
+//! token however long it is, and decoding it in a `const` costs the same
+//! per value at any size: time stays linear and memory small (0.2 GB at
+//! 1M parameters).
+//!
 //! The decoded values are an ordinary constant: in a `static` they sit in
 //! read-only data (flash), with no copy of the file's bytes beside them
 //! (the bytes are only read by the compiler) and no code run at start-up.
