@@ -39,6 +39,25 @@ model! {
     }
 }
 
+model! {
+    /// Keras' Reshape of an image (channels-last order) into a sequence and
+    /// of a sequence into an image, as the converter translates them:
+    /// permuted to [H, W, C] before, back to [C, H, W] after.
+    #[weights = "tests/fixtures/keras/keras_reshape.safetensors"]
+    pub struct KerasReshape {
+        input: [2, 6, 4],
+        conv: Conv2d(3, kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
+        to_seq_hwc: Permute([1, 2, 0]),
+        to_seq: Reshape([8, 9]),
+        gru: Gru(4, return_sequences = true),
+        to_img_flat: Reshape([4, 2, 4]),
+        to_img: Permute([2, 0, 1]),
+        mix: Conv2d(2, kernel = (1, 1), stride = (1, 1), padding = valid, activation = tanh),
+        flat: Flatten,
+        out: Dense(3, activation = linear),
+    }
+}
+
 /// Keras computes in f32 and so do we; 1e-5 (relative above 1) is the
 /// interchange tolerance.
 const TOL: f64 = 1e-5;
@@ -100,4 +119,16 @@ fn keras_rnn_matches_keras() {
     assert!(run == KerasRnn::WEIGHTS);
     check("keras_rnn", "KerasRnn", &run);
     check("keras_rnn", "KerasRnn", KerasRnn::weights());
+}
+
+#[test]
+fn keras_reshape_matches_keras() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/keras/keras_reshape.safetensors"
+    ))
+    .unwrap();
+    let run = KerasReshape::<f32>::from_safetensors(&bytes).unwrap();
+    assert!(run == KerasReshape::WEIGHTS);
+    check("keras_reshape", "KerasReshape", &run);
 }

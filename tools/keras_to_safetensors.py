@@ -20,7 +20,7 @@ InputLayer, Conv2D and DepthwiseConv2D (channels_last), MaxPooling2D,
 AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten,
 Dense, BatchNormalization (last axis; Keras' momentum m is PyTorch's
 1 - m, its epsilon is kept), Activation and ReLU layers (ReLU(max_value=6)
-is Relu6), Dropout, Add, SimpleRNN, LSTM, GRU (reset_after=True); without
+is Relu6), Dropout, Add, Reshape, SimpleRNN, LSTM, GRU (reset_after=True); without
 a bias a layer gets `bias = false` and no `.bias` tensor. Layer names
 become tensor prefixes (`input` becomes `input_`).
 
@@ -34,6 +34,10 @@ The conversions (Keras stores kernels [in, out], PyTorch [out, in]):
   (transpose 3, 2, 0, 1). Inputs are transposed HWC -> CHW.
 - DepthwiseConv2D: kernel [kh, kw, c, m] -> weight [c*m, 1, kh, kw]
   (PyTorch's Conv2d(c, c*m, groups=c); output channel c*m + j in both).
+- Reshape: Keras reshapes in its channels-last flat order. An image input
+  becomes `Permute([1, 2, 0])` (to [H, W, C], whose flat order is Keras')
+  before our `Reshape`, and a 3-D target [h, w, c] gets `Permute([2, 0, 1])`
+  after it, back to [c, h, w]; sequences and vectors need neither.
 - BatchNormalization: gamma, beta, moving_mean, moving_variance ->
   weight, bias, running_mean, running_var.
 - SimpleRNN: weight_ih = kernel.T, weight_hh = recurrent_kernel.T,
@@ -98,6 +102,9 @@ def convert(model):
     names = {}      # Keras layer -> our name ("input" for the input layer)
     flat_from = {}  # our name -> the (H, W, C) its image Flatten came from
     prev = "input"
+    # A Sequential model's InputLayer is not among its `layers`.
+    for t in model.inputs:
+        names[id(t._keras_history[0])] = "input"
     for layer in model.layers:
         kind = type(layer).__name__
         if kind == "InputLayer":
@@ -201,6 +208,25 @@ def convert(model):
                 word = _act(layer)
             line = {"relu": "Relu", "relu6": "Relu6", "sigmoid": "Sigmoid", "tanh": "Tanh",
                     "softmax": "Softmax"}[word] + ("()" if reads else "")
+        elif kind == "Reshape":
+            # Keras reshapes its channels-last flat order (an image's HWC);
+            # ours is an image's CHW. An image is first permuted to
+            # [H, W, C] (whose flat order is Keras'), and a 3-D target
+            # [h, w, c] is permuted back to [c, h, w] after the reshape.
+            # Sequences [steps, features] and vectors share Keras' order.
+            inp = tuple(layer.input.shape[1:])
+            tgt = tuple(layer.output.shape[1:])
+            dims = ", ".join(str(d) for d in tgt)
+            steps = []
+            if len(inp) == 3:
+                steps.append(("hwc", "Permute([1, 2, 0])"))
+            steps.append(("flat" if len(tgt) == 3 else None, f"Reshape([{dims}])"))
+            if len(tgt) == 3:
+                steps.append((None, "Permute([2, 0, 1])"))
+            for suffix, part in steps[:-1]:
+                dsl.append(f"{name}_{suffix}: {part}{reads},")
+                reads = ""
+            line = steps[-1][1]
         elif kind == "Dropout":
             line = f"Dropout({layer.rate!r})"
         elif kind == "Add":
@@ -307,7 +333,18 @@ def fixture_models(keras):
         L.Flatten(name="flat"),
         L.Dense(2, name="out"),
     ], name="KerasRnn")
-    return [("keras_cnn", cnn), ("keras_rnn", rnn)]
+    # Reshape both ways: an image to a sequence, a sequence to an image.
+    reshape = keras.Sequential([
+        keras.Input((6, 4, 2)),
+        L.Conv2D(3, (3, 3), padding="same", activation="relu", name="conv"),
+        L.Reshape((8, 9), name="to_seq"),
+        L.GRU(4, return_sequences=True, reset_after=True, name="gru"),
+        L.Reshape((4, 2, 4), name="to_img"),
+        L.Conv2D(2, (1, 1), activation="tanh", name="mix"),
+        L.Flatten(name="flat"),
+        L.Dense(3, name="out"),
+    ], name="KerasReshape")
+    return [("keras_cnn", cnn), ("keras_rnn", rnn), ("keras_reshape", reshape)]
 
 
 def make_fixtures():
