@@ -887,27 +887,46 @@ pub fn conv2d_grouped_epilogue_into<
     grouped_asserts::<C, O, KH, KW, SH, SW, DH, DW, G, K>();
     let (cg, og) = (C / G, O / G);
     let w = p.weight().as_slice();
+    // Tap by tap over whole output rows: for filter `o`, each tap
+    // `(ci, ki, kj)`'s weight is one scalar, and the output row segment it
+    // reaches is updated from a contiguous input row segment (stride 1) —
+    // plain vector loads, where the per-pixel loop over taps compiled to
+    // scalar code or AVX-512 gathers (KWS and VWW ran ~2× slower with
+    // `-C target-cpu=native` than with default flags; BENCHMARKS.md). Each
+    // output still receives its terms in the order (ci, ki, kj) from its
+    // bias, so the sums are bit for bit those of the per-pixel loop.
     for (o, yo) in y.iter_mut().enumerate() {
         let xg = &x[o / og * cg..][..cg];
         let b = p.bias().map_or(T::zero(), |b| b[o]);
-        for (i, yr) in yo.iter_mut().enumerate() {
-            for (j, yv) in yr.iter_mut().enumerate() {
-                let mut acc = b;
-                for (ci, xc) in xg.iter().enumerate() {
-                    for ki in 0..KH {
-                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
-                            continue;
-                        };
-                        for kj in 0..KW {
-                            let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) else {
-                                continue;
-                            };
-                            let k = (ci * KH + ki) * KW + kj;
-                            acc = madd(w[k * O + o], xc[r][s], acc);
+        for v in yo.as_flattened_mut() {
+            *v = b;
+        }
+        for (ci, xc) in xg.iter().enumerate() {
+            for ki in 0..KH {
+                let (i0, i1) = outputs(ki * DH, SH, PT, H, OH);
+                for kj in 0..KW {
+                    let (j0, j1) = outputs(kj * DW, SW, PL, W, OW);
+                    let k = (ci * KH + ki) * KW + kj;
+                    let wv = w.get(k * O + o).copied().unwrap_or(T::zero());
+                    // First input column read: j0·SW + kj·DW − PL (≥ 0 by
+                    // `outputs`).
+                    let s0 = (j0 * SW + kj * DW).saturating_sub(PL);
+                    let rows = yo.iter_mut().enumerate().skip(i0).take(i1 - i0);
+                    for (i, yr) in rows {
+                        let r = (i * SH + ki * DH).saturating_sub(PT);
+                        let Some(xr) = xc.get(r) else { continue };
+                        let ys = yr.iter_mut().skip(j0).take(j1 - j0);
+                        if SW == 1 {
+                            for (yv, &xv) in ys.zip(xr.iter().skip(s0)) {
+                                *yv = madd(wv, xv, *yv);
+                            }
+                        } else {
+                            for (yv, &xv) in ys.zip(xr.iter().skip(s0).step_by(SW)) {
+                                *yv = madd(wv, xv, *yv);
+                            }
                         }
                     }
                 }
-                *yv = acc;
             }
         }
         if E::ELEMENTWISE {
