@@ -160,15 +160,12 @@ pub fn conv1d_into<
     x: &Sequence<T, S, F>,
     y: &mut Sequence<T, OS, O>,
 ) {
-    const { assert_geometry::<S, F, OS, O, KW, ST, D, G, K, B>() };
-    let xs: &[[T; F]; S] = &x.data.0;
-    for (i, yt) in y.data.0.iter_mut().enumerate() {
-        let mut acc = output_step::<T, F, O, KW, G, K, B>(p, |j| {
-            tap_index(i, j, ST, D, P, S).map(|t| &xs[t])
-        });
-        A::apply(&mut acc);
-        *yt = acc;
-    }
+    conv1d_epilogue_into::<T, Activate<A>, S, F, OS, O, KW, ST, D, P, G, K, B>(
+        p,
+        x,
+        &Activate::new(),
+        y,
+    )
 }
 
 /// `dL/dz` (before the activation) of every output step, from the kept
@@ -589,9 +586,38 @@ pub fn conv1d_epilogue<
     x: &Sequence<T, S, F>,
     e: &E,
 ) -> Sequence<T, OS, O> {
+    let mut y = Sequence::<T, OS, O>::zeros();
+    conv1d_epilogue_into::<T, E, S, F, OS, O, KW, ST, D, P, G, K, B>(p, x, e, &mut y);
+    y
+}
+
+/// [`conv1d_epilogue`] writing its output into `y` (every value is
+/// overwritten): the one loop behind [`conv1d`], [`conv1d_into`] and the
+/// fused forward.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv1d_epilogue_into<
+    T: Float,
+    E: Epilogue<T, O>,
+    const S: usize,
+    const F: usize,
+    const OS: usize,
+    const O: usize,
+    const KW: usize,
+    const ST: usize,
+    const D: usize,
+    const P: usize,
+    const G: usize,
+    const K: usize,
+    const B: usize,
+>(
+    p: &Conv1dParams<T, O, K, B>,
+    x: &Sequence<T, S, F>,
+    e: &E,
+    y: &mut Sequence<T, OS, O>,
+) {
     const { assert_geometry::<S, F, OS, O, KW, ST, D, G, K, B>() };
     let xs: &[[T; F]; S] = &x.data.0;
-    let mut y = Sequence::<T, OS, O>::zeros();
     for (i, yt) in y.data.0.iter_mut().enumerate() {
         let mut acc = output_step::<T, F, O, KW, G, K, B>(p, |j| {
             tap_index(i, j, ST, D, P, S).map(|t| &xs[t])
@@ -599,7 +625,6 @@ pub fn conv1d_epilogue<
         e.all(&mut acc);
         *yt = acc;
     }
-    y
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! PyTorch's row-major `[O, I]` weight read column by column.
 
 use super::blas::madd;
-use super::epilogue::{AffineThen, ChannelAffine, Epilogue};
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
 use crate::{Activation, DenseNoBiasParams, DenseParams, Float};
 use nalgebra::{SMatrix, SVector};
 
@@ -130,18 +130,7 @@ pub fn dense_seq_into<T: Float, A: Activation, const I: usize, const O: usize, c
     x: &SMatrix<T, I, S>,
     y: &mut SMatrix<T, O, S>,
 ) {
-    // Column t of the sequence is step t: I (resp. O) contiguous values.
-    for (xt, yt) in x
-        .as_slice()
-        .chunks_exact(I)
-        .zip(y.as_mut_slice().chunks_exact_mut(O))
-    {
-        let mut v = affine(p, xt);
-        A::apply(&mut v);
-        for (d, &s) in yt.iter_mut().zip(&v) {
-            *d = s;
-        }
-    }
+    seq_epilogue_into(x, &Activate::<A>::new(), |xt| affine(p, xt), y);
 }
 
 /// Backward of one `Dense` step on `I` values `x` with output `y` (after
@@ -361,15 +350,12 @@ pub fn dense_no_bias_seq_into<
     x: &SMatrix<T, I, S>,
     y: &mut SMatrix<T, O, S>,
 ) {
-    for (xt, yt) in x
-        .as_slice()
-        .chunks_exact(I)
-        .zip(y.as_mut_slice().chunks_exact_mut(O))
-    {
-        let mut v = linear_no_bias::<T, I, O>(p.weight.as_slice(), xt);
-        A::apply(&mut v);
-        yt.copy_from_slice(&v);
-    }
+    seq_epilogue_into(
+        x,
+        &Activate::<A>::new(),
+        |xt| linear_no_bias::<T, I, O>(p.weight.as_slice(), xt),
+        y,
+    );
 }
 
 /// The backward of every step of `x`, `y`, `dy` (`I`, `O`, `O` contiguous
@@ -524,6 +510,25 @@ fn seq_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize, con
     step: impl Fn(&[T]) -> [T; O],
 ) -> SMatrix<T, O, S> {
     let mut y = SMatrix::<T, O, S>::zeros();
+    seq_epilogue_into(x, e, step, &mut y);
+    y
+}
+
+/// [`seq_epilogue`] written into `y`: the one per-step loop of every
+/// sequence form of `Dense` (plain, bias-free, fused, into a tape).
+#[inline(always)]
+fn seq_epilogue_into<
+    T: Float,
+    E: Epilogue<T, O>,
+    const I: usize,
+    const O: usize,
+    const S: usize,
+>(
+    x: &SMatrix<T, I, S>,
+    e: &E,
+    step: impl Fn(&[T]) -> [T; O],
+    y: &mut SMatrix<T, O, S>,
+) {
     // Column t of the sequence is step t: I (resp. O) contiguous values.
     for (xt, yt) in x
         .as_slice()
@@ -534,7 +539,6 @@ fn seq_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize, con
         e.all(&mut v);
         yt.copy_from_slice(&v);
     }
-    y
 }
 
 /// `act(scale_c · (W x + b)_c + shift_c)` on a vector: `Dense`, then a
