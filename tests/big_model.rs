@@ -4,7 +4,9 @@
 //! first. Before them the only way was
 //! `unsafe { Box::new_zeroed().assume_init() }` + `init_in`: `init`,
 //! `Box::new(init(..))`, `load` and (in a debug build) `Adam::boxed`
-//! overflowed the stack ("has overflowed its stack", an abort).
+//! overflowed the stack ("has overflowed its stack", an abort). The
+//! optimizers' `boxed` now makes their state in place with
+//! `Model::zeros_in` (zero bytes for a generated model).
 //!
 //! The heap constructors allocate zeroed memory (`alloc_zeroed`), so
 //! they are equally safe in every profile; this test runs in whichever
@@ -14,7 +16,9 @@
 use staticnet::fit::{fit, FitConfig};
 use staticnet::loss::MeanSquaredError;
 use staticnet::metrics::NoMetric;
-use staticnet::optim::{Adam, AdamConfig, RmsProp, RmsPropConfig, Sgd, SgdConfig};
+use staticnet::optim::{
+    Adam, AdamConfig, AdamW, AdamWConfig, RmsProp, RmsPropConfig, Sgd, SgdConfig,
+};
 use staticnet::{model, Model, Trainer, Vector, Weights};
 
 model! {
@@ -133,5 +137,28 @@ fn optimizers_trainer_and_fit_in_a_2_mib_thread() {
         ));
         t.step(&mut *m, &MeanSquaredError, &x, &y).unwrap();
         assert_eq!(t.optimizer.steps(), 1);
+    });
+}
+
+#[test]
+fn optimizers_boxed_are_heap_direct_in_a_2_mib_thread() {
+    // Each optimizer holds one to three model-sized buffers (16.8 MB each):
+    // if `boxed` built any of them on the stack first, the 2 MiB thread
+    // would overflow (an abort of the whole test binary).
+    in_small_thread(|| {
+        let adam = Adam::<Big<f32>>::boxed(AdamConfig::default());
+        assert_eq!(adam.steps(), 0);
+        assert!(adam.moments().0.fc.weight.iter().all(|&v| v == 0.0));
+        assert!(adam.moments().1.fc.bias.iter().all(|&v| v == 0.0));
+        let adamw = AdamW::<Big<f32>>::boxed(AdamWConfig::default());
+        assert_eq!(adamw.steps(), 0);
+        assert!(adamw.moments().1.fc.weight.iter().all(|&v| v == 0.0));
+        let sgd = Sgd::<Big<f32>>::boxed(SgdConfig {
+            lr: 0.25,
+            ..Default::default()
+        });
+        assert_eq!(sgd.config.lr, 0.25);
+        let rms = RmsProp::<Big<f32>>::boxed(RmsPropConfig::default());
+        assert_eq!(rms.steps(), 0);
     });
 }

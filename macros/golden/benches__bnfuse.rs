@@ -95,6 +95,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConv<T> {
             bn: <::staticnet::BatchNormParams<T, 8>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -426,6 +429,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConvOnly<T> {
             conv: <::staticnet::Conv2dParams<T, 8, 27>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -683,6 +689,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwise<T> {
             dw: <::staticnet::Conv2dParams<T, 8, 9>>::zeros(),
             bn: <::staticnet::BatchNormParams<T, 8>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1008,6 +1017,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwiseOnly<T> {
             dw: <::staticnet::Conv2dParams<T, 8, 9>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -1263,6 +1275,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConv<T> {
             conv: <::staticnet::Conv2dParams<T, 16, 27>>::zeros(),
             bn: <::staticnet::BatchNormParams<T, 16>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1594,6 +1609,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConvOnly<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 16, 27>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

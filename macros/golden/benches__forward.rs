@@ -115,6 +115,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
             out: <::staticnet::DenseParams<T, 64, 1>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -661,6 +664,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnFront<T> {
             conv1: <::staticnet::Conv2dParams<T, 32, 9>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -932,6 +938,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnHead<T> {
             fc1: <::staticnet::DenseParams<T, 512, 64>>::zeros(),
             out: <::staticnet::DenseParams<T, 64, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1359,6 +1368,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
             lstm1: <::staticnet::RecurrentParams<T, 8, 32, 128>>::zeros(),
             head: <::staticnet::DenseParams<T, 32, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

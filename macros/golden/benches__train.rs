@@ -115,6 +115,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Cnn<T> {
             out: <::staticnet::DenseParams<T, 64, 1>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -670,6 +673,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
             lstm1: <::staticnet::RecurrentParams<T, 8, 32, 128>>::zeros(),
             head: <::staticnet::DenseParams<T, 32, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

@@ -117,6 +117,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
             out: <::staticnet::DenseParams<T, 64, 1>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -691,6 +694,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
             lstm2: <::staticnet::RecurrentParams<T, 32, 32, 128>>::zeros(),
             head: <::staticnet::DenseParams<T, 32, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

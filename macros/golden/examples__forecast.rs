@@ -91,6 +91,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
             head: <::staticnet::DenseParams<T, 32, 1>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]

@@ -95,6 +95,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStrided<T> {
             bn: <::staticnet::BatchNormParams<T, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -448,6 +451,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
             bn: <::staticnet::BatchNormParams<T, 6>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -798,6 +804,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvGrouped<T> {
             conv: <::staticnet::Conv2dNoBiasParams<T, 6, 18>>::zeros(),
             bn: <::staticnet::BatchNormParams<T, 6>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1170,6 +1179,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Depthwise<T> {
             bn: <::staticnet::BatchNormParams<T, 6>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -1515,6 +1527,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Conv1dCausal<T> {
             conv: <::staticnet::Conv1dParams<T, 5, 9, 5>>::zeros(),
             bn: <::staticnet::BatchNormParams<T, 5>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1933,6 +1948,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseNoBias<T> {
             bn: <::staticnet::BatchNormParams<T, 7>>::zeros(),
             out: <::staticnet::DenseParams<T, 7, 2>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -2437,6 +2455,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
             head: <::staticnet::DenseParams<T, 5, 2>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -2816,6 +2837,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Graph<T> {
             c2: <::staticnet::Conv2dParams<T, 3, 2>>::zeros(),
             bn2: <::staticnet::BatchNormParams<T, 3>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -3322,6 +3346,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Stream<T> {
             bn: <::staticnet::BatchNormParams<T, 6>>::zeros(),
             out: <::staticnet::DenseParams<T, 6, 2>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

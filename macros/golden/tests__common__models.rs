@@ -72,6 +72,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseDefault<T> {
             fc: <::staticnet::DenseParams<T, 5, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -371,6 +374,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseLinear<T> {
             fc: <::staticnet::DenseParams<T, 5, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -669,6 +675,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseRelu<T> {
         Self {
             fc: <::staticnet::DenseParams<T, 6, 5>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -1022,6 +1031,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSigmoid<T> {
             fc: <::staticnet::DenseParams<T, 6, 3>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -1374,6 +1386,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseTanh<T> {
             fc: <::staticnet::DenseParams<T, 4, 5>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -1725,6 +1740,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSoftmax<T> {
         Self {
             fc: <::staticnet::DenseParams<T, 6, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -2105,6 +2123,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseChain<T> {
             fc2: <::staticnet::DenseParams<T, 6, 5>>::zeros(),
             fc3: <::staticnet::DenseParams<T, 5, 3>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -2533,6 +2554,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
             fc: <::staticnet::DenseParams<T, 3, 5>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -2776,6 +2800,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeqSoftmax<T> {
         Self {
             fc: <::staticnet::DenseParams<T, 5, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -3021,6 +3048,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 9>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -3255,6 +3285,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 3, 12>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -3518,6 +3551,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 12>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -3752,6 +3788,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 2, 27>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -4015,6 +4054,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
             conv: <::staticnet::Conv2dParams<T, 3, 18>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -4277,6 +4319,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 16>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -4512,6 +4557,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
             conv: <::staticnet::Conv2dParams<T, 3, 18>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -4746,6 +4794,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 2, 16>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -5009,6 +5060,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 12>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -5244,6 +5298,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 2>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -5478,6 +5535,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 3, 18>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -5741,6 +5801,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
             conv: <::staticnet::Conv2dParams<T, 2, 6>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -5975,6 +6038,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
         Self {
             conv: <::staticnet::Conv2dParams<T, 4, 12>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -6251,6 +6317,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
             conv1: <::staticnet::Conv2dParams<T, 3, 18>>::zeros(),
             conv2: <::staticnet::Conv2dParams<T, 2, 18>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -6556,6 +6625,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPool2<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -6761,6 +6833,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRagged<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -6968,6 +7043,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolOverlap<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -7173,6 +7251,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolGap<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -7380,6 +7461,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRect<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -7585,6 +7669,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRectStride<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -7792,6 +7879,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPool2<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -7997,6 +8087,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRagged<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -8204,6 +8297,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolOverlap<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -8409,6 +8505,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolGap<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -8616,6 +8715,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRect<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -8821,6 +8923,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRectStride<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -9052,6 +9157,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
             conv: <::staticnet::Conv2dParams<T, 3, 12>>::zeros(),
             fc: <::staticnet::DenseParams<T, 24, 3>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -9444,6 +9552,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenSequence<T> {
             fc: <::staticnet::DenseParams<T, 12, 2>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -9831,6 +9942,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenAfterGru<T> {
             fc: <::staticnet::DenseParams<T, 12, 2>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -10202,6 +10316,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluVector<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -10396,6 +10513,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidVector<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -10592,6 +10712,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhVector<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -10786,6 +10909,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxVector<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -10982,6 +11108,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluSequence<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -11176,6 +11305,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidSequence<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -11372,6 +11504,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhSequence<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -11566,6 +11701,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxSequence<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -11762,6 +11900,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluImage<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -11956,6 +12097,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidImage<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -12152,6 +12296,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhImage<T> {
             __float: ::core::marker::PhantomData,
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -12346,6 +12493,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxImage<T> {
         Self {
             __float: ::core::marker::PhantomData,
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -12552,6 +12702,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseThenSoftmax<T> {
         Self {
             fc: <::staticnet::DenseParams<T, 5, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -12886,6 +13039,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
             conv: <::staticnet::Conv2dParams<T, 3, 8>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -13135,6 +13291,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnDefault<T> {
         Self {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -13433,6 +13592,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnTanhSeq<T> {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -13712,6 +13874,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnRelu<T> {
         Self {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -14010,6 +14175,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnReluSeq<T> {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -14289,6 +14457,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoid<T> {
         Self {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -14587,6 +14758,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoidSeq<T> {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -14866,6 +15040,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinear<T> {
         Self {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -15164,6 +15341,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinearSeq<T> {
             rnn: <::staticnet::RecurrentParams<T, 3, 4, 4>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -15443,6 +15623,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLast<T> {
         Self {
             lstm: <::staticnet::RecurrentParams<T, 3, 4, 16>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -15736,6 +15919,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeq<T> {
             lstm: <::staticnet::RecurrentParams<T, 3, 4, 16>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -16010,6 +16196,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruLast<T> {
         Self {
             gru: <::staticnet::RecurrentParams<T, 3, 4, 12>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -16303,6 +16492,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruSeq<T> {
             gru: <::staticnet::RecurrentParams<T, 3, 4, 12>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -16595,6 +16787,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLstm<T> {
             lstm1: <::staticnet::RecurrentParams<T, 3, 5, 20>>::zeros(),
             lstm2: <::staticnet::RecurrentParams<T, 5, 3, 12>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -16992,6 +17187,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGru<T> {
             gru2: <::staticnet::RecurrentParams<T, 5, 3, 9>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -17339,6 +17537,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLstm<T> {
             rnn: <::staticnet::RecurrentParams<T, 3, 5, 5>>::zeros(),
             lstm: <::staticnet::RecurrentParams<T, 5, 3, 12>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -17693,6 +17894,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGruSeq<T> {
             gru2: <::staticnet::RecurrentParams<T, 3, 4, 12>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -18026,6 +18230,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeqDense<T> {
             fc: <::staticnet::DenseParams<T, 4, 3>>::zeros(),
         }
     }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+    }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[allow(unused_imports)]
@@ -18354,6 +18561,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSeqDense<T> {
             rnn: <::staticnet::RecurrentParams<T, 2, 3, 3>>::zeros(),
             fc: <::staticnet::DenseParams<T, 3, 2>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -18688,6 +18898,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruDense<T> {
             gru: <::staticnet::RecurrentParams<T, 3, 4, 12>>::zeros(),
             fc: <::staticnet::DenseParams<T, 4, 2>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -19193,6 +19406,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
             fc1: <::staticnet::DenseParams<T, 512, 64>>::zeros(),
             out: <::staticnet::DenseParams<T, 64, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
@@ -19766,6 +19982,9 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
             lstm2: <::staticnet::RecurrentParams<T, 32, 32, 128>>::zeros(),
             head: <::staticnet::DenseParams<T, 32, 1>>::zeros(),
         }
+    }
+    fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+        <Self as ::staticnet::Zeroable>::zeroed_in(slot)
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {

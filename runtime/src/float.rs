@@ -7,8 +7,9 @@ use nalgebra::RealField;
 ///
 /// The activation-specific functions are here so each float type can pick
 /// its own implementation: `f32` uses branch-free approximations that the
-/// compiler can vectorise, `f64` uses `libm`.
-pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
+/// compiler can vectorise, `f64` uses `libm`. Every float is
+/// [`Zeroable`](crate::Zeroable): all-zero bytes are `0.0`.
+pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable + 'static {
     /// Converts from `f64` (rounding for `f32`).
     fn of_f64(x: f64) -> Self;
     /// Converts to `f64` (exact).

@@ -38,6 +38,20 @@ pub trait Model<T: Float>: Sized {
     /// optimizer moment's starting point).
     fn zeros() -> Self;
 
+    /// Writes a model whose parameters are all zero into `slot` (memory
+    /// for one model, e.g. a field of a box being built in place) and
+    /// returns it, initialised.
+    ///
+    /// The default moves [`Model::zeros`] in, so a model-sized value passes
+    /// through the stack. Every model `model!` generates overrides it to
+    /// write zero bytes in place ([`Zeroable::zeroed_in`]), building
+    /// nothing on the stack: the optimizers' `boxed` constructors use it,
+    /// so they are heap-direct for generated models and still work for a
+    /// hand-written one.
+    fn zeros_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        slot.write(Self::zeros())
+    }
+
     /// Runs the network on one input.
     fn forward(&self, x: &Self::Input) -> Self::Output;
 
@@ -702,6 +716,26 @@ impl OutputActivation {
 /// discriminant must not implement it: all-zero bytes are not a value of
 /// those, and `boxed_zeroed` would create an invalid value.
 pub unsafe trait Zeroable: Sized {
+    /// Writes all-zero bytes into `slot` and returns it, initialised: a
+    /// value made in place (a field of a box being built), never on the
+    /// stack.
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// use staticnet_runtime::Zeroable;
+    /// let mut slot = MaybeUninit::<[f32; 4]>::uninit();
+    /// assert_eq!(*<[f32; 4]>::zeroed_in(&mut slot), [0.0; 4]);
+    /// ```
+    fn zeroed_in(slot: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        // SAFETY: `slot` is valid for writes of one `Self`; all-zero bytes
+        // are a valid `Self` by the trait's contract, so after the write
+        // the slot is initialised and `assume_init_mut` is sound.
+        unsafe {
+            slot.as_mut_ptr().write_bytes(0, 1);
+            slot.assume_init_mut()
+        }
+    }
+
     /// A value of all-zero bytes on the heap, allocated with
     /// `alloc_zeroed` and never on the stack.
     #[cfg(feature = "alloc")]

@@ -676,15 +676,17 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
     }
 
     /// [`Trainer::chunked`] on the heap, built in place: each field is
-    /// written into the box, so at most one gradient-sized temporary
-    /// (`M::zeros()`) or one tape is on the stack at a time, and
-    /// `optimizer`, passed by value. For a generated model prefer
-    /// [`Trainer::boxed_chunked_zeroed`].
+    /// written into the box (the gradient accumulator by
+    /// [`Model::zeros_in`]: zero bytes for a generated model, one
+    /// `M::zeros()` for a hand-written one), so at most one tape is on the
+    /// stack at a time, and `optimizer`, passed by value.
     #[cfg(feature = "alloc")]
     pub fn boxed_chunked(optimizer: O) -> alloc::boxed::Box<Self> {
         Self::boxed_in_place(optimizer, |grads| {
-            // SAFETY (of the caller's contract): `grads` is the box's field.
-            unsafe { grads.write(M::zeros()) }
+            // SAFETY: `grads` is the box's field (the caller's contract):
+            // valid for writes and aligned, so it may be viewed as an
+            // uninitialised `M` for `zeros_in` to fill.
+            M::zeros_in(unsafe { &mut *grads.cast::<core::mem::MaybeUninit<M>>() });
         })
     }
 

@@ -102,6 +102,9 @@ pub fn zeros(plan: &Plan) -> TokenStream {
                 #phantom
             }
         }
+        fn zeros_in(slot: &mut ::core::mem::MaybeUninit<Self>) -> &mut Self {
+            <Self as ::staticnet::Zeroable>::zeroed_in(slot)
+        }
     }
 }
 

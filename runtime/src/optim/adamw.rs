@@ -95,6 +95,32 @@ impl<M> AdamW<M> {
         opt
     }
 
+    /// [`AdamW::new`] on the heap, for any model: the box is allocated
+    /// first and each model-shaped buffer is made in it in place by
+    /// [`Model::zeros_in`]. For a model `model!` generates that writes zero
+    /// bytes, so nothing model-sized is ever on the stack (the same as
+    /// [`AdamW::boxed_zeroed`]); a hand-written model's default
+    /// `zeros_in` moves one `M::zeros()` in at a time.
+    #[cfg(feature = "alloc")]
+    pub fn boxed<T: Float>(config: AdamWConfig) -> alloc::boxed::Box<Self>
+    where
+        M: Model<T>,
+    {
+        let mut b = alloc::boxed::Box::<Self>::new_uninit();
+        let p = b.as_mut_ptr();
+        // SAFETY: `p` points to an allocation for one `Self`; every field
+        // is written exactly once through `addr_of_mut!` (no reference to
+        // uninitialised memory; `zeros_at` gets a valid, aligned field)
+        // before `assume_init`.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).config).write(config);
+            super::zeros_at(core::ptr::addr_of_mut!((*p).m));
+            super::zeros_at(core::ptr::addr_of_mut!((*p).v));
+            core::ptr::addr_of_mut!((*p).t).write(0);
+            b.assume_init()
+        }
+    }
+
     /// Number of steps taken.
     pub fn steps(&self) -> u32 {
         self.t

@@ -150,3 +150,20 @@ pub(crate) fn zero<T: Float, M: Model<T>>(m: &mut M) {
         m.tensor_mut(i).fill(T::zero());
     }
 }
+
+/// Makes a model of zeros in place at `p` with [`Model::zeros_in`] (zero
+/// bytes for a generated model): the optimizers' `boxed` constructors
+/// build their model-shaped state with it.
+///
+/// # Safety
+///
+/// `p` must be valid for writes of one `M` and aligned for it (a field of
+/// an allocation being initialised); whatever it held is overwritten, not
+/// dropped.
+#[cfg(feature = "alloc")]
+unsafe fn zeros_at<T: Float, M: Model<T>>(p: *mut M) {
+    // SAFETY: `MaybeUninit<M>` has `M`'s size and alignment, and the
+    // caller guarantees `p` is valid for writes and aligned, so a unique
+    // reference to it as uninitialised memory is sound for this call.
+    M::zeros_in(unsafe { &mut *p.cast::<core::mem::MaybeUninit<M>>() });
+}

@@ -86,19 +86,12 @@ impl<M> RmsProp<M> {
         opt
     }
 
-    /// [`RmsProp::new`] on the heap, for any model (also a hand-written one
-    /// that is not [`Zeroable`]): the box is allocated first and each
-    /// model-shaped buffer is written into it with `Model::zeros()`, so at
-    /// most one model-sized temporary is on the stack at a time (in a
-    /// debug build; an optimised build usually writes it in place). For a
-    /// generated model prefer [`RmsProp::boxed_zeroed`], which builds nothing
-    /// on the stack.
-    ///
-    /// It cannot do the same: the only way [`Model`] offers to make an `M`
-    /// is `M::zeros()`, by value, and writing all-zero bytes in place is
-    /// sound only for a type that promises that they are a valid value
-    /// ([`Zeroable`], an `unsafe` trait); requiring it here would make
-    /// the owner of a hand-written model write `unsafe impl`.
+    /// [`RmsProp::new`] on the heap, for any model: the box is allocated
+    /// first and each model-shaped buffer is made in it in place by
+    /// [`Model::zeros_in`]. For a model `model!` generates that writes zero
+    /// bytes, so nothing model-sized is ever on the stack (the same as
+    /// [`RmsProp::boxed_zeroed`]); a hand-written model's default
+    /// `zeros_in` moves one `M::zeros()` in at a time.
     #[cfg(feature = "alloc")]
     pub fn boxed<T: Float>(config: RmsPropConfig) -> alloc::boxed::Box<Self>
     where
@@ -108,12 +101,13 @@ impl<M> RmsProp<M> {
         let p = b.as_mut_ptr();
         // SAFETY: `p` points to an allocation for one `Self`; every field
         // is written exactly once through `addr_of_mut!` (no reference to
-        // uninitialised memory) before `assume_init`.
+        // uninitialised memory; `zeros_at` gets a valid, aligned field)
+        // before `assume_init`.
         unsafe {
             core::ptr::addr_of_mut!((*p).config).write(config);
-            core::ptr::addr_of_mut!((*p).square_avg).write(M::zeros());
-            core::ptr::addr_of_mut!((*p).grad_avg).write(M::zeros());
-            core::ptr::addr_of_mut!((*p).buf).write(M::zeros());
+            super::zeros_at(core::ptr::addr_of_mut!((*p).square_avg));
+            super::zeros_at(core::ptr::addr_of_mut!((*p).grad_avg));
+            super::zeros_at(core::ptr::addr_of_mut!((*p).buf));
             core::ptr::addr_of_mut!((*p).t).write(0);
             b.assume_init()
         }
