@@ -42,6 +42,17 @@
 //! (`[profile.dev.package."*"]` optimises only your dependencies, not the
 //! crate the model is generated in.)
 //!
+//! # Run-time CPU dispatch
+//!
+//! A default `cargo build --release` targets x86-64's SSE2 baseline. With
+//! the `std` feature (the default) on x86-64, every generated `forward` and
+//! streaming `step` is compiled a second time for AVX2 + FMA and picks that
+//! copy at run time when the CPU has them ([`dispatch`]); both copies give
+//! bit-identical results. `-C target-cpu=native` still compiles one copy for
+//! the build machine. `STATICNET_NO_DISPATCH=1` in the environment (or
+//! [`dispatch::set_enabled`]`(false)`) keeps the baseline copy. Firmware
+//! (`no_std`) builds have one copy, chosen at compile time.
+//!
 //! # Large models
 //!
 //! A model is a plain value: `init`, `zeros` and `Weights::load` return it

@@ -100,24 +100,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConv<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let relu = k::Conv2d::<
-            a::Relu,
-            k::In<3, 96, 96>,
-            k::Out<8, 48, 48>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<0, 0>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                8,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
-        );
-        relu
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &VwwConv<T>,
+                input: &::staticnet::Image<T, 3, 96, 96>,
+            ) -> ::staticnet::Image<T, 8, 48, 48> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -193,6 +190,35 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConv<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> VwwConv<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 96, 96>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 96, 96>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                8,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
     }
 }
 ///What [`VwwConv`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -434,17 +460,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConvOnly<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<3, 96, 96>,
-            k::Out<8, 48, 48>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &VwwConvOnly<T>,
+                input: &::staticnet::Image<T, 3, 96, 96>,
+            ) -> ::staticnet::Image<T, 8, 48, 48> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -469,6 +499,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConvOnly<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> VwwConvOnly<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 96, 96>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<3, 96, 96>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`VwwConvOnly`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -695,25 +747,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwise<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let relu = k::DepthwiseConv2d::<
-            a::Relu,
-            k::In<8, 48, 48>,
-            k::Out<8, 48, 48>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-            k::Dilation<1, 1>,
-        >::forward_affine(
-            &self.dw,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                8,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
-        );
-        relu
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &VwwDepthwise<T>,
+                input: &::staticnet::Image<T, 8, 48, 48>,
+            ) -> ::staticnet::Image<T, 8, 48, 48> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -783,6 +831,36 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwise<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> VwwDepthwise<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 8, 48, 48>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::DepthwiseConv2d::<
+            a::Relu,
+            k::In<8, 48, 48>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+            k::Dilation<1, 1>,
+        >::forward_affine(
+            &self.dw,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                8,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
     }
 }
 ///What [`VwwDepthwise`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1022,18 +1100,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwiseOnly<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let dw = k::DepthwiseConv2d::<
-            a::Linear,
-            k::In<8, 48, 48>,
-            k::Out<8, 48, 48>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-            k::Dilation<1, 1>,
-        >::forward(&self.dw, input);
-        dw
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &VwwDepthwiseOnly<T>,
+                input: &::staticnet::Image<T, 8, 48, 48>,
+            ) -> ::staticnet::Image<T, 8, 48, 48> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1052,6 +1133,29 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwiseOnly<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.dw.init_glorot(&mut rng, 72, 9);
+    }
+}
+impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 8, 48, 48>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let dw = k::DepthwiseConv2d::<
+            a::Linear,
+            k::In<8, 48, 48>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+            k::Dilation<1, 1>,
+        >::forward(&self.dw, input);
+        dw
     }
 }
 ///What [`VwwDepthwiseOnly`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1281,24 +1385,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConv<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let relu = k::Conv2d::<
-            a::Relu,
-            k::In<3, 32, 32>,
-            k::Out<16, 32, 32>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                16,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
-        );
-        relu
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &IcConv<T>,
+                input: &::staticnet::Image<T, 3, 32, 32>,
+            ) -> ::staticnet::Image<T, 16, 32, 32> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1374,6 +1475,35 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConv<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> IcConv<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 32, 32>,
+    ) -> ::staticnet::Image<T, 16, 32, 32> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 32, 32>,
+            k::Out<16, 32, 32>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                16,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
     }
 }
 ///What [`IcConv`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1615,17 +1745,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConvOnly<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<3, 32, 32>,
-            k::Out<16, 32, 32>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &IcConvOnly<T>,
+                input: &::staticnet::Image<T, 3, 32, 32>,
+            ) -> ::staticnet::Image<T, 16, 32, 32> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1650,6 +1784,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConvOnly<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> IcConvOnly<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 32, 32>,
+    ) -> ::staticnet::Image<T, 16, 32, 32> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<3, 32, 32>,
+            k::Out<16, 32, 32>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`IcConvOnly`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).

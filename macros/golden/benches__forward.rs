@@ -120,26 +120,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<1, 10, 10>,
-            k::Out<32, 8, 8>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 8, 8>,
-            k::Out<32, 4, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
-        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
-        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SeedCnn<T>,
+                input: &::staticnet::Image<T, 1, 10, 10>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -174,6 +169,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
         self.conv1.init_keras(&mut rng, 9);
         self.fc1.init_keras(&mut rng);
         self.out.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> SeedCnn<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
 }
 ///What [`SeedCnn`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -669,23 +695,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnFront<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<1, 10, 10>,
-            k::Out<32, 8, 8>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 8, 8>,
-            k::Out<32, 4, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        pool1
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &CnnFront<T>,
+                input: &::staticnet::Image<T, 1, 10, 10>,
+            ) -> ::staticnet::Image<T, 32, 4, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -710,6 +734,34 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnFront<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv1.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> CnnFront<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Image<T, 32, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        pool1
     }
 }
 ///What [`CnnFront`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -944,11 +996,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnHead<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, input);
-        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &CnnHead<T>,
+                input: &::staticnet::Vector<T, 512>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -972,6 +1034,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnHead<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc1.init_keras(&mut rng);
         self.out.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> CnnHead<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 512>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, input);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
 }
 ///What [`CnnHead`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1374,11 +1452,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmNet<T>,
+                input: &::staticnet::Sequence<T, 32, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1442,6 +1530,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm1.init_keras(&mut rng, true);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> LstmNet<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
 }
 ///What [`LstmNet`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1733,6 +1837,32 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut LstmNetState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmNet<T>,
+                state: &mut LstmNetState<T>,
+                x_t: &::staticnet::Vector<T, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut LstmNetState<T>,
         x_t: &::staticnet::Vector<T, 8>,

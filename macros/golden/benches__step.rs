@@ -96,11 +96,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmNet<T>,
+                input: &::staticnet::Sequence<T, 32, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -164,6 +174,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm1.init_keras(&mut rng, true);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> LstmNet<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
 }
 ///What [`LstmNet`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -459,6 +485,32 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         state: &mut LstmNetState<T>,
         x_t: &::staticnet::Vector<T, 8>,
     ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmNet<T>,
+                state: &mut LstmNetState<T>,
+                x_t: &::staticnet::Vector<T, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut LstmNetState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
@@ -566,11 +618,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruNet<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru1 = k::gru::<T, 8, 32, 96, 32>(&self.gru1, input);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &gru1);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruNet<T>,
+                input: &::staticnet::Sequence<T, 32, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -610,6 +672,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruNet<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru1.init_keras(&mut rng, false);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> GruNet<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru1 = k::gru::<T, 8, 32, 96, 32>(&self.gru1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &gru1);
+        head
     }
 }
 ///What [`GruNet`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -895,6 +973,32 @@ impl<T: ::staticnet::Float> GruNet<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut GruNetState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruNet<T>,
+                state: &mut GruNetState<T>,
+                x_t: &::staticnet::Vector<T, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut GruNetState<T>,
         x_t: &::staticnet::Vector<T, 8>,

@@ -120,26 +120,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DigitsCnn<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<1, 8, 8>,
-            k::Out<32, 6, 6>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 6, 6>,
-            k::Out<32, 3, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 3, 3, 288>(&pool1);
-        let fc1 = k::dense::<T, a::Relu, 288, 64>(&self.fc1, &flat);
-        let out = k::dense::<T, a::Softmax, 64, 10>(&self.out, &fc1);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DigitsCnn<T>,
+                input: &::staticnet::Image<T, 1, 8, 8>,
+            ) -> ::staticnet::Vector<T, 10> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -174,6 +169,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DigitsCnn<T> {
         self.conv1.init_keras(&mut rng, 9);
         self.fc1.init_keras(&mut rng);
         self.out.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DigitsCnn<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 8, 8>,
+    ) -> ::staticnet::Vector<T, 10> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 8, 8>,
+            k::Out<32, 6, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 6, 6>,
+            k::Out<32, 3, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        let flat = k::flatten_image::<T, 32, 3, 3, 288>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 288, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Softmax, 64, 10>(&self.out, &fc1);
+        out
     }
 }
 ///What [`DigitsCnn`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).

@@ -122,26 +122,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<1, 10, 10>,
-            k::Out<32, 8, 8>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 8, 8>,
-            k::Out<32, 4, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
-        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
-        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SeedCnn<T>,
+                input: &::staticnet::Image<T, 1, 10, 10>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -176,6 +171,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
         self.conv1.init_keras(&mut rng, 9);
         self.fc1.init_keras(&mut rng);
         self.out.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> SeedCnn<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
 }
 ///What [`SeedCnn`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -700,12 +726,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                input: &::staticnet::Sequence<T, 32, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -814,6 +849,23 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
         self.lstm1.init_keras(&mut rng, true);
         self.lstm2.init_keras(&mut rng, true);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> Forecaster<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
 }
 ///What [`Forecaster`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1149,6 +1201,32 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut ForecasterState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                state: &mut ForecasterState<T>,
+                x_t: &::staticnet::Vector<T, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut ForecasterState<T>,
         x_t: &::staticnet::Vector<T, 8>,

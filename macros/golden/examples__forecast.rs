@@ -96,11 +96,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                input: &::staticnet::Sequence<T, 16, 1>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -164,6 +174,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm1.init_keras(&mut rng, true);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> Forecaster<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 16, 1>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
     }
 }
 ///What [`Forecaster`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -455,6 +481,32 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut ForecasterState<T>,
+        x_t: &::staticnet::Vector<T, 1>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                state: &mut ForecasterState<T>,
+                x_t: &::staticnet::Vector<T, 1>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut ForecasterState<T>,
         x_t: &::staticnet::Vector<T, 1>,

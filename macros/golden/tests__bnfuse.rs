@@ -100,24 +100,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStrided<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let relu = k::Conv2d::<
-            a::Relu,
-            k::In<3, 9, 9>,
-            k::Out<4, 5, 5>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<1, 1>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                4,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
-        );
-        relu
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvStrided<T>,
+                input: &::staticnet::Image<T, 3, 9, 9>,
+            ) -> ::staticnet::Image<T, 4, 5, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -193,6 +190,35 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStrided<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> ConvStrided<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 9, 9>,
+    ) -> ::staticnet::Image<T, 4, 5, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 9, 9>,
+            k::Out<4, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                4,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
     }
 }
 ///What [`ConvStrided`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -456,24 +482,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::Conv2d::<
-            a::Relu6,
-            k::In<2, 7, 6>,
-            k::Out<6, 5, 4>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                6,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvValid<T>,
+                input: &::staticnet::Image<T, 2, 7, 6>,
+            ) -> ::staticnet::Image<T, 6, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -549,6 +572,35 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> ConvValid<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 7, 6>,
+    ) -> ::staticnet::Image<T, 6, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv2d::<
+            a::Relu6,
+            k::In<2, 7, 6>,
+            k::Out<6, 5, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
     }
 }
 ///What [`ConvValid`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -810,26 +862,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvGrouped<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::Conv2dGrouped::<
-            a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
-            k::In<4, 6, 6>,
-            k::Out<6, 6, 6>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<2, 2>,
-            k::Dilation<2, 2>,
-            k::Groups<2>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                6,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvGrouped<T>,
+                input: &::staticnet::Image<T, 4, 6, 6>,
+            ) -> ::staticnet::Image<T, 6, 6, 6> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -903,6 +950,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvGrouped<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> ConvGrouped<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 4, 6, 6>,
+    ) -> ::staticnet::Image<T, 6, 6, 6> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv2dGrouped::<
+            a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+            k::In<4, 6, 6>,
+            k::Out<6, 6, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<2, 2>,
+            k::Dilation<2, 2>,
+            k::Groups<2>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
     }
 }
 ///What [`ConvGrouped`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1184,25 +1262,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Depthwise<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let relu = k::DepthwiseConv2d::<
-            a::Relu,
-            k::In<3, 8, 8>,
-            k::Out<6, 4, 4>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<0, 0>,
-            k::Dilation<1, 1>,
-        >::forward_affine(
-            &self.dw,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                6,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
-        );
-        relu
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Depthwise<T>,
+                input: &::staticnet::Image<T, 3, 8, 8>,
+            ) -> ::staticnet::Image<T, 6, 4, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1272,6 +1346,36 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Depthwise<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> Depthwise<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 8, 8>,
+    ) -> ::staticnet::Image<T, 6, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::DepthwiseConv2d::<
+            a::Relu,
+            k::In<3, 8, 8>,
+            k::Out<6, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+            k::Dilation<1, 1>,
+        >::forward_affine(
+            &self.dw,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
     }
 }
 ///What [`Depthwise`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1533,26 +1637,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Conv1dCausal<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::Conv1d::<
-            a::Silu,
-            k::SeqIn<10, 3>,
-            k::SeqOut<10, 5>,
-            k::Window<3>,
-            k::Step<1>,
-            k::Dilation1d<2>,
-            k::PadBefore<4>,
-            k::Groups<1>,
-        >::forward_affine(
-            &self.conv,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                5,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Conv1dCausal<T>,
+                input: &::staticnet::Sequence<T, 10, 3>,
+            ) -> ::staticnet::Sequence<T, 10, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1622,6 +1721,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Conv1dCausal<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> Conv1dCausal<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 10, 3>,
+    ) -> ::staticnet::Sequence<T, 10, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv1d::<
+            a::Silu,
+            k::SeqIn<10, 3>,
+            k::SeqOut<10, 5>,
+            k::Window<3>,
+            k::Step<1>,
+            k::Dilation1d<2>,
+            k::PadBefore<4>,
+            k::Groups<1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
     }
 }
 ///What [`Conv1dCausal`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1816,6 +1946,32 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
         state: &mut Conv1dCausalState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 5> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Conv1dCausal<T>,
+                state: &mut Conv1dCausalState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 5> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut Conv1dCausalState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         let act = k::Conv1d::<
@@ -1954,23 +2110,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseNoBias<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::dense_no_bias_affine::<
-            T,
-            a::Gelu,
-            6,
-            7,
-        >(
-            &self.fc,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                7,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        let out = k::dense::<T, a::Linear, 7, 2>(&self.out, &act);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseNoBias<T>,
+                input: &::staticnet::Vector<T, 6>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2043,6 +2197,34 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseNoBias<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> DenseNoBias<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 6>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::dense_no_bias_affine::<
+            T,
+            a::Gelu,
+            6,
+            7,
+        >(
+            &self.fc,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                7,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let out = k::dense::<T, a::Linear, 7, 2>(&self.out, &act);
+        out
     }
 }
 ///What [`DenseNoBias`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -2460,24 +2642,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let bn = k::dense_seq_affine::<
-            T,
-            a::Linear,
-            3,
-            5,
-            4,
-        >(
-            &self.fc,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                5,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        let head = k::dense_seq::<T, a::Linear, 5, 2, 4>(&self.head, &bn);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseSeq<T>,
+                input: &::staticnet::Sequence<T, 4, 3>,
+            ) -> ::staticnet::Sequence<T, 4, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2552,6 +2731,35 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> DenseSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 4, 3>,
+    ) -> ::staticnet::Sequence<T, 4, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let bn = k::dense_seq_affine::<
+            T,
+            a::Linear,
+            3,
+            5,
+            4,
+        >(
+            &self.fc,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let head = k::dense_seq::<T, a::Linear, 5, 2, 4>(&self.head, &bn);
+        head
     }
 }
 ///What [`DenseSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -2843,40 +3051,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Graph<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let bn1 = k::Conv2d::<
-            a::Linear,
-            k::In<2, 5, 5>,
-            k::Out<3, 5, 5>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-        >::forward_affine(
-            &self.c1,
-            input,
-            &k::batchnorm_affine::<
-                T,
-                3,
-            >(&self.bn1, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        let r1 = k::activate_image::<T, a::Relu, 3, 5, 5>(bn1);
-        let c2 = k::Conv2d::<
-            a::Relu,
-            k::In<2, 5, 5>,
-            k::Out<3, 5, 5>,
-            k::Kernel<1, 1>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.c2, input);
-        let bn2 = k::batchnorm_image::<
-            T,
-            3,
-            5,
-            5,
-        >(&self.bn2, &c2, <T as ::staticnet::Float>::of_f64(0.00001f64));
-        let add = k::add::<T, _, 3>([&r1, &bn1, &bn2]);
-        add
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Graph<T>,
+                input: &::staticnet::Image<T, 2, 5, 5>,
+            ) -> ::staticnet::Image<T, 3, 5, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2992,6 +3181,51 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Graph<T> {
             name: "bn2.num_batches_tracked",
             value: &mut self.bn2.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> Graph<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 5>,
+    ) -> ::staticnet::Image<T, 3, 5, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let bn1 = k::Conv2d::<
+            a::Linear,
+            k::In<2, 5, 5>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.c1,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                3,
+            >(&self.bn1, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let r1 = k::activate_image::<T, a::Relu, 3, 5, 5>(bn1);
+        let c2 = k::Conv2d::<
+            a::Relu,
+            k::In<2, 5, 5>,
+            k::Out<3, 5, 5>,
+            k::Kernel<1, 1>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.c2, input);
+        let bn2 = k::batchnorm_image::<
+            T,
+            3,
+            5,
+            5,
+        >(&self.bn2, &c2, <T as ::staticnet::Float>::of_f64(0.00001f64));
+        let add = k::add::<T, _, 3>([&r1, &bn1, &bn2]);
+        add
     }
 }
 ///What [`Graph`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3352,25 +3586,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Stream<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
-        let relu = k::dense_seq_affine::<
-            T,
-            a::Relu,
-            4,
-            6,
-            5,
-        >(
-            &self.fc,
-            &lstm,
-            &k::batchnorm_affine::<
-                T,
-                6,
-            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
-        );
-        let out = k::dense_seq::<T, a::Linear, 6, 2, 5>(&self.out, &relu);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Stream<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -3466,6 +3696,36 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Stream<T> {
             name: "bn.num_batches_tracked",
             value: &mut self.bn.num_batches_tracked,
         });
+    }
+}
+impl<T: ::staticnet::Float> Stream<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        let relu = k::dense_seq_affine::<
+            T,
+            a::Relu,
+            4,
+            6,
+            5,
+        >(
+            &self.fc,
+            &lstm,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let out = k::dense_seq::<T, a::Linear, 6, 2, 5>(&self.out, &relu);
+        out
     }
 }
 ///What [`Stream`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3672,6 +3932,32 @@ impl<T: ::staticnet::Float> Stream<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut StreamState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Stream<T>,
+                state: &mut StreamState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut StreamState<T>,
         x_t: &::staticnet::Vector<T, 3>,

@@ -77,10 +77,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseDefault<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseDefault<T>,
+                input: &::staticnet::Vector<T, 5>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -99,6 +110,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseDefault<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseDefault<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 5>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseDefault`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -379,10 +405,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseLinear<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseLinear<T>,
+                input: &::staticnet::Vector<T, 5>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -401,6 +438,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseLinear<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseLinear<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 5>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseLinear`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -681,10 +733,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseRelu<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Relu, 6, 5>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseRelu<T>,
+                input: &::staticnet::Vector<T, 6>,
+            ) -> ::staticnet::Vector<T, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -703,6 +766,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseRelu<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseRelu<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 6>,
+    ) -> ::staticnet::Vector<T, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Relu, 6, 5>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseRelu`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1036,10 +1114,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSigmoid<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Sigmoid, 6, 3>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseSigmoid<T>,
+                input: &::staticnet::Vector<T, 6>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1058,6 +1147,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSigmoid<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseSigmoid<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 6>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Sigmoid, 6, 3>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseSigmoid`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1391,10 +1495,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseTanh<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Tanh, 4, 5>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseTanh<T>,
+                input: &::staticnet::Vector<T, 4>,
+            ) -> ::staticnet::Vector<T, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1413,6 +1528,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseTanh<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseTanh<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 4>,
+    ) -> ::staticnet::Vector<T, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Tanh, 4, 5>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseTanh`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -1746,10 +1876,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSoftmax<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Softmax, 6, 4>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseSoftmax<T>,
+                input: &::staticnet::Vector<T, 6>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -1768,6 +1909,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSoftmax<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseSoftmax<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 6>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Softmax, 6, 4>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseSoftmax`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -2129,12 +2285,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseChain<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc1 = k::dense::<T, a::Relu, 7, 6>(&self.fc1, input);
-        let fc2 = k::dense::<T, a::Tanh, 6, 5>(&self.fc2, &fc1);
-        let fc3 = k::dense::<T, a::Linear, 5, 3>(&self.fc3, &fc2);
-        fc3
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseChain<T>,
+                input: &::staticnet::Vector<T, 7>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2163,6 +2328,23 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseChain<T> {
         self.fc1.init_keras(&mut rng);
         self.fc2.init_keras(&mut rng);
         self.fc3.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseChain<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 7>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc1 = k::dense::<T, a::Relu, 7, 6>(&self.fc1, input);
+        let fc2 = k::dense::<T, a::Tanh, 6, 5>(&self.fc2, &fc1);
+        let fc3 = k::dense::<T, a::Linear, 5, 3>(&self.fc3, &fc2);
+        fc3
     }
 }
 ///What [`DenseChain`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -2559,10 +2741,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense_seq::<T, a::Tanh, 3, 5, 4>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseSeq<T>,
+                input: &::staticnet::Sequence<T, 4, 3>,
+            ) -> ::staticnet::Sequence<T, 4, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2581,6 +2774,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 4, 3>,
+    ) -> ::staticnet::Sequence<T, 4, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense_seq::<T, a::Tanh, 3, 5, 4>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -2806,10 +3014,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeqSoftmax<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense_seq::<T, a::Softmax, 5, 4, 3>(&self.fc, input);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseSeqSoftmax<T>,
+                input: &::staticnet::Sequence<T, 3, 5>,
+            ) -> ::staticnet::Sequence<T, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -2828,6 +3047,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeqSoftmax<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 5>,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense_seq::<T, a::Softmax, 5, 4, 3>(&self.fc, input);
+        fc
     }
 }
 ///What [`DenseSeqSoftmax`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3053,17 +3287,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<1, 6, 7>,
-            k::Out<2, 4, 5>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvValid<T>,
+                input: &::staticnet::Image<T, 1, 6, 7>,
+            ) -> ::staticnet::Image<T, 2, 4, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -3088,6 +3326,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> ConvValid<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 6, 7>,
+    ) -> ::staticnet::Image<T, 2, 4, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<1, 6, 7>,
+            k::Out<2, 4, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvValid`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3291,17 +3551,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Relu,
-            k::In<2, 6, 7>,
-            k::Out<3, 5, 5>,
-            k::Kernel<2, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvRectRelu<T>,
+                input: &::staticnet::Image<T, 2, 6, 7>,
+            ) -> ::staticnet::Image<T, 3, 5, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -3326,6 +3590,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvRectRelu<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 6);
+    }
+}
+impl<T: ::staticnet::Float> ConvRectRelu<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 6, 7>,
+    ) -> ::staticnet::Image<T, 3, 5, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Relu,
+            k::In<2, 6, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvRectRelu`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3556,17 +3842,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<2, 7, 6>,
-            k::Out<2, 3, 5>,
-            k::Kernel<3, 2>,
-            k::Stride<2, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvStride21<T>,
+                input: &::staticnet::Image<T, 2, 7, 6>,
+            ) -> ::staticnet::Image<T, 2, 3, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -3591,6 +3881,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride21<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 6);
+    }
+}
+impl<T: ::staticnet::Float> ConvStride21<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 7, 6>,
+    ) -> ::staticnet::Image<T, 2, 3, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<2, 7, 6>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvStride21`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -3794,17 +4106,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Tanh,
-            k::In<3, 7, 8>,
-            k::Out<2, 3, 3>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvStride2Tanh<T>,
+                input: &::staticnet::Image<T, 3, 7, 8>,
+            ) -> ::staticnet::Image<T, 2, 3, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -3829,6 +4145,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStride2Tanh<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 7, 8>,
+    ) -> ::staticnet::Image<T, 2, 3, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Tanh,
+            k::In<3, 7, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvStride2Tanh`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -4059,17 +4397,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Sigmoid,
-            k::In<2, 5, 6>,
-            k::Out<3, 5, 6>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<1, 1>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameOddS1<T>,
+                input: &::staticnet::Image<T, 2, 5, 6>,
+            ) -> ::staticnet::Image<T, 3, 5, 6> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -4094,6 +4436,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS1<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameOddS1<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 6>,
+    ) -> ::staticnet::Image<T, 3, 5, 6> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Sigmoid,
+            k::In<2, 5, 6>,
+            k::Out<3, 5, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameOddS1`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -4324,17 +4688,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<2, 5, 6>,
-            k::Out<2, 5, 6>,
-            k::Kernel<4, 2>,
-            k::Stride<1, 1>,
-            k::Pad<1, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameEvenS1<T>,
+                input: &::staticnet::Image<T, 2, 5, 6>,
+            ) -> ::staticnet::Image<T, 2, 5, 6> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -4359,6 +4727,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS1<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 8);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 6>,
+    ) -> ::staticnet::Image<T, 2, 5, 6> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<2, 5, 6>,
+            k::Out<2, 5, 6>,
+            k::Kernel<4, 2>,
+            k::Stride<1, 1>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameEvenS1`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -4562,17 +4952,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<2, 7, 8>,
-            k::Out<3, 4, 4>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<1, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameOddS2<T>,
+                input: &::staticnet::Image<T, 2, 7, 8>,
+            ) -> ::staticnet::Image<T, 3, 4, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -4597,6 +4991,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameOddS2<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameOddS2<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 7, 8>,
+    ) -> ::staticnet::Image<T, 3, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<2, 7, 8>,
+            k::Out<3, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameOddS2`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -4800,17 +5216,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Relu,
-            k::In<1, 6, 7>,
-            k::Out<2, 3, 4>,
-            k::Kernel<4, 4>,
-            k::Stride<2, 2>,
-            k::Pad<1, 1>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameEvenS2<T>,
+                input: &::staticnet::Image<T, 1, 6, 7>,
+            ) -> ::staticnet::Image<T, 2, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -4835,6 +5255,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameEvenS2<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 16);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 6, 7>,
+    ) -> ::staticnet::Image<T, 2, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Relu,
+            k::In<1, 6, 7>,
+            k::Out<2, 3, 4>,
+            k::Kernel<4, 4>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameEvenS2`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -5065,17 +5507,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<2, 6, 5>,
-            k::Out<2, 3, 5>,
-            k::Kernel<3, 2>,
-            k::Stride<2, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameRectS21<T>,
+                input: &::staticnet::Image<T, 2, 6, 5>,
+            ) -> ::staticnet::Image<T, 2, 3, 5> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -5100,6 +5546,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameRectS21<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 6);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameRectS21<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 6, 5>,
+    ) -> ::staticnet::Image<T, 2, 3, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<2, 6, 5>,
+            k::Out<2, 3, 5>,
+            k::Kernel<3, 2>,
+            k::Stride<2, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameRectS21`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -5303,17 +5771,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<1, 8, 8>,
-            k::Out<2, 3, 3>,
-            k::Kernel<1, 2>,
-            k::Stride<3, 3>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSameClamped<T>,
+                input: &::staticnet::Image<T, 1, 8, 8>,
+            ) -> ::staticnet::Image<T, 2, 3, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -5338,6 +5810,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSameClamped<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 2);
+    }
+}
+impl<T: ::staticnet::Float> ConvSameClamped<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 8, 8>,
+    ) -> ::staticnet::Image<T, 2, 3, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<1, 8, 8>,
+            k::Out<2, 3, 3>,
+            k::Kernel<1, 2>,
+            k::Stride<3, 3>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSameClamped`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -5541,17 +6035,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Tanh,
-            k::In<2, 5, 6>,
-            k::Out<3, 3, 3>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-            k::Pad<1, 1>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvPadInt<T>,
+                input: &::staticnet::Image<T, 2, 5, 6>,
+            ) -> ::staticnet::Image<T, 3, 3, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -5576,6 +6074,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadInt<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 9);
+    }
+}
+impl<T: ::staticnet::Float> ConvPadInt<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 6>,
+    ) -> ::staticnet::Image<T, 3, 3, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Tanh,
+            k::In<2, 5, 6>,
+            k::Out<3, 3, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvPadInt`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -5806,17 +6326,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<1, 4, 5>,
-            k::Out<2, 6, 6>,
-            k::Kernel<3, 2>,
-            k::Stride<1, 1>,
-            k::Pad<2, 1>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvPadPair<T>,
+                input: &::staticnet::Image<T, 1, 4, 5>,
+            ) -> ::staticnet::Image<T, 2, 6, 6> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -5841,6 +6365,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvPadPair<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 6);
+    }
+}
+impl<T: ::staticnet::Float> ConvPadPair<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 4, 5>,
+    ) -> ::staticnet::Image<T, 2, 6, 6> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<1, 4, 5>,
+            k::Out<2, 6, 6>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 1>,
+            k::Pad<2, 1>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvPadPair`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -6044,17 +6590,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Softmax,
-            k::In<3, 4, 4>,
-            k::Out<4, 3, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        conv
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvSoftmax<T>,
+                input: &::staticnet::Image<T, 3, 4, 4>,
+            ) -> ::staticnet::Image<T, 4, 3, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -6079,6 +6629,28 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvSoftmax<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 4);
+    }
+}
+impl<T: ::staticnet::Float> ConvSoftmax<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 4, 4>,
+    ) -> ::staticnet::Image<T, 4, 3, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Softmax,
+            k::In<3, 4, 4>,
+            k::Out<4, 3, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
     }
 }
 ///What [`ConvSoftmax`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -6323,25 +6895,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<2, 7, 7>,
-            k::Out<3, 5, 5>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let conv2 = k::Conv2d::<
-            a::Sigmoid,
-            k::In<3, 5, 5>,
-            k::Out<2, 5, 3>,
-            k::Kernel<2, 3>,
-            k::Stride<1, 2>,
-            k::Pad<0, 1>,
-        >::forward(&self.conv2, &conv1);
-        conv2
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvConv<T>,
+                input: &::staticnet::Image<T, 2, 7, 7>,
+            ) -> ::staticnet::Image<T, 2, 5, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -6377,6 +6945,36 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvConv<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv1.init_keras(&mut rng, 9);
         self.conv2.init_keras(&mut rng, 6);
+    }
+}
+impl<T: ::staticnet::Float> ConvConv<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 7, 7>,
+    ) -> ::staticnet::Image<T, 2, 5, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<2, 7, 7>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let conv2 = k::Conv2d::<
+            a::Sigmoid,
+            k::In<3, 5, 5>,
+            k::Out<2, 5, 3>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 2>,
+            k::Pad<0, 1>,
+        >::forward(&self.conv2, &conv1);
+        conv2
     }
 }
 ///What [`ConvConv`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -6630,15 +7228,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPool2<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<2, 4, 6>,
-            k::Out<2, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPool2<T>,
+                input: &::staticnet::Image<T, 2, 4, 6>,
+            ) -> ::staticnet::Image<T, 2, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -6653,6 +7257,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPool2<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPool2<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 4, 6>,
+    ) -> ::staticnet::Image<T, 2, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPool2`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -6839,15 +7463,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRagged<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<2, 5, 7>,
-            k::Out<2, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPoolRagged<T>,
+                input: &::staticnet::Image<T, 2, 5, 7>,
+            ) -> ::staticnet::Image<T, 2, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -6862,6 +7492,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRagged<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPoolRagged<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 7>,
+    ) -> ::staticnet::Image<T, 2, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPoolRagged`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -7048,15 +7698,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolOverlap<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<1, 6, 7>,
-            k::Out<1, 2, 3>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPoolOverlap<T>,
+                input: &::staticnet::Image<T, 1, 6, 7>,
+            ) -> ::staticnet::Image<T, 1, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -7071,6 +7727,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolOverlap<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 6, 7>,
+    ) -> ::staticnet::Image<T, 1, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPoolOverlap`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -7257,15 +7933,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolGap<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<1, 7, 8>,
-            k::Out<1, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<3, 3>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPoolGap<T>,
+                input: &::staticnet::Image<T, 1, 7, 8>,
+            ) -> ::staticnet::Image<T, 1, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -7280,6 +7962,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolGap<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPoolGap<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 7, 8>,
+    ) -> ::staticnet::Image<T, 1, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPoolGap`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -7466,15 +8168,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRect<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<2, 5, 7>,
-            k::Out<2, 2, 2>,
-            k::Kernel<2, 3>,
-            k::Stride<2, 3>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPoolRect<T>,
+                input: &::staticnet::Image<T, 2, 5, 7>,
+            ) -> ::staticnet::Image<T, 2, 2, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -7489,6 +8197,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRect<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPoolRect<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 7>,
+    ) -> ::staticnet::Image<T, 2, 2, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPoolRect`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -7675,15 +8403,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRectStride<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::MaxPool2d::<
-            k::In<1, 5, 5>,
-            k::Out<1, 3, 2>,
-            k::Kernel<3, 2>,
-            k::Stride<1, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &MaxPoolRectStride<T>,
+                input: &::staticnet::Image<T, 1, 5, 5>,
+            ) -> ::staticnet::Image<T, 1, 3, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -7698,6 +8432,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for MaxPoolRectStride<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 5, 5>,
+    ) -> ::staticnet::Image<T, 1, 3, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::MaxPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`MaxPoolRectStride`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -7884,15 +8638,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPool2<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<2, 4, 6>,
-            k::Out<2, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPool2<T>,
+                input: &::staticnet::Image<T, 2, 4, 6>,
+            ) -> ::staticnet::Image<T, 2, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -7907,6 +8667,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPool2<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPool2<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 4, 6>,
+    ) -> ::staticnet::Image<T, 2, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<2, 4, 6>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPool2`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -8093,15 +8873,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRagged<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<2, 5, 7>,
-            k::Out<2, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPoolRagged<T>,
+                input: &::staticnet::Image<T, 2, 5, 7>,
+            ) -> ::staticnet::Image<T, 2, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -8116,6 +8902,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRagged<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPoolRagged<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 7>,
+    ) -> ::staticnet::Image<T, 2, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPoolRagged`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -8302,15 +9108,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolOverlap<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<1, 6, 7>,
-            k::Out<1, 2, 3>,
-            k::Kernel<3, 3>,
-            k::Stride<2, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPoolOverlap<T>,
+                input: &::staticnet::Image<T, 1, 6, 7>,
+            ) -> ::staticnet::Image<T, 1, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -8325,6 +9137,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolOverlap<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 6, 7>,
+    ) -> ::staticnet::Image<T, 1, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<1, 6, 7>,
+            k::Out<1, 2, 3>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPoolOverlap`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -8511,15 +9343,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolGap<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<1, 7, 8>,
-            k::Out<1, 2, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<3, 3>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPoolGap<T>,
+                input: &::staticnet::Image<T, 1, 7, 8>,
+            ) -> ::staticnet::Image<T, 1, 2, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -8534,6 +9372,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolGap<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPoolGap<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 7, 8>,
+    ) -> ::staticnet::Image<T, 1, 2, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<1, 7, 8>,
+            k::Out<1, 2, 3>,
+            k::Kernel<2, 2>,
+            k::Stride<3, 3>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPoolGap`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -8720,15 +9578,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRect<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<2, 5, 7>,
-            k::Out<2, 2, 2>,
-            k::Kernel<2, 3>,
-            k::Stride<2, 3>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPoolRect<T>,
+                input: &::staticnet::Image<T, 2, 5, 7>,
+            ) -> ::staticnet::Image<T, 2, 2, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -8743,6 +9607,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRect<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPoolRect<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 7>,
+    ) -> ::staticnet::Image<T, 2, 2, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<2, 5, 7>,
+            k::Out<2, 2, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<2, 3>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPoolRect`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -8929,15 +9813,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRectStride<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let pool = k::AvgPool2d::<
-            k::In<1, 5, 5>,
-            k::Out<1, 3, 2>,
-            k::Kernel<3, 2>,
-            k::Stride<1, 2>,
-        >::forward(input);
-        pool
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &AvgPoolRectStride<T>,
+                input: &::staticnet::Image<T, 1, 5, 5>,
+            ) -> ::staticnet::Image<T, 1, 3, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -8952,6 +9842,26 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for AvgPoolRectStride<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 5, 5>,
+    ) -> ::staticnet::Image<T, 1, 3, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let pool = k::AvgPool2d::<
+            k::In<1, 5, 5>,
+            k::Out<1, 3, 2>,
+            k::Kernel<3, 2>,
+            k::Stride<1, 2>,
+        >::forward(input);
+        pool
+    }
 }
 ///What [`AvgPoolRectStride`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -9163,19 +10073,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Relu,
-            k::In<2, 5, 4>,
-            k::Out<3, 4, 2>,
-            k::Kernel<2, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        let flat = k::flatten_image::<T, 3, 4, 2, 24>(&conv);
-        let fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &flat);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &FlattenImage<T>,
+                input: &::staticnet::Image<T, 2, 5, 4>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -9205,6 +10117,30 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenImage<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 6);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> FlattenImage<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 4>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Relu,
+            k::In<2, 5, 4>,
+            k::Out<3, 4, 2>,
+            k::Kernel<2, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        let flat = k::flatten_image::<T, 3, 4, 2, 24>(&conv);
+        let fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &flat);
+        fc
     }
 }
 ///What [`FlattenImage`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -9557,11 +10493,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenSequence<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let flat = k::flatten_seq::<T, 4, 3, 12>(input);
-        let fc = k::dense::<T, a::Tanh, 12, 2>(&self.fc, &flat);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &FlattenSequence<T>,
+                input: &::staticnet::Sequence<T, 3, 4>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -9580,6 +10526,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenSequence<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> FlattenSequence<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 4>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let flat = k::flatten_seq::<T, 4, 3, 12>(input);
+        let fc = k::dense::<T, a::Tanh, 12, 2>(&self.fc, &flat);
+        fc
     }
 }
 ///What [`FlattenSequence`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -9947,12 +10909,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenAfterGru<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru = k::gru_seq::<T, 3, 3, 9, 4>(&self.gru, input);
-        let flat = k::flatten_seq::<T, 3, 4, 12>(&gru);
-        let fc = k::dense::<T, a::Linear, 12, 2>(&self.fc, &flat);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &FlattenAfterGru<T>,
+                input: &::staticnet::Sequence<T, 4, 3>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -9992,6 +10963,23 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenAfterGru<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru.init_keras(&mut rng, false);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> FlattenAfterGru<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 4, 3>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru = k::gru_seq::<T, 3, 3, 9, 4>(&self.gru, input);
+        let flat = k::flatten_seq::<T, 3, 4, 12>(&gru);
+        let fc = k::dense::<T, a::Linear, 12, 2>(&self.fc, &flat);
+        fc
     }
 }
 ///What [`FlattenAfterGru`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -10321,10 +11309,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluVector<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Relu, 7, 1>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ReluVector<T>,
+                input: &::staticnet::Vector<T, 7>,
+            ) -> ::staticnet::Vector<T, 7> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -10339,6 +11338,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluVector<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> ReluVector<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 7>,
+    ) -> ::staticnet::Vector<T, 7> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Relu, 7, 1>(*input);
+        act
+    }
 }
 ///What [`ReluVector`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -10519,10 +11533,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidVector<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Sigmoid, 7, 1>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SigmoidVector<T>,
+                input: &::staticnet::Vector<T, 7>,
+            ) -> ::staticnet::Vector<T, 7> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -10537,6 +11562,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidVector<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SigmoidVector<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 7>,
+    ) -> ::staticnet::Vector<T, 7> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Sigmoid, 7, 1>(*input);
+        act
+    }
 }
 ///What [`SigmoidVector`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -10717,10 +11757,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhVector<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Tanh, 7, 1>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &TanhVector<T>,
+                input: &::staticnet::Vector<T, 7>,
+            ) -> ::staticnet::Vector<T, 7> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -10735,6 +11786,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhVector<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> TanhVector<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 7>,
+    ) -> ::staticnet::Vector<T, 7> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Tanh, 7, 1>(*input);
+        act
+    }
 }
 ///What [`TanhVector`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -10915,10 +11981,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxVector<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Softmax, 7, 1>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SoftmaxVector<T>,
+                input: &::staticnet::Vector<T, 7>,
+            ) -> ::staticnet::Vector<T, 7> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -10933,6 +12010,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxVector<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SoftmaxVector<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 7>,
+    ) -> ::staticnet::Vector<T, 7> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Softmax, 7, 1>(*input);
+        act
+    }
 }
 ///What [`SoftmaxVector`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -11113,10 +12205,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluSequence<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Relu, 4, 3>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ReluSequence<T>,
+                input: &::staticnet::Sequence<T, 3, 4>,
+            ) -> ::staticnet::Sequence<T, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -11131,6 +12234,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluSequence<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> ReluSequence<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 4>,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Relu, 4, 3>(*input);
+        act
+    }
 }
 ///What [`ReluSequence`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -11311,10 +12429,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidSequence<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Sigmoid, 4, 3>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SigmoidSequence<T>,
+                input: &::staticnet::Sequence<T, 3, 4>,
+            ) -> ::staticnet::Sequence<T, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -11329,6 +12458,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidSequence<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SigmoidSequence<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 4>,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Sigmoid, 4, 3>(*input);
+        act
+    }
 }
 ///What [`SigmoidSequence`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -11509,10 +12653,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhSequence<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Tanh, 4, 3>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &TanhSequence<T>,
+                input: &::staticnet::Sequence<T, 3, 4>,
+            ) -> ::staticnet::Sequence<T, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -11527,6 +12682,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhSequence<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> TanhSequence<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 4>,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Tanh, 4, 3>(*input);
+        act
+    }
 }
 ///What [`TanhSequence`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -11707,10 +12877,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxSequence<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate::<T, a::Softmax, 4, 3>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SoftmaxSequence<T>,
+                input: &::staticnet::Sequence<T, 3, 4>,
+            ) -> ::staticnet::Sequence<T, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -11725,6 +12906,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxSequence<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SoftmaxSequence<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 3, 4>,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate::<T, a::Softmax, 4, 3>(*input);
+        act
+    }
 }
 ///What [`SoftmaxSequence`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -11905,10 +13101,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluImage<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate_image::<T, a::Relu, 3, 2, 4>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ReluImage<T>,
+                input: &::staticnet::Image<T, 3, 2, 4>,
+            ) -> ::staticnet::Image<T, 3, 2, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -11923,6 +13130,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluImage<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> ReluImage<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 2, 4>,
+    ) -> ::staticnet::Image<T, 3, 2, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate_image::<T, a::Relu, 3, 2, 4>(*input);
+        act
+    }
 }
 ///What [`ReluImage`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -12103,10 +13325,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidImage<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate_image::<T, a::Sigmoid, 3, 2, 4>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SigmoidImage<T>,
+                input: &::staticnet::Image<T, 3, 2, 4>,
+            ) -> ::staticnet::Image<T, 3, 2, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -12121,6 +13354,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidImage<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SigmoidImage<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 2, 4>,
+    ) -> ::staticnet::Image<T, 3, 2, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate_image::<T, a::Sigmoid, 3, 2, 4>(*input);
+        act
+    }
 }
 ///What [`SigmoidImage`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -12301,10 +13549,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhImage<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate_image::<T, a::Tanh, 3, 2, 4>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &TanhImage<T>,
+                input: &::staticnet::Image<T, 3, 2, 4>,
+            ) -> ::staticnet::Image<T, 3, 2, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -12319,6 +13578,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhImage<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> TanhImage<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 2, 4>,
+    ) -> ::staticnet::Image<T, 3, 2, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate_image::<T, a::Tanh, 3, 2, 4>(*input);
+        act
+    }
 }
 ///What [`TanhImage`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -12499,10 +13773,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxImage<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let act = k::activate_image::<T, a::Softmax, 3, 2, 4>(*input);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SoftmaxImage<T>,
+                input: &::staticnet::Image<T, 3, 2, 4>,
+            ) -> ::staticnet::Image<T, 3, 2, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -12517,6 +13802,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxImage<T> {
         let _ = f;
     }
     fn init_in(&mut self, _seed: u64) {}
+}
+impl<T: ::staticnet::Float> SoftmaxImage<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 3, 2, 4>,
+    ) -> ::staticnet::Image<T, 3, 2, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::activate_image::<T, a::Softmax, 3, 2, 4>(*input);
+        act
+    }
 }
 ///What [`SoftmaxImage`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -12708,11 +14008,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseThenSoftmax<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
-        let act = k::activate::<T, a::Softmax, 4, 1>(fc);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &DenseThenSoftmax<T>,
+                input: &::staticnet::Vector<T, 5>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -12731,6 +14041,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseThenSoftmax<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Vector<T, 5>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let fc = k::dense::<T, a::Linear, 5, 4>(&self.fc, input);
+        let act = k::activate::<T, a::Softmax, 4, 1>(fc);
+        act
     }
 }
 ///What [`DenseThenSoftmax`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -13044,18 +14370,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Linear,
-            k::In<2, 4, 5>,
-            k::Out<3, 3, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        let act = k::activate_image::<T, a::Softmax, 3, 3, 4>(conv);
-        act
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &ConvThenSoftmax<T>,
+                input: &::staticnet::Image<T, 2, 4, 5>,
+            ) -> ::staticnet::Image<T, 3, 3, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -13080,6 +14409,29 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvThenSoftmax<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.conv.init_keras(&mut rng, 4);
+    }
+}
+impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 2, 4, 5>,
+    ) -> ::staticnet::Image<T, 3, 3, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<2, 4, 5>,
+            k::Out<3, 3, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        let act = k::activate_image::<T, a::Softmax, 3, 3, 4>(conv);
+        act
     }
 }
 ///What [`ConvThenSoftmax`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -13297,10 +14649,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnDefault<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnDefault<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -13335,6 +14698,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnDefault<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnDefault<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnDefault`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -13506,6 +14884,32 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
         state: &mut RnnDefaultState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnDefault<T>,
+                state: &mut RnnDefaultState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnDefaultState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -13597,10 +15001,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnTanhSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnTanhSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -13635,6 +15050,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnTanhSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnTanhSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnTanhSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -13789,6 +15219,32 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
         state: &mut RnnTanhSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnTanhSeq<T>,
+                state: &mut RnnTanhSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnTanhSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Tanh, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -13880,10 +15336,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnRelu<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnRelu<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -13918,6 +15385,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnRelu<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnRelu<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnRelu`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -14089,6 +15571,32 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
         state: &mut RnnReluState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnRelu<T>,
+                state: &mut RnnReluState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnReluState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -14180,10 +15688,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnReluSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnReluSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -14218,6 +15737,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnReluSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnReluSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Relu, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnReluSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -14372,6 +15906,32 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
         state: &mut RnnReluSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnReluSeq<T>,
+                state: &mut RnnReluSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnReluSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Relu, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -14463,10 +16023,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoid<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSigmoid<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -14501,6 +16072,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoid<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnSigmoid<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnSigmoid`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -14672,6 +16258,32 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
         state: &mut RnnSigmoidState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSigmoid<T>,
+                state: &mut RnnSigmoidState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnSigmoidState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -14763,10 +16375,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoidSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSigmoidSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -14801,6 +16424,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoidSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Sigmoid, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnSigmoidSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -14955,6 +16593,32 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
         state: &mut RnnSigmoidSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSigmoidSeq<T>,
+                state: &mut RnnSigmoidSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnSigmoidSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Sigmoid, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -15046,10 +16710,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinear<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLinear<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -15084,6 +16759,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinear<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnLinear<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnLinear`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -15255,6 +16945,32 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
         state: &mut RnnLinearState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLinear<T>,
+                state: &mut RnnLinearState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnLinearState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -15346,10 +17062,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinearSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
-        rnn
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLinearSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -15384,6 +17111,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinearSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> RnnLinearSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Linear, 3, 4, 5>(&self.rnn, input);
+        rnn
     }
 }
 ///What [`RnnLinearSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -15538,6 +17280,32 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
         state: &mut RnnLinearSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLinearSeq<T>,
+                state: &mut RnnLinearSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnLinearSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Linear, 3, 4>(&self.rnn, x_t, &mut state.rnn);
@@ -15629,10 +17397,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLast<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm = k::lstm::<T, 3, 4, 16, 5>(&self.lstm, input);
-        lstm
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmLast<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -15667,6 +17446,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLast<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm.init_keras(&mut rng, true);
+    }
+}
+impl<T: ::staticnet::Float> LstmLast<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm = k::lstm::<T, 3, 4, 16, 5>(&self.lstm, input);
+        lstm
     }
 }
 ///What [`LstmLast`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -15833,6 +17627,32 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         state: &mut LstmLastState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmLast<T>,
+                state: &mut LstmLastState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut LstmLastState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
@@ -15924,10 +17744,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
-        lstm
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -15962,6 +17793,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm.init_keras(&mut rng, true);
+    }
+}
+impl<T: ::staticnet::Float> LstmSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        lstm
     }
 }
 ///What [`LstmSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -16111,6 +17957,32 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         state: &mut LstmSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmSeq<T>,
+                state: &mut LstmSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut LstmSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
@@ -16202,10 +18074,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruLast<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
-        gru
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruLast<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -16240,6 +18123,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruLast<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> GruLast<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
+        gru
     }
 }
 ///What [`GruLast`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -16406,6 +18304,32 @@ impl<T: ::staticnet::Float> GruLast<T> {
         state: &mut GruLastState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruLast<T>,
+                state: &mut GruLastState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut GruLastState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
@@ -16497,10 +18421,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru = k::gru_seq::<T, 3, 4, 12, 5>(&self.gru, input);
-        gru
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruSeq<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -16535,6 +18470,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruSeq<T> {
     fn init_in(&mut self, seed: u64) {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> GruSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru = k::gru_seq::<T, 3, 4, 12, 5>(&self.gru, input);
+        gru
     }
 }
 ///What [`GruSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -16684,6 +18634,32 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         state: &mut GruSeqState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruSeq<T>,
+                state: &mut GruSeqState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut GruSeqState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
@@ -16793,11 +18769,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLstm<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm_seq::<T, 3, 5, 20, 6>(&self.lstm1, input);
-        let lstm2 = k::lstm::<T, 5, 3, 12, 6>(&self.lstm2, &lstm1);
-        lstm2
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmLstm<T>,
+                input: &::staticnet::Sequence<T, 6, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -16901,6 +18887,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLstm<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm1.init_keras(&mut rng, true);
         self.lstm2.init_keras(&mut rng, true);
+    }
+}
+impl<T: ::staticnet::Float> LstmLstm<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 6, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm_seq::<T, 3, 5, 20, 6>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 5, 3, 12, 6>(&self.lstm2, &lstm1);
+        lstm2
     }
 }
 ///What [`LstmLstm`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -17081,6 +19083,32 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         state: &mut LstmLstmState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 3> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmLstm<T>,
+                state: &mut LstmLstmState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut LstmLstmState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::lstm_step::<T, 3, 5, 20>(&self.lstm1, x_t, &mut state.lstm1);
@@ -17192,11 +19220,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGru<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru1 = k::gru_seq::<T, 3, 5, 15, 6>(&self.gru1, input);
-        let gru2 = k::gru::<T, 5, 3, 9, 6>(&self.gru2, &gru1);
-        gru2
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruGru<T>,
+                input: &::staticnet::Sequence<T, 6, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -17252,6 +19290,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGru<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru1.init_keras(&mut rng, false);
         self.gru2.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> GruGru<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 6, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru1 = k::gru_seq::<T, 3, 5, 15, 6>(&self.gru1, input);
+        let gru2 = k::gru::<T, 5, 3, 9, 6>(&self.gru2, &gru1);
+        gru2
     }
 }
 ///What [`GruGru`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -17432,6 +19486,32 @@ impl<T: ::staticnet::Float> GruGru<T> {
         state: &mut GruGruState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 3> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruGru<T>,
+                state: &mut GruGruState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut GruGruState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::gru_step::<T, 3, 5, 15>(&self.gru1, x_t, &mut state.gru1);
@@ -17543,11 +19623,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLstm<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 5, 6>(&self.rnn, input);
-        let lstm = k::lstm::<T, 5, 3, 12, 6>(&self.lstm, &rnn);
-        lstm
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLstm<T>,
+                input: &::staticnet::Sequence<T, 6, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -17603,6 +19693,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLstm<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
         self.lstm.init_keras(&mut rng, true);
+    }
+}
+impl<T: ::staticnet::Float> RnnLstm<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 6, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Tanh, 3, 5, 6>(&self.rnn, input);
+        let lstm = k::lstm::<T, 5, 3, 12, 6>(&self.lstm, &rnn);
+        lstm
     }
 }
 ///What [`RnnLstm`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -17788,6 +19894,32 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         state: &mut RnnLstmState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 3> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnLstm<T>,
+                state: &mut RnnLstmState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnLstmState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Tanh, 3, 5>(&self.rnn, x_t, &mut state.rnn);
@@ -17899,11 +20031,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGruSeq<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru1 = k::gru_seq::<T, 2, 3, 9, 4>(&self.gru1, input);
-        let gru2 = k::gru_seq::<T, 3, 4, 12, 4>(&self.gru2, &gru1);
-        gru2
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruGruSeq<T>,
+                input: &::staticnet::Sequence<T, 4, 2>,
+            ) -> ::staticnet::Sequence<T, 4, 4> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -17959,6 +20101,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGruSeq<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru1.init_keras(&mut rng, false);
         self.gru2.init_keras(&mut rng, false);
+    }
+}
+impl<T: ::staticnet::Float> GruGruSeq<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 4, 2>,
+    ) -> ::staticnet::Sequence<T, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru1 = k::gru_seq::<T, 2, 3, 9, 4>(&self.gru1, input);
+        let gru2 = k::gru_seq::<T, 3, 4, 12, 4>(&self.gru2, &gru1);
+        gru2
     }
 }
 ///What [`GruGruSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -18128,6 +20286,32 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         state: &mut GruGruSeqState<T>,
         x_t: &::staticnet::Vector<T, 2>,
     ) -> ::staticnet::Vector<T, 4> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruGruSeq<T>,
+                state: &mut GruGruSeqState<T>,
+                x_t: &::staticnet::Vector<T, 2>,
+            ) -> ::staticnet::Vector<T, 4> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut GruGruSeqState<T>,
+        x_t: &::staticnet::Vector<T, 2>,
+    ) -> ::staticnet::Vector<T, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::gru_step::<T, 2, 3, 9>(&self.gru1, x_t, &mut state.gru1);
@@ -18235,11 +20419,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeqDense<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
-        let fc = k::dense_seq::<T, a::Softmax, 4, 3, 5>(&self.fc, &lstm);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmSeqDense<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Sequence<T, 5, 3> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -18279,6 +20473,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeqDense<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.lstm.init_keras(&mut rng, true);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> LstmSeqDense<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 3> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        let fc = k::dense_seq::<T, a::Softmax, 4, 3, 5>(&self.fc, &lstm);
+        fc
     }
 }
 ///What [`LstmSeqDense`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -18461,6 +20671,32 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         state: &mut LstmSeqDenseState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 3> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &LstmSeqDense<T>,
+                state: &mut LstmSeqDenseState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 3> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut LstmSeqDenseState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
@@ -18567,11 +20803,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSeqDense<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let rnn = k::simple_rnn_seq::<T, a::Relu, 2, 3, 5>(&self.rnn, input);
-        let fc = k::dense_seq::<T, a::Sigmoid, 3, 2, 5>(&self.fc, &rnn);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSeqDense<T>,
+                input: &::staticnet::Sequence<T, 5, 2>,
+            ) -> ::staticnet::Sequence<T, 5, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -18611,6 +20857,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSeqDense<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.rnn.init_keras(&mut rng, false);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> RnnSeqDense<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 2>,
+    ) -> ::staticnet::Sequence<T, 5, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let rnn = k::simple_rnn_seq::<T, a::Relu, 2, 3, 5>(&self.rnn, input);
+        let fc = k::dense_seq::<T, a::Sigmoid, 3, 2, 5>(&self.fc, &rnn);
+        fc
     }
 }
 ///What [`RnnSeqDense`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -18798,6 +21060,32 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
         state: &mut RnnSeqDenseState<T>,
         x_t: &::staticnet::Vector<T, 2>,
     ) -> ::staticnet::Vector<T, 2> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &RnnSeqDense<T>,
+                state: &mut RnnSeqDenseState<T>,
+                x_t: &::staticnet::Vector<T, 2>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut RnnSeqDenseState<T>,
+        x_t: &::staticnet::Vector<T, 2>,
+    ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::simple_rnn_step::<T, a::Relu, 2, 3>(&self.rnn, x_t, &mut state.rnn);
@@ -18904,11 +21192,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruDense<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
-        let fc = k::dense::<T, a::Relu, 4, 2>(&self.fc, &gru);
-        fc
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruDense<T>,
+                input: &::staticnet::Sequence<T, 5, 3>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -18948,6 +21246,22 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruDense<T> {
         let mut rng = ::staticnet::Rng::new(seed);
         self.gru.init_keras(&mut rng, false);
         self.fc.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> GruDense<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let gru = k::gru::<T, 3, 4, 12, 5>(&self.gru, input);
+        let fc = k::dense::<T, a::Relu, 4, 2>(&self.fc, &gru);
+        fc
     }
 }
 ///What [`GruDense`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -19282,6 +21596,32 @@ impl<T: ::staticnet::Float> GruDense<T> {
         state: &mut GruDenseState<T>,
         x_t: &::staticnet::Vector<T, 3>,
     ) -> ::staticnet::Vector<T, 2> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &GruDense<T>,
+                state: &mut GruDenseState<T>,
+                x_t: &::staticnet::Vector<T, 3>,
+            ) -> ::staticnet::Vector<T, 2> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
+        &self,
+        state: &mut GruDenseState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
         k::gru_step::<T, 3, 4, 12>(&self.gru, x_t, &mut state.gru);
@@ -19412,26 +21752,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let conv1 = k::Conv2d::<
-            a::Relu,
-            k::In<1, 10, 10>,
-            k::Out<32, 8, 8>,
-            k::Kernel<3, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 8, 8>,
-            k::Out<32, 4, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
-        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
-        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
-        out
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &SeedCnn<T>,
+                input: &::staticnet::Image<T, 1, 10, 10>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -19466,6 +21801,37 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
         self.conv1.init_keras(&mut rng, 9);
         self.fc1.init_keras(&mut rng);
         self.out.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> SeedCnn<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
     }
 }
 ///What [`SeedCnn`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -19988,12 +22354,21 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     }
     #[inline]
     fn forward(&self, input: &Self::Input) -> Self::Output {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
-        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
-        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
-        head
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                input: &::staticnet::Sequence<T, 32, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__forward(input)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, input) };
+            }
+        }
+        self.__forward(input)
     }
     fn visit_params<'a>(
         &'a self,
@@ -20102,6 +22477,23 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
         self.lstm1.init_keras(&mut rng, true);
         self.lstm2.init_keras(&mut rng, true);
         self.head.init_keras(&mut rng);
+    }
+}
+impl<T: ::staticnet::Float> Forecaster<T> {
+    /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+    /// which runs them through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm_seq::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let lstm2 = k::lstm::<T, 32, 32, 128, 32>(&self.lstm2, &lstm1);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm2);
+        head
     }
 }
 ///What [`Forecaster`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
@@ -20437,6 +22829,32 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     /// sequences). No heap, no std.
     #[inline]
     pub fn step(
+        &self,
+        state: &mut ForecasterState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(
+                model: &Forecaster<T>,
+                state: &mut ForecasterState<T>,
+                x_t: &::staticnet::Vector<T, 8>,
+            ) -> ::staticnet::Vector<T, 1> {
+                model.__step(state, x_t)
+            }
+            if ::staticnet::dispatch::avx2() {
+                return unsafe { avx2(self, state, x_t) };
+            }
+        }
+        self.__step(state, x_t)
+    }
+    /// The kernel calls of [`step`](Self::step), which runs them
+    /// through run-time CPU dispatch.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step(
         &self,
         state: &mut ForecasterState<T>,
         x_t: &::staticnet::Vector<T, 8>,

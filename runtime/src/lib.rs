@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod activation;
+pub mod dispatch;
 #[doc(hidden)]
 pub mod embedded;
 pub mod error;

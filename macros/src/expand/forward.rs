@@ -17,7 +17,9 @@ fn operand(plan: &Plan, src: Src) -> (TokenStream, TokenStream) {
     }
 }
 
-pub fn forward(plan: &Plan) -> TokenStream {
+/// `Model::forward`, which dispatches (see [`super::dispatched`]) to the
+/// model's inherent `__forward` holding the kernel calls.
+pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenStream) {
     let fusions = plan.inference_fusions();
     let lines = plan.nodes.iter().enumerate().map(|(i, n)| {
         // A fused chain (a convolution or `Dense`, BatchNorm, an
@@ -45,13 +47,37 @@ pub fn forward(plan: &Plan) -> TokenStream {
         quote!(let #name = #call;)
     });
     let out = &plan.nodes[plan.last()].decl.name;
-    quote! {
+    let name = &def.name;
+    let (input_ty, output_ty) = (
+        super::tensor_type(plan.input),
+        super::tensor_type(plan.output()),
+    );
+    let inner = quote::format_ident!("__forward");
+    let body = super::dispatched(
+        name,
+        &inner,
+        &[(quote::format_ident!("input"), quote!(&#input_ty))],
+        &output_ty,
+    );
+    let trait_fn = quote! {
         #[inline]
         fn forward(&self, input: &Self::Input) -> Self::Output {
-            #[allow(unused_imports)]
-            use ::staticnet::__private::{activation as a, kernels as k};
-            #(#lines)*
-            #out
+            #body
         }
-    }
+    };
+    let inherent = quote! {
+        impl<T: ::staticnet::Float> #name<T> {
+            /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
+            /// which runs them through run-time CPU dispatch.
+            #[doc(hidden)]
+            #[inline(always)]
+            pub fn __forward(&self, input: &#input_ty) -> #output_ty {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, kernels as k};
+                #(#lines)*
+                #out
+            }
+        }
+    };
+    (trait_fn, inherent)
 }

@@ -85,7 +85,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     let input_ty = tensor_type(plan.input);
     let output_ty = tensor_type(plan.output());
     let consts = summary::consts(def, plan);
-    let forward = forward::forward(plan);
+    let (forward, forward_inner) = forward::forward(def, plan);
     let visit = params::visit(plan, false);
     let visit_mut = params::visit(plan, true);
     let init = params::init_in(plan);
@@ -111,6 +111,7 @@ fn model_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
             #buffers
             #frozen
         }
+        #forward_inner
     }
 }
 
@@ -129,6 +130,40 @@ pub(crate) fn tensor_type(s: Shape) -> TokenStream {
             let (c, h, w) = (lit(c), lit(h), lit(w));
             quote!(::staticnet::Image<T, #c, #h, #w>)
         }
+    }
+}
+
+/// The body of a generated method that runs its real body, `inner` (an
+/// inherent `#[inline(always)]` method of the model taking `&self` and
+/// `args`), through run-time CPU dispatch (`staticnet::dispatch`): on
+/// x86-64, when the CPU has AVX2 and FMA, inside a function compiled for
+/// them, into which every kernel inlines; else as it is. `params` are the
+/// arguments' names and types, `ret` the return type (all spelled without
+/// `Self`, as the nested function needs).
+pub(crate) fn dispatched(
+    model: &Ident,
+    inner: &Ident,
+    params: &[(Ident, TokenStream)],
+    ret: &TokenStream,
+) -> TokenStream {
+    let names: Vec<&Ident> = params.iter().map(|(n, _)| n).collect();
+    let decls = params.iter().map(|(n, ty)| quote!(#n: #ty));
+    quote! {
+        #[cfg(target_arch = "x86_64")]
+        {
+            /// The same body compiled for AVX2 and FMA.
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2<T: ::staticnet::Float>(model: &#model<T>, #(#decls),*) -> #ret {
+                model.#inner(#(#names),*)
+            }
+            if ::staticnet::dispatch::avx2() {
+                // SAFETY: `avx2()` returned true only because the CPU
+                // running this has AVX2 and FMA (`is_x86_feature_detected!`),
+                // the features `avx2` is compiled for.
+                return unsafe { avx2(self, #(#names),*) };
+            }
+        }
+        self.#inner(#(#names),*)
     }
 }
 

@@ -86,6 +86,18 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
     let f = super::lit(plan.input.width());
     let out = super::lit(plan.output().width());
     let last = local(&plan.nodes[plan.last()].decl.name, TAKEN);
+    let dispatch = super::dispatched(
+        name,
+        &quote::format_ident!("__step"),
+        &[
+            (quote::format_ident!("state"), quote!(&mut #state<T>)),
+            (
+                quote::format_ident!("x_t"),
+                quote!(&::staticnet::Vector<T, #f>),
+            ),
+        ],
+        &quote!(::staticnet::Vector<T, #out>),
+    );
     let doc = format!(
         "The recurrent state of [`{name}`] for streaming inference with [`{name}::step`]; `zeros()` is the state before the first step."
     );
@@ -115,6 +127,14 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
             /// sequences). No heap, no std.
             #[inline]
             pub fn step(&self, state: &mut #state<T>, x_t: &::staticnet::Vector<T, #f>) -> ::staticnet::Vector<T, #out> {
+                #dispatch
+            }
+
+            /// The kernel calls of [`step`](Self::step), which runs them
+            /// through run-time CPU dispatch.
+            #[doc(hidden)]
+            #[inline(always)]
+            pub fn __step(&self, state: &mut #state<T>, x_t: &::staticnet::Vector<T, #f>) -> ::staticnet::Vector<T, #out> {
                 #[allow(unused_imports)]
                 use ::staticnet::__private::{activation as a, kernels as k};
                 #(#lines)*

@@ -1,0 +1,115 @@
+//! Run-time CPU dispatch: the same model code, compiled a second time for
+//! x86-64's AVX2 + FMA and chosen per call when the CPU has them.
+//!
+//! A default `cargo build --release` targets the x86-64 baseline (SSE2), so
+//! fixed-size loops run four `f32` lanes wide although almost every x86-64
+//! CPU of the last ten years has AVX2. With the `std` feature on x86-64,
+//! every model `model!` generates compiles its inference [`forward`] and
+//! streaming `step` twice: once for the baseline and once inside a
+//! function with `#[target_feature(enable = "avx2,fma")]`, into which every
+//! kernel is inlined (the kernels are `#[inline(always)]` in such builds).
+//! The generated method asks [`avx2`] once per call and runs the AVX2
+//! copy when it returns `true`.
+//!
+//! The AVX2 copy computes exactly what the baseline computes: it uses the
+//! wider vectors, not fused multiply-adds (whether a multiply-add is fused
+//! is fixed at compile time by `-C target-feature`, so results never
+//! depend on the CPU the program runs on).
+//!
+//! Setting the environment variable `STATICNET_NO_DISPATCH` (to anything)
+//! before the first forward keeps every model on its baseline copy, as
+//! [`set_enabled`]`(false)` does from code.
+//!
+//! Without `std` (firmware), on other architectures, or when the build
+//! itself already targets AVX2 and FMA (`-C target-cpu=native` on such a
+//! CPU), there is one copy and [`avx2`] is `false`.
+//!
+//! [`forward`]: crate::Model::forward
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+/// Not yet asked.
+const UNKNOWN: u8 = 0;
+/// The CPU has AVX2 and FMA and dispatch is on.
+const YES: u8 = 1;
+/// The CPU lacks them.
+const NO: u8 = 2;
+/// Switched off by [`set_enabled`].
+const OFF: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+/// Whether the generated code should run its AVX2 + FMA copy: the CPU has
+/// both (asked once, then remembered), dispatch is compiled in (see the
+/// module docs) and it was not switched off with [`set_enabled`].
+///
+/// ```
+/// // The same answer every time; `false` without std or off x86-64.
+/// assert_eq!(staticnet_runtime::dispatch::avx2(), staticnet_runtime::dispatch::avx2());
+/// ```
+#[inline]
+pub fn avx2() -> bool {
+    match STATE.load(Ordering::Relaxed) {
+        YES => true,
+        NO | OFF => false,
+        _ => {
+            let yes = detect();
+            // A concurrent `set_enabled(false)` wins: only replace UNKNOWN.
+            let _ = STATE.compare_exchange(
+                UNKNOWN,
+                if yes { YES } else { NO },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            STATE.load(Ordering::Relaxed) == YES
+        }
+    }
+}
+
+/// Switches dispatch off (`false`: every model runs its baseline copy) or
+/// back on (`true`: the AVX2 copy where the CPU has it). For benchmarks
+/// that compare the two copies in one run, and for tests; it affects every
+/// thread.
+pub fn set_enabled(on: bool) {
+    if on {
+        STATE.store(if detect() { YES } else { NO }, Ordering::Relaxed);
+    } else {
+        STATE.store(OFF, Ordering::Relaxed);
+    }
+}
+
+/// Whether dispatch is compiled in, the CPU has AVX2 and FMA, and the
+/// environment variable `STATICNET_NO_DISPATCH` is not set.
+fn detect() -> bool {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    {
+        std::env::var_os("STATICNET_NO_DISPATCH").is_none()
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )))]
+    {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switching_off_and_on() {
+        set_enabled(false);
+        assert!(!avx2());
+        set_enabled(true);
+        assert_eq!(avx2(), detect());
+    }
+}
