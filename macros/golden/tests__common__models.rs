@@ -201,6 +201,123 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
     type Tape = DenseDefaultTape<T>;
@@ -294,6 +411,90 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -500,6 +701,123 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
     type Tape = DenseLinearTape<T>;
@@ -593,6 +911,90 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -850,6 +1252,200 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
             )
         };
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
     type Tape = DenseReluTape<T>;
@@ -945,6 +1541,97 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1202,6 +1889,200 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
             )
         };
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
     type Tape = DenseSigmoidTape<T>;
@@ -1297,6 +2178,97 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Sigmoid, 3, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 3, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1554,6 +2526,200 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
             )
         };
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
     type Tape = DenseTanhTape<T>;
@@ -1649,6 +2815,97 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                4,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1906,6 +3163,200 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
             )
         };
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
     type Tape = DenseSoftmaxTape<T>;
@@ -2001,6 +3452,97 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Softmax, 4, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2321,6 +3863,221 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             &mut grads.fc1,
         );
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc3 = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc3: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc3
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    5,
+                    3,
+                    K,
+                >(
+                    &self.fc3,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc2
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc3
+                    }),
+                    &d_fc3,
+                    &mut grads.fc3,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc2 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc2 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    5,
+                    3,
+                >(&self.fc3, &tape.fc2, &tape.fc3, &d.fc3, &mut grads.fc3);
+            }
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc2: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc2
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Tanh,
+                    6,
+                    5,
+                    K,
+                >(
+                    &self.fc2,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc1
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc2
+                    }),
+                    &d_fc2,
+                    &mut grads.fc2,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = k::dense_backward::<
+                    T,
+                    a::Tanh,
+                    6,
+                    5,
+                >(&self.fc2, &tape.fc1, &tape.fc2, &d.fc2, &mut grads.fc2);
+            }
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                        K,
+                    >(
+                        &self.fc1,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                    >(&self.fc1, &tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                    >(&tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
     type Tape = DenseChainTape<T>;
@@ -2456,6 +4213,142 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                7,
+                6,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Tanh,
+                6,
+                5,
+                K,
+            >(
+                &self.fc2,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc2 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                3,
+                K,
+            >(
+                &self.fc3,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc3 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2, &mut tape.fc3);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc3;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2648,6 +4541,65 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Linear,
+                        3,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Tanh,
+                        3,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Linear,
+                        3,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                } else {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Tanh,
+                        3,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
     type Tape = DenseSeqTape<T>;
@@ -2700,6 +4652,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 4>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2892,6 +4910,65 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        3,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Softmax,
+                        5,
+                        4,
+                        3,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        3,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                } else {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Softmax,
+                        5,
+                        4,
+                        3,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
     type Tape = DenseSeqSoftmaxTape<T>;
@@ -2944,6 +5021,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                4,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3127,6 +5270,53 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 6, 7>,
+                    k::Out<2, 4, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 6, 7>,
+                    k::Out<2, 4, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
     type Tape = ConvValidTape<T>;
@@ -3179,6 +5369,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 4, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3388,6 +5644,91 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
     type Tape = ConvRectReluTape<T>;
@@ -3441,6 +5782,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                3,
+                5,
+                5,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3624,6 +6038,53 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
     type Tape = ConvStride21Tape<T>;
@@ -3676,6 +6137,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3885,6 +6412,91 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
     type Tape = ConvStride2TanhTape<T>;
@@ -3938,6 +6550,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 7, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                2,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4147,6 +6832,91 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Sigmoid,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Sigmoid,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
     type Tape = ConvSameOddS1Tape<T>;
@@ -4200,6 +6970,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 5, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                3,
+                5,
+                6,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4383,6 +7226,53 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 6>,
+                    k::Out<2, 5, 6>,
+                    k::Kernel<4, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 6>,
+                    k::Out<2, 5, 6>,
+                    k::Kernel<4, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
     type Tape = ConvSameEvenS1Tape<T>;
@@ -4435,6 +7325,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<2, 5, 6>,
+                k::Kernel<4, 2>,
+                k::Stride<1, 1>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4618,6 +7574,53 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 8>,
+                    k::Out<3, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 8>,
+                    k::Out<3, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
     type Tape = ConvSameOddS2Tape<T>;
@@ -4670,6 +7673,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 8>,
+                k::Out<3, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4879,6 +7948,91 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
     type Tape = ConvSameEvenS2Tape<T>;
@@ -4932,6 +8086,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 3, 4>,
+                k::Kernel<4, 4>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                2,
+                3,
+                4,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5115,6 +8342,53 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 6, 5>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 6, 5>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
     type Tape = ConvSameRectS21Tape<T>;
@@ -5167,6 +8441,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 5>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5350,6 +8690,53 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 8, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<1, 2>,
+                    k::Stride<3, 3>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 8, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<1, 2>,
+                    k::Stride<3, 3>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
     type Tape = ConvSameClampedTape<T>;
@@ -5402,6 +8789,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 8, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<1, 2>,
+                k::Stride<3, 3>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5611,6 +9064,91 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
     type Tape = ConvPadIntTape<T>;
@@ -5664,6 +9202,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                3,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5847,6 +9458,53 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 4, 5>,
+                    k::Out<2, 6, 6>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 4, 5>,
+                    k::Out<2, 6, 6>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
     type Tape = ConvPadPairTape<T>;
@@ -5899,6 +9557,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 4, 5>,
+                k::Out<2, 6, 6>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 1>,
+                k::Pad<2, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6108,6 +9832,91 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Softmax,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Softmax,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
     type Tape = ConvSoftmaxTape<T>;
@@ -6161,6 +9970,79 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 4, 4>,
+                k::Out<4, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Softmax,
+                4,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6416,6 +10298,86 @@ impl<T: ::staticnet::Float> ConvConv<T> {
         >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = if LOGITS {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 5, 5>,
+                    k::Out<2, 5, 3>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 2>,
+                    k::Pad<0, 1>,
+                >::backward(
+                    &self.conv2,
+                    &tape.conv1,
+                    &tape.conv2,
+                    &d.conv2,
+                    &mut grads.conv2,
+                )
+            } else {
+                k::Conv2d::<
+                    a::Sigmoid,
+                    k::In<3, 5, 5>,
+                    k::Out<2, 5, 3>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 2>,
+                    k::Pad<0, 1>,
+                >::backward(
+                    &self.conv2,
+                    &tape.conv1,
+                    &tape.conv2,
+                    &d.conv2,
+                    &mut grads.conv2,
+                )
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 7, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 7, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
     type Tape = ConvConvTape<T>;
@@ -6483,6 +10445,89 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 7, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 5, 5>,
+                k::Out<2, 5, 3>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 2>,
+                k::Pad<0, 1>,
+            >::forward_into(&self.conv2, &tape.conv1, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                2,
+                5,
+                3,
+            >(&tape.__logits, &mut tape.conv2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv2;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6639,6 +10684,34 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 4, 6>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
     type Tape = MaxPool2Tape<T>;
@@ -6689,6 +10762,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6845,6 +10982,34 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
     type Tape = MaxPoolRaggedTape<T>;
@@ -6895,6 +11060,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7051,6 +11280,34 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 6, 7>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
     type Tape = MaxPoolOverlapTape<T>;
@@ -7101,6 +11358,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7257,6 +11578,34 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 7, 8>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<3, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
     type Tape = MaxPoolGapTape<T>;
@@ -7307,6 +11656,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7463,6 +11876,34 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<2, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
     type Tape = MaxPoolRectTape<T>;
@@ -7513,6 +11954,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7669,6 +12174,34 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 5, 5>,
+                    k::Out<1, 3, 2>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
     type Tape = MaxPoolRectStrideTape<T>;
@@ -7719,6 +12252,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7875,6 +12472,34 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 4, 6>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
     type Tape = AvgPool2Tape<T>;
@@ -7925,6 +12550,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8081,6 +12770,34 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
     type Tape = AvgPoolRaggedTape<T>;
@@ -8131,6 +12848,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8287,6 +13068,34 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 6, 7>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
     type Tape = AvgPoolOverlapTape<T>;
@@ -8337,6 +13146,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8493,6 +13366,34 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 7, 8>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<3, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
     type Tape = AvgPoolGapTape<T>;
@@ -8543,6 +13444,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8699,6 +13664,34 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<2, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
     type Tape = AvgPoolRectTape<T>;
@@ -8749,6 +13742,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8905,6 +13962,34 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 5, 5>,
+                    k::Out<1, 3, 2>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
     type Tape = AvgPoolRectStrideTape<T>;
@@ -8955,6 +14040,70 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9245,6 +14394,107 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             }
         }
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    24,
+                    3,
+                    K,
+                >(
+                    &self.fc,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc
+                    }),
+                    &d_fc,
+                    &mut grads.fc,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    24,
+                    3,
+                >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv = k::flatten_image_backward::<T, 3, 4, 2, 24>(&d.flat);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 4>,
+                    k::Out<3, 4, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 4>,
+                    k::Out<3, 4, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
     type Tape = FlattenImageTape<T>;
@@ -9360,6 +14610,103 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                24,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 24, 3>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9630,6 +14977,205 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
             )
         };
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.flat = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.flat = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                        >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                        >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                        >(&tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                        >(&tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::flatten_seq_backward::<T, 4, 3, 12>(&d.flat);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
     type Tape = FlattenSequenceTape<T>;
@@ -9729,6 +15275,100 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                12,
+                2,
+            >(&self.fc, &tape.flat, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10028,6 +15668,99 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             }
         }
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    12,
+                    2,
+                    K,
+                >(
+                    &self.fc,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc
+                    }),
+                    &d_fc,
+                    &mut grads.fc,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    12,
+                    2,
+                >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
     type Tape = FlattenAfterGruTape<T>;
@@ -10129,6 +15862,96 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10279,6 +16102,33 @@ impl<T: ::staticnet::Float> ReluVector<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Relu, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
     type Tape = ReluVectorTape<T>;
@@ -10324,6 +16174,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10474,6 +16383,33 @@ impl<T: ::staticnet::Float> SigmoidVector<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Sigmoid, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
     type Tape = SigmoidVectorTape<T>;
@@ -10519,6 +16455,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10669,6 +16664,33 @@ impl<T: ::staticnet::Float> TanhVector<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Tanh, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
     type Tape = TanhVectorTape<T>;
@@ -10714,6 +16736,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10864,6 +16945,33 @@ impl<T: ::staticnet::Float> SoftmaxVector<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Softmax, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
     type Tape = SoftmaxVectorTape<T>;
@@ -10909,6 +17017,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11059,6 +17226,33 @@ impl<T: ::staticnet::Float> ReluSequence<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Relu, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
     type Tape = ReluSequenceTape<T>;
@@ -11104,6 +17298,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11254,6 +17507,33 @@ impl<T: ::staticnet::Float> SigmoidSequence<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Sigmoid, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
     type Tape = SigmoidSequenceTape<T>;
@@ -11299,6 +17579,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11449,6 +17788,33 @@ impl<T: ::staticnet::Float> TanhSequence<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Tanh, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
     type Tape = TanhSequenceTape<T>;
@@ -11494,6 +17860,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11644,6 +18069,33 @@ impl<T: ::staticnet::Float> SoftmaxSequence<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Softmax, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
     type Tape = SoftmaxSequenceTape<T>;
@@ -11689,6 +18141,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11839,6 +18350,33 @@ impl<T: ::staticnet::Float> ReluImage<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<T, a::Relu, 3, 2, 4>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
     type Tape = ReluImageTape<T>;
@@ -11884,6 +18422,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12034,6 +18631,39 @@ impl<T: ::staticnet::Float> SigmoidImage<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<
+                        T,
+                        a::Sigmoid,
+                        3,
+                        2,
+                        4,
+                    >(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
     type Tape = SigmoidImageTape<T>;
@@ -12079,6 +18709,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Sigmoid, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12229,6 +18918,33 @@ impl<T: ::staticnet::Float> TanhImage<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<T, a::Tanh, 3, 2, 4>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
     type Tape = TanhImageTape<T>;
@@ -12274,6 +18990,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Tanh, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12424,6 +19199,39 @@ impl<T: ::staticnet::Float> SoftmaxImage<T> {
         };
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<
+                        T,
+                        a::Softmax,
+                        3,
+                        2,
+                        4,
+                    >(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
     type Tape = SoftmaxImageTape<T>;
@@ -12469,6 +19277,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12705,6 +19572,130 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.fc = if LOGITS {
+                d.act
+            } else {
+                k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d.act)
+            };
+        }
+        if DX {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = tapes.as_chunks::<K>();
+                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
     type Tape = DenseThenSoftmaxTape<T>;
@@ -12802,6 +19793,93 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13002,6 +20080,60 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<T, a::Softmax, 3, 3, 4>(&tape.act, &d.act)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 4, 5>,
+                    k::Out<3, 3, 4>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 4, 5>,
+                    k::Out<3, 3, 4>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
     type Tape = ConvThenSoftmaxTape<T>;
@@ -13055,6 +20187,75 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 4, 5>,
+                k::Out<3, 3, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 3, 4>(&tape.conv, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13263,6 +20464,57 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
     type Tape = RnnDefaultTape<T>;
@@ -13315,6 +20567,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnDefault`] for streaming inference with [`RnnDefault::step`]; `zeros()` is the state before the first step.
@@ -13544,6 +20862,45 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
     type Tape = RnnTanhSeqTape<T>;
@@ -13595,6 +20952,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnTanhSeq`] for streaming inference with [`RnnTanhSeq::step`]; `zeros()` is the state before the first step.
@@ -13840,6 +21262,57 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
     type Tape = RnnReluTape<T>;
@@ -13892,6 +21365,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnRelu`] for streaming inference with [`RnnRelu::step`]; `zeros()` is the state before the first step.
@@ -14121,6 +21660,45 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
     type Tape = RnnReluSeqTape<T>;
@@ -14172,6 +21750,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnReluSeq`] for streaming inference with [`RnnReluSeq::step`]; `zeros()` is the state before the first step.
@@ -14417,6 +22060,57 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
     type Tape = RnnSigmoidTape<T>;
@@ -14469,6 +22163,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSigmoid`] for streaming inference with [`RnnSigmoid::step`]; `zeros()` is the state before the first step.
@@ -14698,6 +22458,45 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
     type Tape = RnnSigmoidSeqTape<T>;
@@ -14749,6 +22548,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSigmoidSeq`] for streaming inference with [`RnnSigmoidSeq::step`]; `zeros()` is the state before the first step.
@@ -14994,6 +22858,57 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
     type Tape = RnnLinearTape<T>;
@@ -15046,6 +22961,72 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLinear`] for streaming inference with [`RnnLinear::step`]; `zeros()` is the state before the first step.
@@ -15275,6 +23256,45 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
     type Tape = RnnLinearSeqTape<T>;
@@ -15326,6 +23346,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLinearSeq`] for streaming inference with [`RnnLinearSeq::step`]; `zeros()` is the state before the first step.
@@ -15572,6 +23657,57 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(
+                    &self.lstm,
+                    &tape.input,
+                    &tape.__lstm,
+                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    &mut grads.lstm,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(
+                    &self.lstm,
+                    &tape.input,
+                    &tape.__lstm,
+                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    &mut grads.lstm,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
     type Tape = LstmLastTape<T>;
@@ -15618,6 +23754,66 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmLast`] for streaming inference with [`LstmLast::step`]; `zeros()` is the state before the first step.
@@ -15848,6 +24044,45 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__lstm.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
     type Tape = LstmSeqTape<T>;
@@ -15893,6 +24128,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__lstm.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmSeq`] for streaming inference with [`LstmSeq::step`]; `zeros()` is the state before the first step.
@@ -16139,6 +24433,57 @@ impl<T: ::staticnet::Float> GruLast<T> {
         );
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.gru = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
     type Tape = GruLastTape<T>;
@@ -16185,6 +24530,66 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruLast`] for streaming inference with [`GruLast::step`]; `zeros()` is the state before the first step.
@@ -16415,6 +24820,45 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__gru.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
     type Tape = GruSeqTape<T>;
@@ -16460,6 +24904,65 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruSeq`] for streaming inference with [`GruSeq::step`]; `zeros()` is the state before the first step.
@@ -16804,6 +25307,72 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm1.h = k::lstm_backward::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(
+                &self.lstm2,
+                &tape.__lstm1.h,
+                &tape.__lstm2,
+                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                &mut grads.lstm2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
     type Tape = LstmLstmTape<T>;
@@ -16851,6 +25420,75 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm2;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmLstm`] for streaming inference with [`LstmLstm::step`]; `zeros()` is the state before the first step.
@@ -17152,6 +25790,60 @@ impl<T: ::staticnet::Float> GruGru<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.gru2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru1.h = k::gru_backward::<
+                T,
+                5,
+                3,
+                9,
+                6,
+            >(
+                &self.gru2,
+                &tape.__gru1.h,
+                &tape.__gru2,
+                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                &mut grads.gru2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
     type Tape = GruGruTape<T>;
@@ -17199,6 +25891,69 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru2;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruGru`] for streaming inference with [`GruGru::step`]; `zeros()` is the state before the first step.
@@ -17499,6 +26254,60 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__rnn.h = k::lstm_backward::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(
+                &self.lstm,
+                &tape.__rnn.h,
+                &tape.__lstm,
+                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                &mut grads.lstm,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    5,
+                    6,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    5,
+                    6,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
     type Tape = RnnLstmTape<T>;
@@ -17552,6 +26361,75 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                5,
+                6,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLstm`] for streaming inference with [`RnnLstm::step`]; `zeros()` is the state before the first step.
@@ -17843,6 +26721,54 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__gru2.h = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru1.h = k::gru_backward::<
+                T,
+                3,
+                4,
+                12,
+                4,
+            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
     type Tape = GruGruSeqTape<T>;
@@ -17889,6 +26815,68 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru2.h;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruGruSeq`] for streaming inference with [`GruGruSeq::step`]; `zeros()` is the state before the first step.
@@ -18169,6 +27157,64 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm.h = if LOGITS {
+                k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    4,
+                    3,
+                    5,
+                >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc)
+            } else {
+                k::dense_seq_backward::<
+                    T,
+                    a::Softmax,
+                    4,
+                    3,
+                    5,
+                >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
     type Tape = LstmSeqDenseTape<T>;
@@ -18222,6 +27268,75 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                3,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 3, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmSeqDense`] for streaming inference with [`LstmSeqDense::step`]; `zeros()` is the state before the first step.
@@ -18497,6 +27612,64 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__rnn.h = if LOGITS {
+                k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    2,
+                    5,
+                >(&self.fc, &tape.__rnn.h, &tape.fc, &d.fc, &mut grads.fc)
+            } else {
+                k::dense_seq_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    2,
+                    5,
+                >(&self.fc, &tape.__rnn.h, &tape.fc, &d.fc, &mut grads.fc)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    2,
+                    3,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    2,
+                    3,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
     type Tape = RnnSeqDenseTape<T>;
@@ -18556,6 +27729,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                2,
+                3,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                2,
+                5,
+            >(&self.fc, &tape.__rnn.h, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 2, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSeqDense`] for streaming inference with [`RnnSeqDense::step`]; `zeros()` is the state before the first step.
@@ -18936,6 +28184,147 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        4,
+                        2,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.gru
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Relu,
+                        4,
+                        2,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.gru
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.gru = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.gru = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        4,
+                        2,
+                    >(&self.fc, &tape.gru, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Relu,
+                        4,
+                        2,
+                    >(&self.fc, &tape.gru, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
     type Tape = GruDenseTape<T>;
@@ -19037,6 +28426,96 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.gru
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 4, 2>(&self.fc, &tape.gru, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruDense`] for streaming inference with [`GruDense::step`]; `zeros()` is the state before the first step.
@@ -19502,6 +28981,203 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             }
         }
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                };
+            }
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc1
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                    K,
+                >(
+                    &self.fc1,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc1
+                    }),
+                    &d_fc1,
+                    &mut grads.fc1,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                >(&self.fc1, &tape.flat, &tape.fc1, &d.fc1, &mut grads.fc1);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d.flat);
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d.pool1);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
     type Tape = SeedCnnTape<T>;
@@ -19654,6 +29330,144 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -20066,6 +29880,123 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
+    /// The layer-major backward behind `backward_layers`: with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables, clippy::needless_range_loop)]
+    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        {
+            let (chunks, _) = tapes.as_chunks::<K>();
+            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_head: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.head
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                    K,
+                >(
+                    &self.head,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.lstm2
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.head
+                    }),
+                    &d_head,
+                    &mut grads.head,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.lstm2 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.lstm2 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm1.h = k::lstm_backward::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(
+                &self.lstm2,
+                &tape.__lstm1.h,
+                &tape.__lstm2,
+                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                &mut grads.lstm2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
     type Tape = ForecasterTape<T>;
@@ -20187,6 +30118,114 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    #[allow(unused_variables)]
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        /// The samples a batched layer runs at once.
+        const K: usize = ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                8,
+                32,
+                128,
+                32,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        }
+        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm2, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`Forecaster`] for streaming inference with [`Forecaster::step`]; `zeros()` is the state before the first step.
