@@ -295,7 +295,7 @@ impl<T: ::staticnet::Float> VwwConv<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -730,7 +730,7 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1188,7 +1188,7 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1613,7 +1613,7 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -2072,7 +2072,7 @@ impl<T: ::staticnet::Float> IcConv<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -2507,7 +2507,7 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],

@@ -427,7 +427,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1122,7 +1122,7 @@ impl<T: ::staticnet::Float> CnnFront<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1616,7 +1616,7 @@ impl<T: ::staticnet::Float> CnnHead<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -2378,7 +2378,7 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],

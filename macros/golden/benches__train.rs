@@ -427,7 +427,7 @@ impl<T: ::staticnet::Float> Cnn<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1238,7 +1238,7 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],

@@ -323,7 +323,7 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],

@@ -295,7 +295,7 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -842,7 +842,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1397,7 +1397,7 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -1967,7 +1967,7 @@ impl<T: ::staticnet::Float> Depthwise<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -2506,7 +2506,7 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -3203,7 +3203,7 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -3883,7 +3883,7 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -4566,7 +4566,7 @@ impl<T: ::staticnet::Float> Graph<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
@@ -5302,7 +5302,7 @@ impl<T: ::staticnet::Float> Stream<T> {
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
-    #[allow(unused_variables, clippy::needless_range_loop)]
+    #[allow(unused_variables)]
     fn __backward_layers<const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
