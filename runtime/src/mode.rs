@@ -23,7 +23,9 @@
 //! assert_eq!(Mode::EVAL.dropout, DropoutMode::Identity);
 //! ```
 
-/// How `BatchNorm` normalises in the training forward.
+/// How `BatchNorm` normalises in the training forward. (`Batch` is 0, so
+/// an all-zero [`Mode`] is [`Mode::TRAIN`]: a zeroed
+/// [`BatchMemory`](crate::train::BatchMemory) in a `static` is valid.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BatchNormMode {
     /// With the batch's statistics (PyTorch's `train()`): the mean and
@@ -31,7 +33,7 @@ pub enum BatchNormMode {
     /// backward goes through them and the running statistics are updated
     /// after the step ([`Train::update_running_stats`](crate::Train::update_running_stats)).
     /// A batch with one value per channel is an error.
-    Batch,
+    Batch = 0,
     /// With the running statistics, frozen (PyTorch's `eval()`): the
     /// running statistics are not changed.
     Frozen,
@@ -43,7 +45,7 @@ pub enum DropoutMode {
     /// Draws a new mask from the generator for every value: dropped with
     /// probability `rate`, kept values scaled by `1/(1 − rate)` (PyTorch's
     /// inverted dropout in `train()`). The mask is recorded in the tape.
-    Draw,
+    Draw = 0,
     /// Multiplies by the mask already in the tape (0 or `1/(1 − rate)` per
     /// value), drawing nothing: to replay a forward, or to inject a mask
     /// (tests against PyTorch).
