@@ -9,9 +9,10 @@
 //! Backward with the statistics frozen: `dx = γ/√(var + ε) · dy`,
 //! `dγ = Σ dy ⊙ x̂`, `dβ = Σ dy`, the sums over the pixels or steps of the
 //! channel. A vector is the one-step case of the sequence kernels
-//! (`SVector<T, C>` is `SMatrix<T, C, 1>`). The running statistics are
-//! never written here: training-mode BatchNorm (batch statistics) is a
-//! later issue.
+//! (`SVector<T, C>` is `SMatrix<T, C, 1>`).
+//!
+//! Training mode (batch statistics, the layer-major training forward) is
+//! the second half of the file, from [`Channels`] on.
 
 use super::ChannelAffine;
 use crate::{BatchNormParams, Float, Image};
@@ -653,5 +654,121 @@ mod tests {
         assert_eq!(a.shift, [-1.0, -2.0]);
         // The values of `eval_by_hand`: 1.5·5 − 1 = 6.5, −2·(−2.5) − 2 = 3.
         assert_eq!((a.map(0, 5.0), a.map(1, -2.5)), (6.5, 3.0));
+    }
+
+    /// The batch-statistics forward and backward of a batch of `N` images
+    /// (`xs` flattened: sample after sample), for the finite differences.
+    fn train_batch<const N: usize>(
+        p: &BatchNormParams<f64, 3>,
+        xs: &[f64],
+        r: &[f64],
+        eps: f64,
+    ) -> (f64, Vec<f64>, BatchNormParams<f64, 3>) {
+        let imgs: Vec<Image<f64, 3, 2, 2>> = xs
+            .chunks_exact(12)
+            .map(|c| crate::Tensor::from_flat(c).unwrap())
+            .collect();
+        let dys: Vec<Image<f64, 3, 2, 2>> = r
+            .chunks_exact(12)
+            .map(|c| crate::Tensor::from_flat(c).unwrap())
+            .collect();
+        let stats = batchnorm_batch_stats::<f64, _, 3>(imgs.iter()).unwrap();
+        let mut loss = 0.0;
+        for (x, dy) in imgs.iter().zip(&dys) {
+            let mut y = [[[0.0; 2]; 2]; 3];
+            batchnorm_train_into(p, &stats, x, eps, &mut y);
+            loss += dot(crate::Tensor::as_flat(dy), crate::Tensor::as_flat(&y));
+        }
+        let sums = batchnorm_grad_sums(imgs.iter().zip(&dys).map(|(x, dy)| (&stats, x, dy)), eps);
+        let mut g = BatchNormParams::<f64, 3>::zeros();
+        batchnorm_train_backward_params(&sums, &mut g);
+        let mut dx = Vec::new();
+        for (x, dy) in imgs.iter().zip(&dys) {
+            let d = batchnorm_train_backward(p, &stats, &sums, x, dy, eps);
+            dx.extend_from_slice(crate::Tensor::as_flat(&d));
+        }
+        (loss, dx, g)
+    }
+
+    #[test]
+    fn batch_statistics_by_hand() {
+        // One feature, four samples x = −1, 0, 1, 4: mean 1, biased variance
+        // (4 + 1 + 0 + 9)/4 = 3.5; with ε = 0.5, √(σ² + ε) = 2, so
+        // x̂ = −1, −0.5, 0, 1.5 and with γ = 2, β = 1, y = −1, 0, 1, 4.
+        let mut p = BatchNormParams::<f64, 1>::zeros();
+        p.weight[0] = 2.0;
+        p.bias[0] = 1.0;
+        p.running_var[0] = 1.0;
+        p.num_batches_tracked = 7;
+        let xs = [-1.0, 0.0, 1.0, 4.0].map(|v| SMatrix::<f64, 1, 1>::new(v));
+        let s = batchnorm_batch_stats::<f64, _, 1>(xs.iter()).unwrap();
+        assert_eq!((s.mean, s.var, s.count), ([1.0], [3.5], 4));
+        let ys = xs.map(|x| {
+            let mut y = SMatrix::zeros();
+            batchnorm_train_into(&p, &s, &x, 0.5, &mut y);
+            y[0]
+        });
+        assert_eq!(ys, [-1.0, 0.0, 1.0, 4.0]);
+        // dy = (1, 0, 0, 0): Σ dy = 1, Σ dy x̂ = −1, and
+        // dx = γ/(n σ) (n dy − Σ dy − x̂ Σ dy x̂) = ¼ (4 dy − 1 + x̂).
+        let dys = [1.0, 0.0, 0.0, 0.0].map(|v| SMatrix::<f64, 1, 1>::new(v));
+        let sums = batchnorm_grad_sums(xs.iter().zip(&dys).map(|(x, dy)| (&s, x, dy)), 0.5);
+        assert_eq!((sums.dy, sums.dy_xhat), ([1.0], [-1.0]));
+        let dx: Vec<f64> = xs
+            .iter()
+            .zip(&dys)
+            .map(|(x, dy)| batchnorm_train_backward(&p, &s, &sums, x, dy, 0.5)[0])
+            .collect();
+        assert_eq!(dx, [0.5, -0.375, -0.25, 0.125]);
+        let mut g = BatchNormParams::<f64, 1>::zeros();
+        batchnorm_train_backward_params(&sums, &mut g);
+        assert_eq!((g.weight[0], g.bias[0]), (-1.0, 1.0));
+        // Momentum 0.5: mean 0 → 0.5; the unbiased variance 3.5·4/3 = 14/3,
+        // so var 1 → 0.5 + 7/3; one more batch tracked.
+        batchnorm_update_running(&mut p, &s, 0.5);
+        assert_eq!(p.running_mean[0], 0.5);
+        assert!((p.running_var[0] - (0.5 + 7.0 / 3.0)).abs() < 1e-15);
+        assert_eq!(p.num_batches_tracked, 8);
+        // Frozen statistics change nothing.
+        let frozen = batchnorm_running_stats(&p);
+        batchnorm_update_running(&mut p, &frozen, 0.5);
+        assert_eq!(p.num_batches_tracked, 8);
+        // One value per channel: no statistics (PyTorch refuses it too).
+        assert!(batchnorm_batch_stats::<f64, _, 1>(xs[..1].iter()).is_none());
+    }
+
+    #[test]
+    fn batch_statistics_gradients_match_finite_differences() {
+        // Three images [3, 2, 2]: perturbing any value of any sample moves
+        // the batch statistics, and so every sample's output.
+        const EPS: f64 = 1e-3;
+        let mut rng = Rng::new(21);
+        let p = random_params(&mut rng);
+        let mut xs = vec![0.0; 36];
+        fill(&mut rng, &mut xs);
+        let mut r = vec![0.0; 36];
+        fill(&mut rng, &mut r);
+        let (_, dx, g) = train_batch::<3>(&p, &xs, &r, EPS);
+        check_grad(
+            "dx",
+            &xs,
+            |x| x.as_mut_slice(),
+            |x| train_batch::<3>(&p, x, &r, EPS).0,
+            &dx,
+        );
+        check_grad(
+            "dγ",
+            &p,
+            |p| p.weight.as_mut_slice(),
+            |p| train_batch::<3>(p, &xs, &r, EPS).0,
+            g.weight.as_slice(),
+        );
+        check_grad(
+            "dβ",
+            &p,
+            |p| p.bias.as_mut_slice(),
+            |p| train_batch::<3>(p, &xs, &r, EPS).0,
+            g.bias.as_slice(),
+        );
     }
 }
