@@ -840,3 +840,21 @@ fn dropout_masks_keep_one_minus_rate_scaled_and_are_seeded() {
         assert_eq!(tape.drop, *x);
     }
 }
+
+/// The same step in `f32` from the float64 fixtures (rounded to `f32`):
+/// within 1e-5 · (1 + |PyTorch|).
+#[test]
+fn f32_layer_major_steps_match_pytorch() {
+    let mut errors = Vec::new();
+    errors.extend(check::<f32, DenseBn<f32>>("dense", no_mask));
+    errors.extend(check::<f32, ConvBn<f32>>("conv", no_mask));
+    errors.extend(check::<f32, DwBn<f32>>("depthwise", no_mask));
+    errors.extend(check::<f32, C1Bn<f32>>("conv1d", no_mask));
+    errors.extend(check::<f32, SeqBn<f32>>("seq", no_mask));
+    errors.extend(check::<f32, ResBn<f32>>("residual", no_mask));
+    let inject = |tape: &mut DropNetTape<f32>, m: &[f32]| {
+        tape.__drop.copy_from_slice(m);
+    };
+    errors.extend(check::<f32, DropNet<f32>>("dropout", inject));
+    assert_ok("f32", errors);
+}
