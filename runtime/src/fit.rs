@@ -581,9 +581,14 @@ impl fmt::Display for Num {
 
 /// Trains `model` on `x`, `y` as Keras' `Model.fit` does: each epoch
 /// shuffles the training samples (a Fisher–Yates shuffle seeded by
-/// `config.seed`), runs one [`train_step`](crate::train::train_step) per
-/// batch of `batch_size` (the last, partial batch kept), then evaluates the
-/// validation data. Returns the [`History`].
+/// `config.seed`), runs one step per batch of `batch_size` (the last,
+/// partial batch kept), then evaluates the validation data. Returns the
+/// [`History`]. Each step is layer-major
+/// ([`accumulate_layers`](crate::train::accumulate_layers): every layer
+/// over the whole batch before the next) in [`FitConfig::mode`], PyTorch's
+/// `train()` by default: BatchNorm normalises with the batch's statistics
+/// and its running statistics move after each successful step, Dropout
+/// drops.
 ///
 /// Errors, before any training (nothing is changed): `x` and `y` differ in
 /// length, no samples, a loss that does not fit the model's last activation
@@ -598,7 +603,10 @@ impl fmt::Display for Num {
 /// not have (a validation value without validation data, the metric with
 /// `NoMetric`), an empty checkpoint path, or a `frozen` name that is no
 /// layer with parameters. During training: a target that does not fit, a
-/// learning rate changed to a bad value, or a non-finite loss or gradient
+/// learning rate changed to a bad value, a batch of one sample through a
+/// BatchNorm on a vector with batch statistics (PyTorch refuses it too;
+/// choose a `batch_size` that leaves no last batch of one), or a non-finite
+/// loss or gradient
 /// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
 /// with the weights and optimizer state of the last good step; a
 /// checkpoint that cannot be written ([`TrainError::Checkpoint`]), which
