@@ -700,7 +700,7 @@ mod tests {
         p.bias[0] = 1.0;
         p.running_var[0] = 1.0;
         p.num_batches_tracked = 7;
-        let xs = [-1.0, 0.0, 1.0, 4.0].map(|v| SMatrix::<f64, 1, 1>::new(v));
+        let xs = [-1.0, 0.0, 1.0, 4.0].map(SMatrix::<f64, 1, 1>::new);
         let s = batchnorm_batch_stats::<f64, _, 1>(xs.iter()).unwrap();
         assert_eq!((s.mean, s.var, s.count), ([1.0], [3.5], 4));
         let ys = xs.map(|x| {
@@ -711,7 +711,7 @@ mod tests {
         assert_eq!(ys, [-1.0, 0.0, 1.0, 4.0]);
         // dy = (1, 0, 0, 0): Σ dy = 1, Σ dy x̂ = −1, and
         // dx = γ/(n σ) (n dy − Σ dy − x̂ Σ dy x̂) = ¼ (4 dy − 1 + x̂).
-        let dys = [1.0, 0.0, 0.0, 0.0].map(|v| SMatrix::<f64, 1, 1>::new(v));
+        let dys = [1.0, 0.0, 0.0, 0.0].map(SMatrix::<f64, 1, 1>::new);
         let sums = batchnorm_grad_sums(xs.iter().zip(&dys).map(|(x, dy)| (&s, x, dy)), 0.5);
         assert_eq!((sums.dy, sums.dy_xhat), ([1.0], [-1.0]));
         let dx: Vec<f64> = xs
