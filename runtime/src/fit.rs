@@ -584,7 +584,7 @@ impl fmt::Display for Num {
 /// `config.seed`), runs one step per batch of `batch_size` (the last,
 /// partial batch kept), then evaluates the validation data. Returns the
 /// [`History`]. Each step is layer-major
-/// ([`accumulate_layers`](crate::train::accumulate_layers): every layer
+/// ([`accumulate_layers`]: every layer
 /// over the whole batch before the next) in [`FitConfig::mode`], PyTorch's
 /// `train()` by default: BatchNorm normalises with the batch's statistics
 /// and its running statistics move after each successful step, Dropout
