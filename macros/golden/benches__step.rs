@@ -339,8 +339,8 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             d.head = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_head: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -554,7 +554,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
             >(&self.lstm1, &tape.input, &mut tape.__lstm1);
             tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -983,8 +983,8 @@ impl<T: ::staticnet::Float> GruNet<T> {
             d.head = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_head: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -1186,7 +1186,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruNet<T> {
             k::gru_train::<T, 8, 32, 96, 32>(&self.gru1, &tape.input, &mut tape.__gru1);
             tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,

@@ -443,8 +443,8 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
             d.out = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_out: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -531,8 +531,8 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
             }
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc1: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -811,7 +811,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DigitsCnn<T> {
         for tape in tapes.iter_mut() {
             k::flatten_image_into::<T, 32, 3, 3, 288>(&tape.pool1, &mut tape.flat);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -837,7 +837,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DigitsCnn<T> {
         for tape in rest {
             k::dense_into::<T, a::Relu, 288, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,

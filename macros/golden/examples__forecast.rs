@@ -339,8 +339,8 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             d.head = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_head: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -554,7 +554,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             >(&self.lstm1, &tape.input, &mut tape.__lstm1);
             tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,

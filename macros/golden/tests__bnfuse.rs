@@ -3219,8 +3219,8 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
             d.out = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_out: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -3511,7 +3511,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         for tape in tapes.iter_mut() {
             k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,

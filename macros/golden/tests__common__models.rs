@@ -222,8 +222,8 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -272,8 +272,8 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -429,7 +429,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -722,8 +722,8 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -772,8 +772,8 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -929,7 +929,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -1273,8 +1273,8 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -1362,8 +1362,8 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -1559,7 +1559,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -1910,8 +1910,8 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -1999,8 +1999,8 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -2196,7 +2196,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -2547,8 +2547,8 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -2636,8 +2636,8 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -2833,7 +2833,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -3184,8 +3184,8 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -3273,8 +3273,8 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -3470,7 +3470,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -3883,8 +3883,8 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             d.fc3 = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc3: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -3932,8 +3932,8 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             }
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc2: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -3982,8 +3982,8 @@ impl<T: ::staticnet::Float> DenseChain<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc1: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -4032,8 +4032,8 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc1: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -4231,7 +4231,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -4257,7 +4257,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         for tape in rest {
             k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -4283,7 +4283,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         for tape in rest {
             k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -14414,8 +14414,8 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             d.fc = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -14641,7 +14641,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         for tape in tapes.iter_mut() {
             k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -14998,8 +14998,8 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -15087,8 +15087,8 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -15296,7 +15296,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -15688,8 +15688,8 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             d.fc = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -15886,7 +15886,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -19600,8 +19600,8 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
         }
         if DX {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -19650,8 +19650,8 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
             }
         } else {
             {
-                let (chunks, _) = tapes.as_chunks::<K>();
-                let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
                 for (tapes, ds) in chunks.iter().zip(d_chunks) {
                     let d_fc: [_; K] = ::core::array::from_fn(|k| {
                         let d = &ds[k];
@@ -19811,7 +19811,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -28204,8 +28204,8 @@ impl<T: ::staticnet::Float> GruDense<T> {
             d.fc = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -28448,7 +28448,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
             k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
             tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -29001,8 +29001,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             d.out = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_out: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -29089,8 +29089,8 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             }
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_fc1: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -29369,7 +29369,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         for tape in tapes.iter_mut() {
             k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,
@@ -29395,7 +29395,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         for tape in rest {
             k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let zs = k::dense_batch::<
                 T,
@@ -29900,8 +29900,8 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             d.head = *dy;
         }
         {
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 let d_head: [_; K] = ::core::array::from_fn(|k| {
                     let d = &ds[k];
@@ -30155,7 +30155,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
             tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
         }
-        let (chunks, rest) = tapes.as_chunks_mut::<K>();
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
             let ys = k::dense_batch::<
                 T,

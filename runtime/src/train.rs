@@ -825,6 +825,25 @@ pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
 /// batched kernels' extra broadcasts made it ~10% slower (benches/train.rs).
 pub const CHUNK: usize = if cfg!(target_feature = "avx") { 8 } else { 1 };
 
+/// `items` (a layer-major batch's tapes) split into the chunks of `K` that
+/// a batched layer runs together and the rest, which it runs sample by
+/// sample. With `K = 1` there is no chunk: one sample through the batched
+/// kernels is slower than through the one-sample kernels (the batched
+/// forward walks the weights once per block of rows; 2.4× slower on the
+/// W1 CNN's `Dense(64)` on 512 inputs), as [`CHUNK`] says.
+pub fn chunks_mut<X, const K: usize>(items: &mut [X]) -> (&mut [[X; K]], &mut [X]) {
+    let whole = if K > 1 { items.len() / K * K } else { 0 };
+    let (head, rest) = items.split_at_mut(whole);
+    (head.as_chunks_mut::<K>().0, rest)
+}
+
+/// [`chunks_mut`] for reading.
+pub fn chunks<X, const K: usize>(items: &[X]) -> (&[[X; K]], &[X]) {
+    let whole = if K > 1 { items.len() / K * K } else { 0 };
+    let (head, rest) = items.split_at(whole);
+    (head.as_chunks::<K>().0, rest)
+}
+
 impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
     /// A trainer with zero gradients and one fresh tape.
     pub fn new(optimizer: O) -> Self {

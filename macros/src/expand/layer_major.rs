@@ -55,7 +55,7 @@ fn forward(plan: &Plan) -> TokenStream {
         }
         if let Some(batched) = forward_batch_node(plan, i) {
             return quote! {
-                let (chunks, rest) = tapes.as_chunks_mut::<K>();
+                let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
                 for tapes in chunks {
                     #batched
                 }
@@ -244,8 +244,8 @@ fn full(plan: &Plan, j: usize, stored: &mut Stored) -> TokenStream {
         let grad = chunk_grad(plan, j);
         let send = stored.send(first, src, &quote!(dx));
         return quote! {{
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks_mut::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 #grad
                 let dxs = #call;
@@ -296,8 +296,8 @@ fn params_only(plan: &Plan, j: usize) -> TokenStream {
         });
         let grad = chunk_grad(plan, j);
         return quote! {{
-            let (chunks, _) = tapes.as_chunks::<K>();
-            let (d_chunks, d_rest) = scratch.as_chunks::<K>();
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
             for (tapes, ds) in chunks.iter().zip(d_chunks) {
                 #grad
                 #call;
