@@ -858,3 +858,63 @@ fn f32_layer_major_steps_match_pytorch() {
     errors.extend(check::<f32, DropNet<f32>>("dropout", inject));
     assert_ok("f32", errors);
 }
+
+/// The batched `Dense` path (chunks of `K` samples through `dense_batch`
+/// and `dense_backward_batch`, the rest one by one) against PyTorch, with
+/// `K = 4` whatever `CHUNK` the build has (1 without AVX, where
+/// `forward_train_layers` never chunks): the hidden generic forms behind
+/// `forward_train_layers` and `backward_layers`.
+macro_rules! chunked {
+    ($model:ident, $case:literal, $inject:expr) => {{
+        let fx = Fx::load($case);
+        let model: $model<f64> = fx.model();
+        let xs: Vec<<$model<f64> as Model<f64>>::Input> = fx.samples("input");
+        let rs: Vec<<$model<f64> as Model<f64>>::Output> = fx.samples("r");
+        let n = xs.len();
+        let refs: Vec<&_> = xs.iter().collect();
+        let mut tapes = vec![$model::<f64>::new_tape(); n];
+        let mut mode = Mode::TRAIN;
+        if let Some((_, mask)) = fx.tensors.get("mask.drop") {
+            for (tape, m) in tapes.iter_mut().zip(mask.chunks_exact(mask.len() / n)) {
+                $inject(tape, m);
+            }
+            mode.dropout = DropoutMode::Replay;
+        }
+        let mut scratch = tapes.clone();
+        let mut outs = vec![Tensor::zeros(); n];
+        model
+            .__forward_train_layers::<4>(&refs, &mut tapes, &mut outs, mode, &mut Rng::new(0))
+            .unwrap();
+        let mut errors: Vec<String> = close("output", &flat(&outs), fx.get("output"))
+            .err()
+            .into_iter()
+            .collect();
+        for dx in [true, false] {
+            let mut grads = $model::<f64>::zeros();
+            if dx {
+                model.__backward_layers::<4, false, true>(&tapes, &rs, &mut grads, &mut scratch);
+                let dxs: Vec<_> = scratch.iter().map(|d| d.input).collect();
+                errors.extend(close("grad.input", &flat(&dxs), fx.get("grad.input")).err());
+            } else {
+                model.__backward_layers::<4, false, false>(&tapes, &rs, &mut grads, &mut scratch);
+            }
+            grads.visit_params(&mut |p| {
+                let got: Vec<f64> = p.iter().collect();
+                errors.extend(close(p.name, &got, fx.get(&format!("grad.{}", p.name))).err());
+            });
+        }
+        assert_ok(concat!($case, " in chunks of 4"), errors);
+    }};
+}
+
+#[test]
+fn batched_dense_chunks_match_pytorch_train_mode() {
+    // 10 samples: two chunks of 4 and 2 one by one.
+    chunked!(DenseBn, "dense", no_mask);
+    chunked!(ResBn, "residual", no_mask);
+    chunked!(
+        DropNet,
+        "dropout",
+        |tape: &mut DropNetTape<f64>, m: &[f64]| { tape.__drop.copy_from_slice(m) }
+    );
+}

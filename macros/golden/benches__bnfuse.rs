@@ -291,12 +291,79 @@ impl<T: ::staticnet::Float> VwwConv<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -444,7 +511,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -453,59 +519,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 96, 96>,
-                k::Out<8, 48, 48>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    8,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.relu;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -516,6 +532,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -526,16 +543,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -726,12 +759,46 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -826,7 +893,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -835,26 +901,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 96, 96>,
-                k::Out<8, 48, 48>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -865,6 +914,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -875,16 +925,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1184,12 +1250,80 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1329,7 +1463,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1338,60 +1471,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::DepthwiseConv2d::<
-                a::Linear,
-                k::In<8, 48, 48>,
-                k::Out<8, 48, 48>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-                k::Dilation<1, 1>,
-            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    8,
-                >(tapes.iter().map(|tape| &tape.dw)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.dw,
-                    <T as ::staticnet::Float>::of_f64(0.001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.relu;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1402,6 +1484,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1412,16 +1495,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1609,12 +1708,47 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.dw;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1706,7 +1840,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1715,27 +1848,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::DepthwiseConv2d::<
-                a::Linear,
-                k::In<8, 48, 48>,
-                k::Out<8, 48, 48>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-                k::Dilation<1, 1>,
-            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.dw;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1746,6 +1861,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1756,16 +1872,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2068,12 +2200,79 @@ impl<T: ::staticnet::Float> IcConv<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    16,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 16, 32, 32>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -2221,7 +2420,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2230,59 +2428,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 32, 32>,
-                k::Out<16, 32, 32>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    16,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 16, 32, 32>(&tape.bn, &mut tape.relu);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.relu;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2293,6 +2441,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2303,16 +2452,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2503,12 +2668,46 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -2603,7 +2802,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2612,26 +2810,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 32, 32>,
-                k::Out<16, 32, 32>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2642,6 +2823,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2652,16 +2834,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

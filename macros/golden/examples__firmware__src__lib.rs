@@ -425,12 +425,116 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -439,8 +543,6 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -775,7 +877,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -784,98 +885,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Relu,
-                k::In<1, 10, 10>,
-                k::Out<32, 8, 8>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<32, 8, 8>,
-                k::Out<32, 4, 4>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.conv1, &mut tape.pool1);
-        }
-        for tape in tapes.iter_mut() {
-            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Relu,
-                512,
-                64,
-                K,
-            >(
-                &self.fc1,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.flat
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc1 = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                64,
-                1,
-                K,
-            >(
-                &self.out,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.fc1
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                64,
-                1,
-            >(&self.out, &tape.fc1, &mut tape.__logits);
-            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.out;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -886,6 +898,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -896,16 +909,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1326,12 +1355,86 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                8,
+                32,
+                128,
+                32,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm2, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1340,8 +1443,6 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -1565,7 +1666,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1574,68 +1674,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                32,
-                1,
-                K,
-            >(
-                &self.head,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.lstm2
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.head = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                32,
-                1,
-            >(&self.head, &tape.lstm2, &mut tape.head);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.head;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1646,6 +1687,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1656,16 +1698,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

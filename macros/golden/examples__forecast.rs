@@ -319,12 +319,77 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                1,
+                32,
+                128,
+                16,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+            tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm1, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -333,8 +398,6 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -527,7 +590,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -536,59 +598,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                1,
-                32,
-                128,
-                16,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-            tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                32,
-                1,
-                K,
-            >(
-                &self.head,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.lstm1
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.head = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                32,
-                1,
-            >(&self.head, &tape.lstm1, &mut tape.head);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.head;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -599,6 +611,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -609,16 +622,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

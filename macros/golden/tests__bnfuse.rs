@@ -291,12 +291,79 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 9, 9>,
+                k::Out<4, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    4,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 4, 5, 5>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -444,7 +511,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -453,59 +519,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 9, 9>,
-                k::Out<4, 5, 5>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    4,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 4, 5, 5>(&tape.bn, &mut tape.relu);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.relu;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -516,6 +532,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -526,16 +543,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -838,12 +871,79 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<6, 5, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu6, 6, 5, 4>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -991,7 +1091,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1000,59 +1099,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 7, 6>,
-                k::Out<6, 5, 4>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    6,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu6, 6, 5, 4>(&tape.bn, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1063,6 +1112,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1073,16 +1123,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1393,12 +1459,87 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2dGrouped::<
+                a::Linear,
+                k::In<4, 6, 6>,
+                k::Out<6, 6, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<2, 2>,
+                k::Dilation<2, 2>,
+                k::Groups<2>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<
+                T,
+                a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+                6,
+                6,
+                6,
+            >(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1564,7 +1705,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1573,67 +1713,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2dGrouped::<
-                a::Linear,
-                k::In<4, 6, 6>,
-                k::Out<6, 6, 6>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<2, 2>,
-                k::Dilation<2, 2>,
-                k::Groups<2>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    6,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<
-                T,
-                a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
-                6,
-                6,
-                6,
-            >(&tape.bn, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1644,6 +1726,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1654,16 +1737,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1963,12 +2062,80 @@ impl<T: ::staticnet::Float> Depthwise<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<3, 8, 8>,
+                k::Out<6, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 6, 4, 4>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -2108,7 +2275,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2117,60 +2283,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::DepthwiseConv2d::<
-                a::Linear,
-                k::In<3, 8, 8>,
-                k::Out<6, 4, 4>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<0, 0>,
-                k::Dilation<1, 1>,
-            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    6,
-                >(tapes.iter().map(|tape| &tape.dw)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.dw,
-                    <T as ::staticnet::Float>::of_f64(0.001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 6, 4, 4>(&tape.bn, &mut tape.relu);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.relu;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2181,6 +2296,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2191,16 +2307,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2502,12 +2634,81 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv1d::<
+                a::Linear,
+                k::SeqIn<10, 3>,
+                k::SeqOut<10, 5>,
+                k::Window<3>,
+                k::Step<1>,
+                k::Dilation1d<2>,
+                k::PadBefore<4>,
+                k::Groups<1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Silu, 5, 10>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -2660,7 +2861,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2669,61 +2869,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv1d::<
-                a::Linear,
-                k::SeqIn<10, 3>,
-                k::SeqOut<10, 5>,
-                k::Window<3>,
-                k::Step<1>,
-                k::Dilation1d<2>,
-                k::PadBefore<4>,
-                k::Groups<1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    5,
-                >(tapes.iter().map(|tape| &tape.conv)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.conv,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Silu, 5, 10>(&tape.bn, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2734,6 +2882,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2744,16 +2893,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -3199,12 +3364,103 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_no_bias_into::<
+                T,
+                a::Linear,
+                6,
+                7,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    7,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                7,
+                2,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.act
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.out = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 7, 2>(&self.out, &tape.act, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -3213,8 +3469,6 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -3453,7 +3707,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
             <T as ::staticnet::Float>::of_f64(0.01f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -3462,85 +3715,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_no_bias_into::<
-                T,
-                a::Linear,
-                6,
-                7,
-            >(&self.fc, &tape.input, &mut tape.fc);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    7,
-                >(tapes.iter().map(|tape| &tape.fc)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.fc,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                7,
-                2,
-                K,
-            >(
-                &self.out,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.act
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.out = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 7, 2>(&self.out, &tape.act, &mut tape.out);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.out;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -3551,6 +3728,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -3561,16 +3739,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -3879,12 +4073,84 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                2,
+                4,
+            >(&self.head, &tape.bn, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -4018,7 +4284,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -4027,64 +4292,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                3,
-                5,
-                4,
-            >(&self.fc, &tape.input, &mut tape.fc);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    5,
-                >(tapes.iter().map(|tape| &tape.fc)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.fc,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                5,
-                2,
-                4,
-            >(&self.head, &tape.bn, &mut tape.head);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.head;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -4095,6 +4305,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -4105,16 +4316,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -4562,12 +4789,122 @@ impl<T: ::staticnet::Float> Graph<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.c1, &tape.input, &mut tape.c1);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c1)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn1` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn1)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn1,
+                    &stats,
+                    &tape.c1,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn1,
+                );
+                tape.__bn1 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.bn1, &mut tape.r1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<1, 1>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.c2, &tape.input, &mut tape.c2);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c2)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn2` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn2)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn2,
+                    &stats,
+                    &tape.c2,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn2,
+                );
+                tape.__bn2 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::add_into::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2], &mut tape.add);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.add;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -4788,7 +5125,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -4797,102 +5133,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 5, 5>,
-                k::Out<3, 5, 5>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.c1, &tape.input, &mut tape.c1);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    3,
-                >(tapes.iter().map(|tape| &tape.c1)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn1` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn1)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn1,
-                    &stats,
-                    &tape.c1,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn1,
-                );
-                tape.__bn1 = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.bn1, &mut tape.r1);
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Relu,
-                k::In<2, 5, 5>,
-                k::Out<3, 5, 5>,
-                k::Kernel<1, 1>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.c2, &tape.input, &mut tape.c2);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    3,
-                >(tapes.iter().map(|tape| &tape.c2)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn2` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn2)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn2,
-                    &stats,
-                    &tape.c2,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn2,
-                );
-                tape.__bn2 = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::add_into::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2], &mut tape.add);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.add;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -4903,6 +5146,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -4913,16 +5157,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -5298,12 +5558,90 @@ impl<T: ::staticnet::Float> Stream<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                6,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 6, 5>(&tape.bn, &mut tape.relu);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                6,
+                2,
+                5,
+            >(&self.out, &tape.relu, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -5457,7 +5795,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
             <T as ::staticnet::Float>::of_f64(0.1f64),
         );
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -5466,70 +5803,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                4,
-                6,
-                5,
-            >(&self.fc, &tape.__lstm.h, &mut tape.fc);
-        }
-        {
-            let stats = if mode.batch_statistics() {
-                match k::batchnorm_batch_stats::<
-                    T,
-                    _,
-                    6,
-                >(tapes.iter().map(|tape| &tape.fc)) {
-                    Some(stats) => stats,
-                    None => {
-                        return Err(
-                            ::staticnet::TrainError::Config(
-                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
-                            ),
-                        );
-                    }
-                }
-            } else {
-                k::batchnorm_running_stats(&self.bn)
-            };
-            for tape in tapes.iter_mut() {
-                k::batchnorm_train_into(
-                    &self.bn,
-                    &stats,
-                    &tape.fc,
-                    <T as ::staticnet::Float>::of_f64(0.00001f64),
-                    &mut tape.bn,
-                );
-                tape.__bn = stats.clone();
-            }
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Relu, 6, 5>(&tape.bn, &mut tape.relu);
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                6,
-                2,
-                5,
-            >(&self.out, &tape.relu, &mut tape.out);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.out;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -5540,6 +5816,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -5550,16 +5827,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

@@ -201,12 +201,62 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
             &mut grads.fc,
         );
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -215,8 +265,6 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -412,7 +460,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -421,44 +468,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                5,
-                4,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -469,6 +481,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -479,16 +492,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -701,12 +730,62 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
             &mut grads.fc,
         );
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -715,8 +794,6 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -912,7 +989,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -921,44 +997,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                5,
-                4,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -969,6 +1010,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -979,16 +1021,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1252,12 +1310,69 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
             )
         };
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1266,8 +1381,6 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -1542,7 +1655,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1551,51 +1663,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                6,
-                5,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Relu, 5, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                6,
-                5,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Relu, 5, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -1606,6 +1676,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1616,16 +1687,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1889,12 +1976,69 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
             )
         };
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Sigmoid, 3, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 3, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -1903,8 +2047,6 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -2179,7 +2321,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2188,51 +2329,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                6,
-                3,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Sigmoid, 3, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                6,
-                3,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Sigmoid, 3, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2243,6 +2342,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2253,16 +2353,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2526,12 +2642,69 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
             )
         };
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                4,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -2540,8 +2713,6 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -2816,7 +2987,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2825,51 +2995,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                4,
-                5,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Tanh, 5, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                4,
-                5,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Tanh, 5, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -2880,6 +3008,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2890,16 +3019,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -3163,12 +3308,69 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
             )
         };
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Softmax, 4, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -3177,8 +3379,6 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -3453,7 +3653,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -3462,51 +3661,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                6,
-                4,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Softmax, 4, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                6,
-                4,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Softmax, 4, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -3517,6 +3674,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -3527,16 +3685,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -3863,12 +4037,114 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             &mut grads.fc1,
         );
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                7,
+                6,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Tanh,
+                6,
+                5,
+                K,
+            >(
+                &self.fc2,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc2 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                3,
+                K,
+            >(
+                &self.fc3,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc3 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2, &mut tape.fc3);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc3;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -3877,8 +4153,6 @@ impl<T: ::staticnet::Float> DenseChain<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc3 = *dy;
         }
@@ -4214,7 +4488,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -4223,96 +4496,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Relu,
-                7,
-                6,
-                K,
-            >(
-                &self.fc1,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc1 = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Tanh,
-                6,
-                5,
-                K,
-            >(
-                &self.fc2,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.fc1
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc2 = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                5,
-                3,
-                K,
-            >(
-                &self.fc3,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.fc2
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc3 = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2, &mut tape.fc3);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc3;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -4323,6 +4509,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -4333,16 +4520,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -4541,12 +4744,46 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 4>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -4653,7 +4890,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -4662,26 +4898,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                3,
-                5,
-                4,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Tanh, 5, 4>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -4692,6 +4911,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -4702,16 +4922,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -4910,12 +5146,46 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                4,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -5022,7 +5292,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -5031,26 +5300,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                5,
-                4,
-                3,
-            >(&self.fc, &tape.input, &mut tape.__logits);
-            k::activate_into::<T, a::Softmax, 4, 3>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -5061,6 +5313,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -5071,16 +5324,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -5270,12 +5539,46 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 4, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -5370,7 +5673,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -5379,26 +5681,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<1, 6, 7>,
-                k::Out<2, 4, 5>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -5409,6 +5694,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -5419,16 +5705,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -5644,12 +5946,53 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                3,
+                5,
+                5,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -5783,7 +6126,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -5792,33 +6134,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 6, 7>,
-                k::Out<3, 5, 5>,
-                k::Kernel<2, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Relu,
-                3,
-                5,
-                5,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -5829,6 +6147,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -5839,16 +6158,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -6038,12 +6373,46 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -6138,7 +6507,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -6147,26 +6515,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 7, 6>,
-                k::Out<2, 3, 5>,
-                k::Kernel<3, 2>,
-                k::Stride<2, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -6177,6 +6528,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -6187,16 +6539,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -6412,12 +6780,53 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 7, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                2,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -6551,7 +6960,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -6560,33 +6968,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 7, 8>,
-                k::Out<2, 3, 3>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Tanh,
-                2,
-                3,
-                3,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -6597,6 +6981,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -6607,16 +6992,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -6832,12 +7233,53 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 5, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                3,
+                5,
+                6,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -6971,7 +7413,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -6980,33 +7421,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 5, 6>,
-                k::Out<3, 5, 6>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Sigmoid,
-                3,
-                5,
-                6,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -7017,6 +7434,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -7027,16 +7445,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -7226,12 +7660,46 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<2, 5, 6>,
+                k::Kernel<4, 2>,
+                k::Stride<1, 1>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -7326,7 +7794,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -7335,26 +7802,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 5, 6>,
-                k::Out<2, 5, 6>,
-                k::Kernel<4, 2>,
-                k::Stride<1, 1>,
-                k::Pad<1, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -7365,6 +7815,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -7375,16 +7826,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -7574,12 +8041,46 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 8>,
+                k::Out<3, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -7674,7 +8175,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -7683,26 +8183,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 7, 8>,
-                k::Out<3, 4, 4>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<1, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -7713,6 +8196,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -7723,16 +8207,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -7948,12 +8448,53 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 3, 4>,
+                k::Kernel<4, 4>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                2,
+                3,
+                4,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -8087,7 +8628,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -8096,33 +8636,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<1, 6, 7>,
-                k::Out<2, 3, 4>,
-                k::Kernel<4, 4>,
-                k::Stride<2, 2>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Relu,
-                2,
-                3,
-                4,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -8133,6 +8649,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -8143,16 +8660,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -8342,12 +8875,46 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 5>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -8442,7 +9009,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -8451,26 +9017,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 6, 5>,
-                k::Out<2, 3, 5>,
-                k::Kernel<3, 2>,
-                k::Stride<2, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -8481,6 +9030,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -8491,16 +9041,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -8690,12 +9256,46 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 8, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<1, 2>,
+                k::Stride<3, 3>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -8790,7 +9390,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -8799,26 +9398,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<1, 8, 8>,
-                k::Out<2, 3, 3>,
-                k::Kernel<1, 2>,
-                k::Stride<3, 3>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -8829,6 +9411,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -8839,16 +9422,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -9064,12 +9663,53 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                3,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -9203,7 +9843,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -9212,33 +9851,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 5, 6>,
-                k::Out<3, 3, 3>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-                k::Pad<1, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Tanh,
-                3,
-                3,
-                3,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -9249,6 +9864,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -9259,16 +9875,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -9458,12 +10090,46 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 4, 5>,
+                k::Out<2, 6, 6>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 1>,
+                k::Pad<2, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -9558,7 +10224,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -9567,26 +10232,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<1, 4, 5>,
-                k::Out<2, 6, 6>,
-                k::Kernel<3, 2>,
-                k::Stride<1, 1>,
-                k::Pad<2, 1>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -9597,6 +10245,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -9607,16 +10256,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -9832,12 +10497,53 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 4, 4>,
+                k::Out<4, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Softmax,
+                4,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -9971,7 +10677,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -9980,33 +10685,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 4, 4>,
-                k::Out<4, 3, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Softmax,
-                4,
-                3,
-                3,
-            >(&tape.__logits, &mut tape.conv);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -10017,6 +10698,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -10027,16 +10709,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -10298,12 +10996,63 @@ impl<T: ::staticnet::Float> ConvConv<T> {
         >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 7, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 5, 5>,
+                k::Out<2, 5, 3>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 2>,
+                k::Pad<0, 1>,
+            >::forward_into(&self.conv2, &tape.conv1, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                2,
+                5,
+                3,
+            >(&tape.__logits, &mut tape.conv2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -10446,7 +11195,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -10455,43 +11203,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Relu,
-                k::In<2, 7, 7>,
-                k::Out<3, 5, 5>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<3, 5, 5>,
-                k::Out<2, 5, 3>,
-                k::Kernel<2, 3>,
-                k::Stride<1, 2>,
-                k::Pad<0, 1>,
-            >::forward_into(&self.conv2, &tape.conv1, &mut tape.__logits);
-            k::activate_image_into::<
-                T,
-                a::Sigmoid,
-                2,
-                5,
-                3,
-            >(&tape.__logits, &mut tape.conv2);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.conv2;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -10502,6 +11216,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -10512,16 +11227,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -10684,12 +11415,44 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -10763,7 +11526,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -10772,24 +11534,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<2, 4, 6>,
-                k::Out<2, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -10800,6 +11547,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -10810,16 +11558,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -10982,12 +11746,44 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -11061,7 +11857,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -11070,24 +11865,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<2, 5, 7>,
-                k::Out<2, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -11098,6 +11878,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -11108,16 +11889,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -11280,12 +12077,44 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -11359,7 +12188,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -11368,24 +12196,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<1, 6, 7>,
-                k::Out<1, 2, 3>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -11396,6 +12209,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -11406,16 +12220,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -11578,12 +12408,44 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -11657,7 +12519,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -11666,24 +12527,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<1, 7, 8>,
-                k::Out<1, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<3, 3>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -11694,6 +12540,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -11704,16 +12551,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -11876,12 +12739,44 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -11955,7 +12850,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -11964,24 +12858,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<2, 5, 7>,
-                k::Out<2, 2, 2>,
-                k::Kernel<2, 3>,
-                k::Stride<2, 3>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -11992,6 +12871,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -12002,16 +12882,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -12174,12 +13070,44 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -12253,7 +13181,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -12262,24 +13189,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<1, 5, 5>,
-                k::Out<1, 3, 2>,
-                k::Kernel<3, 2>,
-                k::Stride<1, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -12290,6 +13202,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -12300,16 +13213,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -12472,12 +13401,44 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -12551,7 +13512,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -12560,24 +13520,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<2, 4, 6>,
-                k::Out<2, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -12588,6 +13533,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -12598,16 +13544,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -12770,12 +13732,44 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -12849,7 +13843,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -12858,24 +13851,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<2, 5, 7>,
-                k::Out<2, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -12886,6 +13864,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -12896,16 +13875,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -13068,12 +14063,44 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -13147,7 +14174,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -13156,24 +14182,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<1, 6, 7>,
-                k::Out<1, 2, 3>,
-                k::Kernel<3, 3>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -13184,6 +14195,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -13194,16 +14206,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -13366,12 +14394,44 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -13445,7 +14505,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -13454,24 +14513,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<1, 7, 8>,
-                k::Out<1, 2, 3>,
-                k::Kernel<2, 2>,
-                k::Stride<3, 3>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -13482,6 +14526,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -13492,16 +14537,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -13664,12 +14725,44 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -13743,7 +14836,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -13752,24 +14844,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<2, 5, 7>,
-                k::Out<2, 2, 2>,
-                k::Kernel<2, 3>,
-                k::Stride<2, 3>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -13780,6 +14857,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -13790,16 +14868,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -13962,12 +15056,44 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -14041,7 +15167,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -14050,24 +15175,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::AvgPool2d::<
-                k::In<1, 5, 5>,
-                k::Out<1, 3, 2>,
-                k::Kernel<3, 2>,
-                k::Stride<1, 2>,
-            >::forward_into(&tape.input, &mut tape.pool);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.pool;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -14078,6 +15188,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -14088,16 +15199,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -14394,12 +15521,75 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                24,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 24, 3>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -14408,8 +15598,6 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -14611,7 +15799,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -14620,57 +15807,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Relu,
-                k::In<2, 5, 4>,
-                k::Out<3, 4, 2>,
-                k::Kernel<2, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for tape in tapes.iter_mut() {
-            k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                24,
-                3,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.flat
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 24, 3>(&self.fc, &tape.flat, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -14681,6 +15820,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -14691,16 +15831,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -14977,12 +16133,72 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
             )
         };
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                12,
+                2,
+            >(&self.fc, &tape.flat, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -14991,8 +16207,6 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -15276,7 +16490,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -15285,54 +16498,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                12,
-                2,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.flat
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Tanh, 2, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                12,
-                2,
-            >(&self.fc, &tape.flat, &mut tape.__logits);
-            k::activate_into::<T, a::Tanh, 2, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -15343,6 +16511,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -15353,16 +16522,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -15668,12 +16853,68 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -15682,8 +16923,6 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -15863,7 +17102,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -15872,50 +17110,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
-        }
-        for tape in tapes.iter_mut() {
-            k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                12,
-                2,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.flat
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -15926,6 +17123,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -15936,16 +17134,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -16102,12 +17316,39 @@ impl<T: ::staticnet::Float> ReluVector<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -16175,7 +17416,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -16184,19 +17424,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Relu, 7, 1>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -16207,6 +17437,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -16217,16 +17448,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -16383,12 +17630,39 @@ impl<T: ::staticnet::Float> SigmoidVector<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -16456,7 +17730,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -16465,19 +17738,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Sigmoid, 7, 1>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -16488,6 +17751,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -16498,16 +17762,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -16664,12 +17944,39 @@ impl<T: ::staticnet::Float> TanhVector<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -16737,7 +18044,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -16746,19 +18052,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Tanh, 7, 1>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -16769,6 +18065,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -16779,16 +18076,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -16945,12 +18258,39 @@ impl<T: ::staticnet::Float> SoftmaxVector<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -17018,7 +18358,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -17027,19 +18366,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Softmax, 7, 1>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -17050,6 +18379,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -17060,16 +18390,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -17226,12 +18572,39 @@ impl<T: ::staticnet::Float> ReluSequence<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -17299,7 +18672,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -17308,19 +18680,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Relu, 4, 3>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -17331,6 +18693,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -17341,16 +18704,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -17507,12 +18886,39 @@ impl<T: ::staticnet::Float> SigmoidSequence<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -17580,7 +18986,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -17589,19 +18994,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Sigmoid, 4, 3>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -17612,6 +19007,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -17622,16 +19018,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -17788,12 +19200,39 @@ impl<T: ::staticnet::Float> TanhSequence<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -17861,7 +19300,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -17870,19 +19308,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Tanh, 4, 3>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -17893,6 +19321,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -17903,16 +19332,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -18069,12 +19514,39 @@ impl<T: ::staticnet::Float> SoftmaxSequence<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -18142,7 +19614,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -18151,19 +19622,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Softmax, 4, 3>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -18174,6 +19635,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -18184,16 +19646,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -18350,12 +19828,39 @@ impl<T: ::staticnet::Float> ReluImage<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -18423,7 +19928,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -18432,19 +19936,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Relu, 3, 2, 4>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -18455,6 +19949,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -18465,16 +19960,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -18631,12 +20142,39 @@ impl<T: ::staticnet::Float> SigmoidImage<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Sigmoid, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -18710,7 +20248,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -18719,19 +20256,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Sigmoid, 3, 2, 4>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -18742,6 +20269,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -18752,16 +20280,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -18918,12 +20462,39 @@ impl<T: ::staticnet::Float> TanhImage<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Tanh, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -18991,7 +20562,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -19000,19 +20570,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Tanh, 3, 2, 4>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -19023,6 +20583,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -19033,16 +20594,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -19199,12 +20776,39 @@ impl<T: ::staticnet::Float> SoftmaxImage<T> {
         };
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -19278,7 +20882,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -19287,19 +20890,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Softmax, 3, 2, 4>(&tape.input, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -19310,6 +20903,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -19320,16 +20914,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -19572,12 +21182,65 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
             &mut grads.fc,
         );
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -19586,8 +21249,6 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.act = *dy;
         }
@@ -19794,7 +21455,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -19803,47 +21463,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                5,
-                4,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.input
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -19854,6 +21476,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -19864,16 +21487,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -20080,12 +21719,49 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 4, 5>,
+                k::Out<3, 3, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 3, 4>(&tape.conv, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -20188,7 +21864,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -20197,29 +21872,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Linear,
-                k::In<2, 4, 5>,
-                k::Out<3, 3, 4>,
-                k::Kernel<2, 2>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
-        }
-        for tape in tapes.iter_mut() {
-            k::activate_image_into::<T, a::Softmax, 3, 3, 4>(&tape.conv, &mut tape.act);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.act;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -20230,6 +21885,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -20240,16 +21896,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -20464,12 +22136,46 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -20568,7 +22274,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -20577,26 +22282,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Tanh,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.rnn;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -20607,6 +22295,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -20617,16 +22306,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -20862,12 +22567,45 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -20953,7 +22691,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -20962,25 +22699,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Tanh,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__rnn.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -20991,6 +22712,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -21001,16 +22723,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -21262,12 +23000,46 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -21366,7 +23138,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -21375,26 +23146,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Relu,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.rnn;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -21405,6 +23159,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -21415,16 +23170,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -21660,12 +23431,45 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -21751,7 +23555,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -21760,25 +23563,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Relu,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__rnn.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -21789,6 +23576,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -21799,16 +23587,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -22060,12 +23864,46 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -22164,7 +24002,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -22173,26 +24010,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Sigmoid,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.rnn;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -22203,6 +24023,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -22213,16 +24034,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -22458,12 +24295,45 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -22549,7 +24419,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -22558,25 +24427,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Sigmoid,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__rnn.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -22587,6 +24440,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -22597,16 +24451,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -22858,12 +24728,46 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -22962,7 +24866,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -22971,26 +24874,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Linear,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.rnn;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -23001,6 +24887,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -23011,16 +24898,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -23256,12 +25159,45 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -23347,7 +25283,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -23356,25 +25291,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Linear,
-                3,
-                4,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__rnn.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -23385,6 +25304,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -23395,16 +25315,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -23657,12 +25593,40 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -23755,7 +25719,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -23764,20 +25727,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.lstm;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -23788,6 +25740,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -23798,16 +25751,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -24044,12 +26013,39 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__lstm.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -24129,7 +26125,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -24138,19 +26133,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__lstm.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -24161,6 +26146,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -24171,16 +26157,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -24433,12 +26435,40 @@ impl<T: ::staticnet::Float> GruLast<T> {
         );
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -24531,7 +26561,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -24540,20 +26569,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.gru;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -24564,6 +26582,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -24574,16 +26593,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -24820,12 +26855,39 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -24905,7 +26967,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -24914,19 +26975,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__gru.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -24937,6 +26988,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -24947,16 +26999,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -25307,12 +27375,49 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -25421,7 +27526,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -25430,29 +27534,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                5,
-                3,
-                12,
-                6,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.lstm2;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -25463,6 +27547,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -25473,16 +27558,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -25790,12 +27891,43 @@ impl<T: ::staticnet::Float> GruGru<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -25892,7 +28024,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -25901,23 +28032,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.gru2;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -25928,6 +28045,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -25938,16 +28056,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -26254,12 +28388,49 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                5,
+                6,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -26362,7 +28533,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -26371,29 +28541,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Tanh,
-                3,
-                5,
-                6,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.lstm;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -26404,6 +28554,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -26414,16 +28565,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -26721,12 +28888,42 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru2.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -26816,7 +29013,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -26825,22 +29021,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.__gru2.h;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -26851,6 +29034,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -26861,16 +29045,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -27157,12 +29357,49 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                3,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 3, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -27269,7 +29506,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -27278,29 +29514,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                4,
-                3,
-                5,
-            >(&self.fc, &tape.__lstm.h, &mut tape.__logits);
-            k::activate_into::<T, a::Softmax, 3, 5>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -27311,6 +29527,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -27321,16 +29538,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -27612,12 +29845,55 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                2,
+                3,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                2,
+                5,
+            >(&self.fc, &tape.__rnn.h, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 2, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -27730,7 +30006,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
             self.__backward::<false, false>(tape, dy, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -27739,35 +30014,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::simple_rnn_train::<
-                T,
-                a::Relu,
-                2,
-                3,
-                5,
-            >(&self.rnn, &tape.input, &mut tape.__rnn);
-        }
-        for tape in tapes.iter_mut() {
-            k::dense_seq_into::<
-                T,
-                a::Linear,
-                3,
-                2,
-                5,
-            >(&self.fc, &tape.__rnn.h, &mut tape.__logits);
-            k::activate_into::<T, a::Sigmoid, 2, 5>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -27778,6 +30027,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -27788,16 +30038,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -28184,12 +30450,68 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.gru
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 4, 2>(&self.fc, &tape.gru, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -28198,8 +30520,6 @@ impl<T: ::staticnet::Float> GruDense<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.fc = *dy;
         }
@@ -28427,7 +30747,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -28436,50 +30755,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                4,
-                2,
-                K,
-            >(
-                &self.fc,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.gru
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.fc = k::activate::<T, a::Relu, 2, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Linear, 4, 2>(&self.fc, &tape.gru, &mut tape.__logits);
-            k::activate_into::<T, a::Relu, 2, 1>(&tape.__logits, &mut tape.fc);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.fc;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -28490,6 +30768,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -28500,16 +30779,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -28981,12 +31276,116 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -28995,8 +31394,6 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -29331,7 +31728,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -29340,98 +31736,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::Conv2d::<
-                a::Relu,
-                k::In<1, 10, 10>,
-                k::Out<32, 8, 8>,
-                k::Kernel<3, 3>,
-                k::Stride<1, 1>,
-                k::Pad<0, 0>,
-            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
-        }
-        for tape in tapes.iter_mut() {
-            k::MaxPool2d::<
-                k::In<32, 8, 8>,
-                k::Out<32, 4, 4>,
-                k::Kernel<2, 2>,
-                k::Stride<2, 2>,
-            >::forward_into(&tape.conv1, &mut tape.pool1);
-        }
-        for tape in tapes.iter_mut() {
-            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Relu,
-                512,
-                64,
-                K,
-            >(
-                &self.fc1,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.flat
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.fc1 = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let zs = k::dense_batch::<
-                T,
-                a::Linear,
-                64,
-                1,
-                K,
-            >(
-                &self.out,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.fc1
-                }),
-            );
-            for (tape, z) in tapes.iter_mut().zip(zs) {
-                tape.__logits = z;
-                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                64,
-                1,
-            >(&self.out, &tape.fc1, &mut tape.__logits);
-            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.out;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -29442,6 +31749,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -29452,16 +31760,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -29880,12 +32204,86 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
-    /// The layer-major backward behind `backward_layers`: with
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                8,
+                32,
+                128,
+                32,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm2, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
     #[allow(unused_variables)]
-    fn __backward_layers<const LOGITS: bool, const DX: bool>(
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
         tapes: &[<Self as ::staticnet::Train<T>>::Tape],
         dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -29894,8 +32292,6 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -30119,7 +32515,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
-    #[allow(unused_variables)]
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -30128,68 +32523,9 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        #[allow(unused_imports)]
-        use ::staticnet::__private::{activation as a, kernels as k};
-        /// The samples a batched layer runs at once.
-        const K: usize = ::staticnet::train::CHUNK;
-        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-        for (tape, x) in tapes.iter_mut().zip(xs) {
-            tape.input = **x;
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-        }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
-        }
-        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
-        for tapes in chunks {
-            let ys = k::dense_batch::<
-                T,
-                a::Linear,
-                32,
-                1,
-                K,
-            >(
-                &self.head,
-                ::core::array::from_fn::<
-                    _,
-                    K,
-                    _,
-                >(|k| {
-                    let tape = &tapes[k];
-                    &tape.lstm2
-                }),
-            );
-            for (tape, y) in tapes.iter_mut().zip(ys) {
-                tape.head = y;
-            }
-        }
-        for tape in rest {
-            k::dense_into::<
-                T,
-                a::Linear,
-                32,
-                1,
-            >(&self.head, &tape.lstm2, &mut tape.head);
-        }
-        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-            *out = tape.head;
-        }
-        Ok(())
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
     }
     fn backward_layers(
         &self,
@@ -30200,6 +32536,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -30210,16 +32547,32 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<false, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (true, true) => {
-                self.__backward_layers::<true, false>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
             }
             (false, false) => {
-                self.__backward_layers::<false, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
             (true, false) => {
-                self.__backward_layers::<true, true>(tapes, dys, grads, scratch)
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

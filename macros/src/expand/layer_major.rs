@@ -23,8 +23,7 @@
 //! depends on run, those at the boundary in their parameter-only form.
 
 use super::backward::{
-    each_tape, forward_batch_node, forward_train_lines, grad_name, has_batch, logit_variants, pick,
-    Grads,
+    each_tape, forward_batch_node, forward_train_lines, grad_name, logit_variants, pick, Grads,
 };
 use crate::layers::BackIo;
 use crate::plan::{Plan, Src};
@@ -32,21 +31,8 @@ use proc_macro2::{Ident, TokenStream, TokenTree};
 use quote::quote;
 use std::collections::BTreeSet;
 
-/// `const K`, the chunk the batched layers run, if some layer has a
-/// batched form.
-fn chunk_const(plan: &Plan) -> TokenStream {
-    if has_batch(plan) {
-        quote! {
-            /// The samples a batched layer runs at once.
-            const K: usize = ::staticnet::train::CHUNK;
-        }
-    } else {
-        TokenStream::new()
-    }
-}
-
-/// `forward_train_layers`.
-fn forward(plan: &Plan) -> TokenStream {
+/// `__forward_train_layers` (inherent) and `forward_train_layers`.
+fn forward(plan: &Plan) -> (TokenStream, TokenStream) {
     let lines = forward_train_lines(plan);
     let nodes = lines.into_iter().enumerate().map(|(i, line)| {
         let (n, site) = (&plan.nodes[i], plan.site(i));
@@ -67,20 +53,21 @@ fn forward(plan: &Plan) -> TokenStream {
         quote!(for tape in tapes.iter_mut() { #line })
     });
     let out = plan.tape_ref(Src::Node(plan.last()));
-    let chunk = chunk_const(plan);
-    quote! {
+    let inherent = quote! {
+        /// The layer-major training forward behind `forward_train_layers`,
+        /// batched layers running `K` samples at a time (`CHUNK` there).
+        #[doc(hidden)]
         #[allow(unused_variables)]
-        fn forward_train_layers(
+        pub fn __forward_train_layers<const K: usize>(
             &self,
-            xs: &[&Self::Input],
-            tapes: &mut [Self::Tape],
-            outs: &mut [Self::Output],
+            xs: &[&<Self as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Self as ::staticnet::Model<T>>::Output],
             mode: ::staticnet::Mode,
             rng: &mut ::staticnet::Rng,
         ) -> ::core::result::Result<(), ::staticnet::TrainError> {
             #[allow(unused_imports)]
             use ::staticnet::__private::{activation as a, kernels as k};
-            #chunk
             ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
             for (tape, x) in tapes.iter_mut().zip(xs) {
                 tape.input = **x;
@@ -91,7 +78,20 @@ fn forward(plan: &Plan) -> TokenStream {
             }
             Ok(())
         }
-    }
+    };
+    let method = quote! {
+        fn forward_train_layers(
+            &self,
+            xs: &[&Self::Input],
+            tapes: &mut [Self::Tape],
+            outs: &mut [Self::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            self.__forward_train_layers::<{ ::staticnet::train::CHUNK }>(xs, tapes, outs, mode, rng)
+        }
+    };
+    (inherent, method)
 }
 
 /// `tape.…` (a place in a sample's tape) as the same place in its scratch
@@ -345,14 +345,14 @@ fn backward(plan: &Plan) -> TokenStream {
             }
         })
         .collect();
-    let chunk = chunk_const(plan);
     quote! {
-        /// The layer-major backward behind `backward_layers`: with
+        /// The layer-major backward behind `backward_layers`: batched
+        /// layers running `K` samples at a time (`CHUNK` there), with
         /// `LOGITS` from the last layer's pre-activation, with `DX` down to
         /// dL/d(input) (in `scratch[k].input`).
         #[doc(hidden)]
         #[allow(unused_variables)]
-        fn __backward_layers<const LOGITS: bool, const DX: bool>(
+        pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
             &self,
             tapes: &[<Self as ::staticnet::Train<T>>::Tape],
             dys: &[<Self as ::staticnet::Model<T>>::Output],
@@ -361,7 +361,6 @@ fn backward(plan: &Plan) -> TokenStream {
         ) {
             #[allow(unused_imports)]
             use ::staticnet::__private::{activation as a, kernels as k};
-            #chunk
             for (d, dy) in scratch.iter_mut().zip(dys) {
                 #d_last = *dy;
             }
@@ -382,6 +381,7 @@ fn backward_dispatch() -> TokenStream {
             scratch: &mut [Self::Tape],
             dxs: &mut [Self::Input],
         ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            use ::staticnet::train::CHUNK;
             ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
             if !dxs.is_empty() && dxs.len() != tapes.len() {
                 return Err(::staticnet::TrainError::Config(
@@ -389,10 +389,10 @@ fn backward_dispatch() -> TokenStream {
                 ));
             }
             match (wrt_logits, dxs.is_empty()) {
-                (false, true) => self.__backward_layers::<false, false>(tapes, dys, grads, scratch),
-                (true, true) => self.__backward_layers::<true, false>(tapes, dys, grads, scratch),
-                (false, false) => self.__backward_layers::<false, true>(tapes, dys, grads, scratch),
-                (true, false) => self.__backward_layers::<true, true>(tapes, dys, grads, scratch),
+                (false, true) => self.__backward_layers::<{ CHUNK }, false, false>(tapes, dys, grads, scratch),
+                (true, true) => self.__backward_layers::<{ CHUNK }, true, false>(tapes, dys, grads, scratch),
+                (false, false) => self.__backward_layers::<{ CHUNK }, false, true>(tapes, dys, grads, scratch),
+                (true, false) => self.__backward_layers::<{ CHUNK }, true, true>(tapes, dys, grads, scratch),
             }
             for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
                 *dx = d.input;
@@ -432,9 +432,12 @@ fn running_stats(plan: &Plan) -> TokenStream {
 /// The inherent part (the hidden `__backward_layers`) and the `Train`
 /// methods of layer-major training.
 pub fn expand(plan: &Plan) -> (TokenStream, TokenStream) {
-    let inherent = backward(plan);
-    let forward = forward(plan);
+    let backward = backward(plan);
+    let (forward_inherent, forward) = forward(plan);
     let dispatch = backward_dispatch();
     let stats = running_stats(plan);
-    (inherent, quote!(#stats #forward #dispatch))
+    (
+        quote!(#forward_inherent #backward),
+        quote!(#stats #forward #dispatch),
+    )
 }
