@@ -229,6 +229,8 @@ pub struct VwwConvTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 3, 96, 96>,
     ///`conv`'s output [8, 48, 48].
     pub conv: ::staticnet::Image<T, 8, 48, 48>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 8>,
     ///`bn`'s output [8, 48, 48].
     pub bn: ::staticnet::Image<T, 8, 48, 48>,
     ///`relu`'s output [8, 48, 48].
@@ -239,6 +241,7 @@ for VwwConvTape<T>
 where
     ::staticnet::Image<T, 3, 96, 96>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 8>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
 {}
@@ -248,6 +251,10 @@ impl<T: ::staticnet::Float> VwwConvTape<T> {
         Self {
             input: <::staticnet::Image<T, 3, 96, 96> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                8,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -313,6 +320,151 @@ impl<T: ::staticnet::Float> VwwConv<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 8, 48, 48>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                8,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
     type Tape = VwwConvTape<T>;
@@ -377,6 +529,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -590,6 +817,87 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
     type Tape = VwwConvOnlyTape<T>;
@@ -642,6 +950,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -871,6 +1244,8 @@ pub struct VwwDepthwiseTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 8, 48, 48>,
     ///`dw`'s output [8, 48, 48].
     pub dw: ::staticnet::Image<T, 8, 48, 48>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 8>,
     ///`bn`'s output [8, 48, 48].
     pub bn: ::staticnet::Image<T, 8, 48, 48>,
     ///`relu`'s output [8, 48, 48].
@@ -881,6 +1256,7 @@ for VwwDepthwiseTape<T>
 where
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 8>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 8, 48, 48>: ::staticnet::Zeroable,
 {}
@@ -890,6 +1266,10 @@ impl<T: ::staticnet::Float> VwwDepthwiseTape<T> {
         Self {
             input: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
             dw: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                8,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Image<T, 8, 48, 48> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -957,6 +1337,148 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 8, 48, 48>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                8,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.dw, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.dw = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.dw,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
     type Tape = VwwDepthwiseTape<T>;
@@ -1017,6 +1539,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1227,6 +1824,84 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.dw;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.dw = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
     type Tape = VwwDepthwiseOnlyTape<T>;
@@ -1280,6 +1955,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1514,6 +2254,8 @@ pub struct IcConvTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 3, 32, 32>,
     ///`conv`'s output [16, 32, 32].
     pub conv: ::staticnet::Image<T, 16, 32, 32>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 16>,
     ///`bn`'s output [16, 32, 32].
     pub bn: ::staticnet::Image<T, 16, 32, 32>,
     ///`relu`'s output [16, 32, 32].
@@ -1524,6 +2266,7 @@ for IcConvTape<T>
 where
     ::staticnet::Image<T, 3, 32, 32>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 16>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 16, 32, 32>: ::staticnet::Zeroable,
 {}
@@ -1533,6 +2276,10 @@ impl<T: ::staticnet::Float> IcConvTape<T> {
         Self {
             input: <::staticnet::Image<T, 3, 32, 32> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Image<T, 16, 32, 32> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                16,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 16, 32, 32> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Image<T, 16, 32, 32> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -1598,6 +2345,151 @@ impl<T: ::staticnet::Float> IcConv<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    16,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 16, 32, 32>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 16, 32, 32>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                16,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
     type Tape = IcConvTape<T>;
@@ -1662,6 +2554,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1875,6 +2842,87 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
     type Tape = IcConvOnlyTape<T>;
@@ -1927,6 +2975,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 

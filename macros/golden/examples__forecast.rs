@@ -348,6 +348,171 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                1,
+                32,
+                128,
+                16,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+            tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm1, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_head: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.head
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                    K,
+                >(
+                    &self.head,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.lstm1
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.head
+                    }),
+                    &d_head,
+                    &mut grads.head,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.lstm1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.lstm1 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                >(&self.head, &tape.lstm1, &tape.head, &d.head, &mut grads.head);
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    1,
+                    32,
+                    128,
+                    16,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 16>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    1,
+                    32,
+                    128,
+                    16,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 16>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
     type Tape = ForecasterTape<T>;
@@ -453,6 +618,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`Forecaster`] for streaming inference with [`Forecaster::step`]; `zeros()` is the state before the first step.

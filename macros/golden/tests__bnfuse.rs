@@ -229,6 +229,8 @@ pub struct ConvStridedTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 3, 9, 9>,
     ///`conv`'s output [4, 5, 5].
     pub conv: ::staticnet::Image<T, 4, 5, 5>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 4>,
     ///`bn`'s output [4, 5, 5].
     pub bn: ::staticnet::Image<T, 4, 5, 5>,
     ///`relu`'s output [4, 5, 5].
@@ -239,6 +241,7 @@ for ConvStridedTape<T>
 where
     ::staticnet::Image<T, 3, 9, 9>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 4>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 4, 5, 5>: ::staticnet::Zeroable,
 {}
@@ -248,6 +251,10 @@ impl<T: ::staticnet::Float> ConvStridedTape<T> {
         Self {
             input: <::staticnet::Image<T, 3, 9, 9> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Image<T, 4, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                4,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 4, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Image<T, 4, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -313,6 +320,151 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 9, 9>,
+                k::Out<4, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    4,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 4, 5, 5>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 4, 5, 5>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                4,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 9, 9>,
+                    k::Out<4, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 9, 9>,
+                    k::Out<4, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
     type Tape = ConvStridedTape<T>;
@@ -377,6 +529,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -611,6 +838,8 @@ pub struct ConvValidTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 2, 7, 6>,
     ///`conv`'s output [6, 5, 4].
     pub conv: ::staticnet::Image<T, 6, 5, 4>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 6>,
     ///`bn`'s output [6, 5, 4].
     pub bn: ::staticnet::Image<T, 6, 5, 4>,
     ///`act`'s output [6, 5, 4].
@@ -621,6 +850,7 @@ for ConvValidTape<T>
 where
     ::staticnet::Image<T, 2, 7, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 5, 4>: ::staticnet::Zeroable,
 {}
@@ -630,6 +860,10 @@ impl<T: ::staticnet::Float> ConvValidTape<T> {
         Self {
             input: <::staticnet::Image<T, 2, 7, 6> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Image<T, 6, 5, 4> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 6, 5, 4> as ::staticnet::Tensor<T>>::zeros(),
             act: <::staticnet::Image<T, 6, 5, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -695,6 +929,151 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<6, 5, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu6, 6, 5, 4>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<T, a::Relu6, 6, 5, 4>(&tape.act, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<6, 5, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<6, 5, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
     type Tape = ConvValidTape<T>;
@@ -759,6 +1138,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -991,6 +1445,8 @@ pub struct ConvGroupedTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 4, 6, 6>,
     ///`conv`'s output [6, 6, 6].
     pub conv: ::staticnet::Image<T, 6, 6, 6>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 6>,
     ///`bn`'s output [6, 6, 6].
     pub bn: ::staticnet::Image<T, 6, 6, 6>,
     ///`act`'s output [6, 6, 6].
@@ -1001,6 +1457,7 @@ for ConvGroupedTape<T>
 where
     ::staticnet::Image<T, 4, 6, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 6, 6>: ::staticnet::Zeroable,
 {}
@@ -1010,6 +1467,10 @@ impl<T: ::staticnet::Float> ConvGroupedTape<T> {
         Self {
             input: <::staticnet::Image<T, 4, 6, 6> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Image<T, 6, 6, 6> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 6, 6, 6> as ::staticnet::Tensor<T>>::zeros(),
             act: <::staticnet::Image<T, 6, 6, 6> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -1085,6 +1546,169 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2dGrouped::<
+                a::Linear,
+                k::In<4, 6, 6>,
+                k::Out<6, 6, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<2, 2>,
+                k::Dilation<2, 2>,
+                k::Groups<2>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<
+                T,
+                a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+                6,
+                6,
+                6,
+            >(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<
+                    T,
+                    a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+                    6,
+                    6,
+                    6,
+                >(&tape.act, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2dGrouped::<
+                    a::Linear,
+                    k::In<4, 6, 6>,
+                    k::Out<6, 6, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 2>,
+                    k::Dilation<2, 2>,
+                    k::Groups<2>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2dGrouped::<
+                    a::Linear,
+                    k::In<4, 6, 6>,
+                    k::Out<6, 6, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 2>,
+                    k::Dilation<2, 2>,
+                    k::Groups<2>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
     type Tape = ConvGroupedTape<T>;
@@ -1157,6 +1781,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1386,6 +2085,8 @@ pub struct DepthwiseTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 3, 8, 8>,
     ///`dw`'s output [6, 4, 4].
     pub dw: ::staticnet::Image<T, 6, 4, 4>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 6>,
     ///`bn`'s output [6, 4, 4].
     pub bn: ::staticnet::Image<T, 6, 4, 4>,
     ///`relu`'s output [6, 4, 4].
@@ -1396,6 +2097,7 @@ for DepthwiseTape<T>
 where
     ::staticnet::Image<T, 3, 8, 8>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 6>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 6, 4, 4>: ::staticnet::Zeroable,
 {}
@@ -1405,6 +2107,10 @@ impl<T: ::staticnet::Float> DepthwiseTape<T> {
         Self {
             input: <::staticnet::Image<T, 3, 8, 8> as ::staticnet::Tensor<T>>::zeros(),
             dw: <::staticnet::Image<T, 6, 4, 4> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Image<T, 6, 4, 4> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Image<T, 6, 4, 4> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -1472,6 +2178,148 @@ impl<T: ::staticnet::Float> Depthwise<T> {
         >::backward(&self.dw, &tape.input, &tape.dw, &d_dw, &mut grads.dw);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<3, 8, 8>,
+                k::Out<6, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 6, 4, 4>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 6, 4, 4>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.dw, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.dw = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.dw,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<3, 8, 8>,
+                    k::Out<6, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<3, 8, 8>,
+                    k::Out<6, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
     type Tape = DepthwiseTape<T>;
@@ -1532,6 +2380,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1762,6 +2685,8 @@ pub struct Conv1dCausalTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Sequence<T, 10, 3>,
     ///`conv`'s output [10, 5].
     pub conv: ::staticnet::Sequence<T, 10, 5>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 5>,
     ///`bn`'s output [10, 5].
     pub bn: ::staticnet::Sequence<T, 10, 5>,
     ///`act`'s output [10, 5].
@@ -1772,6 +2697,7 @@ for Conv1dCausalTape<T>
 where
     ::staticnet::Sequence<T, 10, 3>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 5>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 10, 5>: ::staticnet::Zeroable,
 {}
@@ -1781,6 +2707,10 @@ impl<T: ::staticnet::Float> Conv1dCausalTape<T> {
         Self {
             input: <::staticnet::Sequence<T, 10, 3> as ::staticnet::Tensor<T>>::zeros(),
             conv: <::staticnet::Sequence<T, 10, 5> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Sequence<T, 10, 5> as ::staticnet::Tensor<T>>::zeros(),
             act: <::staticnet::Sequence<T, 10, 5> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -1849,6 +2779,157 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv1d::<
+                a::Linear,
+                k::SeqIn<10, 3>,
+                k::SeqOut<10, 5>,
+                k::Window<3>,
+                k::Step<1>,
+                k::Dilation1d<2>,
+                k::PadBefore<4>,
+                k::Groups<1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Silu, 5, 10>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_backward_input::<T, a::Silu, 5, 10>(&tape.bn, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                5,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv1d::<
+                    a::Linear,
+                    k::SeqIn<10, 3>,
+                    k::SeqOut<10, 5>,
+                    k::Window<3>,
+                    k::Step<1>,
+                    k::Dilation1d<2>,
+                    k::PadBefore<4>,
+                    k::Groups<1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv1d::<
+                    a::Linear,
+                    k::SeqIn<10, 3>,
+                    k::SeqOut<10, 5>,
+                    k::Window<3>,
+                    k::Step<1>,
+                    k::Dilation1d<2>,
+                    k::PadBefore<4>,
+                    k::Groups<1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
     type Tape = Conv1dCausalTape<T>;
@@ -1914,6 +2995,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`Conv1dCausal`] for streaming inference with [`Conv1dCausal::step`]; `zeros()` is the state before the first step.
@@ -2235,6 +3391,8 @@ pub struct DenseNoBiasTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Vector<T, 6>,
     ///`fc`'s output [7].
     pub fc: ::staticnet::Vector<T, 7>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 7>,
     ///`bn`'s output [7].
     pub bn: ::staticnet::Vector<T, 7>,
     ///`act`'s output [7].
@@ -2247,6 +3405,7 @@ for DenseNoBiasTape<T>
 where
     ::staticnet::Vector<T, 6>: ::staticnet::Zeroable,
     ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 7>: ::staticnet::Zeroable,
     ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
     ::staticnet::Vector<T, 7>: ::staticnet::Zeroable,
     ::staticnet::Vector<T, 2>: ::staticnet::Zeroable,
@@ -2257,6 +3416,10 @@ impl<T: ::staticnet::Float> DenseNoBiasTape<T> {
         Self {
             input: <::staticnet::Vector<T, 6> as ::staticnet::Tensor<T>>::zeros(),
             fc: <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                7,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros(),
             act: <::staticnet::Vector<T, 7> as ::staticnet::Tensor<T>>::zeros(),
             out: <::staticnet::Vector<T, 2> as ::staticnet::Tensor<T>>::zeros(),
@@ -2401,6 +3564,210 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_no_bias_into::<
+                T,
+                a::Linear,
+                6,
+                7,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    7,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                7,
+                2,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.act
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.out = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 7, 2>(&self.out, &tape.act, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    7,
+                    2,
+                    K,
+                >(
+                    &self.out,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.act
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.out
+                    }),
+                    &d_out,
+                    &mut grads.out,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.act = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.act = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    7,
+                    2,
+                >(&self.out, &tape.act, &tape.out, &d.out, &mut grads.out);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::activate_backward_input::<T, a::Gelu, 7, 1>(&tape.bn, &d.act);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                7,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::dense_no_bias_backward::<
+                    T,
+                    a::Linear,
+                    6,
+                    7,
+                >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::dense_no_bias_backward_params::<
+                    T,
+                    a::Linear,
+                    6,
+                    7,
+                >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
     type Tape = DenseNoBiasTape<T>;
@@ -2529,6 +3896,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.01f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2770,6 +4212,8 @@ pub struct DenseSeqTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Sequence<T, 4, 3>,
     ///`fc`'s output [4, 5].
     pub fc: ::staticnet::Sequence<T, 4, 5>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 5>,
     ///`bn`'s output [4, 5].
     pub bn: ::staticnet::Sequence<T, 4, 5>,
     ///`head`'s output [4, 2].
@@ -2780,6 +4224,7 @@ for DenseSeqTape<T>
 where
     ::staticnet::Sequence<T, 4, 3>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 5>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 4, 5>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 4, 2>: ::staticnet::Zeroable,
 {}
@@ -2789,6 +4234,10 @@ impl<T: ::staticnet::Float> DenseSeqTape<T> {
         Self {
             input: <::staticnet::Sequence<T, 4, 3> as ::staticnet::Tensor<T>>::zeros(),
             fc: <::staticnet::Sequence<T, 4, 5> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                5,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Sequence<T, 4, 5> as ::staticnet::Tensor<T>>::zeros(),
             head: <::staticnet::Sequence<T, 4, 2> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -2853,6 +4302,150 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         >(&self.fc, &tape.input, &tape.fc, &d_fc, &mut grads.fc);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                2,
+                4,
+            >(&self.head, &tape.bn, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                5,
+                2,
+                4,
+            >(&self.head, &tape.bn, &tape.head, &d.head, &mut grads.head);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                5,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    5,
+                    4,
+                >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::dense_seq_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    5,
+                    4,
+                >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
     type Tape = DenseSeqTape<T>;
@@ -2909,6 +4502,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3236,12 +4904,16 @@ pub struct GraphTape<T: ::staticnet::Float = f32> {
     pub input: ::staticnet::Image<T, 2, 5, 5>,
     ///`c1`'s output [3, 5, 5].
     pub c1: ::staticnet::Image<T, 3, 5, 5>,
+    ///The statistics `bn1` normalised with in the layer-major training forward.
+    pub __bn1: ::staticnet::__private::kernels::BatchNormStats<T, 3>,
     ///`bn1`'s output [3, 5, 5].
     pub bn1: ::staticnet::Image<T, 3, 5, 5>,
     ///`r1`'s output [3, 5, 5].
     pub r1: ::staticnet::Image<T, 3, 5, 5>,
     ///`c2`'s output [3, 5, 5].
     pub c2: ::staticnet::Image<T, 3, 5, 5>,
+    ///The statistics `bn2` normalised with in the layer-major training forward.
+    pub __bn2: ::staticnet::__private::kernels::BatchNormStats<T, 3>,
     ///`bn2`'s output [3, 5, 5].
     pub bn2: ::staticnet::Image<T, 3, 5, 5>,
     ///`add`'s output [3, 5, 5].
@@ -3252,9 +4924,11 @@ for GraphTape<T>
 where
     ::staticnet::Image<T, 2, 5, 5>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 3>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 3>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
     ::staticnet::Image<T, 3, 5, 5>: ::staticnet::Zeroable,
 {}
@@ -3264,9 +4938,17 @@ impl<T: ::staticnet::Float> GraphTape<T> {
         Self {
             input: <::staticnet::Image<T, 2, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
             c1: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
+            __bn1: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                3,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn1: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
             r1: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
             c2: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
+            __bn2: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                3,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn2: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
             add: <::staticnet::Image<T, 3, 5, 5> as ::staticnet::Tensor<T>>::zeros(),
         }
@@ -3365,6 +5047,242 @@ impl<T: ::staticnet::Float> Graph<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.c1, &tape.input, &mut tape.c1);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c1)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn1` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn1)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn1,
+                    &stats,
+                    &tape.c1,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn1,
+                );
+                tape.__bn1 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.bn1, &mut tape.r1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<1, 1>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.c2, &tape.input, &mut tape.c2);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c2)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn2` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn2)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn2,
+                    &stats,
+                    &tape.c2,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn2,
+                );
+                tape.__bn2 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::add_into::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2], &mut tape.add);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.add;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.add = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.r1 = d.add;
+            d.bn1 = d.add;
+            d.bn2 = d.add;
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                3,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn2, &tape.c2, &d.bn2)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn2);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.c2 = k::batchnorm_train_backward(
+                    &self.bn2,
+                    &tape.__bn2,
+                    &sums,
+                    &tape.c2,
+                    &d.bn2,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<1, 1>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(&self.c2, &tape.input, &tape.c2, &d.c2, &mut grads.c2);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<1, 1>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.c2, &d.c2, &mut grads.c2);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            k::accumulate(
+                &mut d.bn1,
+                &k::activate_image_backward::<T, a::Relu, 3, 5, 5>(&tape.r1, &d.r1),
+            );
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                3,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn1, &tape.c1, &d.bn1)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn1);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.c1 = k::batchnorm_train_backward(
+                    &self.bn1,
+                    &tape.__bn1,
+                    &sums,
+                    &tape.c1,
+                    &d.bn1,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                k::accumulate(
+                    &mut d.input,
+                    &k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 5>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(&self.c1, &tape.input, &tape.c1, &d.c1, &mut grads.c1),
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.c1, &d.c1, &mut grads.c1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
     type Tape = GraphTape<T>;
@@ -3449,6 +5367,86 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn1,
+            &tape.__bn1,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+        k::batchnorm_update_running(
+            &mut self.bn2,
+            &tape.__bn2,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3738,6 +5736,8 @@ pub struct StreamTape<T: ::staticnet::Float = f32> {
     pub __lstm: ::staticnet::kernels::LstmTape<T, 4, 16, 5>,
     ///`fc`'s output [5, 6].
     pub fc: ::staticnet::Sequence<T, 5, 6>,
+    ///The statistics `bn` normalised with in the layer-major training forward.
+    pub __bn: ::staticnet::__private::kernels::BatchNormStats<T, 6>,
     ///`bn`'s output [5, 6].
     pub bn: ::staticnet::Sequence<T, 5, 6>,
     ///`relu`'s output [5, 6].
@@ -3751,6 +5751,7 @@ where
     ::staticnet::Sequence<T, 5, 3>: ::staticnet::Zeroable,
     ::staticnet::kernels::LstmTape<T, 4, 16, 5>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
+    ::staticnet::__private::kernels::BatchNormStats<T, 6>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 5, 6>: ::staticnet::Zeroable,
     ::staticnet::Sequence<T, 5, 2>: ::staticnet::Zeroable,
@@ -3767,6 +5768,10 @@ impl<T: ::staticnet::Float> StreamTape<T> {
                 5,
             > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             fc: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
+            __bn: <::staticnet::__private::kernels::BatchNormStats<
+                T,
+                6,
+            > as ::staticnet::__private::kernels::TapeRecord<T>>::zeroed(),
             bn: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
             relu: <::staticnet::Sequence<T, 5, 6> as ::staticnet::Tensor<T>>::zeros(),
             out: <::staticnet::Sequence<T, 5, 2> as ::staticnet::Tensor<T>>::zeros(),
@@ -3840,6 +5845,168 @@ impl<T: ::staticnet::Float> Stream<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                6,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 6, 5>(&tape.bn, &mut tape.relu);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                6,
+                2,
+                5,
+            >(&self.out, &tape.relu, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.relu = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                6,
+                2,
+                5,
+            >(&self.out, &tape.relu, &tape.out, &d.out, &mut grads.out);
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::activate_backward::<T, a::Relu, 6, 5>(&tape.relu, &d.relu);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm.h = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                4,
+                6,
+                5,
+            >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
     type Tape = StreamTape<T>;
@@ -3904,6 +6071,81 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    const BATCH_DEPENDENT: bool = true;
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::kernels as k;
+        k::batchnorm_update_running(
+            &mut self.bn,
+            &tape.__bn,
+            <T as ::staticnet::Float>::of_f64(0.1f64),
+        );
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`Stream`] for streaming inference with [`Stream::step`]; `zeros()` is the state before the first step.

@@ -230,6 +230,171 @@ impl<T: ::staticnet::Float> DenseDefault<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
     type Tape = DenseDefaultTape<T>;
@@ -323,6 +488,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -558,6 +788,171 @@ impl<T: ::staticnet::Float> DenseLinear<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
     type Tape = DenseLinearTape<T>;
@@ -651,6 +1046,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -937,6 +1397,255 @@ impl<T: ::staticnet::Float> DenseRelu<T> {
             )
         };
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Relu,
+                            6,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
     type Tape = DenseReluTape<T>;
@@ -1032,6 +1741,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1318,6 +2092,255 @@ impl<T: ::staticnet::Float> DenseSigmoid<T> {
             )
         };
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Sigmoid, 3, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 3, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            3,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Sigmoid,
+                            6,
+                            3,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
     type Tape = DenseSigmoidTape<T>;
@@ -1413,6 +2436,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -1699,6 +2787,255 @@ impl<T: ::staticnet::Float> DenseTanh<T> {
             )
         };
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                5,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 5, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                4,
+                5,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            4,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Tanh,
+                            4,
+                            5,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
     type Tape = DenseTanhTape<T>;
@@ -1794,6 +3131,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2080,6 +3482,255 @@ impl<T: ::staticnet::Float> DenseSoftmax<T> {
             )
         };
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                6,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Softmax, 4, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                6,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                        >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.input
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            6,
+                            4,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Softmax,
+                            6,
+                            4,
+                        >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
     type Tape = DenseSoftmaxTape<T>;
@@ -2175,6 +3826,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2524,6 +4240,321 @@ impl<T: ::staticnet::Float> DenseChain<T> {
             &mut grads.fc1,
         );
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                7,
+                6,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 7, 6>(&self.fc1, &tape.input, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Tanh,
+                6,
+                5,
+                K,
+            >(
+                &self.fc2,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc2 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Tanh, 6, 5>(&self.fc2, &tape.fc1, &mut tape.fc2);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                3,
+                K,
+            >(
+                &self.fc3,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc3 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 3>(&self.fc3, &tape.fc2, &mut tape.fc3);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc3;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc3 = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc3: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc3
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    5,
+                    3,
+                    K,
+                >(
+                    &self.fc3,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc2
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc3
+                    }),
+                    &d_fc3,
+                    &mut grads.fc3,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc2 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc2 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    5,
+                    3,
+                >(&self.fc3, &tape.fc2, &tape.fc3, &d.fc3, &mut grads.fc3);
+            }
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc2: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc2
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Tanh,
+                    6,
+                    5,
+                    K,
+                >(
+                    &self.fc2,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc1
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc2
+                    }),
+                    &d_fc2,
+                    &mut grads.fc2,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = k::dense_backward::<
+                    T,
+                    a::Tanh,
+                    6,
+                    5,
+                >(&self.fc2, &tape.fc1, &tape.fc2, &d.fc2, &mut grads.fc2);
+            }
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                        K,
+                    >(
+                        &self.fc1,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                    >(&self.fc1, &tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Relu,
+                        7,
+                        6,
+                    >(&tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
     type Tape = DenseChainTape<T>;
@@ -2659,6 +4690,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -2880,6 +4976,99 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 5, 4>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Linear,
+                        3,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Tanh,
+                        3,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Linear,
+                        3,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                } else {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Tanh,
+                        3,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
     type Tape = DenseSeqTape<T>;
@@ -2932,6 +5121,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3153,6 +5407,99 @@ impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                4,
+                3,
+            >(&self.fc, &tape.input, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        3,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_seq_backward::<
+                        T,
+                        a::Softmax,
+                        5,
+                        4,
+                        3,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        3,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                } else {
+                    k::dense_seq_backward_params::<
+                        T,
+                        a::Softmax,
+                        5,
+                        4,
+                        3,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
     type Tape = DenseSeqSoftmaxTape<T>;
@@ -3205,6 +5552,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeqSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3417,6 +5829,87 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 4, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 6, 7>,
+                    k::Out<2, 4, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 6, 7>,
+                    k::Out<2, 4, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
     type Tape = ConvValidTape<T>;
@@ -3469,6 +5962,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3707,6 +6265,132 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                3,
+                5,
+                5,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<2, 6, 7>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<2, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
     type Tape = ConvRectReluTape<T>;
@@ -3760,6 +6444,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvRectRelu<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -3972,6 +6721,87 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
     type Tape = ConvStride21Tape<T>;
@@ -4024,6 +6854,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride21<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4262,6 +7157,132 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 7, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                2,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<3, 7, 8>,
+                        k::Out<2, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
     type Tape = ConvStride2TanhTape<T>;
@@ -4315,6 +7336,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStride2Tanh<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4553,6 +7639,132 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 5, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                3,
+                5,
+                6,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Sigmoid,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Sigmoid,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 5, 6>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
     type Tape = ConvSameOddS1Tape<T>;
@@ -4606,6 +7818,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS1<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -4818,6 +8095,87 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<2, 5, 6>,
+                k::Kernel<4, 2>,
+                k::Stride<1, 1>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 6>,
+                    k::Out<2, 5, 6>,
+                    k::Kernel<4, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 6>,
+                    k::Out<2, 5, 6>,
+                    k::Kernel<4, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
     type Tape = ConvSameEvenS1Tape<T>;
@@ -4870,6 +8228,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS1<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5082,6 +8505,87 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 8>,
+                k::Out<3, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 8>,
+                    k::Out<3, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 8>,
+                    k::Out<3, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
     type Tape = ConvSameOddS2Tape<T>;
@@ -5134,6 +8638,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameOddS2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5372,6 +8941,132 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 6, 7>,
+                k::Out<2, 3, 4>,
+                k::Kernel<4, 4>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Relu,
+                2,
+                3,
+                4,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Relu,
+                        k::In<1, 6, 7>,
+                        k::Out<2, 3, 4>,
+                        k::Kernel<4, 4>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
     type Tape = ConvSameEvenS2Tape<T>;
@@ -5425,6 +9120,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameEvenS2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5637,6 +9397,87 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 6, 5>,
+                k::Out<2, 3, 5>,
+                k::Kernel<3, 2>,
+                k::Stride<2, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 6, 5>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 6, 5>,
+                    k::Out<2, 3, 5>,
+                    k::Kernel<3, 2>,
+                    k::Stride<2, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
     type Tape = ConvSameRectS21Tape<T>;
@@ -5689,6 +9530,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameRectS21<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -5901,6 +9807,87 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 8, 8>,
+                k::Out<2, 3, 3>,
+                k::Kernel<1, 2>,
+                k::Stride<3, 3>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 8, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<1, 2>,
+                    k::Stride<3, 3>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 8, 8>,
+                    k::Out<2, 3, 3>,
+                    k::Kernel<1, 2>,
+                    k::Stride<3, 3>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
     type Tape = ConvSameClampedTape<T>;
@@ -5953,6 +9940,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSameClamped<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6191,6 +10243,132 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 6>,
+                k::Out<3, 3, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Tanh,
+                3,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Tanh,
+                        k::In<2, 5, 6>,
+                        k::Out<3, 3, 3>,
+                        k::Kernel<3, 3>,
+                        k::Stride<2, 2>,
+                        k::Pad<1, 1>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
     type Tape = ConvPadIntTape<T>;
@@ -6244,6 +10422,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadInt<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6456,6 +10699,87 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<1, 4, 5>,
+                k::Out<2, 6, 6>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 1>,
+                k::Pad<2, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 4, 5>,
+                    k::Out<2, 6, 6>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<1, 4, 5>,
+                    k::Out<2, 6, 6>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
     type Tape = ConvPadPairTape<T>;
@@ -6508,6 +10832,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvPadPair<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -6746,6 +11135,132 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 4, 4>,
+                k::Out<4, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Softmax,
+                4,
+                3,
+                3,
+            >(&tape.__logits, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                } else {
+                    k::Conv2d::<
+                        a::Softmax,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward(
+                        &self.conv,
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    )
+                };
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                if LOGITS {
+                    k::Conv2d::<
+                        a::Linear,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                } else {
+                    k::Conv2d::<
+                        a::Softmax,
+                        k::In<3, 4, 4>,
+                        k::Out<4, 3, 3>,
+                        k::Kernel<2, 2>,
+                        k::Stride<1, 1>,
+                        k::Pad<0, 0>,
+                    >::backward_params(
+                        &tape.input,
+                        &tape.conv,
+                        &d.conv,
+                        &mut grads.conv,
+                    );
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
     type Tape = ConvSoftmaxTape<T>;
@@ -6799,6 +11314,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7083,6 +11663,137 @@ impl<T: ::staticnet::Float> ConvConv<T> {
         >::backward(&self.conv1, &tape.input, &tape.conv1, &d_conv1, &mut grads.conv1);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 7, 7>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 5, 5>,
+                k::Out<2, 5, 3>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 2>,
+                k::Pad<0, 1>,
+            >::forward_into(&self.conv2, &tape.conv1, &mut tape.__logits);
+            k::activate_image_into::<
+                T,
+                a::Sigmoid,
+                2,
+                5,
+                3,
+            >(&tape.__logits, &mut tape.conv2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = if LOGITS {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 5, 5>,
+                    k::Out<2, 5, 3>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 2>,
+                    k::Pad<0, 1>,
+                >::backward(
+                    &self.conv2,
+                    &tape.conv1,
+                    &tape.conv2,
+                    &d.conv2,
+                    &mut grads.conv2,
+                )
+            } else {
+                k::Conv2d::<
+                    a::Sigmoid,
+                    k::In<3, 5, 5>,
+                    k::Out<2, 5, 3>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 2>,
+                    k::Pad<0, 1>,
+                >::backward(
+                    &self.conv2,
+                    &tape.conv1,
+                    &tape.conv2,
+                    &d.conv2,
+                    &mut grads.conv2,
+                )
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 7, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 7, 7>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
     type Tape = ConvConvTape<T>;
@@ -7150,6 +11861,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvConv<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7335,6 +12111,66 @@ impl<T: ::staticnet::Float> MaxPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 4, 6>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
     type Tape = MaxPool2Tape<T>;
@@ -7385,6 +12221,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPool2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7570,6 +12471,66 @@ impl<T: ::staticnet::Float> MaxPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
     type Tape = MaxPoolRaggedTape<T>;
@@ -7620,6 +12581,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRagged<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -7805,6 +12831,66 @@ impl<T: ::staticnet::Float> MaxPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 6, 7>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
     type Tape = MaxPoolOverlapTape<T>;
@@ -7855,6 +12941,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolOverlap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8040,6 +13191,66 @@ impl<T: ::staticnet::Float> MaxPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 7, 8>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<3, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
     type Tape = MaxPoolGapTape<T>;
@@ -8090,6 +13301,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolGap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8275,6 +13551,66 @@ impl<T: ::staticnet::Float> MaxPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<2, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
     type Tape = MaxPoolRectTape<T>;
@@ -8325,6 +13661,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRect<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8510,6 +13911,66 @@ impl<T: ::staticnet::Float> MaxPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::MaxPool2d::<
+                    k::In<1, 5, 5>,
+                    k::Out<1, 3, 2>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
     type Tape = MaxPoolRectStrideTape<T>;
@@ -8560,6 +14021,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for MaxPoolRectStride<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8745,6 +14271,66 @@ impl<T: ::staticnet::Float> AvgPool2<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 4, 6>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 4, 6>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
     type Tape = AvgPool2Tape<T>;
@@ -8795,6 +14381,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPool2<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -8980,6 +14631,66 @@ impl<T: ::staticnet::Float> AvgPoolRagged<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
     type Tape = AvgPoolRaggedTape<T>;
@@ -9030,6 +14741,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRagged<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9215,6 +14991,66 @@ impl<T: ::staticnet::Float> AvgPoolOverlap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 6, 7>,
+                k::Out<1, 2, 3>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 6, 7>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
     type Tape = AvgPoolOverlapTape<T>;
@@ -9265,6 +15101,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolOverlap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9450,6 +15351,66 @@ impl<T: ::staticnet::Float> AvgPoolGap<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 7, 8>,
+                k::Out<1, 2, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<3, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 7, 8>,
+                    k::Out<1, 2, 3>,
+                    k::Kernel<2, 2>,
+                    k::Stride<3, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
     type Tape = AvgPoolGapTape<T>;
@@ -9500,6 +15461,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolGap<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9685,6 +15711,66 @@ impl<T: ::staticnet::Float> AvgPoolRect<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<2, 5, 7>,
+                k::Out<2, 2, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<2, 3>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<2, 5, 7>,
+                    k::Out<2, 2, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<2, 3>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
     type Tape = AvgPoolRectTape<T>;
@@ -9735,6 +15821,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRect<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -9920,6 +16071,66 @@ impl<T: ::staticnet::Float> AvgPoolRectStride<T> {
         >::backward(&tape.input, &tape.pool, &d_pool);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::AvgPool2d::<
+                k::In<1, 5, 5>,
+                k::Out<1, 3, 2>,
+                k::Kernel<3, 2>,
+                k::Stride<1, 2>,
+            >::forward_into(&tape.input, &mut tape.pool);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::AvgPool2d::<
+                    k::In<1, 5, 5>,
+                    k::Out<1, 3, 2>,
+                    k::Kernel<3, 2>,
+                    k::Stride<1, 2>,
+                >::backward(&tape.input, &tape.pool, &d.pool);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
     type Tape = AvgPoolRectStrideTape<T>;
@@ -9970,6 +16181,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for AvgPoolRectStride<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10289,6 +16565,168 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 3, 4, 2, 24>(&tape.conv, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                24,
+                3,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 24, 3>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    24,
+                    3,
+                    K,
+                >(
+                    &self.fc,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc
+                    }),
+                    &d_fc,
+                    &mut grads.fc,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    24,
+                    3,
+                >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv = k::flatten_image_backward::<T, 3, 4, 2, 24>(&d.flat);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 4>,
+                    k::Out<3, 4, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 4>,
+                    k::Out<3, 4, 2>,
+                    k::Kernel<2, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
     type Tape = FlattenImageTape<T>;
@@ -10404,6 +16842,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -10703,6 +17206,263 @@ impl<T: ::staticnet::Float> FlattenSequence<T> {
             )
         };
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 4, 3, 12>(&tape.input, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Tanh, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                12,
+                2,
+            >(&self.fc, &tape.flat, &mut tape.__logits);
+            k::activate_into::<T, a::Tanh, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = if LOGITS {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                            K,
+                        >(
+                            &self.fc,
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.flat = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.flat = if LOGITS {
+                        k::dense_backward::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                        >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc)
+                    } else {
+                        k::dense_backward::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                        >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc)
+                    };
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    if LOGITS {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    } else {
+                        k::dense_backward_batch_params::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                            K,
+                        >(
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.flat
+                            }),
+                            ::core::array::from_fn::<
+                                _,
+                                K,
+                                _,
+                            >(|k| {
+                                let tape = &tapes[k];
+                                &tape.fc
+                            }),
+                            &d_fc,
+                            &mut grads.fc,
+                        )
+                    };
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    if LOGITS {
+                        k::dense_backward_params::<
+                            T,
+                            a::Linear,
+                            12,
+                            2,
+                        >(&tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+                    } else {
+                        k::dense_backward_params::<
+                            T,
+                            a::Tanh,
+                            12,
+                            2,
+                        >(&tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+                    }
+                }
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::flatten_seq_backward::<T, 4, 3, 12>(&d.flat);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
     type Tape = FlattenSequenceTape<T>;
@@ -10802,6 +17562,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11130,6 +17955,153 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                12,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 12, 2>(&self.fc, &tape.flat, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    12,
+                    2,
+                    K,
+                >(
+                    &self.fc,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc
+                    }),
+                    &d_fc,
+                    &mut grads.fc,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    12,
+                    2,
+                >(&self.fc, &tape.flat, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
     type Tape = FlattenAfterGruTape<T>;
@@ -11231,6 +18203,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenAfterGru<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11410,6 +18447,60 @@ impl<T: ::staticnet::Float> ReluVector<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Relu, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
     type Tape = ReluVectorTape<T>;
@@ -11455,6 +18546,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11634,6 +18790,60 @@ impl<T: ::staticnet::Float> SigmoidVector<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Sigmoid, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
     type Tape = SigmoidVectorTape<T>;
@@ -11679,6 +18889,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -11858,6 +19133,60 @@ impl<T: ::staticnet::Float> TanhVector<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Tanh, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
     type Tape = TanhVectorTape<T>;
@@ -11903,6 +19232,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12082,6 +19476,60 @@ impl<T: ::staticnet::Float> SoftmaxVector<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 7, 1>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Softmax, 7, 1>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
     type Tape = SoftmaxVectorTape<T>;
@@ -12127,6 +19575,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxVector<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12306,6 +19819,60 @@ impl<T: ::staticnet::Float> ReluSequence<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Relu, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
     type Tape = ReluSequenceTape<T>;
@@ -12351,6 +19918,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12530,6 +20162,60 @@ impl<T: ::staticnet::Float> SigmoidSequence<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Sigmoid, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Sigmoid, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
     type Tape = SigmoidSequenceTape<T>;
@@ -12575,6 +20261,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12754,6 +20505,60 @@ impl<T: ::staticnet::Float> TanhSequence<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Tanh, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Tanh, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
     type Tape = TanhSequenceTape<T>;
@@ -12799,6 +20604,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -12978,6 +20848,60 @@ impl<T: ::staticnet::Float> SoftmaxSequence<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 3>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_backward::<T, a::Softmax, 4, 3>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
     type Tape = SoftmaxSequenceTape<T>;
@@ -13023,6 +20947,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxSequence<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13202,6 +21191,60 @@ impl<T: ::staticnet::Float> ReluImage<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<T, a::Relu, 3, 2, 4>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
     type Tape = ReluImageTape<T>;
@@ -13247,6 +21290,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ReluImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13426,6 +21534,66 @@ impl<T: ::staticnet::Float> SigmoidImage<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Sigmoid, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<
+                        T,
+                        a::Sigmoid,
+                        3,
+                        2,
+                        4,
+                    >(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
     type Tape = SigmoidImageTape<T>;
@@ -13471,6 +21639,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SigmoidImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13650,6 +21883,60 @@ impl<T: ::staticnet::Float> TanhImage<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Tanh, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<T, a::Tanh, 3, 2, 4>(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
     type Tape = TanhImageTape<T>;
@@ -13695,6 +21982,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for TanhImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -13874,6 +22226,66 @@ impl<T: ::staticnet::Float> SoftmaxImage<T> {
         };
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 2, 4>(&tape.input, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = if LOGITS {
+                    d.act
+                } else {
+                    k::activate_image_backward::<
+                        T,
+                        a::Softmax,
+                        3,
+                        2,
+                        4,
+                    >(&tape.act, &d.act)
+                };
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
     type Tape = SoftmaxImageTape<T>;
@@ -13919,6 +22331,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SoftmaxImage<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -14184,6 +22661,181 @@ impl<T: ::staticnet::Float> DenseThenSoftmax<T> {
             &mut grads.fc,
         );
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                5,
+                4,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 5, 4>(&self.fc, &tape.input, &mut tape.fc);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Softmax, 4, 1>(&tape.fc, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.fc = if LOGITS {
+                d.act
+            } else {
+                k::activate_backward::<T, a::Softmax, 4, 1>(&tape.act, &d.act)
+            };
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Linear,
+                        5,
+                        4,
+                    >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+                }
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
     type Tape = DenseThenSoftmaxTape<T>;
@@ -14281,6 +22933,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -14510,6 +23227,97 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
         >::backward(&self.conv, &tape.input, &tape.conv, &d_conv, &mut grads.conv);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 4, 5>,
+                k::Out<3, 3, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Softmax, 3, 3, 4>(&tape.conv, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<T, a::Softmax, 3, 3, 4>(&tape.act, &d.act)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 4, 5>,
+                    k::Out<3, 3, 4>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 4, 5>,
+                    k::Out<3, 3, 4>,
+                    k::Kernel<2, 2>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
     type Tape = ConvThenSoftmaxTape<T>;
@@ -14563,6 +23371,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvThenSoftmax<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -14800,6 +23673,91 @@ impl<T: ::staticnet::Float> RnnDefault<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
     type Tape = RnnDefaultTape<T>;
@@ -14852,6 +23810,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnDefault<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnDefault`] for streaming inference with [`RnnDefault::step`]; `zeros()` is the state before the first step.
@@ -15136,6 +24159,78 @@ impl<T: ::staticnet::Float> RnnTanhSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
     type Tape = RnnTanhSeqTape<T>;
@@ -15187,6 +24282,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnTanhSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnTanhSeq`] for streaming inference with [`RnnTanhSeq::step`]; `zeros()` is the state before the first step.
@@ -15487,6 +24647,91 @@ impl<T: ::staticnet::Float> RnnRelu<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
     type Tape = RnnReluTape<T>;
@@ -15539,6 +24784,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnRelu<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnRelu`] for streaming inference with [`RnnRelu::step`]; `zeros()` is the state before the first step.
@@ -15823,6 +25133,78 @@ impl<T: ::staticnet::Float> RnnReluSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
     type Tape = RnnReluSeqTape<T>;
@@ -15874,6 +25256,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnReluSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnReluSeq`] for streaming inference with [`RnnReluSeq::step`]; `zeros()` is the state before the first step.
@@ -16174,6 +25621,91 @@ impl<T: ::staticnet::Float> RnnSigmoid<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
     type Tape = RnnSigmoidTape<T>;
@@ -16226,6 +25758,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoid<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSigmoid`] for streaming inference with [`RnnSigmoid::step`]; `zeros()` is the state before the first step.
@@ -16510,6 +26107,78 @@ impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Sigmoid,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
     type Tape = RnnSigmoidSeqTape<T>;
@@ -16561,6 +26230,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSigmoidSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSigmoidSeq`] for streaming inference with [`RnnSigmoidSeq::step`]; `zeros()` is the state before the first step.
@@ -16861,6 +26595,91 @@ impl<T: ::staticnet::Float> RnnLinear<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+            tape.rnn = k::last_step::<T, 4, 5>(&tape.__rnn.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.rnn;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.rnn = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(
+                    &self.rnn,
+                    &tape.input,
+                    &tape.__rnn,
+                    &k::last_step_grad::<T, 4, 5>(&d.rnn),
+                    &mut grads.rnn,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
     type Tape = RnnLinearTape<T>;
@@ -16913,6 +26732,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinear<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLinear`] for streaming inference with [`RnnLinear::step`]; `zeros()` is the state before the first step.
@@ -17197,6 +27081,78 @@ impl<T: ::staticnet::Float> RnnLinearSeq<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Linear,
+                3,
+                4,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__rnn.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__rnn.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    4,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
     type Tape = RnnLinearSeqTape<T>;
@@ -17248,6 +27204,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLinearSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLinearSeq`] for streaming inference with [`RnnLinearSeq::step`]; `zeros()` is the state before the first step.
@@ -17549,6 +27570,85 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(
+                    &self.lstm,
+                    &tape.input,
+                    &tape.__lstm,
+                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    &mut grads.lstm,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(
+                    &self.lstm,
+                    &tape.input,
+                    &tape.__lstm,
+                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    &mut grads.lstm,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
     type Tape = LstmLastTape<T>;
@@ -17595,6 +27695,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLast<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmLast`] for streaming inference with [`LstmLast::step`]; `zeros()` is the state before the first step.
@@ -17880,6 +28045,72 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__lstm.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__lstm.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
     type Tape = LstmSeqTape<T>;
@@ -17925,6 +28156,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmSeq`] for streaming inference with [`LstmSeq::step`]; `zeros()` is the state before the first step.
@@ -18226,6 +28522,85 @@ impl<T: ::staticnet::Float> GruLast<T> {
         );
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.gru = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
     type Tape = GruLastTape<T>;
@@ -18272,6 +28647,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruLast<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruLast`] for streaming inference with [`GruLast::step`]; `zeros()` is the state before the first step.
@@ -18557,6 +28997,72 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         >(&self.gru, &tape.input, &tape.__gru, &d_gru, &mut grads.gru);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__gru.h = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
     type Tape = GruSeqTape<T>;
@@ -18602,6 +29108,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruSeq`] for streaming inference with [`GruSeq::step`]; `zeros()` is the state before the first step.
@@ -19001,6 +29572,109 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         >(&self.lstm1, &tape.input, &tape.__lstm1, &d_lstm1, &mut grads.lstm1);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm1.h = k::lstm_backward::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(
+                &self.lstm2,
+                &tape.__lstm1.h,
+                &tape.__lstm2,
+                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                &mut grads.lstm2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
     type Tape = LstmLstmTape<T>;
@@ -19048,6 +29722,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmLstm<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmLstm`] for streaming inference with [`LstmLstm::step`]; `zeros()` is the state before the first step.
@@ -19404,6 +30143,91 @@ impl<T: ::staticnet::Float> GruGru<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.gru2;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.gru2 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru1.h = k::gru_backward::<
+                T,
+                5,
+                3,
+                9,
+                6,
+            >(
+                &self.gru2,
+                &tape.__gru1.h,
+                &tape.__gru2,
+                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                &mut grads.gru2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
     type Tape = GruGruTape<T>;
@@ -19451,6 +30275,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGru<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruGru`] for streaming inference with [`GruGru::step`]; `zeros()` is the state before the first step.
@@ -19806,6 +30695,97 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Tanh,
+                3,
+                5,
+                6,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
+            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.lstm;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.lstm = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__rnn.h = k::lstm_backward::<
+                T,
+                5,
+                3,
+                12,
+                6,
+            >(
+                &self.lstm,
+                &tape.__rnn.h,
+                &tape.__lstm,
+                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                &mut grads.lstm,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Tanh,
+                    3,
+                    5,
+                    6,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Tanh,
+                    3,
+                    5,
+                    6,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
     type Tape = RnnLstmTape<T>;
@@ -19859,6 +30839,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnLstm<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnLstm`] for streaming inference with [`RnnLstm::step`]; `zeros()` is the state before the first step.
@@ -20205,6 +31250,84 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         >(&self.gru1, &tape.input, &tape.__gru1, &d_gru1, &mut grads.gru1);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.__gru2.h;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.__gru2.h = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__gru1.h = k::gru_backward::<
+                T,
+                3,
+                4,
+                12,
+                4,
+            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
     type Tape = GruGruSeqTape<T>;
@@ -20251,6 +31374,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruGruSeq<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruGruSeq`] for streaming inference with [`GruGruSeq::step`]; `zeros()` is the state before the first step.
@@ -20586,6 +31774,101 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         >(&self.lstm, &tape.input, &tape.__lstm, &d_lstm, &mut grads.lstm);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                3,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.__logits);
+            k::activate_into::<T, a::Softmax, 3, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm.h = if LOGITS {
+                k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    4,
+                    3,
+                    5,
+                >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc)
+            } else {
+                k::dense_seq_backward::<
+                    T,
+                    a::Softmax,
+                    4,
+                    3,
+                    5,
+                >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
     type Tape = LstmSeqDenseTape<T>;
@@ -20639,6 +31922,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmSeqDense<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`LstmSeqDense`] for streaming inference with [`LstmSeqDense::step`]; `zeros()` is the state before the first step.
@@ -20969,6 +32317,107 @@ impl<T: ::staticnet::Float> RnnSeqDense<T> {
         >(&self.rnn, &tape.input, &tape.__rnn, &d_rnn, &mut grads.rnn);
         d_input
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::simple_rnn_train::<
+                T,
+                a::Relu,
+                2,
+                3,
+                5,
+            >(&self.rnn, &tape.input, &mut tape.__rnn);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                2,
+                5,
+            >(&self.fc, &tape.__rnn.h, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 2, 5>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__rnn.h = if LOGITS {
+                k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    2,
+                    5,
+                >(&self.fc, &tape.__rnn.h, &tape.fc, &d.fc, &mut grads.fc)
+            } else {
+                k::dense_seq_backward::<
+                    T,
+                    a::Sigmoid,
+                    3,
+                    2,
+                    5,
+                >(&self.fc, &tape.__rnn.h, &tape.fc, &d.fc, &mut grads.fc)
+            };
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::simple_rnn_backward::<
+                    T,
+                    a::Relu,
+                    2,
+                    3,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::simple_rnn_backward_params::<
+                    T,
+                    a::Relu,
+                    2,
+                    3,
+                    5,
+                >(&self.rnn, &tape.input, &tape.__rnn, &d.__rnn.h, &mut grads.rnn);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
     type Tape = RnnSeqDenseTape<T>;
@@ -21028,6 +32477,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for RnnSeqDense<T> {
         } else {
             self.__backward::<false, false>(tape, dy, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`RnnSeqDense`] for streaming inference with [`RnnSeqDense::step`]; `zeros()` is the state before the first step.
@@ -21463,6 +32977,201 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                4,
+                2,
+                K,
+            >(
+                &self.fc,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.gru
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.fc = k::activate::<T, a::Relu, 2, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 4, 2>(&self.fc, &tape.gru, &mut tape.__logits);
+            k::activate_into::<T, a::Relu, 2, 1>(&tape.__logits, &mut tape.fc);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.fc;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.fc = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        4,
+                        2,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.gru
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Relu,
+                        4,
+                        2,
+                        K,
+                    >(
+                        &self.fc,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.gru
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc
+                        }),
+                        &d_fc,
+                        &mut grads.fc,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.gru = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.gru = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        4,
+                        2,
+                    >(&self.fc, &tape.gru, &tape.fc, &d.fc, &mut grads.fc)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Relu,
+                        4,
+                        2,
+                    >(&self.fc, &tape.gru, &tape.fc, &d.fc, &mut grads.fc)
+                };
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::gru_backward::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::gru_backward_params::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                >(
+                    &self.gru,
+                    &tape.input,
+                    &tape.__gru,
+                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    &mut grads.gru,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
     type Tape = GruDenseTape<T>;
@@ -21564,6 +33273,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for GruDense<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`GruDense`] for streaming inference with [`GruDense::step`]; `zeros()` is the state before the first step.
@@ -22084,6 +33858,305 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                };
+            }
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc1
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                    K,
+                >(
+                    &self.fc1,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc1
+                    }),
+                    &d_fc1,
+                    &mut grads.fc1,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                >(&self.fc1, &tape.flat, &tape.fc1, &d.fc1, &mut grads.fc1);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d.flat);
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d.pool1);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
     type Tape = SeedCnnTape<T>;
@@ -22236,6 +34309,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 
@@ -22677,6 +34815,195 @@ impl<T: ::staticnet::Float> Forecaster<T> {
             }
         }
     }
+    /// The layer-major training forward behind `forward_train_layers`,
+    /// batched layers running `K` samples at a time (`CHUNK` there).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                8,
+                32,
+                128,
+                32,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
+            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm2
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm2, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
+    /// The layer-major backward behind `backward_layers`: batched
+    /// layers running `K` samples at a time (`CHUNK` there), with
+    /// `LOGITS` from the last layer's pre-activation, with `DX` down to
+    /// dL/d(input) (in `scratch[k].input`).
+    #[doc(hidden)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_head: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.head
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                    K,
+                >(
+                    &self.head,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.lstm2
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.head
+                    }),
+                    &d_head,
+                    &mut grads.head,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.lstm2 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.lstm2 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm1.h = k::lstm_backward::<
+                T,
+                32,
+                32,
+                128,
+                32,
+            >(
+                &self.lstm2,
+                &tape.__lstm1.h,
+                &tape.__lstm2,
+                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                &mut grads.lstm2,
+            );
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &d.__lstm1.h,
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
 }
 impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
     type Tape = ForecasterTape<T>;
@@ -22798,6 +35125,71 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         } else {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
+    }
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        self.__forward_train_layers::<
+                { ::staticnet::train::CHUNK },
+            >(xs, tapes, outs, mode, rng)
+    }
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        use ::staticnet::train::CHUNK;
+        ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(
+                ::staticnet::TrainError::Config(
+                    "backward_layers: dxs must be empty or hold one input per sample",
+                ),
+            );
+        }
+        match (wrt_logits, dxs.is_empty()) {
+            (false, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, true) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        false,
+                    >(tapes, dys, grads, scratch)
+            }
+            (false, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        false,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+            (true, false) => {
+                self.__backward_layers::<
+                        { CHUNK },
+                        true,
+                        true,
+                    >(tapes, dys, grads, scratch)
+            }
+        }
+        for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
+            *dx = d.input;
+        }
+        Ok(())
     }
 }
 ///The recurrent state of [`Forecaster`] for streaming inference with [`Forecaster::step`]; `zeros()` is the state before the first step.

@@ -28,10 +28,10 @@ use crate::metrics::Metric;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
 use crate::optim::Optimizer;
 use crate::train::{
-    accumulate_weighted, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
-    BatchSums, Clip, CHUNK,
+    accumulate_layers, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
+    BatchSums, Clip, LayerBatch, Workspace,
 };
-use crate::{Float, Model, Rng, Tensor, Train, Weights, Zeroable};
+use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -433,9 +433,11 @@ pub struct FitConfig<'a, X, Y> {
     /// epoch, never live.
     pub verbose: u8,
     /// Threads each batch is split across (1: the calling thread only).
-    /// Every thread has its own gradient and tape; their gradients are
+    /// Every thread has its own gradient and tapes; their gradients are
     /// summed in a fixed order, so the result equals the single-threaded
-    /// run up to rounding.
+    /// run up to rounding (Dropout draws other masks: one generator per
+    /// thread). A model with BatchNorm training on batch statistics
+    /// ([`FitConfig::mode`]) runs on one thread: its batch is never split.
     pub threads: usize,
     /// Gradient clipping before every update (PyTorch's
     /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
@@ -466,6 +468,16 @@ pub struct FitConfig<'a, X, Y> {
     /// optimizer's state for them, stay as they are (Keras'
     /// `layer.trainable = False`, PyTorch's `requires_grad_(False)`).
     pub frozen: &'a [&'a str],
+    /// What BatchNorm and Dropout do in training ([`Mode::TRAIN`], as
+    /// PyTorch's `train()`: batch statistics, running statistics updated
+    /// after every step, random dropout). [`Mode::FINE_TUNE`] keeps
+    /// BatchNorm's running statistics frozen; [`Mode::EVAL`] also turns
+    /// Dropout off. Every batch runs layer-major (each layer over the
+    /// whole batch); with batch statistics a model with BatchNorm trains on
+    /// one thread whatever `threads` says (each thread's part of a batch
+    /// would have other statistics than the whole batch). Evaluation,
+    /// validation and `predict` always run in eval mode.
+    pub mode: Mode,
 }
 
 // Written out rather than derived: a derive would require `X: Copy` and
@@ -500,6 +512,7 @@ impl<X, Y> Default for FitConfig<'_, X, Y> {
             checkpoint: None,
             sample_weight: None,
             frozen: &[],
+            mode: Mode::TRAIN,
         }
     }
 }
@@ -568,9 +581,14 @@ impl fmt::Display for Num {
 
 /// Trains `model` on `x`, `y` as Keras' `Model.fit` does: each epoch
 /// shuffles the training samples (a Fisher–Yates shuffle seeded by
-/// `config.seed`), runs one [`train_step`](crate::train::train_step) per
-/// batch of `batch_size` (the last, partial batch kept), then evaluates the
-/// validation data. Returns the [`History`].
+/// `config.seed`), runs one step per batch of `batch_size` (the last,
+/// partial batch kept), then evaluates the validation data. Returns the
+/// [`History`]. Each step is layer-major
+/// ([`accumulate_layers`]: every layer
+/// over the whole batch before the next) in [`FitConfig::mode`], PyTorch's
+/// `train()` by default: BatchNorm normalises with the batch's statistics
+/// and its running statistics move after each successful step, Dropout
+/// drops.
 ///
 /// Errors, before any training (nothing is changed): `x` and `y` differ in
 /// length, no samples, a loss that does not fit the model's last activation
@@ -585,7 +603,10 @@ impl fmt::Display for Num {
 /// not have (a validation value without validation data, the metric with
 /// `NoMetric`), an empty checkpoint path, or a `frozen` name that is no
 /// layer with parameters. During training: a target that does not fit, a
-/// learning rate changed to a bad value, or a non-finite loss or gradient
+/// learning rate changed to a bad value, a batch of one sample through a
+/// BatchNorm on a vector with batch statistics (PyTorch refuses it too;
+/// choose a `batch_size` that leaves no last batch of one), or a non-finite
+/// loss or gradient
 /// ([`TrainError::NonFinite`] with the epoch and batch), which stops `fit`
 /// with the weights and optimizer state of the last good step; a
 /// checkpoint that cannot be written ([`TrainError::Checkpoint`]), which
@@ -772,7 +793,14 @@ where
     let n = train_x.len();
     let bs = config.batch_size;
     let steps = n.div_ceil(bs);
-    let workers = config.threads.min(bs).max(1);
+    // A batch whose samples depend on each other (BatchNorm with batch
+    // statistics) is never split: its statistics are the whole batch's,
+    // as PyTorch computes them, so it runs on one thread.
+    let workers = if M::BATCH_DEPENDENT && config.mode.batch_statistics() {
+        1
+    } else {
+        config.threads.min(bs).max(1)
+    };
     // The metric's sums (one, its score, for a mean metric; more for a
     // stateful one), per batch and per worker.
     let stats_len = if has_metric {
@@ -783,10 +811,15 @@ where
     // Made on the heap directly (a `Box::new(M::zeros())` is built on the
     // stack first in a debug build, and overflows it for a large model).
     let mut grads: Box<M> = M::boxed_zeroed();
-    let mut tape = tapes::<T, M>()?;
+    // Dropout's generators: one per thread, seeded from the shuffle's
+    // seed (but not the shuffle's generator, so the batches are those of
+    // a model without Dropout).
+    let dropout_seed = |worker: u64| config.seed ^ 0xD50F_0A7E_5EED_0000 ^ worker;
+    let mut memory = Memory::<T, M>::new(bs, dropout_seed(0));
     let mut pool: Vec<Worker<T, M>> = Vec::new();
-    for _ in 0..if workers > 1 { workers } else { 0 } {
-        pool.push((M::boxed_zeroed(), tapes::<T, M>()?, vec![0.0; stats_len]));
+    for w in 0..if workers > 1 { workers } else { 0 } {
+        let memory = Memory::new(bs.div_ceil(workers), dropout_seed(w as u64 + 1));
+        pool.push((M::boxed_zeroed(), memory, vec![0.0; stats_len]));
     }
     let mut batch_stats = vec![0.0f64; stats_len];
     let mut epoch_stats = vec![0.0f64; stats_len];
@@ -832,22 +865,30 @@ where
         epoch_stats.fill(0.0);
         for (b, batch) in order.chunks(bs).enumerate() {
             let step =
-                |grads: &mut M, tape: &mut [M::Tape; CHUNK], stats: &mut [f64], idx: &[usize]| {
-                    accumulate_weighted(
-                        &*model,
-                        grads,
-                        tape,
-                        loss,
-                        metric,
-                        idx.iter()
-                            .map(|&i| (&train_x[i], &train_y[i], train_w.map_or(1.0, |w| w[i]))),
-                        stats,
-                    )
+                |grads: &mut M, memory: &mut Memory<T, M>, stats: &mut [f64], idx: &[usize]| {
+                    let xs: Vec<&M::Input> = idx.iter().map(|&i| &train_x[i]).collect();
+                    let ys: Vec<&Y> = idx.iter().map(|&i| &train_y[i]).collect();
+                    let weights: Option<Vec<f64>> =
+                        train_w.map(|w| idx.iter().map(|&i| w[i]).collect());
+                    let mut outs = vec![M::Output::zeros(); idx.len()];
+                    let work = Workspace {
+                        tapes: &mut memory.tapes,
+                        scratch: &mut memory.scratch,
+                        outs: &mut outs,
+                        mode: config.mode,
+                        rng: &mut memory.rng,
+                    };
+                    let batch = LayerBatch {
+                        xs: &xs,
+                        ys: &ys,
+                        weights: weights.as_deref(),
+                    };
+                    accumulate_layers(&*model, grads, work, loss, metric, batch, stats)
                 };
             M::zero_grads(&mut grads);
             batch_stats.fill(0.0);
             let result = if pool.is_empty() || batch.len() < 2 {
-                step(&mut grads, &mut tape, &mut batch_stats, batch)
+                step(&mut grads, &mut memory, &mut batch_stats, batch)
             } else {
                 let chunk = batch.len().div_ceil(pool.len());
                 let results: Vec<Result<BatchSums<T>, TrainError>> = std::thread::scope(|s| {
@@ -909,7 +950,14 @@ where
                 .map(|mean| (mean, sums))
             });
             let (mean, sums) = match applied {
-                Ok(v) => v,
+                Ok(v) => {
+                    // The step succeeded: BatchNorm's running statistics
+                    // move towards the batch's (one thread, see `workers`).
+                    if let Some(tape) = memory.tapes.first() {
+                        model.update_running_stats(tape);
+                    }
+                    v
+                }
                 Err(e) => {
                     if live {
                         let _ = writeln!(out);
@@ -1085,11 +1133,32 @@ fn copy_of<T: Float, M: Model<T> + Zeroable>(m: &M) -> Box<M> {
     b
 }
 
-/// Copies every parameter tensor of `from` into `to`.
+/// Copies every parameter tensor and every buffer of `from` into `to`
+/// (BatchNorm's running statistics belong to the weights an early stop
+/// restores: they were trained with them).
 fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
     for i in 0..M::TENSORS {
         to.tensor_mut(i).copy_from_slice(from.tensor(i));
     }
+    let (mut values, mut counts) = (Vec::new(), Vec::new());
+    from.visit_buffers(&mut |b| match b {
+        crate::Buffer::Values(p) => values.push(p.iter().collect::<Vec<T>>()),
+        crate::Buffer::Count { value, .. } => counts.push(*value),
+    });
+    let (mut values, mut counts) = (values.into_iter(), counts.into_iter());
+    to.visit_buffers_mut(&mut |b| match b {
+        crate::BufferMut::Values(mut p) => {
+            if let Some(v) = values.next() {
+                // Same model type: the lengths agree.
+                let _ = p.copy_from(&v);
+            }
+        }
+        crate::BufferMut::Count { value, .. } => {
+            if let Some(c) = counts.next() {
+                *value = c;
+            }
+        }
+    });
 }
 
 /// Inputs, targets and sample weights of one part of the data.
@@ -1097,18 +1166,27 @@ type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
 /// The training part and the validation part (if any).
 type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
 /// One training thread's gradient, tapes and metric sums.
-type Worker<T, M> = (Box<M>, Tapes<T, M>, Vec<f64>);
+type Worker<T, M> = (Box<M>, Memory<T, M>, Vec<f64>);
 
-/// `CHUNK` tapes on the heap.
-type Tapes<T, M> = Box<[<M as Train<T>>::Tape; CHUNK]>;
+/// The tapes and scratch tapes of a layer-major batch and Dropout's
+/// generator (one per thread).
+struct Memory<T: Float, M: Train<T>> {
+    tapes: Vec<M::Tape>,
+    scratch: Vec<M::Tape>,
+    rng: Rng,
+}
 
-/// `CHUNK` fresh tapes, made one at a time on the heap (a tape can be
-/// large; the array is never on the stack).
-fn tapes<T: Float, M: Train<T>>() -> Result<Tapes<T, M>, TrainError> {
-    let v: Vec<M::Tape> = (0..CHUNK).map(|_| M::new_tape()).collect();
-    v.into_boxed_slice()
-        .try_into()
-        .map_err(|_| TrainError::Config("could not make the training tapes"))
+impl<T: Float, M: Train<T>> Memory<T, M> {
+    /// Tapes for batches of up to `n` samples, each made on the heap (a
+    /// tape can be large; none is built on the stack first).
+    fn new(n: usize, seed: u64) -> Self {
+        let tapes = || -> Vec<M::Tape> { (0..n).map(|_| M::new_tape()).collect() };
+        Memory {
+            tapes: tapes(),
+            scratch: tapes(),
+            rng: Rng::new(seed),
+        }
+    }
 }
 
 /// The Fisher–Yates shuffle `fit` uses, driven by the runtime's [`Rng`].

@@ -34,6 +34,7 @@ pub mod kernels;
 pub mod layers;
 pub mod loss;
 pub mod metrics;
+pub mod mode;
 pub mod model;
 pub mod optim;
 #[cfg(feature = "plot")]
@@ -56,6 +57,7 @@ pub use init::Rng;
 pub use layers::BatchNormParams;
 pub use layers::{Conv1dParams, Conv2dParams, DenseParams, RecurrentParams};
 pub use layers::{Conv2dNoBiasParams, ConvBlock, DenseNoBiasParams};
+pub use mode::{BatchNormMode, DropoutMode, Mode};
 pub use model::{Buffer, BufferMut};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;

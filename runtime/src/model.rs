@@ -639,6 +639,107 @@ pub trait Train<T: Float>: Model<T> {
         }
     }
 
+    /// Whether the training forward of a sample depends on the other
+    /// samples of its batch (a `BatchNorm`, which normalises with the
+    /// batch's statistics in [`Mode::TRAIN`](crate::Mode::TRAIN)): such a
+    /// batch must run through [`Train::forward_train_layers`] whole, never
+    /// split (`fit` runs it on one thread).
+    const BATCH_DEPENDENT: bool = false;
+
+    /// The layer-major training forward of a batch of `n = xs.len() >= 1`
+    /// samples: each layer runs over all `n` samples before the next, so
+    /// `BatchNorm` sees the batch's statistics, and `Dense` layers run `K`
+    /// samples at a time through the batched kernels. `tapes[k]` records
+    /// sample `k` and `outs[k]` receives its output; `tapes` and `outs`
+    /// must hold `n` each (a `Trainer` keeps them in caller-owned
+    /// memory). `mode` says what `BatchNorm` and `Dropout` do
+    /// ([`Mode`](crate::Mode)); `rng` draws Dropout's masks.
+    ///
+    /// In [`Mode::EVAL`](crate::Mode::EVAL) the outputs equal `n` calls of
+    /// [`Train::forward_train`] (up to rounding). Errors (the tapes may be
+    /// partly written, nothing else changes): lengths that do not fit, or
+    /// a `BatchNorm` with batch statistics and one value per channel
+    /// (`n · S == 1`: PyTorch refuses it too). The default (a model
+    /// without batch-dependent layers) runs the samples one by one.
+    ///
+    /// ```ignore
+    /// let xs: Vec<&Input> = batch.iter().collect();
+    /// model.forward_train_layers(&xs, &mut tapes[..n], &mut outs[..n], Mode::TRAIN, &mut rng)?;
+    /// // … the loss's gradients into dys …
+    /// model.backward_layers(&tapes[..n], &dys[..n], false, &mut grads, &mut scratch[..n], &mut [])?;
+    /// // … the optimizer's step, then:
+    /// model.update_running_stats(&tapes[0]);
+    /// ```
+    fn forward_train_layers(
+        &self,
+        xs: &[&Self::Input],
+        tapes: &mut [Self::Tape],
+        outs: &mut [Self::Output],
+        mode: crate::Mode,
+        rng: &mut crate::Rng,
+    ) -> Result<(), crate::TrainError> {
+        let _ = (mode, rng);
+        check_batch(xs.len(), tapes.len(), outs.len())?;
+        for ((x, tape), out) in xs.iter().zip(tapes.iter_mut()).zip(outs.iter_mut()) {
+            *out = self.forward_train(x, tape);
+        }
+        Ok(())
+    }
+
+    /// The layer-major backward of the batch recorded in `tapes` by
+    /// [`Train::forward_train_layers`], `dys[k]` being sample `k`'s
+    /// `dL/d(output)` (or, with `wrt_logits`, `dL/d(logits)`, as
+    /// [`Train::backward_logits`]): layers run in reverse, each over all
+    /// samples, adding the batch's parameter gradients (their sum over the
+    /// samples) into `grads`. `BatchNorm` with batch statistics
+    /// back-propagates through them, so every sample's gradient depends on
+    /// the whole batch. `scratch` (as many tapes as samples) holds the
+    /// per-sample gradients of every layer's output while the batch is in
+    /// flight (`scratch[k].<layer>` is sample `k`'s `d_<layer>`). If
+    /// `dxs` is not empty it must hold one input per sample and receives
+    /// each sample's `dL/d(input)`; if empty only the parameter gradients
+    /// are computed (what a training step needs). Errors: lengths that do
+    /// not fit (nothing is changed).
+    fn backward_layers(
+        &self,
+        tapes: &[Self::Tape],
+        dys: &[Self::Output],
+        wrt_logits: bool,
+        grads: &mut Self,
+        scratch: &mut [Self::Tape],
+        dxs: &mut [Self::Input],
+    ) -> Result<(), crate::TrainError> {
+        let _ = scratch;
+        check_batch(tapes.len(), dys.len(), tapes.len())?;
+        if !dxs.is_empty() && dxs.len() != tapes.len() {
+            return Err(crate::TrainError::Config(
+                "backward_layers: dxs must be empty or hold one input per sample",
+            ));
+        }
+        for (k, (tape, dy)) in tapes.iter().zip(dys).enumerate() {
+            match dxs.get_mut(k) {
+                None => self.backward_params(tape, dy, wrt_logits, grads),
+                Some(dx) if wrt_logits => *dx = self.backward_logits(tape, dy, grads),
+                Some(dx) => *dx = self.backward(tape, dy, grads),
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what a layer-major training forward in
+    /// [`Mode::TRAIN`](crate::Mode::TRAIN) recorded in `tape` (any of the
+    /// batch's tapes: they hold the same statistics) to the buffers:
+    /// every `BatchNorm`'s running mean and variance move towards the
+    /// batch's (the unbiased variance, PyTorch's momentum) and its
+    /// `num_batches_tracked` grows by one. Call it once per step, after
+    /// the optimizer's update succeeded; the state then equals PyTorch's
+    /// after the same step. Nothing for frozen statistics, a tape of the
+    /// one-sample `forward_train`, or a model without `BatchNorm` (the
+    /// default).
+    fn update_running_stats(&mut self, tape: &Self::Tape) {
+        let _ = tape;
+    }
+
     /// Sets every value of `grads` to zero.
     fn zero_grads(grads: &mut Self) {
         for i in 0..Self::TENSORS {
@@ -816,4 +917,19 @@ unsafe impl<T: Float + Zeroable, const H: usize, const GH: usize, const S: usize
 unsafe impl<T: Float + Zeroable, const H: usize, const S: usize> Zeroable
     for crate::kernels::SimpleRnnTape<T, H, S>
 {
+}
+
+/// `Err(Config)` unless a layer-major batch of `n >= 1` samples has `n`
+/// tapes and `n` outputs.
+#[doc(hidden)]
+pub fn check_batch(n: usize, tapes: usize, outs: usize) -> Result<(), crate::TrainError> {
+    if n == 0 {
+        return Err(crate::TrainError::Empty);
+    }
+    if tapes != n || outs != n {
+        return Err(crate::TrainError::Config(
+            "a layer-major batch needs one tape (and one output, one scratch tape) per sample",
+        ));
+    }
+    Ok(())
 }

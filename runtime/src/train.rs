@@ -21,6 +21,19 @@
 //! [`accumulate`] and [`apply_mean`] are the two halves of a step, for
 //! callers that split a batch (across threads, or to accumulate gradients
 //! over several small batches).
+//!
+//! A *layer-major* step ([`accumulate_layers`], [`Trainer::step_layers`],
+//! what `fit` runs) takes the whole batch through each layer before the
+//! next ([`Train::forward_train_layers`]): BatchNorm then normalises with
+//! the batch's statistics and Dropout drops, as PyTorch's `train()` mode,
+//! and after a successful update [`Train::update_running_stats`] moves
+//! BatchNorm's running statistics. Its tapes live in a [`BatchMemory`] the
+//! caller owns (a `static` on a device):
+//!
+//! ```ignore
+//! static MEMORY: Exclusive<BatchMemory<f32, Net, 16>> = /* zeroed */;
+//! let loss = trainer.step_layers(&mut model, &CategoricalCrossEntropy, &xs, &ys, memory)?;
+//! ```
 
 pub use crate::error::TrainError;
 use crate::loss::{Loss, Wrt};
@@ -28,7 +41,7 @@ use crate::metrics::{Metric, NoMetric};
 use crate::optim::Optimizer;
 #[cfg(feature = "alloc")]
 use crate::Zeroable;
-use crate::{Float, Model, OutputActivation, Tensor, Train};
+use crate::{Float, Mode, Model, OutputActivation, Rng, Tensor, Train};
 use core::marker::PhantomData;
 
 /// Sums over the samples of a (part of a) batch, from [`accumulate`].
@@ -206,6 +219,180 @@ where
         }
     }
     Ok(sums)
+}
+
+/// Where a layer-major batch lives while it is in flight: one tape, one
+/// scratch tape (the per-sample gradients of every layer's output) and one
+/// output per sample, the mode and Dropout's generator. Borrowed from a
+/// [`BatchMemory`] (no heap) or from vectors (`fit`); the slices hold at
+/// least as many entries as the batch has samples.
+pub struct Workspace<'m, T: Float, M: Train<T>> {
+    /// The training forward's records, one per sample.
+    pub tapes: &'m mut [M::Tape],
+    /// The backward's per-sample gradients, one tape per sample.
+    pub scratch: &'m mut [M::Tape],
+    /// The outputs, then the loss's gradients of them.
+    pub outs: &'m mut [M::Output],
+    /// What BatchNorm and Dropout do ([`Mode::TRAIN`] to train as PyTorch's
+    /// `train()`).
+    pub mode: Mode,
+    /// Dropout's generator.
+    pub rng: &'m mut Rng,
+}
+
+/// The samples of one layer-major batch: inputs, targets and (if any) a
+/// weight per sample, all of the same length.
+pub struct LayerBatch<'b, 'a, X, Y: ?Sized> {
+    /// The inputs.
+    pub xs: &'b [&'a X],
+    /// The targets.
+    pub ys: &'b [&'a Y],
+    /// One weight per sample (Keras' `sample_weight`), or `None` for 1.
+    pub weights: Option<&'b [f64]>,
+}
+
+/// [`accumulate_weighted`] layer-major: the whole batch runs through each
+/// layer before the next ([`Train::forward_train_layers`] in `work.mode`,
+/// then [`Train::backward_layers`]), so BatchNorm normalises with the
+/// batch's statistics and back-propagates through them. Adds the sum of
+/// the samples' (weighted) gradients into `grads` and returns the sums of
+/// their losses and metric scores (or, if `stats` is not empty, the
+/// metric's statistics into it). The running statistics are *not* updated
+/// here: call [`Train::update_running_stats`] with `work.tapes[0]` once the
+/// step has succeeded.
+///
+/// Errors (`grads` unchanged): lengths that do not fit, a non-finite input
+/// or a bad weight, a loss that does not fit the model, BatchNorm with
+/// batch statistics on one value per channel, a target that does not fit,
+/// a non-finite loss.
+pub fn accumulate_layers<T, M, L, A, Y>(
+    model: &M,
+    grads: &mut M,
+    work: Workspace<'_, T, M>,
+    loss: &L,
+    metric: &A,
+    batch: LayerBatch<'_, '_, M::Input, Y>,
+    stats: &mut [f64],
+) -> Result<BatchSums<T>, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+    Y: ?Sized,
+{
+    check_fit::<T, M, L, Y>(loss)?;
+    let n = batch.xs.len();
+    check_lengths(n, batch.ys.len())?;
+    if batch.weights.is_some_and(|w| w.len() != n) {
+        return Err(TrainError::Config(
+            "sample weights: one per sample of the batch",
+        ));
+    }
+    let too_small = TrainError::Config(
+        "the batch has more samples than the workspace has tapes, scratch tapes or outputs",
+    );
+    let (Some(tapes), Some(scratch), Some(outs)) = (
+        work.tapes.get_mut(..n),
+        work.scratch.get_mut(..n),
+        work.outs.get_mut(..n),
+    ) else {
+        return Err(too_small);
+    };
+    let weight = |k: usize| batch.weights.and_then(|w| w.get(k).copied()).unwrap_or(1.0);
+    for (k, x) in batch.xs.iter().enumerate() {
+        check_input(*x, k)?;
+        check_weight(weight(k))?;
+    }
+    model.forward_train_layers(batch.xs, tapes, outs, work.mode, work.rng)?;
+    let mut sums = BatchSums::default();
+    let mut wrt_logits = None;
+    for (k, ((tape, out), y)) in tapes.iter().zip(outs.iter_mut()).zip(batch.ys).enumerate() {
+        let (dy, wrt) =
+            sample_loss::<T, M, L, A, Y>(tape, out, *y, weight(k), loss, metric, &mut sums, stats)?;
+        // The loss's gradient replaces the output it came from.
+        *out = dy;
+        if *wrt_logits.get_or_insert(wrt) != wrt {
+            return Err(TrainError::Config(
+                "the loss gave gradients of different kinds within one batch",
+            ));
+        }
+    }
+    model.backward_layers(
+        tapes,
+        outs,
+        wrt_logits.unwrap_or(false),
+        grads,
+        scratch,
+        &mut [],
+    )?;
+    Ok(sums)
+}
+
+/// Caller-owned memory for layer-major steps of up to `N` samples
+/// ([`Trainer::step_layers`]): `N` tapes, `N` scratch tapes, `N` outputs,
+/// the mode and Dropout's generator. It is large (twice `N` tapes): keep
+/// it in a `static` on a device (all-zero bytes are a valid value, with
+/// [`Mode::TRAIN`] and a generator seeded with 0), on the heap elsewhere
+/// ([`BatchMemory::boxed`]).
+pub struct BatchMemory<T: Float, M: Train<T>, const N: usize> {
+    /// The training forward's records.
+    pub tapes: [M::Tape; N],
+    /// The backward's per-sample gradients.
+    pub scratch: [M::Tape; N],
+    /// The outputs, then their gradients.
+    pub outs: [M::Output; N],
+    /// The mode of the training forward ([`Mode::TRAIN`] unless set).
+    pub mode: Mode,
+    /// Dropout's generator; its state carries over from step to step.
+    pub rng: Rng,
+}
+
+impl<T: Float, M: Train<T>, const N: usize> BatchMemory<T, M, N> {
+    /// Fresh memory in `mode`, Dropout's generator seeded with `seed` (on
+    /// the stack: see [`BatchMemory::boxed`] for a large one).
+    pub fn new(mode: Mode, seed: u64) -> Self {
+        BatchMemory {
+            tapes: core::array::from_fn(|_| M::new_tape()),
+            scratch: core::array::from_fn(|_| M::new_tape()),
+            outs: [M::Output::zeros(); N],
+            mode,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// Zeroed memory allocated on the heap, never built on the stack
+    /// ([`Mode::TRAIN`], seed 0).
+    #[cfg(feature = "alloc")]
+    pub fn boxed() -> alloc::boxed::Box<Self>
+    where
+        M::Tape: Zeroable,
+        M::Output: Zeroable,
+    {
+        <Self as Zeroable>::boxed_zeroed()
+    }
+
+    /// The memory as a [`Workspace`].
+    pub fn workspace(&mut self) -> Workspace<'_, T, M> {
+        Workspace {
+            tapes: &mut self.tapes,
+            scratch: &mut self.scratch,
+            outs: &mut self.outs,
+            mode: self.mode,
+            rng: &mut self.rng,
+        }
+    }
+}
+
+// SAFETY: all-zero bytes are a valid value of every field: the tapes and
+// outputs are `Zeroable` (the where clause), `Rng` is one `u64`, and `Mode`
+// is two field-less enums whose variants `Batch` and `Draw` have the
+// discriminant 0 (written out in `mode.rs`).
+unsafe impl<T: Float, M: Train<T>, const N: usize> Zeroable for BatchMemory<T, M, N>
+where
+    M::Tape: Zeroable,
+    M::Output: Zeroable,
+{
 }
 
 /// `Err(Config)` unless the sample weight `w` is finite and `>= 0`.
@@ -638,6 +825,25 @@ pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
 /// batched kernels' extra broadcasts made it ~10% slower (benches/train.rs).
 pub const CHUNK: usize = if cfg!(target_feature = "avx") { 8 } else { 1 };
 
+/// `items` (a layer-major batch's tapes) split into the chunks of `K` that
+/// a batched layer runs together and the rest, which it runs sample by
+/// sample. With `K = 1` there is no chunk: one sample through the batched
+/// kernels is slower than through the one-sample kernels (the batched
+/// forward walks the weights once per block of rows; 2.4× slower on the
+/// W1 CNN's `Dense(64)` on 512 inputs), as [`CHUNK`] says.
+pub fn chunks_mut<X, const K: usize>(items: &mut [X]) -> (&mut [[X; K]], &mut [X]) {
+    let whole = if K > 1 { items.len() / K * K } else { 0 };
+    let (head, rest) = items.split_at_mut(whole);
+    (head.as_chunks_mut::<K>().0, rest)
+}
+
+/// [`chunks_mut`] for reading.
+pub fn chunks<X, const K: usize>(items: &[X]) -> (&[[X; K]], &[X]) {
+    let whole = if K > 1 { items.len() / K * K } else { 0 };
+    let (head, rest) = items.split_at(whole);
+    (head.as_chunks::<K>().0, rest)
+}
+
 impl<T: Float, M: Train<T>, O: Optimizer<T, M>> Trainer<T, M, O> {
     /// A trainer with zero gradients and one fresh tape.
     pub fn new(optimizer: O) -> Self {
@@ -801,5 +1007,73 @@ impl<T: Float, M: Train<T>, O: Optimizer<T, M>, const K: usize> Trainer<T, M, O,
             },
             n: sums.n,
         })
+    }
+
+    /// One layer-major step on the batch `xs`, `ys` (at most `N` samples,
+    /// the whole batch at once, in `memory.mode`): as PyTorch trains in
+    /// `train()`, BatchNorm normalises with the batch's statistics, and
+    /// after the update its running statistics move
+    /// ([`Train::update_running_stats`]). Every tape is in the
+    /// caller-owned `memory`; nothing is allocated. Returns the batch's
+    /// mean loss.
+    ///
+    /// Errors (nothing is changed: weights, optimizer state and running
+    /// statistics are as they were): those of [`train_step`], more samples
+    /// than `N`, and BatchNorm with batch statistics on one value per
+    /// channel (a batch of one sample before a BatchNorm on a vector).
+    pub fn step_layers<L, Y, const N: usize>(
+        &mut self,
+        model: &mut M,
+        loss: &L,
+        xs: &[M::Input],
+        ys: &[Y],
+        memory: &mut BatchMemory<T, M, N>,
+    ) -> Result<T, TrainError>
+    where
+        L: Loss<T, Y> + ?Sized,
+    {
+        check_lengths(xs.len(), ys.len())?;
+        let (Some(x0), Some(y0)) = (xs.first(), ys.first()) else {
+            return Err(TrainError::Empty);
+        };
+        if xs.len() > N {
+            return Err(TrainError::Config(
+                "step_layers: more samples than the BatchMemory holds",
+            ));
+        }
+        self.optimizer.validate()?;
+        self.clip.validate()?;
+        let n = xs.len();
+        let refs: [&M::Input; N] = core::array::from_fn(|k| xs.get(k).unwrap_or(x0));
+        let targets: [&Y; N] = core::array::from_fn(|k| ys.get(k).unwrap_or(y0));
+        let (Some(refs), Some(targets)) = (refs.get(..n), targets.get(..n)) else {
+            return Err(TrainError::Empty);
+        };
+        M::zero_grads(&mut self.grads);
+        let batch = LayerBatch {
+            xs: refs,
+            ys: targets,
+            weights: None,
+        };
+        let sums = accumulate_layers(
+            model,
+            &mut self.grads,
+            memory.workspace(),
+            loss,
+            &NoMetric,
+            batch,
+            &mut [],
+        )?;
+        let loss = apply_mean_clipped(
+            model,
+            &mut self.grads,
+            &mut self.optimizer,
+            &sums,
+            self.clip,
+        )?;
+        if let Some(tape) = memory.tapes.first() {
+            model.update_running_stats(tape);
+        }
+        Ok(loss)
     }
 }

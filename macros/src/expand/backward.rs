@@ -29,7 +29,7 @@ pub fn tape_name(def: &ModelDef) -> Ident {
 
 /// The local holding the gradient of `src`'s output: `d_<name>`, or
 /// `d_input` for the model's input (no layer is named `input`).
-fn grad_name(plan: &Plan, src: Src) -> Ident {
+pub(super) fn grad_name(plan: &Plan, src: Src) -> Ident {
     match src {
         Src::Input => format_ident!("d_input"),
         Src::Node(i) => format_ident!("d_{}", plan.nodes[i].decl.name),
@@ -45,7 +45,7 @@ fn zeros_of(plan: &Plan, src: Src) -> TokenStream {
 /// The last layer's activation, when its training forward must keep the
 /// logits in the tape's `__logits` (a Dense or Conv2d with a non-linear
 /// activation fused in; an activation layer's logits are its input).
-fn split_last_activation(plan: &Plan) -> Option<Act> {
+pub(super) fn split_last_activation(plan: &Plan) -> Option<Act> {
     let layer = &plan.nodes[plan.last()].layer;
     let act = layer.activation();
     let own = layer.pre_activation(&plan.site(plan.last())).is_some();
@@ -54,13 +54,13 @@ fn split_last_activation(plan: &Plan) -> Option<Act> {
 
 /// Whether node `i`'s backward differs with `LOGITS` (from the logits, its
 /// activation skipped): the last node, if it has a non-linear activation.
-fn logit_variants(plan: &Plan, i: usize) -> bool {
+pub(super) fn logit_variants(plan: &Plan, i: usize) -> bool {
     i == plan.last() && plan.nodes[i].layer.activation() != Act::Linear
 }
 
 /// `if LOGITS { f(true) } else { f(false) }` where the two differ, else
 /// `f(false)`.
-fn pick(variants: bool, f: impl Fn(bool) -> TokenStream) -> TokenStream {
+pub(super) fn pick(variants: bool, f: impl Fn(bool) -> TokenStream) -> TokenStream {
     if variants {
         let (with_logits, plain) = (f(true), f(false));
         quote!(if LOGITS { #with_logits } else { #plain })
@@ -71,20 +71,20 @@ fn pick(variants: bool, f: impl Fn(bool) -> TokenStream) -> TokenStream {
 
 /// Nodes whose output gradient a parameter gradient needs, in reverse
 /// order, and the rest (needed for dL/d(input) only), in reverse order.
-fn live_and_rest(plan: &Plan) -> (Vec<usize>, Vec<usize>) {
+pub(super) fn live_and_rest(plan: &Plan) -> (Vec<usize>, Vec<usize>) {
     (0..plan.nodes.len())
         .rev()
         .partition(|&i| plan.needs_grad(Src::Node(i)))
 }
 
 /// The gradients declared so far, and how a new contribution joins them.
-struct Grads<'p, 'a> {
-    plan: &'p Plan<'a>,
-    declared: BTreeSet<usize>,
+pub(super) struct Grads<'p, 'a> {
+    pub(super) plan: &'p Plan<'a>,
+    pub(super) declared: BTreeSet<usize>,
 }
 
 impl Grads<'_, '_> {
-    fn key(src: Src) -> usize {
+    pub(super) fn key(src: Src) -> usize {
         match src {
             Src::Input => usize::MAX,
             Src::Node(i) => i,
@@ -187,7 +187,7 @@ pub fn tape_struct(def: &ModelDef, plan: &Plan) -> TokenStream {
 
 /// One statement per node: run it on `tape`'s record of its input and
 /// record its output (and what else it keeps) in `tape`.
-fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
+pub(super) fn forward_train_lines(plan: &Plan) -> Vec<TokenStream> {
     let split = split_last_activation(plan);
     (0..plan.nodes.len())
         .map(|i| {
@@ -301,7 +301,7 @@ fn node_backward_params(plan: &Plan, j: usize) -> Option<TokenStream> {
 }
 
 /// `[&x_0, …, &x_{K−1}]`: `field` (a `tape.…` path) of every tape.
-fn each_tape(field: &TokenStream) -> TokenStream {
+pub(super) fn each_tape(field: &TokenStream) -> TokenStream {
     quote!(::core::array::from_fn::<_, K, _>(|k| {
         let tape = &tapes[k];
         &#field
@@ -311,7 +311,7 @@ fn each_tape(field: &TokenStream) -> TokenStream {
 /// Whether some layer has a batched form (a `Dense` on a vector): then the
 /// model gets `forward_train_batch` and `backward_params_batch` of its
 /// own; otherwise the trait's sample-by-sample defaults are as fast.
-fn has_batch(plan: &Plan) -> bool {
+pub(super) fn has_batch(plan: &Plan) -> bool {
     (0..plan.nodes.len()).any(|i| {
         plan.nodes[i]
             .layer
@@ -320,41 +320,44 @@ fn has_batch(plan: &Plan) -> bool {
     })
 }
 
+/// Node `i`'s batched training forward over the `K` tapes of `tapes` (a
+/// `&mut [Tape; K]`), if its layer has a batched form.
+pub(super) fn forward_batch_node(plan: &Plan, i: usize) -> Option<TokenStream> {
+    let split = split_last_activation(plan);
+    let (n, site) = (&plan.nodes[i], plan.site(i));
+    let xs = each_tape(&plan.tape_input(i));
+    let name = &site.name;
+    match split.filter(|_| i == plan.last()) {
+        Some(act) => {
+            let call = n.layer.forward_batch(&site, &xs, true)?;
+            let activate = activation::apply(&site, act, n.output, &quote!(tape.__logits));
+            Some(quote! {
+                let zs = #call;
+                for (tape, z) in tapes.iter_mut().zip(zs) {
+                    tape.__logits = z;
+                    tape.#name = #activate;
+                }
+            })
+        }
+        None => {
+            let call = n.layer.forward_batch(&site, &xs, false)?;
+            Some(quote! {
+                let ys = #call;
+                for (tape, y) in tapes.iter_mut().zip(ys) {
+                    tape.#name = y;
+                }
+            })
+        }
+    }
+}
+
 /// `forward_train_batch`: batched layers over all `K` samples at once,
 /// the others sample by sample.
 fn forward_batch(plan: &Plan) -> TokenStream {
     let lines = forward_train_lines(plan);
-    let split = split_last_activation(plan);
     let forward = lines.into_iter().enumerate().map(|(i, line)| {
-        let (n, site) = (&plan.nodes[i], plan.site(i));
-        let xs = each_tape(&plan.tape_input(i));
-        let name = &site.name;
-        match split.filter(|_| i == plan.last()) {
-            Some(act) => {
-                let Some(call) = n.layer.forward_batch(&site, &xs, true) else {
-                    return quote!(for tape in tapes.iter_mut() { #line });
-                };
-                let activate = activation::apply(&site, act, n.output, &quote!(tape.__logits));
-                quote! {
-                    let zs = #call;
-                    for (tape, z) in tapes.iter_mut().zip(zs) {
-                        tape.__logits = z;
-                        tape.#name = #activate;
-                    }
-                }
-            }
-            None => {
-                let Some(call) = n.layer.forward_batch(&site, &xs, false) else {
-                    return quote!(for tape in tapes.iter_mut() { #line });
-                };
-                quote! {
-                    let ys = #call;
-                    for (tape, y) in tapes.iter_mut().zip(ys) {
-                        tape.#name = y;
-                    }
-                }
-            }
-        }
+        forward_batch_node(plan, i)
+            .unwrap_or_else(|| quote!(for tape in tapes.iter_mut() { #line }))
     });
     let out = plan.tape_ref(Src::Node(plan.last()));
     quote! {
@@ -563,6 +566,7 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     } else {
         plan.tape_ref(Src::Node(plan.last()))
     };
+    let (layers_inherent, layers_train) = super::layer_major::expand(plan);
     let (batch_forward, batch_backward, batch_dispatch) = if has_batch(plan) {
         (
             forward_batch(plan),
@@ -612,6 +616,8 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
             }
 
             #batch_backward
+
+            #layers_inherent
         }
 
         impl<T: ::staticnet::Float> ::staticnet::Train<T> for #name<T> {
@@ -639,6 +645,7 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
             }
             #batch_forward
             #batch_dispatch
+            #layers_train
         }
     }
 }

@@ -9,6 +9,7 @@
 mod backward;
 mod fallback;
 mod forward;
+mod layer_major;
 mod params;
 mod stream;
 mod summary;

@@ -2,13 +2,22 @@
 //! feature of a vector or of every step of a sequence, in evaluation mode
 //! (PyTorch's `eval()`): `y = γ (x − running_mean)/√(running_var + ε) + β`.
 //!
+//! In the layer-major training forward (`Train::forward_train_layers`)
+//! with batch statistics it normalises with the batch's mean and biased
+//! variance over the N·S values of each channel, records them in the tape
+//! (`tape.__<name>`, a `k::BatchNormStats`), back-propagates through them,
+//! and `Train::update_running_stats` moves the running statistics (PyTorch's
+//! `train()`); frozen, it is the evaluation mode above.
+//!
 //! Tensors: `weight` `[C]` (γ) and `bias` `[C]` (β), trainable; buffers
 //! `running_mean` `[C]`, `running_var` `[C]` and `num_batches_tracked` `[]`
 //! (I64), as PyTorch's `BatchNorm1d`/`BatchNorm2d` `state_dict`.
 //! Kernels: `runtime/src/kernels/batchnorm.rs`.
 
 use super::args::{Args, Signature};
-use super::{lit, BackIo, Kind, Layer, ShapeCx, Site, StreamStep, TensorDecl};
+use super::{
+    lit, BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
+};
 use crate::shape::Shape;
 use proc_macro2::{Literal, TokenStream};
 use quote::{quote, quote_spanned};
@@ -17,9 +26,7 @@ use std::any::Any;
 pub struct BatchNorm {
     pub eps: f64,
     /// PyTorch's meaning (`running = (1 − momentum)·running +
-    /// momentum·batch`): kept for training-mode BatchNorm, a later issue;
-    /// evaluation mode does not read it.
-    #[allow(dead_code)]
+    /// momentum·batch`), applied by `update_running_stats`.
     pub momentum: f64,
 }
 
@@ -78,6 +85,12 @@ impl BatchNorm {
     fn eps(&self) -> TokenStream {
         let e = Literal::f64_suffixed(self.eps);
         quote!(<T as ::staticnet::Float>::of_f64(#e))
+    }
+
+    /// `<T as Float>::of_f64(momentum)`.
+    fn momentum(&self) -> TokenStream {
+        let m = Literal::f64_suffixed(self.momentum);
+        quote!(<T as ::staticnet::Float>::of_f64(#m))
     }
 
     /// The kernel and its generics for this input: `batchnorm::<T, C, S>`
@@ -234,5 +247,85 @@ impl Layer for BatchNorm {
             run: TokenStream::new(),
             output: s.call(quote!(k::batchnorm::<T, #c, 1>), quote!(&#p, #x, #eps)),
         })
+    }
+
+    fn tape_fields(&self, s: &Site) -> Vec<TapeField> {
+        let c = lit(s.input.width());
+        vec![TapeField {
+            name: s.extra_field(),
+            ty: quote!(::staticnet::__private::kernels::BatchNormStats<T, #c>),
+            doc: format!(
+                "The statistics `{}` normalised with in the layer-major training forward.",
+                s.name
+            ),
+        }]
+    }
+
+    fn forward_layers(&self, s: &Site, input: &TokenStream) -> Option<TokenStream> {
+        let (p, eps, stats) = (s.params(), self.eps(), s.extra_field());
+        let (name, c) = (&s.name, lit(s.input.width()));
+        let refused = format!(
+            "`{name}` (BatchNorm) with batch statistics needs more than one value per channel \
+             (PyTorch: \"Expected more than 1 value per channel when training\"): train on \
+             batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)"
+        );
+        let batch_stats = s.call(
+            quote!(k::batchnorm_batch_stats::<T, _, #c>),
+            quote!(tapes.iter().map(|tape| &#input)),
+        );
+        let normalise = s.call(
+            quote!(k::batchnorm_train_into),
+            quote!(&#p, &stats, &#input, #eps, &mut tape.#name),
+        );
+        Some(quote! {
+            let stats = if mode.batch_statistics() {
+                match #batch_stats {
+                    Some(stats) => stats,
+                    None => return Err(::staticnet::TrainError::Config(#refused)),
+                }
+            } else {
+                k::batchnorm_running_stats(&#p)
+            };
+            for tape in tapes.iter_mut() {
+                #normalise;
+                tape.#stats = stats.clone();
+            }
+        })
+    }
+
+    fn backward_layers(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<LayersBackward> {
+        let (p, g, eps, stats) = (s.params(), s.grads(), self.eps(), s.extra_field());
+        let c = lit(s.input.width());
+        let BackIo { input, grad, .. } = io;
+        let sums = s.call(
+            quote!(k::batchnorm_grad_sums::<T, _, #c>),
+            quote!(
+                tapes.iter().zip(scratch.iter()).map(|(tape, d)| (&tape.#stats, &#input, &#grad)),
+                #eps
+            ),
+        );
+        Some(LayersBackward {
+            batch: quote! {
+                let sums = #sums;
+                k::batchnorm_train_backward_params(&sums, &mut #g);
+            },
+            each: s.call(
+                quote!(k::batchnorm_train_backward),
+                quote!(&#p, &tape.#stats, &sums, &#input, &#grad, #eps),
+            ),
+        })
+    }
+
+    fn update_running_stats(&self, s: &Site) -> Option<TokenStream> {
+        let (name, stats, m) = (&s.name, s.extra_field(), self.momentum());
+        let call = s.call(
+            quote!(k::batchnorm_update_running),
+            quote!(&mut self.#name, &tape.#stats, #m),
+        );
+        Some(quote!(#call;))
+    }
+
+    fn batch_dependent(&self) -> bool {
+        true
     }
 }

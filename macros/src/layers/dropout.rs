@@ -1,19 +1,22 @@
-//! `Dropout(rate)`: identity outside training, and (until training-mode
-//! layers arrive, a later issue) in the training forward too, as PyTorch's
-//! `Dropout` in `eval()`. Backward is the identity; streamable.
+//! `Dropout(rate)`: identity at inference and in the one-sample training
+//! forward (PyTorch's `eval()`; backward the identity; streamable). In the
+//! layer-major training forward (`Train::forward_train_layers`) it is
+//! PyTorch's inverted dropout in `train()` (`Mode::dropout`): the mask, 0
+//! or `1/(1 − rate)` per value, is drawn from the step's generator (or
+//! replayed from the tape) and recorded in `tape.__<name>`; backward
+//! multiplies by it.
 //!
-//! No tensors, no kernels.
+//! No tensors. Kernels: `runtime/src/kernels/dropout.rs`.
 
 use super::args::{Args, Signature};
-use super::{BackIo, Kind, Layer, ShapeCx, Site, StreamStep};
+use super::{BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField};
 use crate::shape::Shape;
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 use std::any::Any;
 
 pub struct Dropout {
-    /// The fraction of values dropped in training mode (a later issue).
-    #[allow(dead_code)]
+    /// The fraction of values dropped in training mode.
     pub rate: f64,
 }
 
@@ -96,6 +99,39 @@ impl Layer for Dropout {
             state: None,
             run: TokenStream::new(),
             output: quote!(*#x),
+        })
+    }
+
+    fn tape_fields(&self, s: &Site) -> Vec<TapeField> {
+        vec![TapeField {
+            name: s.extra_field(),
+            ty: crate::expand::tensor_type(s.output),
+            doc: format!(
+                "`{}`'s mask in the layer-major training forward: 0 or 1/(1 − rate) per value.",
+                s.name
+            ),
+        }]
+    }
+
+    fn forward_layers(&self, s: &Site, input: &TokenStream) -> Option<TokenStream> {
+        let (name, mask) = (&s.name, s.extra_field());
+        let rate = Literal::f64_suffixed(self.rate);
+        let call = s.call(
+            quote!(k::dropout_train_into),
+            quote!(&#input, #rate, mode.dropout, rng, &mut tape.#mask, &mut tape.#name),
+        );
+        Some(quote! {
+            for tape in tapes.iter_mut() {
+                #call;
+            }
+        })
+    }
+
+    fn backward_layers(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<LayersBackward> {
+        let (mask, grad) = (s.extra_field(), &io.grad);
+        Some(LayersBackward {
+            batch: TokenStream::new(),
+            each: s.call(quote!(k::dropout_backward), quote!(&tape.#mask, &#grad)),
         })
     }
 }

@@ -254,6 +254,19 @@ pub struct StreamStep {
     pub output: TokenStream,
 }
 
+/// A layer's own layer-major backward (see [`Layer::backward_layers`]).
+pub struct LayersBackward {
+    /// Statements run once over the whole batch before any sample's
+    /// `dL/d(input)`, with `tapes: &[Tape]`, `scratch: &mut [Tape]` (the
+    /// per-sample gradients) and `grads` in scope: sums over the batch and
+    /// the parameter gradients. They are all that runs for a layer below
+    /// which no gradient is needed.
+    pub batch: TokenStream,
+    /// One sample's `dL/d(input)`, an expression with `tape` (its tape) and
+    /// `d` (its scratch tape) bound; it may use locals of `batch`.
+    pub each: TokenStream,
+}
+
 /// One layer kind's knowledge. Methods with a default are for what most
 /// kinds do not have (parameters, extra tape records, batched forms).
 pub trait Layer {
@@ -549,6 +562,61 @@ pub trait Layer {
         _act: Act,
     ) -> Option<StreamStep> {
         None
+    }
+
+    // Layer-major training (`Train::forward_train_layers` and
+    // `backward_layers`): a batch of `n` samples, each layer over all of
+    // them before the next. A layer whose training forward is the same
+    // for every mode and sample needs none of these (the drivers loop its
+    // one-sample code, or its `forward_batch`/`backward_batch` on chunks
+    // of `CHUNK` samples).
+
+    /// The layer-major training forward of the whole batch, if the kind
+    /// has one of its own (BatchNorm's batch statistics, Dropout's mask):
+    /// statements with `tapes: &mut [Tape]`, `mode: ::staticnet::Mode` and
+    /// `rng: &mut ::staticnet::Rng` in scope, which record every sample's
+    /// output (and whatever [`Layer::tape_fields`] the backward reads) and
+    /// may `return Err(::staticnet::TrainError::..)`. `input` is the place
+    /// of the layer's input in a `tape`. For example BatchNorm's:
+    ///
+    /// ```text
+    /// let stats = if mode.batch_statistics() {
+    ///     match k::batchnorm_batch_stats::<T, _, 8>(tapes.iter().map(|tape| &tape.conv1)) { .. }
+    /// } else {
+    ///     k::batchnorm_running_stats(&self.bn1)
+    /// };
+    /// for tape in tapes.iter_mut() {
+    ///     k::batchnorm_train_into(&self.bn1, &stats, &tape.conv1, eps, &mut tape.bn1);
+    ///     tape.__bn1 = stats.clone();
+    /// }
+    /// ```
+    fn forward_layers(&self, _s: &Site, _input: &TokenStream) -> Option<TokenStream> {
+        None
+    }
+
+    /// The layer-major backward, if the kind has one of its own (a
+    /// BatchNorm's `dx` depends on the whole batch's `Σ dy` and
+    /// `Σ dy ⊙ x̂`; a Dropout's on its recorded mask): `io.input` and
+    /// `io.output` are places in `tape`, `io.grad` the gradient's place in
+    /// `d`, the sample's scratch tape. With `linear` the activation is
+    /// skipped, as [`Layer::backward`].
+    fn backward_layers(&self, _s: &Site, _io: &BackIo, _linear: bool) -> Option<LayersBackward> {
+        None
+    }
+
+    /// A statement applying to the layer's buffers what the layer-major
+    /// forward recorded in `tape` (BatchNorm's running statistics), run by
+    /// `Train::update_running_stats` after a step; `None` for a layer
+    /// without buffers.
+    fn update_running_stats(&self, _s: &Site) -> Option<TokenStream> {
+        None
+    }
+
+    /// Whether one sample's training forward depends on the other samples
+    /// of the batch (BatchNorm with batch statistics): such a batch is never
+    /// split across threads.
+    fn batch_dependent(&self) -> bool {
+        false
     }
 }
 

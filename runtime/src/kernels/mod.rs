@@ -62,3 +62,5 @@ mod batchnorm;
 pub use batchnorm::*;
 mod epilogue;
 pub use epilogue::*;
+mod dropout;
+pub use dropout::*;
