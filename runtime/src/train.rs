@@ -388,10 +388,10 @@ impl<T: Float, M: Train<T>, const N: usize> BatchMemory<T, M, N> {
 // outputs are `Zeroable` (the where clause), `Rng` is one `u64`, and `Mode`
 // is two field-less enums whose variants `Batch` and `Draw` have the
 // discriminant 0 (written out in `mode.rs`).
-unsafe impl<T: Float, M: Train<T>, const N: usize> Zeroable for BatchMemory<T, M, N>
+unsafe impl<T: Float, M: Train<T>, const N: usize> crate::Zeroable for BatchMemory<T, M, N>
 where
-    M::Tape: Zeroable,
-    M::Output: Zeroable,
+    M::Tape: crate::Zeroable,
+    M::Output: crate::Zeroable,
 {
 }
 
