@@ -3,7 +3,8 @@
 //! (x[i] − input_zero_point)`, then the [`OutputStage`]. A per-tensor
 //! quantized layer has the same multiplier and shift in every channel.
 
-use super::OutputStage;
+use super::fixed::multiply_by_quantized_multiplier_single_rounding;
+use super::{clamp_i8, OutputStage};
 
 /// An int8 `Dense` layer's parameters, PyTorch's `[out, in]` layout (which
 /// is TFLite's too).
@@ -33,6 +34,36 @@ pub fn dense_int8_into<const I: usize, const O: usize>(
             acc += wv as i32 * (xv as i32 - zp);
         }
         *yv = p.out.apply(acc, o);
+    }
+}
+
+/// [`dense_int8_into`] with the single-rounding requantization
+/// ([`multiply_by_quantized_multiplier_single_rounding`]) that desktop
+/// TensorFlow Lite's `FULLY_CONNECTED` uses, also with
+/// `OpResolverType.BUILTIN_REF`: what `tf.lite.Interpreter` gives, where
+/// [`dense_int8_into`] gives what TFLite Micro and CMSIS-NN give (the two
+/// differ by one in a few outputs; tests/int8.rs checks both).
+#[inline]
+pub fn dense_int8_single_rounding_into<const I: usize, const O: usize>(
+    p: &QDenseParams<O, I>,
+    x: &[i8; I],
+    y: &mut [i8; O],
+) {
+    let zp = p.input_zero_point;
+    let st = &p.out;
+    for (((yv, wr), &b), (&m, &s)) in y
+        .iter_mut()
+        .zip(&p.weight)
+        .zip(&p.bias)
+        .zip(st.multiplier.iter().zip(&st.shift))
+    {
+        let mut acc = b;
+        for (&wv, &xv) in wr.iter().zip(x) {
+            acc += wv as i32 * (xv as i32 - zp);
+        }
+        let v = multiply_by_quantized_multiplier_single_rounding(acc, m, s)
+            .wrapping_add(st.output_zero_point);
+        *yv = clamp_i8(v, st.min, st.max);
     }
 }
 
@@ -80,6 +111,28 @@ mod tests {
             ..p
         };
         assert_eq!(dense_int8(&p, &[1, -3, -2]), [8, 5]);
+    }
+
+    #[test]
+    fn single_rounding_form() {
+        // 5 · 0.75 / 8 = 0.46875: 0 with one rounding, 1 with two.
+        let out = OutputStage {
+            multiplier: [3 << 29],
+            shift: [-3],
+            output_zero_point: 0,
+            min: -128,
+            max: 127,
+        };
+        let p = QDenseParams {
+            weight: [[1]],
+            bias: [0],
+            input_zero_point: 0,
+            out,
+        };
+        let mut y = [9];
+        dense_int8_single_rounding_into(&p, &[5], &mut y);
+        assert_eq!(y, [0]);
+        assert_eq!(dense_int8(&p, &[5]), [1]);
     }
 
     #[test]

@@ -84,6 +84,42 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
     )
 }
 
+/// The single-rounding `MultiplyByQuantizedMultiplier`: `x · multiplier ·
+/// 2^shift / 2³¹` rounded once, half up, `(x·m + 2^(30 − shift)) >> (31 −
+/// shift)` in 64 bits — TFLite's `TFLITE_SINGLE_ROUNDING` build and ruy's
+/// `MultiplyByQuantizedMultiplier`, which desktop TensorFlow Lite's
+/// `FULLY_CONNECTED` uses even with `OpResolverType.BUILTIN_REF`. TFLite
+/// Micro and CMSIS-NN use [`multiply_by_quantized_multiplier`] (two
+/// roundings) everywhere; the two differ by one in about one result in
+/// `2^(−shift)`.
+///
+/// TFLite requires `shift` in `−31 ..= 30`; outside that, the total shift
+/// is clamped to `1 ..= 63` and the result saturates to `i32`.
+#[inline(always)]
+pub const fn multiply_by_quantized_multiplier_single_rounding(
+    x: i32,
+    multiplier: i32,
+    shift: i32,
+) -> i32 {
+    let total = 31 - shift as i64;
+    let total = if total < 1 {
+        1
+    } else if total > 63 {
+        63
+    } else {
+        total
+    };
+    // |x·m| ≤ 2⁶²; the saturating add keeps MIN·MIN + 2⁶² in range.
+    let r = (x as i64 * multiplier as i64).saturating_add(1i64 << (total - 1)) >> total;
+    if r > i32::MAX as i64 {
+        i32::MAX
+    } else if r < i32::MIN as i64 {
+        i32::MIN
+    } else {
+        r as i32
+    }
+}
+
 /// TFLite's `MultiplyByQuantizedMultiplierGreaterThanOne(x, multiplier,
 /// left_shift)`: the left shift (wrapping) then the doubling high multiply,
 /// with no rounding shift (the softmax's input scaling).
@@ -284,6 +320,56 @@ mod tests {
         assert_eq!(multiply_by_quantized_multiplier(MAX, MAX, i32::MIN), 0);
         // Multiplier 0 (a flushed tiny scale) gives 0 whatever the shift.
         assert_eq!(multiply_by_quantized_multiplier(MAX, 0, 0), 0);
+    }
+
+    #[test]
+    fn single_rounding_rounds_once_half_up() {
+        let three_quarters = 3 << 29;
+        // 5 · 0.75 / 8 = 0.46875 → 0 (the double rounding gives 1, above).
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(5, three_quarters, -3),
+            0
+        );
+        // −0.46875 → 0; ties go up: 0.5 → 1, −0.5 → 0, −1.5 → −1.
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(-5, three_quarters, -3),
+            0
+        );
+        let half = 1 << 30;
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(1, half, 0),
+            1
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(-1, half, 0),
+            0
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(-3, half, 0),
+            -1
+        );
+        // No wrap-around on a left shift: 2²⁴ · 0.5 · 2⁸ = 2³¹ saturates.
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(1 << 24, half, 8),
+            MAX
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(100, half, 3),
+            400
+        );
+        // Shift −31 (total 62) and a clamped −40.
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(MIN, half, -31),
+            0
+        ); // −2³¹·2³⁰ / 2⁶² = −0.5 → 0 (up)
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(MIN, MIN, -31),
+            1
+        ); // 2⁶² / 2⁶², no overflow
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(MAX, MAX, -40),
+            0
+        );
     }
 
     #[test]

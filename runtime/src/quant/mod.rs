@@ -45,7 +45,8 @@ pub use conv::*;
 pub use dense::*;
 pub use elementwise::*;
 pub use fixed::{
-    multiply_by_quantized_multiplier, rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_single_rounding,
+    rounding_divide_by_pot, saturating_rounding_doubling_high_mul,
 };
 pub use multiplier::quantize_multiplier;
 pub use pool::*;
