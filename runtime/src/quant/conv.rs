@@ -9,9 +9,12 @@
 //! [`OutputStage`]. The int32 sums are exact, so the order in which taps
 //! are added does not matter (TFLite's loops run NHWC; ours run CHW).
 //!
-//! Taps are found with `get` on the rows and columns (an index before the
-//! image wraps around to a huge `usize` and finds nothing), so there is no
-//! indexing to check and no panic path.
+//! Each output channel's sums are a plane of int32 accumulated tap by tap
+//! over whole output rows (the rows and columns a tap reaches inside the
+//! image computed once per tap), then requantized. Rows and columns are
+//! found with `get` (an index before the image wraps around to a huge
+//! `usize` and finds nothing), so there is no indexing to check and no
+//! panic path.
 
 use super::OutputStage;
 use crate::kernels::{Kernel, Pad, Stride};
@@ -47,11 +50,29 @@ pub struct QDepthwiseParams<const O: usize, const K: usize> {
     pub out: OutputStage<O>,
 }
 
-/// `Σ w[kh][kw] · (x[oy·SH + kh − PT][ox·SW + kw − PL] − zp)` over the taps
-/// of one input channel that lie inside it; `w` is `KH` rows of `KW`.
+/// The outputs `o` (of `out`) along one axis whose tap `k` lands inside an
+/// input of `n`: `0 ≤ o·s + k − p < n`, as `lo..hi` (empty if none).
+#[inline(always)]
+const fn inside(k: usize, s: usize, p: usize, n: usize, out: usize) -> (usize, usize) {
+    let lo = if p > k { (p - k).div_ceil(s) } else { 0 };
+    let hi = if n + p > k {
+        (n + p - k).div_ceil(s)
+    } else {
+        0
+    };
+    let hi = if hi < out { hi } else { out };
+    (lo, if hi > lo { hi } else { lo })
+}
+
+/// Adds one input channel's contribution to one output channel's sums,
+/// tap by tap over whole output rows: for each weight `w[kh][kw]`, every
+/// output `(oy, ox)` whose tap lies inside the image gets
+/// `w · (x[oy·SH + kh − PT][ox·SW + kw − PL] − zp)`. The row ranges are
+/// computed once per tap, so the inner loop is a plain multiply-add over
+/// contiguous (stride 1) or strided input and contiguous sums.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn taps<
+fn accumulate<
     const H: usize,
     const W: usize,
     const KW: usize,
@@ -59,25 +80,55 @@ fn taps<
     const SW: usize,
     const PT: usize,
     const PL: usize,
+    const OH: usize,
+    const OW: usize,
 >(
+    acc: &mut [[i32; OW]; OH],
     xc: &[[i8; W]; H],
     w: &[i8],
-    oy: usize,
-    ox: usize,
     zp: i32,
-) -> i32 {
-    let mut acc = 0i32;
-    for (kh, wr) in w.chunks_exact(KW).enumerate() {
-        let Some(xr) = xc.get((oy * SH + kh).wrapping_sub(PT)) else {
-            continue;
-        };
-        for (kw, &wv) in wr.iter().enumerate() {
-            if let Some(&xv) = xr.get((ox * SW + kw).wrapping_sub(PL)) {
-                acc += wv as i32 * (xv as i32 - zp);
+) {
+    for (t, &wv) in w.iter().enumerate() {
+        let (kh, kw) = (t / KW, t % KW);
+        let (i0, i1) = inside(kh, SH, PT, H, OH);
+        let (j0, j1) = inside(kw, SW, PL, W, OW);
+        let wv = wv as i32;
+        for oy in i0..i1 {
+            let Some(xr) = xc.get((oy * SH + kh).wrapping_sub(PT)) else {
+                continue;
+            };
+            let Some(xs) = xr.get((j0 * SW + kw).wrapping_sub(PL)..) else {
+                continue;
+            };
+            let Some(ar) = acc.get_mut(oy).and_then(|r| r.get_mut(j0..j1)) else {
+                continue;
+            };
+            if SW == 1 {
+                for (a, &xv) in ar.iter_mut().zip(xs) {
+                    *a += wv * (xv as i32 - zp);
+                }
+            } else {
+                for (a, &xv) in ar.iter_mut().zip(xs.iter().step_by(SW)) {
+                    *a += wv * (xv as i32 - zp);
+                }
             }
         }
     }
-    acc
+}
+
+/// Writes output channel `o`'s sums through the output stage.
+#[inline(always)]
+fn requantize<const O: usize, const OH: usize, const OW: usize>(
+    acc: &[[i32; OW]; OH],
+    out: &OutputStage<O>,
+    o: usize,
+    yo: &mut [[i8; OW]; OH],
+) {
+    for (yr, ar) in yo.iter_mut().zip(acc) {
+        for (yv, &a) in yr.iter_mut().zip(ar) {
+            *yv = out.apply(a, o);
+        }
+    }
 }
 
 /// int8 `Conv2d` (groups 1) written into `y`, every value overwritten.
@@ -115,15 +166,11 @@ pub fn conv2d_int8_into<
     };
     let zp = p.input_zero_point;
     for (o, ((yo, wo), &b)) in y.iter_mut().zip(&p.weight).zip(&p.bias).enumerate() {
-        for (oy, yr) in yo.iter_mut().enumerate() {
-            for (ox, yv) in yr.iter_mut().enumerate() {
-                let mut acc = b;
-                for (xc, wc) in x.iter().zip(wo.chunks_exact(KH * KW)) {
-                    acc += taps::<H, W, KW, SH, SW, PT, PL>(xc, wc, oy, ox, zp);
-                }
-                *yv = p.out.apply(acc, o);
-            }
+        let mut acc = [[b; OW]; OH];
+        for (xc, wc) in x.iter().zip(wo.chunks_exact(KH * KW)) {
+            accumulate::<H, W, KW, SH, SW, PT, PL, OH, OW>(&mut acc, xc, wc, zp);
         }
+        requantize(&acc, &p.out, o, yo);
     }
 }
 
@@ -165,12 +212,9 @@ pub fn depthwise_conv2d_int8_into<
     let zp = p.input_zero_point;
     for (o, ((yo, wo), &b)) in y.iter_mut().zip(&p.weight).zip(&p.bias).enumerate() {
         let Some(xc) = x.get(o / m) else { continue };
-        for (oy, yr) in yo.iter_mut().enumerate() {
-            for (ox, yv) in yr.iter_mut().enumerate() {
-                let acc = b + taps::<H, W, KW, SH, SW, PT, PL>(xc, wo, oy, ox, zp);
-                *yv = p.out.apply(acc, o);
-            }
-        }
+        let mut acc = [[b; OW]; OH];
+        accumulate::<H, W, KW, SH, SW, PT, PL, OH, OW>(&mut acc, xc, wo, zp);
+        requantize(&acc, &p.out, o, yo);
     }
 }
 
@@ -302,6 +346,21 @@ mod tests {
             min,
             max,
         }
+    }
+
+    #[test]
+    fn inside_ranges() {
+        // Pad 1, stride 1, 2 inputs, 2 outputs: tap 0 reaches outputs 1..2
+        // (output 0 would read row −1), tap 1 both.
+        assert_eq!(inside(0, 1, 1, 2, 2), (1, 2));
+        assert_eq!(inside(1, 1, 1, 2, 2), (0, 2));
+        // KWS's 10×4 stride 2, pad 4 on 49 rows → 25: tap 0 reaches
+        // outputs 2..25 (2·2 − 4 = 0), tap 9 0..22 (21·2 + 5 = 47 < 49,
+        // 22·2 + 5 = 49 is outside).
+        assert_eq!(inside(0, 2, 4, 49, 25), (2, 25));
+        assert_eq!(inside(9, 2, 4, 49, 25), (0, 22));
+        // A tap that reaches nothing.
+        assert_eq!(inside(0, 1, 5, 2, 3), (5, 5));
     }
 
     #[test]
