@@ -24,6 +24,10 @@
 #     panic_bounds_check, rust_begin_unwind or abort (readelf -s: binutils'
 #     nm with its LLVM 14 plugin cannot read LLVM 22 bitcode); the check
 #     is shown to catch each kind on a binary that has them;
+#  5b. disassembles the int8 forward of KWS and IC (tests/thumb/src/int8.rs)
+#     and what it calls: no VFP instruction, no soft-float call
+#     (tools/thumb_float_check.py, shown to flag a function that uses f32),
+#     and runs it on the M0 and the M4F: TFLite Micro's outputs (issue 13);
 #  6. prints the sizes per C entry point (M4F, M0), the painted stack, and
 #     the executed instructions per call on each board (tools/qemu-insn, a
 #     QEMU TCG plugin) with instructions per multiply-add: the tables of
@@ -170,7 +174,7 @@ for opt in $opt_levels; do
         # link script and the runners: the same flags for both builds, so
         # that they share core and every dependency (same profile too).
         # The MLPerf Tiny binary only for the M7 (float models, FPU).
-        bins=(--bin staticnet-thumb-test)
+        bins=(--bin staticnet-thumb-test --bin staticnet-thumb-int8)
         [ "$target" = thumbv7em-none-eabihf ] && bins+=(--bin staticnet-thumb-mlperf)
         (cd "$root/tests/thumb" && CARGO_TARGET_DIR=$tdir cargo build -q --release --locked \
             --target "$target" -Zbuild-std=core "${bins[@]}" &&
@@ -179,6 +183,7 @@ for opt in $opt_levels; do
         echo "built in $((SECONDS - t0)) s"
         test_elf="$tdir/$target/release/staticnet-thumb-test"
         mlperf_elf="$tdir/$target/release/staticnet-thumb-mlperf"
+        int8_elf="$tdir/$target/release/staticnet-thumb-int8"
         lib="$tdir/$target/release/libstaticnet_firmware.a"
         tag="$target-O$opt"
 
@@ -233,6 +238,21 @@ for opt in $opt_levels; do
             bad=$(symbols "$mlperf_elf" | forbidden c | grep -v -E 'rust_begin_unwind|panic_bounds_check' || true)
             [ -z "$bad" ] || fail "$mlperf_elf" "$bad"
         fi
+        bad=$(symbols "$int8_elf" | forbidden c | grep -v -E 'rust_begin_unwind|panic_bounds_check' || true)
+        [ -z "$bad" ] || fail "$int8_elf" "$bad"
+
+        # ---- 5b. the int8 forward uses no floating point (issue 13) -------------
+        say "int8 forward ($target, opt-level $opt): no VFP instruction, no soft-float call"
+        python3 "$root/tools/thumb_float_check.py" "$int8_elf" sn_int8_kws sn_int8_ic ||
+            fail "$int8_elf" "floating point in the int8 forward (above)"
+        # The check must be able to fail: a function that computes in f32 is flagged.
+        if python3 "$root/tools/thumb_float_check.py" "$int8_elf" sn_float_probe >"$out/float-selftest.out"; then
+            cat "$out/float-selftest.out"
+            echo "self-test: tools/thumb_float_check.py did not flag sn_float_probe" >&2
+            exit 1
+        fi
+        echo "self-test: sn_float_probe flagged ($(grep -c 'float:' "$out/float-selftest.out") uses), as it must be"
+
         echo "checked: libstaticnet_firmware.a and the programs of one entry point each must have none;" \
             "the C test program and the Rust test binary no allocator of Rust's" \
             "(the latter's panic handler is flagged, as it must be)"
@@ -253,6 +273,25 @@ for opt in $opt_levels; do
             while read -r name n; do insns[$opt,$board,c,$name]=$n; done < <(counts "$log.out" "$log.counts")
             while read -r _ name n _; do stack[$opt,$board,$name]=$n; done < <(grep '^stack sn_' "$log.out")
         done
+        # The int8 KWS and IC on the M0 (thumbv6m) and the M4F (thumbv7em):
+        # TFLite Micro's outputs on the golden inputs, value for value.
+        int8_board=m0
+        [ "$target" = thumbv7em-none-eabihf ] && int8_board=m4f
+        say "int8 KWS and IC on $int8_board ($target, opt-level $opt)"
+        log="$out/int8-$int8_board-O$opt"
+        qemu "$int8_board" "$int8_elf" "$log.counts" test >"$log.out" ||
+            { cat "$log.out"; echo "FAIL: the int8 models failed on $int8_board" >&2; exit 1; }
+        grep -E '^(ok|FAIL|all)' "$log.out" | sed 's/^/  /'
+        while read -r name n; do insns[$opt,$int8_board,int8,$name]=$n; done < <(counts "$log.out" "$log.counts")
+        if [ "$opt" = "$first_opt" ]; then
+            if qemu "$int8_board" "$int8_elf" "$out/int8-selftest.counts" test break >"$out/int8-selftest.out" ||
+                grep -q '^ok' "$out/int8-selftest.out"; then
+                cat "$out/int8-selftest.out"
+                echo "FAIL: the int8 self-test passed a check with a wrong expected value" >&2
+                exit 1
+            fi
+            echo "self-test: $(grep -c '^FAIL' "$out/int8-selftest.out") int8 checks failed with a wrong expected value, as they must"
+        fi
         if [ "$target" = thumbv7em-none-eabihf ]; then
             say "MLPerf Tiny models in float on the M7 ($target, opt-level $opt), weights in flash"
             log="$out/mlperf-m7-O$opt"
@@ -356,6 +395,19 @@ for opt in $opt_levels; do
     done
     read -r t r d b <<<"${mlperf_size[$opt]:-0 0 0 0}"
     echo "$opt binary: .text $t, .rodata $r (weights of the five models + golden inputs), .data $d, .bss $b bytes"
+done
+
+say "int8 MLPerf Tiny KWS and IC (issue 13): instructions per inference and per multiply-add"
+# Multiply-adds: KWS 25·5·64·40 + 4·25·5·64·(9 + 64) + 64·12 = 2,656,768;
+# IC (ResNet-8) 12,501,632 (the convolutions' out·K per pixel, and Dense).
+declare -A int8_macs=([int8_kws]=2656768 [int8_ic]=12501632)
+printf '%-4s %-10s %12s %12s %8s %8s\n' opt model M4F M0 M4F/MAC M0/MAC
+for opt in $opt_levels; do
+    for m in int8_kws int8_ic; do
+        a=${insns[$opt,m4f,int8,$m]:-} b=${insns[$opt,m0,int8,$m]:-}
+        printf '%-4s %-10s %12s %12s %8s %8s\n' "$opt" "$m" "${a:--}" "${b:--}" \
+            "$(per_mac "$a" "${int8_macs[$m]}")" "$(per_mac "$b" "${int8_macs[$m]}")"
+    done
 done
 
 say "thumb: ok in $((SECONDS - start)) s"

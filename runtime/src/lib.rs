@@ -39,6 +39,7 @@ pub mod model;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod quant;
 pub mod tensor;
 pub mod train;
 #[cfg(feature = "alloc")]
