@@ -31,6 +31,47 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
     ) -> bool {
         false
     }
+    /// `acc[r] += Σ_j w[j][r0 + r] · x[j]` for 16 rows of a column-major
+    /// matrix, column by column, with a kernel written for the target if
+    /// this float type has one there (`f32` on 32-bit Arm with hardware
+    /// float): returns `false` (and does nothing) otherwise, and the caller
+    /// runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn cols16<const R: usize, const C: usize>(
+        _acc: &mut [Self; 16],
+        _w: &[[Self; R]; C],
+        _r0: usize,
+        _x: &[Self; C],
+    ) -> bool {
+        false
+    }
+    /// 4 filters × 4 output pixels of a stride-1, unpadded convolution
+    /// with kernels 3 wide (`acc[4f + p]`, from `init`), with a kernel
+    /// written for the target if this float type has one there (`f32` on
+    /// 32-bit Arm with hardware float): returns `false` (and does nothing)
+    /// otherwise, and the caller runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn conv3_4x4<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const KH: usize,
+        const K: usize,
+    >(
+        _init: &[Self; 16],
+        _w: &[[Self; O]; K],
+        _o0: usize,
+        _x: &[[[Self; W]; H]; C],
+        _i: usize,
+        _j0: usize,
+        _acc: &mut [Self; 16],
+    ) -> bool {
+        false
+    }
 }
 
 impl Float for f64 {
@@ -87,6 +128,34 @@ impl Float for f32 {
         dx: &mut [[Self; I]; 8],
     ) -> bool {
         crate::kernels::simd::dots8_f32(w, dz, dx)
+    }
+    #[inline(always)]
+    fn cols16<const R: usize, const C: usize>(
+        acc: &mut [Self; 16],
+        w: &[[Self; R]; C],
+        r0: usize,
+        x: &[Self; C],
+    ) -> bool {
+        crate::kernels::thumb::cols16_f32(acc, w, r0, x)
+    }
+    #[inline(always)]
+    fn conv3_4x4<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const KH: usize,
+        const K: usize,
+    >(
+        init: &[Self; 16],
+        w: &[[Self; O]; K],
+        o0: usize,
+        x: &[[[Self; W]; H]; C],
+        i: usize,
+        j0: usize,
+        acc: &mut [Self; 16],
+    ) -> bool {
+        crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K>(init, w, o0, x, i, j0, acc)
     }
 }
 

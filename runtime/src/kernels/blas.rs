@@ -187,8 +187,17 @@ fn row_blocks<
                 *a += v;
             }
         }
-        columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
-        columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+        // 16 rows with one set of sums (32-bit Arm): the hand-written
+        // kernel where there is one (kernels/thumb.rs; the same sums in the
+        // same order).
+        let fast = B == 16 && K == 1 && {
+            let a: Option<&mut [T; 16]> = acc[0].as_mut_slice().try_into().ok();
+            a.is_some_and(|a| T::cols16(a, w1, r0, x1) && T::cols16(a, w2, r0, x2))
+        };
+        if !fast {
+            columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
+            columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+        }
         let (first, rest) = acc.split_at_mut(1);
         for other in rest {
             add_assign(&mut first[0], other);
