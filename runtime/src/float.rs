@@ -47,10 +47,11 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
         false
     }
     /// 4 filters × 4 output pixels of a stride-1, unpadded convolution
-    /// with kernels 3 wide (`acc[4f + p]`, from `init`), with a kernel
-    /// written for the target if this float type has one there (`f32` on
-    /// 32-bit Arm with hardware float): returns `false` (and does nothing)
-    /// otherwise, and the caller runs its portable loop.
+    /// with kernels 3 wide, from the sums `init` (`init[4f + p]`), with
+    /// `relu` if `RELU`, into `rows[f][j0 + p]`, with a kernel written for
+    /// the target if this float type has one there (`f32` on 32-bit Arm
+    /// with hardware float): returns `false` (and does nothing) otherwise,
+    /// and the caller runs its portable loop.
     #[doc(hidden)]
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
@@ -61,6 +62,8 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
         const O: usize,
         const KH: usize,
         const K: usize,
+        const OW: usize,
+        const RELU: bool,
     >(
         _init: &[Self; 16],
         _w: &[[Self; O]; K],
@@ -68,7 +71,7 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + 'static {
         _x: &[[[Self; W]; H]; C],
         _i: usize,
         _j0: usize,
-        _acc: &mut [Self; 16],
+        _rows: &mut [[Self; OW]; 4],
     ) -> bool {
         false
     }
@@ -146,6 +149,8 @@ impl Float for f32 {
         const O: usize,
         const KH: usize,
         const K: usize,
+        const OW: usize,
+        const RELU: bool,
     >(
         init: &[Self; 16],
         w: &[[Self; O]; K],
@@ -153,9 +158,11 @@ impl Float for f32 {
         x: &[[[Self; W]; H]; C],
         i: usize,
         j0: usize,
-        acc: &mut [Self; 16],
+        rows: &mut [[Self; OW]; 4],
     ) -> bool {
-        crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K>(init, w, o0, x, i, j0, acc)
+        crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K, OW, RELU>(
+            init, w, o0, x, i, j0, rows,
+        )
     }
 }
 

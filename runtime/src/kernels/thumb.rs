@@ -193,21 +193,31 @@ fn cols16_asm<const R: usize, const C: usize>(
 }
 
 /// 4 filters × 4 output pixels of a stride-1 convolution with kernels 3
-/// wide and no padding (the `valid` fast path of `conv2d`):
-/// `acc[4f + p] = init[4f + p] + Σ_(c, ki, kj) w[(c·KH + ki)·3 + kj][o0 + f] ·
-/// x[c][i + ki][j0 + p + kj]`, summed tap by tap in that order (channel,
-/// kernel row, kernel column), each step one `vmla.f32` (rounded twice,
-/// as the portable `a * b + c`), for `f, p` in `0..4`.
+/// wide and no padding (the `valid` fast path of `conv2d`), into four rows
+/// of `OW` (one per filter): for `f, p` in `0..4`,
+/// `rows[f][j0 + p] = act(b[f] + Σ_(c, ki, kj) w[(c·KH + ki)·3 + kj][o0 + f]
+/// · x[c][i + ki][j0 + p + kj])` with `b = init[4f..4f + 4]`, summed tap
+/// by tap in that order (channel, kernel row, kernel column), each step one
+/// `vmla.f32` (rounded twice, as the portable `a * b + c`); `act` is `relu`
+/// (`x < 0 ? 0 : x`, as `Relu::scalar`) if `RELU`, else the identity.
 ///
 /// Per kernel row: the six inputs it needs in one `vldmia` into `s8`–`s13`,
 /// and for each of its three taps the four filters' weights (contiguous in
 /// the column-major weight: column `k` holds tap `k` of every filter) in
 /// one `vldmia` into `s0`–`s3`, then 16 `vmla` into the sums in
-/// `s16`–`s31`: 58 instructions per 48 multiply-adds.
+/// `s16`–`s31`: 58 instructions per 48 multiply-adds. The `relu` is four
+/// instructions per value (compare, flags, a predicated move: FPv4 has no
+/// `vmax`), and each filter's four results leave in one `vstmia`.
+///
+/// The rows are the caller's local buffer, not the output image: giving
+/// the image's address to the assembly made it escape, and LLVM then
+/// built a by-value convolution's output in a local and copied it out
+/// (8 KB more `memcpy` for W1's).
 ///
 /// Returns `false` (and does nothing) on other targets, or unless
-/// `K = C·KH·3`, `o0 + 4 <= O`, `i + KH <= H` and `j0 + 6 <= W` (which
-/// make every read in bounds); the caller then runs its portable loop.
+/// `K = C·KH·3`, `o0 + 4 <= O`, `i + KH <= H`, `j0 + 6 <= W` and
+/// `j0 + 4 <= OW` (which make every access in bounds); the caller then
+/// runs its portable loop.
 #[allow(unused_variables, clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) fn conv3_4x4_f32<
@@ -217,6 +227,8 @@ pub(crate) fn conv3_4x4_f32<
     const O: usize,
     const KH: usize,
     const K: usize,
+    const OW: usize,
+    const RELU: bool,
 >(
     init: &[f32; 16],
     w: &[[f32; O]; K],
@@ -224,119 +236,213 @@ pub(crate) fn conv3_4x4_f32<
     x: &[[[f32; W]; H]; C],
     i: usize,
     j0: usize,
-    acc: &mut [f32; 16],
+    rows: &mut [[f32; OW]; 4],
 ) -> bool {
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
     {
-        if K != C * KH * 3 || C == 0 || KH == 0 || o0 + 4 > O || i + KH > H || j0 + 6 > W {
+        if K != C * KH * 3
+            || C == 0
+            || KH == 0
+            || o0 + 4 > O
+            || i + KH > H
+            || j0 + 6 > W
+            || j0 + 4 > OW
+        {
             return false;
         }
         let wp = w.as_ptr().cast::<f32>().wrapping_add(o0);
         let xp = x.as_ptr().cast::<f32>().wrapping_add(i * W + j0);
+        let op = rows.as_mut_ptr().cast::<f32>().wrapping_add(j0);
         // SAFETY: the assembly reads and writes only memory these
         // references own, and only as they allow:
-        // - `init`: 16 floats (64 bytes) at its address;
-        // - `w`: for each tap `k < K` in order, `w[k][o0..o0 + 4]`, in
+        // - `init`: 16 floats (64 bytes) read at its address;
+        // - `w`: for each tap `k < K` in order, `w[k][o0..o0 + 4]` read, in
         //   bounds as `o0 + 4 <= O`: `{w}` starts at `w[0][o0]`, each load
         //   of four moves it on by 16 bytes and the `add` by `O·4 − 16`
         //   more, to `w[k + 1][o0]`; the loops run `C · KH · 3 = K` taps;
         // - `x`: for each channel `c < C` and kernel row `ki < KH`, the six
-        //   floats `x[c][i + ki][j0..j0 + 6]`, in bounds as `j0 + 6 <= W`
-        //   and `i + KH <= H`: `{x}` starts at `x[0][i][j0]`, moves on by
-        //   one row (`W·4` bytes) after each kernel row and by the
-        //   `H − KH` rows left of the channel after its `KH` rows, to
-        //   `x[c + 1][i][j0]` (pointers from `wrapping_add`, never
-        //   dereferenced past the last row or tap).
-        // - `acc`: 16 floats written at the end (`vstmia`, 64 bytes).
-        // The floats are word-aligned `f32`, as `vldm` needs. `s0`–`s13`
-        // and `s16`–`s31` are declared clobbered, the pointers and counters `inout` and discarded, and
-        // the flags are not declared preserved. No stack is used.
+        //   floats `x[c][i + ki][j0..j0 + 6]` read, in bounds as
+        //   `j0 + 6 <= W` and `i + KH <= H`: `{x}` starts at `x[0][i][j0]`,
+        //   moves on by one row (`W·4` bytes) after each kernel row and by
+        //   the `H − KH` rows left of the channel after its `KH` rows, to
+        //   `x[c + 1][i][j0]`;
+        // - `rows`: for each `f < 4`, `rows[f][j0..j0 + 4]` written, in
+        //   bounds as `j0 + 4 <= OW`: `{out}` starts at `rows[0][j0]` and
+        //   moves on by one row (`OW·4` bytes) between the four stores.
+        // (Pointers from `wrapping_add`, never dereferenced past the last
+        // row, tap or channel.) The floats are word-aligned `f32`, as
+        // `vldm`/`vstm` need. `s0`–`s13` and `s16`–`s31` are declared
+        // clobbered, the pointers and counters `inout` and discarded, and
+        // the flags not declared preserved. No stack is used.
         unsafe {
             core::arch::asm!(
-            "vldmia {init}, {{s16-s31}}",
-            "2:",
-            "mov {k}, {kh}",
-            "3:",
-            "vldmia {x}, {{s8-s13}}",
-            "add {x}, {x}, {xrow}",
-            "vldmia {w}!, {{s0-s3}}",
-            "vmla.f32 s16, s0, s8",
-            "vmla.f32 s17, s0, s9",
-            "vmla.f32 s18, s0, s10",
-            "vmla.f32 s19, s0, s11",
-            "vmla.f32 s20, s1, s8",
-            "vmla.f32 s21, s1, s9",
-            "vmla.f32 s22, s1, s10",
-            "vmla.f32 s23, s1, s11",
-            "vmla.f32 s24, s2, s8",
-            "vmla.f32 s25, s2, s9",
-            "vmla.f32 s26, s2, s10",
-            "vmla.f32 s27, s2, s11",
-            "vmla.f32 s28, s3, s8",
-            "vmla.f32 s29, s3, s9",
-            "vmla.f32 s30, s3, s10",
-            "vmla.f32 s31, s3, s11",
-            "add {w}, {w}, {wnext}",
-            "vldmia {w}!, {{s0-s3}}",
-            "vmla.f32 s16, s0, s9",
-            "vmla.f32 s17, s0, s10",
-            "vmla.f32 s18, s0, s11",
-            "vmla.f32 s19, s0, s12",
-            "vmla.f32 s20, s1, s9",
-            "vmla.f32 s21, s1, s10",
-            "vmla.f32 s22, s1, s11",
-            "vmla.f32 s23, s1, s12",
-            "vmla.f32 s24, s2, s9",
-            "vmla.f32 s25, s2, s10",
-            "vmla.f32 s26, s2, s11",
-            "vmla.f32 s27, s2, s12",
-            "vmla.f32 s28, s3, s9",
-            "vmla.f32 s29, s3, s10",
-            "vmla.f32 s30, s3, s11",
-            "vmla.f32 s31, s3, s12",
-            "add {w}, {w}, {wnext}",
-            "vldmia {w}!, {{s0-s3}}",
-            "vmla.f32 s16, s0, s10",
-            "vmla.f32 s17, s0, s11",
-            "vmla.f32 s18, s0, s12",
-            "vmla.f32 s19, s0, s13",
-            "vmla.f32 s20, s1, s10",
-            "vmla.f32 s21, s1, s11",
-            "vmla.f32 s22, s1, s12",
-            "vmla.f32 s23, s1, s13",
-            "vmla.f32 s24, s2, s10",
-            "vmla.f32 s25, s2, s11",
-            "vmla.f32 s26, s2, s12",
-            "vmla.f32 s27, s2, s13",
-            "vmla.f32 s28, s3, s10",
-            "vmla.f32 s29, s3, s11",
-            "vmla.f32 s30, s3, s12",
-            "vmla.f32 s31, s3, s13",
-            "add {w}, {w}, {wnext}",
-            "subs {k}, {k}, #1",
-            "bne 3b",
-            "add {x}, {x}, {xchan}",
-            "subs {c}, {c}, #1",
-            "bne 2b",
-            "vstmia {acc}, {{s16-s31}}",
-            init = in(reg) init.as_ptr(),
-            acc = in(reg) acc.as_mut_ptr(),
-            w = inout(reg) wp => _,
-            x = inout(reg) xp => _,
-            c = inout(reg) C => _,
-            k = out(reg) _,
-            kh = in(reg) KH,
-            wnext = in(reg) O * 4 - 16,
-            xrow = in(reg) W * 4,
-            xchan = in(reg) (H - KH) * W * 4,
-            out("s0") _, out("s1") _, out("s2") _, out("s3") _,
-            out("s8") _, out("s9") _, out("s10") _, out("s11") _,
-            out("s12") _, out("s13") _,
-            out("s16") _, out("s17") _, out("s18") _, out("s19") _,
-            out("s20") _, out("s21") _, out("s22") _, out("s23") _,
-            out("s24") _, out("s25") _, out("s26") _, out("s27") _,
-            out("s28") _, out("s29") _, out("s30") _, out("s31") _,
-            options(nostack),
+                "vldmia {init}, {{s16-s31}}",
+                "2:",
+                "mov {k}, {kh}",
+                "3:",
+                "vldmia {x}, {{s8-s13}}",
+                "add {x}, {x}, {xrow}",
+                "vldmia {w}!, {{s0-s3}}",
+                "vmla.f32 s16, s0, s8",
+                "vmla.f32 s17, s0, s9",
+                "vmla.f32 s18, s0, s10",
+                "vmla.f32 s19, s0, s11",
+                "vmla.f32 s20, s1, s8",
+                "vmla.f32 s21, s1, s9",
+                "vmla.f32 s22, s1, s10",
+                "vmla.f32 s23, s1, s11",
+                "vmla.f32 s24, s2, s8",
+                "vmla.f32 s25, s2, s9",
+                "vmla.f32 s26, s2, s10",
+                "vmla.f32 s27, s2, s11",
+                "vmla.f32 s28, s3, s8",
+                "vmla.f32 s29, s3, s9",
+                "vmla.f32 s30, s3, s10",
+                "vmla.f32 s31, s3, s11",
+                "add {w}, {w}, {wnext}",
+                "vldmia {w}!, {{s0-s3}}",
+                "vmla.f32 s16, s0, s9",
+                "vmla.f32 s17, s0, s10",
+                "vmla.f32 s18, s0, s11",
+                "vmla.f32 s19, s0, s12",
+                "vmla.f32 s20, s1, s9",
+                "vmla.f32 s21, s1, s10",
+                "vmla.f32 s22, s1, s11",
+                "vmla.f32 s23, s1, s12",
+                "vmla.f32 s24, s2, s9",
+                "vmla.f32 s25, s2, s10",
+                "vmla.f32 s26, s2, s11",
+                "vmla.f32 s27, s2, s12",
+                "vmla.f32 s28, s3, s9",
+                "vmla.f32 s29, s3, s10",
+                "vmla.f32 s30, s3, s11",
+                "vmla.f32 s31, s3, s12",
+                "add {w}, {w}, {wnext}",
+                "vldmia {w}!, {{s0-s3}}",
+                "vmla.f32 s16, s0, s10",
+                "vmla.f32 s17, s0, s11",
+                "vmla.f32 s18, s0, s12",
+                "vmla.f32 s19, s0, s13",
+                "vmla.f32 s20, s1, s10",
+                "vmla.f32 s21, s1, s11",
+                "vmla.f32 s22, s1, s12",
+                "vmla.f32 s23, s1, s13",
+                "vmla.f32 s24, s2, s10",
+                "vmla.f32 s25, s2, s11",
+                "vmla.f32 s26, s2, s12",
+                "vmla.f32 s27, s2, s13",
+                "vmla.f32 s28, s3, s10",
+                "vmla.f32 s29, s3, s11",
+                "vmla.f32 s30, s3, s12",
+                "vmla.f32 s31, s3, s13",
+                "add {w}, {w}, {wnext}",
+                "subs {k}, {k}, #1",
+                "bne 3b",
+                "add {x}, {x}, {xchan}",
+                "subs {c}, {c}, #1",
+                "bne 2b",
+                // relu: s0 = +0.0 (the bits of the channel counter, now
+                // 0), then each sum below zero replaced by it: `x < 0` is
+                // `mi` after the compare (false for -0.0 and NaN, which
+                // stay, as in `Relu::scalar`).
+                ".if {relu}",
+                "vmov s0, {c}",
+                "vcmp.f32 s16, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s16, s0",
+                "vcmp.f32 s17, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s17, s0",
+                "vcmp.f32 s18, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s18, s0",
+                "vcmp.f32 s19, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s19, s0",
+                "vcmp.f32 s20, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s20, s0",
+                "vcmp.f32 s21, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s21, s0",
+                "vcmp.f32 s22, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s22, s0",
+                "vcmp.f32 s23, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s23, s0",
+                "vcmp.f32 s24, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s24, s0",
+                "vcmp.f32 s25, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s25, s0",
+                "vcmp.f32 s26, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s26, s0",
+                "vcmp.f32 s27, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s27, s0",
+                "vcmp.f32 s28, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s28, s0",
+                "vcmp.f32 s29, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s29, s0",
+                "vcmp.f32 s30, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s30, s0",
+                "vcmp.f32 s31, #0",
+                "vmrs APSR_nzcv, fpscr",
+                "it mi",
+                "vmovmi.f32 s31, s0",
+                ".endif",
+                // Each filter's four results, one row of `rows` apart
+                // (`OW·4` bytes, put in the free counter register).
+                "movw {k}, #({orow} & 0xffff)",
+                "movt {k}, #({orow} >> 16)",
+                "vstmia {out}, {{s16-s19}}",
+                "add {out}, {out}, {k}",
+                "vstmia {out}, {{s20-s23}}",
+                "add {out}, {out}, {k}",
+                "vstmia {out}, {{s24-s27}}",
+                "add {out}, {out}, {k}",
+                "vstmia {out}, {{s28-s31}}",
+                init = in(reg) init.as_ptr(),
+                w = inout(reg) wp => _,
+                x = inout(reg) xp => _,
+                out = inout(reg) op => _,
+                c = inout(reg) C => _,
+                k = out(reg) _,
+                kh = in(reg) KH,
+                wnext = in(reg) O * 4 - 16,
+                xrow = in(reg) W * 4,
+                xchan = in(reg) (H - KH) * W * 4,
+                relu = const RELU as u32,
+                orow = const OW * 4,
+                out("s0") _, out("s1") _, out("s2") _, out("s3") _,
+                out("s8") _, out("s9") _, out("s10") _, out("s11") _,
+                out("s12") _, out("s13") _,
+                out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+                out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+                out("s24") _, out("s25") _, out("s26") _, out("s27") _,
+                out("s28") _, out("s29") _, out("s30") _, out("s31") _,
+                options(nostack),
             );
         }
         return true;
