@@ -306,7 +306,20 @@ pub fn tanh_f32(x: f32) -> f32 {
     // 1 exactly: the scale 2^n (n <= 58) is then one normal power of two.
     let (e_r, n) = exp_parts(ceil_at(a + a, 40.0));
     let large = 1.0 - 2.0 / fma(e_r, pow2i(n), 1.0);
-    let t = if a < 0.625 { small } else { large };
+    let t = if cfg!(target_arch = "arm") {
+        // On Thumb LLVM turned the select below into a branch around the
+        // polynomial; an integer mask keeps it branch-free there. `a` is
+        // non-negative or NaN, so its bits compare as the value does
+        // (NaN's are above 0.625's, as `a < 0.625` is false for it), and
+        // `a − 0.625` in bits is negative exactly when `a < 0.625`.
+        let lim = 0.625f32.to_bits() as i32;
+        let m = ((a.to_bits() as i32).wrapping_sub(lim) >> 31) as u32;
+        f32::from_bits((small.to_bits() & m) | (large.to_bits() & !m))
+    } else if a < 0.625 {
+        small
+    } else {
+        large
+    };
     // `large` was computed from |x|; this also keeps tanh(-0) = -0.
     f32::from_bits(t.to_bits() | (x.to_bits() & SIGN))
 }
