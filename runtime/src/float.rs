@@ -306,9 +306,12 @@ pub fn tanh_f32(x: f32) -> f32 {
     // 1 exactly: the scale 2^n (n <= 58) is then one normal power of two.
     let (e_r, n) = exp_parts(ceil_at(a + a, 40.0));
     let large = 1.0 - 2.0 / fma(e_r, pow2i(n), 1.0);
-    let t = if cfg!(target_arch = "arm") {
-        // On Thumb LLVM turned the select below into a branch around the
-        // polynomial; an integer mask keeps it branch-free there. `a` is
+    let t = if cfg!(all(target_arch = "arm", target_abi = "eabihf")) {
+        // On Thumb with hardware float LLVM turned the select below into a
+        // branch around the polynomial; an integer mask keeps it
+        // branch-free there. (Not with soft float, the M0's: there every
+        // float operation is a call, and skipping the polynomial saves
+        // ~9% of an LSTM step.) `a` is
         // non-negative or NaN, so its bits compare as the value does
         // (NaN's are above 0.625's, as `a < 0.625` is false for it), and
         // `a − 0.625` in bits is negative exactly when `a < 0.625`.

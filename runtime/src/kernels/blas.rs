@@ -141,13 +141,17 @@ pub(crate) fn affine2<
 ) {
     let r0 = if cfg!(target_arch = "arm") {
         // 32 single-precision registers: a block of 16 rows stays in them.
-        // The inputs are copied first: their addresses go to the
-        // hand-written kernel (kernels/thumb.rs), and where an input is a
+        // With hardware float the inputs are copied first: their addresses
+        // go to the hand-written kernel (kernels/thumb.rs), and where an input is a
         // step of a layer's output sequence, that escape made LLVM build
         // the whole sequence in a local and copy it out (4 KB more stack
         // for the forecaster's first layer).
-        let (x1, x2) = (*x1, *x2);
-        row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, &x1, w2, &x2)
+        if cfg!(target_abi = "eabihf") {
+            let (x1, x2) = (*x1, *x2);
+            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, &x1, w2, &x2)
+        } else {
+            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+        }
     } else if cfg!(target_feature = "avx") {
         row_blocks::<T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
     } else {
