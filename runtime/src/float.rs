@@ -32,6 +32,50 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     ) -> bool {
         false
     }
+    /// `acc[r] += Σ_j w[j][r0 + r] · x[j]` for 16 rows of a column-major
+    /// matrix, column by column, with a kernel written for the target if
+    /// this float type has one there (`f32` on 32-bit Arm with hardware
+    /// float): returns `false` (and does nothing) otherwise, and the caller
+    /// runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn cols16<const R: usize, const C: usize>(
+        _acc: &mut [Self; 16],
+        _w: &[[Self; R]; C],
+        _r0: usize,
+        _x: &[Self; C],
+    ) -> bool {
+        false
+    }
+    /// 4 filters × 4 output pixels of a stride-1, unpadded convolution
+    /// with kernels 3 wide, from the sums `init` (`init[4f + p]`), with
+    /// `relu` if `RELU`, into `rows[f][j0 + p]`, with a kernel written for
+    /// the target if this float type has one there (`f32` on 32-bit Arm
+    /// with hardware float): returns `false` (and does nothing) otherwise,
+    /// and the caller runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn conv3_4x4<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const KH: usize,
+        const K: usize,
+        const OW: usize,
+        const RELU: bool,
+    >(
+        _init: &[Self; 16],
+        _w: &[[Self; O]; K],
+        _o0: usize,
+        _x: &[[[Self; W]; H]; C],
+        _i: usize,
+        _j0: usize,
+        _rows: &mut [[Self; OW]; 4],
+    ) -> bool {
+        false
+    }
 }
 
 impl Float for f64 {
@@ -88,6 +132,38 @@ impl Float for f32 {
         dx: &mut [[Self; I]; 8],
     ) -> bool {
         crate::kernels::simd::dots8_f32(w, dz, dx)
+    }
+    #[inline(always)]
+    fn cols16<const R: usize, const C: usize>(
+        acc: &mut [Self; 16],
+        w: &[[Self; R]; C],
+        r0: usize,
+        x: &[Self; C],
+    ) -> bool {
+        crate::kernels::thumb::cols16_f32(acc, w, r0, x)
+    }
+    #[inline(always)]
+    fn conv3_4x4<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const KH: usize,
+        const K: usize,
+        const OW: usize,
+        const RELU: bool,
+    >(
+        init: &[Self; 16],
+        w: &[[Self; O]; K],
+        o0: usize,
+        x: &[[[Self; W]; H]; C],
+        i: usize,
+        j0: usize,
+        rows: &mut [[Self; OW]; 4],
+    ) -> bool {
+        crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K, OW, RELU>(
+            init, w, o0, x, i, j0, rows,
+        )
     }
 }
 
@@ -231,7 +307,23 @@ pub fn tanh_f32(x: f32) -> f32 {
     // 1 exactly: the scale 2^n (n <= 58) is then one normal power of two.
     let (e_r, n) = exp_parts(ceil_at(a + a, 40.0));
     let large = 1.0 - 2.0 / fma(e_r, pow2i(n), 1.0);
-    let t = if a < 0.625 { small } else { large };
+    let t = if cfg!(all(target_arch = "arm", target_abi = "eabihf")) {
+        // On Thumb with hardware float LLVM turned the select below into a
+        // branch around the polynomial; an integer mask keeps it
+        // branch-free there. (Not with soft float, the M0's: there every
+        // float operation is a call, and skipping the polynomial saves
+        // ~9% of an LSTM step.) `a` is
+        // non-negative or NaN, so its bits compare as the value does
+        // (NaN's are above 0.625's, as `a < 0.625` is false for it), and
+        // `a − 0.625` in bits is negative exactly when `a < 0.625`.
+        let lim = 0.625f32.to_bits() as i32;
+        let m = ((a.to_bits() as i32).wrapping_sub(lim) >> 31) as u32;
+        f32::from_bits((small.to_bits() & m) | (large.to_bits() & !m))
+    } else if a < 0.625 {
+        small
+    } else {
+        large
+    };
     // `large` was computed from |x|; this also keeps tanh(-0) = -0.
     f32::from_bits(t.to_bits() | (x.to_bits() & SIGN))
 }

@@ -141,7 +141,17 @@ pub(crate) fn affine2<
 ) {
     let r0 = if cfg!(target_arch = "arm") {
         // 32 single-precision registers: a block of 16 rows stays in them.
-        row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+        // With hardware float the inputs are copied first: their addresses
+        // go to the hand-written kernel (kernels/thumb.rs), and where an input is a
+        // step of a layer's output sequence, that escape made LLVM build
+        // the whole sequence in a local and copy it out (4 KB more stack
+        // for the forecaster's first layer).
+        if cfg!(target_abi = "eabihf") {
+            let (x1, x2) = (*x1, *x2);
+            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, &x1, w2, &x2)
+        } else {
+            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+        }
     } else if cfg!(target_feature = "avx") {
         row_blocks::<T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
     } else {
@@ -187,8 +197,17 @@ fn row_blocks<
                 *a += v;
             }
         }
-        columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
-        columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+        // 16 rows with one set of sums (32-bit Arm): the hand-written
+        // kernel where there is one (kernels/thumb.rs; the same sums in the
+        // same order).
+        let fast = B == 16 && K == 1 && {
+            let a: Option<&mut [T; 16]> = acc[0].as_mut_slice().try_into().ok();
+            a.is_some_and(|a| T::cols16(a, w1, r0, x1) && T::cols16(a, w2, r0, x2))
+        };
+        if !fast {
+            columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
+            columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+        }
         let (first, rest) = acc.split_at_mut(1);
         for other in rest {
             add_assign(&mut first[0], other);

@@ -15,7 +15,7 @@
 //! group it needs (across channels, per pixel).
 
 use super::blas::madd;
-use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue};
+use super::epilogue::{Activate, AffineThen, ChannelAffine, Epilogue, SIMPLE_NONE, SIMPLE_RELU};
 use super::geometry::{Dilation, Groups, In, Kernel, Out, Pad, Stride};
 use crate::{Activation, Conv2dParams, ConvBlock, Float, Image};
 use core::marker::PhantomData;
@@ -273,7 +273,13 @@ fn filter_rows<
     // Column k of the weight holds tap k's weight for every filter.
     let w: &[[T; O]; K] = &p.weight.data.0;
     let b: &[T; O] = &p.bias.data.0[0];
+    // The rows arm_blocks computes into, once for every filter block.
+    let mut rows = [[T::zero(); OW]; 4];
     while o0 + F <= O {
+        if F == 4 && arm_blocks::<T, E, C, H, W, O, KH, KW, OH, OW, K>(o0, p, x, y, e, &mut rows) {
+            o0 += F;
+            continue;
+        }
         for i in 0..OH {
             let mut acc = [[T::zero(); OW]; F];
             for (a, &bv) in acc.iter_mut().zip(&b[o0..o0 + F]) {
@@ -304,6 +310,125 @@ fn filter_rows<
         o0 += F;
     }
     o0
+}
+
+/// The 4 filters `o0..o0 + 4` of [`filter_rows`] in blocks of 4 × 4
+/// output pixels with the target's hand-written kernel ([`Float::conv3_4x4`]:
+/// `f32` on 32-bit Arm with hardware float; the same sums in the same
+/// order), for kernels 3 wide and rows a multiple of 4 wide; returns
+/// `false` (and does nothing) where there is no such kernel or shape.
+/// `relu` and the identity are applied by the kernel in registers, any
+/// other element-wise epilogue to each filter's output row once the row is
+/// complete, before it is stored.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn arm_blocks<
+    T: Float,
+    E: Epilogue<T, O>,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    o0: usize,
+    p: &Conv2dParams<T, O, K>,
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, O, OH, OW>,
+    e: &E,
+    rows: &mut [[T; OW]; 4],
+) -> bool {
+    if KW != 3 || OW == 0 || OH == 0 || !OW.is_multiple_of(4) {
+        return false;
+    }
+    let w: &[[T; O]; K] = &p.weight.data.0;
+    // The four filters' biases, each for four pixels: acc[4f + p] starts
+    // at b[o0 + f].
+    let mut init = [T::zero(); 16];
+    for (v, &bv) in init
+        .chunks_exact_mut(4)
+        .zip(p.bias.as_slice().iter().skip(o0))
+    {
+        v.fill(bv);
+    }
+    let simple = E::simple();
+    let block = |i: usize, j0: usize, rows: &mut [[T; OW]; 4]| {
+        if simple == SIMPLE_RELU {
+            T::conv3_4x4::<C, H, W, O, KH, K, OW, true>(&init, w, o0, x, i, j0, rows)
+        } else {
+            T::conv3_4x4::<C, H, W, O, KH, K, OW, false>(&init, w, o0, x, i, j0, rows)
+        }
+    };
+    // The first block tells whether the kernel exists here; the others
+    // are in bounds whenever it does (stride 1, no padding: `OH + KH <=
+    // H + 1`, `OW + 2 <= W`), and fall back to the portable block if not.
+    if !block(0, 0, rows) {
+        return false;
+    }
+    for i in 0..OH {
+        for j0 in (0..OW).step_by(4) {
+            if (i, j0) != (0, 0) && !block(i, j0, rows) {
+                block_portable::<T, C, H, W, O, KH, K, OW>(&init, w, o0, x, i, j0, rows);
+                if simple == SIMPLE_RELU {
+                    for r in rows.iter_mut() {
+                        <crate::activation::Relu as Activation>::apply(r);
+                    }
+                }
+            }
+        }
+        for (f, (yo, r)) in y.iter_mut().skip(o0).zip(rows.iter_mut()).enumerate() {
+            if simple == SIMPLE_NONE {
+                e.channel(o0 + f, r);
+            }
+            yo[i] = *r;
+        }
+    }
+    true
+}
+
+/// The block of [`arm_blocks`] in portable code (before the epilogue), for
+/// a block the target's kernel declined (it declines none when it accepted
+/// the first).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn block_portable<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const K: usize,
+    const OW: usize,
+>(
+    init: &[T; 16],
+    w: &[[T; O]; K],
+    o0: usize,
+    x: &[[[T; W]; H]; C],
+    i: usize,
+    j0: usize,
+    rows: &mut [[T; OW]; 4],
+) {
+    for (r, b) in rows.iter_mut().zip(init.chunks_exact(4)) {
+        for (v, &bv) in r.iter_mut().skip(j0).zip(b) {
+            *v = bv;
+        }
+    }
+    for (xc, wc) in x.iter().zip(w.chunks_exact(KH * 3)) {
+        for (xr, wr) in xc.iter().skip(i).take(KH).zip(wc.chunks_exact(3)) {
+            for (kj, wk) in wr.iter().enumerate() {
+                for (r, &wv) in rows.iter_mut().zip(wk.iter().skip(o0)) {
+                    for (v, &xv) in r.iter_mut().skip(j0).take(4).zip(xr.iter().skip(j0 + kj)) {
+                        *v = madd(wv, xv, *v);
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The output positions `lo..hi` whose tap `t` lands inside an input of

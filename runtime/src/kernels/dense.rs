@@ -61,14 +61,25 @@ fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x:
         // 32-bit Arm (Cortex-M): 32 single-precision registers, so O = 64
         // sums cannot stay in registers; blocks of ARM_BLOCK outputs do,
         // while every column's slice of the block streams past.
+        // With hardware float, 16 rows go through the hand-written kernel
+        // (kernels/thumb.rs: the same sums in the same order, loaded with
+        // `vldm`), else through the loop below.
+        let wc: &[[T; O]; I] = &p.weight.data.0;
+        let xa: Option<&[T; I]> = x.try_into().ok();
         for (yb, wb0) in y.chunks_exact_mut(ARM_BLOCK).zip(0..) {
             let mut acc = [T::zero(); ARM_BLOCK];
             for (a, &v) in acc.iter_mut().zip(yb.iter()) {
                 *a = v;
             }
-            for (col, &xi) in w.chunks_exact(O).zip(x) {
-                for (a, &wo) in acc.iter_mut().zip(col.iter().skip(wb0 * ARM_BLOCK)) {
-                    *a = madd(wo, xi, *a);
+            let done = match xa {
+                Some(xa) => T::cols16(&mut acc, wc, wb0 * ARM_BLOCK, xa),
+                None => false,
+            };
+            if !done {
+                for (col, &xi) in w.chunks_exact(O).zip(x) {
+                    for (a, &wo) in acc.iter_mut().zip(col.iter().skip(wb0 * ARM_BLOCK)) {
+                        *a = madd(wo, xi, *a);
+                    }
                 }
             }
             for (yo, &a) in yb.iter_mut().zip(&acc) {

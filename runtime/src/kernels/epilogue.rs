@@ -32,7 +32,23 @@ pub trait Epilogue<T: Float, const C: usize> {
     /// Applies it to values that all belong to channel `c` (a row of a
     /// channel-major image); element-wise epilogues only.
     fn channel(&self, c: usize, v: &mut [T]);
+    /// What a hand-written target kernel may apply itself in registers:
+    /// `SIMPLE_NONE` (it must call [`Epilogue::channel`]), `SIMPLE_LINEAR`
+    /// (nothing to do) or `SIMPLE_RELU` (`x < 0 ? 0 : x`). A constant
+    /// once inlined.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn simple() -> u8 {
+        SIMPLE_NONE
+    }
 }
+
+/// [`Epilogue::simple`]: a general epilogue.
+pub(crate) const SIMPLE_NONE: u8 = 0;
+/// [`Epilogue::simple`]: the identity.
+pub(crate) const SIMPLE_LINEAR: u8 = 1;
+/// [`Epilogue::simple`]: `relu`.
+pub(crate) const SIMPLE_RELU: u8 = 2;
 
 /// The activation `A` alone.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,6 +64,17 @@ impl<A> Activate<A> {
 
 impl<T: Float, A: Activation, const C: usize> Epilogue<T, C> for Activate<A> {
     const ELEMENTWISE: bool = A::ELEMENTWISE;
+    #[inline(always)]
+    fn simple() -> u8 {
+        use core::any::TypeId;
+        if TypeId::of::<A>() == TypeId::of::<crate::activation::Linear>() {
+            SIMPLE_LINEAR
+        } else if TypeId::of::<A>() == TypeId::of::<crate::activation::Relu>() {
+            SIMPLE_RELU
+        } else {
+            SIMPLE_NONE
+        }
+    }
     #[inline(always)]
     fn all(&self, v: &mut [T; C]) {
         A::apply(v);

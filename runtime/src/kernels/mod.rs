@@ -64,3 +64,4 @@ mod epilogue;
 pub use epilogue::*;
 mod dropout;
 pub use dropout::*;
+pub(crate) mod thumb;

@@ -13,7 +13,9 @@
 //!    with PyTorch's upstream gradient `r` (`grad_seed_cnn`: the loss
 //!    `Σ output · r` and autograd's gradient of every parameter), then an
 //!    SGD update, whose result must be the fixture's weights minus
-//!    `lr ·` autograd's gradient (both from the fixtures, in f64).
+//!    `lr ·` autograd's gradient (both from the fixtures, in f64);
+//! 4. the paths of the hand-written Arm kernels the CNN does not take
+//!    (`thumb_kernels`, src/kernels.rs).
 //!
 //! The weights are compiled in by `model!` from the same fixture files; the
 //! expected values are read at run time from the files themselves
@@ -34,6 +36,7 @@
 #![no_main]
 
 mod common;
+mod kernels;
 
 use common::{bump, check, counted, finish, self_test_requested, values, BREAK, FAILURES};
 use core::hint::black_box;
@@ -180,6 +183,9 @@ fn main() -> ! {
             .map(|(w, g)| w - LR * g);
         check(("sgd: ", p.name), p.iter().map(f64::from), want);
     });
+
+    // 4. The hand-written Arm kernels' other paths (not counted).
+    kernels::run();
 
     finish()
 }
