@@ -62,3 +62,4 @@ mod batchnorm;
 pub use batchnorm::*;
 mod epilogue;
 pub use epilogue::*;
+pub(crate) mod dispatch;
