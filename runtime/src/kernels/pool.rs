@@ -243,37 +243,6 @@ pub fn max_pool2d_backward<
             "max_pool2d: window columns out of range"
         );
     };
-    // The AVX2 clone where this build dispatches at run time
-    // (`kernels::dispatch`): 8-lane compares and selects instead of 4.
-    if let Some(dx) = super::dispatch::fast(
-        #[inline(always)]
-        || max_backward::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y, dy),
-    ) {
-        return dx;
-    }
-    max_backward::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y, dy)
-}
-
-/// The body of [`max_pool2d_backward`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-#[allow(clippy::needless_range_loop)] // window indices are the arithmetic itself
-fn max_backward<
-    T: Float,
-    const C: usize,
-    const H: usize,
-    const W: usize,
-    const KH: usize,
-    const KW: usize,
-    const SH: usize,
-    const SW: usize,
-    const OH: usize,
-    const OW: usize,
->(
-    x: &Image<T, C, H, W>,
-    y: &Image<T, C, OH, OW>,
-    dy: &Image<T, C, OH, OW>,
-) -> Image<T, C, H, W> {
     let mut dx = [[[T::zero(); W]; H]; C];
     if KH == SH && KW == SW {
         // Windows that tile the input: a row of windows is a row of
@@ -439,35 +408,6 @@ mod tests {
     use crate::init::Rng;
     use crate::kernels::testutil::{check_grad, dot, fill};
     use crate::Tensor;
-
-    /// The dispatched entry point (the AVX2 clone where the build and CPU
-    /// allow) and the portable body give the same gradient, bit for bit
-    /// (they only compare and select), for tiling and overlapping windows,
-    /// with ties (a value repeated across a window).
-    #[test]
-    fn max_backward_dispatched_equals_portable() {
-        let mut rng = Rng::new(31);
-        let mut x = [[[0.0f32; 8]; 8]; 32];
-        for v in x.as_flattened_mut().as_flattened_mut() {
-            *v = ((rng.uniform() * 8.0) as i32) as f32;
-        }
-        let mut dy = [[[0.0f32; 4]; 4]; 32];
-        for v in dy.as_flattened_mut().as_flattened_mut() {
-            *v = rng.normal() as f32;
-        }
-        let y = max_pool2d::<f32, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&x);
-        let got = max_pool2d_backward::<f32, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&x, &y, &dy);
-        let want = max_backward::<f32, 32, 8, 8, 2, 2, 2, 2, 4, 4>(&x, &y, &dy);
-        assert_eq!(got, want);
-        let y = max_pool2d::<f32, 32, 8, 8, 3, 3, 2, 2, 3, 3>(&x);
-        let dy3 = [[[1.0f32; 3]; 3]; 32];
-        let got = max_pool2d_backward::<f32, 32, 8, 8, 3, 3, 2, 2, 3, 3>(&x, &y, &dy3);
-        let want = max_backward::<f32, 32, 8, 8, 3, 3, 2, 2, 3, 3>(&x, &y, &dy3);
-        assert_eq!(got, want);
-        // Every window's gradient went to exactly one input.
-        let total: f32 = got.as_flattened().as_flattened().iter().sum();
-        assert_eq!(total, 32.0 * 9.0);
-    }
 
     /// The last row and column are 100, larger than everything else: they
     /// must be dropped by the floor rule for window 2, stride 2.
