@@ -181,24 +181,6 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
     tape: &mut LstmTape<T, H, GH, S>,
 ) -> SMatrix<T, H, S> {
     const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
-    // The AVX2 clone where this build dispatches at run time
-    // (`kernels::dispatch`), else the portable body.
-    if let Some(y) = crate::kernels::dispatch::fast(
-        #[inline(always)]
-        || train_body(p, x, &mut *tape),
-    ) {
-        return y;
-    }
-    train_body(p, x, tape)
-}
-
-/// The body of [`lstm_train`].
-#[inline(always)]
-fn train_body<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
-    p: &RecurrentParams<T, F, H, GH>,
-    x: &SMatrix<T, F, S>,
-    tape: &mut LstmTape<T, H, GH, S>,
-) -> SMatrix<T, H, S> {
     let mut h = [T::zero(); H];
     let mut c = [T::zero(); H];
     let LstmTape {
@@ -246,14 +228,7 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
     let mut dx = SMatrix::<T, F, S>::zeros();
-    if crate::kernels::dispatch::fast(
-        #[inline(always)]
-        || lstm_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, &mut *g, &mut dx),
-    )
-    .is_none()
-    {
-        lstm_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
-    }
+    lstm_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
     dx
 }
 
@@ -274,14 +249,7 @@ pub fn lstm_backward_params<
     g: &mut RecurrentParams<T, F, H, GH>,
 ) {
     let mut unused = SMatrix::<T, F, S>::zeros();
-    if crate::kernels::dispatch::fast(
-        #[inline(always)]
-        || lstm_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, &mut *g, &mut unused),
-    )
-    .is_none()
-    {
-        lstm_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
-    }
+    lstm_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
 }
 
 /// The body of [`lstm_backward`]: writes `dL/dx` into `dx` only with `DX`.
@@ -467,38 +435,6 @@ mod tests {
         lstm_backward(&p, &x, &tape, &dy, &mut twice);
         assert!((twice.weight_hh - once.weight_hh * 2.0).norm() < 1e-12);
         assert!((twice.bias_ih - once.bias_ih * 2.0).norm() < 1e-12);
-    }
-
-    /// The dispatched entry points (the AVX2 clone where the build and CPU
-    /// allow) against the portable bodies called directly, in `f32` on the
-    /// benchmark's layer size: the same states and gradients up to
-    /// rounding.
-    #[test]
-    fn dispatched_equals_portable() {
-        let p = check::to_f32(&check::random_params::<8, 32, 128>(80));
-        let x = check::random_seq::<8, 6>(81).cast::<f32>();
-        let dy = check::upstream::<32, 6>(Loss::AllStates, 82).cast::<f32>();
-        let mut tape = LstmTape::zeros();
-        let y = lstm_train(&p, &x, &mut tape);
-        let mut tape_p = LstmTape::zeros();
-        let y_p = train_body(&p, &x, &mut tape_p);
-        check::assert_close32("h", &y, &y_p.cast::<f64>(), 1e-6);
-        let mut g = RecurrentParams::zeros();
-        let dx = lstm_backward(&p, &x, &tape, &dy, &mut g);
-        let mut g_p = RecurrentParams::zeros();
-        let mut dx_p = SMatrix::<f32, 8, 6>::zeros();
-        lstm_backward_into::<f32, 8, 32, 128, 6, true>(&p, &x, &tape, &dy, &mut g_p, &mut dx_p);
-        check::assert_close32("dx", &dx, &dx_p.cast::<f64>(), 1e-5);
-        let g_p64 = RecurrentParams::<f64, 8, 32, 128> {
-            weight_ih: g_p.weight_ih.cast(),
-            weight_hh: g_p.weight_hh.cast(),
-            bias_ih: g_p.bias_ih.cast(),
-            bias_hh: g_p.bias_hh.cast(),
-        };
-        check::assert_params_close32(&g, &g_p64, 1e-5);
-        let mut g_only = RecurrentParams::zeros();
-        lstm_backward_params(&p, &x, &tape, &dy, &mut g_only);
-        check::assert_params_close32(&g_only, &g_p64, 1e-5);
     }
 
     #[test]
