@@ -820,10 +820,17 @@ pub struct Trainer<T: Float, M: Train<T>, O, const K: usize = 1> {
 
 /// The chunk of samples `fit` runs together (see [`Trainer`]): 8 where the
 /// target has AVX (one 256-bit register of `f32` per 8 samples in the
-/// batched kernels), else 1. Built for SSE2 only, the W1 CNN's per-sample
-/// step already runs its `Dense` backward near the core's SSE2 peak and the
-/// batched kernels' extra broadcasts made it ~10% slower (benches/train.rs).
-pub const CHUNK: usize = if cfg!(target_feature = "avx") { 8 } else { 1 };
+/// batched kernels) or where a `std` build for baseline x86-64 selects the
+/// training kernels' AVX2+FMA clones at run time (`kernels::dispatch`),
+/// else 1. Built for SSE2 only and run on a CPU without AVX2, the W1 CNN's
+/// per-sample step already runs its `Dense` backward near the core's SSE2
+/// peak and the batched kernels' extra broadcasts made it ~10% slower
+/// (benches/train.rs).
+pub const CHUNK: usize = if cfg!(target_feature = "avx") || crate::kernels::dispatch::ENABLED {
+    8
+} else {
+    1
+};
 
 /// `items` (a layer-major batch's tapes) split into the chunks of `K` that
 /// a batched layer runs together and the rest, which it runs sample by

@@ -26,7 +26,7 @@
 //! additions (tests below; the generated code's batched backward is
 //! checked against PyTorch in tests/gradient_fixtures.rs).
 
-use super::blas::madd;
+use super::dispatch::{self, Fused, MulAdd, Unfused};
 use crate::{Activation, DenseParams, Float};
 use nalgebra::SVector;
 
@@ -40,6 +40,17 @@ const R: usize = if cfg!(target_feature = "avx512f") {
 } else {
     4
 };
+
+/// [`R`] in the run-time AVX2 clone (`kernels::dispatch`).
+const R_AVX2: usize = 8;
+
+/// Below this many outputs the forward and `dL/dx` are computed sample by
+/// sample along the inputs ([`few_outputs`], [`dense_backward_batch`]).
+const FEW_OUTPUTS: usize = 8;
+
+/// Partial sums of [`few_outputs`]: one 256-bit register of `f32` for
+/// `O = 1`.
+const LANES: usize = 8;
 
 /// The `I` values of each sample's vector.
 #[inline(always)]
@@ -55,12 +66,41 @@ pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, cons
     xs: [&SVector<T, I>; K],
 ) -> [SVector<T, O>; K] {
     let xs = slices(xs);
+    if let Some(ys) = dispatch::fast(
+        #[inline(always)]
+        || forward::<T, A, Fused, R_AVX2, I, O, K>(p, xs),
+    ) {
+        return ys;
+    }
+    forward::<T, A, Unfused, R, I, O, K>(p, xs)
+}
+
+/// The body of [`dense_batch`], with rows in blocks of `RB`.
+#[inline(always)]
+fn forward<
+    T: Float,
+    A: Activation,
+    M: MulAdd,
+    const RB: usize,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
+    p: &DenseParams<T, I, O>,
+    xs: [&[T; I]; K],
+) -> [SVector<T, O>; K] {
     let w = p.weight.as_slice();
     let b: &[T; O] = &p.bias.data.0[0];
     let mut ys = [[T::zero(); O]; K];
-    let r0 = forward_rows::<T, R, I, O, K>(0, w, b, &xs, &mut ys);
-    if !O.is_multiple_of(R) {
-        forward_rows::<T, 1, I, O, K>(r0, w, b, &xs, &mut ys);
+    if O < FEW_OUTPUTS {
+        for (y, x) in ys.iter_mut().zip(&xs) {
+            few_outputs::<T, M, I, O>(w, b, x, y);
+        }
+    } else {
+        let r0 = forward_rows::<T, M, RB, I, O, K>(0, w, b, &xs, &mut ys);
+        if !O.is_multiple_of(RB) {
+            forward_tail::<T, M, I, O, K>(r0, w, b, &xs, &mut ys);
+        }
     }
     ys.map(|mut y| {
         A::apply(&mut y);
@@ -71,7 +111,14 @@ pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, cons
 /// Rows `r0..` of the batched forward in blocks of `B`; returns the first
 /// row not done.
 #[inline(always)]
-fn forward_rows<T: Float, const B: usize, const I: usize, const O: usize, const K: usize>(
+fn forward_rows<
+    T: Float,
+    M: MulAdd,
+    const B: usize,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
     mut r0: usize,
     w: &[T],
     b: &[T; O],
@@ -88,7 +135,7 @@ fn forward_rows<T: Float, const B: usize, const I: usize, const O: usize, const 
             for (a, x) in acc.iter_mut().zip(xs) {
                 let xv = x[i];
                 for (av, &wv) in a.iter_mut().zip(wb) {
-                    *av = madd(wv, xv, *av);
+                    *av = M::madd(wv, xv, *av);
                 }
             }
         }
@@ -98,6 +145,71 @@ fn forward_rows<T: Float, const B: usize, const I: usize, const O: usize, const 
         r0 += B;
     }
     r0
+}
+
+/// `y = W x + b` for fewer than [`FEW_OUTPUTS`] outputs (a `Dense(1)`
+/// head), one sample: as the per-sample `dense` computes it, [`LANES`]
+/// inputs at a time with their own partial sums, so the loads of `W` and
+/// `x` run along the inputs, contiguously. (As `K` chains of one sum
+/// each, LLVM vectorised across the samples and gathered `x_k[i]` from the
+/// `K` tapes: `vgatherdps` in native builds. Inlined into the `K`-sample
+/// loop it did the same even with the partial sums, so it stays a call:
+/// one per sample, for a handful of multiply-adds' worth of code.)
+#[inline(never)]
+fn few_outputs<T: Float, M: MulAdd, const I: usize, const O: usize>(
+    w: &[T],
+    b: &[T; O],
+    x: &[T; I],
+    y: &mut [T; O],
+) {
+    let mut acc = [[T::zero(); O]; LANES];
+    let (xb, x_rest) = x.as_chunks::<LANES>();
+    let blocks = w.chunks_exact(LANES * O);
+    let w_rest = blocks.remainder();
+    for (wb, xs) in blocks.zip(xb) {
+        for ((a, col), &xi) in acc.iter_mut().zip(wb.chunks_exact(O)).zip(xs) {
+            for (ao, &wo) in a.iter_mut().zip(col) {
+                *ao = M::madd(wo, xi, *ao);
+            }
+        }
+    }
+    for (col, &xi) in w_rest.chunks_exact(O).zip(x_rest) {
+        for (ao, &wo) in acc[0].iter_mut().zip(col) {
+            *ao = M::madd(wo, xi, *ao);
+        }
+    }
+    *y = *b;
+    for a in &acc {
+        for (yo, &ao) in y.iter_mut().zip(a) {
+            *yo += ao;
+        }
+    }
+}
+
+/// Rows `r0..` (fewer than a register block: what is left of `O` after
+/// the blocks) of the batched forward, one sample at a time: for each column of `W` its contiguous run of those rows. Taking
+/// them for all `K` samples at once (a block of one row) let LLVM
+/// vectorise across the samples, loading `x_k[i]` from the `K` tapes with
+/// gathers (`vgatherqps` in `-C target-cpu=native` builds); this way every
+/// load is contiguous. The same additions in the same order as a block of
+/// one row: bit-identical.
+#[inline(always)]
+fn forward_tail<T: Float, M: MulAdd, const I: usize, const O: usize, const K: usize>(
+    r0: usize,
+    w: &[T],
+    b: &[T; O],
+    xs: &[&[T; I]; K],
+    ys: &mut [[T; O]; K],
+) {
+    for (y, x) in ys.iter_mut().zip(xs) {
+        let y = &mut y[r0..];
+        y.copy_from_slice(&b[r0..]);
+        for (col, &xv) in w.chunks_exact(O).zip(x.iter()) {
+            for (yv, &wv) in y.iter_mut().zip(&col[r0..]) {
+                *yv = M::madd(wv, xv, *yv);
+            }
+        }
+    }
 }
 
 /// Backward of [`dense_batch`]: adds the `K` samples' `dL/dW` and `dL/db`
@@ -117,7 +229,34 @@ pub fn dense_backward_batch<
     dys: &[SVector<T, O>; K],
     g: &mut DenseParams<T, I, O>,
 ) -> [SVector<T, I>; K] {
-    let dz = params::<T, A, I, O, K>(slices(xs), ys, dys, g);
+    let xs = slices(xs);
+    if let Some(dx) = dispatch::fast(
+        #[inline(always)]
+        || backward::<T, A, Fused, R_AVX2, I, O, K>(p, xs, ys, dys, g),
+    ) {
+        return dx;
+    }
+    backward::<T, A, Unfused, R, I, O, K>(p, xs, ys, dys, g)
+}
+
+/// The body of [`dense_backward_batch`], with rows in blocks of `RB`.
+#[inline(always)]
+fn backward<
+    T: Float,
+    A: Activation,
+    M: MulAdd,
+    const RB: usize,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
+    p: &DenseParams<T, I, O>,
+    xs: [&[T; I]; K],
+    ys: [&SVector<T, O>; K],
+    dys: &[SVector<T, O>; K],
+    g: &mut DenseParams<T, I, O>,
+) -> [SVector<T, I>; K] {
+    let dz = params::<T, A, M, RB, I, O, K>(xs, ys, dys, g);
     // dx_k[i] = W[:, i] · dz_k: each column of W is read once (from the
     // cache) for the K dot products.
     let mut dx = [[T::zero(); I]; K];
@@ -132,9 +271,21 @@ pub fn dense_backward_batch<
             return dx.map(SVector::from);
         }
     }
-    for (i, col) in w.iter().enumerate() {
+    if O < FEW_OUTPUTS {
+        // Short columns (a `Dense(1)` head): sample by sample, so that
+        // `dx_k` is written contiguously (column by column across the `K`
+        // samples, LLVM vectorised over the samples with gathers and
+        // scattered stores). Each value is the same dot product.
         for (x, d) in dx.iter_mut().zip(&dz) {
-            x[i] = super::blas::dot(col, d);
+            for (xv, col) in x.iter_mut().zip(w) {
+                *xv = dot::<T, M>(col, d);
+            }
+        }
+    } else {
+        for (i, col) in w.iter().enumerate() {
+            for (x, d) in dx.iter_mut().zip(&dz) {
+                x[i] = dot::<T, M>(col, d);
+            }
         }
     }
     dx.map(SVector::from)
@@ -154,13 +305,32 @@ pub fn dense_backward_batch_params<
     dys: &[SVector<T, O>; K],
     g: &mut DenseParams<T, I, O>,
 ) {
-    params::<T, A, I, O, K>(slices(xs), ys, dys, g);
+    let xs = slices(xs);
+    if dispatch::fast(
+        #[inline(always)]
+        || {
+            params::<T, A, Fused, R_AVX2, I, O, K>(xs, ys, dys, g);
+        },
+    )
+    .is_some()
+    {
+        return;
+    }
+    params::<T, A, Unfused, R, I, O, K>(xs, ys, dys, g);
 }
 
 /// `dz_k = act'(y_k) ⊙ dy_k`, `db += Σ dz_k`, `dW += Σ dz_k x_kᵀ`; returns
 /// the `dz_k`.
 #[inline(always)]
-fn params<T: Float, A: Activation, const I: usize, const O: usize, const K: usize>(
+fn params<
+    T: Float,
+    A: Activation,
+    M: MulAdd,
+    const RB: usize,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
     xs: [&[T; I]; K],
     ys: [&SVector<T, O>; K],
     dys: &[SVector<T, O>; K],
@@ -175,17 +345,43 @@ fn params<T: Float, A: Activation, const I: usize, const O: usize, const K: usiz
         }
     }
     let gw = g.weight.as_mut_slice();
-    let r0 = weight_rows::<T, R, I, O, K>(0, gw, &xs, &dz);
-    if !O.is_multiple_of(R) {
-        weight_rows::<T, 1, I, O, K>(r0, gw, &xs, &dz);
+    let r0 = weight_rows::<T, M, RB, I, O, K>(0, gw, &xs, &dz);
+    if !O.is_multiple_of(RB) {
+        weight_tail::<T, M, I, O, K>(r0, gw, &xs, &dz);
     }
     dz
+}
+
+/// `Σ w_k d_k` as [`blas::dot`](super::blas::dot) computes it (16 partial
+/// sums), with `M`'s multiply-add.
+#[inline(always)]
+fn dot<T: Float, M: MulAdd>(w: &[T], d: &[T]) -> T {
+    const LANES: usize = 16;
+    let mut acc = [T::zero(); LANES];
+    let (cw, cd) = (w.as_chunks::<LANES>(), d.as_chunks::<LANES>());
+    for (ws, ds) in cw.0.iter().zip(cd.0) {
+        for ((s, &wv), &dv) in acc.iter_mut().zip(ws).zip(ds) {
+            *s = M::madd(wv, dv, *s);
+        }
+    }
+    let mut tail = T::zero();
+    for (&wv, &dv) in cw.1.iter().zip(cd.1) {
+        tail = M::madd(wv, dv, tail);
+    }
+    super::blas::reduce(&acc) + tail
 }
 
 /// Rows `r0..` of `dW += Σ_k dz_k x_kᵀ` in blocks of `B`; returns the first
 /// row not done.
 #[inline(always)]
-fn weight_rows<T: Float, const B: usize, const I: usize, const O: usize, const K: usize>(
+fn weight_rows<
+    T: Float,
+    M: MulAdd,
+    const B: usize,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
     mut r0: usize,
     gw: &mut [T],
     xs: &[&[T; I]; K],
@@ -203,7 +399,7 @@ fn weight_rows<T: Float, const B: usize, const I: usize, const O: usize, const K
             for (db, x) in d.iter().zip(xs) {
                 let xv = x[i];
                 for (a, &dv) in acc.iter_mut().zip(db) {
-                    *a = madd(dv, xv, *a);
+                    *a = M::madd(dv, xv, *a);
                 }
             }
             gb.copy_from_slice(&acc);
@@ -211,6 +407,29 @@ fn weight_rows<T: Float, const B: usize, const I: usize, const O: usize, const K
         r0 += B;
     }
     r0
+}
+
+/// Rows `r0..` (fewer than a register block) of `dW += Σ_k dz_k x_kᵀ`, one
+/// sample at a time, each column's run of those rows contiguous (for one
+/// row, as in a `Dense(1)` head, a contiguous `dW += dz_k x_k` over the
+/// columns); see [`forward_tail`] for why not all samples at once. Every
+/// weight gradient gets the same additions in the same order (sample by
+/// sample) as in [`weight_rows`]: bit-identical.
+#[inline(always)]
+fn weight_tail<T: Float, M: MulAdd, const I: usize, const O: usize, const K: usize>(
+    r0: usize,
+    gw: &mut [T],
+    xs: &[&[T; I]; K],
+    dz: &[[T; O]; K],
+) {
+    for (d, x) in dz.iter().zip(xs) {
+        let d = &d[r0..];
+        for (col, &xv) in gw.chunks_exact_mut(O).zip(x.iter()) {
+            for (gv, &dv) in col[r0..].iter_mut().zip(d) {
+                *gv = M::madd(dv, xv, *gv);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -306,5 +525,113 @@ mod tests {
         agrees::<Sigmoid, 8, 1, 5>(3);
         agrees::<Softmax, 9, 10, 1>(4);
         agrees::<Relu, 1, 16, 2>(5);
+        // A Dense(1) head on 8 samples (the gather-free few-outputs forms)
+        // and a few outputs off every block size.
+        agrees::<Sigmoid, 64, 1, 8>(6);
+        agrees::<Linear, 33, 5, 8>(7);
+    }
+
+    /// Both bodies (the portable one with a multiply and an add, the
+    /// run-time clone's with fused multiply-adds, here run without the
+    /// clone) against the naive triple loop in `f64`, whatever this CPU
+    /// and build select: forward, `dL/dW`, `dL/db` and `dL/dx`, for row
+    /// counts that exercise the register blocks, their tails and the
+    /// few-outputs forms.
+    #[allow(clippy::needless_range_loop)] // the naive loops index on purpose
+    fn bodies_match_naive<const I: usize, const O: usize, const K: usize>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut p = DenseParams::<f64, I, O>::zeros();
+        p.weight = nalgebra::SMatrix::from_fn(|_, _| rng.normal());
+        p.bias = random(&mut rng);
+        let xs: [SVector<f64, I>; K] = core::array::from_fn(|_| random(&mut rng));
+        let dys: [SVector<f64, O>; K] = core::array::from_fn(|_| random(&mut rng));
+        // Naive: y = W x + b; dW = Σ dy xᵀ, db = Σ dy, dx = Wᵀ dy (Linear).
+        let mut want_gw = [[0.0; O]; I];
+        let mut want_gb = [0.0; O];
+        for k in 0..K {
+            for r in 0..O {
+                let mut y = p.bias[r];
+                for i in 0..I {
+                    y += p.weight[(r, i)] * xs[k][i];
+                    want_gw[i][r] += dys[k][r] * xs[k][i];
+                }
+                want_gb[r] += dys[k][r];
+                let got_f =
+                    forward::<f64, Linear, Fused, R_AVX2, I, O, K>(&p, slices(xs.each_ref()));
+                let got_u = forward::<f64, Linear, Unfused, R, I, O, K>(&p, slices(xs.each_ref()));
+                assert!((got_f[k][r] - y).abs() < 1e-12, "fused y[{k}][{r}]");
+                assert!((got_u[k][r] - y).abs() < 1e-12, "unfused y[{k}][{r}]");
+            }
+        }
+        let ys = dense_batch::<f64, Linear, I, O, K>(&p, xs.each_ref());
+        let mut g_f = DenseParams::zeros();
+        let mut g_u = DenseParams::zeros();
+        let dx_f = backward::<f64, Linear, Fused, R_AVX2, I, O, K>(
+            &p,
+            slices(xs.each_ref()),
+            ys.each_ref(),
+            &dys,
+            &mut g_f,
+        );
+        let dx_u = backward::<f64, Linear, Unfused, R, I, O, K>(
+            &p,
+            slices(xs.each_ref()),
+            ys.each_ref(),
+            &dys,
+            &mut g_u,
+        );
+        for (g, what) in [(&g_f, "fused"), (&g_u, "unfused")] {
+            for i in 0..I {
+                for r in 0..O {
+                    assert!(
+                        (g.weight[(r, i)] - want_gw[i][r]).abs() < 1e-12,
+                        "{what} dW"
+                    );
+                }
+            }
+            for r in 0..O {
+                assert!((g.bias[r] - want_gb[r]).abs() < 1e-12, "{what} db");
+            }
+        }
+        for k in 0..K {
+            for i in 0..I {
+                let want: f64 = (0..O).map(|r| p.weight[(r, i)] * dys[k][r]).sum();
+                assert!((dx_f[k][i] - want).abs() < 1e-12, "fused dx[{k}][{i}]");
+                assert!((dx_u[k][i] - want).abs() < 1e-12, "unfused dx[{k}][{i}]");
+            }
+        }
+        assert!(g_u.weight.norm() > 1e-3, "not vacuous");
+    }
+
+    #[test]
+    fn both_bodies_match_the_naive_loops() {
+        bodies_match_naive::<64, 1, 8>(11);
+        bodies_match_naive::<13, 5, 8>(12);
+        bodies_match_naive::<20, 19, 8>(13);
+        bodies_match_naive::<17, 40, 3>(14);
+    }
+
+    /// Where the build dispatches and the CPU has AVX2 and FMA, the batched
+    /// kernels run the clone; either way their results are the portable
+    /// body's up to rounding, and the portable body's few-outputs forward
+    /// is bit-identical to the per-sample `dense`.
+    #[test]
+    fn dispatched_equals_portable() {
+        let mut rng = Rng::new(21);
+        let mut p = DenseParams::<f32, 64, 1>::zeros();
+        p.weight = nalgebra::SMatrix::from_fn(|_, _| rng.normal() as f32);
+        let xs: [SVector<f32, 64>; 8] =
+            core::array::from_fn(|_| SVector::from_fn(|_, _| rng.normal() as f32));
+        let got = dense_batch::<f32, Linear, 64, 1, 8>(&p, xs.each_ref());
+        let portable = forward::<f32, Linear, Unfused, R, 64, 1, 8>(&p, slices(xs.each_ref()));
+        for k in 0..8 {
+            let one = dense::<f32, Linear, 64, 1>(&p, &xs[k]);
+            assert_eq!(one, portable[k], "bit-identical to dense, sample {k}");
+            assert!((got[k][0] - one[0]).abs() <= 1e-5 * (1.0 + one[0].abs()));
+        }
+        assert_eq!(
+            dispatch::fast(|| ()).is_some(),
+            dispatch::ENABLED && !cfg!(debug_assertions) && dispatch::has_avx2_fma()
+        );
     }
 }

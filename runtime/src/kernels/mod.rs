@@ -65,3 +65,4 @@ pub use epilogue::*;
 mod dropout;
 pub use dropout::*;
 pub(crate) mod thumb;
+pub(crate) mod dispatch;

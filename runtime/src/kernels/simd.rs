@@ -4,8 +4,9 @@
 //! loop) for every other target.
 
 /// `dx[k][i] = W[:, i] · dz[k]` for eight samples `k`, `f32`, on AVX2 with
-/// FMA: returns `false` (and does nothing) where the build lacks them or
-/// `O` is not a multiple of 8.
+/// FMA: returns `false` (and does nothing) where the build lacks them (and,
+/// in a `std` build for baseline x86-64, the CPU too) or `O` is not a
+/// multiple of 8.
 ///
 /// For each column of `W` the eight dot products run in eight registers of
 /// partial sums, reduced together by a transposing `hadd` tree into one
@@ -32,13 +33,25 @@ pub(crate) fn dots8_f32<const O: usize, const I: usize>(
         unsafe { dots8_avx2(w, dz, dx) };
         return true;
     }
+    // A build for baseline x86-64 with `std` (`kernels::dispatch`): the
+    // same kernel where the CPU running it has AVX2 and FMA.
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    if O.is_multiple_of(8) && super::dispatch::has_avx2_fma() {
+        // SAFETY: `dots8_avx2` needs AVX2 and FMA, and `has_avx2_fma` just
+        // found both on this CPU.
+        unsafe { dots8_avx2(w, dz, dx) };
+        return true;
+    }
     false
 }
 
 #[cfg(all(
     target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
+    any(all(target_feature = "avx2", target_feature = "fma"), feature = "std")
 ))]
 #[target_feature(enable = "avx2,fma")]
 fn dots8_avx2<const O: usize, const I: usize>(

@@ -1,0 +1,147 @@
+//! Run-time CPU dispatch for the training kernels (issue 15, item 3, for
+//! the kernels training runs).
+//!
+//! A default `cargo build --release` for x86-64 targets the baseline ISA
+//! (SSE2: 4 `f32` lanes, no FMA), and the project's users build with
+//! default flags. With `std` on x86-64, when the build itself does not
+//! already target AVX2 and FMA, a training kernel checks once per call
+//! (a cached atomic load and a branch: per layer and chunk of samples,
+//! never per value) whether the CPU has them, and if so runs its body in
+//! a clone compiled for them ([`avx2_fma`]). `no_std` and firmware builds,
+//! and builds for a CPU that has them anyway (`-C target-cpu=native`), keep
+//! the compile-time selection: [`ENABLED`] is `false` and the branch and
+//! the clone are not compiled.
+//!
+//! Inside the clone LLVM vectorises the portable loops 8 `f32` lanes wide
+//! with AVX2. `blas::madd` stays a multiply and an add there (it decides at
+//! compile time, for the whole crate), so kernels that want fused
+//! multiply-adds in the clone take a [`MulAdd`] parameter: [`Fused`] in the
+//! clone, [`Unfused`] elsewhere.
+
+use crate::Float;
+
+/// Whether this build dispatches at run time: `std` on x86-64 without
+/// AVX2 and FMA enabled at compile time.
+pub(crate) const ENABLED: bool = cfg!(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+));
+
+/// Whether the CPU this runs on has AVX2 and FMA (only ever `true` where
+/// [`ENABLED`]). `std`'s detection caches the CPUID result: after the first
+/// call this is a relaxed atomic load.
+#[inline(always)]
+#[cfg_attr(
+    not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )),
+    allow(dead_code)
+)]
+pub(crate) fn has_avx2_fma() -> bool {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )))]
+    {
+        false
+    }
+}
+
+/// Runs `f` compiled for AVX2 and FMA: `f` (an `#[inline(always)]`
+/// closure around an `#[inline(always)]` kernel body) is inlined into this
+/// function, whose code LLVM generates for those features.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and FMA: call only after [`has_avx2_fma`]
+/// returned `true`.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn avx2_fma<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
+/// Runs `f` in the AVX2+FMA clone ([`avx2_fma`]) and returns its result
+/// where this build dispatches and the CPU has those features; else
+/// returns `None` without running it, and the caller runs its portable
+/// body:
+///
+/// ```ignore
+/// if let Some(y) = dispatch::fast(#[inline(always)] || body::<Fused>(x)) {
+///     return y;
+/// }
+/// body::<Unfused>(x)
+/// ```
+#[inline(always)]
+pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> Option<R> {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    // Not in debug builds: there the closure and the clone are extra
+    // frames each holding the kernel's by-value result, which pushed the
+    // training steps past their documented stack (tests/stack.rs).
+    if !cfg!(debug_assertions) && has_avx2_fma() {
+        // SAFETY: `has_avx2_fma` just returned `true`: the CPU has AVX2 and
+        // FMA, the only requirement of `avx2_fma`.
+        return Some(unsafe { avx2_fma(f) });
+    }
+    #[cfg(not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )))]
+    let _ = f;
+    None
+}
+
+/// How a kernel body computes `a · b + c`.
+pub(crate) trait MulAdd {
+    /// `a · b + c`.
+    fn madd<T: Float>(a: T, b: T, c: T) -> T;
+}
+
+/// [`blas::madd`](super::blas::madd): fused where the whole build has FMA,
+/// else a multiply and an add.
+pub(crate) struct Unfused;
+
+impl MulAdd for Unfused {
+    #[inline(always)]
+    fn madd<T: Float>(a: T, b: T, c: T) -> T {
+        super::blas::madd(a, b, c)
+    }
+}
+
+/// One fused multiply-add (`mul_add`, LLVM's `fma` intrinsic): only for
+/// code inlined into [`avx2_fma`], where it is one instruction (elsewhere
+/// in a build without FMA it would be a slow library call).
+pub(crate) struct Fused;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn madd<T: Float>(a: T, b: T, c: T) -> T {
+        if cfg!(feature = "std") {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+}
