@@ -5,8 +5,12 @@ so the generated AVX2 copy of a model inlines them (runtime dispatch)."""
 import re, glob, sys
 ATTR = '#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]'
 NOT = '#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]'
+# Usage: tools/mark_inline.py <repo root>; idempotent (run it again after
+# adding kernels).
 root = sys.argv[1]
 files = sorted(glob.glob(root + '/runtime/src/kernels/**/*.rs', recursive=True)) + [root + '/runtime/src/activation.rs', root + '/runtime/src/float.rs']
+# The dispatch plumbing itself is marked by hand.
+files = [f for f in files if not f.endswith('kernels/dispatch.rs')]
 total = 0
 for p in files:
     lines = open(p).read().split('\n')
@@ -33,7 +37,10 @@ for p in files:
                 while k > 0 and (out[k - 1].strip().startswith('#[') or out[k - 1].strip().startswith('#![')):
                     k -= 1
                 attrs = [a.strip() for a in out[k:]]
-                if any('inline(always)' in a for a in attrs) or any(a.startswith('#[cfg_attr(all(feature = "std", target_arch') for a in attrs):
+                # Already forced, deliberately kept out of line
+                # (`inline(never)`), or a `target_feature` clone (which
+                # cannot be `inline(always)`): left as they are.
+                if any('inline(always)' in a or 'inline(never)' in a or 'target_feature' in a for a in attrs) or any(a.startswith('#[cfg_attr(all(feature = "std", target_arch') for a in attrs):
                     pass
                 else:
                     ind = m.group(1)

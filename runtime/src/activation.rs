@@ -145,7 +145,8 @@ impl Activation for Softmax {
     fn scalar<T: Float>(x: T) -> T {
         x
     }
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn apply<T: Float>(y: &mut [T]) {
         let Some(&first) = y.first() else { return };
         let mut max = first;
@@ -164,7 +165,8 @@ impl Activation for Softmax {
             *v *= inv;
         }
     }
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn backward<T: Float>(y: &[T], dy: &mut [T]) {
         // dz_i = y_i (dy_i - Σ_j dy_j y_j)
         let mut dot = T::zero();
@@ -330,6 +332,7 @@ impl Activation for Gelu {
         let x = x.to_f64();
         T::of_f64(x * 0.5 * (1.0 + libm::erf(x * core::f64::consts::FRAC_1_SQRT_2)))
     }
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn backward<T: Float>(_y: &[T], _dy: &mut [T]) {
         #[allow(clippy::let_unit_value)]
         let () = OutputOnly::<T>::UNAVAILABLE;
@@ -356,6 +359,7 @@ impl Activation for Silu {
     fn scalar<T: Float>(x: T) -> T {
         x * x.sigmoid()
     }
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn backward<T: Float>(_y: &[T], _dy: &mut [T]) {
         #[allow(clippy::let_unit_value)]
         let () = OutputOnly::<T>::UNAVAILABLE;
@@ -403,6 +407,7 @@ impl Activation for HardSwish {
         // `(x · relu6(x + 3)) / 6`, PyTorch's order of operations.
         x * relu6(x + T::of_f64(3.0)) / T::of_f64(6.0)
     }
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn backward<T: Float>(_y: &[T], _dy: &mut [T]) {
         #[allow(clippy::let_unit_value)]
         let () = OutputOnly::<T>::UNAVAILABLE;

@@ -11,10 +11,18 @@
 //! The generated method asks [`avx2`] once per call and runs the AVX2
 //! copy when it returns `true`.
 //!
-//! The AVX2 copy computes exactly what the baseline computes: it uses the
-//! wider vectors, not fused multiply-adds (whether a multiply-add is fused
-//! is fixed at compile time by `-C target-feature`, so results never
-//! depend on the CPU the program runs on).
+//! The AVX2 copy of `forward` and `step` computes exactly what the baseline
+//! computes: it uses the wider vectors, not fused multiply-adds (whether a
+//! multiply-add is fused is fixed at compile time by `-C target-feature`),
+//! so inference results never depend on the CPU the program runs on.
+//!
+//! Training is dispatched per kernel instead: the batched `Dense` kernels
+//! of a training step (`dense_batch`, `dense_backward_batch`, in optimised
+//! builds) run a clone compiled for AVX2 + FMA that *does* fuse its
+//! multiply-adds, so a training step on an AVX2 CPU can differ from one on
+//! an older CPU in the last bits (well within the gradient tests' bounds).
+//! The same switch ([`avx2`], [`set_enabled`], `STATICNET_NO_DISPATCH`)
+//! governs both.
 //!
 //! Setting the environment variable `STATICNET_NO_DISPATCH` (to anything)
 //! before the first forward keeps every model on its baseline copy, as

@@ -19,7 +19,8 @@ use crate::{BatchNormParams, Float, Image};
 use nalgebra::SMatrix;
 
 /// Channel `c`'s `(1/√(running_var + ε), running_mean)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 fn channel<T: Float, const C: usize>(p: &BatchNormParams<T, C>, eps: T, c: usize) -> (T, T) {
     let inv = T::one() / (p.running_var[c] + eps).sqrt();
     (inv, p.running_mean[c])
@@ -28,7 +29,8 @@ fn channel<T: Float, const C: usize>(p: &BatchNormParams<T, C>, eps: T, c: usize
 /// Evaluation-mode BatchNorm of a sequence `[S, C]` (or, with `S = 1`, a
 /// vector `[C]`): feature `c` of every step is normalised by channel `c`'s
 /// statistics.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm<T: Float, const C: usize, const S: usize>(
     p: &BatchNormParams<T, C>,
     x: &SMatrix<T, C, S>,
@@ -40,7 +42,8 @@ pub fn batchnorm<T: Float, const C: usize, const S: usize>(
 }
 
 /// [`batchnorm`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_into<T: Float, const C: usize, const S: usize>(
     p: &BatchNormParams<T, C>,
     x: &SMatrix<T, C, S>,
@@ -57,7 +60,8 @@ pub fn batchnorm_into<T: Float, const C: usize, const S: usize>(
 }
 
 /// Evaluation-mode BatchNorm of an image `[C, H, W]`, per channel.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_image<T: Float, const C: usize, const H: usize, const W: usize>(
     p: &BatchNormParams<T, C>,
     x: &Image<T, C, H, W>,
@@ -70,7 +74,8 @@ pub fn batchnorm_image<T: Float, const C: usize, const H: usize, const W: usize>
 
 /// [`batchnorm_image`] written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_image_into<T: Float, const C: usize, const H: usize, const W: usize>(
     p: &BatchNormParams<T, C>,
     x: &Image<T, C, H, W>,
@@ -90,7 +95,8 @@ pub fn batchnorm_image_into<T: Float, const C: usize, const H: usize, const W: u
 
 /// Backward of [`batchnorm`]: adds `dγ = Σ dy ⊙ x̂` and `dβ = Σ dy` into
 /// `grads` and returns `dx = γ/√(var + ε) · dy`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_backward<T: Float, const C: usize, const S: usize>(
     p: &BatchNormParams<T, C>,
     x: &SMatrix<T, C, S>,
@@ -111,7 +117,8 @@ pub fn batchnorm_backward<T: Float, const C: usize, const S: usize>(
 }
 
 /// The parameter gradients of [`batchnorm_backward`] alone (no `dx`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_backward_params<T: Float, const C: usize, const S: usize>(
     p: &BatchNormParams<T, C>,
     x: &SMatrix<T, C, S>,
@@ -133,7 +140,8 @@ pub fn batchnorm_backward_params<T: Float, const C: usize, const S: usize>(
 }
 
 /// Backward of [`batchnorm_image`]; see [`batchnorm_backward`].
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_image_backward<T: Float, const C: usize, const H: usize, const W: usize>(
     p: &BatchNormParams<T, C>,
     x: &Image<T, C, H, W>,
@@ -156,7 +164,8 @@ pub fn batchnorm_image_backward<T: Float, const C: usize, const H: usize, const 
 }
 
 /// The parameter gradients of [`batchnorm_image_backward`] alone.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_image_backward_params<T: Float, const C: usize, const H: usize, const W: usize>(
     p: &BatchNormParams<T, C>,
     x: &Image<T, C, H, W>,
@@ -186,7 +195,8 @@ pub fn batchnorm_image_backward_params<T: Float, const C: usize, const H: usize,
 /// computes its eval mode in this same form). `O(C)`: computed once per
 /// forward, never per value. A bias of the layer before stays in that
 /// layer's sums: `scale · (Σ w·x + b) + shift`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_affine<T: Float, const C: usize>(
     p: &BatchNormParams<T, C>,
     eps: T,
@@ -272,13 +282,15 @@ pub struct BatchNormStats<T: Float, const C: usize> {
 
 impl<T: Float, const C: usize> BatchNormStats<T, C> {
     /// Whether these are a batch's statistics (not the frozen running ones).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn is_batch(&self) -> bool {
         self.count > 0
     }
 }
 
 impl<T: Float, const C: usize> super::TapeRecord<T> for BatchNormStats<T, C> {
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn zeroed() -> Self {
         BatchNormStats {
             mean: [T::zero(); C],
@@ -294,7 +306,8 @@ unsafe impl<T: Float + crate::Zeroable, const C: usize> crate::Zeroable for Batc
 
 /// The running statistics as [`BatchNormStats`] (count 0): what a frozen
 /// `BatchNorm` normalises with.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_running_stats<T: Float, const C: usize>(
     p: &BatchNormParams<T, C>,
 ) -> BatchNormStats<T, C> {
@@ -309,7 +322,8 @@ pub fn batchnorm_running_stats<T: Float, const C: usize>(
 /// as exact in `f64` as PyTorch's). `None` if a channel has fewer than two
 /// values in the batch (N·S < 2), which PyTorch refuses too ("Expected more
 /// than 1 value per channel when training").
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_batch_stats<'a, T, X, const C: usize>(
     xs: impl Iterator<Item = &'a X> + Clone,
 ) -> Option<BatchNormStats<T, C>>
@@ -361,7 +375,8 @@ fn inv_std<T: Float, const C: usize>(s: &BatchNormStats<T, C>, eps: T, c: usize)
 
 /// `y = γ (x − μ)/√(σ² + ε) + β` per channel, with the statistics `s`
 /// (the batch's or the running ones), written into `y`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_train_into<T: Float, X: Channels<T, C>, const C: usize>(
     p: &BatchNormParams<T, C>,
     s: &BatchNormStats<T, C>,
@@ -393,7 +408,8 @@ pub struct BatchNormGradSums<T: Float, const C: usize> {
 /// The batch's `Σ dy` and `Σ dy ⊙ x̂` per channel from each sample's
 /// `(statistics, input, dL/dy)`: what every sample's `dx` needs before any
 /// is computed.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_grad_sums<'a, T, X, const C: usize>(
     samples: impl Iterator<Item = (&'a BatchNormStats<T, C>, &'a X, &'a X)>,
     eps: T,
@@ -424,7 +440,8 @@ where
 }
 
 /// Adds the batch's `dγ = Σ dy ⊙ x̂` and `dβ = Σ dy` into `g`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_train_backward_params<T: Float, const C: usize>(
     sums: &BatchNormGradSums<T, C>,
     g: &mut BatchNormParams<T, C>,
@@ -439,7 +456,8 @@ pub fn batchnorm_train_backward_params<T: Float, const C: usize>(
 /// with: through the batch statistics, `γ/(n √(σ² + ε)) · (n dy − Σ dy −
 /// x̂ Σ(dy ⊙ x̂))` (`sums` over the whole batch, [`batchnorm_grad_sums`]);
 /// with frozen running statistics (`s.count == 0`), `γ/√(var + ε) · dy`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_train_backward<T: Float, X: Channels<T, C>, const C: usize>(
     p: &BatchNormParams<T, C>,
     s: &BatchNormStats<T, C>,
@@ -476,7 +494,8 @@ pub fn batchnorm_train_backward<T: Float, X: Channels<T, C>, const C: usize>(
 /// (1 − momentum)·running + momentum·batch` for the mean and for the
 /// unbiased variance `σ²·n/(n − 1)`, and `num_batches_tracked += 1`, as
 /// PyTorch's `BatchNorm` in `train()`. Nothing for frozen statistics.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn batchnorm_update_running<T: Float, const C: usize>(
     p: &mut BatchNormParams<T, C>,
     s: &BatchNormStats<T, C>,

@@ -37,7 +37,8 @@ fn taps(i: usize, s: usize, p: usize, k: usize, n: usize) -> (usize, usize, usiz
 /// `PT`/`PL` are the zero rows/columns added at the top/left; the bottom and
 /// right padding is whatever `OH`/`OW` imply (TensorFlow's `same` puts the
 /// odd extra row and column there). `K` must be `C·KH·KW`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d<
     T: Float,
@@ -67,7 +68,8 @@ pub fn conv2d<
 /// [`conv2d`] writing its output into `y` (every value is overwritten):
 /// the form a training forward uses to record straight into its tape,
 /// so a large output is never built on the stack and copied.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_into<
     T: Float,
@@ -444,7 +446,8 @@ fn outputs(t: usize, s: usize, p: usize, n: usize, m: usize) -> (usize, usize) {
 /// Backward of [`conv2d`]: given the input `x`, the activated output `y`
 /// kept by the training forward and `dy = dL/dy`, adds `dL/dW` and `dL/db`
 /// into `g` and returns `dL/dx` (zero padding receives no gradient).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward<
     T: Float,
@@ -495,7 +498,8 @@ pub fn conv2d_backward<
 /// [`conv2d_backward`] without `dL/dx`: adds `dL/dW` and `dL/db` into `g`.
 /// What a network's first layer needs in training, where nothing consumes
 /// the input's gradient.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_backward_params<
     T: Float,
@@ -856,7 +860,8 @@ fn dilated_tap(i: usize, s: usize, t: usize, d: usize, p: usize, n: usize) -> Op
 
 /// Grouped, dilated `Conv2d` forward: `[C, H, W]` → `[O, OH, OW]`, with
 /// the bias of `p` if it has one. `K` must be `C/G·KH·KW`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped<
     T: Float,
@@ -891,7 +896,8 @@ pub fn conv2d_grouped<
 
 /// [`conv2d_grouped`] writing its output into `y` (every value is
 /// overwritten), for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_into<
     T: Float,
@@ -1174,7 +1180,8 @@ fn grouped_params<
 /// Backward of [`conv2d_grouped`]: given the input `x`, the activated
 /// output `y` kept by the training forward and `dy = dL/dy`, adds the
 /// parameter gradients into `g` and returns `dL/dx`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_backward<
     T: Float,
@@ -1235,7 +1242,8 @@ pub fn conv2d_grouped_backward<
 
 /// [`conv2d_grouped_backward`] without `dL/dx`, for a network's first
 /// layer.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_grouped_backward_params<
     T: Float,
@@ -1434,6 +1442,7 @@ mod tests {
     /// Filter 1: 1 at (c0, 0, 2), −1 at (c1, 1, 0), bias −1:
     ///   y1[i][j] = x0[2i−1][2j+2] − x1[2i][2j] − 1.
     /// (Terms outside the 5×4 input are zero.)
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn strided_case<T: Float>() -> (Conv2dParams<T, 2, 18>, Image<T, 2, 5, 4>) {
         let f = T::of_f64;
         let mut p = Conv2dParams::<T, 2, 18>::zeros();
@@ -1465,6 +1474,7 @@ mod tests {
     const STRIDED_Y0: [f64; 6] = [1.5, 8.5, 28.5, 31.5, 49.5, 55.5];
     const STRIDED_Y1: [f64; 6] = [-1.0, 1.0, 4.0, -1.0, 10.0, -3.0];
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn strided<T: Float, A: Activation>() -> Image<T, 2, 3, 2> {
         let (p, x) = strided_case::<T>();
         conv2d::<T, A, 2, 5, 4, 2, 3, 3, 2, 2, 1, 0, 3, 2, 18>(&p, &x)
@@ -1472,6 +1482,7 @@ mod tests {
 
     /// The strided case's outputs through the epilogue: scale (2, −1),
     /// shift (1, 0.5), relu: y0 → 2·y0 + 1, y1 → max(0.5 − y1, 0).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn strided_affine_relu_by_hand() {
         let (p, x) = strided_case::<f64>();
@@ -1488,6 +1499,7 @@ mod tests {
         assert_eq!(want1, [1.5, 0.0, 0.0, 1.5, 0.0, 3.5]);
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn strided_asymmetric_padding_by_hand() {
         let want: [f64; 12] = core::array::from_fn(|n| {
@@ -1504,6 +1516,7 @@ mod tests {
         close(strided::<f32, Relu>().as_flat(), &relu, 0.0);
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn fused_activations_by_hand() {
         let y = strided::<f64, Sigmoid>();
@@ -1527,6 +1540,7 @@ mod tests {
     /// row/column at the bottom/right only (PT = PL = 0, OH = OW = 3).
     /// kernel [[1, 2], [3, 4]], x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]]:
     /// y[i][j] = x[i][j] + 2x[i][j+1] + 3x[i+1][j] + 4x[i+1][j+1].
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn same_padding_even_kernel_by_hand() {
         let mut p = Conv2dParams::<f64, 1, 4>::zeros();
@@ -1606,6 +1620,7 @@ mod tests {
         }};
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn conv2d_backward_matches_finite_differences() {
         // The strided, asymmetrically padded geometry, every activation.
@@ -1760,6 +1775,7 @@ mod tests {
     }
 
     /// The straightforward definition (padded cross-correlation), in f64.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn conv2d_matches_the_definition_on_a_larger_case() {
         const C: usize = 3;
@@ -1797,6 +1813,7 @@ mod tests {
 
     /// `Conv2d` with `groups`, `dilation` and `bias = false` (the grouped
     /// kernels) against finite differences.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn grouped_backward_matches_finite_differences() {
         use crate::kernels::depthwise::tests::check_grouped;
@@ -1814,6 +1831,7 @@ mod tests {
 
     /// The grouped kernel with `groups = 1`, dilation 1 and a bias is the
     /// default `Conv2d` kernel (which the definition test above checks).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn grouped_with_defaults_is_conv2d() {
         let mut rng = Rng::new(34);

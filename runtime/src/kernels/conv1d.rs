@@ -112,7 +112,8 @@ fn output_step<
 /// `KW` taps `D` steps apart, stride `ST`, `P` zero steps before the input
 /// (the padding after is whatever `OS` implies), `G` groups; `K` must be
 /// `(F/G)·KW` and `B` either `O` (bias) or 0 (no bias).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d<
     T: Float,
@@ -139,7 +140,8 @@ pub fn conv1d<
 
 /// [`conv1d`] writing its output into `y` (every value is overwritten),
 /// for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_into<
     T: Float,
@@ -242,7 +244,8 @@ fn params_and_dz<
 /// Backward of [`conv1d`]: given the input `x`, the activated output `y`
 /// kept by the training forward and `dy = dL/dy`, adds `dL/dW` and `dL/db`
 /// into `g` and returns `dL/dx` (the padding receives no gradient).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_backward<
     T: Float,
@@ -292,7 +295,8 @@ pub fn conv1d_backward<
 
 /// [`conv1d_backward`] without `dL/dx`: adds `dL/dW` and `dL/db` into `g`
 /// (a network's first layer, where nothing consumes the input's gradient).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_backward_params<
     T: Float,
@@ -335,6 +339,7 @@ pub struct Conv1dState<T, const F: usize, const H: usize> {
 
 impl<T: Float, const F: usize, const H: usize> Conv1dState<T, F, H> {
     /// The state before the first step.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn zeros() -> Self {
         Self {
             history: [[T::zero(); F]; H],
@@ -345,6 +350,7 @@ impl<T: Float, const F: usize, const H: usize> Conv1dState<T, F, H> {
 }
 
 impl<T: Float, const F: usize, const H: usize> Default for Conv1dState<T, F, H> {
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn default() -> Self {
         Self::zeros()
     }
@@ -354,7 +360,8 @@ impl<T: Float, const F: usize, const H: usize> Default for Conv1dState<T, F, H> 
 /// output for input `x` given the last `H` inputs in `state`, which is
 /// then updated. After `S` steps from [`Conv1dState::zeros`] the outputs
 /// are exactly the columns of [`conv1d`] on the whole sequence.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_step<
     T: Float,
@@ -565,7 +572,8 @@ impl<
 /// [`conv1d`] with the epilogue `e` in place of the activation, applied to
 /// each output step's `O` sums before they are stored (with
 /// [`AffineThen`]: BatchNorm and an activation fused in).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn conv1d_epilogue<
     T: Float,
@@ -641,6 +649,7 @@ mod tests {
     /// `x = [1, 2, 3, 4, 5, 6]`:
     /// `y[i] = 1·x[i−4] + 10·x[i−2] + 100·x[i] + 0.5` (zero before the start):
     /// y = [100.5, 200.5, 310.5, 420.5, 531.5, 642.5].
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn dilated_causal_by_hand() {
         let mut p = Conv1dParams::<f64, 1, 3, 1>::zeros();
@@ -678,6 +687,7 @@ mod tests {
     /// at i = 0, 1 read padded positions {−1, 0, 1} and {1, 2, 3}:
     /// f0 = [0 + 2·1 + 3·2, 1·2 + 2·3 + 3·4] = [8, 20],
     /// f1 = [0 + 0 + 3, −3 + 0 + 1] = [3, −2].
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn groups_and_stride_by_hand() {
         let mut p = Conv1dParams::<f64, 2, 3, 2>::zeros();
@@ -738,6 +748,7 @@ mod tests {
         }};
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn conv1d_backward_matches_finite_differences() {
         // valid, k = 3
@@ -833,6 +844,7 @@ mod tests {
 
     /// The definition (PyTorch's formula), in f64, on a larger strided,
     /// dilated, grouped, padded case.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn conv1d_matches_the_definition() {
         const S: usize = 11;
@@ -868,8 +880,10 @@ mod tests {
 
     /// Streaming equals the forward exactly, in f64 and f32, with every
     /// tap count and dilation that reaches back past the start.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn step_equals_forward_exactly() {
+        #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
         fn run<T: Float, A: Activation>(seed: u64) {
             let mut rng = Rng::new(seed);
             let mut p = Conv1dParams::<T, 3, 6, 3>::zeros();

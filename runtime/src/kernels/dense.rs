@@ -101,7 +101,8 @@ fn affine<T: Float, const I: usize, const O: usize>(p: &DenseParams<T, I, O>, x:
 
 /// `Dense` on a vector: `act(W x + b)`, the activation applied in registers
 /// before the result is returned.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
@@ -112,7 +113,8 @@ pub fn dense<T: Float, A: Activation, const I: usize, const O: usize>(
 }
 
 /// [`dense`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_into<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
@@ -124,7 +126,8 @@ pub fn dense_into<T: Float, A: Activation, const I: usize, const O: usize>(
 }
 
 /// `Dense` applied to every step of a sequence `[S, I]` → `[S, O]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
     p: &DenseParams<T, I, O>,
     x: &SMatrix<T, I, S>,
@@ -135,7 +138,8 @@ pub fn dense_seq<T: Float, A: Activation, const I: usize, const O: usize, const 
 }
 
 /// [`dense_seq`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_seq_into<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
     p: &DenseParams<T, I, O>,
     x: &SMatrix<T, I, S>,
@@ -186,7 +190,8 @@ fn backward_step<T: Float, A: Activation, const I: usize, const O: usize, const 
 /// training forward kept and `dy = dL/dy`, adds `dL/dW = dz xᵀ` and
 /// `dL/db = dz` (with `dz = act'(z) ⊙ dy`) into `g` and returns
 /// `dL/dx = Wᵀ dz`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_backward<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
@@ -208,7 +213,8 @@ pub fn dense_backward<T: Float, A: Activation, const I: usize, const O: usize>(
 
 /// [`dense_backward`] without `dL/dx`, for a network's first layer: adds
 /// the parameter gradients into `g` and skips the `Wᵀ dz` product.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_backward_params<T: Float, A: Activation, const I: usize, const O: usize>(
     x: &SVector<T, I>,
     y: &SVector<T, O>,
@@ -220,7 +226,8 @@ pub fn dense_backward_params<T: Float, A: Activation, const I: usize, const O: u
 
 /// Backward of [`dense_seq`]: the parameter gradients are summed over the
 /// steps; returns `dL/dx` for every step.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_seq_backward<
     T: Float,
     A: Activation,
@@ -247,7 +254,8 @@ pub fn dense_seq_backward<
 }
 
 /// [`dense_seq_backward`] without `dL/dx`, for a network's first layer.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_seq_backward_params<
     T: Float,
     A: Activation,
@@ -308,7 +316,8 @@ fn linear_no_bias<T: Float, const I: usize, const O: usize>(w: &[T], x: &[T]) ->
 }
 
 /// `Dense` without a bias on a vector: `act(W x)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseNoBiasParams<T, I, O>,
     x: &SVector<T, I>,
@@ -319,7 +328,8 @@ pub fn dense_no_bias<T: Float, A: Activation, const I: usize, const O: usize>(
 }
 
 /// [`dense_no_bias`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_into<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseNoBiasParams<T, I, O>,
     x: &SVector<T, I>,
@@ -331,7 +341,8 @@ pub fn dense_no_bias_into<T: Float, A: Activation, const I: usize, const O: usiz
 }
 
 /// [`dense_no_bias`] applied to every step of a sequence `[S, I]` → `[S, O]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_seq<
     T: Float,
     A: Activation,
@@ -349,7 +360,8 @@ pub fn dense_no_bias_seq<
 
 /// [`dense_no_bias_seq`] written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_seq_into<
     T: Float,
     A: Activation,
@@ -407,7 +419,8 @@ fn no_bias_steps<T: Float, A: Activation, const I: usize, const O: usize, const 
 }
 
 /// Backward of [`dense_no_bias`]: adds `dL/dW` into `g`, returns `dL/dx`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_backward<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseNoBiasParams<T, I, O>,
     x: &SVector<T, I>,
@@ -428,7 +441,8 @@ pub fn dense_no_bias_backward<T: Float, A: Activation, const I: usize, const O: 
 }
 
 /// [`dense_no_bias_backward`] without `dL/dx`, for a network's first layer.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_backward_params<T: Float, A: Activation, const I: usize, const O: usize>(
     x: &SVector<T, I>,
     y: &SVector<T, O>,
@@ -440,7 +454,8 @@ pub fn dense_no_bias_backward_params<T: Float, A: Activation, const I: usize, co
 
 /// Backward of [`dense_no_bias_seq`]: `dL/dW` summed over the steps into
 /// `g`; returns `dL/dx` for every step.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_seq_backward<
     T: Float,
     A: Activation,
@@ -467,7 +482,8 @@ pub fn dense_no_bias_seq_backward<
 }
 
 /// [`dense_no_bias_seq_backward`] without `dL/dx`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_seq_backward_params<
     T: Float,
     A: Activation,
@@ -488,7 +504,8 @@ pub fn dense_no_bias_seq_backward_params<
 // (`epilogue.rs`) runs on the `O` sums in registers before they are stored.
 
 /// `Dense` on a vector with the epilogue `e` in place of the activation.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
@@ -500,7 +517,8 @@ pub fn dense_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usiz
 }
 
 /// `Dense` without a bias on a vector with the epilogue `e`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_epilogue<T: Float, E: Epilogue<T, O>, const I: usize, const O: usize>(
     p: &DenseNoBiasParams<T, I, O>,
     x: &SVector<T, I>,
@@ -555,7 +573,8 @@ fn seq_epilogue_into<
 /// `act(scale_c · (W x + b)_c + shift_c)` on a vector: `Dense`, then a
 /// per-channel affine (BatchNorm's inference statistics,
 /// [`batchnorm_affine`](super::batchnorm_affine)), then `A`, in one loop.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_affine<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseParams<T, I, O>,
     x: &SVector<T, I>,
@@ -565,7 +584,8 @@ pub fn dense_affine<T: Float, A: Activation, const I: usize, const O: usize>(
 }
 
 /// [`dense_affine`] on every step of a sequence `[S, I]` → `[S, O]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_seq_affine<T: Float, A: Activation, const I: usize, const O: usize, const S: usize>(
     p: &DenseParams<T, I, O>,
     x: &SMatrix<T, I, S>,
@@ -575,7 +595,8 @@ pub fn dense_seq_affine<T: Float, A: Activation, const I: usize, const O: usize,
 }
 
 /// [`dense_affine`] without a bias: `act(scale_c · (W x)_c + shift_c)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_affine<T: Float, A: Activation, const I: usize, const O: usize>(
     p: &DenseNoBiasParams<T, I, O>,
     x: &SVector<T, I>,
@@ -585,7 +606,8 @@ pub fn dense_no_bias_affine<T: Float, A: Activation, const I: usize, const O: us
 }
 
 /// [`dense_no_bias_affine`] on every step of a sequence.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_no_bias_seq_affine<
     T: Float,
     A: Activation,

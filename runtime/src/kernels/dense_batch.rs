@@ -60,7 +60,8 @@ fn slices<T: Float, const N: usize, const K: usize>(xs: [&SVector<T, N>; K]) -> 
 
 /// `Dense` forward on `K` samples: `act(W x_k + b)` for each `x_k`; equal to
 /// [`dense`](super::dense) on each (up to rounding order).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, const K: usize>(
     p: &DenseParams<T, I, O>,
     xs: [&SVector<T, I>; K],
@@ -215,7 +216,8 @@ fn forward_tail<T: Float, M: MulAdd, const I: usize, const O: usize, const K: us
 /// Backward of [`dense_batch`]: adds the `K` samples' `dL/dW` and `dL/db`
 /// into `g` and returns each sample's `dL/dx`. `ys` are the activated
 /// outputs the training forward kept, `dys` the upstream gradients.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_backward_batch<
     T: Float,
     A: Activation,
@@ -292,7 +294,8 @@ fn backward<
 }
 
 /// [`dense_backward_batch`] without `dL/dx`, for a network's first layer.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dense_backward_batch_params<
     T: Float,
     A: Activation,

@@ -42,7 +42,8 @@ fn depthwise_asserts<
 /// `DepthwiseConv2d` forward: `[C, H, W]` → `[O, OH, OW]` with `O = C·M`.
 /// `PT`/`PL` are the zero rows/columns at the top/left (the bottom/right
 /// padding is what `OH`/`OW` imply), `DH`/`DW` the dilation, `K = KH·KW`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d<
     T: Float,
@@ -73,7 +74,8 @@ pub fn depthwise_conv2d<
 
 /// [`depthwise_conv2d`] writing its output into `y` (every value is
 /// overwritten), for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d_into<
     T: Float,
@@ -108,7 +110,8 @@ pub fn depthwise_conv2d_into<
 /// Backward of [`depthwise_conv2d`]: given the input `x`, the activated
 /// output `y` and `dy = dL/dy`, adds `dL/dW` (and `dL/db`) into `g` and
 /// returns `dL/dx`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d_backward<
     T: Float,
@@ -144,7 +147,8 @@ pub fn depthwise_conv2d_backward<
 
 /// [`depthwise_conv2d_backward`] without `dL/dx`, for a network's first
 /// layer.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_conv2d_backward_params<
     T: Float,
@@ -356,6 +360,7 @@ pub(crate) mod tests {
     /// Output 2 (channel 1, m 0): kernel [[1, 1], [1, 1]], bias 0: the window sum of x1.
     /// Output 3 (channel 1, m 1): kernel [[2, 0], [0, −1]], bias −0.5:
     ///   y = 2·x1[i][j] − x1[i+1][j+1] − 0.5.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn multiplier_two_by_hand() {
         let mut p = Conv2dParams::<f64, 4, 4>::zeros();
@@ -419,6 +424,7 @@ pub(crate) mod tests {
     /// x[h][w] = 5h + w (5×5, valid): y[i][j] = x[i][j] + x[i+2][j+2] =
     /// 10i + 2j + 12. With stride 2 and one zero row/column on top/left:
     /// y[i][j] = x[2i−1][2j−1] + x[2i+1][2j+1] (zero outside).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn dilation_by_hand() {
         let mut p = Conv2dNoBiasParams::<f64, 1, 4>::zeros();
@@ -459,6 +465,7 @@ pub(crate) mod tests {
     /// [`conv2d_grouped`] with activation `A` against fourth-order central
     /// differences of `L = Σ r ⊙ y` in f64, for every weight, bias (if
     /// `P` has one) and input value.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn check_grouped<
         A: Activation,
@@ -570,6 +577,7 @@ pub(crate) mod tests {
         check_grad(what, &pt, |q| q.1.as_flat_mut(), loss, dx.as_flat());
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn depthwise_backward_matches_finite_differences() {
         // m = 1, 3×3, same padding (1, 1), every activation.

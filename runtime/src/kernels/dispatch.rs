@@ -41,22 +41,10 @@ pub(crate) const ENABLED: bool = cfg!(all(
     allow(dead_code)
 )]
 pub(crate) fn has_avx2_fma() -> bool {
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    ))]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    )))]
-    {
-        false
-    }
+    // The crate-wide answer: the same cached CPUID check the generated
+    // models' dispatch uses, so `dispatch::set_enabled(false)` and
+    // `STATICNET_NO_DISPATCH` switch the training kernels' clones off too.
+    crate::dispatch::avx2()
 }
 
 /// Runs `f` compiled for AVX2 and FMA: `f` (an `#[inline(always)]`

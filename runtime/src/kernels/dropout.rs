@@ -14,7 +14,8 @@ use crate::{Float, Rng, Tensor};
 /// from `rng` in [`DropoutMode::Draw`]: value `i` is dropped when the
 /// generator's next uniform in `[0, 1)` is below `rate`) and `y = mask ⊙
 /// x`. Every value of `mask` and `y` is written.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dropout_train_into<T: Float, X: Tensor<T>>(
     x: &X,
     rate: f64,
@@ -49,7 +50,8 @@ pub fn dropout_train_into<T: Float, X: Tensor<T>>(
 }
 
 /// Backward of [`dropout_train_into`]: `dx = mask ⊙ dy`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn dropout_backward<T: Float, X: Tensor<T>>(mask: &X, dy: &X) -> X {
     let mut dx = *dy;
     for (d, &m) in dx.as_flat_mut().iter_mut().zip(mask.as_flat()) {

@@ -9,7 +9,8 @@ use nalgebra::SMatrix;
 /// An activation layer on a vector or a sequence (`SMatrix<T, F, S>`): an
 /// element-wise activation acts on every value; `Softmax` acts on each
 /// column (the whole vector, or the features of one step).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate<T: Float, A: Activation, const F: usize, const S: usize>(
     mut x: SMatrix<T, F, S>,
 ) -> SMatrix<T, F, S> {
@@ -19,7 +20,8 @@ pub fn activate<T: Float, A: Activation, const F: usize, const S: usize>(
 
 /// [`activate`] of `x` written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_into<T: Float, A: Activation, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
     y: &mut SMatrix<T, F, S>,
@@ -29,7 +31,8 @@ pub fn activate_into<T: Float, A: Activation, const F: usize, const S: usize>(
 }
 
 /// [`activate`] in place.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_in_place<T: Float, A: Activation, const F: usize, const S: usize>(
     x: &mut SMatrix<T, F, S>,
 ) {
@@ -45,7 +48,8 @@ pub fn activate_in_place<T: Float, A: Activation, const F: usize, const S: usize
 /// An activation layer on an image: element-wise activations act on every
 /// value; `Softmax` acts across the channels of each pixel (Keras' default
 /// axis, the channel axis).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_image<T: Float, A: Activation, const C: usize, const H: usize, const W: usize>(
     mut x: Image<T, C, H, W>,
 ) -> Image<T, C, H, W> {
@@ -55,7 +59,8 @@ pub fn activate_image<T: Float, A: Activation, const C: usize, const H: usize, c
 
 /// [`activate_image`] of `x` written into `y`, for recording straight
 /// into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_image_into<
     T: Float,
     A: Activation,
@@ -71,7 +76,8 @@ pub fn activate_image_into<
 }
 
 /// [`activate_image`] in place.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_image_in_place<
     T: Float,
     A: Activation,
@@ -101,7 +107,8 @@ pub fn activate_image_in_place<
 
 /// Backward of [`activate`]: `dL/dx` from the layer's output `y` and
 /// `dy = dL/dy` (per column for `Softmax`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_backward<T: Float, A: Activation, const F: usize, const S: usize>(
     y: &SMatrix<T, F, S>,
     dy: &SMatrix<T, F, S>,
@@ -123,7 +130,8 @@ pub fn activate_backward<T: Float, A: Activation, const F: usize, const S: usize
 
 /// Backward of [`activate_image`]: `dL/dx` from the layer's output `y` and
 /// `dy = dL/dy` (across the channels of each pixel for `Softmax`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_image_backward<
     T: Float,
     A: Activation,
@@ -168,7 +176,8 @@ pub fn activate_image_backward<
 /// [`Activation::NEEDS_INPUT`]): `dL/dx` from the input `x` and
 /// `dy = dL/dy`. Also the first half of the backward of a `Dense` with
 /// such an activation fused in, `x` then being its pre-activation.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_backward_input<T: Float, A: Activation, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
     dy: &SMatrix<T, F, S>,
@@ -186,7 +195,8 @@ pub fn activate_backward_input<T: Float, A: Activation, const F: usize, const S:
 
 /// Backward of [`activate_image`] from the input, as
 /// [`activate_backward_input`] (element-wise activations).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn activate_image_backward_input<
     T: Float,
     A: Activation,
@@ -213,7 +223,8 @@ pub fn activate_image_backward_input<
 
 /// `acc += g`, element by element: a node read by several layers gets
 /// the sum of the gradients its readers send back.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn accumulate<T: Float, X: crate::Tensor<T>>(acc: &mut X, g: &X) {
     for (a, &b) in acc.as_flat_mut().iter_mut().zip(g.as_flat()) {
         *a += b;

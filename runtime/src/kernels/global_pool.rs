@@ -30,7 +30,8 @@ fn first_max<T: Float>(v: impl Iterator<Item = T>) -> (usize, T) {
 }
 
 /// Global average pooling of an image: the mean of each channel.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_avg_pool2d<T: Float, const C: usize, const H: usize, const W: usize>(
     x: &Image<T, C, H, W>,
 ) -> SVector<T, C> {
@@ -40,7 +41,8 @@ pub fn global_avg_pool2d<T: Float, const C: usize, const H: usize, const W: usiz
 
 /// Backward of [`global_avg_pool2d`]: every pixel of channel `c` receives
 /// `dy[c] / (H·W)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_avg_pool2d_backward<T: Float, const C: usize, const H: usize, const W: usize>(
     dy: &SVector<T, C>,
 ) -> Image<T, C, H, W> {
@@ -50,7 +52,8 @@ pub fn global_avg_pool2d_backward<T: Float, const C: usize, const H: usize, cons
 
 /// Global max pooling of an image: the maximum of each channel (NaN
 /// propagates).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_max_pool2d<T: Float, const C: usize, const H: usize, const W: usize>(
     x: &Image<T, C, H, W>,
 ) -> SVector<T, C> {
@@ -59,7 +62,8 @@ pub fn global_max_pool2d<T: Float, const C: usize, const H: usize, const W: usiz
 
 /// Backward of [`global_max_pool2d`]: `dy[c]` goes to the first maximum of
 /// channel `c` (row-major), every other pixel receives zero.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_max_pool2d_backward<T: Float, const C: usize, const H: usize, const W: usize>(
     x: &Image<T, C, H, W>,
     dy: &SVector<T, C>,
@@ -76,7 +80,8 @@ pub fn global_max_pool2d_backward<T: Float, const C: usize, const H: usize, cons
 
 /// Global average pooling of a sequence `[S, F]` (one column per step):
 /// the mean of each feature over the steps.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_avg_pool1d<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, F> {
@@ -91,7 +96,8 @@ pub fn global_avg_pool1d<T: Float, const F: usize, const S: usize>(
 }
 
 /// Backward of [`global_avg_pool1d`]: every step receives `dy / S`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_avg_pool1d_backward<T: Float, const F: usize, const S: usize>(
     dy: &SVector<T, F>,
 ) -> SMatrix<T, F, S> {
@@ -102,7 +108,8 @@ pub fn global_avg_pool1d_backward<T: Float, const F: usize, const S: usize>(
 
 /// Global max pooling of a sequence: the maximum of each feature over the
 /// steps (NaN propagates).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_max_pool1d<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, F> {
@@ -111,7 +118,8 @@ pub fn global_max_pool1d<T: Float, const F: usize, const S: usize>(
 
 /// Backward of [`global_max_pool1d`]: `dy[f]` goes to the first step at
 /// which feature `f` is largest, every other step receives zero.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn global_max_pool1d_backward<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
     dy: &SVector<T, F>,

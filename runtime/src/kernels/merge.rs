@@ -10,7 +10,8 @@ use crate::{Float, Image, Tensor};
 use nalgebra::SMatrix;
 
 /// `Σ xs`, element-wise, in the order given (as PyTorch's `a + b + c`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn add<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
     let mut y = X::zeros();
     add_into::<T, X, N>(xs, &mut y);
@@ -18,7 +19,8 @@ pub fn add<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
 }
 
 /// [`add`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn add_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mut X) {
     const { assert!(N >= 2, "add: a merge has at least two inputs") };
     *y = *xs[0];
@@ -30,7 +32,8 @@ pub fn add_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mut X) 
 }
 
 /// `Π xs`, element-wise, in the order given.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn multiply<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
     let mut y = X::zeros();
     multiply_into::<T, X, N>(xs, &mut y);
@@ -38,7 +41,8 @@ pub fn multiply<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N]) -> X {
 }
 
 /// [`multiply`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn multiply_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mut X) {
     const { assert!(N >= 2, "multiply: a merge has at least two inputs") };
     *y = *xs[0];
@@ -51,7 +55,8 @@ pub fn multiply_into<T: Float, X: Tensor<T>, const N: usize>(xs: [&X; N], y: &mu
 
 /// dL/d(input `i`) of [`multiply`]: `dy ⊙ Π_{j≠i} x_j` (the product of the
 /// other inputs, in order, so a zero input is handled exactly).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn multiply_backward<T: Float, X: Tensor<T>, const N: usize>(
     xs: [&X; N],
     dy: &X,
@@ -70,7 +75,8 @@ pub fn multiply_backward<T: Float, X: Tensor<T>, const N: usize>(
 
 /// Vectors or sequences joined along their features: `[t, A]` and `[t, B]`
 /// give `[t, A + B]` (each step's features of `a`, then of `b`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_features<T: Float, const A: usize, const B: usize, const F: usize, const S: usize>(
     a: &SMatrix<T, A, S>,
     b: &SMatrix<T, B, S>,
@@ -82,7 +88,8 @@ pub fn concat_features<T: Float, const A: usize, const B: usize, const F: usize,
 
 /// [`concat_features`] written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_features_into<
     T: Float,
     const A: usize,
@@ -103,7 +110,8 @@ pub fn concat_features_into<
 
 /// Backward of [`concat_features`]: the parts of `dy` that came from `a`
 /// (`first`) or from `b`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_features_backward<
     T: Float,
     const A: usize,
@@ -122,7 +130,8 @@ pub fn concat_features_backward<
 
 /// Images joined along their channels: `[A, h, w]` and `[B, h, w]` give
 /// `[A + B, h, w]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_channels<
     T: Float,
     const A: usize,
@@ -141,7 +150,8 @@ pub fn concat_channels<
 
 /// [`concat_channels`] written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_channels_into<
     T: Float,
     const A: usize,
@@ -161,7 +171,8 @@ pub fn concat_channels_into<
 }
 
 /// Backward of [`concat_channels`].
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn concat_channels_backward<
     T: Float,
     const A: usize,

@@ -64,5 +64,5 @@ mod epilogue;
 pub use epilogue::*;
 mod dropout;
 pub use dropout::*;
-pub(crate) mod thumb;
 pub(crate) mod dispatch;
+pub(crate) mod thumb;

@@ -43,7 +43,8 @@ fn window<T, const H: usize, const W: usize>(
 
 /// Max pooling with window `KH×KW` and stride `SH×SW`; NaN propagates, as
 /// in PyTorch.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d<
     T: Float,
@@ -66,7 +67,8 @@ pub fn max_pool2d<
 
 /// [`max_pool2d`] writing its output into `y` (every value is overwritten),
 /// for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn max_pool2d_into<
     T: Float,
@@ -141,7 +143,8 @@ pub fn max_pool2d_into<
 }
 
 /// Average pooling with window `KH×KW` and stride `SH×SW`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn avg_pool2d<
     T: Float,
@@ -164,7 +167,8 @@ pub fn avg_pool2d<
 
 /// [`avg_pool2d`] writing its output into `y` (every value is overwritten),
 /// for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn avg_pool2d_into<
     T: Float,
@@ -214,7 +218,8 @@ pub fn avg_pool2d_into<
 /// known maximum has no dependency chain from one value to the next,
 /// unlike recomputing the maximum (a fifth of a CNN training step, in
 /// benches/train.rs, before this change).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 #[allow(clippy::needless_range_loop)] // window indices are the arithmetic itself
 pub fn max_pool2d_backward<
@@ -295,7 +300,8 @@ pub fn max_pool2d_backward<
 /// Backward of [`avg_pool2d`]: each output's gradient is spread evenly over
 /// its window (`x` is not needed; it is taken for symmetry with
 /// [`max_pool2d_backward`]).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 #[allow(clippy::too_many_arguments)]
 pub fn avg_pool2d_backward<
     T: Float,

@@ -15,6 +15,7 @@ fn is_nan<T: Float>(v: T) -> bool {
 }
 
 /// The window sizes every 1-D pooling kernel relies on.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 const fn assert_windows<const S: usize, const KW: usize, const ST: usize, const OS: usize>() {
     assert!(
         KW > 0 && ST > 0,
@@ -28,7 +29,8 @@ const fn assert_windows<const S: usize, const KW: usize, const ST: usize, const 
 
 /// Max pooling with window `KW` and stride `ST` over the steps; NaN
 /// propagates, as in PyTorch.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn max_pool1d<
     T: Float,
     const S: usize,
@@ -46,7 +48,8 @@ pub fn max_pool1d<
 
 /// [`max_pool1d`] writing its output into `y` (every value is overwritten),
 /// for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn max_pool1d_into<
     T: Float,
     const S: usize,
@@ -74,7 +77,8 @@ pub fn max_pool1d_into<
 }
 
 /// Average pooling with window `KW` and stride `ST` over the steps.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn avg_pool1d<
     T: Float,
     const S: usize,
@@ -92,7 +96,8 @@ pub fn avg_pool1d<
 
 /// [`avg_pool1d`] writing its output into `y` (every value is overwritten),
 /// for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn avg_pool1d_into<
     T: Float,
     const S: usize,
@@ -123,7 +128,8 @@ pub fn avg_pool1d_into<
 /// Backward of [`max_pool1d`]: each output's gradient goes to the first
 /// step of its window holding the maximum `y` (PyTorch's rule on ties;
 /// overlapping windows add up).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn max_pool1d_backward<
     T: Float,
     const S: usize,
@@ -158,7 +164,8 @@ pub fn max_pool1d_backward<
 
 /// Backward of [`avg_pool1d`]: each output's gradient spread evenly over
 /// its window (`x` and `y` are not needed; taken for symmetry).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn avg_pool1d_backward<
     T: Float,
     const S: usize,

@@ -19,7 +19,8 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
 }
 
 /// Flattens an image `[C, H, W]` to `[C·H·W]` (`N` must equal `C·H·W`).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_image<T: Float, const C: usize, const H: usize, const W: usize, const N: usize>(
     x: &Image<T, C, H, W>,
 ) -> SVector<T, N> {
@@ -31,7 +32,8 @@ pub fn flatten_image<T: Float, const C: usize, const H: usize, const W: usize, c
 
 /// Flattens a sequence `[S, F]` to `[S·F]` (`N` must equal `S·F`); the
 /// storage order already is PyTorch's.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_seq<T: Float, const F: usize, const S: usize, const N: usize>(
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, N> {
@@ -43,7 +45,8 @@ pub fn flatten_seq<T: Float, const F: usize, const S: usize, const N: usize>(
 
 /// [`flatten_image`] written into `y`, for recording straight into a
 /// tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_image_into<
     T: Float,
     const C: usize,
@@ -59,7 +62,8 @@ pub fn flatten_image_into<
 }
 
 /// [`flatten_seq`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_seq_into<T: Float, const F: usize, const S: usize, const N: usize>(
     x: &SMatrix<T, F, S>,
     y: &mut SVector<T, N>,
@@ -69,7 +73,8 @@ pub fn flatten_seq_into<T: Float, const F: usize, const S: usize, const N: usize
 }
 
 /// Backward of [`flatten_image`]: reshapes `dL/dy` back to `[C, H, W]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_image_backward<
     T: Float,
     const C: usize,
@@ -86,7 +91,8 @@ pub fn flatten_image_backward<
 }
 
 /// Backward of [`flatten_seq`]: reshapes `dL/dy` back to `[S, F]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn flatten_seq_backward<T: Float, const F: usize, const S: usize, const N: usize>(
     dy: &SVector<T, N>,
 ) -> SMatrix<T, F, S> {
@@ -99,7 +105,8 @@ pub fn flatten_seq_backward<T: Float, const F: usize, const S: usize, const N: u
 /// `Reshape`: any tensor to any other with the same number of values, in
 /// PyTorch's flat order (which is every tensor's storage order, so this is
 /// a copy); also its own backward, `reshape::<T, Y, X>(dy)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn reshape<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X) -> Y {
     const { assert!(X::LEN == Y::LEN, "reshape: the element counts differ") };
     let mut y = Y::zeros();
@@ -109,7 +116,8 @@ pub fn reshape<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X) -> Y {
 
 /// [`reshape`] (and so [`flatten_image`] and [`flatten_seq`], which are
 /// reshapes) written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn reshape_into<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X, y: &mut Y) {
     const { assert!(X::LEN == Y::LEN, "reshape: the element counts differ") };
     copy(y.as_flat_mut(), x.as_flat());
@@ -117,6 +125,7 @@ pub fn reshape_into<T: Float, X: Tensor<T>, Y: Tensor<T>>(x: &X, y: &mut Y) {
 
 /// The size relations of an image permutation: `(A0, A1, A2)` is a
 /// permutation of `(0, 1, 2)` and output axis `k` has input axis `Ak`'s size.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 const fn permutes(dims: [usize; 3], axes: [usize; 3], out: [usize; 3]) -> bool {
     let mut seen = [false; 3];
     let mut k = 0;
@@ -134,7 +143,8 @@ const fn permutes(dims: [usize; 3], axes: [usize; 3], out: [usize; 3]) -> bool {
 /// input axis `Ak`, so `y[i0][i1][i2] = x[j0][j1][j2]` with `j_{Ak} = ik`
 /// (PyTorch's `x.permute(A0, A1, A2)` without the batch axis). The output
 /// sizes `[O0, O1, O2]` are `[C, H, W]` permuted.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn permute_image<
     T: Float,
     const C: usize,
@@ -156,7 +166,8 @@ pub fn permute_image<
 
 /// [`permute_image`] written into `y` (every value is overwritten), for
 /// recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn permute_image_into<
     T: Float,
     const C: usize,
@@ -193,7 +204,8 @@ pub fn permute_image_into<
 
 /// Backward of [`permute_image`]: `dx[j0][j1][j2] = dy[i0][i1][i2]`, the
 /// inverse permutation.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn permute_image_backward<
     T: Float,
     const C: usize,
@@ -232,7 +244,8 @@ pub fn permute_image_backward<
 /// `Permute([1, 0])` of a sequence `[S, F]`: the sequence `[F, S]` (a
 /// transpose; its backward is the same transpose, [`permute_seq`] with the
 /// sizes swapped).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn permute_seq<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
 ) -> SMatrix<T, S, F> {
@@ -240,7 +253,8 @@ pub fn permute_seq<T: Float, const F: usize, const S: usize>(
 }
 
 /// [`permute_seq`] written into `y`, for recording straight into a tape.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn permute_seq_into<T: Float, const F: usize, const S: usize>(
     x: &SMatrix<T, F, S>,
     y: &mut SMatrix<T, S, F>,

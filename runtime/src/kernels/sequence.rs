@@ -5,7 +5,8 @@ use crate::Float;
 use nalgebra::{SMatrix, SVector};
 
 /// The last step (column) of a sequence of states `[S, H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn last_step<T: Float, const H: usize, const S: usize>(h: &SMatrix<T, H, S>) -> SVector<T, H> {
     const { assert!(S > 0, "a sequence has at least one step") };
     h.column(S - 1).into_owned()
@@ -13,7 +14,8 @@ pub fn last_step<T: Float, const H: usize, const S: usize>(h: &SMatrix<T, H, S>)
 
 /// The gradient of every state given the gradient of the last one: zero for
 /// every step but the last (backward of [`last_step`]).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn last_step_grad<T: Float, const H: usize, const S: usize>(
     d: &SVector<T, H>,
 ) -> SMatrix<T, H, S> {
@@ -32,7 +34,8 @@ pub trait TapeRecord<T: Float>: Sized {
 }
 
 impl<T: Float, X: crate::Tensor<T>> TapeRecord<T> for X {
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn zeroed() -> Self {
         X::zeros()
     }
@@ -41,7 +44,8 @@ impl<T: Float, X: crate::Tensor<T>> TapeRecord<T> for X {
 impl<T: Float, const H: usize, const GH: usize, const S: usize> TapeRecord<T>
     for super::LstmTape<T, H, GH, S>
 {
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn zeroed() -> Self {
         Self::zeros()
     }
@@ -50,14 +54,16 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> TapeRecord<T>
 impl<T: Float, const H: usize, const GH: usize, const S: usize> TapeRecord<T>
     for super::GruTape<T, H, GH, S>
 {
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn zeroed() -> Self {
         Self::zeros()
     }
 }
 
 impl<T: Float, const H: usize, const S: usize> TapeRecord<T> for super::SimpleRnnTape<T, H, S> {
-    #[inline]
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
     fn zeroed() -> Self {
         Self::zeros()
     }

@@ -14,7 +14,8 @@
 /// form leaves LLVM one horizontal sum per sample and column, which it
 /// emits as 128-bit shuffles on this CPU.
 #[allow(unused_variables)]
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn dots8_f32<const O: usize, const I: usize>(
     w: &[[f32; O]; I],
     dz: &[[f32; O]; 8],

@@ -8,6 +8,7 @@ use crate::{Float, RecurrentParams};
 use nalgebra::SMatrix;
 
 /// Fills `v` with seeded uniform values in `[-1, 1)`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn fill(rng: &mut Rng, v: &mut [f64]) {
     for x in v {
         *x = rng.uniform() * 2.0 - 1.0;
@@ -21,6 +22,7 @@ pub(crate) fn fill(rng: &mut Rng, v: &mut [f64]) {
 /// Its truncation error is O(h⁴) ≈ 1e-16 and its rounding error about
 /// `ε·|L|/h` ≈ 1e-11, so the tolerance can be tight: relative error below
 /// 1e-6, with an absolute floor of 1e-9 for gradients that are (nearly) zero.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn check_grad<P: Clone>(
     what: &str,
     point: &P,
@@ -49,11 +51,13 @@ pub(crate) fn check_grad<P: Clone>(
 }
 
 /// `Σ r ⊙ y`: a loss whose gradient with respect to `y` is `r`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn dot(r: &[f64], y: &[f64]) -> f64 {
     r.iter().zip(y).map(|(a, b)| a * b).sum()
 }
 
 /// Asserts `got ≈ want` elementwise: `|got − want| ≤ tol`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len());
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -62,6 +66,7 @@ pub(crate) fn close<T: Float>(got: &[T], want: &[f64], tol: f64) {
 }
 
 /// Asserts `got ≈ want` elementwise relative to `max(|want|, 1)`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn close_rel<T: Float>(got: &[T], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len());
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -76,6 +81,7 @@ pub(crate) fn close_rel<T: Float>(got: &[T], want: &[f64], tol: f64) {
 
 /// Uniform in `[-0.6, 0.6)`: large enough that every nonlinearity is
 /// curved, small enough that none saturates.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 fn fill_gentle(rng: &mut Rng, out: &mut [f64]) {
     for v in out {
         *v = 1.2 * rng.uniform() - 0.6;
@@ -83,6 +89,7 @@ fn fill_gentle(rng: &mut Rng, out: &mut [f64]) {
 }
 
 /// Random parameters (biases too, so bias gradients are exercised).
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn random_params<const F: usize, const H: usize, const GH: usize>(
     seed: u64,
 ) -> RecurrentParams<f64, F, H, GH> {
@@ -96,6 +103,7 @@ pub(crate) fn random_params<const F: usize, const H: usize, const GH: usize>(
 }
 
 /// A random input sequence `[S, F]`, values in `[-1.5, 1.5)`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn random_seq<const F: usize, const S: usize>(seed: u64) -> SMatrix<f64, F, S> {
     let mut rng = Rng::new(seed);
     SMatrix::from_fn(|_, _| 3.0 * rng.uniform() - 1.5)
@@ -112,6 +120,7 @@ pub(crate) enum Loss {
 }
 
 /// `dL/dh` for the loss: the weights `R` of `L = Σ R ⊙ h`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn upstream<const H: usize, const S: usize>(
     loss: Loss,
     seed: u64,
@@ -129,6 +138,7 @@ pub(crate) fn upstream<const H: usize, const S: usize>(
 
 /// `|a − n| ≤ 1e-6 · max(|a|, |n|, 1e-3)`: relative error under 1e-6, with
 /// a floor so gradients that are (near) zero are compared absolutely.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 fn assert_grad(what: &str, index: usize, analytic: f64, numeric: f64) {
     let scale = analytic.abs().max(numeric.abs()).max(1e-3);
     let err = (analytic - numeric).abs() / scale;
@@ -141,6 +151,7 @@ fn assert_grad(what: &str, index: usize, analytic: f64, numeric: f64) {
 /// Compares the analytic gradients `g` (parameters) and `dx` (input) of
 /// `L(p, x) = Σ dy ⊙ forward(p, x)` with central finite differences, on
 /// every parameter and every input value.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn finite_differences<
     const F: usize,
     const H: usize,
@@ -186,6 +197,7 @@ pub(crate) fn finite_differences<
 }
 
 /// The four parameter tensors by PyTorch name, as flat slices.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 fn fields<const F: usize, const H: usize, const GH: usize>(
     p: &mut RecurrentParams<f64, F, H, GH>,
 ) -> [(&'static str, &mut [f64]); 4] {
@@ -198,6 +210,7 @@ fn fields<const F: usize, const H: usize, const GH: usize>(
 }
 
 /// The same parameters in `f32`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn to_f32<const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<f64, F, H, GH>,
 ) -> RecurrentParams<f32, F, H, GH> {
@@ -212,6 +225,7 @@ pub(crate) fn to_f32<const F: usize, const H: usize, const GH: usize>(
 /// Asserts that an `f32` result matches the `f64` one to `tol` relative to
 /// the largest magnitude (the f32 kernels use approximate activations and
 /// FMA where available; the f64 ones are the reference).
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn assert_close32<const R: usize, const C: usize>(
     what: &str,
     got: &SMatrix<f32, R, C>,
@@ -226,6 +240,7 @@ pub(crate) fn assert_close32<const R: usize, const C: usize>(
 }
 
 /// [`assert_close32`] on every parameter gradient.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn assert_params_close32<const F: usize, const H: usize, const GH: usize>(
     got: &RecurrentParams<f32, F, H, GH>,
     want: &RecurrentParams<f64, F, H, GH>,

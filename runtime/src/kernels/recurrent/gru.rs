@@ -33,6 +33,7 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> GruTape<T, H, GH
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
     /// An all-zero tape (overwritten by [`gru_train`]).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn zeros() -> Self {
         Self {
             gates: SMatrix::zeros(),
@@ -43,6 +44,7 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> GruTape<T, H, GH
 }
 
 impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for GruTape<T, H, GH, S> {
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn default() -> Self {
         Self::zeros()
     }
@@ -79,7 +81,8 @@ fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
 }
 
 /// One `Gru` step (streaming): advances `h` by the input `x_t`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
@@ -89,7 +92,8 @@ pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
 }
 
 /// `Gru` over a sequence `[S, F]`, returning the last hidden state `[H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -100,7 +104,8 @@ pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: u
 }
 
 /// `Gru` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -118,7 +123,8 @@ pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const 
 /// states), records what [`gru_backward`] needs in `tape`, and returns every
 /// hidden state `[S, H]` (the last column is the output when
 /// `return_sequences` is false).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -167,6 +173,7 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
 /// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`. Both sides are kept for
 /// every step (`2·GH·S` floats on the stack) and the weight gradients
 /// summed over the steps after the loop.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -182,6 +189,7 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
 /// [`gru_backward`] without `dL/dx`, for a network's first layer: adds the
 /// parameter gradients into `g` and skips the `W_ihᵀ` product of every
 /// step.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn gru_backward_params<
     T: Float,
     const F: usize,

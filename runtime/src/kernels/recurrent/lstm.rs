@@ -20,6 +20,7 @@ pub struct LstmState<T: Float, const H: usize> {
 
 impl<T: Float, const H: usize> LstmState<T, H> {
     /// The zero state a sequence starts from.
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn zeros() -> Self {
         Self {
             h: SVector::zeros(),
@@ -29,6 +30,7 @@ impl<T: Float, const H: usize> LstmState<T, H> {
 }
 
 impl<T: Float, const H: usize> Default for LstmState<T, H> {
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn default() -> Self {
         Self::zeros()
     }
@@ -56,6 +58,7 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> LstmTape<T, H, G
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
     /// An all-zero tape (its contents are overwritten by [`lstm_train`]).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn zeros() -> Self {
         Self {
             gates: SMatrix::zeros(),
@@ -66,6 +69,7 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> LstmTape<T, H, G
 }
 
 impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for LstmTape<T, H, GH, S> {
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn default() -> Self {
         Self::zeros()
     }
@@ -132,7 +136,8 @@ fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
 
 /// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
 /// output is `s.h`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
@@ -143,7 +148,8 @@ pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
 }
 
 /// `Lstm` over a sequence `[S, F]`, returning the last hidden state `[H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -155,7 +161,8 @@ pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: 
 }
 
 /// `Lstm` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -174,7 +181,8 @@ pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const
 /// states), records what [`lstm_backward`] needs in `tape`, and returns
 /// every hidden state `[S, H]`. For `return_sequences = false` the layer's
 /// output is the last column.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -220,6 +228,7 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
 ///
 /// Stack: `dz` for every step is kept (`GH·S` floats, 16 KiB for `f32`,
 /// `H = S = 32`) so the weight gradients are one blocked pass at the end.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
@@ -235,6 +244,7 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
 /// [`lstm_backward`] without `dL/dx`, for a network's first layer: adds the
 /// parameter gradients into `g` and skips the `W_ihᵀ` product of every
 /// step.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn lstm_backward_params<
     T: Float,
     const F: usize,

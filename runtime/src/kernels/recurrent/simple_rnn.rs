@@ -24,6 +24,7 @@ impl<T: Float, const H: usize, const S: usize> SimpleRnnTape<T, H, S> {
     pub const BYTES: usize = core::mem::size_of::<Self>();
 
     /// An all-zero tape (overwritten by [`simple_rnn_train`]).
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     pub fn zeros() -> Self {
         Self {
             h: SMatrix::zeros(),
@@ -32,6 +33,7 @@ impl<T: Float, const H: usize, const S: usize> SimpleRnnTape<T, H, S> {
 }
 
 impl<T: Float, const H: usize, const S: usize> Default for SimpleRnnTape<T, H, S> {
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     fn default() -> Self {
         Self::zeros()
     }
@@ -52,7 +54,8 @@ fn cell<T: Float, A: Activation, const F: usize, const H: usize>(
 }
 
 /// One `SimpleRnn` step (streaming): `h = act(W_ih x + b_ih + W_hh h + b_hh)`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn simple_rnn_step<T: Float, A: Activation, const F: usize, const H: usize>(
     p: &RecurrentParams<T, F, H, H>,
     x: &SVector<T, F>,
@@ -62,7 +65,8 @@ pub fn simple_rnn_step<T: Float, A: Activation, const F: usize, const H: usize>(
 }
 
 /// `SimpleRnn` over a sequence `[S, F]`, returning the last state `[H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn simple_rnn<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, H>,
     x: &SMatrix<T, F, S>,
@@ -73,7 +77,8 @@ pub fn simple_rnn<T: Float, A: Activation, const F: usize, const H: usize, const
 }
 
 /// `SimpleRnn` over a sequence `[S, F]`, returning every state `[S, H]`.
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn simple_rnn_seq<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, H>,
     x: &SMatrix<T, F, S>,
@@ -91,7 +96,8 @@ pub fn simple_rnn_seq<T: Float, A: Activation, const F: usize, const H: usize, c
 /// (bit-identical states), records the states in `tape`, and returns every
 /// state `[S, H]` (the last column is the output when `return_sequences`
 /// is false).
-#[inline]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn simple_rnn_train<T: Float, A: Activation, const F: usize, const H: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, H>,
     x: &SMatrix<T, F, S>,
@@ -110,6 +116,7 @@ pub fn simple_rnn_train<T: Float, A: Activation, const F: usize, const H: usize,
 /// `dx_t = W_ihᵀ da_t`. Gradients are added to `g`; returns `dL/dx`.
 /// The weight gradients are summed over the steps after the loop, from
 /// `da_t` kept on the stack (`H·S` floats).
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn simple_rnn_backward<
     T: Float,
     A: Activation,
@@ -131,6 +138,7 @@ pub fn simple_rnn_backward<
 /// [`simple_rnn_backward`] without `dL/dx`, for a network's first layer: adds the
 /// parameter gradients into `g` and skips the `W_ihᵀ` product of every
 /// step.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub fn simple_rnn_backward_params<
     T: Float,
     A: Activation,
