@@ -41,7 +41,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
 use staticnet::metrics::NoMetric;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
-use staticnet::train::{accumulate_chunked, CHUNK};
+use staticnet::train::{accumulate_chunked, BatchMemory, CHUNK};
 use staticnet::{model, Model, Rng, Tensor, Train, Trainer, Vector};
 use std::hint::black_box;
 use std::time::Duration;
@@ -101,6 +101,8 @@ fn bench_network<M, L>(
     ys: &[Vector<f32, 1>],
 ) where
     M: Train<f32> + Clone,
+    M::Tape: staticnet::Zeroable,
+    M::Output: staticnet::Zeroable,
     L: Loss<f32, Vector<f32, 1>>,
 {
     let mut group = c.benchmark_group(name);
@@ -113,6 +115,10 @@ fn bench_network<M, L>(
         Trainer::boxed_chunked(Adam::new(AdamConfig::default()));
     let mut per_sample: Box<Trainer<f32, M, Adam<M>>> =
         Trainer::boxed(Adam::new(AdamConfig::default()));
+    // The layer-major step `fit` runs (each layer over the whole batch).
+    let mut layered: Box<Trainer<f32, M, Adam<M>>> =
+        Trainer::boxed(Adam::new(AdamConfig::default()));
+    let mut memory: Box<BatchMemory<f32, M, BATCH>> = BatchMemory::boxed();
     // Thousands of steps on one batch would memorise it: the loss and the
     // gradients go to zero, Adam's moments decay into subnormal floats and
     // every operation on them takes a slow microcode path. To time the
@@ -152,6 +158,15 @@ fn bench_network<M, L>(
         }
         trainer
             .step(m, loss, black_box(xs), ys)
+            .expect("finite loss")
+    });
+    step("step_layers", &mut |m, reset| {
+        if reset {
+            layered.optimizer.reset();
+            return 0.0;
+        }
+        layered
+            .step_layers(m, loss, black_box(xs), ys, &mut memory)
             .expect("finite loss")
     });
     step("step_per_sample", &mut |m, reset| {

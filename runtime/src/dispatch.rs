@@ -47,6 +47,16 @@ const OFF: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
+/// Whether this build has a second copy to dispatch to: `std` on x86-64,
+/// not already compiled for AVX2 and FMA. Where it is `false`, [`avx2`] is
+/// a constant `false` once inlined, and the generated AVX2 copies are dead
+/// code the compiler removes (firmware keeps its one copy and its stack).
+pub const COMPILED: bool = cfg!(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+));
+
 /// Whether the generated code should run its AVX2 + FMA copy: the CPU has
 /// both (asked once, then remembered), dispatch is compiled in (see the
 /// module docs) and it was not switched off with [`set_enabled`].
@@ -57,6 +67,9 @@ static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 /// ```
 #[inline]
 pub fn avx2() -> bool {
+    if !COMPILED {
+        return false;
+    }
     match STATE.load(Ordering::Relaxed) {
         YES => true,
         NO | OFF => false,
