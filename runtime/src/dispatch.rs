@@ -70,6 +70,16 @@ pub fn avx2() -> bool {
     if !COMPILED {
         return false;
     }
+    cached()
+}
+
+/// [`avx2`]'s cached answer, detecting on the first call.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+fn cached() -> bool {
     match STATE.load(Ordering::Relaxed) {
         YES => true,
         NO | OFF => false,
@@ -85,6 +95,17 @@ pub fn avx2() -> bool {
             STATE.load(Ordering::Relaxed) == YES
         }
     }
+}
+
+/// Without a second copy there is nothing to cache (and targets such as
+/// thumbv6m have no compare-and-swap).
+#[cfg(not(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+)))]
+fn cached() -> bool {
+    false
 }
 
 /// Switches dispatch off (`false`: every model runs its baseline copy) or
