@@ -22,14 +22,10 @@ use crate::Float;
 
 /// Whether this build dispatches at run time: `std` on x86-64 without
 /// AVX2 and FMA enabled at compile time.
-pub(crate) const ENABLED: bool = cfg!(all(
-    feature = "std",
-    target_arch = "x86_64",
-    not(all(target_feature = "avx2", target_feature = "fma"))
-));
+pub(crate) const ENABLED: bool = crate::dispatch::COMPILED;
 
 /// Whether the CPU this runs on has AVX2 and FMA (only ever `true` where
-/// [`ENABLED`]). `std`'s detection caches the CPUID result: after the first
+/// [`ENABLED`]), from [`crate::dispatch::avx2`]'s cached CPUID check: after the first
 /// call this is a relaxed atomic load.
 #[inline(always)]
 #[cfg_attr(
