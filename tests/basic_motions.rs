@@ -10,7 +10,7 @@
 mod basic_motions;
 
 use basic_motions::{BasicMotionsGruState, STEPS};
-use staticnet::{Model, Vector};
+use staticnet::Vector;
 
 #[test]
 fn gru_reaches_95_percent_and_streams_exactly() {

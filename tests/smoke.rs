@@ -1,5 +1,5 @@
 //! Every layer kind compiles and runs; shapes and summaries agree.
-use staticnet::{model, Model, Tensor};
+use staticnet::{model, Model, Sequence, Tensor};
 
 model! {
     pub struct Forecaster {
@@ -39,7 +39,7 @@ model! {
 #[test]
 fn models_run_and_count_parameters() {
     let f = Forecaster::<f64>::init(1);
-    let y = f.forward(&Tensor::zeros());
+    let y = f.forward(&Sequence::zeros());
     assert_eq!(y.len(), 1);
     // PyTorch counts: LSTM(8→32) = 4·32·(8+32+2), LSTM(32→32) = 4·32·(32+32+2), Linear 33.
     assert_eq!(Forecaster::<f32>::PARAMS, 4 * 32 * 42 + 4 * 32 * 66 + 33);
@@ -51,5 +51,5 @@ fn models_run_and_count_parameters() {
         "softmax then relu of non-negative values sums to 1: {s}"
     );
     let r = Recurrent::<f32>::init(3);
-    assert_eq!(r.forward(&Tensor::zeros()).len(), 2);
+    assert_eq!(r.forward(&Sequence::zeros()).len(), 2);
 }

@@ -141,7 +141,7 @@ fn run(op: &str, depth: usize) -> usize {
         }
         "lstm_forward" => {
             let m = Box::new(Forecaster::<f32>::init(1));
-            let x = input(2);
+            let x: <Forecaster<f32> as Model<f32>>::Input = input(2);
             Box::new(move || {
                 black_box(m.forward(black_box(&x)));
             })

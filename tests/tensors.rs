@@ -2,7 +2,7 @@
 //! generated model's own input types.
 
 use staticnet::tensor::{image_from_hwc, image_to_hwc};
-use staticnet::{model, Model, Steps, Tensor, VectorArray};
+use staticnet::{model, Model, Sequence, Steps, Tensor, VectorArray};
 
 model! {
     pub struct Gesture {
@@ -33,8 +33,10 @@ fn a_plain_array_of_steps_is_the_models_input() {
     let net = Gesture::<f32>::init(1);
     assert_eq!(
         net.forward(&x),
-        net.forward(&Tensor::from_flat(&flat).unwrap())
+        net.forward(&Sequence::from_flat(&flat).unwrap())
     );
+    // The plain array itself is a sequence model's input (copied once).
+    assert_eq!(net.forward(&x), net.forward(&data));
     let mut y = x;
     y.as_steps_mut()[7][1] = 9.0;
     assert_eq!(y[(1, 7)], 9.0);

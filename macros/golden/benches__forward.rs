@@ -2410,6 +2410,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
     }
 }
 impl<T: ::staticnet::Float> LstmNet<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [32, 8]: a `Sequence<T, 32, 8>` (no copy) or the plain array of its steps, `[[T; 8]; 32]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 32, 8>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 1> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]

@@ -2647,6 +2647,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Conv1dCausal<T> {
     }
 }
 impl<T: ::staticnet::Float> Conv1dCausal<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [10, 3]: a `Sequence<T, 10, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 10]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 10, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 10, 5> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -4176,6 +4185,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> DenseSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [4, 3]: a `Sequence<T, 4, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 4]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 4, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 4, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -5697,6 +5715,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Stream<T> {
     }
 }
 impl<T: ::staticnet::Float> Stream<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]

@@ -4873,6 +4873,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> DenseSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [4, 3]: a `Sequence<T, 4, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 4]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 4, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 4, 5> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -5304,6 +5313,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeqSoftmax<T> {
     }
 }
 impl<T: ::staticnet::Float> DenseSeqSoftmax<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 5]: a `Sequence<T, 3, 5>` (no copy) or the plain array of its steps, `[[T; 5]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 5>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -17032,6 +17050,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenSequence<T> {
     }
 }
 impl<T: ::staticnet::Float> FlattenSequence<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 4]: a `Sequence<T, 3, 4>` (no copy) or the plain array of its steps, `[[T; 4]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 4>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -17791,6 +17818,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for FlattenAfterGru<T> {
     }
 }
 impl<T: ::staticnet::Float> FlattenAfterGru<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [4, 3]: a `Sequence<T, 4, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 4]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 4, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -19749,6 +19785,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ReluSequence<T> {
     fn init_in(&mut self, _seed: u64) {}
 }
 impl<T: ::staticnet::Float> ReluSequence<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 4]: a `Sequence<T, 3, 4>` (no copy) or the plain array of its steps, `[[T; 4]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 4>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -20092,6 +20137,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SigmoidSequence<T> {
     fn init_in(&mut self, _seed: u64) {}
 }
 impl<T: ::staticnet::Float> SigmoidSequence<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 4]: a `Sequence<T, 3, 4>` (no copy) or the plain array of its steps, `[[T; 4]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 4>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -20435,6 +20489,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for TanhSequence<T> {
     fn init_in(&mut self, _seed: u64) {}
 }
 impl<T: ::staticnet::Float> TanhSequence<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 4]: a `Sequence<T, 3, 4>` (no copy) or the plain array of its steps, `[[T; 4]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 4>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -20778,6 +20841,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SoftmaxSequence<T> {
     fn init_in(&mut self, _seed: u64) {}
 }
 impl<T: ::staticnet::Float> SoftmaxSequence<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [3, 4]: a `Sequence<T, 3, 4>` (no copy) or the plain array of its steps, `[[T; 4]; 3]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 3, 4>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 3, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -23574,6 +23646,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnDefault<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnDefault<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -24076,6 +24157,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnTanhSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnTanhSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -24548,6 +24638,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnRelu<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnRelu<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -25050,6 +25149,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnReluSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnReluSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -25522,6 +25630,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoid<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnSigmoid<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -26024,6 +26141,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSigmoidSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnSigmoidSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -26496,6 +26622,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinear<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnLinear<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -26998,6 +27133,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLinearSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnLinearSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -27470,6 +27614,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLast<T> {
     }
 }
 impl<T: ::staticnet::Float> LstmLast<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -27961,6 +28114,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> LstmSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -28422,6 +28584,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruLast<T> {
     }
 }
 impl<T: ::staticnet::Float> GruLast<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -28913,6 +29084,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> GruSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -29461,6 +29641,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmLstm<T> {
     }
 }
 impl<T: ::staticnet::Float> LstmLstm<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [6, 3]: a `Sequence<T, 6, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 6]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 6, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 3> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -30032,6 +30221,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGru<T> {
     }
 }
 impl<T: ::staticnet::Float> GruGru<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [6, 3]: a `Sequence<T, 6, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 6]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 6, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 3> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -30585,6 +30783,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnLstm<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnLstm<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [6, 3]: a `Sequence<T, 6, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 6]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 6, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 3> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -31149,6 +31356,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruGruSeq<T> {
     }
 }
 impl<T: ::staticnet::Float> GruGruSeq<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [4, 2]: a `Sequence<T, 4, 2>` (no copy) or the plain array of its steps, `[[T; 2]; 4]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 4, 2>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 4, 4> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -31664,6 +31880,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmSeqDense<T> {
     }
 }
 impl<T: ::staticnet::Float> LstmSeqDense<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 3> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -32208,6 +32433,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for RnnSeqDense<T> {
     }
 }
 impl<T: ::staticnet::Float> RnnSeqDense<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 2]: a `Sequence<T, 5, 2>` (no copy) or the plain array of its steps, `[[T; 2]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 2>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Sequence<T, 5, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -32763,6 +32997,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for GruDense<T> {
     }
 }
 impl<T: ::staticnet::Float> GruDense<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [5, 3]: a `Sequence<T, 5, 3>` (no copy) or the plain array of its steps, `[[T; 3]; 5]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 5, 3>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 2> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]
@@ -34618,6 +34861,15 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     }
 }
 impl<T: ::staticnet::Float> Forecaster<T> {
+    /// [`Model::forward`](::staticnet::Model::forward) on a sequence of [steps, features] = [32, 8]: a `Sequence<T, 32, 8>` (no copy) or the plain array of its steps, `[[T; 8]; 32]` (copied once). A value of another shape is a compile error naming both in that order.
+    #[inline]
+    pub fn forward<X: ::staticnet::AsSequence<T, 32, 8>>(
+        &self,
+        input: &X,
+    ) -> ::staticnet::Vector<T, 1> {
+        input
+            .with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+    }
     /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
     /// which runs them through run-time CPU dispatch.
     #[doc(hidden)]

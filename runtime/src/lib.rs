@@ -63,7 +63,9 @@ pub use model::{Buffer, BufferMut};
 pub use model::{LayerInfo, Model, OutputActivation, Param, ParamMut, Summary, Train, Zeroable};
 pub use nalgebra;
 pub use nalgebra::{SMatrix, SVector};
-pub use tensor::{Classes, Image, Sequence, ShapeError, Steps, Tensor, Vector, VectorArray};
+pub use tensor::{
+    AsSequence, Classes, Image, Sequence, ShapeError, Steps, Tensor, Vector, VectorArray,
+};
 pub use train::{train_step, Clip, Trainer};
 #[cfg(feature = "alloc")]
 pub use weights::{LoadError, LoadOptions, Weights};

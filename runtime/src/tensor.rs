@@ -206,6 +206,50 @@ impl<T: crate::Float, const S: usize, const F: usize> Steps<T, S, F> for Sequenc
     }
 }
 
+/// What a sequence model's `forward` takes: a [`Sequence`] of `S` steps of
+/// `F` features (by reference, no copy) or the plain array of its steps,
+/// `[[T; F]; S]` (copied once into a sequence).
+///
+/// It exists for the error message. A generated model whose input is
+/// `[steps, features]` has an inherent `forward` bounded by this trait, so
+/// a value of the wrong shape is reported in the DSL's order — "this model
+/// takes a sequence of [steps, features] = [32, 8]" — instead of as
+/// nalgebra's `Matrix<T, Const<F>, Const<S>, ..>`, which lists the
+/// features first.
+///
+/// ```
+/// use staticnet_runtime::{AsSequence, Sequence, Steps};
+/// fn steps<X: AsSequence<f32, 4, 2>>(x: &X) -> usize {
+///     x.with_sequence(|s| s.as_steps().len())
+/// }
+/// assert_eq!(steps(&[[0.0f32; 2]; 4]), 4);
+/// assert_eq!(steps(&Sequence::<f32, 4, 2>::zeros()), 4);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "this model takes a sequence of [steps, features] = [{S}, {F}]; `{Self}` is not one",
+    label = "not a sequence of [steps, features] = [{S}, {F}] of `{T}`",
+    note = "a `Sequence<T, S, F>` prints as nalgebra's `Matrix<T, Const<F>, Const<S>, ..>` \
+            (features first); a plain array `[[T; F]; S]` is S steps of F features"
+)]
+pub trait AsSequence<T, const S: usize, const F: usize> {
+    /// Calls `f` with the sequence.
+    fn with_sequence<R>(&self, f: impl FnOnce(&Sequence<T, S, F>) -> R) -> R;
+}
+
+impl<T: crate::Float, const S: usize, const F: usize> AsSequence<T, S, F> for Sequence<T, S, F> {
+    #[inline(always)]
+    fn with_sequence<R>(&self, f: impl FnOnce(&Sequence<T, S, F>) -> R) -> R {
+        f(self)
+    }
+}
+
+impl<T: crate::Float, const S: usize, const F: usize> AsSequence<T, S, F> for [[T; F]; S] {
+    #[inline(always)]
+    fn with_sequence<R>(&self, f: impl FnOnce(&Sequence<T, S, F>) -> R) -> R {
+        f(&Sequence::from_steps(self))
+    }
+}
+
 /// A vector from and to a plain array `[T; N]` (zero-copy for the
 /// reference).
 ///

@@ -1,4 +1,4 @@
-use staticnet::{model, Model, Sequence};
+use staticnet::{model, Sequence};
 
 model! {
     struct Net {

@@ -65,8 +65,48 @@ pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenSt
             #body
         }
     };
+    // A sequence model also has an inherent `forward`, which shadows the
+    // trait's for method calls: bounded by `AsSequence`, it takes the plain
+    // array of steps too, and a value of the wrong shape is reported in the
+    // DSL's `[steps, features]` order (the trait's `Self::Input` would be
+    // printed as nalgebra's features-first `Matrix`).
+    let by_steps = match plan.input {
+        crate::shape::Shape::Seq(t, f) => {
+            let (tl, fl) = (super::lit(t), super::lit(f));
+            let doc = format!(
+                " [`Model::forward`](::staticnet::Model::forward) on a sequence of \
+                 [steps, features] = [{t}, {f}]: a `Sequence<T, {t}, {f}>` (no copy) or \
+                 the plain array of its steps, `[[T; {f}]; {t}]` (copied once). A value \
+                 of another shape is a compile error naming both in that order."
+            );
+            // The bound is spanned at `input: [..]`, so rustc's "required
+            // by this bound" points at the declaration of the shape.
+            let span = def
+                .entries
+                .iter()
+                .find_map(|e| match e {
+                    crate::ast::Entry::Input(i) => Some(i.bracket_span),
+                    crate::ast::Entry::Layer(_) => None,
+                })
+                .unwrap_or(def.brace_span);
+            let bound = quote::quote_spanned!(span=> ::staticnet::AsSequence<T, #tl, #fl>);
+            quote! {
+                #[doc = #doc]
+                #[inline]
+                pub fn forward<X: #bound>(
+                    &self,
+                    input: &X,
+                ) -> #output_ty {
+                    input.with_sequence(|input| <Self as ::staticnet::Model<T>>::forward(self, input))
+                }
+            }
+        }
+        _ => TokenStream::new(),
+    };
     let inherent = quote! {
         impl<T: ::staticnet::Float> #name<T> {
+            #by_steps
+
             /// The kernel calls of [`Model::forward`](::staticnet::Model::forward),
             /// which runs them through run-time CPU dispatch.
             #[doc(hidden)]

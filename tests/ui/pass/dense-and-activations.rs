@@ -1,6 +1,6 @@
 //! Dense with every activation and the positional given by name; every
 //! stand-alone activation layer on a vector, a sequence and an image.
-use staticnet::{model, Model, Tensor};
+use staticnet::{model, Model, Sequence, Tensor};
 
 model! {
     pub struct Denses {
@@ -61,7 +61,7 @@ fn main() {
     assert!((y.sum() - 1.0).abs() < 1e-6);
 
     // A sequence [steps, features] is stored with one column per step.
-    let y = OnSequence::<f64>::init(0).forward(&Tensor::zeros());
+    let y = OnSequence::<f64>::init(0).forward(&Sequence::zeros());
     assert_eq!((y.ncols(), y.nrows()), (3, 4));
 
     let y = OnImage::<f32>::init(0).forward(&Tensor::zeros());

@@ -1,7 +1,7 @@
 //! SimpleRnn with every activation, Lstm and Gru returning sequences or
 //! their last state, stacked recurrent layers, Dense per step, and Flatten
 //! of a sequence.
-use staticnet::{model, Model, Tensor};
+use staticnet::{model, Model, Sequence, Tensor};
 
 model! {
     pub struct Simple {
@@ -51,23 +51,23 @@ model! {
 }
 
 fn main() {
-    let y = Simple::<f32>::init(1).forward(&Tensor::zeros());
+    let y = Simple::<f32>::init(1).forward(&Sequence::zeros());
     assert_eq!(y.len(), 5);
 
-    let y = Gated::<f64>::init(2).forward(&Tensor::zeros());
+    let y = Gated::<f64>::init(2).forward(&Sequence::zeros());
     assert_eq!(y.len(), 3);
     assert_eq!(Gated::<f64>::LAYERS[2].output, &[5, 2]);
 
-    let y = GruLast::<f32>::init(3).forward(&Tensor::zeros());
+    let y = GruLast::<f32>::init(3).forward(&Sequence::zeros());
     assert_eq!(y.len(), 1);
     // PyTorch counts: GRU(2 -> 3) = 3 * 3 * (2 + 3 + 2), Linear(3 -> 1) = 4.
     assert_eq!(GruLast::<f32>::PARAMS, 3 * 3 * 7 + 4);
 
-    let y = SequenceHead::<f32>::init(4).forward(&Tensor::zeros());
+    let y = SequenceHead::<f32>::init(4).forward(&Sequence::zeros());
     assert!(y[0] > 0.0 && y[0] < 1.0);
     assert_eq!(SequenceHead::<f32>::LAYERS[1].output, &[8]);
 
     // A sequence [steps, features] is stored with one column per step.
-    let y = PerStep::<f32>::init(5).forward(&Tensor::zeros());
+    let y = PerStep::<f32>::init(5).forward(&Sequence::zeros());
     assert_eq!((y.ncols(), y.nrows()), (4, 3));
 }
