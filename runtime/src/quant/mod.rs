@@ -25,11 +25,13 @@
 //!
 //! One file per layer kind, each with its unit tests:
 //! [`fixed`] (the gemmlowp / TFLite fixed-point primitives), [`multiplier`]
-//! (the host-side `QuantizeMultiplier`), and the kernels `conv` (Conv2d,
+//! (the host-side `QuantizeMultiplier`), [`calibrate`] (the host-side
+//! post-training quantization arithmetic: scales, zero points, weights), and the kernels `conv` (Conv2d,
 //! DepthwiseConv2d), `dense`, `add`, `pool` (average, max and global
 //! average pooling), `softmax` and `elementwise` (ReLU/ReLU6 as clamps,
 //! Flatten/Reshape).
 
+pub mod calibrate;
 pub mod fixed;
 pub mod multiplier;
 
