@@ -1339,13 +1339,35 @@ where
 {
     check_lengths(x.len(), y.len())?;
     check_fit::<T, M, L, Y>(loss)?;
+    let (l, stats) = evaluate_part(model, loss, metric, x, y, weights, 0)?;
+    Ok(evaluation(metric, l, &stats, x.len()))
+}
+
+/// The weighted loss sum and the metric's statistics over `x[..]`, `y[..]`,
+/// the samples `first..` of the whole set (for error indices and weights).
+fn evaluate_part<T, M, L, A, Y>(
+    model: &M,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    weights: Option<&[f64]>,
+    first: usize,
+) -> Result<(f64, Vec<f64>), TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    L: Loss<T, Y> + ?Sized,
+    A: Metric<T, Y> + ?Sized,
+{
     let mut l = 0.0f64;
     let mut stats = if A::NAME.is_some() {
         vec![0.0; metric.stats_len(<M::Output as Tensor<T>>::CLASSES).max(1)]
     } else {
         Vec::new()
     };
-    for (index, (x, y)) in x.iter().zip(y).enumerate() {
+    for (i, (x, y)) in x.iter().zip(y).enumerate() {
+        let index = first + i;
         check_input(x, index)?;
         let out = model.forward(x);
         if !out.as_flat().iter().all(|v| v.is_finite()) {
@@ -1366,11 +1388,88 @@ where
             metric.tally(out.as_flat(), y, &mut stats)?;
         }
     }
-    let n = x.len() as f64;
-    Ok(Evaluation {
-        loss: l / n,
-        metric: A::NAME.map(|name| (name, metric.finish(&stats, x.len()))),
-    })
+    Ok((l, stats))
+}
+
+fn evaluation<T: Float, Y, A: Metric<T, Y> + ?Sized>(
+    metric: &A,
+    loss_sum: f64,
+    stats: &[f64],
+    n: usize,
+) -> Evaluation {
+    Evaluation {
+        loss: loss_sum / n as f64,
+        metric: A::NAME.map(|name| (name, metric.finish(stats, n))),
+    }
+}
+
+/// The contiguous parts of `0..n` that `threads` threads take, in order:
+/// at most `threads` of them, none empty, their lengths differing by at
+/// most one.
+fn parts(n: usize, threads: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
+    let k = threads.clamp(1, n.max(1));
+    (0..k).map(move |t| (t * n / k)..((t + 1) * n / k))
+}
+
+/// [`evaluate`] on `threads` threads: the samples are split into
+/// `threads` contiguous parts, each evaluated on its own thread with the
+/// plain forward (the model is shared, read-only), and the parts' loss
+/// sums and metric statistics are added in order. With one thread it is
+/// [`evaluate`]; with more, the loss may differ from it in the last bits
+/// (the sum is grouped differently), the metric not at all (its
+/// statistics are counts). The first error in sample order is returned,
+/// as [`evaluate`] would return it.
+///
+/// Errors: those of [`evaluate`], and `threads` 0.
+pub fn evaluate_parallel<T, M, L, A, Y>(
+    model: &M,
+    loss: &L,
+    metric: &A,
+    x: &[M::Input],
+    y: &[Y],
+    threads: usize,
+) -> Result<Evaluation, TrainError>
+where
+    T: Float,
+    M: Train<T> + Sync,
+    M::Input: Sync,
+    L: Loss<T, Y> + Sync + ?Sized,
+    A: Metric<T, Y> + Sync + ?Sized,
+    Y: Sync,
+{
+    if threads == 0 {
+        return Err(TrainError::Config("threads must be at least 1"));
+    }
+    check_lengths(x.len(), y.len())?;
+    check_fit::<T, M, L, Y>(loss)?;
+    let results: Vec<Result<(f64, Vec<f64>), TrainError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts(x.len(), threads)
+            .map(|r| {
+                let (xs, ys) = (&x[r.clone()], &y[r.clone()]);
+                s.spawn(move || evaluate_part(model, loss, metric, xs, ys, None, r.start))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(TrainError::Config("an evaluation thread panicked")))
+            })
+            .collect()
+    });
+    let (mut l, mut stats) = (0.0f64, Vec::new());
+    for r in results {
+        let (part_l, part_stats) = r?;
+        l += part_l;
+        if stats.is_empty() {
+            stats = part_stats;
+        } else {
+            for (s, v) in stats.iter_mut().zip(part_stats) {
+                *s += v;
+            }
+        }
+    }
+    Ok(evaluation(metric, l, &stats, x.len()))
 }
 
 /// Keras' `class_weight` as sample weights (what Keras does with it):
@@ -1443,10 +1542,20 @@ pub fn predict<T: Float, M: Model<T>>(
     model: &M,
     x: &[M::Input],
 ) -> Result<Vec<M::Output>, TrainError> {
-    use crate::Tensor;
+    predict_part(model, x, 0)
+}
+
+/// [`predict`] of `x[..]`, the inputs `first..` of the whole set (for the
+/// errors' indices).
+fn predict_part<T: Float, M: Model<T>>(
+    model: &M,
+    x: &[M::Input],
+    first: usize,
+) -> Result<Vec<M::Output>, TrainError> {
     x.iter()
         .enumerate()
-        .map(|(index, x)| {
+        .map(|(i, x)| {
+            let index = first + i;
             check_input(x, index)?;
             let out = model.forward(x);
             if out.as_flat().iter().all(|v| v.is_finite()) {
@@ -1456,4 +1565,47 @@ pub fn predict<T: Float, M: Model<T>>(
             }
         })
         .collect()
+}
+
+/// [`predict`] on `threads` threads: the inputs are split into `threads`
+/// contiguous parts, each run on its own thread with the plain forward
+/// (the model is shared, read-only). The outputs are those of [`predict`],
+/// in the same order and bit for bit; the first error in input order is
+/// returned.
+///
+/// Errors: those of [`predict`], and `threads` 0.
+pub fn predict_parallel<T, M>(
+    model: &M,
+    x: &[M::Input],
+    threads: usize,
+) -> Result<Vec<M::Output>, TrainError>
+where
+    T: Float,
+    M: Model<T> + Sync,
+    M::Input: Sync,
+    M::Output: Send,
+{
+    if threads == 0 {
+        return Err(TrainError::Config("threads must be at least 1"));
+    }
+    let results: Vec<Result<Vec<M::Output>, TrainError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = parts(x.len(), threads)
+            .map(|r| {
+                let xs = &x[r.clone()];
+                s.spawn(move || predict_part(model, xs, r.start))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or(Err(TrainError::Config("a prediction thread panicked")))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(x.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }

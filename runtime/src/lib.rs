@@ -49,9 +49,9 @@ pub use activation::Activation;
 pub use error::TrainError;
 #[cfg(feature = "std")]
 pub use fit::{
-    class_sample_weights, confusion_matrix, evaluate, evaluate_weighted, fit, predict, Checkpoint,
-    EarlyStopping, FitConfig, History, Monitor, Plateau, ReduceLrOnPlateau, Schedule,
-    ThresholdMode, Validation,
+    class_sample_weights, confusion_matrix, evaluate, evaluate_parallel, evaluate_weighted, fit,
+    predict, predict_parallel, Checkpoint, EarlyStopping, FitConfig, History, Monitor, Plateau,
+    ReduceLrOnPlateau, Schedule, ThresholdMode, Validation,
 };
 pub use float::Float;
 pub use init::Rng;
