@@ -12,7 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use staticnet::fit::{predict, predict_parallel};
-use staticnet::{model, Image, Rng, Tensor};
+use staticnet::{model, Image, Mode, Rng, Tensor, Train};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -52,6 +52,21 @@ fn bench(c: &mut Criterion) {
             b.iter(|| predict_parallel(&net, black_box(&x), threads).unwrap())
         });
     }
+    // The layer-major training forward in eval mode, chunks of 32: what a
+    // batched inference path built on it would run.
+    let refs: Vec<&Image<f32, 1, 10, 10>> = x.iter().collect();
+    let mut tapes: Vec<_> = (0..32).map(|_| SeedCnn::<f32>::new_tape()).collect();
+    let mut outs = vec![staticnet::Vector::<f32, 1>::zeros(); 32];
+    let mut r = Rng::new(0);
+    g.bench_function(BenchmarkId::new("layer_major_eval", 1), |b| {
+        b.iter(|| {
+            for chunk in refs.chunks(32) {
+                net.forward_train_layers(chunk, &mut tapes, &mut outs, Mode::EVAL, &mut r)
+                    .unwrap();
+                black_box(&outs);
+            }
+        })
+    });
     g.finish();
 }
 
