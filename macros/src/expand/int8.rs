@@ -174,6 +174,7 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
     }
     let mut folded = Vec::new();
     let mut tensors = Vec::new();
+    let mut unsupported = false;
     for (i, n) in plan.nodes.iter().enumerate() {
         let site = plan.site(i);
         let why = match n.layer.int8_form(&site) {
@@ -202,6 +203,7 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
         };
         folded.push(true);
         tensors.push(Vec::new());
+        unsupported = true;
         errors.push(syn::Error::new_spanned(
             &n.decl.kind,
             format!(
@@ -216,7 +218,7 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
         tensors,
     };
     // A Relu folded onto the model's input has no layer to clamp.
-    for (i, n) in plan.nodes.iter().enumerate() {
+    for (i, n) in plan.nodes.iter().enumerate().filter(|_| !unsupported) {
         if g.folded[i]
             && n.layer.activation() != Act::Linear
             && g.resolve(Src::Node(i)) == Src::Input
@@ -256,7 +258,14 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
             let error = check(def, &g, attr, &file, &name);
             (Some(file), error)
         }
-        Err(e) => (None, Some(e)),
+        // `weights::read` speaks of "the weights file".
+        Err(e) => (
+            None,
+            Some(syn::Error::new(
+                attr.path.span(),
+                e.to_string().replace("the weights file", "the int8 file"),
+            )),
+        ),
     };
     let valid = file.as_ref().filter(|_| error.is_none());
     let track = file.as_ref().filter(|_| valid.is_none()).map(|f| {
@@ -408,7 +417,10 @@ fn check(
     if let Src::Node(last) = g.output() {
         for suffix in ["output_scale", "output_zero_point"] {
             let full = format!("{}.{suffix}", plan.nodes[last].decl.name);
-            if !file.tensors.contains_key(&full) {
+            let reported = g.tensors[last]
+                .iter()
+                .any(|t| t.suffix == suffix && t.required);
+            if !reported && !file.tensors.contains_key(&full) {
                 errors.push(format!(
                     "`{written}` has no tensor `{full}`; `{model}` needs it for `dequantize_output`"
                 ));
@@ -927,6 +939,95 @@ fn generate(
                 }
                 out
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    fn expand(src: &str) -> String {
+        let ts = proc_macro2::TokenStream::from_str(src).expect("tokenizes");
+        crate::expand::model(ts).to_string()
+    }
+
+    #[test]
+    fn attribute_mistakes_are_errors_not_panics() {
+        for attr in [
+            "#[int8]",
+            "#[int8 = 3]",
+            "#[int8()]",
+            "#[int8(\"a\" \"b\")]",
+            "#[int8 = \"no/such/file.safetensors\"]",
+            "#[int8 = \"Cargo.toml\"]",
+            "#[int8 = \"../tests/ui/weights/truncated.safetensors\"]",
+            "#[int8 = \"../tests/ui/weights/dense.safetensors\"]",
+            "#[int8 = \"a\"] #[int8 = \"b\"]",
+        ] {
+            let out = expand(&format!(
+                "{attr} pub struct T {{ input: [3], fc: Dense(2), }}"
+            ));
+            assert!(out.contains("compile_error"), "{attr}: {out}");
+        }
+    }
+
+    /// IC's residual graph: BatchNorm and Relu layers have no code, and a
+    /// layer reading one reads what it reads (`add` reads `activation`,
+    /// which is `conv2d` clamped, and `batch_normalization_2`, which is
+    /// `conv2d_2`); the parameters are decoded from the file at compile
+    /// time, its scalars written as literals.
+    #[test]
+    fn folded_layers_are_read_through() {
+        let out = expand(
+            r#"#[int8 = "../tests/fixtures/int8/ic.safetensors"] pub struct ResNet8 {
+            input: [3, 32, 32],
+            conv2d: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+            batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+            activation: Relu,
+            conv2d_1: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+            batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+            activation_1: Relu,
+            conv2d_2: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+            batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+            add: Add(activation, batch_normalization_2),
+            activation_2: Relu,
+            conv2d_3: Conv2d(32, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+            batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+            activation_3: Relu,
+            conv2d_4: Conv2d(32, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+            conv2d_5: Conv2d(32, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_2),
+            batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_4),
+            add_1: Add(conv2d_5, batch_normalization_4),
+            activation_4: Relu,
+            conv2d_6: Conv2d(64, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+            batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
+            activation_5: Relu,
+            conv2d_7: Conv2d(64, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+            conv2d_8: Conv2d(64, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_4),
+            batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_7),
+            add_2: Add(conv2d_8, batch_normalization_6),
+            activation_6: Relu,
+            average_pooling2d: AvgPool2d((8, 8), stride = (8, 8)),
+            flatten: Flatten,
+            dense: Dense(10),
+            softmax: Softmax,
+        }"#,
+        );
+        let int8 = &out[out.find("pub struct ResNet8Int8").expect("the int8 struct")..];
+        assert!(!int8.contains("compile_error"), "{int8}");
+        for want in [
+            "q :: add_image_int8_into (& self . add , & conv2d , & conv2d_2 , & mut add)",
+            "q :: add_image_int8_into (& self . add_1 , & conv2d_5 , & conv2d_4 , & mut add_1)",
+            "forward_into (& self . conv2d_5 , & add , & mut conv2d_5)",
+            "const CONV2D_WEIGHT : [[i8 ; 27] ; 16] = q :: i8_rows :: < 16 , 27 >",
+            "input1_multiplier : 1623821475",
+            "pub const LAYERS : & 'static [& 'static str] = & [\"conv2d\" , \"conv2d_1\" , \"conv2d_2\" , \"add\"",
+        ] {
+            assert!(int8.contains(want), "{want}\n{int8}");
+        }
+        for folded in ["batch_normalization", "activation"] {
+            assert!(!int8.contains(&format!("\"{folded}")), "{folded}");
         }
     }
 }

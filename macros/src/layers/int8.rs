@@ -214,9 +214,9 @@ pub fn geometry_types(
 pub fn unfusable(kind: &str, act: super::Act) -> Option<String> {
     match act {
         super::Act::Linear | super::Act::Relu | super::Act::Relu6 => None,
-        super::Act::Softmax => Some(format!(
-            "TFLite's int8 softmax is a layer of its own, with its own quantization: write `activation = linear` here and a `Softmax` layer after it (e.g. `softmax: Softmax`)"
-        )),
+        super::Act::Softmax => Some(
+            "TFLite's int8 softmax is a layer of its own, with its own quantization: write `activation = linear` here and a `Softmax` layer after it (e.g. `softmax: Softmax`)".to_string(),
+        ),
         other => Some(format!(
             "an int8 {kind} fuses only `relu` or `relu6` (as a clamp), not `{}`",
             other.type_name()
