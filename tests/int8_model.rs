@@ -464,3 +464,85 @@ fn vww_int8_model_matches_tflite_micro_bit_for_bit() {
 fn vww_int8_model_matches_tflite_bit_for_bit() {
     bit_exact::<MobileNetVwwInt8>("vww", Interpreter::Lite);
 }
+
+/// The lines of `path` from its first `model!` on (comments, attributes
+/// and blank lines dropped, each trimmed); with `one`, only that model's.
+fn dsl_lines(path: &str, one: bool) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let body = &text[text.find("model! {").expect("a model!")..];
+    body.lines()
+        .map(|l| l.split("//").next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take_while(|l| !one || l != "}")
+        .collect()
+}
+
+/// This file's models are tests/mlperf/<m>.rs's float DSL, but for the
+/// one difference TFLite's graph has: a classifier's fused softmax is its
+/// own layer.
+#[test]
+fn dsl_is_the_float_one() {
+    let ours = dsl_lines("tests/int8_model.rs", false);
+    let mut at = 0;
+    for m in ["ad", "kws", "ic", "vww"] {
+        let float = dsl_lines(&format!("tests/mlperf/{m}.rs"), true);
+        let mut want = Vec::new();
+        for l in float {
+            match l.strip_suffix(", activation = softmax),") {
+                Some(head) => {
+                    want.push(format!("{head}),"));
+                    want.push("softmax: Softmax,".to_string());
+                }
+                None => want.push(l),
+            }
+        }
+        let start = ours[at..]
+            .iter()
+            .position(|l| l == &want[0])
+            .map(|p| p + at)
+            .unwrap_or_else(|| panic!("{m}: `{}` not found", want[0]));
+        assert_eq!(ours[start..start + want.len()], want[..], "{m}");
+        at = start + want.len();
+    }
+}
+
+/// The checks can fail: the generated KWS with one multiplier of its last
+/// convolution off by 2²⁷ differs from TFLite Micro on the golden input.
+#[test]
+fn a_wrong_multiplier_is_caught() {
+    let io = File::open("kws_io");
+    let mut x = [[[0i8; 10]; 49]; 1];
+    fill(&mut x, &io.i8s("input.golden"));
+    let want = io.i8s("conv2d_4.golden_micro");
+    let mut net = Box::new(KwsDsCnnInt8::WEIGHTS);
+    let mut layers = KwsDsCnnInt8::layers();
+    net.forward_layers(&x, &mut layers, Interpreter::Micro);
+    assert_eq!(layers.get("conv2d_4").unwrap(), &want[..]);
+    net.conv2d_4.out.multiplier[0] += 1 << 27;
+    net.forward_layers(&x, &mut layers, Interpreter::Micro);
+    assert_ne!(layers.get("conv2d_4").unwrap(), &want[..]);
+}
+
+/// `quantize_input` is TFLite's `QUANTIZE` (round half away from zero,
+/// clamp) at the file's input scale and zero point, checked on values
+/// worked by hand: KWS's input has scale 0.5847029 and zero point 83.
+#[test]
+fn quantize_input_and_dequantize_output_by_hand() {
+    assert_eq!(KwsDsCnnInt8::INPUT_SCALE, 0.5847029);
+    assert_eq!(KwsDsCnnInt8::INPUT_ZERO_POINT, 83);
+    let s = KwsDsCnnInt8::INPUT_SCALE;
+    let mut x = [[[0.0f32; 10]; 49]; 1];
+    // 0 → 83; 1.5·s → round(1.5) = 2 → 85; −2.5·s → −3 → 80; huge → 127;
+    // −huge → −128.
+    x[0][0][..5].copy_from_slice(&[0.0, 1.5 * s, -2.5 * s, 1e6, -1e6]);
+    let q = KwsDsCnnInt8::quantize_input(&x);
+    assert_eq!(q[0][0][..5], [83, 85, 80, 127, -128]);
+    // The output is the softmax's: scale 1/256, zero point −128.
+    assert_eq!(KwsDsCnnInt8::OUTPUT_SCALE, 1.0 / 256.0);
+    assert_eq!(KwsDsCnnInt8::OUTPUT_ZERO_POINT, -128);
+    let p = KwsDsCnnInt8::dequantize_output(&[-128, 127, 0, -64, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(p[0], 0.0);
+    assert_eq!(p[1], 255.0 / 256.0);
+    assert_eq!(p[3], 0.25);
+}
