@@ -900,9 +900,33 @@ fn generate(
             }
 
             /// The int8 forward as TensorFlow Lite Micro computes it: integer
-            /// arithmetic only, no heap.
+            /// arithmetic only, no heap. On x86-64 with `std` it runs a copy
+            /// compiled for AVX2 when the CPU has it (`staticnet::dispatch`),
+            /// with the same integer results.
             #[inline]
             pub fn forward(&self, input: &#in_ty) -> #out_ty {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    /// The same body compiled for AVX2.
+                    #[target_feature(enable = "avx2,fma")]
+                    unsafe fn avx2(model: &#name, input: &#in_ty) -> #out_ty {
+                        model.__forward(input)
+                    }
+                    if ::staticnet::dispatch::avx2() {
+                        // SAFETY: `avx2()` returned true only because the CPU
+                        // running this has AVX2 and FMA
+                        // (`is_x86_feature_detected!`), the features `avx2` is
+                        // compiled for.
+                        return unsafe { avx2(self, input) };
+                    }
+                }
+                self.__forward(input)
+            }
+
+            /// The kernel calls of [`Self::forward`].
+            #[doc(hidden)]
+            #[inline(always)]
+            pub fn __forward(&self, input: &#in_ty) -> #out_ty {
                 #[allow(unused_imports)]
                 use ::staticnet::{kernels as k, quant as q};
                 let interpreter = q::Interpreter::Micro;
