@@ -37,9 +37,29 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
+/// With `#[int8 = "model_int8.safetensors"]` (a full-int8 TensorFlow Lite
+/// model converted by `tools/tflite_to_safetensors.py`) the same definition
+/// also gives `NameInt8`, the model on TFLite's int8 kernels, its file
+/// checked against the layers at compile time and compiled in:
+///
+/// ```text
+/// model! {
+///     #[int8 = "kws_int8.safetensors"]
+///     pub struct Kws {
+///         input: [1, 49, 10],
+///         conv2d: Conv2d(64, kernel = (10, 4), stride = (2, 2), padding = same, activation = relu),
+///         ..
+///         dense: Dense(12),
+///         softmax: Softmax,
+///     }
+/// }
+/// static NET: KwsInt8 = KwsInt8::WEIGHTS;
+/// let y: [i8; 12] = NET.forward(&KwsInt8::quantize_input(&mfcc)); // TFLite Micro's, bit for bit
+/// ```
+///
 /// The reference — every layer kind with its options, defaults, shape
 /// rule and PyTorch tensors, the activations, the graph syntax,
-/// `#[weights]`, what is generated and every compile error — is the
+/// `#[weights]`, `#[int8]`, what is generated and every compile error — is the
 /// `staticnet::dsl` module of the `staticnet` crate
 /// (<https://docs.rs/staticnet/latest/staticnet/dsl/>), where its examples
 /// run as doctests (a proc-macro crate's doctests cannot use its own

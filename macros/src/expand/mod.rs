@@ -9,6 +9,7 @@
 mod backward;
 mod fallback;
 mod forward;
+mod int8;
 mod layer_major;
 mod params;
 mod stream;
@@ -34,7 +35,11 @@ pub fn model(input: TokenStream) -> TokenStream {
         Ok(w) => w,
         Err(e) => return fallback::expand(&def, e),
     };
-    match try_model(&def, weights.as_ref()) {
+    let int8 = match int8::take(&mut def) {
+        Ok(a) => a,
+        Err(e) => return fallback::expand(&def, e),
+    };
+    match try_model(&def, weights.as_ref(), int8.as_ref()) {
         Ok(ts) => ts,
         Err(e) => fallback::expand(&def, e),
     }
@@ -43,6 +48,7 @@ pub fn model(input: TokenStream) -> TokenStream {
 fn try_model(
     def: &ModelDef,
     weights: Option<&crate::weights::WeightsAttr>,
+    int8: Option<&int8::Int8Attr>,
 ) -> syn::Result<TokenStream> {
     let cx = Ctxt::new();
     let plan = plan::infer(&cx, def);
@@ -60,6 +66,9 @@ fn try_model(
     let mut out = all(def, &plan);
     if let Some(attr) = weights {
         out.extend(weights::expand(def, &plan, attr));
+    }
+    if let Some(attr) = int8 {
+        out.extend(int8::expand(def, &plan, attr));
     }
     Ok(out)
 }

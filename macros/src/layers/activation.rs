@@ -14,6 +14,7 @@
 //! `runtime/src/activation.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::{Int8Form, Int8Tensor};
 use super::{lit, BackIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField};
 use crate::ast::Value;
 use crate::shape::Shape;
@@ -534,5 +535,58 @@ impl Layer for Activation {
             run: TokenStream::new(),
             output: s.call(quote!(k::activate::<T, #a, #n, 1>), quote!(*#x)),
         })
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        match self.0 {
+            // The clamp of the layer before it (checked against the file).
+            Act::Relu | Act::Relu6 => Int8Form::Folded,
+            Act::Softmax if matches!(s.input, Shape::Vector(_)) => Int8Form::Kernel,
+            Act::Softmax => Int8Form::Unsupported(Some(format!(
+                "an int8 Softmax takes a vector, not {} {}",
+                s.input.what(),
+                s.input
+            ))),
+            _ => Int8Form::Unsupported(None),
+        }
+    }
+
+    fn int8_tensors(&self, _s: &Site) -> Vec<Int8Tensor> {
+        if self.0 != Act::Softmax {
+            return Vec::new();
+        }
+        ["input_multiplier", "input_left_shift", "diff_min"]
+            .into_iter()
+            .map(Int8Tensor::scalar)
+            .collect()
+    }
+
+    fn int8_param_type(&self, _s: &Site) -> Option<TokenStream> {
+        (self.0 == Act::Softmax).then(|| quote!(::staticnet::quant::QSoftmaxParams))
+    }
+
+    fn int8_param_value(&self, _s: &Site, t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        if self.0 != Act::Softmax {
+            return None;
+        }
+        let [m, ls, d] = ["input_multiplier", "input_left_shift", "diff_min"].map(t);
+        Some(quote!(q::QSoftmaxParams {
+            input_multiplier: #m,
+            input_left_shift: #ls,
+            diff_min: #d,
+        }))
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // Output fixed at scale 1/256, zero point -128 (TFLite's rule).
+        let (p, x) = (s.params(), &xs[0]);
+        let call = s.call(quote!(q::softmax_int8_into), quote!(&#p, #x, &mut #out));
+        quote!(#call;)
     }
 }

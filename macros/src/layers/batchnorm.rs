@@ -15,6 +15,7 @@
 //! Kernels: `runtime/src/kernels/batchnorm.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::Int8Form;
 use super::{
     lit, BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
 };
@@ -327,5 +328,11 @@ impl Layer for BatchNorm {
 
     fn batch_dependent(&self) -> bool {
         true
+    }
+
+    fn int8_form(&self, _s: &Site) -> Int8Form {
+        // The TFLite converter folds a BatchNorm into the convolution or
+        // Dense before it; the int8 file holds the folded layer.
+        Int8Form::Folded
     }
 }

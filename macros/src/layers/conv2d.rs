@@ -13,6 +13,7 @@ use super::activation::{
     forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
 };
 use super::args::{Args, Padding, Signature};
+use super::int8::{self, Int8Form, Int8Tensor};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TapeField, TensorDecl};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
@@ -434,6 +435,58 @@ impl Layer for Conv2d {
             quote!(#kernels::backward_params),
             quote!(&#input, &#output, &#grad, &mut #gr),
         ))
+    }
+
+    fn int8_form(&self, _s: &Site) -> Int8Form {
+        if !self.is_default() {
+            return Int8Form::Unsupported(Some(
+                "TFLite's int8 Conv2d has a bias and no dilation or groups: remove `dilation`, `groups` and `bias = false`".into(),
+            ));
+        }
+        match int8::unfusable("Conv2d", self.act) {
+            Some(why) => Int8Form::Unsupported(Some(why)),
+            None => Int8Form::Kernel,
+        }
+    }
+
+    fn int8_tensors(&self, s: &Site) -> Vec<Int8Tensor> {
+        let Shape::Image(c, ..) = s.input else {
+            return Vec::new();
+        };
+        let (kh, kw) = self.kernel;
+        let mut t = int8::weighted_tensors(vec![self.filters, c, kh, kw]);
+        t.push(Int8Tensor::geometry("kernel", self.kernel));
+        t.push(Int8Tensor::geometry("stride", self.stride));
+        t.push(Int8Tensor::geometry("pad", self.pad_top_left));
+        t
+    }
+
+    fn int8_param_type(&self, s: &Site) -> Option<TokenStream> {
+        let Shape::Image(c, ..) = s.input else {
+            return None;
+        };
+        let (o, k) = (lit(self.filters), lit(self.per_filter(c)));
+        Some(quote_spanned!(s.span=> ::staticnet::quant::QConv2dParams<#o, #k>))
+    }
+
+    fn int8_param_value(&self, _s: &Site, t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        Some(int8::weighted_value(quote!(q::QConv2dParams), t))
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        let g = int8::geometry_types(self.kernel, self.stride, self.pad_top_left);
+        let (p, x) = (s.params(), &xs[0]);
+        let call = s.call(
+            quote!(q::Conv2dInt8::<#g>::forward_into),
+            quote!(&#p, #x, &mut #out),
+        );
+        quote!(#call;)
     }
 }
 

@@ -12,6 +12,7 @@ use super::activation::{
     forward_train_keeping_input, pre_activation_field, pre_activation_tape, through_pre_activation,
 };
 use super::args::{Args, Signature};
+use super::int8::{self, Int8Form, Int8Tensor};
 use super::{
     lit, Act, BackIo, BatchIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
 };
@@ -404,5 +405,54 @@ impl Layer for Dense {
                 quote!(&#p, #x),
             ),
         })
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        if !matches!(s.input, Shape::Vector(_)) {
+            return Int8Form::Unsupported(Some(format!(
+                "an int8 Dense takes a vector, not {} {}",
+                s.input.what(),
+                s.input
+            )));
+        }
+        if !self.bias {
+            return Int8Form::Unsupported(Some(
+                "TFLite's int8 Dense has a bias: remove `bias = false`".into(),
+            ));
+        }
+        match int8::unfusable("Dense", self.act) {
+            Some(why) => Int8Form::Unsupported(Some(why)),
+            None => Int8Form::Kernel,
+        }
+    }
+
+    fn int8_tensors(&self, s: &Site) -> Vec<Int8Tensor> {
+        int8::weighted_tensors(vec![self.units, s.input.width()])
+    }
+
+    fn int8_param_type(&self, s: &Site) -> Option<TokenStream> {
+        let (i, o) = self.sizes(s);
+        Some(quote_spanned!(s.span=> ::staticnet::quant::QDenseParams<#o, #i>))
+    }
+
+    fn int8_param_value(&self, _s: &Site, t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        Some(int8::weighted_value(quote!(q::QDenseParams), t))
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // TFLite Micro and desktop TFLite requantize `FULLY_CONNECTED`
+        // differently (see `q::Interpreter`).
+        let (p, x) = (s.params(), &xs[0]);
+        let call = s.call(
+            quote!(q::dense_int8_as_into),
+            quote!(&#p, #x, &mut #out, interpreter),
+        );
+        quote!(#call;)
     }
 }

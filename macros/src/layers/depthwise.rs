@@ -9,6 +9,7 @@
 //! per group). Kernels: `runtime/src/kernels/depthwise.rs`.
 
 use super::args::{Args, Padding, Signature};
+use super::int8::{self, Int8Form, Int8Tensor};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, TensorDecl};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
@@ -261,5 +262,57 @@ impl Layer for DepthwiseConv2d {
             quote!(#kernels::backward_params),
             quote!(&#input, &#output, &#grad, &mut #gr),
         ))
+    }
+
+    fn int8_form(&self, _s: &Site) -> Int8Form {
+        if self.dilation != (1, 1) || !self.bias {
+            return Int8Form::Unsupported(Some(
+                "TFLite's int8 DepthwiseConv2d has a bias and no dilation: remove `dilation` and `bias = false`".into(),
+            ));
+        }
+        match int8::unfusable("DepthwiseConv2d", self.act) {
+            Some(why) => Int8Form::Unsupported(Some(why)),
+            None => Int8Form::Kernel,
+        }
+    }
+
+    fn int8_tensors(&self, s: &Site) -> Vec<Int8Tensor> {
+        let Shape::Image(o, ..) = s.output else {
+            return Vec::new();
+        };
+        let (kh, kw) = self.kernel;
+        let mut t = int8::weighted_tensors(vec![o, 1, kh, kw]);
+        t.push(Int8Tensor::geometry("kernel", self.kernel));
+        t.push(Int8Tensor::geometry("stride", self.stride));
+        t.push(Int8Tensor::geometry("pad", self.pad_top_left));
+        t
+    }
+
+    fn int8_param_type(&self, s: &Site) -> Option<TokenStream> {
+        let Shape::Image(o, ..) = s.output else {
+            return None;
+        };
+        let (o, k) = (lit(o), lit(self.kernel.0 * self.kernel.1));
+        Some(quote_spanned!(s.span=> ::staticnet::quant::QDepthwiseParams<#o, #k>))
+    }
+
+    fn int8_param_value(&self, _s: &Site, t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        Some(int8::weighted_value(quote!(q::QDepthwiseParams), t))
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        let g = int8::geometry_types(self.kernel, self.stride, self.pad_top_left);
+        let (p, x) = (s.params(), &xs[0]);
+        let call = s.call(
+            quote!(q::DepthwiseConv2dInt8::<#g>::forward_into),
+            quote!(&#p, #x, &mut #out),
+        );
+        quote!(#call;)
     }
 }

@@ -9,6 +9,7 @@
 //! No tensors. Kernels: `runtime/src/kernels/dropout.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::Int8Form;
 use super::{BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField};
 use crate::shape::Shape;
 use proc_macro2::{Literal, TokenStream};
@@ -133,5 +134,10 @@ impl Layer for Dropout {
             batch: TokenStream::new(),
             each: s.call(quote!(k::dropout_backward), quote!(&tape.#mask, &#grad)),
         })
+    }
+
+    fn int8_form(&self, _s: &Site) -> Int8Form {
+        // The identity at inference.
+        Int8Form::Folded
     }
 }

@@ -4,6 +4,7 @@
 //! No tensors. Kernels: `runtime/src/kernels/reshape.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::{self, Int8Form};
 use super::{lit, BackIo, Kind, Layer, ShapeCx, Site};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
@@ -106,5 +107,29 @@ impl Layer for Flatten {
             }
             Shape::Vector(_) => d.clone(),
         }
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        if matches!(s.input, Shape::Seq(..)) || matches!(s.output, Shape::Seq(..)) {
+            return Int8Form::Unsupported(Some(
+                "int8 models take vectors and images, not sequences".into(),
+            ));
+        }
+        Int8Form::Kernel
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // Moves nothing but the type: the flat order is PyTorch's (the
+        // converter permuted the next Dense's columns for TFLite's NHWC).
+        let x = int8::flat(&xs[0], s.input);
+        let y = int8::flat_mut(out, s.output);
+        let call = s.call(quote!(q::reshape_int8_into), quote!(#x, #y));
+        quote!(#call;)
     }
 }

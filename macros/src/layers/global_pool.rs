@@ -6,6 +6,7 @@
 //! No tensors. Kernels: `runtime/src/kernels/global_pool.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::{Int8Form, Int8Tensor};
 use super::{lit, BackIo, Kind, Layer, ShapeCx, Site};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
@@ -117,5 +118,44 @@ impl Layer for GlobalPool {
             quote!(&#grad)
         };
         s.call(self.kernel(s, "_backward"), args)
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        match (self.max, s.input) {
+            (false, Shape::Image(..)) => Int8Form::Kernel,
+            (true, Shape::Image(..)) => Int8Form::Unsupported(Some(
+                "write it as `MaxPool2d` over the whole image, then `Flatten`".into(),
+            )),
+            _ => Int8Form::Unsupported(None),
+        }
+    }
+
+    fn int8_tensors(&self, s: &Site) -> Vec<Int8Tensor> {
+        let Shape::Image(_, h, w) = s.input else {
+            return Vec::new();
+        };
+        vec![
+            Int8Tensor::scalar("activation_min"),
+            Int8Tensor::scalar("activation_max"),
+            Int8Tensor::geometry("kernel", (h, w)),
+            Int8Tensor::geometry("stride", (h, w)),
+            Int8Tensor::geometry("pad", (0, 0)),
+        ]
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // TFLite's AVERAGE_POOL_2D over the whole image.
+        let (x, lo, hi) = (&xs[0], t("activation_min"), t("activation_max"));
+        let call = s.call(
+            quote!(q::global_avg_pool_int8_into),
+            quote!(#x, #lo, #hi, &mut #out),
+        );
+        quote!(#call;)
     }
 }

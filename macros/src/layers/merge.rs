@@ -7,6 +7,7 @@
 
 use super::activation::{apply, apply_backward, apply_in_place};
 use super::args::{Args, Signature};
+use super::int8::{self, Int8Form, Int8Tensor};
 use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, StreamStep};
 use crate::shape::Shape;
 use proc_macro2::TokenStream;
@@ -404,5 +405,99 @@ impl Layer for Merge {
             run: TokenStream::new(),
             output: self.forward_merge(&step, xs, false),
         })
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        if self.op != Op::Add {
+            return Int8Form::Unsupported(None);
+        }
+        if s.inputs.len() != 2 {
+            return Int8Form::Unsupported(Some(format!(
+                "TFLite's int8 Add takes two inputs, not {}: chain two-input `Add`s",
+                s.inputs.len()
+            )));
+        }
+        match int8::unfusable("Add", self.act) {
+            Some(why) => Int8Form::Unsupported(Some(why)),
+            None => Int8Form::Kernel,
+        }
+    }
+
+    fn int8_tensors(&self, _s: &Site) -> Vec<Int8Tensor> {
+        [
+            "input1_zero_point",
+            "input2_zero_point",
+            "left_shift",
+            "input1_multiplier",
+            "input1_shift",
+            "input2_multiplier",
+            "input2_shift",
+            "output_multiplier",
+            "output_shift",
+            "output_zero_point",
+            "activation_min",
+            "activation_max",
+        ]
+        .into_iter()
+        .map(Int8Tensor::scalar)
+        .collect()
+    }
+
+    fn int8_param_type(&self, _s: &Site) -> Option<TokenStream> {
+        Some(quote!(::staticnet::quant::QAddParams))
+    }
+
+    fn int8_param_value(&self, _s: &Site, t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        let [z1, z2, ls, m1, s1, m2, s2, mo, so, zo, lo, hi] = [
+            "input1_zero_point",
+            "input2_zero_point",
+            "left_shift",
+            "input1_multiplier",
+            "input1_shift",
+            "input2_multiplier",
+            "input2_shift",
+            "output_multiplier",
+            "output_shift",
+            "output_zero_point",
+            "activation_min",
+            "activation_max",
+        ]
+        .map(t);
+        Some(quote!(q::QAddParams {
+            input1_zero_point: #z1,
+            input2_zero_point: #z2,
+            left_shift: #ls,
+            input1_multiplier: #m1,
+            input1_shift: #s1,
+            input2_multiplier: #m2,
+            input2_shift: #s2,
+            output_multiplier: #mo,
+            output_shift: #so,
+            output_zero_point: #zo,
+            min: #lo,
+            max: #hi,
+        }))
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        let (p, a, b) = (s.params(), &xs[0], &xs[1]);
+        let call = match s.output {
+            Shape::Image(..) => s.call(
+                quote!(q::add_image_int8_into),
+                quote!(&#p, #a, #b, &mut #out),
+            ),
+            other => {
+                let (a, b) = (int8::flat(a, other), int8::flat(b, other));
+                let y = int8::flat_mut(out, other);
+                s.call(quote!(q::add_int8_into), quote!(&#p, #a, #b, #y))
+            }
+        };
+        quote!(#call;)
     }
 }

@@ -18,6 +18,7 @@ mod depthwise;
 mod dropout;
 mod flatten;
 mod global_pool;
+pub mod int8;
 mod merge;
 mod pool;
 mod pool1d;
@@ -617,6 +618,54 @@ pub trait Layer {
     /// split across threads.
     fn batch_dependent(&self) -> bool {
         false
+    }
+
+    // The int8 form (`#[int8 = "file.safetensors"]`, `expand/int8.rs`):
+    // the same graph on TensorFlow Lite's int8 kernels (`staticnet::quant`),
+    // its parameters read from the converted file. A kind that does not
+    // override these has no int8 form (a compile error on the layer).
+
+    /// What the int8 form makes of the layer: a kernel call, nothing
+    /// (folded into the layer before it), or a compile error.
+    fn int8_form(&self, _s: &Site) -> int8::Int8Form {
+        int8::Int8Form::Unsupported(None)
+    }
+
+    /// The tensors `<name>.<suffix>` the int8 file holds for the layer
+    /// (the driver adds the scales and zero points every layer may carry).
+    fn int8_tensors(&self, _s: &Site) -> Vec<int8::Int8Tensor> {
+        Vec::new()
+    }
+
+    /// The type of the layer's field in the int8 struct, if it has
+    /// parameters (`::staticnet::quant::Q*Params`, spelled in full).
+    fn int8_param_type(&self, _s: &Site) -> Option<TokenStream> {
+        None
+    }
+
+    /// The value of that field: `t(suffix)` is the expression of a tensor
+    /// of [`Layer::int8_tensors`] (a literal for a scalar, a constant
+    /// decoded from the file for an array).
+    fn int8_param_value(&self, _s: &Site, _t: &dyn Fn(&str) -> TokenStream) -> Option<TokenStream> {
+        None
+    }
+
+    /// The int8 forward: a statement writing the output for the inputs
+    /// `xs` (references) into the place `out`, every value overwritten,
+    /// with `q` (`staticnet::quant`), `k` (the geometry types) and
+    /// `interpreter` (a `q::Interpreter`) in scope; `t` as in
+    /// [`Layer::int8_param_value`] (a pool's clamp range is written into the
+    /// call).
+    fn int8_forward_into(
+        &self,
+        _s: &Site,
+        _xs: &[TokenStream],
+        _out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        quote!(::core::compile_error!(
+            "staticnet: internal error: the layer has no int8 form"
+        );)
     }
 }
 

@@ -6,6 +6,7 @@
 //! No tensors. Kernels: `runtime/src/kernels/pool.rs`.
 
 use super::args::{Args, Signature};
+use super::int8::{self, Int8Form, Int8Tensor};
 use super::{lit, BackIo, Kind, Layer, ShapeCx, Site};
 use crate::shape::Shape;
 use proc_macro2::{Ident, TokenStream};
@@ -135,5 +136,38 @@ impl Layer for Pool2d {
             quote!(#kernels::backward),
             quote!(&#input, &#output, &#grad),
         )
+    }
+
+    fn int8_form(&self, _s: &Site) -> Int8Form {
+        Int8Form::Kernel
+    }
+
+    fn int8_tensors(&self, _s: &Site) -> Vec<Int8Tensor> {
+        vec![
+            Int8Tensor::scalar("activation_min"),
+            Int8Tensor::scalar("activation_max"),
+            Int8Tensor::geometry("kernel", self.size),
+            Int8Tensor::geometry("stride", self.stride),
+            Int8Tensor::geometry("pad", (0, 0)),
+        ]
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // Input and output share scale and zero point: the pool moves raw
+        // int8 values and clamps them to the file's activation range.
+        let g = int8::geometry_types(self.size, self.stride, (0, 0));
+        let op = Ident::new(if self.max { "max_into" } else { "avg_into" }, s.span);
+        let (x, lo, hi) = (&xs[0], t("activation_min"), t("activation_max"));
+        let call = s.call(
+            quote!(q::Pool2dInt8::<#g>::#op),
+            quote!(#x, #lo, #hi, &mut #out),
+        );
+        quote!(#call;)
     }
 }

@@ -7,6 +7,7 @@
 //! `runtime/src/kernels/reshape.rs`.
 
 use super::args::{self, Args, Signature};
+use super::int8::{self, Int8Form};
 use super::{lit, BackIo, Kind, Layer, ShapeCx, Site};
 use crate::ast::Value;
 use crate::expand::tensor_type;
@@ -185,6 +186,30 @@ impl Layer for Reshape {
         }
         let (a, b) = (tensor_type(s.input), tensor_type(s.output));
         s.call(quote!(k::reshape::<T, #b, #a>), quote!(&#d))
+    }
+
+    fn int8_form(&self, s: &Site) -> Int8Form {
+        if matches!(s.input, Shape::Seq(..)) || matches!(s.output, Shape::Seq(..)) {
+            return Int8Form::Unsupported(Some(
+                "int8 models take vectors and images, not sequences".into(),
+            ));
+        }
+        Int8Form::Kernel
+    }
+
+    fn int8_forward_into(
+        &self,
+        s: &Site,
+        xs: &[TokenStream],
+        out: &TokenStream,
+        _t: &dyn Fn(&str) -> TokenStream,
+    ) -> TokenStream {
+        // Moves nothing but the type: the flat order is PyTorch's (the
+        // converter permuted the next Dense's columns for TFLite's NHWC).
+        let x = int8::flat(&xs[0], s.input);
+        let y = int8::flat_mut(out, s.output);
+        let call = s.call(quote!(q::reshape_int8_into), quote!(#x, #y));
+        quote!(#call;)
     }
 }
 

@@ -95,3 +95,115 @@ pub fn clamp_i8(v: i32, min: i8, max: i8) -> i8 {
     let v = if v > max as i32 { max as i32 } else { v };
     v as i8
 }
+
+// --- What the int8 form of a `model!` (`#[int8 = "file"]`) calls besides
+// the kernels above: the choice of `Dense` requantization, the moves of
+// `Flatten`/`Reshape`, the compile-time decoding of the file, and the
+// float conversions at the model's edges.
+
+/// Which TensorFlow Lite interpreter an int8 forward reproduces. They
+/// differ in one kernel: desktop TFLite (also with
+/// `OpResolverType.BUILTIN_REF`) requantizes `FULLY_CONNECTED` with one
+/// rounding, TFLite Micro (and CMSIS-NN) with the two of every other
+/// layer. Everything else is the same for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Interpreter {
+    /// TFLite Micro: what firmware runs, and what a generated `forward`
+    /// gives.
+    #[default]
+    Micro,
+    /// Desktop TensorFlow Lite (`tf.lite.Interpreter`).
+    Lite,
+}
+
+/// int8 `Dense` as `interpreter` runs it: [`dense_int8_into`] for
+/// [`Interpreter::Micro`], [`dense_int8_single_rounding_into`] for
+/// [`Interpreter::Lite`].
+#[inline(always)]
+pub fn dense_int8_as_into<const I: usize, const O: usize>(
+    p: &QDenseParams<O, I>,
+    x: &[i8; I],
+    y: &mut [i8; O],
+    interpreter: Interpreter,
+) {
+    match interpreter {
+        Interpreter::Micro => dense_int8_into(p, x, y),
+        Interpreter::Lite => dense_int8_single_rounding_into(p, x, y),
+    }
+}
+
+/// `Flatten` or `Reshape` of an int8 tensor, both seen flat: the values
+/// move in order (in our `[C, H, W]` layout the flat order is PyTorch's).
+/// The shorter length wins; the generated code passes equal ones.
+#[inline]
+pub fn reshape_int8_into(x: &[i8], y: &mut [i8]) {
+    for (d, &s) in y.iter_mut().zip(x) {
+        *d = s;
+    }
+}
+
+/// [`global_avg_pool_int8`] written into `y`.
+#[inline]
+pub fn global_avg_pool_int8_into<const C: usize, const H: usize, const W: usize>(
+    x: &[[[i8; W]; H]; C],
+    min: i8,
+    max: i8,
+    y: &mut [i8; C],
+) {
+    *y = global_avg_pool_int8(x, min, max);
+}
+
+/// The little-endian `i32` at `file[i..i + 4]`.
+const fn le_i32(file: &[u8], i: usize) -> i32 {
+    i32::from_le_bytes([file[i], file[i + 1], file[i + 2], file[i + 3]])
+}
+
+/// Compile-time decoding of an int8 file's tensors, which the generated
+/// code takes with `include_bytes!` (as `#[weights]` does for floats; see
+/// [`crate::embedded`]): `O` rows of `K` int8 values beginning at byte
+/// `start` (a weight tensor `[O, ..]`, each row one output channel's).
+/// Panics, a compile error in a `const`, if the bytes are not there.
+pub const fn i8_rows<const O: usize, const K: usize>(file: &[u8], start: usize) -> [[i8; K]; O] {
+    let mut out = [[0i8; K]; O];
+    let mut o = 0;
+    while o < O {
+        let mut k = 0;
+        while k < K {
+            out[o][k] = file[start + o * K + k] as i8;
+            k += 1;
+        }
+        o += 1;
+    }
+    out
+}
+
+/// `N` little-endian int32 values beginning at byte `start` (a bias, the
+/// multipliers or the shifts), as [`i8_rows`].
+pub const fn i32_values<const N: usize>(file: &[u8], start: usize) -> [i32; N] {
+    let mut out = [0i32; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = le_i32(file, start + 4 * i);
+        i += 1;
+    }
+    out
+}
+
+/// A real value quantized as TFLite's `QUANTIZE` does:
+/// `clamp(round(x / scale) + zero_point, −128, 127)`, rounding half away
+/// from zero, in `f32`. For the input of an int8 model (the forward itself
+/// uses no float).
+#[inline]
+pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
+    let q = libm::roundf(x / scale);
+    // `as` saturates (and sends NaN to 0) before the zero point is added.
+    let q = (q as i32).saturating_add(zero_point);
+    clamp_i8(q, i8::MIN, i8::MAX)
+}
+
+/// The real value of `q`: `(q − zero_point) · scale` (TFLite's
+/// `DEQUANTIZE`), in `f32`.
+#[inline]
+pub fn dequantize_f32(q: i8, scale: f32, zero_point: i32) -> f32 {
+    (q as i32 - zero_point) as f32 * scale
+}

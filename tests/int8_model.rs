@@ -1,0 +1,548 @@
+//! The MLPerf Tiny int8 models (AD, KWS, IC, VWW) through the int8 form
+//! `model!` generates (`#[int8 = "file"]`), from the float DSL of
+//! tests/mlperf/<m>.rs, bit for bit against TensorFlow Lite Micro (the
+//! `tflite-micro` package's interpreter) and desktop TensorFlow Lite's
+//! reference kernels (`BUILTIN_REF`): the golden input and 100 random int8
+//! inputs per model, every layer's output compared, zero differing
+//! elements. The references are tests/int8.rs's
+//! (tests/fixtures/int8/<model>_io.safetensors, tools/make_int8_fixtures.py);
+//! the parameters are read and checked by the macro at compile time from
+//! tests/fixtures/int8/<model>.safetensors (tools/tflite_to_safetensors.py).
+//!
+//! Each DSL below is tests/mlperf/<m>.rs's float one plus the `#[int8]`
+//! attribute, with one change where TFLite's graph differs: the classifiers'
+//! `dense: Dense(n, activation = softmax)` is written `dense: Dense(n)`,
+//! `softmax: Softmax` (TFLite's int8 softmax is an operator of its own with
+//! its own quantization). `dsl_is_the_float_one` checks that line by line.
+//! BatchNorm layers are folded (the converter folded them into the layer
+//! before) and Relu layers are that layer's clamp, which the macro checks
+//! against the file's `activation_min`/`activation_max`.
+
+use safetensors::{Dtype, SafeTensors};
+use staticnet::model;
+use staticnet::quant::Interpreter;
+
+// AD: tests/mlperf/ad.rs's DSL with `#[int8]`.
+model! {
+    #[int8 = "tests/fixtures/int8/ad.safetensors"]
+    pub struct AnomalyAutoencoder {
+        input: [640],
+        dense: Dense(128, activation = linear),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        dense_1: Dense(128, activation = linear),
+        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_1: Relu,
+        dense_2: Dense(128, activation = linear),
+        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_2: Relu,
+        dense_3: Dense(128, activation = linear),
+        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_3: Relu,
+        dense_4: Dense(8, activation = linear),
+        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_4: Relu,
+        dense_5: Dense(128, activation = linear),
+        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_5: Relu,
+        dense_6: Dense(128, activation = linear),
+        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_6: Relu,
+        dense_7: Dense(128, activation = linear),
+        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_7: Relu,
+        dense_8: Dense(128, activation = linear),
+        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_8: Relu,
+        dense_9: Dense(640, activation = linear),
+    }
+}
+
+// KWS: tests/mlperf/kws.rs's DSL with `#[int8]`, softmax split off.
+model! {
+    /// KWS DS-CNN (keras_model.py's `ds_cnn`) as its int8 .tflite holds it:
+    /// there is no float Keras file, so the weights are the .tflite's
+    /// dequantized per output channel (w = s (q − z), int32 biases s q) by
+    /// tools/make_mlperf_fixtures.py. The TFLite converter folded every
+    /// BatchNormalization into the convolution before it and fused the
+    /// ReLU, and dropped the Dropouts, so this model has no BatchNorm,
+    /// Dropout or Relu layers: each convolution carries its folded bias and
+    /// `activation = relu`, as the .tflite graph does.
+    #[int8 = "tests/fixtures/int8/kws.safetensors"]
+    pub struct KwsDsCnn {
+        input: [1, 49, 10],
+        conv2d: Conv2d(64, kernel = (10, 4), stride = (2, 2), padding = same, activation = relu),
+        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
+        conv2d_1: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
+        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
+        conv2d_2: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
+        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
+        conv2d_3: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
+        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
+        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
+        average_pooling2d: AvgPool2d((25, 5), stride = (25, 5)),
+        flatten: Flatten,
+        dense: Dense(12),
+        softmax: Softmax,
+    }
+}
+
+// IC: tests/mlperf/ic.rs's DSL with `#[int8]`, softmax split off.
+model! {
+    #[int8 = "tests/fixtures/int8/ic.safetensors"]
+    pub struct ResNet8 {
+        input: [3, 32, 32],
+        conv2d: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        conv2d_1: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_1: Relu,
+        conv2d_2: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+        add: Add(activation, batch_normalization_2),
+        activation_2: Relu,
+        conv2d_3: Conv2d(32, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_3: Relu,
+        conv2d_4: Conv2d(32, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        conv2d_5: Conv2d(32, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_2),
+        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_4),
+        add_1: Add(conv2d_5, batch_normalization_4),
+        activation_4: Relu,
+        conv2d_6: Conv2d(64, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_5: Relu,
+        conv2d_7: Conv2d(64, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        conv2d_8: Conv2d(64, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_4),
+        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_7),
+        add_2: Add(conv2d_8, batch_normalization_6),
+        activation_6: Relu,
+        average_pooling2d: AvgPool2d((8, 8), stride = (8, 8)),
+        flatten: Flatten,
+        dense: Dense(10),
+        softmax: Softmax,
+    }
+}
+
+// VWW: tests/mlperf/vww.rs's DSL with `#[int8]`, softmax split off.
+model! {
+    #[int8 = "tests/fixtures/int8/vww.safetensors"]
+    pub struct MobileNetVww {
+        input: [3, 96, 96],
+        conv2d: Conv2d(8, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_1: Relu,
+        conv2d_1: Conv2d(16, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_2: Relu,
+        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_3: Relu,
+        conv2d_2: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_4: Relu,
+        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_5: Relu,
+        conv2d_3: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_6: Relu,
+        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_7: Relu,
+        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_8: Relu,
+        depthwise_conv2d_4: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_9: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_9: Relu,
+        conv2d_5: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_10: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_10: Relu,
+        depthwise_conv2d_5: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_11: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_11: Relu,
+        conv2d_6: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_12: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_12: Relu,
+        depthwise_conv2d_6: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_13: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_13: Relu,
+        conv2d_7: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_14: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_14: Relu,
+        depthwise_conv2d_7: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_15: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_15: Relu,
+        conv2d_8: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_16: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_16: Relu,
+        depthwise_conv2d_8: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_17: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_17: Relu,
+        conv2d_9: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_18: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_18: Relu,
+        depthwise_conv2d_9: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_19: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_19: Relu,
+        conv2d_10: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_20: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_20: Relu,
+        depthwise_conv2d_10: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_21: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_21: Relu,
+        conv2d_11: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_22: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_22: Relu,
+        depthwise_conv2d_11: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
+        batch_normalization_23: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_23: Relu,
+        conv2d_12: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_24: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_24: Relu,
+        depthwise_conv2d_12: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_25: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_25: Relu,
+        conv2d_13: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
+        batch_normalization_26: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation_26: Relu,
+        average_pooling2d: AvgPool2d((3, 3), stride = (3, 3)),
+        flatten: Flatten,
+        dense: Dense(2),
+        softmax: Softmax,
+    }
+}
+
+/// A safetensors file read into memory.
+struct File {
+    bytes: Vec<u8>,
+}
+
+impl File {
+    fn open(name: &str) -> File {
+        let path = format!(
+            "{}/tests/fixtures/int8/{name}.safetensors",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        File { bytes }
+    }
+
+    fn st(&self) -> SafeTensors<'_> {
+        SafeTensors::deserialize(&self.bytes).expect("safetensors")
+    }
+
+    fn i8s(&self, name: &str) -> Vec<i8> {
+        let st = self.st();
+        let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(t.dtype(), Dtype::I8, "{name}");
+        t.data().iter().map(|&b| b as i8).collect()
+    }
+
+    fn u64s(&self, name: &str) -> Vec<u64> {
+        let st = self.st();
+        let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(t.dtype(), Dtype::I64, "{name}");
+        t.data()
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    fn layers(&self) -> Vec<String> {
+        let (_, meta) = SafeTensors::read_metadata(&self.bytes).unwrap();
+        let m = meta.metadata().as_ref().expect("metadata");
+        m["layers"].split(',').map(String::from).collect()
+    }
+}
+
+/// `Σ (byte_i + 1) · M^i mod 2⁶⁴`, tools/make_int8_fixtures.py's checksum.
+fn checksum(v: &[i8]) -> u64 {
+    const M: u64 = 0x100000001B3;
+    let (mut h, mut p) = (0u64, 1u64);
+    for &b in v {
+        h = h.wrapping_add((b as u8 as u64 + 1).wrapping_mul(p));
+        p = p.wrapping_mul(M);
+    }
+    h
+}
+
+/// SplitMix64 (Vigna), as tools/make_int8_fixtures.py draws the random
+/// inputs: the top byte of each output, one per value.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+}
+
+const RANDOM_INPUTS: usize = 100;
+
+/// What one generated int8 model gives the runner.
+trait Int8Model {
+    type Layers;
+    const LAYERS: &'static [&'static str];
+    fn layers() -> Box<Self::Layers>;
+    /// `forward_layers` on a flat input, then every layer's output by name
+    /// and `forward`'s output.
+    fn run(x: &[i8], layers: &mut Self::Layers, interpreter: Interpreter) -> Vec<i8>;
+    fn get<'a>(layers: &'a Self::Layers, name: &str) -> Option<&'a [i8]>;
+}
+
+macro_rules! int8_model {
+    ($net:ident, $layers:ident, $zero:expr) => {
+        impl Int8Model for $net {
+            type Layers = $layers;
+            const LAYERS: &'static [&'static str] = $net::LAYERS;
+            fn layers() -> Box<$layers> {
+                Box::new($layers::zeroed())
+            }
+            fn run(x: &[i8], layers: &mut $layers, interpreter: Interpreter) -> Vec<i8> {
+                let mut input = Box::new($zero);
+                fill(&mut *input, x);
+                let net = $net::weights();
+                net.forward_layers(&input, layers, interpreter);
+                let y = net.forward(&input);
+                flat_of(&y).to_vec()
+            }
+            fn get<'a>(layers: &'a $layers, name: &str) -> Option<&'a [i8]> {
+                layers.get(name)
+            }
+        }
+    };
+}
+
+/// A flat input into the model's input type.
+fn fill<X: AsFlatMut + ?Sized>(x: &mut X, v: &[i8]) {
+    x.as_flat_mut().copy_from_slice(v);
+}
+
+trait AsFlatMut {
+    fn as_flat_mut(&mut self) -> &mut [i8];
+}
+impl<const N: usize> AsFlatMut for [i8; N] {
+    fn as_flat_mut(&mut self) -> &mut [i8] {
+        self
+    }
+}
+impl<const C: usize, const H: usize, const W: usize> AsFlatMut for [[[i8; W]; H]; C] {
+    fn as_flat_mut(&mut self) -> &mut [i8] {
+        self.as_flattened_mut().as_flattened_mut()
+    }
+}
+fn flat_of<const N: usize>(y: &[i8; N]) -> &[i8] {
+    y
+}
+
+int8_model!(
+    AnomalyAutoencoderInt8,
+    AnomalyAutoencoderInt8Layers,
+    [0; 640]
+);
+int8_model!(KwsDsCnnInt8, KwsDsCnnInt8Layers, [[[0; 10]; 49]; 1]);
+int8_model!(ResNet8Int8, ResNet8Int8Layers, [[[0; 32]; 32]; 3]);
+int8_model!(MobileNetVwwInt8, MobileNetVwwInt8Layers, [[[0; 96]; 96]; 3]);
+
+/// Runs the golden input and the 100 random ones through `M`'s
+/// `forward_layers` as `interpreter` and checks every layer of each
+/// against that interpreter's, and `forward`'s output (TFLite Micro's
+/// arithmetic) against Micro's.
+fn bit_exact<M: Int8Model>(model: &str, interpreter: Interpreter) {
+    let io = File::open(&format!("{model}_io"));
+    assert_eq!(
+        M::LAYERS,
+        io.layers(),
+        "{model}: the generated model's layers are not the .tflite's"
+    );
+    let suffix = match interpreter {
+        Interpreter::Micro => "_micro",
+        Interpreter::Lite => "",
+    };
+    let golden = io.i8s("input.golden");
+    let outputs = io.i8s(&format!("output{suffix}"));
+    let micro_outputs = io.i8s("output_micro");
+    let n_out = outputs.len() / (RANDOM_INPUTS + 1);
+    let mut rng = SplitMix64(13);
+    let mut layers = M::layers();
+    let mut failures = Vec::new();
+    let mut compared = 0usize;
+    for sample in 0..=RANDOM_INPUTS {
+        let x: Vec<i8> = if sample == 0 {
+            golden.clone()
+        } else {
+            (0..golden.len())
+                .map(|_| (rng.next() >> 56) as u8 as i8)
+                .collect()
+        };
+        let y = M::run(&x, &mut layers, interpreter);
+        for name in M::LAYERS {
+            let got = M::get(&layers, name).expect("a layer of LAYERS");
+            if sample == 0 {
+                let want = io.i8s(&format!("{name}.golden{suffix}"));
+                assert_eq!(want.len(), got.len(), "{name}: size");
+                let diff = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+                compared += got.len();
+                if diff > 0 {
+                    failures.push(format!(
+                        "golden input, {name}: {diff} of {} values differ",
+                        got.len()
+                    ));
+                }
+            }
+            let want = io.u64s(&format!("{name}.checksum{suffix}"))[sample];
+            if checksum(got) != want {
+                failures.push(format!(
+                    "input {sample}, {name}: differs from {interpreter:?}"
+                ));
+            }
+        }
+        let last = M::get(&layers, M::LAYERS[M::LAYERS.len() - 1]).expect("output");
+        if last != &outputs[sample * n_out..(sample + 1) * n_out] {
+            failures.push(format!(
+                "input {sample}: output differs from {interpreter:?}"
+            ));
+        }
+        if y[..] != micro_outputs[sample * n_out..(sample + 1) * n_out] {
+            failures.push(format!("input {sample}: `forward` differs from Micro"));
+        }
+    }
+    assert!(compared > 0);
+    assert!(
+        failures.is_empty(),
+        "{model} vs {interpreter:?}: {} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn ad_int8_model_matches_tflite_micro_bit_for_bit() {
+    bit_exact::<AnomalyAutoencoderInt8>("ad", Interpreter::Micro);
+}
+
+#[test]
+fn ad_int8_model_matches_tflite_bit_for_bit() {
+    bit_exact::<AnomalyAutoencoderInt8>("ad", Interpreter::Lite);
+}
+
+#[test]
+fn kws_int8_model_matches_tflite_micro_bit_for_bit() {
+    bit_exact::<KwsDsCnnInt8>("kws", Interpreter::Micro);
+}
+
+#[test]
+fn kws_int8_model_matches_tflite_bit_for_bit() {
+    bit_exact::<KwsDsCnnInt8>("kws", Interpreter::Lite);
+}
+
+#[test]
+fn ic_int8_model_matches_tflite_micro_bit_for_bit() {
+    bit_exact::<ResNet8Int8>("ic", Interpreter::Micro);
+}
+
+#[test]
+fn ic_int8_model_matches_tflite_bit_for_bit() {
+    bit_exact::<ResNet8Int8>("ic", Interpreter::Lite);
+}
+
+#[test]
+fn vww_int8_model_matches_tflite_micro_bit_for_bit() {
+    bit_exact::<MobileNetVwwInt8>("vww", Interpreter::Micro);
+}
+
+#[test]
+fn vww_int8_model_matches_tflite_bit_for_bit() {
+    bit_exact::<MobileNetVwwInt8>("vww", Interpreter::Lite);
+}
+
+/// The lines of `path` from its first `model!` on (comments, attributes
+/// and blank lines dropped, each trimmed); with `one`, only that model's.
+fn dsl_lines(path: &str, one: bool) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let body = &text[text.find("model! {").expect("a model!")..];
+    body.lines()
+        .map(|l| l.split("//").next().unwrap_or("").trim().to_string())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take_while(|l| !one || l != "}")
+        .collect()
+}
+
+/// This file's models are tests/mlperf/<m>.rs's float DSL, but for the
+/// one difference TFLite's graph has: a classifier's fused softmax is its
+/// own layer.
+#[test]
+fn dsl_is_the_float_one() {
+    let ours = dsl_lines("tests/int8_model.rs", false);
+    let mut at = 0;
+    for m in ["ad", "kws", "ic", "vww"] {
+        let float = dsl_lines(&format!("tests/mlperf/{m}.rs"), true);
+        let mut want = Vec::new();
+        for l in float {
+            match l.strip_suffix(", activation = softmax),") {
+                Some(head) => {
+                    want.push(format!("{head}),"));
+                    want.push("softmax: Softmax,".to_string());
+                }
+                None => want.push(l),
+            }
+        }
+        let start = ours[at..]
+            .iter()
+            .position(|l| l == &want[0])
+            .map(|p| p + at)
+            .unwrap_or_else(|| panic!("{m}: `{}` not found", want[0]));
+        assert_eq!(ours[start..start + want.len()], want[..], "{m}");
+        at = start + want.len();
+    }
+}
+
+/// The checks can fail: the generated KWS with one multiplier of its last
+/// convolution off by 2²⁷ differs from TFLite Micro on the golden input.
+#[test]
+fn a_wrong_multiplier_is_caught() {
+    let io = File::open("kws_io");
+    let mut x = [[[0i8; 10]; 49]; 1];
+    fill(&mut x, &io.i8s("input.golden"));
+    let want = io.i8s("conv2d_4.golden_micro");
+    let mut net = Box::new(KwsDsCnnInt8::WEIGHTS);
+    let mut layers = KwsDsCnnInt8::layers();
+    net.forward_layers(&x, &mut layers, Interpreter::Micro);
+    assert_eq!(layers.get("conv2d_4").unwrap(), &want[..]);
+    net.conv2d_4.out.multiplier[0] += 1 << 27;
+    net.forward_layers(&x, &mut layers, Interpreter::Micro);
+    assert_ne!(layers.get("conv2d_4").unwrap(), &want[..]);
+}
+
+/// `quantize_input` is TFLite's `QUANTIZE` (round half away from zero,
+/// clamp) at the file's input scale and zero point, checked on values
+/// worked by hand: KWS's input has scale 0.5847029 and zero point 83.
+#[test]
+fn quantize_input_and_dequantize_output_by_hand() {
+    assert_eq!(KwsDsCnnInt8::INPUT_SCALE, 0.5847029);
+    assert_eq!(KwsDsCnnInt8::INPUT_ZERO_POINT, 83);
+    let s = KwsDsCnnInt8::INPUT_SCALE;
+    let mut x = [[[0.0f32; 10]; 49]; 1];
+    // 0 → 83; 1.5·s → round(1.5) = 2 → 85; −2.5·s → −3 → 80; huge → 127;
+    // −huge → −128.
+    x[0][0][..5].copy_from_slice(&[0.0, 1.5 * s, -2.5 * s, 1e6, -1e6]);
+    let q = KwsDsCnnInt8::quantize_input(&x);
+    assert_eq!(q[0][0][..5], [83, 85, 80, 127, -128]);
+    // The output is the softmax's: scale 1/256, zero point −128.
+    assert_eq!(KwsDsCnnInt8::OUTPUT_SCALE, 1.0 / 256.0);
+    assert_eq!(KwsDsCnnInt8::OUTPUT_ZERO_POINT, -128);
+    let p = KwsDsCnnInt8::dequantize_output(&[-128, 127, 0, -64, 0, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(p[0], 0.0);
+    assert_eq!(p[1], 255.0 / 256.0);
+    assert_eq!(p[3], 0.25);
+}

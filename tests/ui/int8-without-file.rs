@@ -1,0 +1,11 @@
+use staticnet::model;
+
+model! {
+    #[int8]
+    pub struct Tiny {
+        input: [8],
+        dense: Dense(3),
+    }
+}
+
+fn main() {}
