@@ -326,6 +326,132 @@ fn check<const N: usize>(name: &str, got: &[i8; N], io: &'static [u8]) {
     }
 }
 
+/// `got`, the output of layer `name`, against TFLite Micro's tensor of that
+/// layer on the golden input (`{name}.golden_micro`, channel-major as
+/// ours); with `break`, one expected value is moved by one.
+fn layer(io: &'static [u8], model: &str, name: &str, got: &[i8]) {
+    let want = raw(io, name, "golden_micro");
+    let moved = self_test_requested();
+    let mut bad = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let w = if moved && i == 0 {
+            (w as i8).wrapping_add(1)
+        } else {
+            w as i8
+        };
+        if g != w && bad.is_none() {
+            bad = Some((i, g, w));
+        }
+    }
+    match bad {
+        None if got.len() == want.len() => {
+            hprintln!("ok int8_{} layer {}: {} values", model, name, got.len())
+        }
+        None => {
+            hprintln!(
+                "FAIL int8_{} layer {}: {} values, TFLite Micro has {}",
+                model,
+                name,
+                got.len(),
+                want.len()
+            );
+            bump(&FAILURES);
+        }
+        Some((i, g, w)) => {
+            hprintln!(
+                "FAIL int8_{} layer {}: [{}] = {}, TFLite Micro {}",
+                model,
+                name,
+                i,
+                g,
+                w
+            );
+            bump(&FAILURES);
+        }
+    }
+}
+
+/// The values of an image, channel-major.
+fn flat<const C: usize, const H: usize, const W: usize>(m: &Map<C, H, W>) -> &[i8] {
+    m.as_flattened().as_flattened()
+}
+
+/// KWS layer by layer (the kernels of [`sn_int8_kws`], not counted): every
+/// convolution's output against TFLite Micro's, so that a kernel's error
+/// cannot hide in the saturated softmax.
+#[inline(never)]
+fn kws_layers(m: &Kws, x: &Map<1, 49, 10>) {
+    const DW: [&str; 4] = [
+        "depthwise_conv2d",
+        "depthwise_conv2d_1",
+        "depthwise_conv2d_2",
+        "depthwise_conv2d_3",
+    ];
+    const PW: [&str; 4] = ["conv2d_1", "conv2d_2", "conv2d_3", "conv2d_4"];
+    let mut a: Map<64, 25, 5> = [[[0; 5]; 25]; 64];
+    let mut b: Map<64, 25, 5> = [[[0; 5]; 25]; 64];
+    Conv2dInt8::<Kernel<10, 4>, Stride<2, 2>, Pad<4, 1>>::forward_into(&m.conv2d, x, &mut a);
+    layer(KWS_IO, "kws", "conv2d", flat(&a));
+    for (((d, p), dn), pn) in m.dw.iter().zip(&m.pw).zip(DW).zip(PW) {
+        DepthwiseConv2dInt8::<Kernel<3, 3>, Stride<1, 1>, Pad<1, 1>>::forward_into(d, &a, &mut b);
+        layer(KWS_IO, "kws", dn, flat(&b));
+        Conv2dInt8::<Kernel<1, 1>, Stride<1, 1>, Pad<0, 0>>::forward_into(p, &b, &mut a);
+        layer(KWS_IO, "kws", pn, flat(&a));
+    }
+    let mut pooled: Map<64, 1, 1> = [[[0; 1]; 1]; 64];
+    Pool2dInt8::<Kernel<25, 5>, Stride<25, 5>, Pad<0, 0>>::avg_into(&a, -128, 127, &mut pooled);
+    let mut v = [0i8; 64];
+    for (d, s) in v.iter_mut().zip(flat(&pooled)) {
+        *d = *s;
+    }
+    let mut logits = [0i8; 12];
+    dense_int8_into(&m.dense, &v, &mut logits);
+    layer(KWS_IO, "kws", "dense", &logits);
+}
+
+/// ResNet-8 layer by layer (the kernels of [`sn_int8_ic`], not counted).
+#[inline(never)]
+fn ic_layers(m: &Ic, x: &Map<3, 32, 32>) {
+    let mut c0: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    let mut c1: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    let mut c2: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    Same3::forward_into(&m.c.0, x, &mut c0);
+    layer(IC_IO, "ic", "conv2d", flat(&c0));
+    Same3::forward_into(&m.c.1, &c0, &mut c1);
+    layer(IC_IO, "ic", "conv2d_1", flat(&c1));
+    Same3::forward_into(&m.c.2, &c1, &mut c2);
+    layer(IC_IO, "ic", "conv2d_2", flat(&c2));
+    add_image_int8_into(&m.add[0], &c0, &c2, &mut c1);
+    layer(IC_IO, "ic", "add", flat(&c1));
+    let (mut a, mut b, mut s): (Map<32, 16, 16>, Map<32, 16, 16>, Map<32, 16, 16>) = (
+        [[[0; 16]; 16]; 32],
+        [[[0; 16]; 16]; 32],
+        [[[0; 16]; 16]; 32],
+    );
+    Down3::forward_into(&m.s2.0, &c1, &mut a);
+    layer(IC_IO, "ic", "conv2d_3", flat(&a));
+    Same3::forward_into(&m.s2.1, &a, &mut b);
+    layer(IC_IO, "ic", "conv2d_4", flat(&b));
+    Down1::forward_into(&m.s2.2, &c1, &mut a);
+    layer(IC_IO, "ic", "conv2d_5", flat(&a));
+    add_image_int8_into(&m.add[1], &a, &b, &mut s);
+    layer(IC_IO, "ic", "add_1", flat(&s));
+    let (mut a, mut b, mut t): (Map<64, 8, 8>, Map<64, 8, 8>, Map<64, 8, 8>) =
+        ([[[0; 8]; 8]; 64], [[[0; 8]; 8]; 64], [[[0; 8]; 8]; 64]);
+    Down3::forward_into(&m.s3.0, &s, &mut a);
+    layer(IC_IO, "ic", "conv2d_6", flat(&a));
+    Same3::forward_into(&m.s3.1, &a, &mut b);
+    layer(IC_IO, "ic", "conv2d_7", flat(&b));
+    Down1::forward_into(&m.s3.2, &s, &mut a);
+    layer(IC_IO, "ic", "conv2d_8", flat(&a));
+    add_image_int8_into(&m.add[2], &a, &b, &mut t);
+    layer(IC_IO, "ic", "add_2", flat(&t));
+    let v = global_avg_pool_int8(&t, m.pool.0, m.pool.1);
+    let mut logits = [0i8; 10];
+    dense_int8_into(&m.dense, &v, &mut logits);
+    layer(IC_IO, "ic", "dense", &logits);
+}
+
 #[entry]
 fn main() -> ! {
     // Region 0, empty: the markers' own cost, which .ci/thumb.sh subtracts.
@@ -339,6 +465,7 @@ fn main() -> ! {
     let mut y = [0i8; 12];
     counted("int8_kws", || sn_int8_kws(&kws, &xk, &mut y));
     check("kws", &y, KWS_IO);
+    kws_layers(&kws, &xk);
 
     let ic = ic_params();
     let x: [i8; 3072] = i8s(IC_IO, "input.golden", "");
@@ -349,6 +476,7 @@ fn main() -> ! {
     let mut y = [0i8; 10];
     counted("int8_ic", || sn_int8_ic(&ic, &xi, &mut y));
     check("ic", &y, IC_IO);
+    ic_layers(&ic, &xi);
     // Kept in the binary for the float checker's self-test (outside the
     // counted regions).
     core::hint::black_box(sn_float_probe(core::hint::black_box(2.0)));
