@@ -308,6 +308,60 @@ pub fn sn_float_probe(x: f32) -> f32 {
     x * 1.5 + 0.25
 }
 
+// ---- stack painting (as src/mlperf.rs) ---------------------------------------
+
+/// The painted pattern.
+const PAINT: u32 = 0x5A5A_A5A5;
+/// Left untouched below the stack pointer when painting: the painter's
+/// own frame and what it calls.
+const MARGIN: usize = 256;
+
+extern "C" {
+    /// The end of `.bss` (cortex-m-rt's link.x): the stack grows down
+    /// towards it, and nothing lives between it and the stack.
+    static mut __ebss: u32;
+}
+
+/// The lowest and the highest address of the free stack: from the end of
+/// `.bss` up to `MARGIN` bytes below the current stack pointer.
+fn free_stack() -> (*mut u32, *mut u32) {
+    let sp = cortex_m::register::msp::read() as usize;
+    let lo = core::ptr::addr_of_mut!(__ebss);
+    let hi = ((sp - MARGIN) & !3) as *mut u32;
+    (lo, hi)
+}
+
+/// Paints the free stack with `PAINT`.
+#[inline(never)]
+fn paint() {
+    let (lo, hi) = free_stack();
+    let mut p = lo;
+    while p < hi {
+        // SAFETY: `p` is word-aligned and between the end of `.bss` and
+        // `MARGIN` bytes below the stack pointer: RAM that no Rust object
+        // occupies (statics end at `__ebss`, live frames are above the
+        // stack pointer, and this function's callees stay within
+        // `MARGIN`), so writing it aliases nothing.
+        unsafe { p.write_volatile(PAINT) };
+        p = p.wrapping_add(1);
+    }
+}
+
+/// The deepest stack use since [`paint`], in bytes below the painted top:
+/// the first word from the bottom that no longer holds the pattern.
+#[inline(never)]
+fn painted_depth() -> usize {
+    let (lo, hi) = free_stack();
+    let mut p = lo;
+    // SAFETY: as in `paint`, the words read lie between the end of `.bss`
+    // and below the stack pointer; they are plain RAM (volatile reads of
+    // memory no Rust object owns).
+    while p < hi && unsafe { p.read_volatile() } == PAINT {
+        p = p.wrapping_add(1);
+    }
+    (hi as usize).saturating_sub(p as usize)
+}
+
 // ---- the checks ---------------------------------------------------------------
 
 /// `got` against the first row of `output_micro` (TFLite Micro on the
@@ -463,7 +517,10 @@ fn main() -> ! {
         *d = *s;
     }
     let mut y = [0i8; 12];
+    paint();
     counted("int8_kws", || sn_int8_kws(&kws, &xk, &mut y));
+    hprintln!("stack int8_kws {}", painted_depth());
+    hprintln!("params int8_kws {}", core::mem::size_of::<Kws>());
     check("kws", &y, KWS_IO);
     kws_layers(&kws, &xk);
 
@@ -474,7 +531,10 @@ fn main() -> ! {
         *d = *s;
     }
     let mut y = [0i8; 10];
+    paint();
     counted("int8_ic", || sn_int8_ic(&ic, &xi, &mut y));
+    hprintln!("stack int8_ic {}", painted_depth());
+    hprintln!("params int8_ic {}", core::mem::size_of::<Ic>());
     check("ic", &y, IC_IO);
     ic_layers(&ic, &xi);
     // Kept in the binary for the float checker's self-test (outside the
