@@ -154,6 +154,8 @@ declare -A insns  # insns[opt,board,program,call]
 declare -A size   # size[opt,target,probe] = "text rodata data bss"
 declare -A stack  # stack[board,call]
 declare -A mlperf_size  # mlperf_size[opt] = "text rodata data bss" of the MLPerf binary
+declare -A int8_code    # int8_code[opt,board,int8_model] = code bytes reachable from its entry
+declare -A int8_params  # int8_params[int8_model] = bytes of its parameter struct
 c_flags_m4f=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16)
 c_flags_m0=(-mcpu=cortex-m0 -mthumb -mfloat-abi=soft)
 c_link=(--specs=rdimon.specs -std=c11 -O2 -Wall -Wextra -Werror -I"$root/examples/firmware/include"
@@ -273,16 +275,25 @@ for opt in $opt_levels; do
             while read -r name n; do insns[$opt,$board,c,$name]=$n; done < <(counts "$log.out" "$log.counts")
             while read -r _ name n _; do stack[$opt,$board,$name]=$n; done < <(grep '^stack sn_' "$log.out")
         done
-        # The int8 KWS and IC on the M0 (thumbv6m) and the M4F (thumbv7em):
-        # TFLite Micro's outputs on the golden inputs, value for value.
-        int8_board=m0
-        [ "$target" = thumbv7em-none-eabihf ] && int8_board=m4f
-        say "int8 KWS and IC on $int8_board ($target, opt-level $opt)"
-        log="$out/int8-$int8_board-O$opt"
-        qemu "$int8_board" "$int8_elf" "$log.counts" test >"$log.out" ||
-            { cat "$log.out"; echo "FAIL: the int8 models failed on $int8_board" >&2; exit 1; }
-        grep -E '^(ok|FAIL|all)' "$log.out" | sed 's/^/  /'
-        while read -r name n; do insns[$opt,$int8_board,int8,$name]=$n; done < <(counts "$log.out" "$log.counts")
+        # The int8 KWS and IC on the M0 (thumbv6m), the M4F and the M7
+        # (thumbv7em, with the DSP extension's SMLAD): TFLite Micro's
+        # outputs on the golden inputs, every layer, value for value.
+        int8_boards=(m0)
+        [ "$target" = thumbv7em-none-eabihf ] && int8_boards=(m4f m7)
+        int8_board=${int8_boards[0]}
+        for b in "${int8_boards[@]}"; do
+            say "int8 KWS and IC on $b ($target, opt-level $opt)"
+            log="$out/int8-$b-O$opt"
+            qemu "$b" "$int8_elf" "$log.counts" test >"$log.out" ||
+                { cat "$log.out"; echo "FAIL: the int8 models failed on $b" >&2; exit 1; }
+            grep -E '^(ok int8_[a-z]+ \[|FAIL|all)' "$log.out" | sed 's/^/  /'
+            echo "  ($(grep -c '^ok int8_[a-z]* layer' "$log.out") layers equal to TFLite Micro's)"
+            while read -r name n; do insns[$opt,$b,int8,$name]=$n; done < <(counts "$log.out" "$log.counts")
+            while read -r _ name n; do stack[$opt,$b,$name]=$n; done < <(grep '^stack int8_' "$log.out")
+            while read -r _ name n; do int8_params[$name]=$n; done < <(grep '^params int8_' "$log.out")
+        done
+        while read -r _ name n _; do int8_code[$opt,$int8_board,${name#sn_}]=$n; done < <(
+            python3 "$root/tools/thumb_code_size.py" "$int8_elf" sn_int8_kws sn_int8_ic)
         if [ "$opt" = "$first_opt" ]; then
             if qemu "$int8_board" "$int8_elf" "$out/int8-selftest.counts" test break >"$out/int8-selftest.out" ||
                 grep -q '^ok' "$out/int8-selftest.out"; then
@@ -401,13 +412,25 @@ say "int8 MLPerf Tiny KWS and IC (issue 13): instructions per inference and per 
 # Multiply-adds: KWS 25·5·64·40 + 4·25·5·64·(9 + 64) + 64·12 = 2,656,768;
 # IC (ResNet-8) 12,501,632 (the convolutions' out·K per pixel, and Dense).
 declare -A int8_macs=([int8_kws]=2656768 [int8_ic]=12501632)
-printf '%-4s %-10s %12s %12s %8s %8s\n' opt model M4F M0 M4F/MAC M0/MAC
+printf '%-4s %-10s %12s %12s %12s %8s %8s %8s\n' opt model M4F M7 M0 M4F/MAC M7/MAC M0/MAC
 for opt in $opt_levels; do
     for m in int8_kws int8_ic; do
-        a=${insns[$opt,m4f,int8,$m]:-} b=${insns[$opt,m0,int8,$m]:-}
-        printf '%-4s %-10s %12s %12s %8s %8s\n' "$opt" "$m" "${a:--}" "${b:--}" \
-            "$(per_mac "$a" "${int8_macs[$m]}")" "$(per_mac "$b" "${int8_macs[$m]}")"
+        a=${insns[$opt,m4f,int8,$m]:-} c=${insns[$opt,m7,int8,$m]:-} b=${insns[$opt,m0,int8,$m]:-}
+        printf '%-4s %-10s %12s %12s %12s %8s %8s %8s\n' "$opt" "$m" "${a:--}" "${c:--}" "${b:--}" \
+            "$(per_mac "$a" "${int8_macs[$m]}")" "$(per_mac "$c" "${int8_macs[$m]}")" \
+            "$(per_mac "$b" "${int8_macs[$m]}")"
     done
 done
+say "int8 KWS and IC: code reachable from the entry point, parameters, painted stack (bytes)"
+printf '%-4s %-10s %9s %9s %9s %10s %10s\n' opt model code-M4F code-M0 params stack-M4F stack-M0
+for opt in $opt_levels; do
+    for m in int8_kws int8_ic; do
+        printf '%-4s %-10s %9s %9s %9s %10s %10s\n' "$opt" "$m" "${int8_code[$opt,m4f,$m]:--}" \
+            "${int8_code[$opt,m0,$m]:--}" "${int8_params[$m]:--}" "${stack[$opt,m4f,$m]:--}" \
+            "${stack[$opt,m0,$m]:--}"
+    done
+done
+echo "(params: the model's int8 weights, int32 biases and requantization constants, what a firmware"
+echo " keeps in flash; the stack holds the activations and the kernels' buffers)"
 
 say "thumb: ok in $((SECONDS - start)) s"

@@ -190,13 +190,21 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
             k::Stride<1, 1>,
             k::Pad<0, 0>,
         >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 6, 6>,
-            k::Out<32, 3, 3>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 3, 3, 288>(&pool1);
+        let mut flat = <::staticnet::Vector<T, 288>>::zeros();
+        if let ::core::option::Option::Some(__image) = k::image_of_mut::<
+            T,
+            32,
+            3,
+            3,
+            288,
+        >(&mut flat) {
+            k::MaxPool2d::<
+                k::In<32, 6, 6>,
+                k::Out<32, 3, 3>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&conv1, &mut (*__image));
+        }
         let fc1 = k::dense::<T, a::Relu, 288, 64>(&self.fc1, &flat);
         let out = k::dense::<T, a::Softmax, 64, 10>(&self.out, &fc1);
         out

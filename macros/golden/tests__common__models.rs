@@ -16424,15 +16424,23 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
     ) -> ::staticnet::Vector<T, 3> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
-        let conv = k::Conv2d::<
-            a::Relu,
-            k::In<2, 5, 4>,
-            k::Out<3, 4, 2>,
-            k::Kernel<2, 3>,
-            k::Stride<1, 1>,
-            k::Pad<0, 0>,
-        >::forward(&self.conv, input);
-        let flat = k::flatten_image::<T, 3, 4, 2, 24>(&conv);
+        let mut flat = <::staticnet::Vector<T, 24>>::zeros();
+        if let ::core::option::Option::Some(__image) = k::image_of_mut::<
+            T,
+            3,
+            4,
+            2,
+            24,
+        >(&mut flat) {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 4>,
+                k::Out<3, 4, 2>,
+                k::Kernel<2, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, input, &mut (*__image));
+        }
         let fc = k::dense::<T, a::Linear, 24, 3>(&self.fc, &flat);
         fc
     }
@@ -33839,13 +33847,21 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
             k::Stride<1, 1>,
             k::Pad<0, 0>,
         >::forward(&self.conv1, input);
-        let pool1 = k::MaxPool2d::<
-            k::In<32, 8, 8>,
-            k::Out<32, 4, 4>,
-            k::Kernel<2, 2>,
-            k::Stride<2, 2>,
-        >::forward(&conv1);
-        let flat = k::flatten_image::<T, 32, 4, 4, 512>(&pool1);
+        let mut flat = <::staticnet::Vector<T, 512>>::zeros();
+        if let ::core::option::Option::Some(__image) = k::image_of_mut::<
+            T,
+            32,
+            4,
+            4,
+            512,
+        >(&mut flat) {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&conv1, &mut (*__image));
+        }
         let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
         let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
         out

@@ -76,6 +76,27 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     ) -> bool {
         false
     }
+    /// Max pooling with 2 × 2 windows and stride 2 tiling the input
+    /// (`H = 2·OH`, `W = 2·OW`), with a kernel written for the target if
+    /// this float type has one there (`f32` on 32-bit Arm with hardware
+    /// float, `OW` a multiple of 4): `Some(true)` if it pooled,
+    /// `Some(false)` if it saw a NaN (then the caller must run its
+    /// portable loop, which overwrites every output), `None` (a constant)
+    /// where there is no such kernel.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn max_pool2<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        _x: &[[[Self; W]; H]; C],
+        _y: &mut [[[Self; OW]; OH]; C],
+    ) -> Option<bool> {
+        None
+    }
 }
 
 impl Float for f64 {
@@ -164,6 +185,19 @@ impl Float for f32 {
         crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K, OW, RELU>(
             init, w, o0, x, i, j0, rows,
         )
+    }
+    #[inline(always)]
+    fn max_pool2<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        x: &[[[Self; W]; H]; C],
+        y: &mut [[[Self; OW]; OH]; C],
+    ) -> Option<bool> {
+        crate::kernels::thumb::max_pool2_f32(x, y)
     }
 }
 

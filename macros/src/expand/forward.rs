@@ -1,7 +1,8 @@
 //! The inference forward: one kernel call per node, each spanned at the
 //! layer it comes from, each output bound to the layer's name.
 
-use crate::plan::{Plan, Src};
+use crate::plan::{Fusion, Plan, Src};
+use crate::shape::Shape;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -21,12 +22,34 @@ fn operand(plan: &Plan, src: Src) -> (TokenStream, TokenStream) {
 /// model's inherent `__forward` holding the kernel calls.
 pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenStream) {
     let fusions = plan.inference_fusions();
+    let flat_into = flattened_in_place(plan, &fusions);
     let lines = plan.nodes.iter().enumerate().map(|(i, n)| {
         // A fused chain (a convolution or `Dense`, BatchNorm, an
         // activation) is one kernel call bound to its last node's name;
         // the nodes inside it have no value of their own.
         if fusions.iter().any(|f| f.hides(i)) {
             return TokenStream::new();
+        }
+        // A `Flatten` whose input layer wrote into its vector (below).
+        if flat_into.iter().any(|&(_, f, _)| f == i) {
+            return TokenStream::new();
+        }
+        if let Some((_, f, into)) = flat_into.iter().find(|&&(p, _, _)| p == i) {
+            let flat = &plan.nodes[*f].decl.name;
+            let n = plan.nodes[*f].output;
+            let Shape::Image(c, h, w) = plan.nodes[*f].input else {
+                return TokenStream::new();
+            };
+            let [c, h, w, len] = [c, h, w, c * h * w].map(crate::layers::lit);
+            let ty = super::tensor_type(n);
+            return quote! {
+                let mut #flat = <#ty>::zeros();
+                if let ::core::option::Option::Some(__image) =
+                    k::image_of_mut::<T, #c, #h, #w, #len>(&mut #flat)
+                {
+                    #into
+                }
+            };
         }
         let site = plan.site(i);
         let fused = fusions.iter().find(|f| f.last() == i);
@@ -120,4 +143,36 @@ pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenSt
         }
     };
     (trait_fn, inherent)
+}
+
+/// The layers whose output only a `Flatten` of an image reads, with that
+/// `Flatten` and the layer's `_into` call writing into the flattened
+/// vector seen as the image (`k::image_of_mut`, the same memory): the
+/// inference forward then never copies the image into the vector (2 KB
+/// of `memcpy` in the textbook CNN). `(layer, flatten, call)`; fused
+/// chains and layers without an `_into` form keep the copy.
+fn flattened_in_place(plan: &Plan, fusions: &[Fusion]) -> Vec<(usize, usize, TokenStream)> {
+    (0..plan.nodes.len())
+        .filter_map(|p| {
+            let f = plan.sole_reader(p)?;
+            let n = &plan.nodes[p];
+            if plan.nodes[f].layer.kind() != "Flatten"
+                || !matches!(plan.nodes[f].input, Shape::Image(..))
+                || n.layer.is_merge()
+                || n.inputs.len() != 1
+                || fusions.iter().any(|fu| fu.hides(p) || fu.last() == p)
+            {
+                return None;
+            }
+            let (by_ref, by_val) = operand(plan, n.inputs[0]);
+            let into = n.layer.forward_into(
+                &plan.site(p),
+                &by_ref,
+                &by_val,
+                &quote!((*__image)),
+                false,
+            )?;
+            Some((p, f, into))
+        })
+        .collect()
 }

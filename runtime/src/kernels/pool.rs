@@ -95,6 +95,63 @@ pub fn max_pool2d_into<
             "max_pool2d: window columns out of range"
         );
     };
+    // 2 × 2 windows tiling the input with the target's kernel (`f32` on
+    // 32-bit Arm with hardware float): the same comparisons in the same
+    // order; if the input held a NaN, the portable loop redoes the pool
+    // with PyTorch's NaN rule (out of line: a NaN is the rare case, and
+    // inlined twice the function grew past what LLVM inlines, which cost
+    // an 8 KB copy of the convolution's output in the textbook CNN).
+    if KH == 2 && KW == 2 && SH == 2 && SW == 2 {
+        match T::max_pool2(x, y) {
+            Some(true) => return,
+            Some(false) => return max_pool2d_cold::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y),
+            None => {}
+        }
+    }
+    max_pool2d_portable::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y)
+}
+
+/// [`max_pool2d_portable`] out of line, for the rare input with a NaN
+/// that the target's kernel declined.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn max_pool2d_cold<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, C, OH, OW>,
+) {
+    max_pool2d_portable::<T, C, H, W, KH, KW, SH, SW, OH, OW>(x, y)
+}
+
+/// The loops of [`max_pool2d_into`] (every target).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn max_pool2d_portable<
+    T: Float,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &Image<T, C, H, W>,
+    y: &mut Image<T, C, OH, OW>,
+) {
     let neg_inf = T::of_f64(f64::NEG_INFINITY);
     if KH == SH && KW == SW {
         // Windows that tile the input: a row of windows is `KH` input rows

@@ -30,6 +30,22 @@ pub fn flatten_image<T: Float, const C: usize, const H: usize, const W: usize, c
     y
 }
 
+/// The vector `[C·H·W]` seen as the image `[C, H, W]` whose flat order
+/// (PyTorch's) it is: the same memory, no copy (`N` must equal `C·H·W`).
+/// What the generated inference forward gives a layer read only by a
+/// `Flatten` to write its output into, so that the flattened vector is
+/// never copied. `None` only if the sizes disagreed, which the const
+/// assert rules out.
+#[inline(always)]
+pub fn image_of_mut<T: Float, const C: usize, const H: usize, const W: usize, const N: usize>(
+    v: &mut SVector<T, N>,
+) -> Option<&mut Image<T, C, H, W>> {
+    const { assert!(N == C * H * W, "flatten: N must be C * H * W") };
+    let (rows, _) = v.as_mut_slice().as_chunks_mut::<W>();
+    let (channels, _) = rows.as_chunks_mut::<H>();
+    channels.try_into().ok()
+}
+
 /// Flattens a sequence `[S, F]` to `[S·F]` (`N` must equal `S·F`); the
 /// storage order already is PyTorch's.
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]

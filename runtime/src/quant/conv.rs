@@ -164,6 +164,11 @@ pub fn conv2d_int8_into<
             "conv2d_int8: empty kernel or stride"
         );
     };
+    // With the DSP extension's SIMD multiply-accumulates where the target
+    // has them (Cortex-M4/M7/M33…; the same sums, see quant/thumb.rs).
+    if super::thumb::conv2d_int8_dsp::<C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, y) {
+        return;
+    }
     let zp = p.input_zero_point;
     for (o, ((yo, wo), &b)) in y.iter_mut().zip(&p.weight).zip(&p.bias).enumerate() {
         let mut acc = [[b; OW]; OH];
@@ -208,6 +213,12 @@ pub fn depthwise_conv2d_int8_into<
             "depthwise_conv2d_int8: empty kernel or stride"
         );
     };
+    // KWS's 3 × 3 `same` depthwise layers with the DSP extension's SIMD
+    // multiply-accumulates where the target has them (quant/thumb.rs).
+    if super::thumb::depthwise3x3_int8_dsp::<C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(p, x, y)
+    {
+        return;
+    }
     let m = O / C;
     let zp = p.input_zero_point;
     for (o, ((yo, wo), &b)) in y.iter_mut().zip(&p.weight).zip(&p.bias).enumerate() {

@@ -27,6 +27,11 @@ pub fn dense_int8_into<const I: usize, const O: usize>(
     x: &[i8; I],
     y: &mut [i8; O],
 ) {
+    // With the DSP extension's SIMD multiply-accumulates where the target
+    // has them (Cortex-M4/M7/M33…; the same sums, see quant/thumb.rs).
+    if super::thumb::dense_int8_dsp(p, x, y) {
+        return;
+    }
     let zp = p.input_zero_point;
     for (o, ((yv, wr), &b)) in y.iter_mut().zip(&p.weight).zip(&p.bias).enumerate() {
         let mut acc = b;

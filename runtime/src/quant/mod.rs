@@ -41,6 +41,7 @@ mod dense;
 mod elementwise;
 mod pool;
 mod softmax;
+mod thumb;
 
 pub use add::*;
 pub use conv::*;

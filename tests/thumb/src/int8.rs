@@ -308,6 +308,60 @@ pub fn sn_float_probe(x: f32) -> f32 {
     x * 1.5 + 0.25
 }
 
+// ---- stack painting (as src/mlperf.rs) ---------------------------------------
+
+/// The painted pattern.
+const PAINT: u32 = 0x5A5A_A5A5;
+/// Left untouched below the stack pointer when painting: the painter's
+/// own frame and what it calls.
+const MARGIN: usize = 256;
+
+extern "C" {
+    /// The end of `.bss` (cortex-m-rt's link.x): the stack grows down
+    /// towards it, and nothing lives between it and the stack.
+    static mut __ebss: u32;
+}
+
+/// The lowest and the highest address of the free stack: from the end of
+/// `.bss` up to `MARGIN` bytes below the current stack pointer.
+fn free_stack() -> (*mut u32, *mut u32) {
+    let sp = cortex_m::register::msp::read() as usize;
+    let lo = core::ptr::addr_of_mut!(__ebss);
+    let hi = ((sp - MARGIN) & !3) as *mut u32;
+    (lo, hi)
+}
+
+/// Paints the free stack with `PAINT`.
+#[inline(never)]
+fn paint() {
+    let (lo, hi) = free_stack();
+    let mut p = lo;
+    while p < hi {
+        // SAFETY: `p` is word-aligned and between the end of `.bss` and
+        // `MARGIN` bytes below the stack pointer: RAM that no Rust object
+        // occupies (statics end at `__ebss`, live frames are above the
+        // stack pointer, and this function's callees stay within
+        // `MARGIN`), so writing it aliases nothing.
+        unsafe { p.write_volatile(PAINT) };
+        p = p.wrapping_add(1);
+    }
+}
+
+/// The deepest stack use since [`paint`], in bytes below the painted top:
+/// the first word from the bottom that no longer holds the pattern.
+#[inline(never)]
+fn painted_depth() -> usize {
+    let (lo, hi) = free_stack();
+    let mut p = lo;
+    // SAFETY: as in `paint`, the words read lie between the end of `.bss`
+    // and below the stack pointer; they are plain RAM (volatile reads of
+    // memory no Rust object owns).
+    while p < hi && unsafe { p.read_volatile() } == PAINT {
+        p = p.wrapping_add(1);
+    }
+    (hi as usize).saturating_sub(p as usize)
+}
+
 // ---- the checks ---------------------------------------------------------------
 
 /// `got` against the first row of `output_micro` (TFLite Micro on the
@@ -326,6 +380,132 @@ fn check<const N: usize>(name: &str, got: &[i8; N], io: &'static [u8]) {
     }
 }
 
+/// `got`, the output of layer `name`, against TFLite Micro's tensor of that
+/// layer on the golden input (`{name}.golden_micro`, channel-major as
+/// ours); with `break`, one expected value is moved by one.
+fn layer(io: &'static [u8], model: &str, name: &str, got: &[i8]) {
+    let want = raw(io, name, "golden_micro");
+    let moved = self_test_requested();
+    let mut bad = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let w = if moved && i == 0 {
+            (w as i8).wrapping_add(1)
+        } else {
+            w as i8
+        };
+        if g != w && bad.is_none() {
+            bad = Some((i, g, w));
+        }
+    }
+    match bad {
+        None if got.len() == want.len() => {
+            hprintln!("ok int8_{} layer {}: {} values", model, name, got.len())
+        }
+        None => {
+            hprintln!(
+                "FAIL int8_{} layer {}: {} values, TFLite Micro has {}",
+                model,
+                name,
+                got.len(),
+                want.len()
+            );
+            bump(&FAILURES);
+        }
+        Some((i, g, w)) => {
+            hprintln!(
+                "FAIL int8_{} layer {}: [{}] = {}, TFLite Micro {}",
+                model,
+                name,
+                i,
+                g,
+                w
+            );
+            bump(&FAILURES);
+        }
+    }
+}
+
+/// The values of an image, channel-major.
+fn flat<const C: usize, const H: usize, const W: usize>(m: &Map<C, H, W>) -> &[i8] {
+    m.as_flattened().as_flattened()
+}
+
+/// KWS layer by layer (the kernels of [`sn_int8_kws`], not counted): every
+/// convolution's output against TFLite Micro's, so that a kernel's error
+/// cannot hide in the saturated softmax.
+#[inline(never)]
+fn kws_layers(m: &Kws, x: &Map<1, 49, 10>) {
+    const DW: [&str; 4] = [
+        "depthwise_conv2d",
+        "depthwise_conv2d_1",
+        "depthwise_conv2d_2",
+        "depthwise_conv2d_3",
+    ];
+    const PW: [&str; 4] = ["conv2d_1", "conv2d_2", "conv2d_3", "conv2d_4"];
+    let mut a: Map<64, 25, 5> = [[[0; 5]; 25]; 64];
+    let mut b: Map<64, 25, 5> = [[[0; 5]; 25]; 64];
+    Conv2dInt8::<Kernel<10, 4>, Stride<2, 2>, Pad<4, 1>>::forward_into(&m.conv2d, x, &mut a);
+    layer(KWS_IO, "kws", "conv2d", flat(&a));
+    for (((d, p), dn), pn) in m.dw.iter().zip(&m.pw).zip(DW).zip(PW) {
+        DepthwiseConv2dInt8::<Kernel<3, 3>, Stride<1, 1>, Pad<1, 1>>::forward_into(d, &a, &mut b);
+        layer(KWS_IO, "kws", dn, flat(&b));
+        Conv2dInt8::<Kernel<1, 1>, Stride<1, 1>, Pad<0, 0>>::forward_into(p, &b, &mut a);
+        layer(KWS_IO, "kws", pn, flat(&a));
+    }
+    let mut pooled: Map<64, 1, 1> = [[[0; 1]; 1]; 64];
+    Pool2dInt8::<Kernel<25, 5>, Stride<25, 5>, Pad<0, 0>>::avg_into(&a, -128, 127, &mut pooled);
+    let mut v = [0i8; 64];
+    for (d, s) in v.iter_mut().zip(flat(&pooled)) {
+        *d = *s;
+    }
+    let mut logits = [0i8; 12];
+    dense_int8_into(&m.dense, &v, &mut logits);
+    layer(KWS_IO, "kws", "dense", &logits);
+}
+
+/// ResNet-8 layer by layer (the kernels of [`sn_int8_ic`], not counted).
+#[inline(never)]
+fn ic_layers(m: &Ic, x: &Map<3, 32, 32>) {
+    let mut c0: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    let mut c1: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    let mut c2: Map<16, 32, 32> = [[[0; 32]; 32]; 16];
+    Same3::forward_into(&m.c.0, x, &mut c0);
+    layer(IC_IO, "ic", "conv2d", flat(&c0));
+    Same3::forward_into(&m.c.1, &c0, &mut c1);
+    layer(IC_IO, "ic", "conv2d_1", flat(&c1));
+    Same3::forward_into(&m.c.2, &c1, &mut c2);
+    layer(IC_IO, "ic", "conv2d_2", flat(&c2));
+    add_image_int8_into(&m.add[0], &c0, &c2, &mut c1);
+    layer(IC_IO, "ic", "add", flat(&c1));
+    let (mut a, mut b, mut s): (Map<32, 16, 16>, Map<32, 16, 16>, Map<32, 16, 16>) = (
+        [[[0; 16]; 16]; 32],
+        [[[0; 16]; 16]; 32],
+        [[[0; 16]; 16]; 32],
+    );
+    Down3::forward_into(&m.s2.0, &c1, &mut a);
+    layer(IC_IO, "ic", "conv2d_3", flat(&a));
+    Same3::forward_into(&m.s2.1, &a, &mut b);
+    layer(IC_IO, "ic", "conv2d_4", flat(&b));
+    Down1::forward_into(&m.s2.2, &c1, &mut a);
+    layer(IC_IO, "ic", "conv2d_5", flat(&a));
+    add_image_int8_into(&m.add[1], &a, &b, &mut s);
+    layer(IC_IO, "ic", "add_1", flat(&s));
+    let (mut a, mut b, mut t): (Map<64, 8, 8>, Map<64, 8, 8>, Map<64, 8, 8>) =
+        ([[[0; 8]; 8]; 64], [[[0; 8]; 8]; 64], [[[0; 8]; 8]; 64]);
+    Down3::forward_into(&m.s3.0, &s, &mut a);
+    layer(IC_IO, "ic", "conv2d_6", flat(&a));
+    Same3::forward_into(&m.s3.1, &a, &mut b);
+    layer(IC_IO, "ic", "conv2d_7", flat(&b));
+    Down1::forward_into(&m.s3.2, &s, &mut a);
+    layer(IC_IO, "ic", "conv2d_8", flat(&a));
+    add_image_int8_into(&m.add[2], &a, &b, &mut t);
+    layer(IC_IO, "ic", "add_2", flat(&t));
+    let v = global_avg_pool_int8(&t, m.pool.0, m.pool.1);
+    let mut logits = [0i8; 10];
+    dense_int8_into(&m.dense, &v, &mut logits);
+    layer(IC_IO, "ic", "dense", &logits);
+}
+
 #[entry]
 fn main() -> ! {
     // Region 0, empty: the markers' own cost, which .ci/thumb.sh subtracts.
@@ -337,8 +517,12 @@ fn main() -> ! {
         *d = *s;
     }
     let mut y = [0i8; 12];
+    paint();
     counted("int8_kws", || sn_int8_kws(&kws, &xk, &mut y));
+    hprintln!("stack int8_kws {}", painted_depth());
+    hprintln!("params int8_kws {}", core::mem::size_of::<Kws>());
     check("kws", &y, KWS_IO);
+    kws_layers(&kws, &xk);
 
     let ic = ic_params();
     let x: [i8; 3072] = i8s(IC_IO, "input.golden", "");
@@ -347,8 +531,12 @@ fn main() -> ! {
         *d = *s;
     }
     let mut y = [0i8; 10];
+    paint();
     counted("int8_ic", || sn_int8_ic(&ic, &xi, &mut y));
+    hprintln!("stack int8_ic {}", painted_depth());
+    hprintln!("params int8_ic {}", core::mem::size_of::<Ic>());
     check("ic", &y, IC_IO);
+    ic_layers(&ic, &xi);
     // Kept in the binary for the float checker's self-test (outside the
     // counted regions).
     core::hint::black_box(sn_float_probe(core::hint::black_box(2.0)));
