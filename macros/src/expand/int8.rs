@@ -488,22 +488,39 @@ fn check(
             errors.push(msg);
         }
     }
+    // Tensors of layers the model does not have, one line per layer;
+    // tensors of its own layers that it does not read, one line each.
+    let mut strangers: Vec<(&str, Vec<&str>)> = Vec::new();
     for (fname, t) in &file.tensors {
         if known.contains(fname) {
             continue;
         }
-        let prefix = fname.split_once('.').map_or(fname.as_str(), |(l, _)| l);
+        let (prefix, rest) = fname.split_once('.').unwrap_or((fname.as_str(), ""));
         let hint = match plan.nodes.iter().position(|n| n.decl.name == prefix) {
             Some(j) if g.folded[j] => format!(
                 "; `{prefix}` is folded in int8 (its kind has no tensors there), so the file should not have it"
             ),
             Some(_) => String::new(),
-            None => format!("; `{}` has no layer `{prefix}`", def.name),
+            None => {
+                match strangers.iter_mut().find(|(p, _)| *p == prefix) {
+                    Some((_, rests)) => rests.push(rest),
+                    None => strangers.push((prefix, vec![rest])),
+                }
+                continue;
+            }
         };
         errors.push(format!(
             "`{written}` has a tensor `{fname}` {} {} that `{model}` does not read{hint}",
             t.dtype,
             fmt_shape(&t.shape)
+        ));
+    }
+    for (prefix, rests) in strangers {
+        errors.push(format!(
+            "`{written}` has a layer `{prefix}` ({} tensors: {}) that `{}` does not have; add it to the DSL (the file's layers, in order, are in its `layers` metadata) or convert the model it belongs to",
+            rests.len(),
+            rests.join(", "),
+            def.name
         ));
     }
     let message = match &errors[..] {
