@@ -17,7 +17,7 @@ impl Fixture {
     fn open() -> Fixture {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/ptq.safetensors"
+            "/tests/fixtures/ptq/tflite_ptq.safetensors"
         );
         let bytes: &'static [u8] = Box::leak(std::fs::read(path).expect(path).into_boxed_slice());
         Fixture(SafeTensors::deserialize(bytes).expect(path))

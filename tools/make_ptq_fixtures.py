@@ -3,7 +3,7 @@
 reference for staticnet's calibration arithmetic (runtime/src/quant/calibrate.rs,
 tests/ptq.rs).
 
-    /tmp/venv-tf/bin/python tools/make_ptq_fixtures.py   # writes tests/fixtures/ptq.safetensors
+    /tmp/venv-tf/bin/python tools/make_ptq_fixtures.py   # writes tests/fixtures/ptq/tflite_ptq.safetensors
 
 The model (Conv2D+relu, DepthwiseConv2D+relu6, AveragePooling2D, Flatten,
 Dense, Softmax; random biases so that none is dropped) is converted to full
@@ -32,7 +32,7 @@ import tensorflow as tf
 from safetensors.numpy import save_file
 
 SEED = 7
-OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ptq.safetensors"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "ptq" / "tflite_ptq.safetensors"
 
 
 def model():
