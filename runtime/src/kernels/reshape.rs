@@ -283,6 +283,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn image_of_mut_is_the_flat_order() {
+        // Writing x[c][h][w] = 100c + 10h + w through the view puts it at
+        // PyTorch's flat index (c·H + h)·W + w of the vector.
+        let mut v = SVector::<f64, 24>::zeros();
+        let img = image_of_mut::<f64, 2, 3, 4, 24>(&mut v).expect("2·3·4 = 24");
+        for (c, xc) in img.iter_mut().enumerate() {
+            for (h, xr) in xc.iter_mut().enumerate() {
+                for (w, x) in xr.iter_mut().enumerate() {
+                    *x = (100 * c + 10 * h + w) as f64;
+                }
+            }
+        }
+        for (i, &x) in v.iter().enumerate() {
+            let (c, h, w) = (i / 12, i / 4 % 3, i % 4);
+            assert_eq!(x, (100 * c + 10 * h + w) as f64, "index {i}");
+        }
+    }
+
+    #[test]
     fn image_flattens_in_pytorch_order() {
         // x[c][h][w] = 100c + 10h + w; PyTorch's flat index is (c·H + h)·W + w.
         let mut x = [[[0.0f32; 3]; 2]; 2];
