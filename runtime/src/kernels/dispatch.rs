@@ -1,16 +1,22 @@
-//! Run-time CPU dispatch for the training kernels (issue 15, item 3, for
-//! the kernels training runs).
+//! Run-time CPU dispatch inside the kernels (issue 15, item 3): the
+//! instruction-set marker [`Isa`] that picks a kernel's register blocking
+//! and multiply-adds per instantiation, and the per-call AVX2 clone of the
+//! batched `Dense` kernels.
 //!
 //! A default `cargo build --release` for x86-64 targets the baseline ISA
 //! (SSE2: 4 `f32` lanes, no FMA), and the project's users build with
-//! default flags. With `std` on x86-64, when the build itself does not
-//! already target AVX2 and FMA, a training kernel checks once per call
-//! (a cached atomic load and a branch: per layer and chunk of samples,
-//! never per value) whether the CPU has them, and if so runs its body in
-//! a clone compiled for them ([`avx2_fma`]). `no_std` and firmware builds,
-//! and builds for a CPU that has them anyway (`-C target-cpu=native`), keep
-//! the compile-time selection: [`ENABLED`] is `false` and the branch and
-//! the clone are not compiled.
+//! default flags. A model's generated code is dispatched as a whole (see
+//! `crate::dispatch`): its AVX2 copy calls the kernels through
+//! `kernels::avx2`, instantiated with [`Avx2`]. The sample-major training
+//! paths (`Trainer::step`, `train_step`, `accumulate_chunked`) are not
+//! copied per model, so there the batched `Dense` kernels check once per
+//! call (a cached atomic load and a branch: per layer and chunk of samples,
+//! never per value) whether the CPU has AVX2 and FMA, and if so run their
+//! [`Avx2`] instantiation in a clone compiled for them ([`avx2_fma`]);
+//! inside a model's AVX2 copy `kernels::avx2` calls that instantiation
+//! directly. `no_std` and firmware builds, and builds for a CPU that has
+//! them anyway (`-C target-cpu=native`), keep the compile-time selection:
+//! [`ENABLED`] is `false` and the branch and the clone are not compiled.
 //!
 //! Inside the clone LLVM vectorises the portable loops 8 `f32` lanes wide
 //! with AVX2. `blas::madd` stays a multiply and an add there (it decides at

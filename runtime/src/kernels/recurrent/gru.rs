@@ -83,7 +83,8 @@ fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 
 /// [`gru_step`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn gru_step_in<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
@@ -94,7 +95,8 @@ pub(crate) fn gru_step_in<I: Isa, T: Float, const F: usize, const H: usize, cons
 
 /// [`gru`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn gru_in<
     I: Isa,
     T: Float,
@@ -115,7 +117,8 @@ pub(crate) fn gru_in<
 
 /// [`gru_seq`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn gru_seq_in<
     I: Isa,
     T: Float,
@@ -138,7 +141,8 @@ pub(crate) fn gru_seq_in<
 
 /// [`gru_train`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn gru_train_in<
     I: Isa,
     T: Float,
@@ -183,7 +187,7 @@ pub(crate) fn gru_train_in<
 
 /// [`gru_backward`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn gru_backward_in<
     I: Isa,
     T: Float,
@@ -205,7 +209,7 @@ pub(crate) fn gru_backward_in<
 
 /// [`gru_backward_params`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn gru_backward_params_in<
     I: Isa,
     T: Float,

@@ -139,7 +139,8 @@ fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 
 /// [`lstm_step`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn lstm_step_in<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
@@ -151,7 +152,8 @@ pub(crate) fn lstm_step_in<I: Isa, T: Float, const F: usize, const H: usize, con
 
 /// [`lstm`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn lstm_in<
     I: Isa,
     T: Float,
@@ -171,7 +173,8 @@ pub(crate) fn lstm_in<
 
 /// [`lstm_seq`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn lstm_seq_in<
     I: Isa,
     T: Float,
@@ -195,7 +198,8 @@ pub(crate) fn lstm_seq_in<
 
 /// [`lstm_train`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub(crate) fn lstm_train_in<
     I: Isa,
     T: Float,
@@ -234,7 +238,7 @@ pub(crate) fn lstm_train_in<
 
 /// [`lstm_backward`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn lstm_backward_in<
     I: Isa,
     T: Float,
@@ -256,7 +260,7 @@ pub(crate) fn lstm_backward_in<
 
 /// [`lstm_backward_params`] for instruction set `I` (`kernels::avx2` calls it with
 /// [`Avx2`](crate::kernels::dispatch::Avx2)).
-#[inline(always)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 pub(crate) fn lstm_backward_params_in<
     I: Isa,
     T: Float,
