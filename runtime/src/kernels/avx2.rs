@@ -18,7 +18,7 @@ use super::dispatch::Avx2;
 use crate::{Activation, DenseParams, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
-/// [`dense_batch`](super::dense_batch) with `Avx2`'s blocking and multiply-adds.
+/// [`super::dense_batch`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, const K: usize>(
     p: &DenseParams<T, I, O>,
@@ -27,7 +27,7 @@ pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, cons
     super::dense_batch_in::<Avx2, T, A, I, O, K>(p, xs)
 }
 
-/// [`dense_backward_batch`](super::dense_backward_batch) with `Avx2`'s
+/// [`super::dense_backward_batch`] with `Avx2`'s
 /// blocking and multiply-adds.
 #[inline(always)]
 pub fn dense_backward_batch<
@@ -46,7 +46,7 @@ pub fn dense_backward_batch<
     super::dense_backward_batch_in::<Avx2, T, A, I, O, K>(p, xs, ys, dys, g)
 }
 
-/// [`dense_backward_batch_params`](super::dense_backward_batch_params)
+/// [`super::dense_backward_batch_params`]
 /// with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn dense_backward_batch_params<
@@ -64,7 +64,7 @@ pub fn dense_backward_batch_params<
     super::dense_backward_batch_params_in::<Avx2, T, A, I, O, K>(xs, ys, dys, g)
 }
 
-/// [`lstm_step`](super::lstm_step) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm_step`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -74,7 +74,7 @@ pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     super::lstm_step_in::<Avx2, T, F, H, GH>(p, x, s)
 }
 
-/// [`lstm`](super::lstm) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -83,7 +83,7 @@ pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: 
     super::lstm_in::<Avx2, T, F, H, GH, S>(p, x)
 }
 
-/// [`lstm_seq`](super::lstm_seq) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm_seq`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -92,7 +92,7 @@ pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const
     super::lstm_seq_in::<Avx2, T, F, H, GH, S>(p, x)
 }
 
-/// [`lstm_train`](super::lstm_train) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm_train`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -102,7 +102,7 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
     super::lstm_train_in::<Avx2, T, F, H, GH, S>(p, x, tape)
 }
 
-/// [`lstm_backward`](super::lstm_backward) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm_backward`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -114,7 +114,7 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     super::lstm_backward_in::<Avx2, T, F, H, GH, S>(p, x, tape, dy, g)
 }
 
-/// [`lstm_backward_params`](super::lstm_backward_params) with `Avx2`'s blocking and multiply-adds.
+/// [`super::lstm_backward_params`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn lstm_backward_params<
     T: Float,
@@ -132,7 +132,7 @@ pub fn lstm_backward_params<
     super::lstm_backward_params_in::<Avx2, T, F, H, GH, S>(p, x, tape, dy, g)
 }
 
-/// [`gru_step`](super::gru_step) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru_step`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -142,7 +142,7 @@ pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
     super::gru_step_in::<Avx2, T, F, H, GH>(p, x, h)
 }
 
-/// [`gru`](super::gru) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -151,7 +151,7 @@ pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: u
     super::gru_in::<Avx2, T, F, H, GH, S>(p, x)
 }
 
-/// [`gru_seq`](super::gru_seq) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru_seq`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -160,7 +160,7 @@ pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const 
     super::gru_seq_in::<Avx2, T, F, H, GH, S>(p, x)
 }
 
-/// [`gru_train`](super::gru_train) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru_train`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -170,7 +170,7 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
     super::gru_train_in::<Avx2, T, F, H, GH, S>(p, x, tape)
 }
 
-/// [`gru_backward`](super::gru_backward) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru_backward`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
     p: &RecurrentParams<T, F, H, GH>,
@@ -182,7 +182,7 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     super::gru_backward_in::<Avx2, T, F, H, GH, S>(p, x, tape, dy, g)
 }
 
-/// [`gru_backward_params`](super::gru_backward_params) with `Avx2`'s blocking and multiply-adds.
+/// [`super::gru_backward_params`] with `Avx2`'s blocking and multiply-adds.
 #[inline(always)]
 pub fn gru_backward_params<
     T: Float,
