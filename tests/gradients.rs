@@ -36,11 +36,16 @@ fn check<M: Train<f64>>(seed: u64) -> usize {
 
     let mut tape = M::new_tape();
     let y = model.forward_train(&x, &mut tape);
-    assert_eq!(
-        y.as_flat(),
-        model.forward(&x).as_flat(),
-        "forward_train and forward differ"
-    );
+    // `forward` runs through run-time CPU dispatch: its AVX2 copy's
+    // recurrent kernels use the AVX blocking and fused multiply-adds, so it
+    // agrees with the (baseline) training forward to rounding, not bit for
+    // bit (tests/dispatch.rs).
+    for (a, b) in y.as_flat().iter().zip(model.forward(&x).as_flat()) {
+        assert!(
+            (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+            "forward_train and forward differ: {a} vs {b}"
+        );
+    }
     let mut grads = M::zeros();
     let dx = model.backward(&tape, &r, &mut grads);
 

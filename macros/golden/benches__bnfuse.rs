@@ -102,13 +102,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConv<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &VwwConv<T>,
                 input: &::staticnet::Image<T, 3, 96, 96>,
             ) -> ::staticnet::Image<T, 8, 48, 48> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -203,6 +203,34 @@ impl<T: ::staticnet::Float> VwwConv<T> {
     ) -> ::staticnet::Image<T, 8, 48, 48> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 96, 96>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                8,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 96, 96>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let relu = k::Conv2d::<
             a::Relu,
             k::In<3, 96, 96>,
@@ -323,6 +351,7 @@ impl<T: ::staticnet::Float> VwwConv<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -386,11 +415,81 @@ impl<T: ::staticnet::Float> VwwConv<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -401,6 +500,85 @@ impl<T: ::staticnet::Float> VwwConv<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 8, 48, 48>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                8,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.relu = *dy;
         }
@@ -548,9 +726,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &VwwConv<T>,
+            xs: &[&<VwwConv<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwConv<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &VwwConv<T>,
+            xs: &[&<VwwConv<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwConv<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -561,7 +775,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -570,34 +783,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConv<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwConv<T>,
+            tapes: &[<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwConv<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwConv<T>,
+            scratch: &mut [<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwConv<T>,
+            tapes: &[<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwConv<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwConv<T>,
+            scratch: &mut [<VwwConv<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -689,13 +952,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwConvOnly<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &VwwConvOnly<T>,
                 input: &::staticnet::Image<T, 3, 96, 96>,
             ) -> ::staticnet::Image<T, 8, 48, 48> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -739,6 +1002,27 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
     ) -> ::staticnet::Image<T, 8, 48, 48> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<3, 96, 96>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv, input);
+        conv
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 96, 96>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let conv = k::Conv2d::<
             a::Linear,
             k::In<3, 96, 96>,
@@ -820,6 +1104,7 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -850,11 +1135,48 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 96, 96>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -865,6 +1187,54 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 96, 96>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.conv = *dy;
         }
@@ -959,9 +1329,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &VwwConvOnly<T>,
+            xs: &[&<VwwConvOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwConvOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &VwwConvOnly<T>,
+            xs: &[&<VwwConvOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwConvOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -972,7 +1378,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -981,34 +1386,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwConvOnly<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwConvOnly<T>,
+            tapes: &[<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwConvOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwConvOnly<T>,
+            scratch: &mut [<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwConvOnly<T>,
+            tapes: &[<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwConvOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwConvOnly<T>,
+            scratch: &mut [<VwwConvOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1122,13 +1577,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwise<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &VwwDepthwise<T>,
                 input: &::staticnet::Image<T, 8, 48, 48>,
             ) -> ::staticnet::Image<T, 8, 48, 48> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -1217,6 +1672,35 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
     ) -> ::staticnet::Image<T, 8, 48, 48> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::DepthwiseConv2d::<
+            a::Relu,
+            k::In<8, 48, 48>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+            k::Dilation<1, 1>,
+        >::forward_affine(
+            &self.dw,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                8,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 8, 48, 48>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let relu = k::DepthwiseConv2d::<
             a::Relu,
             k::In<8, 48, 48>,
@@ -1340,6 +1824,7 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -1404,11 +1889,82 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    8,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 8, 48, 48>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1419,6 +1975,81 @@ impl<T: ::staticnet::Float> VwwDepthwise<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 8, 48, 48>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                8,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.dw, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.dw = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.dw,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.relu = *dy;
         }
@@ -1558,9 +2189,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &VwwDepthwise<T>,
+            xs: &[&<VwwDepthwise<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwDepthwise<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &VwwDepthwise<T>,
+            xs: &[&<VwwDepthwise<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwDepthwise<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -1571,7 +2238,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1580,34 +2246,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwise<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwDepthwise<T>,
+            tapes: &[<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwDepthwise<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwDepthwise<T>,
+            scratch: &mut [<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwDepthwise<T>,
+            tapes: &[<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwDepthwise<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwDepthwise<T>,
+            scratch: &mut [<VwwDepthwise<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1699,13 +2415,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for VwwDepthwiseOnly<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &VwwDepthwiseOnly<T>,
                 input: &::staticnet::Image<T, 8, 48, 48>,
             ) -> ::staticnet::Image<T, 8, 48, 48> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -1743,6 +2459,28 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
     ) -> ::staticnet::Image<T, 8, 48, 48> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let dw = k::DepthwiseConv2d::<
+            a::Linear,
+            k::In<8, 48, 48>,
+            k::Out<8, 48, 48>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+            k::Dilation<1, 1>,
+        >::forward(&self.dw, input);
+        dw
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 8, 48, 48>,
+    ) -> ::staticnet::Image<T, 8, 48, 48> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let dw = k::DepthwiseConv2d::<
             a::Linear,
             k::In<8, 48, 48>,
@@ -1827,6 +2565,7 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -1858,11 +2597,49 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<8, 48, 48>,
+                k::Out<8, 48, 48>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.dw;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1873,6 +2650,50 @@ impl<T: ::staticnet::Float> VwwDepthwiseOnly<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.dw = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<8, 48, 48>,
+                    k::Out<8, 48, 48>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.dw = *dy;
         }
@@ -1964,9 +2785,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &VwwDepthwiseOnly<T>,
+            xs: &[&<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &VwwDepthwiseOnly<T>,
+            xs: &[&<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -1977,7 +2834,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1986,34 +2842,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for VwwDepthwiseOnly<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwDepthwiseOnly<T>,
+            tapes: &[<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwDepthwiseOnly<T>,
+            scratch: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &VwwDepthwiseOnly<T>,
+            tapes: &[<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<VwwDepthwiseOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut VwwDepthwiseOnly<T>,
+            scratch: &mut [<VwwDepthwiseOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2127,13 +3033,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConv<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &IcConv<T>,
                 input: &::staticnet::Image<T, 3, 32, 32>,
             ) -> ::staticnet::Image<T, 16, 32, 32> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -2228,6 +3134,34 @@ impl<T: ::staticnet::Float> IcConv<T> {
     ) -> ::staticnet::Image<T, 16, 32, 32> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 32, 32>,
+            k::Out<16, 32, 32>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                16,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 32, 32>,
+    ) -> ::staticnet::Image<T, 16, 32, 32> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let relu = k::Conv2d::<
             a::Relu,
             k::In<3, 32, 32>,
@@ -2348,6 +3282,7 @@ impl<T: ::staticnet::Float> IcConv<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -2411,11 +3346,81 @@ impl<T: ::staticnet::Float> IcConv<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    16,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 16, 32, 32>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -2426,6 +3431,85 @@ impl<T: ::staticnet::Float> IcConv<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 16, 32, 32>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                16,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.relu = *dy;
         }
@@ -2573,9 +3657,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &IcConv<T>,
+            xs: &[&<IcConv<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<IcConv<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<IcConv<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &IcConv<T>,
+            xs: &[&<IcConv<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<IcConv<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<IcConv<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -2586,7 +3706,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2595,34 +3714,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConv<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &IcConv<T>,
+            tapes: &[<IcConv<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<IcConv<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut IcConv<T>,
+            scratch: &mut [<IcConv<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &IcConv<T>,
+            tapes: &[<IcConv<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<IcConv<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut IcConv<T>,
+            scratch: &mut [<IcConv<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2714,13 +3883,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for IcConvOnly<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &IcConvOnly<T>,
                 input: &::staticnet::Image<T, 3, 32, 32>,
             ) -> ::staticnet::Image<T, 16, 32, 32> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -2764,6 +3933,27 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
     ) -> ::staticnet::Image<T, 16, 32, 32> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let conv = k::Conv2d::<
+            a::Linear,
+            k::In<3, 32, 32>,
+            k::Out<16, 32, 32>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward(&self.conv, input);
+        conv
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 32, 32>,
+    ) -> ::staticnet::Image<T, 16, 32, 32> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let conv = k::Conv2d::<
             a::Linear,
             k::In<3, 32, 32>,
@@ -2845,6 +4035,7 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -2875,11 +4066,48 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 32, 32>,
+                k::Out<16, 32, 32>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.conv;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -2890,6 +4118,54 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.conv = *dy;
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 32, 32>,
+                    k::Out<16, 32, 32>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.conv = *dy;
         }
@@ -2984,9 +4260,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &IcConvOnly<T>,
+            xs: &[&<IcConvOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<IcConvOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &IcConvOnly<T>,
+            xs: &[&<IcConvOnly<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<IcConvOnly<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -2997,7 +4309,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -3006,34 +4317,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for IcConvOnly<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &IcConvOnly<T>,
+            tapes: &[<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<IcConvOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut IcConvOnly<T>,
+            scratch: &mut [<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &IcConvOnly<T>,
+            tapes: &[<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<IcConvOnly<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut IcConvOnly<T>,
+            scratch: &mut [<IcConvOnly<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {

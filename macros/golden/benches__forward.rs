@@ -122,13 +122,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for SeedCnn<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &SeedCnn<T>,
                 input: &::staticnet::Image<T, 1, 10, 10>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -182,6 +182,44 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let mut flat = <::staticnet::Vector<T, 512>>::zeros();
+        if let ::core::option::Option::Some(__image) = k::image_of_mut::<
+            T,
+            32,
+            4,
+            4,
+            512,
+        >(&mut flat) {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&conv1, &mut (*__image));
+        }
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, &flat);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let conv1 = k::Conv2d::<
             a::Relu,
             k::In<1, 10, 10>,
@@ -463,6 +501,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -563,11 +602,118 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for tape in tapes.iter_mut() {
+            k::flatten_image_into::<T, 32, 4, 4, 512>(&tape.pool1, &mut tape.flat);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.flat
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.flat, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -578,6 +724,202 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                };
+            }
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.fc1
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                    K,
+                >(
+                    &self.fc1,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.flat
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.fc1
+                    }),
+                    &d_fc1,
+                    &mut grads.fc1,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.flat = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.flat = k::dense_backward::<
+                    T,
+                    a::Relu,
+                    512,
+                    64,
+                >(&self.fc1, &tape.flat, &tape.fc1, &d.fc1, &mut grads.fc1);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.pool1 = k::flatten_image_backward::<T, 32, 4, 4, 512>(&d.flat);
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d.pool1);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -920,9 +1262,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &SeedCnn<T>,
+            xs: &[&<SeedCnn<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<SeedCnn<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &SeedCnn<T>,
+            xs: &[&<SeedCnn<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<SeedCnn<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -933,7 +1311,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -942,34 +1319,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &SeedCnn<T>,
+            tapes: &[<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<SeedCnn<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut SeedCnn<T>,
+            scratch: &mut [<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &SeedCnn<T>,
+            tapes: &[<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<SeedCnn<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut SeedCnn<T>,
+            scratch: &mut [<SeedCnn<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1069,13 +1496,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnFront<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &CnnFront<T>,
                 input: &::staticnet::Image<T, 1, 10, 10>,
             ) -> ::staticnet::Image<T, 32, 4, 4> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -1119,6 +1546,33 @@ impl<T: ::staticnet::Float> CnnFront<T> {
     ) -> ::staticnet::Image<T, 32, 4, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let conv1 = k::Conv2d::<
+            a::Relu,
+            k::In<1, 10, 10>,
+            k::Out<32, 8, 8>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.conv1, input);
+        let pool1 = k::MaxPool2d::<
+            k::In<32, 8, 8>,
+            k::Out<32, 4, 4>,
+            k::Kernel<2, 2>,
+            k::Stride<2, 2>,
+        >::forward(&conv1);
+        pool1
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 1, 10, 10>,
+    ) -> ::staticnet::Image<T, 32, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let conv1 = k::Conv2d::<
             a::Relu,
             k::In<1, 10, 10>,
@@ -1216,6 +1670,7 @@ impl<T: ::staticnet::Float> CnnFront<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -1254,11 +1709,56 @@ impl<T: ::staticnet::Float> CnnFront<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<1, 10, 10>,
+                k::Out<32, 8, 8>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv1, &tape.input, &mut tape.conv1);
+        }
+        for tape in tapes.iter_mut() {
+            k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::forward_into(&tape.conv1, &mut tape.pool1);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.pool1;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1269,6 +1769,62 @@ impl<T: ::staticnet::Float> CnnFront<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.pool1 = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.conv1 = k::MaxPool2d::<
+                k::In<32, 8, 8>,
+                k::Out<32, 4, 4>,
+                k::Kernel<2, 2>,
+                k::Stride<2, 2>,
+            >::backward(&tape.conv1, &tape.pool1, &d.pool1);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv1,
+                    &tape.input,
+                    &tape.conv1,
+                    &d.conv1,
+                    &mut grads.conv1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<1, 10, 10>,
+                    k::Out<32, 8, 8>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.pool1 = *dy;
         }
@@ -1377,9 +1933,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnFront<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &CnnFront<T>,
+            xs: &[&<CnnFront<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<CnnFront<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &CnnFront<T>,
+            xs: &[&<CnnFront<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<CnnFront<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -1390,7 +1982,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnFront<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1399,34 +1990,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnFront<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &CnnFront<T>,
+            tapes: &[<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<CnnFront<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut CnnFront<T>,
+            scratch: &mut [<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &CnnFront<T>,
+            tapes: &[<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<CnnFront<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut CnnFront<T>,
+            scratch: &mut [<CnnFront<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1532,13 +2173,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for CnnHead<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &CnnHead<T>,
                 input: &::staticnet::Vector<T, 512>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -1581,6 +2222,21 @@ impl<T: ::staticnet::Float> CnnHead<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, input);
+        let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
+        out
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Vector<T, 512>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let fc1 = k::dense::<T, a::Relu, 512, 64>(&self.fc1, input);
         let out = k::dense::<T, a::Sigmoid, 64, 1>(&self.out, &fc1);
         out
@@ -1772,6 +2428,7 @@ impl<T: ::staticnet::Float> CnnHead<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -1851,11 +2508,97 @@ impl<T: ::staticnet::Float> CnnHead<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Relu,
+                512,
+                64,
+                K,
+            >(
+                &self.fc1,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.input
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.fc1 = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Relu, 512, 64>(&self.fc1, &tape.input, &mut tape.fc1);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let zs = k::dense_batch::<
+                T,
+                a::Linear,
+                64,
+                1,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.fc1
+                }),
+            );
+            for (tape, z) in tapes.iter_mut().zip(zs) {
+                tape.__logits = z;
+                tape.out = k::activate::<T, a::Sigmoid, 1, 1>(tape.__logits);
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                64,
+                1,
+            >(&self.out, &tape.fc1, &mut tape.__logits);
+            k::activate_into::<T, a::Sigmoid, 1, 1>(&tape.__logits, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1866,6 +2609,210 @@ impl<T: ::staticnet::Float> CnnHead<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = if LOGITS {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                } else {
+                    k::dense_backward_batch::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                        K,
+                    >(
+                        &self.out,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.out
+                        }),
+                        &d_out,
+                        &mut grads.out,
+                    )
+                };
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.fc1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.fc1 = if LOGITS {
+                    k::dense_backward::<
+                        T,
+                        a::Linear,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                } else {
+                    k::dense_backward::<
+                        T,
+                        a::Sigmoid,
+                        64,
+                        1,
+                    >(&self.out, &tape.fc1, &tape.out, &d.out, &mut grads.out)
+                };
+            }
+        }
+        if DX {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    let dxs = k::dense_backward_batch::<
+                        T,
+                        a::Relu,
+                        512,
+                        64,
+                        K,
+                    >(
+                        &self.fc1,
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                    for (d, dx) in ds.iter_mut().zip(dxs) {
+                        d.input = dx;
+                    }
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    d.input = k::dense_backward::<
+                        T,
+                        a::Relu,
+                        512,
+                        64,
+                    >(&self.fc1, &tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        } else {
+            {
+                let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks::<_, K>(scratch);
+                for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                    let d_fc1: [_; K] = ::core::array::from_fn(|k| {
+                        let d = &ds[k];
+                        d.fc1
+                    });
+                    k::dense_backward_batch_params::<
+                        T,
+                        a::Relu,
+                        512,
+                        64,
+                        K,
+                    >(
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.input
+                        }),
+                        ::core::array::from_fn::<
+                            _,
+                            K,
+                            _,
+                        >(|k| {
+                            let tape = &tapes[k];
+                            &tape.fc1
+                        }),
+                        &d_fc1,
+                        &mut grads.fc1,
+                    );
+                }
+                let done = tapes.len() - d_rest.len();
+                for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                    k::dense_backward_params::<
+                        T,
+                        a::Relu,
+                        512,
+                        64,
+                    >(&tape.input, &tape.fc1, &d.fc1, &mut grads.fc1);
+                }
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -2180,9 +3127,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnHead<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &CnnHead<T>,
+            xs: &[&<CnnHead<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<CnnHead<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &CnnHead<T>,
+            xs: &[&<CnnHead<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<CnnHead<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -2193,7 +3176,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnHead<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2202,34 +3184,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for CnnHead<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &CnnHead<T>,
+            tapes: &[<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<CnnHead<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut CnnHead<T>,
+            scratch: &mut [<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &CnnHead<T>,
+            tapes: &[<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<CnnHead<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut CnnHead<T>,
+            scratch: &mut [<CnnHead<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2339,13 +3371,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for LstmNet<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &LstmNet<T>,
                 input: &::staticnet::Sequence<T, 32, 8>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -2437,6 +3469,21 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Sequence<T, 32, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let lstm1 = k::lstm::<T, 8, 32, 128, 32>(&self.lstm1, input);
         let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
         head
@@ -2601,6 +3648,7 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -2662,11 +3710,79 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                8,
+                32,
+                128,
+                32,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+            tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm1, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -2677,6 +3793,107 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_head: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.head
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                    K,
+                >(
+                    &self.head,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.lstm1
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.head
+                    }),
+                    &d_head,
+                    &mut grads.head,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.lstm1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.lstm1 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                >(&self.head, &tape.lstm1, &tape.head, &d.head, &mut grads.head);
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -2877,9 +4094,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &LstmNet<T>,
+            xs: &[&<LstmNet<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<LstmNet<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &LstmNet<T>,
+            xs: &[&<LstmNet<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<LstmNet<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -2890,7 +4143,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2899,34 +4151,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for LstmNet<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &LstmNet<T>,
+            tapes: &[<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<LstmNet<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut LstmNet<T>,
+            scratch: &mut [<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &LstmNet<T>,
+            tapes: &[<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<LstmNet<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut LstmNet<T>,
+            scratch: &mut [<LstmNet<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2967,14 +4269,14 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &LstmNet<T>,
                 state: &mut LstmNetState<T>,
                 x_t: &::staticnet::Vector<T, 8>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__step(state, x_t)
+                model.__step_avx2(state, x_t)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, state, x_t) };
@@ -2993,6 +4295,23 @@ impl<T: ::staticnet::Float> LstmNet<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
+    }
+    /// [`Self::__step`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step_avx2(
+        &self,
+        state: &mut LstmNetState<T>,
+        x_t: &::staticnet::Vector<T, 8>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         k::lstm_step::<T, 8, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
         let lstm1 = state.lstm1.h;
         let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);

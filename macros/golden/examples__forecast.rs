@@ -98,13 +98,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Forecaster<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Forecaster<T>,
                 input: &::staticnet::Sequence<T, 16, 1>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -196,6 +196,21 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let lstm1 = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Sequence<T, 16, 1>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let lstm1 = k::lstm::<T, 1, 32, 128, 16>(&self.lstm1, input);
         let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
         head
@@ -360,6 +375,7 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -421,11 +437,79 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<
+                T,
+                1,
+                32,
+                128,
+                16,
+            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+            tape.lstm1 = k::last_step::<T, 32, 16>(&tape.__lstm1.h);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                32,
+                1,
+                K,
+            >(
+                &self.head,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.lstm1
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.head = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<
+                T,
+                a::Linear,
+                32,
+                1,
+            >(&self.head, &tape.lstm1, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -436,6 +520,107 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_head: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.head
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                    K,
+                >(
+                    &self.head,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.lstm1
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.head
+                    }),
+                    &d_head,
+                    &mut grads.head,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.lstm1 = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.lstm1 = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    32,
+                    1,
+                >(&self.head, &tape.lstm1, &tape.head, &d.head, &mut grads.head);
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    1,
+                    32,
+                    128,
+                    16,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 16>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    1,
+                    32,
+                    128,
+                    16,
+                >(
+                    &self.lstm1,
+                    &tape.input,
+                    &tape.__lstm1,
+                    &k::last_step_grad::<T, 32, 16>(&d.lstm1),
+                    &mut grads.lstm1,
+                );
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -636,9 +821,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &Forecaster<T>,
+            xs: &[&<Forecaster<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Forecaster<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &Forecaster<T>,
+            xs: &[&<Forecaster<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Forecaster<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -649,7 +870,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -658,34 +878,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Forecaster<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Forecaster<T>,
+            tapes: &[<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Forecaster<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Forecaster<T>,
+            scratch: &mut [<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Forecaster<T>,
+            tapes: &[<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Forecaster<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Forecaster<T>,
+            scratch: &mut [<Forecaster<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -726,14 +996,14 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Forecaster<T>,
                 state: &mut ForecasterState<T>,
                 x_t: &::staticnet::Vector<T, 1>,
             ) -> ::staticnet::Vector<T, 1> {
-                model.__step(state, x_t)
+                model.__step_avx2(state, x_t)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, state, x_t) };
@@ -752,6 +1022,23 @@ impl<T: ::staticnet::Float> Forecaster<T> {
     ) -> ::staticnet::Vector<T, 1> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        k::lstm_step::<T, 1, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
+        let lstm1 = state.lstm1.h;
+        let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);
+        head
+    }
+    /// [`Self::__step`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step_avx2(
+        &self,
+        state: &mut ForecasterState<T>,
+        x_t: &::staticnet::Vector<T, 1>,
+    ) -> ::staticnet::Vector<T, 1> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         k::lstm_step::<T, 1, 32, 128>(&self.lstm1, x_t, &mut state.lstm1);
         let lstm1 = state.lstm1.h;
         let head = k::dense::<T, a::Linear, 32, 1>(&self.head, &lstm1);

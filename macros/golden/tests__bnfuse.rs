@@ -102,13 +102,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvStrided<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &ConvStrided<T>,
                 input: &::staticnet::Image<T, 3, 9, 9>,
             ) -> ::staticnet::Image<T, 4, 5, 5> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -203,6 +203,34 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
     ) -> ::staticnet::Image<T, 4, 5, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::Conv2d::<
+            a::Relu,
+            k::In<3, 9, 9>,
+            k::Out<4, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                4,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 9, 9>,
+    ) -> ::staticnet::Image<T, 4, 5, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let relu = k::Conv2d::<
             a::Relu,
             k::In<3, 9, 9>,
@@ -323,6 +351,7 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -386,11 +415,81 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<3, 9, 9>,
+                k::Out<4, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    4,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 4, 5, 5>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -401,6 +500,85 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 4, 5, 5>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                4,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 9, 9>,
+                    k::Out<4, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<3, 9, 9>,
+                    k::Out<4, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.relu = *dy;
         }
@@ -548,9 +726,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &ConvStrided<T>,
+            xs: &[&<ConvStrided<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvStrided<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &ConvStrided<T>,
+            xs: &[&<ConvStrided<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvStrided<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -561,7 +775,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -570,34 +783,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvStrided<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvStrided<T>,
+            tapes: &[<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvStrided<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvStrided<T>,
+            scratch: &mut [<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvStrided<T>,
+            tapes: &[<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvStrided<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvStrided<T>,
+            scratch: &mut [<ConvStrided<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -711,13 +974,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvValid<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &ConvValid<T>,
                 input: &::staticnet::Image<T, 2, 7, 6>,
             ) -> ::staticnet::Image<T, 6, 5, 4> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -812,6 +1075,34 @@ impl<T: ::staticnet::Float> ConvValid<T> {
     ) -> ::staticnet::Image<T, 6, 5, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv2d::<
+            a::Relu6,
+            k::In<2, 7, 6>,
+            k::Out<6, 5, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 2, 7, 6>,
+    ) -> ::staticnet::Image<T, 6, 5, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let act = k::Conv2d::<
             a::Relu6,
             k::In<2, 7, 6>,
@@ -932,6 +1223,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -995,11 +1287,81 @@ impl<T: ::staticnet::Float> ConvValid<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 7, 6>,
+                k::Out<6, 5, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu6, 6, 5, 4>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1010,6 +1372,85 @@ impl<T: ::staticnet::Float> ConvValid<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<T, a::Relu6, 6, 5, 4>(&tape.act, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<6, 5, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 7, 6>,
+                    k::Out<6, 5, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.act = *dy;
         }
@@ -1157,9 +1598,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &ConvValid<T>,
+            xs: &[&<ConvValid<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvValid<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &ConvValid<T>,
+            xs: &[&<ConvValid<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvValid<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -1170,7 +1647,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1179,34 +1655,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvValid<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvValid<T>,
+            tapes: &[<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvValid<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvValid<T>,
+            scratch: &mut [<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvValid<T>,
+            tapes: &[<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvValid<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvValid<T>,
+            scratch: &mut [<ConvValid<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1318,13 +1844,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for ConvGrouped<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &ConvGrouped<T>,
                 input: &::staticnet::Image<T, 4, 6, 6>,
             ) -> ::staticnet::Image<T, 6, 6, 6> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -1417,6 +1943,36 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
     ) -> ::staticnet::Image<T, 6, 6, 6> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv2dGrouped::<
+            a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+            k::In<4, 6, 6>,
+            k::Out<6, 6, 6>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<2, 2>,
+            k::Dilation<2, 2>,
+            k::Groups<2>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 4, 6, 6>,
+    ) -> ::staticnet::Image<T, 6, 6, 6> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let act = k::Conv2dGrouped::<
             a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
             k::In<4, 6, 6>,
@@ -1549,6 +2105,7 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -1620,11 +2177,89 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2dGrouped::<
+                a::Linear,
+                k::In<4, 6, 6>,
+                k::Out<6, 6, 6>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<2, 2>,
+                k::Dilation<2, 2>,
+                k::Groups<2>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<
+                T,
+                a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+                6,
+                6,
+                6,
+            >(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -1635,6 +2270,95 @@ impl<T: ::staticnet::Float> ConvGrouped<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_image_backward::<
+                    T,
+                    a::LeakyRelu<{ ::core::primitive::f64::to_bits(0.1f64) }>,
+                    6,
+                    6,
+                    6,
+                >(&tape.act, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2dGrouped::<
+                    a::Linear,
+                    k::In<4, 6, 6>,
+                    k::Out<6, 6, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 2>,
+                    k::Dilation<2, 2>,
+                    k::Groups<2>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2dGrouped::<
+                    a::Linear,
+                    k::In<4, 6, 6>,
+                    k::Out<6, 6, 6>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<2, 2>,
+                    k::Dilation<2, 2>,
+                    k::Groups<2>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.act = *dy;
         }
@@ -1800,9 +2524,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &ConvGrouped<T>,
+            xs: &[&<ConvGrouped<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvGrouped<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &ConvGrouped<T>,
+            xs: &[&<ConvGrouped<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<ConvGrouped<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -1813,7 +2573,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -1822,34 +2581,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for ConvGrouped<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvGrouped<T>,
+            tapes: &[<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvGrouped<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvGrouped<T>,
+            scratch: &mut [<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &ConvGrouped<T>,
+            tapes: &[<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<ConvGrouped<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut ConvGrouped<T>,
+            scratch: &mut [<ConvGrouped<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -1963,13 +2772,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Depthwise<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Depthwise<T>,
                 input: &::staticnet::Image<T, 3, 8, 8>,
             ) -> ::staticnet::Image<T, 6, 4, 4> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -2058,6 +2867,35 @@ impl<T: ::staticnet::Float> Depthwise<T> {
     ) -> ::staticnet::Image<T, 6, 4, 4> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let relu = k::DepthwiseConv2d::<
+            a::Relu,
+            k::In<3, 8, 8>,
+            k::Out<6, 4, 4>,
+            k::Kernel<3, 3>,
+            k::Stride<2, 2>,
+            k::Pad<0, 0>,
+            k::Dilation<1, 1>,
+        >::forward_affine(
+            &self.dw,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.001f64)),
+        );
+        relu
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 3, 8, 8>,
+    ) -> ::staticnet::Image<T, 6, 4, 4> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let relu = k::DepthwiseConv2d::<
             a::Relu,
             k::In<3, 8, 8>,
@@ -2181,6 +3019,7 @@ impl<T: ::staticnet::Float> Depthwise<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -2245,11 +3084,82 @@ impl<T: ::staticnet::Float> Depthwise<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::DepthwiseConv2d::<
+                a::Linear,
+                k::In<3, 8, 8>,
+                k::Out<6, 4, 4>,
+                k::Kernel<3, 3>,
+                k::Stride<2, 2>,
+                k::Pad<0, 0>,
+                k::Dilation<1, 1>,
+            >::forward_into(&self.dw, &tape.input, &mut tape.dw);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.dw)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.dw,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 6, 4, 4>(&tape.bn, &mut tape.relu);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.relu;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -2260,6 +3170,81 @@ impl<T: ::staticnet::Float> Depthwise<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.relu = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.relu
+            } else {
+                k::activate_image_backward::<T, a::Relu, 6, 4, 4>(&tape.relu, &d.relu)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.dw, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.dw = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.dw,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<3, 8, 8>,
+                    k::Out<6, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                    k::Dilation<1, 1>,
+                >::backward(&self.dw, &tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::DepthwiseConv2d::<
+                    a::Linear,
+                    k::In<3, 8, 8>,
+                    k::Out<6, 4, 4>,
+                    k::Kernel<3, 3>,
+                    k::Stride<2, 2>,
+                    k::Pad<0, 0>,
+                    k::Dilation<1, 1>,
+                >::backward_params(&tape.input, &tape.dw, &d.dw, &mut grads.dw);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.relu = *dy;
         }
@@ -2399,9 +3384,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &Depthwise<T>,
+            xs: &[&<Depthwise<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Depthwise<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &Depthwise<T>,
+            xs: &[&<Depthwise<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Depthwise<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -2412,7 +3433,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -2421,34 +3441,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Depthwise<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Depthwise<T>,
+            tapes: &[<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Depthwise<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Depthwise<T>,
+            scratch: &mut [<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Depthwise<T>,
+            tapes: &[<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Depthwise<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Depthwise<T>,
+            scratch: &mut [<Depthwise<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -2562,13 +3632,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Conv1dCausal<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Conv1dCausal<T>,
                 input: &::staticnet::Sequence<T, 10, 3>,
             ) -> ::staticnet::Sequence<T, 10, 5> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -2666,6 +3736,36 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     ) -> ::staticnet::Sequence<T, 10, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv1d::<
+            a::Silu,
+            k::SeqIn<10, 3>,
+            k::SeqOut<10, 5>,
+            k::Window<3>,
+            k::Step<1>,
+            k::Dilation1d<2>,
+            k::PadBefore<4>,
+            k::Groups<1>,
+        >::forward_affine(
+            &self.conv,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Sequence<T, 10, 3>,
+    ) -> ::staticnet::Sequence<T, 10, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let act = k::Conv1d::<
             a::Silu,
             k::SeqIn<10, 3>,
@@ -2791,6 +3891,7 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -2856,11 +3957,83 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv1d::<
+                a::Linear,
+                k::SeqIn<10, 3>,
+                k::SeqOut<10, 5>,
+                k::Window<3>,
+                k::Step<1>,
+                k::Dilation1d<2>,
+                k::PadBefore<4>,
+                k::Groups<1>,
+            >::forward_into(&self.conv, &tape.input, &mut tape.conv);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.conv)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.conv,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Silu, 5, 10>(&tape.bn, &mut tape.act);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.act;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -2871,6 +4044,89 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.act = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = if LOGITS {
+                d.act
+            } else {
+                k::activate_backward_input::<T, a::Silu, 5, 10>(&tape.bn, &d.act)
+            };
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                5,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.conv, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.conv = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.conv,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv1d::<
+                    a::Linear,
+                    k::SeqIn<10, 3>,
+                    k::SeqOut<10, 5>,
+                    k::Window<3>,
+                    k::Step<1>,
+                    k::Dilation1d<2>,
+                    k::PadBefore<4>,
+                    k::Groups<1>,
+                >::backward(
+                    &self.conv,
+                    &tape.input,
+                    &tape.conv,
+                    &d.conv,
+                    &mut grads.conv,
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv1d::<
+                    a::Linear,
+                    k::SeqIn<10, 3>,
+                    k::SeqOut<10, 5>,
+                    k::Window<3>,
+                    k::Step<1>,
+                    k::Dilation1d<2>,
+                    k::PadBefore<4>,
+                    k::Groups<1>,
+                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.act = *dy;
         }
@@ -3023,9 +4279,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &Conv1dCausal<T>,
+            xs: &[&<Conv1dCausal<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Conv1dCausal<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &Conv1dCausal<T>,
+            xs: &[&<Conv1dCausal<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Conv1dCausal<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -3036,7 +4328,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -3045,34 +4336,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Conv1dCausal<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Conv1dCausal<T>,
+            tapes: &[<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Conv1dCausal<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Conv1dCausal<T>,
+            scratch: &mut [<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Conv1dCausal<T>,
+            tapes: &[<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Conv1dCausal<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Conv1dCausal<T>,
+            scratch: &mut [<Conv1dCausal<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -3113,14 +4454,14 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     ) -> ::staticnet::Vector<T, 5> {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Conv1dCausal<T>,
                 state: &mut Conv1dCausalState<T>,
                 x_t: &::staticnet::Vector<T, 3>,
             ) -> ::staticnet::Vector<T, 5> {
-                model.__step(state, x_t)
+                model.__step_avx2(state, x_t)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, state, x_t) };
@@ -3139,6 +4480,38 @@ impl<T: ::staticnet::Float> Conv1dCausal<T> {
     ) -> ::staticnet::Vector<T, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::Conv1d::<
+            a::Silu,
+            k::SeqIn<10, 3>,
+            k::SeqOut<10, 5>,
+            k::Window<3>,
+            k::Step<1>,
+            k::Dilation1d<2>,
+            k::PadBefore<4>,
+            k::Groups<1>,
+        >::step_affine(
+            &self.conv,
+            x_t,
+            &mut state.conv,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        act
+    }
+    /// [`Self::__step`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step_avx2(
+        &self,
+        state: &mut Conv1dCausalState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let act = k::Conv1d::<
             a::Silu,
             k::SeqIn<10, 3>,
@@ -3277,13 +4650,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseNoBias<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &DenseNoBias<T>,
                 input: &::staticnet::Vector<T, 6>,
             ) -> ::staticnet::Vector<T, 2> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -3375,6 +4748,33 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
     ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let act = k::dense_no_bias_affine::<
+            T,
+            a::Gelu,
+            6,
+            7,
+        >(
+            &self.fc,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                7,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let out = k::dense::<T, a::Linear, 7, 2>(&self.out, &act);
+        out
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Vector<T, 6>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let act = k::dense_no_bias_affine::<
             T,
             a::Gelu,
@@ -3576,6 +4976,7 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -3663,11 +5064,105 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_no_bias_into::<
+                T,
+                a::Linear,
+                6,
+                7,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    7,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Gelu, 7, 1>(&tape.bn, &mut tape.act);
+        }
+        let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
+        for tapes in chunks {
+            let ys = k::dense_batch::<
+                T,
+                a::Linear,
+                7,
+                2,
+                K,
+            >(
+                &self.out,
+                ::core::array::from_fn::<
+                    _,
+                    K,
+                    _,
+                >(|k| {
+                    let tape = &tapes[k];
+                    &tape.act
+                }),
+            );
+            for (tape, y) in tapes.iter_mut().zip(ys) {
+                tape.out = y;
+            }
+        }
+        for tape in rest {
+            k::dense_into::<T, a::Linear, 7, 2>(&self.out, &tape.act, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -3678,6 +5173,120 @@ impl<T: ::staticnet::Float> DenseNoBias<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        {
+            let (chunks, _) = ::staticnet::train::chunks::<_, K>(tapes);
+            let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, K>(scratch);
+            for (tapes, ds) in chunks.iter().zip(d_chunks) {
+                let d_out: [_; K] = ::core::array::from_fn(|k| {
+                    let d = &ds[k];
+                    d.out
+                });
+                let dxs = k::dense_backward_batch::<
+                    T,
+                    a::Linear,
+                    7,
+                    2,
+                    K,
+                >(
+                    &self.out,
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.act
+                    }),
+                    ::core::array::from_fn::<
+                        _,
+                        K,
+                        _,
+                    >(|k| {
+                        let tape = &tapes[k];
+                        &tape.out
+                    }),
+                    &d_out,
+                    &mut grads.out,
+                );
+                for (d, dx) in ds.iter_mut().zip(dxs) {
+                    d.act = dx;
+                }
+            }
+            let done = tapes.len() - d_rest.len();
+            for (tape, d) in tapes.iter().skip(done).zip(d_rest) {
+                d.act = k::dense_backward::<
+                    T,
+                    a::Linear,
+                    7,
+                    2,
+                >(&self.out, &tape.act, &tape.out, &d.out, &mut grads.out);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::activate_backward_input::<T, a::Gelu, 7, 1>(&tape.bn, &d.act);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                7,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::dense_no_bias_backward::<
+                    T,
+                    a::Linear,
+                    6,
+                    7,
+                >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::dense_no_bias_backward_params::<
+                    T,
+                    a::Linear,
+                    6,
+                    7,
+                >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -3924,9 +5533,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &DenseNoBias<T>,
+            xs: &[&<DenseNoBias<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<DenseNoBias<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &DenseNoBias<T>,
+            xs: &[&<DenseNoBias<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<DenseNoBias<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -3937,7 +5582,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -3946,34 +5590,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseNoBias<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &DenseNoBias<T>,
+            tapes: &[<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<DenseNoBias<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut DenseNoBias<T>,
+            scratch: &mut [<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &DenseNoBias<T>,
+            tapes: &[<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<DenseNoBias<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut DenseNoBias<T>,
+            scratch: &mut [<DenseNoBias<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -4095,13 +5789,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for DenseSeq<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &DenseSeq<T>,
                 input: &::staticnet::Sequence<T, 4, 3>,
             ) -> ::staticnet::Sequence<T, 4, 2> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -4221,6 +5915,34 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         let head = k::dense_seq::<T, a::Linear, 5, 2, 4>(&self.head, &bn);
         head
     }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Sequence<T, 4, 3>,
+    ) -> ::staticnet::Sequence<T, 4, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        let bn = k::dense_seq_affine::<
+            T,
+            a::Linear,
+            3,
+            5,
+            4,
+        >(
+            &self.fc,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                5,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let head = k::dense_seq::<T, a::Linear, 5, 2, 4>(&self.head, &bn);
+        head
+    }
 }
 ///What [`DenseSeq`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -4323,6 +6045,7 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -4391,11 +6114,86 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                3,
+                5,
+                4,
+            >(&self.fc, &tape.input, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    5,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                5,
+                2,
+                4,
+            >(&self.head, &tape.bn, &mut tape.head);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.head;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -4406,6 +6204,79 @@ impl<T: ::staticnet::Float> DenseSeq<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.head = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                5,
+                2,
+                4,
+            >(&self.head, &tape.bn, &tape.head, &d.head, &mut grads.head);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                5,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::dense_seq_backward::<
+                    T,
+                    a::Linear,
+                    3,
+                    5,
+                    4,
+                >(&self.fc, &tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::dense_seq_backward_params::<
+                    T,
+                    a::Linear,
+                    3,
+                    5,
+                    4,
+                >(&tape.input, &tape.fc, &d.fc, &mut grads.fc);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.head = *dy;
         }
@@ -4539,9 +6410,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &DenseSeq<T>,
+            xs: &[&<DenseSeq<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<DenseSeq<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &DenseSeq<T>,
+            xs: &[&<DenseSeq<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<DenseSeq<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -4552,7 +6459,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -4561,34 +6467,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSeq<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &DenseSeq<T>,
+            tapes: &[<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<DenseSeq<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut DenseSeq<T>,
+            scratch: &mut [<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &DenseSeq<T>,
+            tapes: &[<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<DenseSeq<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut DenseSeq<T>,
+            scratch: &mut [<DenseSeq<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -4739,13 +6695,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Graph<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Graph<T>,
                 input: &::staticnet::Image<T, 2, 5, 5>,
             ) -> ::staticnet::Image<T, 3, 5, 5> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -4880,6 +6836,50 @@ impl<T: ::staticnet::Float> Graph<T> {
     ) -> ::staticnet::Image<T, 3, 5, 5> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        let bn1 = k::Conv2d::<
+            a::Linear,
+            k::In<2, 5, 5>,
+            k::Out<3, 5, 5>,
+            k::Kernel<3, 3>,
+            k::Stride<1, 1>,
+            k::Pad<1, 1>,
+        >::forward_affine(
+            &self.c1,
+            input,
+            &k::batchnorm_affine::<
+                T,
+                3,
+            >(&self.bn1, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let r1 = k::activate_image::<T, a::Relu, 3, 5, 5>(bn1);
+        let c2 = k::Conv2d::<
+            a::Relu,
+            k::In<2, 5, 5>,
+            k::Out<3, 5, 5>,
+            k::Kernel<1, 1>,
+            k::Stride<1, 1>,
+            k::Pad<0, 0>,
+        >::forward(&self.c2, input);
+        let bn2 = k::batchnorm_image::<
+            T,
+            3,
+            5,
+            5,
+        >(&self.bn2, &c2, <T as ::staticnet::Float>::of_f64(0.00001f64));
+        let add = k::add::<T, _, 3>([&r1, &bn1, &bn2]);
+        add
+    }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Image<T, 2, 5, 5>,
+    ) -> ::staticnet::Image<T, 3, 5, 5> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         let bn1 = k::Conv2d::<
             a::Linear,
             k::In<2, 5, 5>,
@@ -5068,6 +7068,7 @@ impl<T: ::staticnet::Float> Graph<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -5174,11 +7175,124 @@ impl<T: ::staticnet::Float> Graph<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Linear,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<3, 3>,
+                k::Stride<1, 1>,
+                k::Pad<1, 1>,
+            >::forward_into(&self.c1, &tape.input, &mut tape.c1);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c1)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn1` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn1)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn1,
+                    &stats,
+                    &tape.c1,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn1,
+                );
+                tape.__bn1 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_image_into::<T, a::Relu, 3, 5, 5>(&tape.bn1, &mut tape.r1);
+        }
+        for tape in tapes.iter_mut() {
+            k::Conv2d::<
+                a::Relu,
+                k::In<2, 5, 5>,
+                k::Out<3, 5, 5>,
+                k::Kernel<1, 1>,
+                k::Stride<1, 1>,
+                k::Pad<0, 0>,
+            >::forward_into(&self.c2, &tape.input, &mut tape.c2);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    3,
+                >(tapes.iter().map(|tape| &tape.c2)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn2` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn2)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn2,
+                    &stats,
+                    &tape.c2,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn2,
+                );
+                tape.__bn2 = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::add_into::<T, _, 3>([&tape.r1, &tape.bn1, &tape.bn2], &mut tape.add);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.add;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -5189,6 +7303,133 @@ impl<T: ::staticnet::Float> Graph<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.add = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.r1 = d.add;
+            d.bn1 = d.add;
+            d.bn2 = d.add;
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                3,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn2, &tape.c2, &d.bn2)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn2);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.c2 = k::batchnorm_train_backward(
+                    &self.bn2,
+                    &tape.__bn2,
+                    &sums,
+                    &tape.c2,
+                    &d.bn2,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<1, 1>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward(&self.c2, &tape.input, &tape.c2, &d.c2, &mut grads.c2);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Relu,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<1, 1>,
+                    k::Stride<1, 1>,
+                    k::Pad<0, 0>,
+                >::backward_params(&tape.input, &tape.c2, &d.c2, &mut grads.c2);
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            k::accumulate(
+                &mut d.bn1,
+                &k::activate_image_backward::<T, a::Relu, 3, 5, 5>(&tape.r1, &d.r1),
+            );
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                3,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn1, &tape.c1, &d.bn1)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn1);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.c1 = k::batchnorm_train_backward(
+                    &self.bn1,
+                    &tape.__bn1,
+                    &sums,
+                    &tape.c1,
+                    &d.bn1,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                k::accumulate(
+                    &mut d.input,
+                    &k::Conv2d::<
+                        a::Linear,
+                        k::In<2, 5, 5>,
+                        k::Out<3, 5, 5>,
+                        k::Kernel<3, 3>,
+                        k::Stride<1, 1>,
+                        k::Pad<1, 1>,
+                    >::backward(&self.c1, &tape.input, &tape.c1, &d.c1, &mut grads.c1),
+                );
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::Conv2d::<
+                    a::Linear,
+                    k::In<2, 5, 5>,
+                    k::Out<3, 5, 5>,
+                    k::Kernel<3, 3>,
+                    k::Stride<1, 1>,
+                    k::Pad<1, 1>,
+                >::backward_params(&tape.input, &tape.c1, &d.c1, &mut grads.c1);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.add = *dy;
         }
@@ -5409,9 +7650,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &Graph<T>,
+            xs: &[&<Graph<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Graph<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Graph<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &Graph<T>,
+            xs: &[&<Graph<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Graph<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Graph<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -5422,7 +7699,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -5431,34 +7707,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Graph<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Graph<T>,
+            tapes: &[<Graph<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Graph<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Graph<T>,
+            scratch: &mut [<Graph<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Graph<T>,
+            tapes: &[<Graph<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Graph<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Graph<T>,
+            scratch: &mut [<Graph<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -5604,13 +7930,13 @@ impl<T: ::staticnet::Float> ::staticnet::Model<T> for Stream<T> {
     fn forward(&self, input: &Self::Input) -> Self::Output {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Stream<T>,
                 input: &::staticnet::Sequence<T, 5, 3>,
             ) -> ::staticnet::Sequence<T, 5, 2> {
-                model.__forward(input)
+                model.__forward_avx2(input)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, input) };
@@ -5752,6 +8078,35 @@ impl<T: ::staticnet::Float> Stream<T> {
         let out = k::dense_seq::<T, a::Linear, 6, 2, 5>(&self.out, &relu);
         out
     }
+    /// [`Self::__forward`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __forward_avx2(
+        &self,
+        input: &::staticnet::Sequence<T, 5, 3>,
+    ) -> ::staticnet::Sequence<T, 5, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        let lstm = k::lstm_seq::<T, 3, 4, 16, 5>(&self.lstm, input);
+        let relu = k::dense_seq_affine::<
+            T,
+            a::Relu,
+            4,
+            6,
+            5,
+        >(
+            &self.fc,
+            &lstm,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let out = k::dense_seq::<T, a::Linear, 6, 2, 5>(&self.out, &relu);
+        out
+    }
 }
 ///What [`Stream`]'s training forward keeps for backward: the input and every layer's output (a recurrent layer's outputs live in its gate-and-state tape).
 #[derive(Clone, Debug, PartialEq)]
@@ -5875,6 +8230,7 @@ impl<T: ::staticnet::Float> Stream<T> {
     /// The layer-major training forward behind `forward_train_layers`,
     /// batched layers running `K` samples at a time (`CHUNK` there).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __forward_train_layers<const K: usize>(
         &self,
@@ -5949,11 +8305,92 @@ impl<T: ::staticnet::Float> Stream<T> {
         }
         Ok(())
     }
+    /// [`Self::__forward_train_layers`] with the kernels' AVX2
+    /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+    /// and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __forward_train_layers_avx2<const K: usize>(
+        &self,
+        xs: &[&<Self as ::staticnet::Model<T>>::Input],
+        tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+        outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+        mode: ::staticnet::Mode,
+        rng: &mut ::staticnet::Rng,
+    ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+        ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+        for (tape, x) in tapes.iter_mut().zip(xs) {
+            tape.input = **x;
+        }
+        for tape in tapes.iter_mut() {
+            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                4,
+                6,
+                5,
+            >(&self.fc, &tape.__lstm.h, &mut tape.fc);
+        }
+        {
+            let stats = if mode.batch_statistics() {
+                match k::batchnorm_batch_stats::<
+                    T,
+                    _,
+                    6,
+                >(tapes.iter().map(|tape| &tape.fc)) {
+                    Some(stats) => stats,
+                    None => {
+                        return Err(
+                            ::staticnet::TrainError::Config(
+                                "`bn` (BatchNorm) with batch statistics needs more than one value per channel (PyTorch: \"Expected more than 1 value per channel when training\"): train on batches of 2 or more samples, or freeze it (Mode::FINE_TUNE)",
+                            ),
+                        );
+                    }
+                }
+            } else {
+                k::batchnorm_running_stats(&self.bn)
+            };
+            for tape in tapes.iter_mut() {
+                k::batchnorm_train_into(
+                    &self.bn,
+                    &stats,
+                    &tape.fc,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                    &mut tape.bn,
+                );
+                tape.__bn = stats.clone();
+            }
+        }
+        for tape in tapes.iter_mut() {
+            k::activate_into::<T, a::Relu, 6, 5>(&tape.bn, &mut tape.relu);
+        }
+        for tape in tapes.iter_mut() {
+            k::dense_seq_into::<
+                T,
+                a::Linear,
+                6,
+                2,
+                5,
+            >(&self.out, &tape.relu, &mut tape.out);
+        }
+        for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+            *out = tape.out;
+        }
+        Ok(())
+    }
     /// The layer-major backward behind `backward_layers`: batched
     /// layers running `K` samples at a time (`CHUNK` there), with
     /// `LOGITS` from the last layer's pre-activation, with `DX` down to
     /// dL/d(input) (in `scratch[k].input`).
     #[doc(hidden)]
+    #[inline(always)]
     #[allow(unused_variables)]
     pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
         &self,
@@ -5964,6 +8401,91 @@ impl<T: ::staticnet::Float> Stream<T> {
     ) {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        for (d, dy) in scratch.iter_mut().zip(dys) {
+            d.out = *dy;
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.relu = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                6,
+                2,
+                5,
+            >(&self.out, &tape.relu, &tape.out, &d.out, &mut grads.out);
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.bn = k::activate_backward::<T, a::Relu, 6, 5>(&tape.relu, &d.relu);
+        }
+        {
+            let sums = k::batchnorm_grad_sums::<
+                T,
+                _,
+                6,
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__bn, &tape.fc, &d.bn)),
+                <T as ::staticnet::Float>::of_f64(0.00001f64),
+            );
+            k::batchnorm_train_backward_params(&sums, &mut grads.bn);
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.fc = k::batchnorm_train_backward(
+                    &self.bn,
+                    &tape.__bn,
+                    &sums,
+                    &tape.fc,
+                    &d.bn,
+                    <T as ::staticnet::Float>::of_f64(0.00001f64),
+                );
+            }
+        }
+        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+            d.__lstm.h = k::dense_seq_backward::<
+                T,
+                a::Linear,
+                4,
+                6,
+                5,
+            >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc);
+        }
+        if DX {
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.input = k::lstm_backward::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        } else {
+            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+                k::lstm_backward_params::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+            }
+        }
+    }
+    /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(unused_variables)]
+    pub fn __backward_layers_avx2<const K: usize, const LOGITS: bool, const DX: bool>(
+        &self,
+        tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+        dys: &[<Self as ::staticnet::Model<T>>::Output],
+        grads: &mut Self,
+        scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+    ) {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.out = *dy;
         }
@@ -6117,9 +8639,45 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         mode: ::staticnet::Mode,
         rng: &mut ::staticnet::Rng,
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        self.__forward_train_layers::<
-                { ::staticnet::train::CHUNK },
-            >(xs, tapes, outs, mode, rng)
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float>(
+            model: &Stream<T>,
+            xs: &[&<Stream<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Stream<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Stream<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float>(
+            model: &Stream<T>,
+            xs: &[&<Stream<T> as ::staticnet::Model<T>>::Input],
+            tapes: &mut [<Stream<T> as ::staticnet::Train<T>>::Tape],
+            outs: &mut [<Stream<T> as ::staticnet::Model<T>>::Output],
+            mode: ::staticnet::Mode,
+            rng: &mut ::staticnet::Rng,
+        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+            model
+                .__forward_train_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                >(xs, tapes, outs, mode, rng)
+        }
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            () if ::staticnet::dispatch::avx2() => {
+                unsafe { avx2::<T>(self, xs, tapes, outs, mode, rng) }
+            }
+            () => base::<T>(self, xs, tapes, outs, mode, rng),
+        }
     }
     fn backward_layers(
         &self,
@@ -6130,7 +8688,6 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
         scratch: &mut [Self::Tape],
         dxs: &mut [Self::Input],
     ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-        use ::staticnet::train::CHUNK;
         ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
         if !dxs.is_empty() && dxs.len() != tapes.len() {
             return Err(
@@ -6139,34 +8696,84 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for Stream<T> {
                 ),
             );
         }
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Stream<T>,
+            tapes: &[<Stream<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Stream<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Stream<T>,
+            scratch: &mut [<Stream<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, const LOGITS: bool, const DX: bool>(
+            model: &Stream<T>,
+            tapes: &[<Stream<T> as ::staticnet::Train<T>>::Tape],
+            dys: &[<Stream<T> as ::staticnet::Model<T>>::Output],
+            grads: &mut Stream<T>,
+            scratch: &mut [<Stream<T> as ::staticnet::Train<T>>::Tape],
+        ) -> () {
+            model
+                .__backward_layers_avx2::<
+                    { ::staticnet::train::CHUNK },
+                    LOGITS,
+                    DX,
+                >(tapes, dys, grads, scratch)
+        }
         match (wrt_logits, dxs.is_empty()) {
             (false, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, true) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        false,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, false>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, false>(self, tapes, dys, grads, scratch),
+                }
             }
             (false, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        false,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, false, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, false, true>(self, tapes, dys, grads, scratch),
+                }
             }
             (true, false) => {
-                self.__backward_layers::<
-                        { CHUNK },
-                        true,
-                        true,
-                    >(tapes, dys, grads, scratch)
+                match () {
+                    #[cfg(target_arch = "x86_64")]
+                    () if ::staticnet::dispatch::avx2() => {
+                        unsafe {
+                            avx2::<T, true, true>(self, tapes, dys, grads, scratch)
+                        }
+                    }
+                    () => base::<T, true, true>(self, tapes, dys, grads, scratch),
+                }
             }
         }
         for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
@@ -6207,14 +8814,14 @@ impl<T: ::staticnet::Float> Stream<T> {
     ) -> ::staticnet::Vector<T, 2> {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(
                 model: &Stream<T>,
                 state: &mut StreamState<T>,
                 x_t: &::staticnet::Vector<T, 3>,
             ) -> ::staticnet::Vector<T, 2> {
-                model.__step(state, x_t)
+                model.__step_avx2(state, x_t)
             }
             if ::staticnet::dispatch::avx2() {
                 return unsafe { avx2(self, state, x_t) };
@@ -6233,6 +8840,36 @@ impl<T: ::staticnet::Float> Stream<T> {
     ) -> ::staticnet::Vector<T, 2> {
         #[allow(unused_imports)]
         use ::staticnet::__private::{activation as a, kernels as k};
+        k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
+        let lstm = state.lstm.h;
+        let relu = k::dense_affine::<
+            T,
+            a::Relu,
+            4,
+            6,
+        >(
+            &self.fc,
+            &lstm,
+            &k::batchnorm_affine::<
+                T,
+                6,
+            >(&self.bn, <T as ::staticnet::Float>::of_f64(0.00001f64)),
+        );
+        let out = k::dense::<T, a::Linear, 6, 2>(&self.out, &relu);
+        out
+    }
+    /// [`Self::__step`] with the kernels' AVX2 instantiation
+    /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[doc(hidden)]
+    #[inline(always)]
+    pub fn __step_avx2(
+        &self,
+        state: &mut StreamState<T>,
+        x_t: &::staticnet::Vector<T, 3>,
+    ) -> ::staticnet::Vector<T, 2> {
+        #[allow(unused_imports)]
+        use ::staticnet::__private::{activation as a, kernels::avx2 as k};
         k::lstm_step::<T, 3, 4, 16>(&self.lstm, x_t, &mut state.lstm);
         let lstm = state.lstm.h;
         let relu = k::dense_affine::<

@@ -5,24 +5,31 @@
 //! fixed-size loops run four `f32` lanes wide although almost every x86-64
 //! CPU of the last ten years has AVX2. With the `std` feature on x86-64,
 //! every model `model!` generates compiles its inference [`forward`] and
-//! streaming `step` twice: once for the baseline and once inside a
-//! function with `#[target_feature(enable = "avx2,fma")]`, into which every
-//! kernel is inlined (the kernels are `#[inline(always)]` in such builds).
-//! The generated method asks [`avx2`] once per call and runs the AVX2
-//! copy when it returns `true`.
+//! streaming `step`, and its layer-major training step
+//! ([`forward_train_layers`] and [`backward_layers`], what `fit` and
+//! `Trainer::step_layers` run), twice: once for the baseline and once
+//! inside a function with `#[target_feature(enable = "avx2,fma")]`, into
+//! which every kernel is inlined (the kernels are `#[inline(always)]` in
+//! such builds). The generated method asks [`avx2`] once per call (per
+//! forward, per step, per batch) and runs the AVX2 copy when it returns
+//! `true`.
 //!
-//! The AVX2 copy of `forward` and `step` computes exactly what the baseline
-//! computes: it uses the wider vectors, not fused multiply-adds (whether a
-//! multiply-add is fused is fixed at compile time by `-C target-feature`),
-//! so inference results never depend on the CPU the program runs on.
+//! The AVX2 copy calls the kernels through `kernels::avx2`, which
+//! instantiates those whose register blocking depends on the instruction
+//! set (the recurrent cells, the matrix-vector products behind them, the
+//! batched `Dense` training kernels) for AVX2: their AVX blocking and one
+//! fused multiply-add per `a · b + c`, whatever the build itself targets.
+//! A fused multiply-add rounds once instead of twice, so where those
+//! kernels run, the AVX2 copy's results differ from the baseline copy's in
+//! the last bits (`tests/dispatch.rs` bounds the difference at 1e-5 of the
+//! largest value in `f32`); the other kernels (convolutions, pooling,
+//! BatchNorm, the per-sample `Dense`) compute bit-identical results in both
+//! copies.
 //!
-//! Training is dispatched per kernel instead: the batched `Dense` kernels
-//! of a training step (`dense_batch`, `dense_backward_batch`, in optimised
-//! builds) run a clone compiled for AVX2 + FMA that *does* fuse its
-//! multiply-adds, so a training step on an AVX2 CPU can differ from one on
-//! an older CPU in the last bits (well within the gradient tests' bounds).
-//! The same switch ([`avx2`], [`set_enabled`], `STATICNET_NO_DISPATCH`)
-//! governs both.
+//! The sample-major training paths (`Trainer::step`, `train_step`) are not
+//! copied per model; their batched `Dense` kernels run a clone compiled for
+//! AVX2 + FMA per call instead (`kernels::dispatch`). The same switch
+//! ([`avx2`], [`set_enabled`], `STATICNET_NO_DISPATCH`) governs all.
 //!
 //! Setting the environment variable `STATICNET_NO_DISPATCH` (to anything)
 //! before the first forward keeps every model on its baseline copy, as
@@ -33,6 +40,8 @@
 //! CPU), there is one copy and [`avx2`] is `false`.
 //!
 //! [`forward`]: crate::Model::forward
+//! [`forward_train_layers`]: crate::Train::forward_train_layers
+//! [`backward_layers`]: crate::Train::backward_layers
 
 use core::sync::atomic::{AtomicU8, Ordering};
 

@@ -566,7 +566,7 @@ pub fn train_impl(def: &ModelDef, plan: &Plan) -> TokenStream {
     } else {
         plan.tape_ref(Src::Node(plan.last()))
     };
-    let (layers_inherent, layers_train) = super::layer_major::expand(plan);
+    let (layers_inherent, layers_train) = super::layer_major::expand(name, plan);
     let (batch_forward, batch_backward, batch_dispatch) = if has_batch(plan) {
         (
             forward_batch(plan),

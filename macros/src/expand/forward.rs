@@ -23,52 +23,57 @@ fn operand(plan: &Plan, src: Src) -> (TokenStream, TokenStream) {
 pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenStream) {
     let fusions = plan.inference_fusions();
     let flat_into = flattened_in_place(plan, &fusions);
-    let lines = plan.nodes.iter().enumerate().map(|(i, n)| {
-        // A fused chain (a convolution or `Dense`, BatchNorm, an
-        // activation) is one kernel call bound to its last node's name;
-        // the nodes inside it have no value of their own.
-        if fusions.iter().any(|f| f.hides(i)) {
-            return TokenStream::new();
-        }
-        // A `Flatten` whose input layer wrote into its vector (below).
-        if flat_into.iter().any(|&(_, f, _)| f == i) {
-            return TokenStream::new();
-        }
-        if let Some((_, f, into)) = flat_into.iter().find(|&&(p, _, _)| p == i) {
-            let flat = &plan.nodes[*f].decl.name;
-            let n = plan.nodes[*f].output;
-            let Shape::Image(c, h, w) = plan.nodes[*f].input else {
+    let lines: Vec<TokenStream> = plan
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            // A fused chain (a convolution or `Dense`, BatchNorm, an
+            // activation) is one kernel call bound to its last node's name;
+            // the nodes inside it have no value of their own.
+            if fusions.iter().any(|f| f.hides(i)) {
                 return TokenStream::new();
+            }
+            // A `Flatten` whose input layer wrote into its vector (below).
+            if flat_into.iter().any(|&(_, f, _)| f == i) {
+                return TokenStream::new();
+            }
+            if let Some((_, f, into)) = flat_into.iter().find(|&&(p, _, _)| p == i) {
+                let flat = &plan.nodes[*f].decl.name;
+                let n = plan.nodes[*f].output;
+                let Shape::Image(c, h, w) = plan.nodes[*f].input else {
+                    return TokenStream::new();
+                };
+                let [c, h, w, len] = [c, h, w, c * h * w].map(crate::layers::lit);
+                let ty = super::tensor_type(n);
+                return quote! {
+                    let mut #flat = <#ty>::zeros();
+                    if let ::core::option::Option::Some(__image) =
+                        k::image_of_mut::<T, #c, #h, #w, #len>(&mut #flat)
+                    {
+                        #into
+                    }
+                };
+            }
+            let site = plan.site(i);
+            let fused = fusions.iter().find(|f| f.last() == i);
+            let call = if let Some(f) = fused {
+                let (producer, src, affine) = f.parts(plan);
+                let x = operand(plan, src).0;
+                plan.nodes[f.producer]
+                    .layer
+                    .forward_affine(&producer, &x, &affine, f.act(plan))
+            } else if n.layer.is_merge() {
+                let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(plan, s).0).collect();
+                n.layer.forward_merge(&site, &xs, false)
+            } else {
+                let (by_ref, by_val) = operand(plan, n.inputs[0]);
+                n.layer.forward(&site, &by_ref, &by_val, false)
             };
-            let [c, h, w, len] = [c, h, w, c * h * w].map(crate::layers::lit);
-            let ty = super::tensor_type(n);
-            return quote! {
-                let mut #flat = <#ty>::zeros();
-                if let ::core::option::Option::Some(__image) =
-                    k::image_of_mut::<T, #c, #h, #w, #len>(&mut #flat)
-                {
-                    #into
-                }
-            };
-        }
-        let site = plan.site(i);
-        let fused = fusions.iter().find(|f| f.last() == i);
-        let call = if let Some(f) = fused {
-            let (producer, src, affine) = f.parts(plan);
-            let x = operand(plan, src).0;
-            plan.nodes[f.producer]
-                .layer
-                .forward_affine(&producer, &x, &affine, f.act(plan))
-        } else if n.layer.is_merge() {
-            let xs: Vec<TokenStream> = n.inputs.iter().map(|&s| operand(plan, s).0).collect();
-            n.layer.forward_merge(&site, &xs, false)
-        } else {
-            let (by_ref, by_val) = operand(plan, n.inputs[0]);
-            n.layer.forward(&site, &by_ref, &by_val, false)
-        };
-        let name = &site.name;
-        quote!(let #name = #call;)
-    });
+            let name = &site.name;
+            quote!(let #name = #call;)
+        })
+        .collect();
     let out = &plan.nodes[plan.last()].decl.name;
     let name = &def.name;
     let (input_ty, output_ty) = (
@@ -137,6 +142,18 @@ pub fn forward(def: &crate::ast::ModelDef, plan: &Plan) -> (TokenStream, TokenSt
             pub fn __forward(&self, input: &#input_ty) -> #output_ty {
                 #[allow(unused_imports)]
                 use ::staticnet::__private::{activation as a, kernels as k};
+                #(#lines)*
+                #out
+            }
+
+            /// [`Self::__forward`] with the kernels' AVX2 instantiation
+            /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[doc(hidden)]
+            #[inline(always)]
+            pub fn __forward_avx2(&self, input: &#input_ty) -> #output_ty {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, kernels::avx2 as k};
                 #(#lines)*
                 #out
             }

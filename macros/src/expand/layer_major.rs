@@ -28,11 +28,11 @@ use super::backward::{
 use crate::layers::BackIo;
 use crate::plan::{Plan, Src};
 use proc_macro2::{Ident, TokenStream, TokenTree};
-use quote::quote;
+use quote::{format_ident, quote};
 use std::collections::BTreeSet;
 
 /// `__forward_train_layers` (inherent) and `forward_train_layers`.
-fn forward(plan: &Plan) -> (TokenStream, TokenStream) {
+fn forward(model: &Ident, plan: &Plan) -> (TokenStream, TokenStream) {
     let lines = forward_train_lines(plan);
     let nodes = lines.into_iter().enumerate().map(|(i, line)| {
         let (n, site) = (&plan.nodes[i], plan.site(i));
@@ -53,32 +53,82 @@ fn forward(plan: &Plan) -> (TokenStream, TokenStream) {
         quote!(for tape in tapes.iter_mut() { #line })
     });
     let out = plan.tape_ref(Src::Node(plan.last()));
+    let nodes: Vec<TokenStream> = nodes.collect();
+    let body = |name: &Ident, kernels: &TokenStream| {
+        quote! {
+            #[doc(hidden)]
+            #[inline(always)]
+            #[allow(unused_variables)]
+            pub fn #name<const K: usize>(
+                &self,
+                xs: &[&<Self as ::staticnet::Model<T>>::Input],
+                tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
+                outs: &mut [<Self as ::staticnet::Model<T>>::Output],
+                mode: ::staticnet::Mode,
+                rng: &mut ::staticnet::Rng,
+            ) -> ::core::result::Result<(), ::staticnet::TrainError> {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, #kernels as k};
+                ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
+                for (tape, x) in tapes.iter_mut().zip(xs) {
+                    tape.input = **x;
+                }
+                #(#nodes)*
+                for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
+                    *out = #out;
+                }
+                Ok(())
+            }
+        }
+    };
+    let (base, avx2) = (
+        body(&format_ident!("__forward_train_layers"), &quote!(kernels)),
+        body(
+            &format_ident!("__forward_train_layers_avx2"),
+            &quote!(kernels::avx2),
+        ),
+    );
     let inherent = quote! {
         /// The layer-major training forward behind `forward_train_layers`,
         /// batched layers running `K` samples at a time (`CHUNK` there).
-        #[doc(hidden)]
-        #[allow(unused_variables)]
-        pub fn __forward_train_layers<const K: usize>(
-            &self,
-            xs: &[&<Self as ::staticnet::Model<T>>::Input],
-            tapes: &mut [<Self as ::staticnet::Train<T>>::Tape],
-            outs: &mut [<Self as ::staticnet::Model<T>>::Output],
-            mode: ::staticnet::Mode,
-            rng: &mut ::staticnet::Rng,
-        ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-            #[allow(unused_imports)]
-            use ::staticnet::__private::{activation as a, kernels as k};
-            ::staticnet::model::check_batch(xs.len(), tapes.len(), outs.len())?;
-            for (tape, x) in tapes.iter_mut().zip(xs) {
-                tape.input = **x;
-            }
-            #(#nodes)*
-            for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
-                *out = #out;
-            }
-            Ok(())
-        }
+        #base
+        /// [`Self::__forward_train_layers`] with the kernels' AVX2
+        /// instantiation (`kernels::avx2`), for the copy compiled for AVX2
+        /// and FMA.
+        #[cfg(target_arch = "x86_64")]
+        #avx2
     };
+    let params = [
+        (
+            format_ident!("xs"),
+            quote!(&[&<#model<T> as ::staticnet::Model<T>>::Input]),
+        ),
+        (
+            format_ident!("tapes"),
+            quote!(&mut [<#model<T> as ::staticnet::Train<T>>::Tape]),
+        ),
+        (
+            format_ident!("outs"),
+            quote!(&mut [<#model<T> as ::staticnet::Model<T>>::Output]),
+        ),
+        (format_ident!("mode"), quote!(::staticnet::Mode)),
+        (format_ident!("rng"), quote!(&mut ::staticnet::Rng)),
+    ];
+    let call = |f: &str| {
+        let f = format_ident!("{}", f);
+        quote!(model.#f::<{ ::staticnet::train::CHUNK }>(xs, tapes, outs, mode, rng))
+    };
+    let items = super::dispatched_per_batch(
+        model,
+        &TokenStream::new(),
+        &params,
+        &quote!(::core::result::Result<(), ::staticnet::TrainError>),
+        &call("__forward_train_layers"),
+        &call("__forward_train_layers_avx2"),
+    );
+    let names: Vec<Ident> = params.iter().map(|(n, _)| n.clone()).collect();
+    let run = super::dispatch_call(&TokenStream::new(), &names);
+    let body = quote!(#items #run);
     let method = quote! {
         fn forward_train_layers(
             &self,
@@ -88,7 +138,7 @@ fn forward(plan: &Plan) -> (TokenStream, TokenStream) {
             mode: ::staticnet::Mode,
             rng: &mut ::staticnet::Rng,
         ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-            self.__forward_train_layers::<{ ::staticnet::train::CHUNK }>(xs, tapes, outs, mode, rng)
+            #body
         }
     };
     (inherent, method)
@@ -345,32 +395,85 @@ fn backward(plan: &Plan) -> TokenStream {
             }
         })
         .collect();
+    let body = |name: &Ident, kernels: &TokenStream| {
+        quote! {
+            #[doc(hidden)]
+            #[inline(always)]
+            #[allow(unused_variables)]
+            pub fn #name<const K: usize, const LOGITS: bool, const DX: bool>(
+                &self,
+                tapes: &[<Self as ::staticnet::Train<T>>::Tape],
+                dys: &[<Self as ::staticnet::Model<T>>::Output],
+                grads: &mut Self,
+                scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
+            ) {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, #kernels as k};
+                for (d, dy) in scratch.iter_mut().zip(dys) {
+                    #d_last = *dy;
+                }
+                #(#nodes)*
+            }
+        }
+    };
+    let (base, avx2) = (
+        body(&format_ident!("__backward_layers"), &quote!(kernels)),
+        body(
+            &format_ident!("__backward_layers_avx2"),
+            &quote!(kernels::avx2),
+        ),
+    );
     quote! {
         /// The layer-major backward behind `backward_layers`: batched
         /// layers running `K` samples at a time (`CHUNK` there), with
         /// `LOGITS` from the last layer's pre-activation, with `DX` down to
         /// dL/d(input) (in `scratch[k].input`).
-        #[doc(hidden)]
-        #[allow(unused_variables)]
-        pub fn __backward_layers<const K: usize, const LOGITS: bool, const DX: bool>(
-            &self,
-            tapes: &[<Self as ::staticnet::Train<T>>::Tape],
-            dys: &[<Self as ::staticnet::Model<T>>::Output],
-            grads: &mut Self,
-            scratch: &mut [<Self as ::staticnet::Train<T>>::Tape],
-        ) {
-            #[allow(unused_imports)]
-            use ::staticnet::__private::{activation as a, kernels as k};
-            for (d, dy) in scratch.iter_mut().zip(dys) {
-                #d_last = *dy;
-            }
-            #(#nodes)*
-        }
+        #base
+        /// [`Self::__backward_layers`] with the kernels' AVX2 instantiation
+        /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+        #[cfg(target_arch = "x86_64")]
+        #avx2
     }
 }
 
-/// `backward_layers`, dispatching to `__backward_layers`.
-fn backward_dispatch() -> TokenStream {
+/// `backward_layers`, dispatching (per batch) to `__backward_layers` or
+/// its AVX2 copy.
+fn backward_dispatch(model: &Ident) -> TokenStream {
+    let params = [
+        (
+            format_ident!("tapes"),
+            quote!(&[<#model<T> as ::staticnet::Train<T>>::Tape]),
+        ),
+        (
+            format_ident!("dys"),
+            quote!(&[<#model<T> as ::staticnet::Model<T>>::Output]),
+        ),
+        (format_ident!("grads"), quote!(&mut #model<T>)),
+        (
+            format_ident!("scratch"),
+            quote!(&mut [<#model<T> as ::staticnet::Train<T>>::Tape]),
+        ),
+    ];
+    let call = |f: &str| {
+        let f = format_ident!("{}", f);
+        quote!(model.#f::<{ ::staticnet::train::CHUNK }, LOGITS, DX>(tapes, dys, grads, scratch))
+    };
+    let items = super::dispatched_per_batch(
+        model,
+        &quote!(const LOGITS: bool, const DX: bool),
+        &params,
+        &quote!(()),
+        &call("__backward_layers"),
+        &call("__backward_layers_avx2"),
+    );
+    let names: Vec<Ident> = params.iter().map(|(n, _)| n.clone()).collect();
+    let run = |l: bool, dx: bool| super::dispatch_call(&quote!(#l, #dx), &names);
+    let (ff, tf, ft, tt) = (
+        run(false, false),
+        run(true, false),
+        run(false, true),
+        run(true, true),
+    );
     quote! {
         fn backward_layers(
             &self,
@@ -381,18 +484,18 @@ fn backward_dispatch() -> TokenStream {
             scratch: &mut [Self::Tape],
             dxs: &mut [Self::Input],
         ) -> ::core::result::Result<(), ::staticnet::TrainError> {
-            use ::staticnet::train::CHUNK;
             ::staticnet::model::check_batch(tapes.len(), dys.len(), scratch.len())?;
             if !dxs.is_empty() && dxs.len() != tapes.len() {
                 return Err(::staticnet::TrainError::Config(
                     "backward_layers: dxs must be empty or hold one input per sample",
                 ));
             }
+            #items
             match (wrt_logits, dxs.is_empty()) {
-                (false, true) => self.__backward_layers::<{ CHUNK }, false, false>(tapes, dys, grads, scratch),
-                (true, true) => self.__backward_layers::<{ CHUNK }, true, false>(tapes, dys, grads, scratch),
-                (false, false) => self.__backward_layers::<{ CHUNK }, false, true>(tapes, dys, grads, scratch),
-                (true, false) => self.__backward_layers::<{ CHUNK }, true, true>(tapes, dys, grads, scratch),
+                (false, true) => #ff,
+                (true, true) => #tf,
+                (false, false) => #ft,
+                (true, false) => #tt,
             }
             for (dx, d) in dxs.iter_mut().zip(scratch.iter()) {
                 *dx = d.input;
@@ -431,10 +534,10 @@ fn running_stats(plan: &Plan) -> TokenStream {
 
 /// The inherent part (the hidden `__backward_layers`) and the `Train`
 /// methods of layer-major training.
-pub fn expand(plan: &Plan) -> (TokenStream, TokenStream) {
+pub fn expand(model: &Ident, plan: &Plan) -> (TokenStream, TokenStream) {
     let backward = backward(plan);
-    let (forward_inherent, forward) = forward(plan);
-    let dispatch = backward_dispatch();
+    let (forward_inherent, forward) = forward(model, plan);
+    let dispatch = backward_dispatch(model);
     let stats = running_stats(plan);
     (
         quote!(#forward_inherent #backward),

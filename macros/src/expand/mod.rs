@@ -146,8 +146,10 @@ pub(crate) fn tensor_type(s: Shape) -> TokenStream {
 /// The body of a generated method that runs its real body, `inner` (an
 /// inherent `#[inline(always)]` method of the model taking `&self` and
 /// `args`), through run-time CPU dispatch (`staticnet::dispatch`): on
-/// x86-64, when the CPU has AVX2 and FMA, inside a function compiled for
-/// them, into which every kernel inlines; else as it is. `params` are the
+/// x86-64, when the CPU has AVX2 and FMA, `<inner>_avx2` (the same kernel
+/// calls with `kernels::avx2` as `k`: the kernels' AVX2 instantiation,
+/// their AVX register blocking and fused multiply-adds) inside a function
+/// compiled for them, into which every kernel inlines; else `inner`. `params` are the
 /// arguments' names and types, `ret` the return type (all spelled without
 /// `Self`, as the nested function needs).
 pub(crate) fn dispatched(
@@ -158,13 +160,14 @@ pub(crate) fn dispatched(
 ) -> TokenStream {
     let names: Vec<&Ident> = params.iter().map(|(n, _)| n).collect();
     let decls = params.iter().map(|(n, ty)| quote!(#n: #ty));
+    let inner_avx2 = quote::format_ident!("{}_avx2", inner);
     quote! {
         #[cfg(target_arch = "x86_64")]
         {
-            /// The same body compiled for AVX2 and FMA.
+            /// The same kernel calls compiled for AVX2 and FMA.
             #[target_feature(enable = "avx2,fma")]
             unsafe fn avx2<T: ::staticnet::Float>(model: &#model<T>, #(#decls),*) -> #ret {
-                model.#inner(#(#names),*)
+                model.#inner_avx2(#(#names),*)
             }
             if ::staticnet::dispatch::avx2() {
                 // SAFETY: `avx2()` returned true only because the CPU
@@ -174,6 +177,58 @@ pub(crate) fn dispatched(
             }
         }
         self.#inner(#(#names),*)
+    }
+}
+
+/// The two copies of a training method run once per batch
+/// (`forward_train_layers`, `backward_layers`), for run-time CPU dispatch
+/// (`staticnet::dispatch`) at the same depth as inference's [`dispatched`]:
+/// nested functions `base` (the baseline copy, never inlined, so the
+/// caller's frame does not also hold it) and, on x86-64, `avx2` (compiled
+/// for AVX2 and FMA, into which `avx2_body`, a call of an
+/// `#[inline(always)]` method whose kernels come from `kernels::avx2`,
+/// inlines). Both take `model: &Model<T>`, `params` and the generic
+/// parameters `generics` (e.g. `const DX: bool`), and return `ret`.
+/// [`dispatch_call`] calls the right one.
+pub(crate) fn dispatched_per_batch(
+    model: &Ident,
+    generics: &TokenStream,
+    params: &[(Ident, TokenStream)],
+    ret: &TokenStream,
+    base_body: &TokenStream,
+    avx2_body: &TokenStream,
+) -> TokenStream {
+    let decls: Vec<TokenStream> = params.iter().map(|(n, ty)| quote!(#n: #ty)).collect();
+    quote! {
+        /// The baseline copy.
+        #[cfg_attr(target_arch = "x86_64", inline(never))]
+        fn base<T: ::staticnet::Float, #generics>(model: &#model<T>, #(#decls),*) -> #ret {
+            #base_body
+        }
+        /// The same compiled for AVX2 and FMA, with the kernels' AVX2
+        /// instantiation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<T: ::staticnet::Float, #generics>(model: &#model<T>, #(#decls),*) -> #ret {
+            #avx2_body
+        }
+    }
+}
+
+/// The call of [`dispatched_per_batch`]'s `avx2` copy where
+/// `staticnet::dispatch::avx2()` (asked once per call: per batch), else of
+/// `base`, with generic arguments `args` and arguments `names` (`self`
+/// first).
+pub(crate) fn dispatch_call(args: &TokenStream, names: &[Ident]) -> TokenStream {
+    quote! {
+        match () {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `avx2()` returned true only because the CPU running
+            // this has AVX2 and FMA (`is_x86_feature_detected!`), the
+            // features `avx2` is compiled for.
+            () if ::staticnet::dispatch::avx2() => unsafe { avx2::<T, #args>(self, #(#names),*) },
+            () => base::<T, #args>(self, #(#names),*),
+        }
     }
 }
 

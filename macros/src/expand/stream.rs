@@ -140,6 +140,18 @@ pub fn expand(def: &ModelDef, plan: &Plan) -> TokenStream {
                 #(#lines)*
                 #last
             }
+
+            /// [`Self::__step`] with the kernels' AVX2 instantiation
+            /// (`kernels::avx2`), for the copy compiled for AVX2 and FMA.
+            #[cfg(target_arch = "x86_64")]
+            #[doc(hidden)]
+            #[inline(always)]
+            pub fn __step_avx2(&self, state: &mut #state<T>, x_t: &::staticnet::Vector<T, #f>) -> ::staticnet::Vector<T, #out> {
+                #[allow(unused_imports)]
+                use ::staticnet::__private::{activation as a, kernels::avx2 as k};
+                #(#lines)*
+                #last
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 //! latency per element); and the register-blocked matrix-vector products
 //! of the recurrent cells ([`affine2`]).
 
+use super::dispatch::{Base, Isa};
 use crate::Float;
 use nalgebra::SMatrix;
 
@@ -139,6 +140,27 @@ pub(crate) fn affine2<
     w2: &[[T; R]; C2],
     x2: &[T; C2],
 ) {
+    affine2_in::<Base, T, NB, R, C1, C2>(y, b, w1, x1, w2, x2)
+}
+
+/// [`affine2`] with the blocking and multiply-adds of instruction set `I`
+/// (the AVX blocking in a model's AVX2 copy, whatever the build targets).
+#[inline(always)]
+pub(crate) fn affine2_in<
+    I: Isa,
+    T: Float,
+    const NB: usize,
+    const R: usize,
+    const C1: usize,
+    const C2: usize,
+>(
+    y: &mut [T; R],
+    b: [&[T; R]; NB],
+    w1: &[[T; R]; C1],
+    x1: &[T; C1],
+    w2: &[[T; R]; C2],
+    x2: &[T; C2],
+) {
     let r0 = if cfg!(target_arch = "arm") {
         // 32 single-precision registers: a block of 16 rows stays in them.
         // With hardware float the inputs are copied first: their addresses
@@ -148,23 +170,23 @@ pub(crate) fn affine2<
         // for the forecaster's first layer).
         if cfg!(target_abi = "eabihf") {
             let (x1, x2) = (*x1, *x2);
-            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, &x1, w2, &x2)
+            row_blocks::<I, T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, &x1, w2, &x2)
         } else {
-            row_blocks::<T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+            row_blocks::<I, T, 16, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
         }
-    } else if cfg!(target_feature = "avx") {
-        row_blocks::<T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+    } else if I::AVX {
+        row_blocks::<I, T, BLOCK, 2, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
     } else {
-        row_blocks::<T, BLOCK, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
+        row_blocks::<I, T, BLOCK, 1, NB, R, C1, C2>(y, b, 0, w1, x1, w2, x2)
     };
     // The conditions are constants: no code for the tails when R is a
     // multiple of the block (as with H = 32).
     if !R.is_multiple_of(BLOCK) {
         // Few rows (e.g. dL/dx with F = 8): four sets of partial sums keep
         // four independent chains.
-        let r0 = row_blocks::<T, 8, 4, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
+        let r0 = row_blocks::<I, T, 8, 4, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
         if !R.is_multiple_of(8) {
-            row_blocks::<T, 1, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
+            row_blocks::<I, T, 1, 1, NB, R, C1, C2>(y, b, r0, w1, x1, w2, x2);
         }
     }
 }
@@ -174,6 +196,7 @@ pub(crate) fn affine2<
 /// (fewer than `B` remain).
 #[inline(always)]
 fn row_blocks<
+    I: Isa,
     T: Float,
     const B: usize,
     const K: usize,
@@ -205,8 +228,8 @@ fn row_blocks<
             a.is_some_and(|a| T::cols16(a, w1, r0, x1) && T::cols16(a, w2, r0, x2))
         };
         if !fast {
-            columns::<T, B, K, R, C1>(&mut acc, r0, w1, x1);
-            columns::<T, B, K, R, C2>(&mut acc, r0, w2, x2);
+            columns::<I, T, B, K, R, C1>(&mut acc, r0, w1, x1);
+            columns::<I, T, B, K, R, C2>(&mut acc, r0, w2, x2);
         }
         let (first, rest) = acc.split_at_mut(1);
         for other in rest {
@@ -220,7 +243,7 @@ fn row_blocks<
 
 /// `acc += W[r0..r0 + B, :] x`, column `j` going to partial sums `j mod K`.
 #[inline(always)]
-fn columns<T: Float, const B: usize, const K: usize, const R: usize, const C: usize>(
+fn columns<I: Isa, T: Float, const B: usize, const K: usize, const R: usize, const C: usize>(
     acc: &mut [[T; B]; K],
     r0: usize,
     w: &[[T; R]; C],
@@ -232,26 +255,26 @@ fn columns<T: Float, const B: usize, const K: usize, const R: usize, const C: us
     for (ws, xs) in wc.zip(xc) {
         for ((a, col), &xv) in acc.iter_mut().zip(ws).zip(xs) {
             for (a, &w) in a.iter_mut().zip(&col[r0..r0 + B]) {
-                *a = madd(w, xv, *a);
+                *a = I::madd(w, xv, *a);
             }
         }
     }
     for (col, &xv) in wr.iter().zip(xr) {
         for (a, &w) in acc[0].iter_mut().zip(&col[r0..r0 + B]) {
-            *a = madd(w, xv, *a);
+            *a = I::madd(w, xv, *a);
         }
     }
 }
 
-/// `y = b + W x` (one matrix); see [`affine2`].
+/// `y = b + W x` (one matrix) for instruction set `I`; see [`affine2_in`].
 #[inline(always)]
-pub(crate) fn affine<T: Float, const R: usize, const C: usize>(
+pub(crate) fn affine_in<I: Isa, T: Float, const R: usize, const C: usize>(
     b: &[T; R],
     w: &[[T; R]; C],
     x: &[T; C],
 ) -> [T; R] {
     let mut y = [T::zero(); R];
-    affine2::<T, 1, R, C, 0>(&mut y, [b], w, x, &[], &[]);
+    affine2_in::<I, T, 1, R, C, 0>(&mut y, [b], w, x, &[], &[]);
     y
 }
 
@@ -298,8 +321,17 @@ pub(crate) fn matvec_t<T: Float, const R: usize, const C: usize>(
     wt: &[[T; C]; R],
     v: &[T; R],
 ) -> [T; C] {
+    matvec_t_in::<Base, T, R, C>(wt, v)
+}
+
+/// [`matvec_t`] for instruction set `I` (see [`affine2_in`]).
+#[inline(always)]
+pub(crate) fn matvec_t_in<I: Isa, T: Float, const R: usize, const C: usize>(
+    wt: &[[T; C]; R],
+    v: &[T; R],
+) -> [T; C] {
     let mut y = [T::zero(); C];
-    affine2::<T, 0, C, R, 0>(&mut y, [], wt, v, &[], &[]);
+    affine2_in::<I, T, 0, C, R, 0>(&mut y, [], wt, v, &[], &[]);
     y
 }
 
@@ -319,13 +351,24 @@ pub(crate) fn outer_acc<T: Float, const R: usize, const C: usize, const S: usize
     u: &[[T; C]; S],
     shift: usize,
 ) {
+    outer_acc_in::<Base, T, R, C, S>(w, d, u, shift)
+}
+
+/// [`outer_acc`] for instruction set `I` (see [`affine2_in`]).
+#[inline(always)]
+pub(crate) fn outer_acc_in<I: Isa, T: Float, const R: usize, const C: usize, const S: usize>(
+    w: &mut SMatrix<T, R, C>,
+    d: &[[T; R]; S],
+    u: &[[T; C]; S],
+    shift: usize,
+) {
     for (c, wc) in cols_mut(w).iter_mut().enumerate() {
         let mut v = [T::zero(); S];
         for (vt, ut) in v.iter_mut().skip(shift).zip(u) {
             *vt = ut[c];
         }
         let old = *wc;
-        affine2::<T, 1, R, S, 0>(wc, [&old], d, &v, &[], &[]);
+        affine2_in::<I, T, 1, R, S, 0>(wc, [&old], d, &v, &[], &[]);
     }
 }
 

@@ -26,13 +26,14 @@
 //! additions (tests below; the generated code's batched backward is
 //! checked against PyTorch in tests/gradient_fixtures.rs).
 
-use super::dispatch::{self, Fused, MulAdd, Unfused};
+use super::dispatch::{self, Avx2, Base, Isa};
 use crate::{Activation, DenseParams, Float};
 use nalgebra::SVector;
 
 /// Rows of `W` per register block: with `K = 8` samples the block's
 /// accumulators take `K·R/8` 256-bit registers in `f32`: 16 of AVX-512's
 /// 32, 8 of AVX2's 16; on SSE2 (16 registers of 4 `f32`) 8.
+#[cfg_attr(not(test), allow(dead_code))]
 const R: usize = if cfg!(target_feature = "avx512f") {
     16
 } else if cfg!(target_feature = "avx") {
@@ -41,8 +42,19 @@ const R: usize = if cfg!(target_feature = "avx512f") {
     4
 };
 
-/// [`R`] in the run-time AVX2 clone (`kernels::dispatch`).
-const R_AVX2: usize = 8;
+/// [`R`] for instruction set `M` (`R` itself is [`Base`]'s): a constant
+/// branch per kernel, for the bodies' const parameter.
+macro_rules! rows_for {
+    ($m:ty, $body:ident :: < $t:ty, $a:ty, $rb:ident, $($rest:tt)* ) => {
+        if <$m>::AVX512 {
+            $body::<$t, $a, $m, 16, $($rest)*
+        } else if <$m>::AVX {
+            $body::<$t, $a, $m, 8, $($rest)*
+        } else {
+            $body::<$t, $a, $m, 4, $($rest)*
+        }
+    };
+}
 
 /// Below this many outputs the forward and `dL/dx` are computed sample by
 /// sample along the inputs ([`few_outputs`], [`dense_backward_batch`]).
@@ -66,14 +78,31 @@ pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, cons
     p: &DenseParams<T, I, O>,
     xs: [&SVector<T, I>; K],
 ) -> [SVector<T, O>; K] {
-    let xs = slices(xs);
     if let Some(ys) = dispatch::fast(
         #[inline(always)]
-        || forward::<T, A, Fused, R_AVX2, I, O, K>(p, xs),
+        || dense_batch_in::<Avx2, T, A, I, O, K>(p, xs),
     ) {
         return ys;
     }
-    forward::<T, A, Unfused, R, I, O, K>(p, xs)
+    dense_batch_in::<Base, T, A, I, O, K>(p, xs)
+}
+
+/// [`dense_batch`] instantiated for instruction set `M` (`kernels::avx2`
+/// calls it with [`Avx2`] inside the model's AVX2 copy).
+#[inline(always)]
+pub(crate) fn dense_batch_in<
+    M: Isa,
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
+    p: &DenseParams<T, I, O>,
+    xs: [&SVector<T, I>; K],
+) -> [SVector<T, O>; K] {
+    let xs = slices(xs);
+    rows_for!(M, forward::<T, A, RB, I, O, K>(p, xs))
 }
 
 /// The body of [`dense_batch`], with rows in blocks of `RB`.
@@ -81,7 +110,7 @@ pub fn dense_batch<T: Float, A: Activation, const I: usize, const O: usize, cons
 fn forward<
     T: Float,
     A: Activation,
-    M: MulAdd,
+    M: Isa,
     const RB: usize,
     const I: usize,
     const O: usize,
@@ -114,7 +143,7 @@ fn forward<
 #[inline(always)]
 fn forward_rows<
     T: Float,
-    M: MulAdd,
+    M: Isa,
     const B: usize,
     const I: usize,
     const O: usize,
@@ -157,7 +186,7 @@ fn forward_rows<
 /// loop it did the same even with the partial sums, so it stays a call:
 /// one per sample, for a handful of multiply-adds' worth of code.)
 #[inline(never)]
-fn few_outputs<T: Float, M: MulAdd, const I: usize, const O: usize>(
+fn few_outputs<T: Float, M: Isa, const I: usize, const O: usize>(
     w: &[T],
     b: &[T; O],
     x: &[T; I],
@@ -195,7 +224,7 @@ fn few_outputs<T: Float, M: MulAdd, const I: usize, const O: usize>(
 /// load is contiguous. The same additions in the same order as a block of
 /// one row: bit-identical.
 #[inline(always)]
-fn forward_tail<T: Float, M: MulAdd, const I: usize, const O: usize, const K: usize>(
+fn forward_tail<T: Float, M: Isa, const I: usize, const O: usize, const K: usize>(
     r0: usize,
     w: &[T],
     b: &[T; O],
@@ -231,14 +260,33 @@ pub fn dense_backward_batch<
     dys: &[SVector<T, O>; K],
     g: &mut DenseParams<T, I, O>,
 ) -> [SVector<T, I>; K] {
-    let xs = slices(xs);
     if let Some(dx) = dispatch::fast(
         #[inline(always)]
-        || backward::<T, A, Fused, R_AVX2, I, O, K>(p, xs, ys, dys, g),
+        || dense_backward_batch_in::<Avx2, T, A, I, O, K>(p, xs, ys, dys, g),
     ) {
         return dx;
     }
-    backward::<T, A, Unfused, R, I, O, K>(p, xs, ys, dys, g)
+    dense_backward_batch_in::<Base, T, A, I, O, K>(p, xs, ys, dys, g)
+}
+
+/// [`dense_backward_batch`] instantiated for instruction set `M`.
+#[inline(always)]
+pub(crate) fn dense_backward_batch_in<
+    M: Isa,
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
+    p: &DenseParams<T, I, O>,
+    xs: [&SVector<T, I>; K],
+    ys: [&SVector<T, O>; K],
+    dys: &[SVector<T, O>; K],
+    g: &mut DenseParams<T, I, O>,
+) -> [SVector<T, I>; K] {
+    let xs = slices(xs);
+    rows_for!(M, backward::<T, A, RB, I, O, K>(p, xs, ys, dys, g))
 }
 
 /// The body of [`dense_backward_batch`], with rows in blocks of `RB`.
@@ -246,7 +294,7 @@ pub fn dense_backward_batch<
 fn backward<
     T: Float,
     A: Activation,
-    M: MulAdd,
+    M: Isa,
     const RB: usize,
     const I: usize,
     const O: usize,
@@ -308,18 +356,34 @@ pub fn dense_backward_batch_params<
     dys: &[SVector<T, O>; K],
     g: &mut DenseParams<T, I, O>,
 ) {
-    let xs = slices(xs);
     if dispatch::fast(
         #[inline(always)]
-        || {
-            params::<T, A, Fused, R_AVX2, I, O, K>(xs, ys, dys, g);
-        },
+        || dense_backward_batch_params_in::<Avx2, T, A, I, O, K>(xs, ys, dys, g),
     )
     .is_some()
     {
         return;
     }
-    params::<T, A, Unfused, R, I, O, K>(xs, ys, dys, g);
+    dense_backward_batch_params_in::<Base, T, A, I, O, K>(xs, ys, dys, g);
+}
+
+/// [`dense_backward_batch_params`] instantiated for instruction set `M`.
+#[inline(always)]
+pub(crate) fn dense_backward_batch_params_in<
+    M: Isa,
+    T: Float,
+    A: Activation,
+    const I: usize,
+    const O: usize,
+    const K: usize,
+>(
+    xs: [&SVector<T, I>; K],
+    ys: [&SVector<T, O>; K],
+    dys: &[SVector<T, O>; K],
+    g: &mut DenseParams<T, I, O>,
+) {
+    let xs = slices(xs);
+    rows_for!(M, params::<T, A, RB, I, O, K>(xs, ys, dys, g));
 }
 
 /// `dz_k = act'(y_k) ⊙ dy_k`, `db += Σ dz_k`, `dW += Σ dz_k x_kᵀ`; returns
@@ -328,7 +392,7 @@ pub fn dense_backward_batch_params<
 fn params<
     T: Float,
     A: Activation,
-    M: MulAdd,
+    M: Isa,
     const RB: usize,
     const I: usize,
     const O: usize,
@@ -358,7 +422,7 @@ fn params<
 /// `Σ w_k d_k` as [`blas::dot`](super::blas::dot) computes it (16 partial
 /// sums), with `M`'s multiply-add.
 #[inline(always)]
-fn dot<T: Float, M: MulAdd>(w: &[T], d: &[T]) -> T {
+fn dot<T: Float, M: Isa>(w: &[T], d: &[T]) -> T {
     const LANES: usize = 16;
     let mut acc = [T::zero(); LANES];
     let (cw, cd) = (w.as_chunks::<LANES>(), d.as_chunks::<LANES>());
@@ -377,14 +441,7 @@ fn dot<T: Float, M: MulAdd>(w: &[T], d: &[T]) -> T {
 /// Rows `r0..` of `dW += Σ_k dz_k x_kᵀ` in blocks of `B`; returns the first
 /// row not done.
 #[inline(always)]
-fn weight_rows<
-    T: Float,
-    M: MulAdd,
-    const B: usize,
-    const I: usize,
-    const O: usize,
-    const K: usize,
->(
+fn weight_rows<T: Float, M: Isa, const B: usize, const I: usize, const O: usize, const K: usize>(
     mut r0: usize,
     gw: &mut [T],
     xs: &[&[T; I]; K],
@@ -419,7 +476,7 @@ fn weight_rows<
 /// weight gradient gets the same additions in the same order (sample by
 /// sample) as in [`weight_rows`]: bit-identical.
 #[inline(always)]
-fn weight_tail<T: Float, M: MulAdd, const I: usize, const O: usize, const K: usize>(
+fn weight_tail<T: Float, M: Isa, const I: usize, const O: usize, const K: usize>(
     r0: usize,
     gw: &mut [T],
     xs: &[&[T; I]; K],
@@ -559,9 +616,8 @@ mod tests {
                     want_gw[i][r] += dys[k][r] * xs[k][i];
                 }
                 want_gb[r] += dys[k][r];
-                let got_f =
-                    forward::<f64, Linear, Fused, R_AVX2, I, O, K>(&p, slices(xs.each_ref()));
-                let got_u = forward::<f64, Linear, Unfused, R, I, O, K>(&p, slices(xs.each_ref()));
+                let got_f = forward::<f64, Linear, Avx2, 8, I, O, K>(&p, slices(xs.each_ref()));
+                let got_u = forward::<f64, Linear, Base, R, I, O, K>(&p, slices(xs.each_ref()));
                 assert!((got_f[k][r] - y).abs() < 1e-12, "fused y[{k}][{r}]");
                 assert!((got_u[k][r] - y).abs() < 1e-12, "unfused y[{k}][{r}]");
             }
@@ -569,14 +625,14 @@ mod tests {
         let ys = dense_batch::<f64, Linear, I, O, K>(&p, xs.each_ref());
         let mut g_f = DenseParams::zeros();
         let mut g_u = DenseParams::zeros();
-        let dx_f = backward::<f64, Linear, Fused, R_AVX2, I, O, K>(
+        let dx_f = backward::<f64, Linear, Avx2, 8, I, O, K>(
             &p,
             slices(xs.each_ref()),
             ys.each_ref(),
             &dys,
             &mut g_f,
         );
-        let dx_u = backward::<f64, Linear, Unfused, R, I, O, K>(
+        let dx_u = backward::<f64, Linear, Base, R, I, O, K>(
             &p,
             slices(xs.each_ref()),
             ys.each_ref(),
@@ -626,7 +682,7 @@ mod tests {
         let xs: [SVector<f32, 64>; 8] =
             core::array::from_fn(|_| SVector::from_fn(|_, _| rng.normal() as f32));
         let got = dense_batch::<f32, Linear, 64, 1, 8>(&p, xs.each_ref());
-        let portable = forward::<f32, Linear, Unfused, R, 64, 1, 8>(&p, slices(xs.each_ref()));
+        let portable = forward::<f32, Linear, Base, R, 64, 1, 8>(&p, slices(xs.each_ref()));
         for k in 0..8 {
             let one = dense::<f32, Linear, 64, 1>(&p, &xs[k]);
             assert_eq!(one, portable[k], "bit-identical to dense, sample {k}");

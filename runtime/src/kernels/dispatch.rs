@@ -1,22 +1,29 @@
-//! Run-time CPU dispatch for the training kernels (issue 15, item 3, for
-//! the kernels training runs).
+//! Run-time CPU dispatch inside the kernels (issue 15, item 3): the
+//! instruction-set marker [`Isa`] that picks a kernel's register blocking
+//! and multiply-adds per instantiation, and the per-call AVX2 clone of the
+//! batched `Dense` kernels.
 //!
 //! A default `cargo build --release` for x86-64 targets the baseline ISA
 //! (SSE2: 4 `f32` lanes, no FMA), and the project's users build with
-//! default flags. With `std` on x86-64, when the build itself does not
-//! already target AVX2 and FMA, a training kernel checks once per call
-//! (a cached atomic load and a branch: per layer and chunk of samples,
-//! never per value) whether the CPU has them, and if so runs its body in
-//! a clone compiled for them ([`avx2_fma`]). `no_std` and firmware builds,
-//! and builds for a CPU that has them anyway (`-C target-cpu=native`), keep
-//! the compile-time selection: [`ENABLED`] is `false` and the branch and
-//! the clone are not compiled.
+//! default flags. A model's generated code is dispatched as a whole (see
+//! `crate::dispatch`): its AVX2 copy calls the kernels through
+//! `kernels::avx2`, instantiated with [`Avx2`]. The sample-major training
+//! paths (`Trainer::step`, `train_step`, `accumulate_chunked`) are not
+//! copied per model, so there the batched `Dense` kernels check once per
+//! call (a cached atomic load and a branch: per layer and chunk of samples,
+//! never per value) whether the CPU has AVX2 and FMA, and if so run their
+//! [`Avx2`] instantiation in a clone compiled for them ([`avx2_fma`]);
+//! inside a model's AVX2 copy `kernels::avx2` calls that instantiation
+//! directly. `no_std` and firmware builds, and builds for a CPU that has
+//! them anyway (`-C target-cpu=native`), keep the compile-time selection:
+//! [`ENABLED`] is `false` and the branch and the clone are not compiled.
 //!
 //! Inside the clone LLVM vectorises the portable loops 8 `f32` lanes wide
 //! with AVX2. `blas::madd` stays a multiply and an add there (it decides at
-//! compile time, for the whole crate), so kernels that want fused
-//! multiply-adds in the clone take a [`MulAdd`] parameter: [`Fused`] in the
-//! clone, [`Unfused`] elsewhere.
+//! compile time, for the whole crate), so kernels whose blocking or
+//! multiply-adds depend on the instruction set take an [`Isa`] parameter:
+//! [`Avx2`] in the clone and in a model's AVX2 copy (`kernels::avx2`),
+//! [`Base`] elsewhere.
 
 use crate::Float;
 
@@ -97,32 +104,60 @@ pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> Option<R> {
     None
 }
 
-/// How a kernel body computes `a · b + c`.
-pub(crate) trait MulAdd {
+/// The instruction set a kernel is instantiated for: its register
+/// blocking and how it computes `a · b + c`. Chosen per copy of a model's
+/// generated code, not per build: the baseline copy calls the kernels with
+/// [`Base`] (what the build targets, `cfg!(target_feature)`), the copy
+/// compiled for AVX2 and FMA (run-time dispatch) with [`Avx2`], through
+/// `kernels::avx2`. Every decision on these constants is a constant
+/// branch, so each instantiation keeps one body.
+pub trait Isa {
+    /// 256-bit vectors and 16 of them (AVX and later): the blocking that
+    /// keeps two sets of partial sums (`blas::affine2`), 8 rows of a
+    /// batched `Dense` per block.
+    const AVX: bool;
+    /// 512-bit vectors and 32 of them (AVX-512F).
+    const AVX512: bool;
     /// `a · b + c`.
     fn madd<T: Float>(a: T, b: T, c: T) -> T;
 }
 
-/// [`blas::madd`](super::blas::madd): fused where the whole build has FMA,
-/// else a multiply and an add.
-pub(crate) struct Unfused;
+/// What the build itself targets: the blocking `cfg!(target_feature)`
+/// selects and [`blas::madd`](super::blas::madd) (fused only where the
+/// whole build has FMA). Firmware, native builds and the baseline copy of
+/// a dispatched build use it.
+pub struct Base;
 
-impl MulAdd for Unfused {
+impl Isa for Base {
+    const AVX: bool = cfg!(target_feature = "avx");
+    const AVX512: bool = cfg!(target_feature = "avx512f");
     #[inline(always)]
     fn madd<T: Float>(a: T, b: T, c: T) -> T {
         super::blas::madd(a, b, c)
     }
 }
 
-/// One fused multiply-add (`mul_add`, LLVM's `fma` intrinsic): only for
-/// code inlined into [`avx2_fma`], where it is one instruction (elsewhere
-/// in a build without FMA it would be a slow library call).
-pub(crate) struct Fused;
+/// AVX2 and FMA, for code inlined into a function compiled with
+/// `#[target_feature(enable = "avx2,fma")]` (the dispatched copy): the AVX
+/// blocking, and one fused multiply-add (`mul_add`, LLVM's `fma`
+/// intrinsic, one instruction there) for each `a · b + c` when [`FUSE`]
+/// says so.
+pub struct Avx2;
 
-impl MulAdd for Fused {
+/// Whether the AVX2 copy fuses its multiply-adds (see BENCHMARKS
+/// "Dispatch of training, session 6"): the fused copy rounds once per
+/// multiply-add, so its results differ from the baseline copy's in the
+/// last bits.
+pub const FUSE: bool = true;
+
+impl Isa for Avx2 {
+    const AVX: bool = true;
+    const AVX512: bool = false;
     #[inline(always)]
     fn madd<T: Float>(a: T, b: T, c: T) -> T {
-        if cfg!(feature = "std") {
+        // Without `std`, `mul_add` would be a `libm` call; the AVX2 copy
+        // exists only with `std` (`crate::dispatch::COMPILED`).
+        if FUSE && cfg!(feature = "std") {
             a.mul_add(b, c)
         } else {
             a * b + c

@@ -64,5 +64,6 @@ mod epilogue;
 pub use epilogue::*;
 mod dropout;
 pub use dropout::*;
+pub mod avx2;
 pub(crate) mod dispatch;
 pub(crate) mod thumb;

@@ -7,8 +7,9 @@
 
 use super::{each_step, prev_col};
 use crate::kernels::blas::{
-    add_assign, affine, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose,
+    add_assign, affine_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
 };
+use crate::kernels::dispatch::{Base, Isa};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -53,25 +54,25 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for GruT
 /// The input half `b_ih + W_ih x` and the hidden half `b_hh + W_hh h` of
 /// the gate pre-activations.
 #[inline(always)]
-fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &[T; H],
 ) -> ([T; GH], [T; GH]) {
-    let gi = affine(&cols(&p.bias_ih)[0], cols(&p.weight_ih), x);
-    let gh = affine(&cols(&p.bias_hh)[0], cols(&p.weight_hh), h);
+    let gi = affine_in::<I, T, GH, F>(&cols(&p.bias_ih)[0], cols(&p.weight_ih), x);
+    let gh = affine_in::<I, T, GH, H>(&cols(&p.bias_hh)[0], cols(&p.weight_hh), h);
     (gi, gh)
 }
 
 /// One cell update in place; gates fused in one branch-free loop over `H`.
 #[inline(always)]
-fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
+fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &mut [T; H],
 ) {
     const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
-    let (gi, gh) = preact(p, x, h);
+    let (gi, gh) = preact::<I, T, F, H, GH>(p, x, h);
     for k in 0..H {
         let r = (gi[k] + gh[k]).sigmoid();
         let z = (gi[H + k] + gh[H + k]).sigmoid();
@@ -80,52 +81,76 @@ fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
     }
 }
 
-/// One `Gru` step (streaming): advances `h` by the input `x_t`.
+/// [`gru_step`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+pub(crate) fn gru_step_in<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
     h: &mut GruState<T, H>,
 ) {
-    cell(p, &cols(x)[0], &mut cols_mut(h)[0]);
+    cell::<I, T, F, H, GH>(p, &cols(x)[0], &mut cols_mut(h)[0]);
 }
 
-/// `Gru` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+/// [`gru`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn gru_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, H> {
     let mut h = SVector::zeros();
-    each_step(x, |xt| cell(p, xt, &mut cols_mut(&mut h)[0]));
+    each_step(x, |xt| {
+        cell::<I, T, F, H, GH>(p, xt, &mut cols_mut(&mut h)[0])
+    });
     h
 }
 
-/// `Gru` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+/// [`gru_seq`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn gru_seq_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
 ) -> SMatrix<T, H, S> {
     let mut h = [T::zero(); H];
     let mut y = SMatrix::<T, H, S>::zeros();
     for (xt, yt) in cols(x).iter().zip(cols_mut(&mut y)) {
-        cell(p, xt, &mut h);
+        cell::<I, T, F, H, GH>(p, xt, &mut h);
         *yt = h;
     }
     y
 }
 
-/// Training forward: runs the sequence like [`gru_seq`] (bit-identical
-/// states), records what [`gru_backward`] needs in `tape`, and returns every
-/// hidden state `[S, H]` (the last column is the output when
-/// `return_sequences` is false).
+/// [`gru_train`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn gru_train_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
     tape: &mut GruTape<T, H, GH, S>,
@@ -144,7 +169,7 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
         .zip(cols_mut(th))
     {
         // The same arithmetic as `cell`, keeping the gates.
-        let (gi, gh) = preact(p, xt, &h);
+        let (gi, gh) = preact::<I, T, F, H, GH>(p, xt, &h);
         for k in 0..H {
             let r = (gi[k] + gh[k]).sigmoid();
             let z = (gi[H + k] + gh[H + k]).sigmoid();
@@ -160,21 +185,17 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
     tape.h
 }
 
-/// Backward through time for [`gru_train`].
-///
-/// `dy` holds `dL/dh_t` from above (zero columns where a step's output is
-/// unused). Gradients are added to `g`; returns `dL/dx`, `[S, F]`.
-///
-/// Per step, going back, with `dh = dy_t + dh_{t+1→t}` and `hn = W_hn h_{t−1} + b_hn`:
-/// `dn = dh ⊙ (1 − z)`, `dz = dh ⊙ (h_{t−1} − n)`, `da_n = dn ⊙ (1 − n²)`,
-/// `da_r = da_n ⊙ hn ⊙ r(1−r)`, `da_z = dz ⊙ z(1−z)`, `dhn = da_n ⊙ r`.
-/// The input side sees `[da_r, da_z, da_n]` (into `b_ih`, `W_ih`, `dx`),
-/// the hidden side `[da_r, da_z, dhn]` (into `b_hh`, `W_hh`), and
-/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`. Both sides are kept for
-/// every step (`2·GH·S` floats on the stack) and the weight gradients
-/// summed over the steps after the loop.
+/// [`gru_backward`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
-pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn gru_backward_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
     tape: &GruTape<T, H, GH, S>,
@@ -182,15 +203,15 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
     let mut dx = SMatrix::<T, F, S>::zeros();
-    gru_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
+    gru_backward_into::<I, T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
     dx
 }
 
-/// [`gru_backward`] without `dL/dx`, for a network's first layer: adds the
-/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
-/// step.
+/// [`gru_backward_params`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
-pub fn gru_backward_params<
+pub(crate) fn gru_backward_params_in<
+    I: Isa,
     T: Float,
     const F: usize,
     const H: usize,
@@ -204,12 +225,13 @@ pub fn gru_backward_params<
     g: &mut RecurrentParams<T, F, H, GH>,
 ) {
     let mut unused = SMatrix::<T, F, S>::zeros();
-    gru_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
+    gru_backward_into::<I, T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
 }
 
 /// The body of [`gru_backward`]: writes `dL/dx` into `dx` only with `DX`.
 #[inline(always)]
 fn gru_backward_into<
+    I: Isa,
     T: Float,
     const F: usize,
     const H: usize,
@@ -261,17 +283,108 @@ fn gru_backward_into<
             dh_direct[k] = dh * z;
         }
         if DX {
-            cols_mut(dx)[t] = matvec_t(&wt_ih, &di);
+            cols_mut(dx)[t] = matvec_t_in::<I, T, GH, F>(&wt_ih, &di);
         }
-        dh_next = matvec_t(&wt_hh, &dhid);
+        dh_next = matvec_t_in::<I, T, GH, H>(&wt_hh, &dhid);
         add_assign(&mut dh_next, &dh_direct);
         dis[t] = di;
         dhids[t] = dhid;
     }
     sum_acc(&mut g.bias_ih, &dis);
     sum_acc(&mut g.bias_hh, &dhids);
-    outer_acc(&mut g.weight_ih, &dis, cols(x), 0);
-    outer_acc(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
+    outer_acc_in::<I, T, GH, F, S>(&mut g.weight_ih, &dis, cols(x), 0);
+    outer_acc_in::<I, T, GH, H, S>(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
+}
+
+// The entry points for the build's own instruction set ([`Base`]).
+
+/// One `Gru` step (streaming): advances `h` by the input `x_t`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SVector<T, F>,
+    h: &mut GruState<T, H>,
+) {
+    gru_step_in::<Base, T, F, H, GH>(p, x, h)
+}
+
+/// `Gru` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SVector<T, H> {
+    gru_in::<Base, T, F, H, GH, S>(p, x)
+}
+
+/// `Gru` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SMatrix<T, H, S> {
+    gru_seq_in::<Base, T, F, H, GH, S>(p, x)
+}
+
+/// Training forward: runs the sequence like [`gru_seq`] (bit-identical
+/// states), records what [`gru_backward`] needs in `tape`, and returns every
+/// hidden state `[S, H]` (the last column is the output when
+/// `return_sequences` is false).
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &mut GruTape<T, H, GH, S>,
+) -> SMatrix<T, H, S> {
+    gru_train_in::<Base, T, F, H, GH, S>(p, x, tape)
+}
+
+/// Backward through time for [`gru_train`].
+///
+/// `dy` holds `dL/dh_t` from above (zero columns where a step's output is
+/// unused). Gradients are added to `g`; returns `dL/dx`, `[S, F]`.
+///
+/// Per step, going back, with `dh = dy_t + dh_{t+1→t}` and `hn = W_hn h_{t−1} + b_hn`:
+/// `dn = dh ⊙ (1 − z)`, `dz = dh ⊙ (h_{t−1} − n)`, `da_n = dn ⊙ (1 − n²)`,
+/// `da_r = da_n ⊙ hn ⊙ r(1−r)`, `da_z = dz ⊙ z(1−z)`, `dhn = da_n ⊙ r`.
+/// The input side sees `[da_r, da_z, da_n]` (into `b_ih`, `W_ih`, `dx`),
+/// the hidden side `[da_r, da_z, dhn]` (into `b_hh`, `W_hh`), and
+/// `dh_{t→t−1} = dh ⊙ z + W_hhᵀ [da_r, da_z, dhn]`. Both sides are kept for
+/// every step (`2·GH·S` floats on the stack) and the weight gradients
+/// summed over the steps after the loop.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &GruTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) -> SMatrix<T, F, S> {
+    gru_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+}
+
+/// [`gru_backward`] without `dL/dx`, for a network's first layer: adds the
+/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
+/// step.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+pub fn gru_backward_params<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &GruTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    gru_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! `h_t = o ⊙ tanh(c_t)`, `h_0 = c_0 = 0`.
 
 use super::{each_step, prev_col};
-use crate::kernels::blas::{affine2, cols, cols_mut, matvec_t, outer_acc, sum_acc, transpose};
+use crate::kernels::blas::{
+    affine2_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
+};
+use crate::kernels::dispatch::{Base, Isa};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -79,14 +82,14 @@ impl<T: Float, const H: usize, const GH: usize, const S: usize> Default for Lstm
 /// written into `z` (returning the array by value cost a 512-byte
 /// `memcpy` per step in the streaming call).
 #[inline(always)]
-fn preact<T: Float, const F: usize, const H: usize, const GH: usize>(
+fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     z: &mut [T; GH],
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &[T; H],
 ) {
     let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
-    affine2(z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    affine2_in::<I, _, 2, GH, F, H>(z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
 }
 
 /// The gate activations `[σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]` in place.
@@ -122,48 +125,64 @@ fn update<T: Float, const H: usize, const GH: usize>(a: &[T; GH], h: &mut [T; H]
 /// gates are the blocks `z[k]`, `z[H + k]`, `z[2H + k]`, `z[3H + k]`), so
 /// they vectorise when `sigmoid`/`tanh_act` do.
 #[inline(always)]
-fn cell<T: Float, const F: usize, const H: usize, const GH: usize>(
+fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &[T; F],
     h: &mut [T; H],
     c: &mut [T; H],
 ) {
     let mut z = [T::zero(); GH];
-    preact(&mut z, p, x, h);
+    preact::<I, T, F, H, GH>(&mut z, p, x, h);
     activate::<T, H, GH>(&mut z);
     update(&z, h, c);
 }
 
-/// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
-/// output is `s.h`.
+/// [`lstm_step`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+pub(crate) fn lstm_step_in<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SVector<T, F>,
     s: &mut LstmState<T, H>,
 ) {
     let LstmState { h, c } = s;
-    cell(p, &cols(x)[0], &mut cols_mut(h)[0], &mut cols_mut(c)[0]);
+    cell::<I, T, F, H, GH>(p, &cols(x)[0], &mut cols_mut(h)[0], &mut cols_mut(c)[0]);
 }
 
-/// `Lstm` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+/// [`lstm`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn lstm_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
 ) -> SVector<T, H> {
     let mut h = [T::zero(); H];
     let mut c = [T::zero(); H];
-    each_step(x, |xt| cell(p, xt, &mut h, &mut c));
+    each_step(x, |xt| cell::<I, T, F, H, GH>(p, xt, &mut h, &mut c));
     SVector::from_data(nalgebra::ArrayStorage([h]))
 }
 
-/// `Lstm` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+/// [`lstm_seq`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn lstm_seq_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
 ) -> SMatrix<T, H, S> {
@@ -171,19 +190,24 @@ pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const
     let mut c = [T::zero(); H];
     let mut y = SMatrix::<T, H, S>::zeros();
     for (xt, yt) in cols(x).iter().zip(cols_mut(&mut y)) {
-        cell(p, xt, &mut h, &mut c);
+        cell::<I, T, F, H, GH>(p, xt, &mut h, &mut c);
         *yt = h;
     }
     y
 }
 
-/// Training forward: runs the sequence like [`lstm_seq`] (bit-identical
-/// states), records what [`lstm_backward`] needs in `tape`, and returns
-/// every hidden state `[S, H]`. For `return_sequences = false` the layer's
-/// output is the last column.
+/// [`lstm_train`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
-pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn lstm_train_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
     tape: &mut LstmTape<T, H, GH, S>,
@@ -203,7 +227,7 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
         .zip(cols_mut(th))
     {
         // The same arithmetic as `cell`, keeping the gates.
-        preact(gt, p, xt, &h);
+        preact::<I, T, F, H, GH>(gt, p, xt, &h);
         activate::<T, H, GH>(gt);
         update(gt, &mut h, &mut c);
         *ct = c;
@@ -212,24 +236,17 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
     tape.h
 }
 
-/// Backward through time for [`lstm_train`].
-///
-/// `dy` holds `dL/dh_t` from above for every step (column `t`; zero columns
-/// where a step's output is unused, e.g. all but the last for
-/// `return_sequences = false`). Parameter gradients are *added* to `g`
-/// (both `bias_ih` and `bias_hh` receive `dL/dz`); the return value is
-/// `dL/dx`, `[S, F]`.
-///
-/// Per step, going back: `dh = dy_t + W_hhᵀ dz_{t+1}`,
-/// `dz_o = dh ⊙ tanh c_t ⊙ o(1−o)`, `dc = dc_{t+1} ⊙ f_{t+1} + dh ⊙ o ⊙ (1 − tanh² c_t)`,
-/// `dz_i = dc ⊙ g ⊙ i(1−i)`, `dz_g = dc ⊙ i ⊙ (1 − g²)`,
-/// `dz_f = dc ⊙ c_{t−1} ⊙ f(1−f)`; after the loop
-/// `dW_ih += Σ dz_t x_tᵀ`, `dW_hh += Σ dz_t h_{t−1}ᵀ`, `db += Σ dz_t`.
-///
-/// Stack: `dz` for every step is kept (`GH·S` floats, 16 KiB for `f32`,
-/// `H = S = 32`) so the weight gradients are one blocked pass at the end.
+/// [`lstm_backward`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
-pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+pub(crate) fn lstm_backward_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
     p: &RecurrentParams<T, F, H, GH>,
     x: &SMatrix<T, F, S>,
     tape: &LstmTape<T, H, GH, S>,
@@ -237,15 +254,15 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
     let mut dx = SMatrix::<T, F, S>::zeros();
-    lstm_backward_into::<T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
+    lstm_backward_into::<I, T, F, H, GH, S, true>(p, x, tape, dy, g, &mut dx);
     dx
 }
 
-/// [`lstm_backward`] without `dL/dx`, for a network's first layer: adds the
-/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
-/// step.
+/// [`lstm_backward_params`] for instruction set `I` (`kernels::avx2` calls it with
+/// [`Avx2`](crate::kernels::dispatch::Avx2)).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
-pub fn lstm_backward_params<
+pub(crate) fn lstm_backward_params_in<
+    I: Isa,
     T: Float,
     const F: usize,
     const H: usize,
@@ -259,12 +276,13 @@ pub fn lstm_backward_params<
     g: &mut RecurrentParams<T, F, H, GH>,
 ) {
     let mut unused = SMatrix::<T, F, S>::zeros();
-    lstm_backward_into::<T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
+    lstm_backward_into::<I, T, F, H, GH, S, false>(p, x, tape, dy, g, &mut unused);
 }
 
 /// The body of [`lstm_backward`]: writes `dL/dx` into `dx` only with `DX`.
 #[inline(always)]
 fn lstm_backward_into<
+    I: Isa,
     T: Float,
     const F: usize,
     const H: usize,
@@ -310,15 +328,110 @@ fn lstm_backward_into<
             dc_next[k] = dc * f;
         }
         if DX {
-            cols_mut(dx)[t] = matvec_t(&wt_ih, &dz);
+            cols_mut(dx)[t] = matvec_t_in::<I, T, GH, F>(&wt_ih, &dz);
         }
-        dh_next = matvec_t(&wt_hh, &dz);
+        dh_next = matvec_t_in::<I, T, GH, H>(&wt_hh, &dz);
         dzs[t] = dz;
     }
     sum_acc(&mut g.bias_ih, &dzs);
     sum_acc(&mut g.bias_hh, &dzs);
-    outer_acc(&mut g.weight_ih, &dzs, cols(x), 0);
-    outer_acc(&mut g.weight_hh, &dzs, cols(&tape.h), 1);
+    outer_acc_in::<I, T, GH, F, S>(&mut g.weight_ih, &dzs, cols(x), 0);
+    outer_acc_in::<I, T, GH, H, S>(&mut g.weight_hh, &dzs, cols(&tape.h), 1);
+}
+
+// The entry points for the build's own instruction set ([`Base`]).
+
+/// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
+/// output is `s.h`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn lstm_step<T: Float, const F: usize, const H: usize, const GH: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SVector<T, F>,
+    s: &mut LstmState<T, H>,
+) {
+    lstm_step_in::<Base, T, F, H, GH>(p, x, s)
+}
+
+/// `Lstm` over a sequence `[S, F]`, returning the last hidden state `[H]`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn lstm<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SVector<T, H> {
+    lstm_in::<Base, T, F, H, GH, S>(p, x)
+}
+
+/// `Lstm` over a sequence `[S, F]`, returning every hidden state `[S, H]`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+) -> SMatrix<T, H, S> {
+    lstm_seq_in::<Base, T, F, H, GH, S>(p, x)
+}
+
+/// Training forward: runs the sequence like [`lstm_seq`] (bit-identical
+/// states), records what [`lstm_backward`] needs in `tape`, and returns
+/// every hidden state `[S, H]`. For `return_sequences = false` the layer's
+/// output is the last column.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &mut LstmTape<T, H, GH, S>,
+) -> SMatrix<T, H, S> {
+    lstm_train_in::<Base, T, F, H, GH, S>(p, x, tape)
+}
+
+/// Backward through time for [`lstm_train`].
+///
+/// `dy` holds `dL/dh_t` from above for every step (column `t`; zero columns
+/// where a step's output is unused, e.g. all but the last for
+/// `return_sequences = false`). Parameter gradients are *added* to `g`
+/// (both `bias_ih` and `bias_hh` receive `dL/dz`); the return value is
+/// `dL/dx`, `[S, F]`.
+///
+/// Per step, going back: `dh = dy_t + W_hhᵀ dz_{t+1}`,
+/// `dz_o = dh ⊙ tanh c_t ⊙ o(1−o)`, `dc = dc_{t+1} ⊙ f_{t+1} + dh ⊙ o ⊙ (1 − tanh² c_t)`,
+/// `dz_i = dc ⊙ g ⊙ i(1−i)`, `dz_g = dc ⊙ i ⊙ (1 − g²)`,
+/// `dz_f = dc ⊙ c_{t−1} ⊙ f(1−f)`; after the loop
+/// `dW_ih += Σ dz_t x_tᵀ`, `dW_hh += Σ dz_t h_{t−1}ᵀ`, `db += Σ dz_t`.
+///
+/// Stack: `dz` for every step is kept (`GH·S` floats, 16 KiB for `f32`,
+/// `H = S = 32`) so the weight gradients are one blocked pass at the end.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &LstmTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) -> SMatrix<T, F, S> {
+    lstm_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+}
+
+/// [`lstm_backward`] without `dL/dx`, for a network's first layer: adds the
+/// parameter gradients into `g` and skips the `W_ihᵀ` product of every
+/// step.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+pub fn lstm_backward_params<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    x: &SMatrix<T, F, S>,
+    tape: &LstmTape<T, H, GH, S>,
+    dy: &SMatrix<T, H, S>,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    lstm_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
 }
 
 #[cfg(test)]
