@@ -173,8 +173,7 @@ fn flattened_in_place(plan: &Plan, fusions: &[Fusion]) -> Vec<(usize, usize, Tok
         .filter_map(|p| {
             let f = plan.sole_reader(p)?;
             let n = &plan.nodes[p];
-            if plan.nodes[f].layer.kind() != "Flatten"
-                || !matches!(plan.nodes[f].input, Shape::Image(..))
+            if !plan.nodes[f].layer.is_flat_view(plan.nodes[f].input)
                 || n.layer.is_merge()
                 || n.inputs.len() != 1
                 || fusions.iter().any(|fu| fu.hides(p) || fu.last() == p)

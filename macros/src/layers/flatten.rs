@@ -32,6 +32,10 @@ impl Layer for Flatten {
         "Flatten"
     }
 
+    fn is_flat_view(&self, input: Shape) -> bool {
+        matches!(input, Shape::Image(..))
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }

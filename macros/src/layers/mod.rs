@@ -667,6 +667,14 @@ pub trait Layer {
             "staticnet: internal error: the layer has no int8 form"
         );)
     }
+
+    /// Whether the inference output is the input's memory seen flat (a
+    /// `Flatten` of an image): the forward may then let the layer before
+    /// it write straight into this layer's vector instead of copying.
+    fn is_flat_view(&self, input: Shape) -> bool {
+        let _ = input;
+        false
+    }
 }
 
 /// An unsuffixed integer literal.
