@@ -201,7 +201,14 @@ fn lstm(c: &mut Criterion<ThreadCpuTime>) {
         let want = hand.step(&mut h, &mut cs, x);
         assert_close(&format!("LSTM step {t}"), y, want);
         lstm_step(&net.lstm1, x, &mut kernel);
-        assert_eq!(kernel.h, state.lstm1.h, "kernel and generated step differ");
+        // The generated step runs the AVX2 copy where the CPU has it,
+        // which fuses multiply-adds: equal to the kernel up to rounding.
+        for (a, b) in kernel.h.iter().zip(state.lstm1.h.iter()) {
+            assert!(
+                (a - b).abs() <= 1e-5,
+                "kernel and generated step differ: {a} vs {b}"
+            );
+        }
     }
     assert_close("LSTM sequence", net.forward(&xs)[0], hand.forward(&xs));
 
