@@ -8,6 +8,7 @@
 //! sudo apt-get install dataset-fashion-mnist    # → /usr/share/datasets/fashion-mnist/
 //! cargo run --release --example fashion_mnist            # the full run
 //! cargo run --release --example fashion_mnist -- --smoke # CI: 4,000 images, one epoch
+//! cargo run --release --example fashion_mnist -- --save net.safetensors # keep the weights
 //! ```
 //!
 //! (`FASHION_MNIST_DIR` points it at another directory holding the four
@@ -29,7 +30,7 @@ use fashion_mnist::{Picture, CLASSES};
 use staticnet::loss::SparseCategoricalCrossEntropy;
 use staticnet::metrics::SparseCategoricalAccuracy;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
-use staticnet::{confusion_matrix, evaluate, fit, model, FitConfig, Model, Rng, Schedule};
+use staticnet::{confusion_matrix, evaluate, fit, model, FitConfig, Model, Rng, Schedule, Weights};
 use std::error::Error;
 use std::time::Instant;
 
@@ -89,7 +90,14 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn Error>> {
-    let smoke = std::env::args().any(|a| a == "--smoke");
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    // `--save PATH`: the trained weights (and BatchNorm's running
+    // statistics) as safetensors, PyTorch's state_dict names.
+    let save = match args.iter().position(|a| a == "--save") {
+        Some(i) => Some(args.get(i + 1).ok_or("--save needs a file name")?.clone()),
+        None => None,
+    };
     let epochs: usize = if smoke { 1 } else { 15 };
     let learning_rate = 0.003;
 
@@ -204,6 +212,11 @@ fn run() -> Result<(), Box<dyn Error>> {
         samples / train_secs,
         x_test.len() as f64 / test_secs,
     );
+
+    if let Some(path) = &save {
+        model.save(path)?;
+        println!("Weights written to {path}");
+    }
 
     let need = if smoke { 0.60 } else { 0.90 };
     if accuracy < need {
