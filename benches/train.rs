@@ -20,6 +20,12 @@
 //! - `adam`: one Adam update of the whole model (per batch, not per sample);
 //! - `forward`: 32 inference forwards, for reference.
 //!
+//! And `train/fashion_net/step_layers`: examples/fashion_mnist.rs' BatchNorm
+//! network (BatchNorm on batch statistics, Dropout drawn, residual `Add`s,
+//! softmax cross-entropy on class indices, Adam) in the layer-major step
+//! `fit` runs, beside tools/bench_fashion_torch.py (the same network in
+//! PyTorch's `train()` mode, one thread).
+//!
 //! backward ≈ `forward_backward` − `forward_train`; the step's remainder
 //! over `forward_backward` + `adam` is the gradient mean and check.
 //!
@@ -38,7 +44,7 @@ mod common;
 use common::ThreadCpuTime;
 use cpu_time::ThreadTime;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
+use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError, SparseCategoricalCrossEntropy};
 use staticnet::metrics::NoMetric;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
 use staticnet::train::{accumulate_chunked, BatchMemory, CHUNK};
@@ -69,6 +75,39 @@ model! {
         input: [32, 8],
         lstm1: Lstm(32),
         head:  Dense(1),
+    }
+}
+
+model! {
+    /// examples/fashion_mnist.rs' network (the same layers and options).
+    pub struct FashionNet {
+        input: [1, 28, 28],
+        stem:  Conv2d(16, kernel = 3, stride = 2, padding = same, bias = false),
+        bn0:   BatchNorm,
+        r0:    Relu,
+        dw1:   DepthwiseConv2d(kernel = 3, padding = same, bias = false),
+        bn1a:  BatchNorm,
+        r1a:   Relu,
+        pw1:   Conv2d(16, kernel = 1, bias = false),
+        bn1b:  BatchNorm,
+        add1:  Add(bn1b, r0),
+        r1:    Relu,
+        dw2:   DepthwiseConv2d(kernel = 3, stride = 2, padding = same, bias = false),
+        bn2a:  BatchNorm,
+        r2a:   Relu,
+        pw2:   Conv2d(32, kernel = 1, bias = false),
+        bn2b:  BatchNorm,
+        r2:    Relu,
+        dw3:   DepthwiseConv2d(kernel = 3, padding = same, bias = false),
+        bn3a:  BatchNorm,
+        r3a:   Relu,
+        pw3:   Conv2d(32, kernel = 1, bias = false),
+        bn3b:  BatchNorm,
+        add3:  Add(bn3b, r2),
+        r3:    Relu,
+        flat:  Flatten,
+        drop:  Dropout(0.2),
+        out:   Dense(10, activation = softmax),
     }
 }
 
@@ -242,11 +281,67 @@ fn bench_network<M, L>(
     group.finish();
 }
 
+/// The layer-major step of the BatchNorm network on seeded images in
+/// [0, 1) and classes (the speed of a step does not depend on the values),
+/// its weights and Adam reset every RESET_EVERY steps as above.
+fn bench_fashion(c: &mut Criterion<ThreadCpuTime>) {
+    type M = FashionNet<f32>;
+    let mut rng = Rng::new(13);
+    let xs: Vec<<M as Model<f32>>::Input> = (0..BATCH)
+        .map(|_| {
+            let mut x = <M as Model<f32>>::Input::zeros();
+            for v in x.as_flat_mut() {
+                *v = rng.uniform() as f32;
+            }
+            x
+        })
+        .collect();
+    let ys: Vec<usize> = (0..BATCH).map(|_| rng.below(10) as usize).collect();
+    let mut group = c.benchmark_group("train/fashion_net");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let mut initial: Box<M> = Box::new(M::zeros());
+    initial.init_in(1);
+    let mut model: Box<M> = initial.clone();
+    let mut layered: Box<Trainer<f32, M, Adam<M>>> =
+        Trainer::boxed(Adam::new(AdamConfig::default()));
+    let mut memory: Box<BatchMemory<f32, M, BATCH>> = BatchMemory::boxed();
+    group.bench_function("step_layers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(RESET_EVERY);
+                model.clone_from(&initial);
+                layered.optimizer.reset();
+                let start = ThreadTime::now();
+                for _ in 0..n {
+                    black_box(
+                        layered
+                            .step_layers(
+                                &mut model,
+                                &SparseCategoricalCrossEntropy,
+                                black_box(&xs),
+                                &ys,
+                                &mut memory,
+                            )
+                            .expect("finite loss"),
+                    );
+                }
+                total += start.elapsed();
+                left -= n;
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
 fn train(c: &mut Criterion<ThreadCpuTime>) {
     let (xs, ys) = batch::<Cnn<f32>>(11, |r| r.below(2) as f32);
     bench_network::<Cnn<f32>, _>(c, "train/W1_cnn", &BinaryCrossEntropy, &xs, &ys);
     let (xs, ys) = batch::<LstmNet<f32>>(12, |r| r.normal() as f32);
     bench_network::<LstmNet<f32>, _>(c, "train/W2_lstm", &MeanSquaredError, &xs, &ys);
+    bench_fashion(c);
 }
 
 criterion_group! {
