@@ -78,38 +78,9 @@ model! {
     }
 }
 
-model! {
-    /// examples/fashion_mnist.rs' network (the same layers and options).
-    pub struct FashionNet {
-        input: [1, 28, 28],
-        stem:  Conv2d(16, kernel = 3, stride = 2, padding = same, bias = false),
-        bn0:   BatchNorm,
-        r0:    Relu,
-        dw1:   DepthwiseConv2d(kernel = 3, padding = same, bias = false),
-        bn1a:  BatchNorm,
-        r1a:   Relu,
-        pw1:   Conv2d(16, kernel = 1, bias = false),
-        bn1b:  BatchNorm,
-        add1:  Add(bn1b, r0),
-        r1:    Relu,
-        dw2:   DepthwiseConv2d(kernel = 3, stride = 2, padding = same, bias = false),
-        bn2a:  BatchNorm,
-        r2a:   Relu,
-        pw2:   Conv2d(32, kernel = 1, bias = false),
-        bn2b:  BatchNorm,
-        r2:    Relu,
-        dw3:   DepthwiseConv2d(kernel = 3, padding = same, bias = false),
-        bn3a:  BatchNorm,
-        r3a:   Relu,
-        pw3:   Conv2d(32, kernel = 1, bias = false),
-        bn3b:  BatchNorm,
-        add3:  Add(bn3b, r2),
-        r3:    Relu,
-        flat:  Flatten,
-        drop:  Dropout(0.2),
-        out:   Dense(10, activation = softmax),
-    }
-}
+#[path = "../examples/common/fashion_net.rs"]
+mod fashion_net;
+use fashion_net::FashionNet;
 
 /// A seeded batch: inputs uniform in [-1, 1), targets from `target`.
 fn batch<M: Model<f32>>(
