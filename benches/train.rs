@@ -267,7 +267,7 @@ fn bench_fashion(c: &mut Criterion<ThreadCpuTime>) {
             x
         })
         .collect();
-    let ys: Vec<usize> = (0..BATCH).map(|_| rng.below(10) as usize).collect();
+    let ys: Vec<usize> = (0..BATCH).map(|_| rng.below(10)).collect();
     let mut group = c.benchmark_group("train/fashion_net");
     group.throughput(Throughput::Elements(BATCH as u64));
     let mut initial: Box<M> = Box::new(M::zeros());
