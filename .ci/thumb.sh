@@ -24,10 +24,13 @@
 #     panic_bounds_check, rust_begin_unwind or abort (readelf -s: binutils'
 #     nm with its LLVM 14 plugin cannot read LLVM 22 bitcode); the check
 #     is shown to catch each kind on a binary that has them;
-#  5b. disassembles the int8 forward of KWS and IC (tests/thumb/src/int8.rs)
-#     and what it calls: no VFP instruction, no soft-float call
-#     (tools/thumb_float_check.py, shown to flag a function that uses f32),
-#     and runs it on the M0 and the M4F: TFLite Micro's outputs (issue 13);
+#  5b. disassembles the int8 forward of KWS and IC (tests/thumb/src/int8.rs:
+#     the `forward` that `model!` generates with `#[int8]`, weights in a
+#     `static` in flash) and what it calls: no VFP instruction, no
+#     soft-float call (tools/thumb_float_check.py, shown to flag a function
+#     that uses f32 and the generated float edges `quantize_input` /
+#     `dequantize_output`), and runs it on the M0, the M4F and the M7:
+#     TFLite Micro's outputs and every layer's (issue 13);
 #  6. prints the sizes per C entry point (M4F, M0), the painted stack, and
 #     the executed instructions per call on each board (tools/qemu-insn, a
 #     QEMU TCG plugin) with instructions per multiply-add: the tables of
@@ -247,13 +250,17 @@ for opt in $opt_levels; do
         say "int8 forward ($target, opt-level $opt): no VFP instruction, no soft-float call"
         python3 "$root/tools/thumb_float_check.py" "$int8_elf" sn_int8_kws sn_int8_ic ||
             fail "$int8_elf" "floating point in the int8 forward (above)"
-        # The check must be able to fail: a function that computes in f32 is flagged.
-        if python3 "$root/tools/thumb_float_check.py" "$int8_elf" sn_float_probe >"$out/float-selftest.out"; then
-            cat "$out/float-selftest.out"
-            echo "self-test: tools/thumb_float_check.py did not flag sn_float_probe" >&2
-            exit 1
-        fi
-        echo "self-test: sn_float_probe flagged ($(grep -c 'float:' "$out/float-selftest.out") uses), as it must be"
+        # The check must be able to fail: a function that computes in f32 is
+        # flagged, and so is one calling the generated float edges
+        # (`quantize_input`, `dequantize_output`) around the same `forward`.
+        for probe in sn_float_probe sn_int8_edges; do
+            if python3 "$root/tools/thumb_float_check.py" "$int8_elf" $probe >"$out/float-selftest.out"; then
+                cat "$out/float-selftest.out"
+                echo "self-test: tools/thumb_float_check.py did not flag $probe" >&2
+                exit 1
+            fi
+            echo "self-test: $probe flagged ($(grep -c 'float:' "$out/float-selftest.out") uses), as it must be"
+        done
 
         echo "checked: libstaticnet_firmware.a and the programs of one entry point each must have none;" \
             "the C test program and the Rust test binary no allocator of Rust's" \
@@ -286,7 +293,7 @@ for opt in $opt_levels; do
             log="$out/int8-$b-O$opt"
             qemu "$b" "$int8_elf" "$log.counts" test >"$log.out" ||
                 { cat "$log.out"; echo "FAIL: the int8 models failed on $b" >&2; exit 1; }
-            grep -E '^(ok int8_[a-z]+ \[|FAIL|all)' "$log.out" | sed 's/^/  /'
+            grep -E '^(ok int8_[a-z]+ (\[|parameters)|FAIL|all)' "$log.out" | sed 's/^/  /'
             echo "  ($(grep -c '^ok int8_[a-z]* layer' "$log.out") layers equal to TFLite Micro's)"
             while read -r name n; do insns[$opt,$b,int8,$name]=$n; done < <(counts "$log.out" "$log.counts")
             while read -r _ name n; do stack[$opt,$b,$name]=$n; done < <(grep '^stack int8_' "$log.out")
@@ -430,7 +437,7 @@ for opt in $opt_levels; do
             "${stack[$opt,m0,$m]:--}"
     done
 done
-echo "(params: the model's int8 weights, int32 biases and requantization constants, what a firmware"
-echo " keeps in flash; the stack holds the activations and the kernels' buffers)"
+echo "(params: the generated model's int8 weights, int32 biases and requantization constants, a"
+echo " \`static\` in flash; the stack holds the activations and the kernels' buffers)"
 
 say "thumb: ok in $((SECONDS - start)) s"

@@ -58,72 +58,10 @@ model! {
     }
 }
 
-// KWS: tests/mlperf/kws.rs's DSL with `#[int8]`, softmax split off.
-model! {
-    /// KWS DS-CNN (keras_model.py's `ds_cnn`) as its int8 .tflite holds it:
-    /// there is no float Keras file, so the weights are the .tflite's
-    /// dequantized per output channel (w = s (q − z), int32 biases s q) by
-    /// tools/make_mlperf_fixtures.py. The TFLite converter folded every
-    /// BatchNormalization into the convolution before it and fused the
-    /// ReLU, and dropped the Dropouts, so this model has no BatchNorm,
-    /// Dropout or Relu layers: each convolution carries its folded bias and
-    /// `activation = relu`, as the .tflite graph does.
-    #[int8 = "tests/fixtures/int8/kws.safetensors"]
-    pub struct KwsDsCnn {
-        input: [1, 49, 10],
-        conv2d: Conv2d(64, kernel = (10, 4), stride = (2, 2), padding = same, activation = relu),
-        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_1: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_2: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_3: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        average_pooling2d: AvgPool2d((25, 5), stride = (25, 5)),
-        flatten: Flatten,
-        dense: Dense(12),
-        softmax: Softmax,
-    }
-}
-
-// IC: tests/mlperf/ic.rs's DSL with `#[int8]`, softmax split off.
-model! {
-    #[int8 = "tests/fixtures/int8/ic.safetensors"]
-    pub struct ResNet8 {
-        input: [3, 32, 32],
-        conv2d: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation: Relu,
-        conv2d_1: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_1: Relu,
-        conv2d_2: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
-        add: Add(activation, batch_normalization_2),
-        activation_2: Relu,
-        conv2d_3: Conv2d(32, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_3: Relu,
-        conv2d_4: Conv2d(32, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        conv2d_5: Conv2d(32, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_2),
-        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_4),
-        add_1: Add(conv2d_5, batch_normalization_4),
-        activation_4: Relu,
-        conv2d_6: Conv2d(64, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_5: Relu,
-        conv2d_7: Conv2d(64, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        conv2d_8: Conv2d(64, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_4),
-        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_7),
-        add_2: Add(conv2d_8, batch_normalization_6),
-        activation_6: Relu,
-        average_pooling2d: AvgPool2d((8, 8), stride = (8, 8)),
-        flatten: Flatten,
-        dense: Dense(10),
-        softmax: Softmax,
-    }
-}
+// KWS and IC: in their own files, which the Cortex-M binary
+// (tests/thumb/src/int8.rs) includes too.
+include!("mlperf/kws_int8.rs");
+include!("mlperf/ic_int8.rs");
 
 // VWW: tests/mlperf/vww.rs's DSL with `#[int8]`, softmax split off.
 model! {
@@ -483,9 +421,19 @@ fn dsl_lines(path: &str, one: bool) -> Vec<String> {
 /// own layer.
 #[test]
 fn dsl_is_the_float_one() {
-    let ours = dsl_lines("tests/int8_model.rs", false);
-    let mut at = 0;
+    let this = dsl_lines("tests/int8_model.rs", false);
+    let mut at_this = 0;
     for m in ["ad", "kws", "ic", "vww"] {
+        // KWS and IC are `include!`d from their own files.
+        let (own, mut at_own);
+        let (ours, at) = match m {
+            "kws" | "ic" => {
+                own = dsl_lines(&format!("tests/mlperf/{m}_int8.rs"), true);
+                at_own = 0;
+                (&own, &mut at_own)
+            }
+            _ => (&this, &mut at_this),
+        };
         let float = dsl_lines(&format!("tests/mlperf/{m}.rs"), true);
         let mut want = Vec::new();
         for l in float {
@@ -497,13 +445,13 @@ fn dsl_is_the_float_one() {
                 None => want.push(l),
             }
         }
-        let start = ours[at..]
+        let start = ours[*at..]
             .iter()
             .position(|l| l == &want[0])
-            .map(|p| p + at)
+            .map(|p| p + *at)
             .unwrap_or_else(|| panic!("{m}: `{}` not found", want[0]));
         assert_eq!(ours[start..start + want.len()], want[..], "{m}");
-        at = start + want.len();
+        *at = start + want.len();
     }
 }
 

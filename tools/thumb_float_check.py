@@ -29,7 +29,11 @@ SOFT_FLOAT = re.compile(
 )
 FUNC = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 INSN = re.compile(r"^\s+([0-9a-f]+):\s+(\S+)\s*(.*)$")
-TARGET = re.compile(r"<([^>+]+)(\+0x[0-9a-f]+)?>")
+# A branch's operand: `ADDR <symbol>` or `ADDR <symbol+0xOFF>`. The symbol
+# is demangled and may hold `<`, `>` and `+` itself (`<<T>::forward>`,
+# `<f::<16, 32>+0x1c>`): the name is everything between the first `<` and
+# the last `>`, less a trailing `+0x..`.
+TARGET = re.compile(r"^\s*[0-9a-f]+\s+<(.*?)(\+0x[0-9a-f]+)?>\s*$")
 BRANCH = re.compile(r"^(bl|blx|b|b\.w|b\.n|cb\w*|b(eq|ne|cs|cc|hs|lo|mi|pl|vs|vc|hi|ls|ge|lt|gt|le)(\.[wn])?)$")
 
 
@@ -76,7 +80,10 @@ def main():
             if BRANCH.match(mnem):
                 t = TARGET.search(ops)
                 if t:
-                    if t.group(1) != f:
+                    if t.group(1) not in funcs and not SOFT_FLOAT.match(t.group(1)):
+                        # A target the walk cannot open would be missed.
+                        problems.append(f"{f}: {mnem} to unknown code {t.group(1)}")
+                    elif t.group(1) != f:
                         todo.append(t.group(1))
                 elif mnem in ("blx",) or (mnem == "bx" and ops.strip() != "lr"):
                     problems.append(f"{f}: indirect {mnem} {ops}")
