@@ -1,0 +1,424 @@
+//! Post-training quantization of whole models (`#[int8]`,
+//! `Int8Model::quantize`, `to_safetensors`):
+//!
+//! - the Add and Softmax parameters `staticnet::quant::ptq` computes from
+//!   scales equal, on every Add and Softmax of the MLPerf Tiny files
+//!   (tests/fixtures/int8/, written by tools/tflite_to_safetensors.py from
+//!   the TFLite files), the file's values;
+//! - hand-worked small models: which tensor each scale is calibrated on
+//!   (after the fused ReLU, after an Add's ReLU), the folding of a
+//!   BatchNorm into a convolution without bias, pools and softmax;
+//! - errors change nothing: an empty set, a non-finite value;
+//! - the round trip: quantize → `to_safetensors` → a model declared with
+//!   `#[int8 = "that file"]` (tests/fixtures/ptq_model/) → the same
+//!   parameters, bit for bit, and the same bytes out again.
+
+use safetensors::SafeTensors;
+use staticnet::quant::calibrate::{activation_params, QuantParams, Range, SOFTMAX_OUTPUT};
+use staticnet::quant::ptq::{quantize_add, quantize_softmax, Fused};
+use staticnet::quant::{Calibration, Int8Model, PtqConfig, PtqError};
+use staticnet::{model, Image, Model, Rng, Vector};
+
+fn i32_of(st: &SafeTensors, name: &str) -> i32 {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    i32::from_le_bytes(t.data()[..4].try_into().unwrap())
+}
+
+fn f32_of(st: &SafeTensors, name: &str) -> f32 {
+    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    f32::from_le_bytes(t.data()[..4].try_into().unwrap())
+}
+
+fn open(model: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/tests/fixtures/int8/{model}.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).expect(&path)
+}
+
+/// The layers of an MLPerf file, in order (its `layers` metadata).
+fn layers(bytes: &[u8]) -> Vec<String> {
+    let (_, meta) = SafeTensors::read_metadata(bytes).unwrap();
+    let m = meta.metadata().as_ref().expect("metadata");
+    m["layers"].split(',').map(str::to_string).collect()
+}
+
+/// Every Softmax of KWS, IC and VWW: its input is the layer before it (the
+/// classifier's Dense), whose output scale the file holds.
+#[test]
+fn softmax_parameters_equal_the_converters_on_mlperf() {
+    let mut checked = 0;
+    for m in ["kws", "ic", "vww", "ad"] {
+        let bytes = open(m);
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let names = layers(&bytes);
+        for (k, name) in names
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.starts_with("softmax"))
+        {
+            let before = &names[k - 1];
+            let input = QuantParams {
+                scale: f32_of(&st, &format!("{before}.output_scale")),
+                zero_point: i32_of(&st, &format!("{before}.output_zero_point")),
+            };
+            let s = quantize_softmax(input);
+            let got = (s.input_multiplier, s.input_left_shift as i32, s.diff_min);
+            let want = (
+                i32_of(&st, &format!("{name}.input_multiplier")),
+                i32_of(&st, &format!("{name}.input_left_shift")),
+                i32_of(&st, &format!("{name}.diff_min")),
+            );
+            assert_eq!(got, want, "{m} {name}");
+            assert_eq!(
+                f32_of(&st, &format!("{name}.output_scale")),
+                SOFTMAX_OUTPUT.scale
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 3);
+}
+
+/// IC's three Adds (their inputs as tests/int8_model.rs's DSL reads them):
+/// multipliers, shifts and clamps from the producers' and the Add's scales.
+#[test]
+fn add_parameters_equal_the_converters_on_mlperf() {
+    let bytes = open("ic");
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let q = |l: &str| QuantParams {
+        scale: f32_of(&st, &format!("{l}.output_scale")),
+        zero_point: i32_of(&st, &format!("{l}.output_zero_point")),
+    };
+    for (add, a, b) in [
+        ("add", "conv2d", "conv2d_2"),
+        ("add_1", "conv2d_5", "conv2d_4"),
+        ("add_2", "conv2d_8", "conv2d_7"),
+    ] {
+        // IC's Adds are followed by a ReLU layer, fused as the Add's clamp.
+        let p = quantize_add(q(a), q(b), q(add), Fused::Relu);
+        let file = |s: &str| i32_of(&st, &format!("{add}.{s}"));
+        let got = [
+            p.input1_zero_point,
+            p.input2_zero_point,
+            p.left_shift as i32,
+            p.input1_multiplier,
+            p.input1_shift,
+            p.input2_multiplier,
+            p.input2_shift,
+            p.output_multiplier,
+            p.output_shift,
+            p.output_zero_point,
+            p.activation_min as i32,
+            p.activation_max as i32,
+        ];
+        let want = [
+            "input1_zero_point",
+            "input2_zero_point",
+            "left_shift",
+            "input1_multiplier",
+            "input1_shift",
+            "input2_multiplier",
+            "input2_shift",
+            "output_multiplier",
+            "output_shift",
+            "output_zero_point",
+            "activation_min",
+            "activation_max",
+        ]
+        .map(file);
+        assert_eq!(got, want, "{add}");
+    }
+}
+
+model! {
+    /// Dense → ReLU → Dense → Softmax, without a file.
+    #[int8]
+    pub struct Mlp {
+        input: [4],
+        d1: Dense(6, activation = relu),
+        d2: Dense(3),
+        softmax: Softmax,
+    }
+}
+
+model! {
+    /// The same model from the file `Mlp`'s quantization wrote.
+    #[int8 = "tests/fixtures/ptq_model/mlp_int8.safetensors"]
+    pub struct MlpFile {
+        input: [4],
+        d1: Dense(6, activation = relu),
+        d2: Dense(3),
+        softmax: Softmax,
+    }
+}
+
+model! {
+    /// Conv2d without bias + BatchNorm + Relu, a residual Add with its
+    /// ReLU, global average pooling, Dense.
+    #[int8]
+    pub struct Res {
+        input: [2, 6, 6],
+        conv: Conv2d(4, kernel = 3, padding = same, bias = false),
+        bn: BatchNorm,
+        r: Relu,
+        conv2: Conv2d(4, kernel = 1),
+        add: Add(conv2, r),
+        r2: Relu,
+        gap: GlobalAvgPool,
+        drop: Dropout(0.5),
+        fc: Dense(3),
+    }
+}
+
+/// A seeded calibration set of `n` vectors in [−2, 2).
+fn vectors(n: usize, seed: u64) -> Vec<Vector<f32, 4>> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| Vector::from_fn(|_, _| (4.0 * rng.uniform() - 2.0) as f32))
+        .collect()
+}
+
+fn images(n: usize, seed: u64) -> Vec<Image<f32, 2, 6, 6>> {
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            core::array::from_fn(|_| {
+                core::array::from_fn(|_| {
+                    core::array::from_fn(|_| (2.0 * rng.uniform() - 1.0) as f32)
+                })
+            })
+        })
+        .collect()
+}
+
+/// Hand-set weights: d1 copies the input into units 0..4 and its negation
+/// into 4..6 (the first two only), so after the ReLU unit 0 takes
+/// max(x₀, 0) … and the calibrated range of d1 is [0, max over the set
+/// of the largest |coordinate| seen]; d2 sums pairs.
+fn hand_mlp() -> Mlp<f32> {
+    let mut m = Mlp::<f32>::zeros();
+    for i in 0..4 {
+        m.d1.weight[(i, i)] = 1.0;
+    }
+    m.d1.weight[(4, 0)] = -1.0;
+    m.d1.weight[(5, 1)] = -1.0;
+    m.d1.bias[2] = 0.5;
+    for o in 0..3 {
+        m.d2.weight[(o, 2 * o)] = 1.0;
+        m.d2.weight[(o, 2 * o + 1)] = -0.5;
+    }
+    m.d2.bias[1] = -0.25;
+    m
+}
+
+#[test]
+fn a_hand_worked_mlp_is_calibrated_where_its_int8_tensors_are() {
+    let net = hand_mlp();
+    let xs = vectors(20, 7);
+    let q = MlpInt8::quantize(&net, &xs, &PtqConfig::default()).unwrap();
+    // The input's range: the set's smallest and largest coordinate.
+    let all: Vec<f32> = xs.iter().flat_map(|x| x.iter().copied()).collect();
+    let (lo, hi) = all
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    let input = activation_params(Range { min: lo, max: hi });
+    assert_eq!(QuantParams::from(q.__input), input);
+    // d1 after its ReLU: [0, max of x₀, x₁, x₂ + 0.5, x₃, −x₀, −x₁].
+    let d1_max = xs
+        .iter()
+        .map(|x| {
+            [x[0], x[1], x[2] + 0.5, x[3], -x[0], -x[1]]
+                .into_iter()
+                .fold(0.0f32, f32::max)
+        })
+        .fold(0.0f32, f32::max);
+    let d1 = activation_params(Range {
+        min: 0.0,
+        max: d1_max,
+    });
+    assert_eq!(d1.zero_point, -128);
+    assert_eq!(QuantParams::from(q.__layers[0].output), d1);
+    // Its clamp is the ReLU's: from the zero point.
+    assert_eq!((q.d1.out.min, q.d1.out.max), (-128, 127));
+    assert_eq!(q.d1.input_zero_point, input.zero_point);
+    // d1's weights: each row's largest |w| is 1 → scale 1/127, q = ±127.
+    assert_eq!(q.d1.weight[0], [127, 0, 0, 0]);
+    assert_eq!(q.d1.weight[4], [-127, 0, 0, 0]);
+    // Bias 0.5 at scale s_in / 127.
+    let s_w = (1.0f64 / 127.0) as f32;
+    assert_eq!(
+        q.d1.bias[2],
+        (0.5 / (input.scale * s_w) as f64).round() as i32
+    );
+    // d2 reads d1's scale; its own range is of its (linear) outputs.
+    assert_eq!(q.d2.input_zero_point, d1.zero_point);
+    let d2_vals: Vec<f32> = xs
+        .iter()
+        .flat_map(|x| {
+            let h = [x[0], x[1], x[2] + 0.5, x[3], -x[0], -x[1]].map(|v| v.max(0.0));
+            [
+                h[0] - 0.5 * h[1],
+                h[2] - 0.5 * h[3] - 0.25,
+                h[4] - 0.5 * h[5],
+            ]
+        })
+        .collect();
+    let mut r = Range::EMPTY;
+    r.observe(&d2_vals).unwrap();
+    // The float forward sums in another order: allow an ulp on the ends.
+    let d2 = QuantParams::from(q.__layers[1].output);
+    assert!(
+        (d2.scale - activation_params(r).scale).abs() <= 1e-6,
+        "{d2:?} {r:?}"
+    );
+    // Softmax: fixed output, multiplier from d2's scale.
+    assert_eq!(QuantParams::from(q.__layers[2].output), SOFTMAX_OUTPUT);
+    assert_eq!(q.softmax, {
+        let s = quantize_softmax(d2);
+        staticnet::quant::QSoftmaxParams {
+            input_multiplier: s.input_multiplier,
+            input_left_shift: s.input_left_shift,
+            diff_min: s.diff_min,
+        }
+    });
+}
+
+/// The int8 model's outputs are the float model's, to the quantization's
+/// resolution.
+#[test]
+fn the_quantized_mlp_follows_the_float_one() {
+    let net = Mlp::<f32>::init(3);
+    let xs = vectors(200, 11);
+    let q = MlpInt8::quantize(&net, &xs, &PtqConfig::default()).unwrap();
+    for x in vectors(50, 12).iter() {
+        let want = net.forward(x);
+        let got = q.dequantize_out(&q.forward(&q.quantize_in(x)));
+        for (a, b) in want.iter().zip(got.iter()) {
+            assert!((a - b).abs() < 0.03, "{want:?} vs {got:?}");
+        }
+    }
+}
+
+#[test]
+fn batchnorm_is_folded_into_a_conv_without_bias() {
+    let mut net = Res::<f32>::init(5);
+    let c = net.bn.running_mean.len();
+    for ch in 0..c {
+        net.bn.running_mean[ch] = 0.1 * ch as f32;
+        net.bn.running_var[ch] = 0.5 + 0.25 * ch as f32;
+        net.bn.weight[ch] = 1.0 + 0.5 * ch as f32;
+        net.bn.bias[ch] = 0.2 - 0.1 * ch as f32;
+    }
+    let xs = images(64, 21);
+    let q = ResInt8::quantize(&net, &xs, &PtqConfig::default()).unwrap();
+    // The conv has a bias now: BatchNorm's shift, β − mean·γ/√(var + ε).
+    assert!(q.conv.bias.iter().any(|&b| b != 0));
+    // conv is calibrated after the ReLU, the Add after its ReLU: zero
+    // points at −128 and the ReLU clamps from there.
+    assert_eq!(q.__layers[0].output.zero_point, -128);
+    assert_eq!(q.conv.out.min, -128);
+    assert_eq!(q.add.min, -128);
+    assert_eq!(q.add.input2_zero_point, -128); // r, conv's int8 tensor
+                                               // The pool keeps the Add's parameters.
+    assert_eq!(q.__layers[3].output, q.__layers[2].output);
+    // And the int8 model follows the float one, to a few steps of the
+    // output scale (four quantized layers; input steps of 2/255), on the
+    // calibration images (others may fall outside the calibrated range).
+    for x in xs.iter().take(20) {
+        let want = net.forward(x);
+        let got = q.dequantize_out(&q.forward(&q.quantize_in(x)));
+        let scale = q.__layers[4].output.scale;
+        for (a, b) in want.iter().zip(got.iter()) {
+            assert!(
+                (a - b).abs() < 10.0 * scale,
+                "{want:?} vs {got:?} (scale {scale})"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_calibration_is_an_error() {
+    let net = hand_mlp();
+    assert_eq!(
+        MlpInt8::quantize(&net, &[], &PtqConfig::default()),
+        Err(PtqError::EmptyCalibration)
+    );
+    let mut xs = vectors(3, 1);
+    xs[1][2] = f32::NAN;
+    assert_eq!(
+        MlpInt8::quantize(&net, &xs, &PtqConfig::default()),
+        Err(PtqError::NonFinite {
+            tensor: "input",
+            sample: 1,
+            index: 2
+        })
+    );
+    // A broken float model: an infinite weight makes d1's output infinite.
+    let mut broken = hand_mlp();
+    broken.d1.weight[(3, 3)] = f32::INFINITY;
+    let err = MlpInt8::quantize(&broken, &vectors(3, 1), &PtqConfig::default()).unwrap_err();
+    assert!(
+        matches!(err, PtqError::NonFinite { tensor: "d1", .. }),
+        "{err}"
+    );
+    let bad = PtqConfig {
+        calibration: Calibration::Percentile(20.0),
+        ..PtqConfig::default()
+    };
+    assert!(matches!(
+        MlpInt8::quantize(&net, &vectors(3, 1), &bad),
+        Err(PtqError::Config(_))
+    ));
+}
+
+#[test]
+fn a_percentile_calibration_narrows_an_outlier() {
+    let net = hand_mlp();
+    let mut xs = vectors(400, 9);
+    xs[17][0] = 40.0; // one outlier
+    let mm = MlpInt8::quantize(&net, &xs, &PtqConfig::default()).unwrap();
+    let pc = PtqConfig {
+        calibration: Calibration::Percentile(99.9),
+        ..PtqConfig::default()
+    };
+    let p = MlpInt8::quantize(&net, &xs, &pc).unwrap();
+    assert!(mm.__input.scale > 40.0 / 256.0);
+    assert!(p.__input.scale < 4.1 / 255.0, "{:?}", p.__input);
+}
+
+/// The committed file is what quantizing `hand_mlp` on `vectors(20, 7)`
+/// writes (regenerate with `STATICNET_WRITE_PTQ=1 cargo test --test
+/// ptq_model`), and the model declared with it has the same parameters.
+#[test]
+fn quantize_to_safetensors_and_back_through_the_macro() {
+    let q = MlpInt8::quantize(&hand_mlp(), &vectors(20, 7), &PtqConfig::default()).unwrap();
+    let bytes = q.to_safetensors();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ptq_model/mlp_int8.safetensors"
+    );
+    if std::env::var_os("STATICNET_WRITE_PTQ").is_some() {
+        std::fs::write(path, &bytes).unwrap();
+    }
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        bytes,
+        "the committed file drifted"
+    );
+    let f = MlpFileInt8::weights();
+    assert_eq!(f.d1, q.d1);
+    assert_eq!(f.d2, q.d2);
+    assert_eq!(f.softmax, q.softmax);
+    assert_eq!(f.__input, q.__input);
+    assert_eq!(f.__layers, q.__layers);
+    assert_eq!(f.to_safetensors(), bytes);
+    assert_eq!(MlpFileInt8::INPUT_SCALE, q.__input.scale);
+    for x in vectors(10, 3).iter() {
+        let xq = q.quantize_in(x);
+        assert_eq!(MlpFileInt8::quantize_input(x), xq);
+        assert_eq!(f.forward(&xq), q.forward(&xq));
+    }
+}
