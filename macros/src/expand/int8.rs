@@ -1097,7 +1097,6 @@ mod tests {
     #[test]
     fn attribute_mistakes_are_errors_not_panics() {
         for attr in [
-            "#[int8]",
             "#[int8 = 3]",
             "#[int8()]",
             "#[int8(\"a\" \"b\")]",
@@ -1112,6 +1111,20 @@ mod tests {
             ));
             assert!(out.contains("compile_error"), "{attr}: {out}");
         }
+    }
+
+    /// A bare `#[int8]` is the int8 form without a file: no `WEIGHTS`,
+    /// and post-training quantization through `Int8Model`.
+    #[test]
+    fn a_bare_attribute_is_the_form_without_a_file() {
+        let out = expand("#[int8] pub struct T { input: [3], fc: Dense(2, bias = false), }");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(!out.contains("WEIGHTS"), "{out}");
+        assert!(
+            out.contains("impl :: staticnet :: quant :: Int8Model for TInt8"),
+            "{out}"
+        );
+        assert!(out.contains("quantize_weighted :: < 2 , 3 >"), "{out}");
     }
 
     /// IC's residual graph: BatchNorm and Relu layers have no code, and a
@@ -1169,7 +1182,9 @@ mod tests {
             assert!(int8.contains(want), "{want}\n{int8}");
         }
         for folded in ["batch_normalization", "activation"] {
-            assert!(!int8.contains(&format!("\"{folded}")), "{folded}");
+            // (as a whole string: the int8 file's `activation_min` is not a
+            // layer)
+            assert!(!int8.contains(&format!("\"{folded}\"")), "{folded}");
         }
     }
 }
