@@ -379,7 +379,7 @@ pub fn expand(def: &ModelDef, g: &Graph, name: &Ident) -> TokenStream {
                 model.__int8_from_params(params, config)
             }
 
-            fn visit_file(&self, f: &mut dyn FnMut(&str, &str, &[usize], #q::ptq::Values<'_>)) {
+            fn visit_file(&self, f: &mut #q::ptq::FileVisitor<'_>) {
                 use #q::ptq::Values as V;
                 f("input", "scale", &[], V::F32(self.__input.scale));
                 f("input", "zero_point", &[], V::Scalar(self.__input.zero_point));

@@ -501,6 +501,10 @@ impl Int8Tensors for QSoftmaxParams {
     }
 }
 
+/// What [`Int8Model::visit_file`] calls per tensor: `(layer, suffix, shape,
+/// values)`.
+pub type FileVisitor<'a> = dyn FnMut(&str, &str, &[usize], Values<'_>) + 'a;
+
 /// Where a calibration run puts what it sees: the values of calibrated
 /// tensor `tensor` (its index in [`Int8Model::CALIBRATED`]) on sample
 /// `sample`, flat.
@@ -549,7 +553,7 @@ pub trait Int8Model: Sized {
     /// Every tensor of the int8 file, in order: `f(layer, suffix, shape,
     /// values)` (`layer` is `input` for the model input's scale and zero
     /// point).
-    fn visit_file(&self, f: &mut dyn FnMut(&str, &str, &[usize], Values<'_>));
+    fn visit_file(&self, f: &mut FileVisitor<'_>);
 
     /// Post-training quantization: calibrates every activation over
     /// `calibration` (the float model's outputs per [`PtqConfig`]) and
@@ -622,7 +626,7 @@ mod host {
             let percentile =
                 match config.calibration {
                     Calibration::MinMax => None,
-                    Calibration::Percentile(p) if p == 100.0 => None,
+                    Calibration::Percentile(100.0) => None,
                     Calibration::Percentile(p) if p > 50.0 && p < 100.0 => Some(p as f64),
                     Calibration::Percentile(_) => return Err(PtqError::Config(
                         "a percentile calibration keeps p percent of the values, p in (50, 100]",
@@ -707,7 +711,7 @@ mod host {
                 return r;
             };
             let total: u64 = h.iter().sum();
-            if total == 0 || !(r.max > r.min) {
+            if total == 0 || r.max <= r.min {
                 return r;
             }
             let width = (r.max as f64 - r.min as f64) / BINS as f64;
