@@ -446,7 +446,104 @@ model! {
 fn the_quantized_model_equals_tflites_converter() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ptq_model");
     let float = TfMlp::<f32>::boxed_load(format!("{dir}/tflite_mlp_float.safetensors")).unwrap();
-    let cal = std::fs::read(format!("{dir}/tflite_mlp_calibration.safetensors")).unwrap();
+    let x = calibration::<4>("tflite_mlp");
+    let xs: Vec<Vector<f32, 4>> = x.chunks_exact(4).map(Vector::from_column_slice).collect();
+    assert_eq!(xs.len(), 64);
+    let q = TfMlpInt8::quantize(&float, &xs, &PtqConfig::default()).unwrap();
+    let (compared, report) = against_tflite(&q.to_safetensors(), "tflite_mlp");
+    assert!(compared >= 30, "{compared}");
+    assert!(report.is_empty(), "{report:#?}");
+}
+
+/// Every tensor of tools/make_ptq_model_fixtures.py's `<stem>_int8` file
+/// (TFLite's converter's) against ours: how many were compared, and a
+/// line per difference (integers not equal, scales not equal to the bit,
+/// with the count of values and the largest difference).
+fn against_tflite(ours: &[u8], stem: &str) -> (usize, Vec<String>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ptq_model");
+    let ours = SafeTensors::deserialize(ours).unwrap();
+    let theirs = std::fs::read(format!("{dir}/{stem}_int8.safetensors")).unwrap();
+    let theirs = SafeTensors::deserialize(&theirs).unwrap();
+    let mut report = Vec::new();
+    let mut compared = 0;
+    let mut names: Vec<String> = theirs.names().into_iter().map(str::to_string).collect();
+    names.sort();
+    for name in names {
+        let t = theirs.tensor(&name).unwrap();
+        let Ok(o) = ours.tensor(&name) else {
+            report.push(format!("{name}: not in ours"));
+            continue;
+        };
+        compared += 1;
+        assert_eq!((o.dtype(), o.shape()), (t.dtype(), t.shape()), "{name}");
+        let (a, b) = (o.data(), t.data());
+        match t.dtype() {
+            safetensors::Dtype::F32 => {
+                let [a, b] = [a, b].map(|d| f32::from_le_bytes(d[..4].try_into().unwrap()));
+                let ulps = (a.to_bits() as i64 - b.to_bits() as i64).abs();
+                if ulps > 0 {
+                    report.push(format!("{name}: {a} vs TFLite's {b} ({ulps} ulp)"));
+                }
+            }
+            safetensors::Dtype::I8 => {
+                let d: Vec<i32> = a
+                    .iter()
+                    .zip(b)
+                    .map(|(&x, &y)| (x as i8 as i32 - y as i8 as i32).abs())
+                    .collect();
+                let n = d.iter().filter(|&&v| v != 0).count();
+                if n > 0 {
+                    report.push(format!(
+                        "{name}: {n} of {} differ, by up to {}",
+                        d.len(),
+                        d.iter().max().unwrap()
+                    ));
+                }
+            }
+            _ => {
+                let v = |d: &[u8]| -> Vec<i64> {
+                    d.chunks_exact(4)
+                        .map(|c| i32::from_le_bytes(c.try_into().unwrap()) as i64)
+                        .collect()
+                };
+                let (x, y) = (v(a), v(b));
+                let d: Vec<i64> = x.iter().zip(&y).map(|(p, q)| (p - q).abs()).collect();
+                let n = d.iter().filter(|&&v| v != 0).count();
+                if n > 0 {
+                    report.push(format!(
+                        "{name}: {n} of {} differ, by up to {} ({x:?} vs TFLite's {y:?})",
+                        d.len(),
+                        d.iter().max().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    (compared, report)
+}
+
+model! {
+    /// tools/make_ptq_model_fixtures.py's residual Keras model, named as
+    /// tools/tflite_to_safetensors.py names TFLite's operators (Keras'
+    /// own names for the folded layers).
+    #[int8]
+    pub struct TfRes {
+        input: [2, 6, 6],
+        conv2d: Conv2d(4, kernel = 3, padding = same, bias = false),
+        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
+        activation: Relu,
+        conv2d_1: Conv2d(4, kernel = 1),
+        add: Add(conv2d_1, activation),
+        activation_1: Relu,
+        average_pooling2d: AvgPool2d((6, 6), stride = (6, 6)),
+        flatten: Flatten,
+        dense: Dense(3),
+    }
+}
+
+fn calibration<const N: usize>(stem: &str) -> Vec<f32> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ptq_model");
+    let cal = std::fs::read(format!("{dir}/{stem}_calibration.safetensors")).unwrap();
     let cal = SafeTensors::deserialize(&cal).unwrap();
     let x: Vec<f32> = cal
         .tensor("x")
@@ -455,33 +552,65 @@ fn the_quantized_model_equals_tflites_converter() {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    let xs: Vec<Vector<f32, 4>> = x.chunks_exact(4).map(Vector::from_column_slice).collect();
+    assert_eq!(x.len() % N, 0);
+    x
+}
+
+/// The residual model with a BatchNorm (folded by both) against TFLite's
+/// converter.
+#[test]
+fn the_quantized_residual_model_against_tflites_converter() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ptq_model");
+    let float = TfRes::<f32>::boxed_load(format!("{dir}/tflite_res_float.safetensors")).unwrap();
+    let x = calibration::<72>("tflite_res");
+    let xs: Vec<Image<f32, 2, 6, 6>> = x
+        .chunks_exact(72)
+        .map(|c| {
+            core::array::from_fn(|ch| {
+                core::array::from_fn(|h| core::array::from_fn(|w| c[ch * 36 + h * 6 + w]))
+            })
+        })
+        .collect();
     assert_eq!(xs.len(), 64);
-    let q = TfMlpInt8::quantize(&float, &xs, &PtqConfig::default()).unwrap();
-    let ours = q.to_safetensors();
-    let ours = SafeTensors::deserialize(&ours).unwrap();
-    let theirs = std::fs::read(format!("{dir}/tflite_mlp_int8.safetensors")).unwrap();
-    let theirs = SafeTensors::deserialize(&theirs).unwrap();
-    let mut report = Vec::new();
-    let mut compared = 0;
-    for (name, t) in theirs.tensors() {
-        let Ok(o) = ours.tensor(&name) else {
-            report.push(format!("{name}: not in ours"));
-            continue;
-        };
-        compared += 1;
-        assert_eq!((o.dtype(), o.shape()), (t.dtype(), t.shape()), "{name}");
-        if t.dtype() == safetensors::Dtype::F32 {
-            let [a, b] =
-                [o.data(), t.data()].map(|d| f32::from_le_bytes(d[..4].try_into().unwrap()));
-            let ulps = (a.to_bits() as i64 - b.to_bits() as i64).abs();
-            if ulps > 0 {
-                report.push(format!("{name}: {a} vs TFLite's {b} ({ulps} ulp)"));
-            }
-        } else if o.data() != t.data() {
-            report.push(format!("{name}: differs"));
+    let q = TfResInt8::quantize(&float, &xs, &PtqConfig::default()).unwrap();
+    let (compared, report) = against_tflite(&q.to_safetensors(), "tflite_res");
+    assert!(compared >= 40, "{compared}");
+    // Equal: every int8 weight and int32 bias (so the BatchNorm is folded
+    // as TFLite folds it, in the conv without bias too), the input's, the
+    // conv's, the Add's and the Dense's zero points, the clamps, every
+    // shift but conv2d_1's. Different, and why:
+    // - three scales by 1 ulp (TFLite calibrates on its own float
+    //   interpreter, whose sums round differently), and with them the
+    //   multipliers that divide by them (by ~200 in 2³¹);
+    // - conv2d_1, the Add's first input: TFLite's converter gives it the
+    //   range [−1.32, 2.43] where its values span [−1.32, 1.44] (ours);
+    //   2.43 is the Add's output maximum. So its scale, zero point,
+    //   multipliers and shifts and the Add's parameters that read them
+    //   differ. Not explained yet; the int8 models still agree closely.
+    let names: Vec<&str> = report
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    let expected = [
+        "add.input1_zero_point",
+        "add.input2_multiplier",
+        "add.output_multiplier",
+        "add.output_scale",
+        "average_pooling2d.output_scale",
+        "conv2d.multiplier",
+        "conv2d.output_scale",
+        "conv2d_1.input_scale",
+        "conv2d_1.multiplier",
+        "conv2d_1.output_scale",
+        "conv2d_1.output_zero_point",
+        "conv2d_1.shift",
+        "dense.input_scale",
+        "dense.multiplier",
+    ];
+    assert_eq!(names, expected, "{report:#?}");
+    for l in &report {
+        if l.contains("ulp") && !l.starts_with("conv2d_1.output_scale") {
+            assert!(l.ends_with("(1 ulp)"), "{l}");
         }
     }
-    assert!(compared >= 30, "{compared}");
-    assert!(report.is_empty(), "{report:#?}");
 }
