@@ -23,6 +23,7 @@
 #[allow(dead_code)] // the class names are not printed here
 mod fashion_mnist;
 #[path = "common/fashion_net_int8.rs"]
+#[allow(dead_code)] // the generated items this example does not use
 mod net;
 
 use net::{FashionNet8, FashionNet8Int8, CALIBRATION};
