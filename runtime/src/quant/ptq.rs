@@ -13,7 +13,7 @@
 //! calibrated tensor) and [`Int8File`] (the safetensors writer) need
 //! `alloc`.
 
-use super::calibrate::{activation_params, quantize_bias, symmetric_per_channel, QuantParams};
+use super::calibrate::{quantize_bias, symmetric_per_channel, QuantParams};
 use super::{quantize_multiplier, QAddParams, QConv2dParams, QDenseParams, QDepthwiseParams};
 use super::{OutputStage, QSoftmaxParams};
 
@@ -597,8 +597,8 @@ pub use self::host::*;
 
 #[cfg(feature = "alloc")]
 mod host {
-    use super::{activation_params, Calibration, PtqConfig, PtqError, QuantParams};
-    use crate::quant::calibrate::Range;
+    use super::{Calibration, PtqConfig, PtqError, QuantParams};
+    use crate::quant::calibrate::{activation_params, Range};
     use alloc::string::String;
     use alloc::vec;
     use alloc::vec::Vec;
