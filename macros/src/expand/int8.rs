@@ -30,9 +30,11 @@ use quote::{format_ident, quote};
 use std::cell::RefCell;
 use syn::LitStr;
 
-/// The parsed attribute: the file's path as written.
+/// The parsed attribute: the file's path as written (`None` for a bare
+/// `#[int8]`: the int8 form without compiled-in parameters, made by
+/// post-training quantization at run time).
 pub struct Int8Attr {
-    pub path: LitStr,
+    pub path: Option<LitStr>,
 }
 
 /// Removes `#[int8 = "file"]` (or `#[int8("file")]`) from the struct's
@@ -45,19 +47,20 @@ pub fn take(def: &mut ModelDef) -> syn::Result<Option<Int8Attr>> {
             rest.push(attr);
             continue;
         }
-        let usage = "`#[int8]` needs the quantized file: `#[int8 = \"path/to/model_int8.safetensors\"]` (converted from a .tflite by tools/tflite_to_safetensors.py)";
+        let usage = "`#[int8]` takes the quantized file as a string: `#[int8 = \"path/to/model_int8.safetensors\"]` (converted from a .tflite by tools/tflite_to_safetensors.py, or written by `Int8Model::to_safetensors`), or nothing (`#[int8]`: quantize at run time with `Int8Model::quantize`)";
         let path = match &attr.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit {
                     lit: syn::Lit::Str(s),
                     ..
-                }) => LitStr::new(&s.value(), s.span()),
+                }) => Some(LitStr::new(&s.value(), s.span())),
                 other => return Err(syn::Error::new_spanned(other, usage)),
             },
-            syn::Meta::List(list) => list
-                .parse_args::<LitStr>()
-                .map_err(|e| syn::Error::new(e.span(), usage))?,
-            syn::Meta::Path(p) => return Err(syn::Error::new_spanned(p, usage)),
+            syn::Meta::List(list) => Some(
+                list.parse_args::<LitStr>()
+                    .map_err(|e| syn::Error::new(e.span(), usage))?,
+            ),
+            syn::Meta::Path(_) => None,
         };
         if found.is_some() {
             return Err(syn::Error::new_spanned(
@@ -96,17 +99,17 @@ fn standard(t: &mut Vec<Int8Tensor>) {
 }
 
 /// The graph as the int8 form sees it.
-struct Graph<'p, 'a> {
-    plan: &'p Plan<'a>,
+pub(super) struct Graph<'p, 'a> {
+    pub(super) plan: &'p Plan<'a>,
     /// Whether each node is folded (no code of its own).
-    folded: Vec<bool>,
+    pub(super) folded: Vec<bool>,
     /// Each kernel node's tensors (empty for folded nodes).
-    tensors: Vec<Vec<Int8Tensor>>,
+    pub(super) tensors: Vec<Vec<Int8Tensor>>,
 }
 
 impl Graph<'_, '_> {
     /// What `src` is once folded nodes are looked through.
-    fn resolve(&self, mut src: Src) -> Src {
+    pub(super) fn resolve(&self, mut src: Src) -> Src {
         while let Src::Node(i) = src {
             if !self.folded[i] {
                 break;
@@ -117,19 +120,19 @@ impl Graph<'_, '_> {
     }
 
     /// The kernel nodes, in order.
-    fn kernels(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(super) fn kernels(&self) -> impl Iterator<Item = usize> + '_ {
         (0..self.plan.nodes.len()).filter(|&i| !self.folded[i])
     }
 
     /// The node the model's output is.
-    fn output(&self) -> Src {
+    pub(super) fn output(&self) -> Src {
         self.resolve(Src::Node(self.plan.last()))
     }
 
     /// The activation each reader of kernel node `i` sees through the
     /// folded nodes between them (`Relu`/`Relu6` layers), with the folded
     /// node that applies it; the model's output counts as a reader.
-    fn seen_acts(&self, i: usize) -> Vec<(Act, Option<usize>)> {
+    pub(super) fn seen_acts(&self, i: usize) -> Vec<(Act, Option<usize>)> {
         let plan = self.plan;
         let through = |mut src: Src| -> Option<(Act, Option<usize>)> {
             let mut act = (Act::Linear, None);
@@ -248,24 +251,29 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
             #vis struct #name;
         };
     }
-    let wattr = WeightsAttr {
-        path: LitStr::new(&attr.path.value(), attr.path.span()),
-        allow_extra: false,
-        ignore: Vec::new(),
-    };
-    let (file, error) = match weights::read(&wattr) {
-        Ok(file) => {
-            let error = check(def, &g, attr, &file, &name);
-            (Some(file), error)
+    let (file, error) = match &attr.path {
+        None => (None, None),
+        Some(path) => {
+            let wattr = WeightsAttr {
+                path: LitStr::new(&path.value(), path.span()),
+                allow_extra: false,
+                ignore: Vec::new(),
+            };
+            match weights::read(&wattr) {
+                Ok(file) => {
+                    let error = check(def, &g, path, &file, &name);
+                    (Some(file), error)
+                }
+                // `weights::read` speaks of "the weights file".
+                Err(e) => (
+                    None,
+                    Some(syn::Error::new(
+                        path.span(),
+                        e.to_string().replace("the weights file", "the int8 file"),
+                    )),
+                ),
+            }
         }
-        // `weights::read` speaks of "the weights file".
-        Err(e) => (
-            None,
-            Some(syn::Error::new(
-                attr.path.span(),
-                e.to_string().replace("the weights file", "the int8 file"),
-            )),
-        ),
     };
     let valid = file.as_ref().filter(|_| error.is_none());
     let track = file.as_ref().filter(|_| valid.is_none()).map(|f| {
@@ -276,10 +284,12 @@ pub fn expand(def: &ModelDef, plan: &Plan, attr: &Int8Attr) -> TokenStream {
     });
     let errors = error.map(|e| e.to_compile_error());
     let code = generate(def, &g, attr, valid, &name);
+    let ptq = super::int8_ptq::expand(def, &g, &name);
     quote! {
         #errors
         #track
         #code
+        #ptq
     }
 }
 
@@ -320,12 +330,12 @@ fn scalar_f32(file: &WeightsFile, name: &str) -> Option<f32> {
 fn check(
     def: &ModelDef,
     g: &Graph,
-    attr: &Int8Attr,
+    path: &LitStr,
     file: &WeightsFile,
     model: &Ident,
 ) -> Option<syn::Error> {
     let plan = g.plan;
-    let written = attr.path.value();
+    let written = path.value();
     let mut errors: Vec<String> = Vec::new();
     let mut known: Vec<String> = Vec::new();
     let layer = |i: usize| {
@@ -539,7 +549,7 @@ fn check(
             m
         }
     };
-    Some(syn::Error::new(attr.path.span(), message))
+    Some(syn::Error::new(path.span(), message))
 }
 
 /// `[[[0; W]; H]; C]` or `[0; N]`.
@@ -653,7 +663,7 @@ fn generate(
     let vis = &def.vis;
     let float = &def.name;
     let layers_name = format_ident!("{}Layers", name);
-    let written = attr.path.value();
+    let written = attr.path.as_ref().map(LitStr::value).unwrap_or_default();
     // The decoded constants of the `WEIGHTS` block.
     let decoded: RefCell<Vec<TokenStream>> = RefCell::new(Vec::new());
     let value = |i: usize, suffix: &str| -> TokenStream {
@@ -687,6 +697,10 @@ fn generate(
                 quote!(#v)
             }
             (Int8Dtype::F32, 0, None) => quote!(0.0f32),
+            // Without a file (`#[int8]`), a pool's clamp is the full range
+            // (post-training quantization fuses no activation into one).
+            (_, 0, None) if suffix == "activation_min" => quote!(-128),
+            (_, 0, None) if suffix == "activation_max" => quote!(127),
             (_, 0, None) => quote!(0),
             (Int8Dtype::I32, 1, Some(f)) => {
                 let id = format_ident!("{}", full.replace('.', "_").to_uppercase());
@@ -740,6 +754,36 @@ fn generate(
             });
         values.push(quote!(#field: #v,));
     }
+    // Every kernel layer's scales, zero points and clamp (the file's
+    // standard tensors), and the model input's, for post-training
+    // quantization's file out and the float edges.
+    let n_kernels = lit(kernels.len());
+    let layer_quants: Vec<TokenStream> = kernels
+        .iter()
+        .map(|&i| {
+            let [si, zi, so, zo, lo, hi] = [
+                "input_scale",
+                "input_zero_point",
+                "output_scale",
+                "output_zero_point",
+                "activation_min",
+                "activation_max",
+            ]
+            .map(|s| value(i, s));
+            quote!(q::ptq::LayerQuant {
+                input: q::ptq::TensorQuant { scale: #si, zero_point: #zi },
+                output: q::ptq::TensorQuant { scale: #so, zero_point: #zo },
+                min: #lo,
+                max: #hi,
+            })
+        })
+        .collect();
+    fields.push(quote!(
+        #[doc(hidden)]
+        pub __input: ::staticnet::quant::ptq::TensorQuant,
+        #[doc(hidden)]
+        pub __layers: [::staticnet::quant::ptq::LayerQuant; #n_kernels],
+    ));
     // The forwards: each kernel node's statement, with its operands as
     // the reused buffers of `forward` (see [`buffers`]) or fields of the
     // layers struct (`forward_layers`).
@@ -846,6 +890,10 @@ fn generate(
         || "input".to_string(),
         |i| plan.nodes[i].decl.name.to_string(),
     );
+    values.push(quote!(
+        __input: q::ptq::TensorQuant { scale: #in_scale, zero_point: #in_zp },
+        __layers: [#(#layer_quants),*],
+    ));
     let weights_value = {
         let decoded = decoded.borrow();
         match file.filter(|_| !decoded.is_empty()) {
@@ -891,8 +939,21 @@ fn generate(
         }
         Shape::Seq(..) => quote!(<#out_f>::zeros()),
     };
-    let doc = format!(
-        "The int8 form of [`{float}`] (`#[int8 = \"{written}\"]`): the same graph on \
+    let doc = if attr.path.is_none() {
+        format!(
+            "The int8 form of [`{float}`] (`#[int8]`): the same graph on TensorFlow Lite's \
+             int8 kernels ([`staticnet::quant`](::staticnet::quant)), its parameters made at \
+             run time by post-training quantization of a trained `{float}<f32>` \
+             ([`Int8Model::quantize`](::staticnet::quant::Int8Model::quantize)) and written \
+             out by [`Int8Model::to_safetensors`](::staticnet::quant::Int8Model::to_safetensors) \
+             for `#[int8 = \"file\"]`. BatchNorm and Dropout layers are folded, a Relu or Relu6 \
+             is the clamp of the layer before it.\n\n\
+             [`Self::forward`] computes what TensorFlow Lite Micro computes, bit for bit; \
+             [`Self::quantize_in`] and [`Self::dequantize_out`] convert at the edges (in `f32`)."
+        )
+    } else {
+        format!(
+            "The int8 form of [`{float}`] (`#[int8 = \"{written}\"]`): the same graph on \
          TensorFlow Lite's int8 kernels ([`staticnet::quant`](::staticnet::quant)), with the \
          parameters of `{written}` compiled in as [`Self::WEIGHTS`] (read and checked by \
          `model!` at compile time). BatchNorm and Dropout layers are folded, a Relu or Relu6 \
@@ -901,7 +962,8 @@ fn generate(
          integer arithmetic only, no heap and no `std`; [`Self::forward_layers`] keeps every \
          layer's output; [`Self::quantize_input`] and [`Self::dequantize_output`] convert at \
          the edges (in `f32`)."
-    );
+        )
+    };
     let layers_doc = format!(
         "Every layer's int8 output of [`{name}`], as [`{name}::forward_layers`] writes them \
          (folded layers have none)."
@@ -911,10 +973,61 @@ fn generate(
          the file. Every use of a `const` is a fresh copy: write `static NET: {name} = \
          {name}::WEIGHTS;` (or call [`Self::weights`]) to keep one, in read-only data."
     );
+    let out_quant = match last {
+        Some(j) => {
+            let at = lit(kernels.iter().position(|&k| k == j).unwrap_or(0));
+            quote!(self.__layers[#at].output)
+        }
+        None => quote!(self.__input),
+    };
     let in_doc = "The input's scale (the file's `input.scale`).";
     let in_zp_doc = "The input's zero point (the file's `input.zero_point`).";
     let out_doc = format!("The output's scale (the file's `{out_name}.output_scale`).");
     let out_zp_doc = format!("The output's zero point (`{out_name}.output_zero_point`).");
+    // With a file: its parameters compiled in, and the edges' constants.
+    let has_file = attr.path.is_some();
+    let file_items: Option<TokenStream> = has_file.then(|| {
+        quote! {
+                #[doc = #weights_doc]
+                pub const WEIGHTS: Self = #weights_value;
+
+                #[doc = #in_doc]
+                pub const INPUT_SCALE: f32 = #in_scale;
+                #[doc = #in_zp_doc]
+                pub const INPUT_ZERO_POINT: i32 = #in_zp;
+                #[doc = #out_doc]
+                pub const OUTPUT_SCALE: f32 = #out_scale;
+                #[doc = #out_zp_doc]
+                pub const OUTPUT_ZERO_POINT: i32 = #out_zp;
+
+                /// [`Self::WEIGHTS`] as a `&'static` reference: one copy in
+                /// read-only data, never built on the stack.
+                pub fn weights() -> &'static Self {
+                    &Self::WEIGHTS
+                }
+        }
+    });
+    let edge_fns: Option<TokenStream> = has_file.then(|| quote! {
+            /// A float input quantized as TFLite's `QUANTIZE` does, at
+            /// [`Self::INPUT_SCALE`] and [`Self::INPUT_ZERO_POINT`].
+            pub fn quantize_input(x: &#in_f) -> #in_ty {
+                let mut q = #zero_in;
+                for (d, &v) in #q_in.iter_mut().zip(#in_vals) {
+                    *d = ::staticnet::quant::quantize_f32(v, Self::INPUT_SCALE, Self::INPUT_ZERO_POINT);
+                }
+                q
+            }
+
+            /// The real values of an int8 output, at [`Self::OUTPUT_SCALE`]
+            /// and [`Self::OUTPUT_ZERO_POINT`].
+            pub fn dequantize_output(y: &#out_ty) -> #out_f {
+                let mut out = #out_zero;
+                for (d, &v) in #y_float.zip(#y_vals.iter()) {
+                    *d = ::staticnet::quant::dequantize_f32(v, Self::OUTPUT_SCALE, Self::OUTPUT_ZERO_POINT);
+                }
+                out
+            }
+    });
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq, Eq)]
@@ -945,27 +1058,11 @@ fn generate(
         }
 
         impl #name {
-            #[doc = #weights_doc]
-            pub const WEIGHTS: Self = #weights_value;
+            #file_items
 
             /// The names of the layers with an int8 output, in the order they
             /// run (the fields of the layers struct).
             pub const LAYERS: &'static [&'static str] = &[#(#layer_names),*];
-
-            #[doc = #in_doc]
-            pub const INPUT_SCALE: f32 = #in_scale;
-            #[doc = #in_zp_doc]
-            pub const INPUT_ZERO_POINT: i32 = #in_zp;
-            #[doc = #out_doc]
-            pub const OUTPUT_SCALE: f32 = #out_scale;
-            #[doc = #out_zp_doc]
-            pub const OUTPUT_ZERO_POINT: i32 = #out_zp;
-
-            /// [`Self::WEIGHTS`] as a `&'static` reference: one copy in
-            /// read-only data, never built on the stack.
-            pub fn weights() -> &'static Self {
-                &Self::WEIGHTS
-            }
 
             /// The int8 forward as TensorFlow Lite Micro computes it: integer
             /// arithmetic only, no heap. On x86-64 with `std` it runs a copy
@@ -1012,22 +1109,26 @@ fn generate(
                 #(#layers_lines)*
             }
 
-            /// A float input quantized as TFLite's `QUANTIZE` does, at
-            /// [`Self::INPUT_SCALE`] and [`Self::INPUT_ZERO_POINT`].
-            pub fn quantize_input(x: &#in_f) -> #in_ty {
+            #edge_fns
+
+            /// A float input quantized at this model's input scale and zero
+            /// point (`self.__input`, TFLite's `QUANTIZE`): for a model made by
+            /// [`Int8Model::quantize`](::staticnet::quant::Int8Model::quantize).
+            pub fn quantize_in(&self, x: &#in_f) -> #in_ty {
                 let mut q = #zero_in;
                 for (d, &v) in #q_in.iter_mut().zip(#in_vals) {
-                    *d = ::staticnet::quant::quantize_f32(v, Self::INPUT_SCALE, Self::INPUT_ZERO_POINT);
+                    *d = ::staticnet::quant::quantize_f32(v, self.__input.scale, self.__input.zero_point);
                 }
                 q
             }
 
-            /// The real values of an int8 output, at [`Self::OUTPUT_SCALE`]
-            /// and [`Self::OUTPUT_ZERO_POINT`].
-            pub fn dequantize_output(y: &#out_ty) -> #out_f {
+            /// The real values of an int8 output at this model's output scale
+            /// and zero point.
+            pub fn dequantize_out(&self, y: &#out_ty) -> #out_f {
+                let p = #out_quant;
                 let mut out = #out_zero;
                 for (d, &v) in #y_float.zip(#y_vals.iter()) {
-                    *d = ::staticnet::quant::dequantize_f32(v, Self::OUTPUT_SCALE, Self::OUTPUT_ZERO_POINT);
+                    *d = ::staticnet::quant::dequantize_f32(v, p.scale, p.zero_point);
                 }
                 out
             }
@@ -1047,7 +1148,6 @@ mod tests {
     #[test]
     fn attribute_mistakes_are_errors_not_panics() {
         for attr in [
-            "#[int8]",
             "#[int8 = 3]",
             "#[int8()]",
             "#[int8(\"a\" \"b\")]",
@@ -1062,6 +1162,20 @@ mod tests {
             ));
             assert!(out.contains("compile_error"), "{attr}: {out}");
         }
+    }
+
+    /// A bare `#[int8]` is the int8 form without a file: no `WEIGHTS`,
+    /// and post-training quantization through `Int8Model`.
+    #[test]
+    fn a_bare_attribute_is_the_form_without_a_file() {
+        let out = expand("#[int8] pub struct T { input: [3], fc: Dense(2, bias = false), }");
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(!out.contains("WEIGHTS"), "{out}");
+        assert!(
+            out.contains("impl :: staticnet :: quant :: Int8Model for TInt8"),
+            "{out}"
+        );
+        assert!(out.contains("quantize_weighted :: < 2 , 3 >"), "{out}");
     }
 
     /// IC's residual graph: BatchNorm and Relu layers have no code, and a
@@ -1125,7 +1239,9 @@ mod tests {
             assert!(int8.contains(want), "{want}\n{int8}");
         }
         for folded in ["batch_normalization", "activation"] {
-            assert!(!int8.contains(&format!("\"{folded}")), "{folded}");
+            // (as a whole string: the int8 file's `activation_min` is not a
+            // layer)
+            assert!(!int8.contains(&format!("\"{folded}\"")), "{folded}");
         }
     }
 }

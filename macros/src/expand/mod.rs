@@ -10,6 +10,7 @@ mod backward;
 mod fallback;
 mod forward;
 mod int8;
+mod int8_ptq;
 mod layer_major;
 mod params;
 mod stream;

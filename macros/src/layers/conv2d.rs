@@ -438,9 +438,12 @@ impl Layer for Conv2d {
     }
 
     fn int8_form(&self, _s: &Site) -> Int8Form {
-        if !self.is_default() {
+        // `bias = false` is fine: the int8 layer always has one (a folded
+        // BatchNorm's shift, or zeros).
+        if self.dilation != (1, 1) || self.groups != 1 {
             return Int8Form::Unsupported(Some(
-                "TFLite's int8 Conv2d has a bias and no dilation or groups: remove `dilation`, `groups` and `bias = false`".into(),
+                "TFLite's int8 Conv2d has no dilation or groups: remove `dilation` and `groups`"
+                    .into(),
             ));
         }
         match int8::unfusable("Conv2d", self.act) {

@@ -415,11 +415,7 @@ impl Layer for Dense {
                 s.input
             )));
         }
-        if !self.bias {
-            return Int8Form::Unsupported(Some(
-                "TFLite's int8 Dense has a bias: remove `bias = false`".into(),
-            ));
-        }
+        // `bias = false` is fine: the int8 layer always has one.
         match int8::unfusable("Dense", self.act) {
             Some(why) => Int8Form::Unsupported(Some(why)),
             None => Int8Form::Kernel,

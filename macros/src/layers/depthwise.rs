@@ -265,9 +265,10 @@ impl Layer for DepthwiseConv2d {
     }
 
     fn int8_form(&self, _s: &Site) -> Int8Form {
-        if self.dilation != (1, 1) || !self.bias {
+        // `bias = false` is fine: the int8 layer always has one.
+        if self.dilation != (1, 1) {
             return Int8Form::Unsupported(Some(
-                "TFLite's int8 DepthwiseConv2d has a bias and no dilation: remove `dilation` and `bias = false`".into(),
+                "TFLite's int8 DepthwiseConv2d has no dilation: remove `dilation`".into(),
             ));
         }
         match int8::unfusable("DepthwiseConv2d", self.act) {

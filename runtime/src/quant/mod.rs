@@ -34,6 +34,7 @@
 pub mod calibrate;
 pub mod fixed;
 pub mod multiplier;
+pub mod ptq;
 
 mod add;
 mod conv;
@@ -53,6 +54,7 @@ pub use fixed::{
 };
 pub use multiplier::quantize_multiplier;
 pub use pool::*;
+pub use ptq::{Calibration, Int8Model, PtqConfig, PtqError};
 pub use softmax::*;
 
 /// What every layer with int32 sums does to them to produce its int8

@@ -1,7 +1,7 @@
 use staticnet::model;
 
 model! {
-    #[int8]
+    #[int8 = 3]
     pub struct Tiny {
         input: [8],
         dense: Dense(3),
