@@ -244,8 +244,8 @@ pub trait Channels<T: Float, const C: usize>: crate::Tensor<T> {
     fn flat_index(c: usize, i: usize) -> usize;
     /// Whether channel `c` is the contiguous run `c·PER_CHANNEL..` of the
     /// flat order (an image's plane), so the kernels can walk it as one
-    /// slice: contiguous vector loads and [`LANES`](super::blas) partial
-    /// sums instead of a serial sum per channel.
+    /// slice: contiguous vector loads and 8 partial sums instead of a
+    /// serial sum per channel.
     const CHANNEL_MAJOR: bool = false;
 }
 
