@@ -47,6 +47,9 @@ pub trait Activation: Copy + Default + 'static {
             Self::backward(&y, core::slice::from_mut(d));
         }
     }
+    /// `true` for the identity ([`Linear`]): a backward can then use `dy`
+    /// as `dL/dz` without copying it.
+    const IDENTITY: bool = false;
 }
 
 /// The identity (`linear` in Keras).
@@ -81,6 +84,7 @@ impl Activation for Linear {
     fn apply<T: Float>(_y: &mut [T]) {}
     #[inline(always)]
     fn backward<T: Float>(_y: &[T], _dy: &mut [T]) {}
+    const IDENTITY: bool = true;
 }
 
 impl Activation for Relu {

@@ -242,6 +242,50 @@ pub trait Channels<T: Float, const C: usize>: crate::Tensor<T> {
     const PER_CHANNEL: usize;
     /// The flat index of value `i` (`< PER_CHANNEL`) of channel `c`.
     fn flat_index(c: usize, i: usize) -> usize;
+    /// Whether channel `c` is the contiguous run `c·PER_CHANNEL..` of the
+    /// flat order (an image's plane), so the kernels can walk it as one
+    /// slice: contiguous vector loads and 8 partial sums instead of a
+    /// serial sum per channel.
+    const CHANNEL_MAJOR: bool = false;
+}
+
+/// Channel `c` of the flat values `x` of a channel-major tensor.
+#[inline(always)]
+fn plane<T>(x: &[T], c: usize, n: usize) -> &[T] {
+    x.get(c * n..).and_then(|x| x.get(..n)).unwrap_or(&[])
+}
+
+/// Channel `c` of the flat values `x` of a channel-major tensor, mutable.
+#[inline(always)]
+fn plane_mut<T>(x: &mut [T], c: usize, n: usize) -> &mut [T] {
+    x.get_mut(c * n..)
+        .and_then(|x| x.get_mut(..n))
+        .unwrap_or(&mut [])
+}
+
+/// `(Σ f(x_k, y_k), Σ g(x_k, y_k))` over two slices with
+/// [`LANES`](super::blas) partial sums each: the per-channel reductions
+/// of BatchNorm's statistics and gradients, vectorised along the plane.
+#[inline(always)]
+fn sums2<T: Float>(x: &[T], y: &[T], f: impl Fn(T, T) -> (T, T)) -> (T, T) {
+    const L: usize = super::blas::LANES;
+    let (mut a, mut b) = ([T::zero(); L], [T::zero(); L]);
+    let (cx, cy) = (x.chunks_exact(L), y.chunks_exact(L));
+    let (rx, ry) = (cx.remainder(), cy.remainder());
+    for (xs, ys) in cx.zip(cy) {
+        for (((av, bv), &xv), &yv) in a.iter_mut().zip(b.iter_mut()).zip(xs).zip(ys) {
+            let (u, v) = f(xv, yv);
+            *av += u;
+            *bv += v;
+        }
+    }
+    let (mut ta, mut tb) = (T::zero(), T::zero());
+    for (&xv, &yv) in rx.iter().zip(ry) {
+        let (u, v) = f(xv, yv);
+        ta += u;
+        tb += v;
+    }
+    (super::blas::reduce(&a) + ta, super::blas::reduce(&b) + tb)
 }
 
 impl<T: Float, const C: usize, const S: usize> Channels<T, C> for SMatrix<T, C, S> {
@@ -260,6 +304,7 @@ impl<T: Float, const C: usize, const H: usize, const W: usize> Channels<T, C>
     fn flat_index(c: usize, i: usize) -> usize {
         c * (H * W) + i
     }
+    const CHANNEL_MAJOR: bool = true;
 }
 
 /// The statistics a training forward normalised one `BatchNorm` with,
@@ -336,6 +381,11 @@ where
     for x in xs.clone() {
         let x = x.as_flat();
         for (c, m) in s.mean.iter_mut().enumerate() {
+            if X::CHANNEL_MAJOR {
+                let xc = plane(x, c, X::PER_CHANNEL);
+                *m += super::blas::sum_by(xc, |v| v);
+                continue;
+            }
             for i in 0..X::PER_CHANNEL {
                 *m += x[X::flat_index(c, i)];
             }
@@ -354,6 +404,11 @@ where
         let x = x.as_flat();
         for (c, v) in s.var.iter_mut().enumerate() {
             let m = s.mean[c];
+            if X::CHANNEL_MAJOR {
+                let xc = plane(x, c, X::PER_CHANNEL);
+                *v += super::blas::sum_by(xc, |x| (x - m) * (x - m));
+                continue;
+            }
             for i in 0..X::PER_CHANNEL {
                 let d = x[X::flat_index(c, i)] - m;
                 *v += d * d;
@@ -388,6 +443,13 @@ pub fn batchnorm_train_into<T: Float, X: Channels<T, C>, const C: usize>(
     for c in 0..C {
         let (inv, m) = (inv_std(s, eps, c), s.mean[c]);
         let (g, b) = (p.weight[c], p.bias[c]);
+        if X::CHANNEL_MAJOR {
+            let (xc, yc) = (plane(x, c, X::PER_CHANNEL), plane_mut(y, c, X::PER_CHANNEL));
+            for (yv, &xv) in yc.iter_mut().zip(xc) {
+                *yv = (xv - m) * inv * g + b;
+            }
+            continue;
+        }
         for i in 0..X::PER_CHANNEL {
             let j = X::flat_index(c, i);
             y[j] = (x[j] - m) * inv * g + b;
@@ -426,6 +488,13 @@ where
         let (x, dy) = (x.as_flat(), dy.as_flat());
         for c in 0..C {
             let (inv, m) = (inv_std(s, eps, c), s.mean[c]);
+            if X::CHANNEL_MAJOR {
+                let (xc, dc) = (plane(x, c, X::PER_CHANNEL), plane(dy, c, X::PER_CHANNEL));
+                let (sd, sdx) = sums2(xc, dc, |xv, d| (d, d * ((xv - m) * inv)));
+                sums.dy[c] += sd;
+                sums.dy_xhat[c] += sdx;
+                continue;
+            }
             let (mut sd, mut sdx) = (T::zero(), T::zero());
             for i in 0..X::PER_CHANNEL {
                 let j = X::flat_index(c, i);
@@ -472,6 +541,24 @@ pub fn batchnorm_train_backward<T: Float, X: Channels<T, C>, const C: usize>(
     for c in 0..C {
         let inv = inv_std(s, eps, c);
         let scale = p.weight[c] * inv;
+        let per = X::PER_CHANNEL;
+        if X::CHANNEL_MAJOR {
+            let (xc, dc) = (plane(xf, c, per), plane(dyf, c, per));
+            let dxc = plane_mut(dxf, c, per);
+            if !s.is_batch() {
+                for (dv, &d) in dxc.iter_mut().zip(dc) {
+                    *dv = scale * d;
+                }
+            } else {
+                let (m, sd, sdx) = (s.mean[c], sums.dy[c], sums.dy_xhat[c]);
+                let k = scale / n;
+                for ((dv, &d), &xv) in dxc.iter_mut().zip(dc).zip(xc) {
+                    let xhat = (xv - m) * inv;
+                    *dv = k * (n * d - sd - xhat * sdx);
+                }
+            }
+            continue;
+        }
         if !s.is_batch() {
             for i in 0..X::PER_CHANNEL {
                 let j = X::flat_index(c, i);

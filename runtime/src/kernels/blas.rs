@@ -61,6 +61,26 @@ pub(crate) fn dot<T: Float>(w: &[T], d: &[T]) -> T {
     reduce(&acc) + tail
 }
 
+/// `Σ f(x_k)` with [`LANES`] partial sums (contiguous loads, one
+/// reduction at the end): a plane's sum in the convolution and BatchNorm
+/// training kernels.
+#[inline(always)]
+pub(crate) fn sum_by<T: Float>(x: &[T], f: impl Fn(T) -> T) -> T {
+    let mut a = [T::zero(); LANES];
+    let cx = x.chunks_exact(LANES);
+    let rest = cx.remainder();
+    for xs in cx {
+        for (av, &xv) in a.iter_mut().zip(xs) {
+            *av += f(xv);
+        }
+    }
+    let mut tail = T::zero();
+    for &xv in rest {
+        tail += f(xv);
+    }
+    reduce(&a) + tail
+}
+
 /// Pairwise sum of the partial sums (any `N`; 0 for `N = 0`).
 #[inline(always)]
 pub(crate) fn reduce<T: Float, const N: usize>(acc: &[T; N]) -> T {

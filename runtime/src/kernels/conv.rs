@@ -857,14 +857,6 @@ impl<
 // input reads zero padding and is skipped. The default `Conv2d` (no
 // groups, no dilation, a bias) keeps the kernels above.
 
-/// The input index that tap `t` of output `i` reads, for stride `s`,
-/// dilation `d`, leading padding `p` and input length `n`; `None` in the
-/// padding.
-#[inline(always)]
-fn dilated_tap(i: usize, s: usize, t: usize, d: usize, p: usize, n: usize) -> Option<usize> {
-    (i * s + t * d).checked_sub(p).filter(|&r| r < n)
-}
-
 /// Grouped, dilated `Conv2d` forward: `[C, H, W]` → `[O, OH, OW]`, with
 /// the bias of `p` if it has one. `K` must be `C/G·KH·KW`.
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
@@ -1033,6 +1025,7 @@ pub fn conv2d_grouped_epilogue_into<
     // `-C target-cpu=native` than with default flags; BENCHMARKS.md). Each
     // output still receives its terms in the order (ci, ki, kj) from its
     // bias, so the sums are bit for bit those of the per-pixel loop.
+    let masks = column_masks::<W, KW, DW, PL, OH, OW>();
     for (o, yo) in y.iter_mut().enumerate() {
         let xg = &x[o / og * cg..][..cg];
         let b = p.bias().map_or(T::zero(), |b| b[o]);
@@ -1040,6 +1033,40 @@ pub fn conv2d_grouped_epilogue_into<
             *v = b;
         }
         for (ci, xc) in xg.iter().enumerate() {
+            if whole_plane::<H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
+                // 1×1 over the whole plane: one contiguous `y += w · x` of
+                // `OH·OW` values (the same sums in the same order).
+                let wv = w.get(ci * O + o).copied().unwrap_or(T::zero());
+                let ys = yo.as_flattened_mut();
+                for (yv, &xv) in ys.iter_mut().zip(xc.as_flattened()) {
+                    *yv = madd(wv, xv, *yv);
+                }
+                continue;
+            }
+            if flat_rows::<W, SH, SW, OW>() {
+                // Each tap as one contiguous run over the flattened planes
+                // (rows of `OW` values, short for 14×14 or 7×7 planes),
+                // the columns the tap misses masked out: the same sums in
+                // the same order as row by row.
+                for ki in 0..KH {
+                    for (kj, mask) in masks.iter().enumerate() {
+                        let Some((pa, pb, qa)) = flat_tap::<H, W, DH, DW, PT, PL, OH, OW>(ki, kj)
+                        else {
+                            continue;
+                        };
+                        let k = (ci * KH + ki) * KW + kj;
+                        let wv = w.get(k * O + o).copied().unwrap_or(T::zero());
+                        let ys = yo.as_flattened_mut().get_mut(pa..pb).unwrap_or(&mut []);
+                        let xs = xc.as_flattened().get(qa..).unwrap_or(&[]);
+                        let ms = mask.as_flattened().get(pa..pb).unwrap_or(&[]);
+                        for ((yv, &xv), &m) in ys.iter_mut().zip(xs).zip(ms) {
+                            let v = madd(wv, xv, *yv);
+                            *yv = if m { v } else { *yv };
+                        }
+                    }
+                }
+                continue;
+            }
             for ki in 0..KH {
                 let (i0, i1) = outputs(ki * DH, SH, PT, H, OH);
                 for kj in 0..KW {
@@ -1166,31 +1193,172 @@ fn grouped_params<
     let (cg, og) = (C / G, O / G);
     if let Some(b) = g.bias_mut() {
         for (bv, d) in b.iter_mut().zip(dz) {
-            *bv += d.as_flattened().iter().fold(T::zero(), |a, &v| a + v);
+            *bv += super::blas::sum_by(d.as_flattened(), |v| v);
         }
     }
     let gw = g.weight_mut().as_mut_slice();
+    let masks = column_masks::<W, KW, DW, PL, OH, OW>();
     for (o, dzo) in dz.iter().enumerate() {
         let xg = &x[o / og * cg..][..cg];
         for (ci, xc) in xg.iter().enumerate() {
-            for ki in 0..KH {
-                for kj in 0..KW {
-                    let mut acc = T::zero();
-                    for (i, dzr) in dzo.iter().enumerate() {
-                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
+            if whole_plane::<H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
+                // A 1×1 tap over the whole plane: one contiguous dot
+                // product of the filter's plane with the input channel's.
+                gw[ci * O + o] += super::blas::dot(dzo.as_flattened(), xc.as_flattened());
+                continue;
+            }
+            if flat_rows::<W, SH, SW, OW>() {
+                for ki in 0..KH {
+                    for (kj, mask) in masks.iter().enumerate() {
+                        let Some((pa, pb, qa)) = flat_tap::<H, W, DH, DW, PT, PL, OH, OW>(ki, kj)
+                        else {
                             continue;
                         };
-                        for (j, &d) in dzr.iter().enumerate() {
-                            if let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) {
-                                acc = madd(d, xc[r][s], acc);
+                        let ds = dzo.as_flattened().get(pa..pb).unwrap_or(&[]);
+                        let xs = xc.as_flattened().get(qa..qa + (pb - pa)).unwrap_or(&[]);
+                        let ms = mask.as_flattened().get(pa..pb).unwrap_or(&[]);
+                        gw[((ci * KH + ki) * KW + kj) * O + o] += masked_dot(ds, xs, ms);
+                    }
+                }
+                continue;
+            }
+            for ki in 0..KH {
+                let (i0, i1) = outputs(ki * DH, SH, PT, H, OH);
+                for kj in 0..KW {
+                    let (j0, j1) = outputs(kj * DW, SW, PL, W, OW);
+                    let s0 = (j0 * SW + kj * DW).saturating_sub(PL);
+                    // One partial sum per output column, accumulated down
+                    // the rows the tap reaches (contiguous loads of `dz`,
+                    // no reduction inside the loop), summed at the end.
+                    let mut acc = [T::zero(); OW];
+                    let a = acc.get_mut(j0..j1).unwrap_or(&mut []);
+                    for (i, dzr) in dzo.iter().enumerate().take(i1).skip(i0) {
+                        let r = (i * SH + ki * DH).saturating_sub(PT);
+                        let Some(xr) = xc.get(r) else { continue };
+                        let ds = dzr.get(j0..j1).unwrap_or(&[]);
+                        let xs = xr.get(s0..).unwrap_or(&[]);
+                        if SW == 1 {
+                            for ((av, &d), &xv) in a.iter_mut().zip(ds).zip(xs) {
+                                *av = madd(d, xv, *av);
+                            }
+                        } else {
+                            for ((av, &d), xv) in a.iter_mut().zip(ds).zip(xs.chunks(SW)) {
+                                if let Some(&xv) = xv.first() {
+                                    *av = madd(d, xv, *av);
+                                }
                             }
                         }
                     }
-                    gw[((ci * KH + ki) * KW + kj) * O + o] += acc;
+                    gw[((ci * KH + ki) * KW + kj) * O + o] += super::blas::reduce(&acc);
                 }
             }
         }
     }
+}
+
+/// Whether a grouped convolution is 1×1 over the whole plane (no stride,
+/// padding or crop): each tap then reads the input plane as it is, and the
+/// kernels can treat a plane as one contiguous row.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+const fn whole_plane<
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+>() -> bool {
+    KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && OH == H && OW == W
+}
+
+/// Whether input and output rows have the same length and stride 1 (a
+/// `same`-padded stride-1 convolution): a tap then maps output pixel `p`
+/// of the flattened plane to input pixel `p + shift`, one contiguous run
+/// per tap instead of a short run per row ([`flat_tap`]).
+#[inline(always)]
+const fn flat_rows<const W: usize, const SH: usize, const SW: usize, const OW: usize>() -> bool {
+    SH == 1 && SW == 1 && W == OW
+}
+
+/// For [`flat_rows`] geometry, tap `(ki, kj)`'s run: the flat output
+/// pixels `pa..pb` from the first to the last it reaches, and the flat
+/// input pixel `qa` that `pa` reads (the following ones read `qa + 1`, …).
+/// In between, the columns the tap misses (in the padding) read the
+/// neighbouring row's edge: [`column_masks`] marks them. `None` if the tap
+/// reaches no output.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn flat_tap<
+    const H: usize,
+    const W: usize,
+    const DH: usize,
+    const DW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    ki: usize,
+    kj: usize,
+) -> Option<(usize, usize, usize)> {
+    let (i0, i1) = outputs(ki * DH, 1, PT, H, OH);
+    let (j0, j1) = outputs(kj * DW, 1, PL, W, OW);
+    if i0 >= i1 || j0 >= j1 {
+        return None;
+    }
+    let r = (i0 + ki * DH).saturating_sub(PT);
+    let s = (j0 + kj * DW).saturating_sub(PL);
+    Some((i0 * OW + j0, (i1 - 1) * OW + j1, r * W + s))
+}
+
+/// Per kernel column `kj`, which output columns its taps reach (stride
+/// 1): the mask of a [`flat_tap`] run.
+#[inline(always)]
+fn column_masks<
+    const W: usize,
+    const KW: usize,
+    const DW: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+>() -> [[[bool; OW]; OH]; KW] {
+    let mut masks = [[[false; OW]; OH]; KW];
+    for (kj, m) in masks.iter_mut().enumerate() {
+        let (j0, j1) = outputs(kj * DW, 1, PL, W, OW);
+        for row in m.iter_mut() {
+            for v in row.iter_mut().take(j1).skip(j0) {
+                *v = true;
+            }
+        }
+    }
+    masks
+}
+
+/// `Σ d_k x_k` over the `k` with `m_k`, in [`LANES`](super::blas)
+/// partial sums: a masked [`flat_tap`] run's weight gradient.
+#[inline(always)]
+fn masked_dot<T: Float>(d: &[T], x: &[T], m: &[bool]) -> T {
+    const L: usize = super::blas::LANES;
+    let mut acc = [T::zero(); L];
+    let (cd, cx, cm) = (d.chunks_exact(L), x.chunks_exact(L), m.chunks_exact(L));
+    let (rd, rx, rm) = (cd.remainder(), cx.remainder(), cm.remainder());
+    for ((ds, xs), ms) in cd.zip(cx).zip(cm) {
+        for (((a, &dv), &xv), &mv) in acc.iter_mut().zip(ds).zip(xs).zip(ms) {
+            let v = madd(dv, xv, *a);
+            *a = if mv { v } else { *a };
+        }
+    }
+    let mut tail = T::zero();
+    for ((&dv, &xv), &mv) in rd.iter().zip(rx).zip(rm) {
+        let v = madd(dv, xv, tail);
+        tail = if mv { v } else { tail };
+    }
+    super::blas::reduce(&acc) + tail
 }
 
 /// Backward of [`conv2d_grouped`]: given the input `x`, the activated
@@ -1226,26 +1394,75 @@ pub fn conv2d_grouped_backward<
     dy: &Image<T, O, OH, OW>,
     g: &mut P,
 ) -> Image<T, C, H, W> {
-    let dz = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
-    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, &dz, g);
+    // Through the identity, `dy` is `dz` (no copy of the output plane).
+    let own;
+    let dz = if A::IDENTITY {
+        dy
+    } else {
+        own = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
+        &own
+    };
+    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, dz, g);
     // dx[c][r][s] += W[o, k] · dz[o][i][j] for every tap k of pixel (i, j)
-    // landing on (r, s).
+    // landing on (r, s): tap by tap, each output row segment the tap
+    // reaches scaled by the tap's one weight into the input row it read
+    // (as the forward, transposed: contiguous for stride 1).
     let (cg, og) = (C / G, O / G);
     let w = p.weight().as_slice();
     let mut dx = [[[T::zero(); W]; H]; C];
+    let masks = column_masks::<W, KW, DW, PL, OH, OW>();
     for (o, dzo) in dz.iter().enumerate() {
         let dxg = &mut dx[o / og * cg..][..cg];
-        for (i, dzr) in dzo.iter().enumerate() {
-            for (j, &d) in dzr.iter().enumerate() {
-                for (ci, dxc) in dxg.iter_mut().enumerate() {
-                    for ki in 0..KH {
-                        let Some(r) = dilated_tap(i, SH, ki, DH, PT, H) else {
+        for (ci, dxc) in dxg.iter_mut().enumerate() {
+            if whole_plane::<H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
+                let wv = w.get(ci * O + o).copied().unwrap_or(T::zero());
+                let dxs = dxc.as_flattened_mut();
+                for (dv, &d) in dxs.iter_mut().zip(dzo.as_flattened()) {
+                    *dv = madd(wv, d, *dv);
+                }
+                continue;
+            }
+            if flat_rows::<W, SH, SW, OW>() {
+                for ki in 0..KH {
+                    for (kj, mask) in masks.iter().enumerate() {
+                        let Some((pa, pb, qa)) = flat_tap::<H, W, DH, DW, PT, PL, OH, OW>(ki, kj)
+                        else {
                             continue;
                         };
-                        for kj in 0..KW {
-                            if let Some(s) = dilated_tap(j, SW, kj, DW, PL, W) {
-                                let k = (ci * KH + ki) * KW + kj;
-                                dxc[r][s] = madd(w[k * O + o], d, dxc[r][s]);
+                        let k = (ci * KH + ki) * KW + kj;
+                        let wv = w.get(k * O + o).copied().unwrap_or(T::zero());
+                        let ds = dzo.as_flattened().get(pa..pb).unwrap_or(&[]);
+                        let dxs = dxc.as_flattened_mut().get_mut(qa..).unwrap_or(&mut []);
+                        let ms = mask.as_flattened().get(pa..pb).unwrap_or(&[]);
+                        for ((dv, &d), &m) in dxs.iter_mut().zip(ds).zip(ms) {
+                            let v = madd(wv, d, *dv);
+                            *dv = if m { v } else { *dv };
+                        }
+                    }
+                }
+                continue;
+            }
+            for ki in 0..KH {
+                let (i0, i1) = outputs(ki * DH, SH, PT, H, OH);
+                for kj in 0..KW {
+                    let (j0, j1) = outputs(kj * DW, SW, PL, W, OW);
+                    let s0 = (j0 * SW + kj * DW).saturating_sub(PL);
+                    let k = (ci * KH + ki) * KW + kj;
+                    let wv = w.get(k * O + o).copied().unwrap_or(T::zero());
+                    for (i, dzr) in dzo.iter().enumerate().take(i1).skip(i0) {
+                        let r = (i * SH + ki * DH).saturating_sub(PT);
+                        let Some(dxr) = dxc.get_mut(r) else { continue };
+                        let ds = dzr.get(j0..j1).unwrap_or(&[]);
+                        let dxs = dxr.get_mut(s0..).unwrap_or(&mut []);
+                        if SW == 1 {
+                            for (dv, &d) in dxs.iter_mut().zip(ds) {
+                                *dv = madd(wv, d, *dv);
+                            }
+                        } else {
+                            for (dv, &d) in dxs.chunks_mut(SW).zip(ds) {
+                                if let Some(dv) = dv.first_mut() {
+                                    *dv = madd(wv, d, *dv);
+                                }
                             }
                         }
                     }
@@ -1287,8 +1504,15 @@ pub fn conv2d_grouped_backward_params<
     dy: &Image<T, O, OH, OW>,
     g: &mut P,
 ) {
-    let dz = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
-    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, &dz, g);
+    // Through the identity, `dy` is `dz` (no copy of the output plane).
+    let own;
+    let dz = if A::IDENTITY {
+        dy
+    } else {
+        own = super::elementwise::activate_image_backward::<T, A, O, OH, OW>(y, dy);
+        &own
+    };
+    grouped_params::<T, P, C, H, W, O, KH, KW, SH, SW, DH, DW, PT, PL, G, OH, OW, K>(x, dz, g);
 }
 
 /// One grouped or dilated (or bias-free) `Conv2d` layer's static

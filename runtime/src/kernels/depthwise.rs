@@ -596,5 +596,16 @@ pub(crate) mod tests {
         // dilation (2, 1) with stride (1, 2) and explicit padding (2, 1).
         let b = Conv2dParams::<f64, 6, 4>::zeros;
         check_grouped::<Relu, _, 3, 4, 4, 6, 2, 2, 1, 2, 2, 1, 2, 1, 3, 6, 3, 4>("d21", 7, b);
+        // The contiguous-run paths: `same` with dilation 2 (each tap one
+        // masked run over the flattened plane), and 1×1 over the whole
+        // plane, grouped and not, through the identity and through relu.
+        let b = Conv2dNoBiasParams::<f64, 2, 9>::zeros;
+        check_grouped::<Linear, _, 2, 5, 6, 2, 3, 3, 1, 1, 2, 2, 2, 2, 2, 5, 6, 9>("flat d2", 8, b);
+        let b = Conv2dParams::<f64, 3, 1>::zeros;
+        check_grouped::<Relu, _, 3, 4, 5, 3, 1, 1, 1, 1, 1, 1, 0, 0, 3, 4, 5, 1>("1x1 dw", 9, b);
+        let b = Conv2dNoBiasParams::<f64, 2, 3>::zeros;
+        check_grouped::<Linear, _, 3, 4, 5, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 4, 5, 3>("1x1", 10, b);
+        let b = Conv2dParams::<f64, 4, 3>::zeros;
+        check_grouped::<Tanh, _, 3, 3, 4, 4, 1, 1, 1, 1, 1, 1, 0, 0, 1, 3, 4, 3>("1x1 b", 11, b);
     }
 }
