@@ -28,7 +28,7 @@ use crate::metrics::Metric;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
 use crate::optim::Optimizer;
 use crate::train::{
-    accumulate_layers, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
+    accumulate_layers, apply_mean_parts, check_fit, check_input, check_lengths, frozen_mask,
     BatchSums, Clip, LayerBatch, Workspace,
 };
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
@@ -960,7 +960,6 @@ where
                             for (a, v) in batch_stats.iter_mut().zip(&d.stats) {
                                 *a += v;
                             }
-                            add_grads(&mut *grads, &*d.grads);
                             Ok(sums)
                         }
                         (Err(e), _) | (Ok(_), Err(e)) => Err(e),
@@ -972,10 +971,19 @@ where
                 }
                 let mut guard = write(&shared);
                 let model: &mut M = &mut guard;
+                // The helpers' gradients are added into this thread's in the
+                // pass that takes the mean.
+                let parts: Vec<&M> = lent
+                    .iter()
+                    .take(asked)
+                    .flatten()
+                    .map(|(g, _)| &**g)
+                    .collect();
                 let applied = result.and_then(|sums| {
-                    apply_mean_frozen(
+                    apply_mean_parts(
                         model,
                         &mut grads,
+                        &parts,
                         optimizer,
                         &sums,
                         config.clip,
@@ -1232,16 +1240,6 @@ fn read<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockReadGuard<'l, &'m mut M> {
 /// The model, held by the calling thread alone between batches.
 fn write<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockWriteGuard<'l, &'m mut M> {
     l.write().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// `grads += part`, tensor by tensor (the gradient sums of two parts of a
-/// batch).
-fn add_grads<T: Float, M: Model<T>>(grads: &mut M, part: &M) {
-    for i in 0..M::TENSORS {
-        for (a, &v) in grads.tensor_mut(i).iter_mut().zip(part.tensor(i)) {
-            *a += v;
-        }
-    }
 }
 
 /// Helper `worker` of `fit`: runs `step` on each job's samples until the
@@ -1722,9 +1720,15 @@ impl<T: Float, M: Train<T>> EvalForward<T, M> {
     /// whole chunks of it, so every sample runs in the same chunk as in
     /// [`predict`] (the batched kernels' last bits can depend on the
     /// chunk).
+    ///
+    /// A model with BatchNorm (or anything else that depends on the batch
+    /// in training, [`Train::BATCH_DEPENDENT`]) runs sample by sample: its
+    /// eval forward folds each BatchNorm into one multiply-add per value,
+    /// the layer-major forward normalises in steps, and `predict` stays
+    /// `forward` bit for bit.
     fn chunk(n: usize) -> usize {
         let chunk = (CHUNK_TAPE_BYTES / M::TAPE_BYTES.max(1)).min(MAX_CHUNK);
-        if chunk >= MIN_CHUNK && n >= MIN_CHUNK {
+        if !M::BATCH_DEPENDENT && chunk >= MIN_CHUNK && n >= MIN_CHUNK {
             chunk.min(n)
         } else {
             1
