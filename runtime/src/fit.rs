@@ -931,7 +931,7 @@ where
                 }
                 let own = if asked == 0 { batch } else { own };
                 let result = step(
-                    &**read(&shared),
+                    &read(&shared),
                     &mut grads,
                     &mut memory,
                     &mut batch_stats,
