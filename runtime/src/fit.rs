@@ -434,9 +434,13 @@ pub struct FitConfig<'a, X, Y> {
     /// epoch, never live.
     pub verbose: u8,
     /// Threads each batch is split across (1: the calling thread only).
-    /// Every thread has its own gradient and tapes; their gradients are
-    /// summed in a fixed order, so the result equals the single-threaded
-    /// run up to rounding (Dropout draws other masks: one generator per
+    /// The calling thread and `threads - 1` helpers, started once for the
+    /// whole `fit`, each take a contiguous part of every batch with its own
+    /// gradient and tapes; the calling thread adds the helpers' gradients
+    /// into its own in worker order in the pass that takes the mean, then
+    /// updates the weights alone. The same `threads` gives the same bits
+    /// every run; another count equals the single-threaded run up to the
+    /// regrouping of the sums (Dropout draws other masks: one generator per
     /// thread). A model with BatchNorm training on batch statistics
     /// ([`FitConfig::mode`]) runs on one thread: its batch is never split.
     pub threads: usize,
@@ -1389,7 +1393,8 @@ impl fmt::Display for PerStep {
 }
 
 /// The mean loss and metric of `model` on `x`, `y` (Keras'
-/// `Model.evaluate`), with the model's plain forward.
+/// `Model.evaluate`), with the eval forward of [`predict`] (layer-major in
+/// chunks where that pays).
 ///
 /// Errors: `x` and `y` differ in length, no samples, a loss that does not
 /// fit the model ([`check_fit`]), a target that
@@ -1536,8 +1541,8 @@ fn parts(n: usize, chunk: usize, threads: usize) -> impl Iterator<Item = core::o
 }
 
 /// [`evaluate`] on `threads` threads: the samples are split into
-/// `threads` contiguous parts, each evaluated on its own thread with the
-/// plain forward (the model is shared, read-only), and the parts' loss
+/// `threads` contiguous parts of whole chunks, each evaluated on its own
+/// thread as [`evaluate`] does (the model is shared, read-only), and the parts' loss
 /// sums and metric statistics are added in order. With one thread it is
 /// [`evaluate`]; with more, the loss may differ from it in the last bits
 /// (the sum is grouped differently), the metric not at all (its
@@ -1656,6 +1661,16 @@ where
 }
 
 /// The model's output for every input (Keras' `Model.predict`).
+///
+/// The inputs run in chunks of up to 32 through the layer-major eval
+/// forward ([`Train::forward_train_layers`] in [`Mode::EVAL`]: each layer
+/// over the whole chunk, `Dense` as a matrix–matrix product over it) when
+/// the model's `Dense` layers hold at least half its parameters and it has
+/// no BatchNorm; otherwise one [`Model::forward`] per sample. The outputs
+/// are `forward`'s: bit for bit on the baseline copy, and within 1e-5 ·
+/// max(1, the largest |output|) in `f32` (1e-12 in `f64`) on the AVX2
+/// copy of the run-time dispatch, whose batched `Dense` fuses
+/// multiply-adds (`tests/batched_predict.rs`).
 ///
 /// Errors: a non-finite input ([`TrainError::NonFiniteInput`]) or output
 /// ([`TrainError::NonFiniteOutput`]), with the input's index in `x`.
@@ -1829,8 +1844,9 @@ impl<T: Float, M: Train<T>> EvalForward<T, M> {
 }
 
 /// [`predict`] on `threads` threads: the inputs are split into `threads`
-/// contiguous parts, each run on its own thread with the plain forward
-/// (the model is shared, read-only). The outputs are those of [`predict`],
+/// contiguous parts of whole chunks, each run on its own thread as
+/// [`predict`] runs it (the model is shared, read-only), every sample in
+/// the chunk it has in [`predict`]. The outputs are those of [`predict`],
 /// in the same order and bit for bit; the first error in input order is
 /// returned.
 ///
