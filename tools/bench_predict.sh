@@ -17,5 +17,5 @@ cargo bench --bench predict --no-run -q
 for round in 1 2; do
     echo "round $round, load $(cut -d' ' -f1-3 /proc/loadavg)"
     "$ORT_PY" tools/bench_predict_ort.py
-    cargo bench --bench predict 2>&1 | grep -E '^w1_predict|thrpt' | grep -v '%'
+    cargo bench --bench predict 2>&1 | grep -E '^w[12]_predict|^w[12]:|thrpt' | grep -v '%'
 done

@@ -28,12 +28,13 @@ use crate::metrics::Metric;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
 use crate::optim::Optimizer;
 use crate::train::{
-    accumulate_layers, apply_mean_frozen, check_fit, check_input, check_lengths, frozen_mask,
+    accumulate_layers, apply_mean_parts, check_fit, check_input, check_lengths, frozen_mask,
     BatchSums, Clip, LayerBatch, Workspace,
 };
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
+use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 /// Where `fit` takes its validation data from.
@@ -433,9 +434,13 @@ pub struct FitConfig<'a, X, Y> {
     /// epoch, never live.
     pub verbose: u8,
     /// Threads each batch is split across (1: the calling thread only).
-    /// Every thread has its own gradient and tapes; their gradients are
-    /// summed in a fixed order, so the result equals the single-threaded
-    /// run up to rounding (Dropout draws other masks: one generator per
+    /// The calling thread and `threads - 1` helpers, started once for the
+    /// whole `fit`, each take a contiguous part of every batch with its own
+    /// gradient and tapes; the calling thread adds the helpers' gradients
+    /// into its own in worker order in the pass that takes the mean, then
+    /// updates the weights alone. The same `threads` gives the same bits
+    /// every run; another count equals the single-threaded run up to the
+    /// regrouping of the sums (Dropout draws other masks: one generator per
     /// thread). A model with BatchNorm training on batch statistics
     /// ([`FitConfig::mode`]) runs on one thread: its batch is never split.
     pub threads: usize,
@@ -815,12 +820,40 @@ where
     // seed (but not the shuffle's generator, so the batches are those of
     // a model without Dropout).
     let dropout_seed = |worker: u64| config.seed ^ 0xD50F_0A7E_5EED_0000 ^ worker;
-    let mut memory = Memory::<T, M>::new(bs, dropout_seed(0));
-    let mut pool: Vec<Worker<T, M>> = Vec::new();
-    for w in 0..if workers > 1 { workers } else { 0 } {
-        let memory = Memory::new(bs.div_ceil(workers), dropout_seed(w as u64 + 1));
-        pool.push((M::boxed_zeroed(), memory, vec![0.0; stats_len]));
-    }
+    // The calling thread is worker 0: a whole batch on one thread, or the
+    // first part of a split one (generator 1 then, as worker 0 always had).
+    let mut memory = Memory::<T, M>::new(bs, dropout_seed(u64::from(workers > 1)));
+    // Helper `w`'s gradient and metric sums, lent to it with each job and
+    // given back with its result (moved, never copied); its tapes stay on
+    // its thread for the whole `fit`.
+    let mut lent: Vec<Option<Lent<M>>> = (1..workers)
+        .map(|_| Some((M::boxed_zeroed(), vec![0.0; stats_len])))
+        .collect();
+    let mode = config.mode;
+    // One worker's part of a batch: its samples' gradients added into
+    // `grads` (zeroed first), their metric sums into `stats`.
+    let step =
+        |model: &M, grads: &mut M, memory: &mut Memory<T, M>, stats: &mut [f64], idx: &[usize]| {
+            M::zero_grads(grads);
+            stats.fill(0.0);
+            let xs: Vec<&M::Input> = idx.iter().map(|&i| &train_x[i]).collect();
+            let ys: Vec<&Y> = idx.iter().map(|&i| &train_y[i]).collect();
+            let weights: Option<Vec<f64>> = train_w.map(|w| idx.iter().map(|&i| w[i]).collect());
+            let mut outs = vec![M::Output::zeros(); idx.len()];
+            let work = Workspace {
+                tapes: &mut memory.tapes,
+                scratch: &mut memory.scratch,
+                outs: &mut outs,
+                mode,
+                rng: &mut memory.rng,
+            };
+            let batch = LayerBatch {
+                xs: &xs,
+                ys: &ys,
+                weights: weights.as_deref(),
+            };
+            accumulate_layers(model, grads, work, loss, metric, batch, stats)
+        };
     let mut batch_stats = vec![0.0f64; stats_len];
     let mut epoch_stats = vec![0.0f64; stats_len];
     let mut rng = Rng::new(config.seed);
@@ -842,275 +875,294 @@ where
         .map(|p| Plateau::new(p, p.monitor.maximise::<T, Y, A>()));
     let mut checkpoint_best = f64::NAN;
 
-    for epoch in 1..=config.epochs {
-        if config.schedule != Schedule::Constant {
-            let lr = config.schedule.lr(lr0, epoch - 1);
-            optimizer.set_learning_rate(lr);
-            history.lr.push(lr);
-        } else if plateau.is_some() {
-            history.lr.push(optimizer.learning_rate());
+    // The helpers live for the whole `fit`: each waits for its part of a
+    // batch, runs it against the model (read-shared with the calling
+    // thread's part), and hands its gradient back; between batches the
+    // calling thread alone holds the model to update it (the lock is never
+    // contended: the phases follow each other by the channels).
+    let shared = RwLock::new(model);
+    let trained = std::thread::scope(|s| -> Result<(), TrainError> {
+        let (done_tx, done) = mpsc::channel::<Done<T, M>>();
+        let mut jobs = Vec::new();
+        for w in 0..workers - 1 {
+            let (job_tx, job_rx) = mpsc::channel::<Job<M>>();
+            let (done_tx, shared, step) = (done_tx.clone(), &shared, &step);
+            let (cap, seed) = (bs.div_ceil(workers), dropout_seed(w as u64 + 2));
+            s.spawn(move || helper(w, shared, step, job_rx, done_tx, cap, seed));
+            jobs.push(job_tx);
         }
-        if verbose {
-            let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
-        }
-        for (i, o) in order.iter_mut().enumerate() {
-            *o = i;
-        }
-        if config.shuffle {
-            shuffle(&mut order, &mut rng);
-        }
-        let start = Instant::now();
-        let mut last_draw: Option<Instant> = None;
-        let (mut loss_sum, mut seen) = (0.0f64, 0usize);
-        epoch_stats.fill(0.0);
-        for (b, batch) in order.chunks(bs).enumerate() {
-            let step =
-                |grads: &mut M, memory: &mut Memory<T, M>, stats: &mut [f64], idx: &[usize]| {
-                    let xs: Vec<&M::Input> = idx.iter().map(|&i| &train_x[i]).collect();
-                    let ys: Vec<&Y> = idx.iter().map(|&i| &train_y[i]).collect();
-                    let weights: Option<Vec<f64>> =
-                        train_w.map(|w| idx.iter().map(|&i| w[i]).collect());
-                    let mut outs = vec![M::Output::zeros(); idx.len()];
-                    let work = Workspace {
-                        tapes: &mut memory.tapes,
-                        scratch: &mut memory.scratch,
-                        outs: &mut outs,
-                        mode: config.mode,
-                        rng: &mut memory.rng,
-                    };
-                    let batch = LayerBatch {
-                        xs: &xs,
-                        ys: &ys,
-                        weights: weights.as_deref(),
-                    };
-                    accumulate_layers(&*model, grads, work, loss, metric, batch, stats)
-                };
-            M::zero_grads(&mut grads);
-            batch_stats.fill(0.0);
-            let result = if pool.is_empty() || batch.len() < 2 {
-                step(&mut grads, &mut memory, &mut batch_stats, batch)
-            } else {
-                let chunk = batch.len().div_ceil(pool.len());
-                let results: Vec<Result<BatchSums<T>, TrainError>> = std::thread::scope(|s| {
-                    let handles: Vec<_> = pool
-                        .iter_mut()
-                        .zip(batch.chunks(chunk))
-                        .map(|((g, t, st), idx)| {
-                            s.spawn(move || {
-                                M::zero_grads(g);
-                                st.fill(0.0);
-                                step(g, t, st, idx)
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join()
-                                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
-                        })
-                        .collect()
-                });
-                // Sum the workers' gradients in worker order: a fixed order,
-                // so every run gives the same bits.
-                let mut sums = BatchSums::default();
-                let mut err = None;
-                for ((g, _, st), r) in pool.iter().zip(results) {
-                    match r {
-                        Ok(s) => {
+        drop(done_tx);
+        for epoch in 1..=config.epochs {
+            if config.schedule != Schedule::Constant {
+                let lr = config.schedule.lr(lr0, epoch - 1);
+                optimizer.set_learning_rate(lr);
+                history.lr.push(lr);
+            } else if plateau.is_some() {
+                history.lr.push(optimizer.learning_rate());
+            }
+            if verbose {
+                let _ = writeln!(out, "Epoch {epoch}/{}", config.epochs);
+            }
+            for (i, o) in order.iter_mut().enumerate() {
+                *o = i;
+            }
+            if config.shuffle {
+                shuffle(&mut order, &mut rng);
+            }
+            let start = Instant::now();
+            let mut last_draw: Option<Instant> = None;
+            let (mut loss_sum, mut seen) = (0.0f64, 0usize);
+            epoch_stats.fill(0.0);
+            for (b, batch) in order.chunks(bs).enumerate() {
+                // Worker 0 (this thread) takes the first part of the batch,
+                // helper w the part w + 1 (the parts of `chunks`, so a batch
+                // splits as it always did).
+                let chunk = batch.len().div_ceil(workers);
+                let mut parts = batch.chunks(chunk);
+                let own = parts.next().unwrap_or(&[]);
+                let mut asked = 0;
+                if batch.len() >= 2 {
+                    for ((job, slot), idx) in jobs.iter().zip(lent.iter_mut()).zip(parts) {
+                        if let Some((grads, stats)) = slot.take() {
+                            let job = job.send(Job {
+                                idx: idx.to_vec(),
+                                grads,
+                                stats,
+                            });
+                            asked += usize::from(job.is_ok());
+                        }
+                    }
+                }
+                let own = if asked == 0 { batch } else { own };
+                let result = step(
+                    &read(&shared),
+                    &mut grads,
+                    &mut memory,
+                    &mut batch_stats,
+                    own,
+                );
+                // The helpers' results, added in worker order (a fixed order:
+                // every run with these threads gives the same bits).
+                let mut results: Vec<Option<Done<T, M>>> = (1..workers).map(|_| None).collect();
+                for _ in 0..asked {
+                    match done.recv() {
+                        Ok(d) => {
+                            let w = d.worker;
+                            if let Some(r) = results.get_mut(w) {
+                                *r = Some(d);
+                            }
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let mut result = result;
+                for (slot, d) in lent.iter_mut().zip(results) {
+                    let Some(d) = d else { continue };
+                    result = match (result, d.result) {
+                        (Ok(mut sums), Ok(s)) => {
                             sums.add(&s);
-                            for (a, v) in batch_stats.iter_mut().zip(st) {
+                            for (a, v) in batch_stats.iter_mut().zip(&d.stats) {
                                 *a += v;
                             }
-                            for i in 0..M::TENSORS {
-                                for (a, &v) in grads.tensor_mut(i).iter_mut().zip(g.tensor(i)) {
-                                    *a += v;
-                                }
-                            }
+                            Ok(sums)
                         }
-                        Err(e) => {
-                            err.get_or_insert(e);
+                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                    };
+                    *slot = Some((d.grads, d.stats));
+                }
+                if lent.iter().take(asked).any(Option::is_none) {
+                    result = Err(TrainError::Config("a training thread panicked"));
+                }
+                let mut guard = write(&shared);
+                let model: &mut M = &mut guard;
+                // The helpers' gradients are added into this thread's in the
+                // pass that takes the mean.
+                let parts: Vec<&M> = lent
+                    .iter()
+                    .take(asked)
+                    .flatten()
+                    .map(|(g, _)| &**g)
+                    .collect();
+                let applied = result.and_then(|sums| {
+                    apply_mean_parts(
+                        model,
+                        &mut grads,
+                        &parts,
+                        optimizer,
+                        &sums,
+                        config.clip,
+                        frozen.as_deref(),
+                    )
+                    .map(|mean| (mean, sums))
+                });
+                let (mean, sums) = match applied {
+                    Ok(v) => {
+                        // The step succeeded: BatchNorm's running statistics
+                        // move towards the batch's (one thread, see `workers`).
+                        if let Some(tape) = memory.tapes.first() {
+                            model.update_running_stats(tape);
                         }
+                        v
                     }
-                }
-                match err {
-                    Some(e) => Err(e),
-                    None => Ok(sums),
-                }
-            };
-            let applied = result.and_then(|sums| {
-                apply_mean_frozen(
-                    model,
-                    &mut grads,
-                    optimizer,
-                    &sums,
-                    config.clip,
-                    frozen.as_deref(),
-                )
-                .map(|mean| (mean, sums))
-            });
-            let (mean, sums) = match applied {
-                Ok(v) => {
-                    // The step succeeded: BatchNorm's running statistics
-                    // move towards the batch's (one thread, see `workers`).
-                    if let Some(tape) = memory.tapes.first() {
-                        model.update_running_stats(tape);
+                    Err(e) => {
+                        if live {
+                            let _ = writeln!(out);
+                        }
+                        return Err(match e {
+                            TrainError::NonFinite { what, .. } => TrainError::NonFinite {
+                                what,
+                                at: Some((epoch, b + 1)),
+                            },
+                            e => e,
+                        });
                     }
-                    v
+                };
+                loss_sum += mean.to_f64() * sums.n as f64;
+                for (a, v) in epoch_stats.iter_mut().zip(&batch_stats) {
+                    *a += v;
                 }
-                Err(e) => {
-                    if live {
-                        let _ = writeln!(out);
-                    }
-                    return Err(match e {
-                        TrainError::NonFinite { what, .. } => TrainError::NonFinite {
-                            what,
-                            at: Some((epoch, b + 1)),
-                        },
-                        e => e,
-                    });
+                seen += sums.n;
+                let done = b + 1;
+                if live
+                    && done < steps
+                    && last_draw.is_none_or(|t| t.elapsed() >= Duration::from_millis(50))
+                {
+                    last_draw = Some(Instant::now());
+                    let elapsed = start.elapsed().as_secs_f64();
+                    let eta = elapsed / done as f64 * (steps - done) as f64;
+                    let _ = write!(out, "\r{} - ETA: {}", bar(done, steps), Eta(eta));
+                    let _ = write_values(
+                        out,
+                        "",
+                        loss_sum / seen as f64,
+                        A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen))),
+                    );
+                    let _ = out.flush();
                 }
-            };
-            loss_sum += mean.to_f64() * sums.n as f64;
-            for (a, v) in epoch_stats.iter_mut().zip(&batch_stats) {
-                *a += v;
             }
-            seen += sums.n;
-            let done = b + 1;
-            if live
-                && done < steps
-                && last_draw.is_none_or(|t| t.elapsed() >= Duration::from_millis(50))
-            {
-                last_draw = Some(Instant::now());
-                let elapsed = start.elapsed().as_secs_f64();
-                let eta = elapsed / done as f64 * (steps - done) as f64;
-                let _ = write!(out, "\r{} - ETA: {}", bar(done, steps), Eta(eta));
-                let _ = write_values(
-                    out,
-                    "",
-                    loss_sum / seen as f64,
-                    A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen))),
-                );
+            let mut guard = write(&shared);
+            let model: &mut M = &mut guard;
+            let elapsed = start.elapsed().as_secs_f64();
+            let epoch_loss = loss_sum / seen as f64;
+            let epoch_metric = A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen)));
+            history.loss.push(epoch_loss);
+            if let Some((_, v)) = epoch_metric {
+                history.metric.push(v);
+            }
+            let val_eval = match val {
+                Some((vx, vy, vw)) => Some(evaluate_with(&*model, loss, metric, vx, vy, vw)?),
+                None => None,
+            };
+            if let Some(e) = val_eval {
+                history.val_loss.push(e.loss);
+                if let Some((_, v)) = e.metric {
+                    history.val_metric.push(v);
+                }
+            }
+            if verbose {
+                if live {
+                    // Clear the live line (it may be longer than the final one).
+                    let _ = write!(out, "\r\x1b[2K");
+                }
+                if config.verbose == 1 {
+                    let _ = write!(out, "{} - ", bar(steps, steps));
+                } else {
+                    let _ = write!(out, "{steps}/{steps} - ");
+                }
+                let _ = write!(out, "{:.0}s {}", elapsed, PerStep(elapsed / steps as f64));
+                let _ = write_values(out, "", epoch_loss, epoch_metric);
+                if let Some(e) = val_eval {
+                    let _ = write_values(out, "val_", e.loss, e.metric);
+                }
+                let _ = writeln!(out);
                 let _ = out.flush();
             }
-        }
-        let elapsed = start.elapsed().as_secs_f64();
-        let epoch_loss = loss_sum / seen as f64;
-        let epoch_metric = A::NAME.map(|m| (m, metric.finish(&epoch_stats, seen)));
-        history.loss.push(epoch_loss);
-        if let Some((_, v)) = epoch_metric {
-            history.metric.push(v);
-        }
-        let val_eval = match val {
-            Some((vx, vy, vw)) => Some(evaluate_with(&*model, loss, metric, vx, vy, vw)?),
-            None => None,
-        };
-        if let Some(e) = val_eval {
-            history.val_loss.push(e.loss);
-            if let Some((_, v)) = e.metric {
-                history.val_metric.push(v);
-            }
-        }
-        if verbose {
-            if live {
-                // Clear the live line (it may be longer than the final one).
-                let _ = write!(out, "\r\x1b[2K");
-            }
-            if config.verbose == 1 {
-                let _ = write!(out, "{} - ", bar(steps, steps));
-            } else {
-                let _ = write!(out, "{steps}/{steps} - ");
-            }
-            let _ = write!(out, "{:.0}s {}", elapsed, PerStep(elapsed / steps as f64));
-            let _ = write_values(out, "", epoch_loss, epoch_metric);
-            if let Some(e) = val_eval {
-                let _ = write_values(out, "val_", e.loss, e.metric);
-            }
-            let _ = writeln!(out);
-            let _ = out.flush();
-        }
-        let epoch_metric = epoch_metric.map(|(_, v)| v);
-        if let (Some(p), Some(state)) = (config.reduce_lr_on_plateau, plateau.as_mut()) {
-            if let Some(current) = p.monitor.value(epoch_loss, epoch_metric, val_eval) {
-                let lr = optimizer.learning_rate();
-                let next = state.step(current, lr);
-                if next != lr {
-                    optimizer.set_learning_rate(next);
-                    if verbose {
-                        let _ = writeln!(
+            let epoch_metric = epoch_metric.map(|(_, v)| v);
+            if let (Some(p), Some(state)) = (config.reduce_lr_on_plateau, plateau.as_mut()) {
+                if let Some(current) = p.monitor.value(epoch_loss, epoch_metric, val_eval) {
+                    let lr = optimizer.learning_rate();
+                    let next = state.step(current, lr);
+                    if next != lr {
+                        optimizer.set_learning_rate(next);
+                        if verbose {
+                            let _ = writeln!(
                             out,
                             "Epoch {epoch}: ReduceLROnPlateau reducing learning rate to {next}."
                         );
-                    }
-                }
-            }
-        }
-        if let Some(c) = config.checkpoint {
-            let save = if c.save_best_only {
-                match c.monitor.value(epoch_loss, epoch_metric, val_eval) {
-                    Some(current) => {
-                        let better = checkpoint_best.is_nan()
-                            || if c.monitor.maximise::<T, Y, A>() {
-                                current > checkpoint_best
-                            } else {
-                                current < checkpoint_best
-                            };
-                        if better {
-                            checkpoint_best = current;
                         }
-                        better && current.is_finite()
                     }
-                    None => false,
-                }
-            } else {
-                true
-            };
-            if save {
-                let file = Checkpoint::file_name(c.path, epoch);
-                if let Err(e) = model.save(&file) {
-                    if verbose {
-                        let _ = writeln!(out, "Epoch {epoch}: checkpoint not written: {e}");
-                    }
-                    return Err(TrainError::Checkpoint { epoch });
-                }
-                history.saved.push(epoch);
-                if verbose {
-                    let _ = writeln!(out, "Epoch {epoch}: saving model to {file}");
                 }
             }
-        }
-        if let Some(es) = config.early_stopping {
-            let e = epoch - 1; // Keras counts epochs from 0 here
-            let current = es.monitor.value(epoch_loss, epoch_metric, val_eval);
-            if let (Some(current), true) = (current, e >= es.start_from_epoch) {
-                if es.restore_best_weights && best_weights.is_none() {
-                    best_weights = Some(copy_of(model));
-                }
-                wait += 1;
-                let improved = if best.is_nan() {
-                    true
-                } else if es.monitor.maximise::<T, Y, A>() {
-                    current - es.min_delta > best
+            if let Some(c) = config.checkpoint {
+                let save = if c.save_best_only {
+                    match c.monitor.value(epoch_loss, epoch_metric, val_eval) {
+                        Some(current) => {
+                            let better = checkpoint_best.is_nan()
+                                || if c.monitor.maximise::<T, Y, A>() {
+                                    current > checkpoint_best
+                                } else {
+                                    current < checkpoint_best
+                                };
+                            if better {
+                                checkpoint_best = current;
+                            }
+                            better && current.is_finite()
+                        }
+                        None => false,
+                    }
                 } else {
-                    current + es.min_delta < best
+                    true
                 };
-                if improved {
-                    best = current;
-                    history.best_epoch = Some(epoch);
-                    if let Some(b) = best_weights.as_deref_mut() {
-                        copy_into(b, model);
+                if save {
+                    let file = Checkpoint::file_name(c.path, epoch);
+                    if let Err(e) = model.save(&file) {
+                        if verbose {
+                            let _ = writeln!(out, "Epoch {epoch}: checkpoint not written: {e}");
+                        }
+                        return Err(TrainError::Checkpoint { epoch });
                     }
-                    wait = 0;
-                } else if wait >= es.patience && e > 0 {
-                    history.stopped_epoch = Some(epoch);
+                    history.saved.push(epoch);
                     if verbose {
-                        let _ = writeln!(out, "Epoch {epoch}: early stopping");
+                        let _ = writeln!(out, "Epoch {epoch}: saving model to {file}");
                     }
-                    break;
+                }
+            }
+            if let Some(es) = config.early_stopping {
+                let e = epoch - 1; // Keras counts epochs from 0 here
+                let current = es.monitor.value(epoch_loss, epoch_metric, val_eval);
+                if let (Some(current), true) = (current, e >= es.start_from_epoch) {
+                    if es.restore_best_weights && best_weights.is_none() {
+                        best_weights = Some(copy_of(model));
+                    }
+                    wait += 1;
+                    let improved = if best.is_nan() {
+                        true
+                    } else if es.monitor.maximise::<T, Y, A>() {
+                        current - es.min_delta > best
+                    } else {
+                        current + es.min_delta < best
+                    };
+                    if improved {
+                        best = current;
+                        history.best_epoch = Some(epoch);
+                        if let Some(b) = best_weights.as_deref_mut() {
+                            copy_into(b, model);
+                        }
+                        wait = 0;
+                    } else if wait >= es.patience && e > 0 {
+                        history.stopped_epoch = Some(epoch);
+                        if verbose {
+                            let _ = writeln!(out, "Epoch {epoch}: early stopping");
+                        }
+                        break;
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    });
+    let model = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    trained?;
     if let Some(b) = best_weights {
         if verbose {
             if let Some(e) = history.best_epoch {
@@ -1165,8 +1217,79 @@ fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
 type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
 /// The training part and the validation part (if any).
 type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
-/// One training thread's gradient, tapes and metric sums.
-type Worker<T, M> = (Box<M>, Memory<T, M>, Vec<f64>);
+/// A helper's gradient and metric sums, while the calling thread holds them.
+type Lent<M> = (Box<M>, Vec<f64>);
+
+/// A helper's part of a batch: the indices of its samples, and the
+/// gradient and metric sums to add them into (zeroed by the helper).
+struct Job<M> {
+    idx: Vec<usize>,
+    grads: Box<M>,
+    stats: Vec<f64>,
+}
+
+/// A helper's finished part: its sums, and its buffers given back.
+struct Done<T, M> {
+    worker: usize,
+    result: Result<BatchSums<T>, TrainError>,
+    grads: Box<M>,
+    stats: Vec<f64>,
+}
+
+/// The model, read-shared while a batch runs.
+fn read<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockReadGuard<'l, &'m mut M> {
+    l.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The model, held by the calling thread alone between batches.
+fn write<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockWriteGuard<'l, &'m mut M> {
+    l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Helper `worker` of `fit`: runs `step` on each job's samples until the
+/// calling thread drops its end of `jobs`. A panic in a step is reported as
+/// an error, so the calling thread never waits for a result that will not
+/// come.
+fn helper<T, M, F>(
+    worker: usize,
+    shared: &RwLock<&mut M>,
+    step: &F,
+    jobs: mpsc::Receiver<Job<M>>,
+    done: mpsc::Sender<Done<T, M>>,
+    cap: usize,
+    seed: u64,
+) where
+    T: Float,
+    M: Train<T>,
+    F: Fn(&M, &mut M, &mut Memory<T, M>, &mut [f64], &[usize]) -> Result<BatchSums<T>, TrainError>,
+{
+    let mut memory = Memory::<T, M>::new(cap, seed);
+    while let Ok(mut job) = jobs.recv() {
+        let result = {
+            let model = read(shared);
+            let run = || {
+                step(
+                    &model,
+                    &mut job.grads,
+                    &mut memory,
+                    &mut job.stats,
+                    &job.idx,
+                )
+            };
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
+        };
+        let back = Done {
+            worker,
+            result,
+            grads: job.grads,
+            stats: job.stats,
+        };
+        if done.send(back).is_err() {
+            break;
+        }
+    }
+}
 
 /// The tapes and scratch tapes of a layer-major batch and Dropout's
 /// generator (one per thread).
@@ -1270,7 +1393,8 @@ impl fmt::Display for PerStep {
 }
 
 /// The mean loss and metric of `model` on `x`, `y` (Keras'
-/// `Model.evaluate`), with the model's plain forward.
+/// `Model.evaluate`), with the eval forward of [`predict`] (layer-major in
+/// chunks where that pays).
 ///
 /// Errors: `x` and `y` differ in length, no samples, a loss that does not
 /// fit the model ([`check_fit`]), a target that
@@ -1339,12 +1463,15 @@ where
 {
     check_lengths(x.len(), y.len())?;
     check_fit::<T, M, L, Y>(loss)?;
-    let (l, stats) = evaluate_part(model, loss, metric, x, y, weights, 0)?;
+    let chunk = EvalForward::<T, M>::chunk(x.len());
+    let (l, stats) = evaluate_part(model, loss, metric, x, y, weights, 0, chunk)?;
     Ok(evaluation(metric, l, &stats, x.len()))
 }
 
 /// The weighted loss sum and the metric's statistics over `x[..]`, `y[..]`,
-/// the samples `first..` of the whole set (for error indices and weights).
+/// the samples `first..` of the whole set (for error indices and weights),
+/// the forward in chunks of `chunk` ([`EvalForward`]).
+#[allow(clippy::too_many_arguments)]
 fn evaluate_part<T, M, L, A, Y>(
     model: &M,
     loss: &L,
@@ -1353,6 +1480,7 @@ fn evaluate_part<T, M, L, A, Y>(
     y: &[Y],
     weights: Option<&[f64]>,
     first: usize,
+    chunk: usize,
 ) -> Result<(f64, Vec<f64>), TrainError>
 where
     T: Float,
@@ -1366,13 +1494,10 @@ where
     } else {
         Vec::new()
     };
-    for (i, (x, y)) in x.iter().zip(y).enumerate() {
+    let mut eval = EvalForward::<T, M>::new(chunk);
+    for (i, y) in y.iter().enumerate().take(x.len()) {
         let index = first + i;
-        check_input(x, index)?;
-        let out = model.forward(x);
-        if !out.as_flat().iter().all(|v| v.is_finite()) {
-            return Err(TrainError::NonFiniteOutput { index });
-        }
+        let out = eval.output(model, x, i, first)?;
         let (v, _) = loss.loss(out.as_flat(), M::OUTPUT_ACTIVATION, y, None)?;
         if !v.is_finite() {
             return Err(TrainError::NonFinite {
@@ -1404,16 +1529,20 @@ fn evaluation<T: Float, Y, A: Metric<T, Y> + ?Sized>(
 }
 
 /// The contiguous parts of `0..n` that `threads` threads take, in order:
-/// at most `threads` of them, none empty, their lengths differing by at
-/// most one.
-fn parts(n: usize, threads: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
-    let k = threads.clamp(1, n.max(1));
-    (0..k).map(move |t| (t * n / k)..((t + 1) * n / k))
+/// at most `threads` of them, each of whole chunks of `chunk` samples (the
+/// last chunk may be short), none empty, their numbers of chunks differing
+/// by at most one.
+fn parts(n: usize, chunk: usize, threads: usize) -> impl Iterator<Item = core::ops::Range<usize>> {
+    let chunk = chunk.max(1);
+    let chunks = n.div_ceil(chunk);
+    let k = threads.clamp(1, chunks.max(1));
+    let at = move |t: usize| (t * chunks / k * chunk).min(n);
+    (0..k).map(move |t| at(t)..at(t + 1))
 }
 
 /// [`evaluate`] on `threads` threads: the samples are split into
-/// `threads` contiguous parts, each evaluated on its own thread with the
-/// plain forward (the model is shared, read-only), and the parts' loss
+/// `threads` contiguous parts of whole chunks, each evaluated on its own
+/// thread as [`evaluate`] does (the model is shared, read-only), and the parts' loss
 /// sums and metric statistics are added in order. With one thread it is
 /// [`evaluate`]; with more, the loss may differ from it in the last bits
 /// (the sum is grouped differently), the metric not at all (its
@@ -1443,10 +1572,11 @@ where
     check_lengths(x.len(), y.len())?;
     check_fit::<T, M, L, Y>(loss)?;
     let results: Vec<Result<(f64, Vec<f64>), TrainError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts(x.len(), threads)
+        let chunk = EvalForward::<T, M>::chunk(x.len());
+        let handles: Vec<_> = parts(x.len(), chunk, threads)
             .map(|r| {
                 let (xs, ys) = (&x[r.clone()], &y[r.clone()]);
-                s.spawn(move || evaluate_part(model, loss, metric, xs, ys, None, r.start))
+                s.spawn(move || evaluate_part(model, loss, metric, xs, ys, None, r.start, chunk))
             })
             .collect();
         handles
@@ -1532,44 +1662,191 @@ where
 
 /// The model's output for every input (Keras' `Model.predict`).
 ///
+/// The inputs run in chunks of up to 32 through the layer-major eval
+/// forward ([`Train::forward_train_layers`] in [`Mode::EVAL`]: each layer
+/// over the whole chunk, `Dense` as a matrix–matrix product over it) when
+/// the model's `Dense` layers hold at least half its parameters and it has
+/// no BatchNorm; otherwise one [`Model::forward`] per sample. The outputs
+/// are `forward`'s: bit for bit on the baseline copy, and within 1e-5 ·
+/// max(1, the largest |output|) in `f32` (1e-12 in `f64`) on the AVX2
+/// copy of the run-time dispatch, whose batched `Dense` fuses
+/// multiply-adds (`tests/batched_predict.rs`).
+///
 /// Errors: a non-finite input ([`TrainError::NonFiniteInput`]) or output
 /// ([`TrainError::NonFiniteOutput`]), with the input's index in `x`.
 ///
 /// ```ignore
 /// let probabilities: Vec<SVector<f32, 1>> = predict(&model, &x_test)?;
 /// ```
-pub fn predict<T: Float, M: Model<T>>(
+pub fn predict<T: Float, M: Train<T>>(
     model: &M,
     x: &[M::Input],
 ) -> Result<Vec<M::Output>, TrainError> {
-    predict_part(model, x, 0)
+    predict_part(model, x, 0, EvalForward::<T, M>::chunk(x.len()))
 }
 
 /// [`predict`] of `x[..]`, the inputs `first..` of the whole set (for the
 /// errors' indices).
-fn predict_part<T: Float, M: Model<T>>(
+fn predict_part<T: Float, M: Train<T>>(
     model: &M,
     x: &[M::Input],
     first: usize,
+    chunk: usize,
 ) -> Result<Vec<M::Output>, TrainError> {
-    x.iter()
-        .enumerate()
-        .map(|(i, x)| {
-            let index = first + i;
-            check_input(x, index)?;
-            let out = model.forward(x);
-            if out.as_flat().iter().all(|v| v.is_finite()) {
-                Ok(out)
-            } else {
-                Err(TrainError::NonFiniteOutput { index })
-            }
-        })
+    let mut eval = EvalForward::<T, M>::new(chunk);
+    (0..x.len())
+        .map(|i| eval.output(model, x, i, first))
         .collect()
 }
 
+/// The most tape bytes a chunk of [`EvalForward`] keeps (a chunk of a
+/// small model's tapes stays in a core's L2 cache; a model whose tapes
+/// would leave fewer than [`MIN_CHUNK`] samples per chunk runs
+/// sample by sample).
+const CHUNK_TAPE_BYTES: usize = 1 << 20;
+/// The most samples of one chunk (the layer-major forward batches `Dense`
+/// over [`crate::train::CHUNK`] samples at a time; more only costs
+/// memory).
+const MAX_CHUNK: usize = 32;
+/// The fewest samples per chunk worth a layer-major forward.
+const MIN_CHUNK: usize = 4;
+
+/// The eval forward of `predict` and `evaluate`: chunks of samples run
+/// layer-major ([`Train::forward_train_layers`] in [`Mode::EVAL`], each
+/// layer over the whole chunk, `Dense` as a matrix–matrix product over
+/// it), or one [`Model::forward`] per sample for a model whose tapes are
+/// too large to batch. Outputs are asked for in order; each chunk is run
+/// when its first output is asked for, up to (not including) its first
+/// non-finite input, so errors come in sample order as a forward per
+/// sample gives them.
+struct EvalForward<T: Float, M: Train<T>> {
+    chunk: usize,
+    tapes: Vec<M::Tape>,
+    outs: Vec<M::Output>,
+    /// The first sample of the chunk in `outs`, and how many are there.
+    start: usize,
+    ready: usize,
+    rng: Rng,
+}
+
+impl<T: Float, M: Train<T>> EvalForward<T, M> {
+    /// The samples per chunk for a set of `n` (1: a forward per sample).
+    /// The parts of [`predict_parallel`] and [`evaluate_parallel`] are
+    /// whole chunks of it, so every sample runs in the same chunk as in
+    /// [`predict`] (the batched kernels' last bits can depend on the
+    /// chunk).
+    ///
+    /// A model with BatchNorm (or anything else that depends on the batch
+    /// in training, [`Train::BATCH_DEPENDENT`]) runs sample by sample: its
+    /// eval forward folds each BatchNorm into one multiply-add per value,
+    /// the layer-major forward normalises in steps, and `predict` stays
+    /// `forward` bit for bit.
+    ///
+    /// Only a model whose `Dense` layers hold at least half its parameters
+    /// runs layer-major: a per-sample forward reads every `Dense` weight
+    /// once per sample, the layer-major one once per chunk; the other
+    /// layers gain nothing from the chunk and pay for recording their tape
+    /// (W2, an LSTM with a `Dense(1)` head, measured 13% slower
+    /// layer-major; W1, whose `Dense(64)` holds 98% of the weights, 15%
+    /// faster).
+    fn chunk(n: usize) -> usize {
+        let dense: usize = M::LAYERS
+            .iter()
+            .filter(|l| l.kind == "Dense")
+            .map(|l| l.params)
+            .sum();
+        let pays = 2 * dense >= M::PARAMS && dense > 0;
+        let chunk = (CHUNK_TAPE_BYTES / M::TAPE_BYTES.max(1)).min(MAX_CHUNK);
+        if pays && !M::BATCH_DEPENDENT && chunk >= MIN_CHUNK && n >= MIN_CHUNK {
+            chunk.min(n)
+        } else {
+            1
+        }
+    }
+
+    /// The forward in chunks of `chunk` samples.
+    fn new(chunk: usize) -> Self {
+        let (tapes, outs) = if chunk > 1 {
+            (
+                (0..chunk).map(|_| M::new_tape()).collect(),
+                vec![M::Output::zeros(); chunk],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        EvalForward {
+            chunk,
+            tapes,
+            outs,
+            start: 0,
+            ready: 0,
+            rng: Rng::new(0),
+        }
+    }
+
+    /// The eval output of `x[i]` (asked for with `i` = 0, 1, 2, … in
+    /// turn), `x` being the inputs `first..` of the whole set (for the
+    /// errors' indices).
+    fn output(
+        &mut self,
+        model: &M,
+        x: &[M::Input],
+        i: usize,
+        first: usize,
+    ) -> Result<M::Output, TrainError> {
+        let index = first + i;
+        let bad_output = TrainError::NonFiniteOutput { index };
+        let finite = |out: &M::Output| out.as_flat().iter().all(|v| v.is_finite());
+        if self.chunk == 1 {
+            let Some(x) = x.get(i) else {
+                return Err(TrainError::Empty);
+            };
+            check_input(x, index)?;
+            let out = model.forward(x);
+            return if finite(&out) {
+                Ok(out)
+            } else {
+                Err(bad_output)
+            };
+        }
+        if i >= self.start + self.ready {
+            self.start = i;
+            let end = x.len().min(i + self.chunk);
+            // The chunk stops before its first non-finite input, whose
+            // error comes when its output is asked for.
+            let good = x[i..end]
+                .iter()
+                .position(|x| !x.as_flat().iter().all(|v| v.is_finite()))
+                .unwrap_or(end - i);
+            if good == 0 {
+                let Some(x) = x.get(i) else {
+                    return Err(TrainError::Empty);
+                };
+                check_input(x, index)?;
+            }
+            let refs: Vec<&M::Input> = x[i..i + good].iter().collect();
+            model.forward_train_layers(
+                &refs,
+                &mut self.tapes[..good],
+                &mut self.outs[..good],
+                Mode::EVAL,
+                &mut self.rng,
+            )?;
+            self.ready = good;
+        }
+        let out = self.outs[i - self.start];
+        if finite(&out) {
+            Ok(out)
+        } else {
+            Err(bad_output)
+        }
+    }
+}
+
 /// [`predict`] on `threads` threads: the inputs are split into `threads`
-/// contiguous parts, each run on its own thread with the plain forward
-/// (the model is shared, read-only). The outputs are those of [`predict`],
+/// contiguous parts of whole chunks, each run on its own thread as
+/// [`predict`] runs it (the model is shared, read-only), every sample in
+/// the chunk it has in [`predict`]. The outputs are those of [`predict`],
 /// in the same order and bit for bit; the first error in input order is
 /// returned.
 ///
@@ -1581,7 +1858,7 @@ pub fn predict_parallel<T, M>(
 ) -> Result<Vec<M::Output>, TrainError>
 where
     T: Float,
-    M: Model<T> + Sync,
+    M: Train<T> + Sync,
     M::Input: Sync,
     M::Output: Send,
 {
@@ -1589,10 +1866,11 @@ where
         return Err(TrainError::Config("threads must be at least 1"));
     }
     let results: Vec<Result<Vec<M::Output>, TrainError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = parts(x.len(), threads)
+        let chunk = EvalForward::<T, M>::chunk(x.len());
+        let handles: Vec<_> = parts(x.len(), chunk, threads)
             .map(|r| {
                 let xs = &x[r.clone()];
-                s.spawn(move || predict_part(model, xs, r.start))
+                s.spawn(move || predict_part(model, xs, r.start, chunk))
             })
             .collect();
         handles

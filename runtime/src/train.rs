@@ -696,6 +696,30 @@ where
     M: Train<T>,
     O: Optimizer<T, M> + ?Sized,
 {
+    apply_mean_parts(model, grads, &[], optimizer, sums, clip, frozen)
+}
+
+/// [`apply_mean_frozen`] of the sum of `grads` and `parts` (the gradient
+/// sums of the other parts of the batch, `sums` counting all): each value
+/// becomes `(grads + parts[0] + parts[1] + …) / n` in one pass, added in
+/// that order (the bits of adding the parts in first and then calling
+/// [`apply_mean_frozen`]): what `fit` runs after the threads that split a
+/// batch have each summed their part. On an error `model` and `optimizer`
+/// are unchanged (`grads` may hold partial sums).
+pub fn apply_mean_parts<T, M, O>(
+    model: &mut M,
+    grads: &mut M,
+    parts: &[&M],
+    optimizer: &mut O,
+    sums: &BatchSums<T>,
+    clip: Clip,
+    frozen: Option<&[bool]>,
+) -> Result<T, TrainError>
+where
+    T: Float,
+    M: Train<T>,
+    O: Optimizer<T, M> + ?Sized,
+{
     clip.validate()?;
     if let Some(mask) = frozen {
         for (i, _) in mask.iter().enumerate().filter(|(_, &f)| f) {
@@ -716,14 +740,24 @@ where
             at: None,
         });
     }
-    let mut finite = true;
+    // `g · 0` is 0 for a finite `g` and NaN for ±∞ or NaN, so the sum of
+    // them is 0 exactly when every value is finite: a branch-free check
+    // that vectorises (the AVX2 copy where the CPU has it; the values are
+    // those of the portable loop, bit for bit: no multiply-add to fuse).
+    let mut zero = T::zero();
     for i in 0..M::TENSORS {
-        for g in grads.tensor_mut(i) {
-            *g *= inv;
-            finite &= g.is_finite();
+        let g = grads.tensor_mut(i);
+        if frozen.is_some_and(|mask| mask.get(i).copied().unwrap_or(false)) {
+            // Zeroed above, and the other parts' values do not count.
+            continue;
         }
+        zero += crate::kernels::dispatch::fast(
+            #[inline(always)]
+            || sum_scale_and_check(g, parts, i, inv),
+        )
+        .unwrap_or_else(|| sum_scale_and_check(g, parts, i, inv));
     }
-    if !finite {
+    if zero != T::zero() {
         return Err(TrainError::NonFinite {
             what: "gradient",
             at: None,
@@ -737,6 +771,46 @@ where
         }
     }
     Ok(mean)
+}
+
+/// Tensor `i` of `grads`, `g`, plus tensor `i` of every part (in order),
+/// times `inv`, block by block (each block still in the L1 cache when it is
+/// scaled); returns the sum of the values times 0, as [`scale_and_check`].
+#[inline(always)]
+fn sum_scale_and_check<T: Float, M: Model<T>>(g: &mut [T], parts: &[&M], i: usize, inv: T) -> T {
+    const BLOCK: usize = 1024;
+    let mut zero = T::zero();
+    for (b, block) in g.chunks_mut(BLOCK).enumerate() {
+        for part in parts {
+            let values = part.tensor(i).get(b * BLOCK..).unwrap_or(&[]);
+            for (a, &v) in block.iter_mut().zip(values) {
+                *a += v;
+            }
+        }
+        zero += scale_and_check(block, inv);
+    }
+    zero
+}
+
+/// `g *= inv` for every value, returning the sum of `g · 0` (0 exactly
+/// when every scaled value is finite).
+#[inline(always)]
+fn scale_and_check<T: Float>(g: &mut [T], inv: T) -> T {
+    // Eight independent sums (one add chain would bound the loop by the
+    // add's latency; their order does not matter: each is 0 or NaN).
+    let mut zero = [T::zero(); 8];
+    let mut chunks = g.chunks_exact_mut(8);
+    for c in &mut chunks {
+        for (g, z) in c.iter_mut().zip(&mut zero) {
+            *g *= inv;
+            *z += *g * T::zero();
+        }
+    }
+    for (g, z) in chunks.into_remainder().iter_mut().zip(&mut zero) {
+        *g *= inv;
+        *z += *g * T::zero();
+    }
+    zero.iter().fold(T::zero(), |a, &z| a + z)
 }
 
 /// One optimisation step on the batch `xs`, `ys` with caller-owned
