@@ -715,7 +715,8 @@ mod host {
                 return r;
             }
             let width = (r.max as f64 - r.min as f64) / BINS as f64;
-            let tail = (1.0 - p / 100.0) * total as f64;
+            // The central p percent: (100 − p) / 2 percent in each tail.
+            let tail = (1.0 - p / 100.0) / 2.0 * total as f64;
             // The lower end: the first bin whose cumulative count passes
             // the lower tail; the upper end: the last whose count from the
             // top passes the upper tail.
@@ -849,8 +850,11 @@ mod tests {
 
     /// A hand-worked Dense of one output: w = [0.5, −1.27], b = 0.1,
     /// s_in = 0.02, s_out = 0.1: s_w = 1.27/127 = 0.01, q = [50, −127],
-    /// bias = round(0.1 / 0.0002) = 500, real multiplier 0.002 =
-    /// 0.512 · 2⁻⁸ → round(0.512 · 2³¹) = 1099511628, shift −8.
+    /// bias = round(0.1 / 0.0002) = 500, real multiplier ≈ 0.002 =
+    /// 0.512 · 2⁻⁸, shift −8. In the scales' f32 values the product is
+    /// 0.0019999998807907 = 0.51199996948 · 2⁻⁸ (s_in = 0.0199999996,
+    /// s_out = 0.1000000015, s_w = 0.01 in f32), so the significand is
+    /// round(0.51199996948 · 2³¹) = 1099511562, not 0.512's 1099511628.
     #[test]
     fn a_hand_worked_dense() {
         let w = [[0.5f32, -1.27]];
@@ -871,7 +875,7 @@ mod tests {
         assert!((real - 0.002).abs() < 1e-9);
         assert_eq!(q.shift, [-8]);
         assert_eq!(q.multiplier, [quantize_multiplier(real).0]);
-        assert!((q.multiplier[0] - 1_099_511_628).abs() <= 1);
+        assert_eq!(q.multiplier, [1_099_511_562]);
         assert_eq!((q.activation_min, q.activation_max), (-128, 127));
     }
 
