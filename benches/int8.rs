@@ -1,9 +1,11 @@
 //! The int8 forward (`#[int8]`, TFLite Micro's arithmetic) beside the f32
 //! forward of the same MLPerf Tiny model, batch 1, in one binary: KWS, AD
-//! and IC. The f32 models are tests/mlperf/<m>.rs with their authors'
-//! converted weights (tests/fixtures/mlperf/), the int8 ones the same DSL
-//! with the quantized file (tests/fixtures/int8/, softmax split off as in
-//! tests/int8_model.rs). Inputs: the golden ones (tests/fixtures/int8/
+//! and IC. KWS and IC come from tests/mlperf/<m>_int8.rs (the DSL files
+//! tests/int8_model.rs and the boards use; the f32 model is the same DSL,
+//! the softmax a layer of its own), AD from tests/mlperf/ad.rs plus its
+//! `#[int8]` model below; the f32 models run their authors' converted
+//! weights (tests/fixtures/mlperf/), the int8 ones the quantized file
+//! (tests/fixtures/int8/). Inputs: the golden ones (tests/fixtures/int8/
 //! <m>_io.safetensors; the f32 model gets it dequantized). Setup checks the
 //! int8 output against TFLite Micro's before timing.
 //!
@@ -18,29 +20,11 @@ use staticnet::{model, Model, Tensor, Weights, Zeroable};
 use std::hint::black_box;
 use std::time::Duration;
 
-include!("../tests/mlperf/kws.rs");
+// KWS and IC: the int8 DSL files (their float forms are the same models,
+// the softmax a layer of its own); AD from its float file below.
+include!("../tests/mlperf/kws_int8.rs");
 include!("../tests/mlperf/ad.rs");
-include!("../tests/mlperf/ic.rs");
-
-model! {
-    #[int8 = "tests/fixtures/int8/kws.safetensors"]
-    pub struct Kws {
-        input: [1, 49, 10],
-        conv2d: Conv2d(64, kernel = (10, 4), stride = (2, 2), padding = same, activation = relu),
-        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_1: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_2: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_3: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = relu),
-        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = relu),
-        average_pooling2d: AvgPool2d((25, 5), stride = (25, 5)),
-        flatten: Flatten,
-        dense: Dense(12),
-        softmax: Softmax,
-    }
-}
+include!("../tests/mlperf/ic_int8.rs");
 
 model! {
     #[int8 = "tests/fixtures/int8/ad.safetensors"]
@@ -74,43 +58,6 @@ model! {
         batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
         activation_8: Relu,
         dense_9: Dense(640, activation = linear),
-    }
-}
-
-model! {
-    #[int8 = "tests/fixtures/int8/ic.safetensors"]
-    pub struct Ic {
-        input: [3, 32, 32],
-        conv2d: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation: Relu,
-        conv2d_1: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_1: Relu,
-        conv2d_2: Conv2d(16, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
-        add: Add(activation, batch_normalization_2),
-        activation_2: Relu,
-        conv2d_3: Conv2d(32, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_3: Relu,
-        conv2d_4: Conv2d(32, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        conv2d_5: Conv2d(32, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_2),
-        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_4),
-        add_1: Add(conv2d_5, batch_normalization_4),
-        activation_4: Relu,
-        conv2d_6: Conv2d(64, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_5: Relu,
-        conv2d_7: Conv2d(64, kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        conv2d_8: Conv2d(64, kernel = (1, 1), stride = (2, 2), padding = same, activation = linear)(activation_4),
-        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01)(conv2d_7),
-        add_2: Add(conv2d_8, batch_normalization_6),
-        activation_6: Relu,
-        average_pooling2d: AvgPool2d((8, 8), stride = (8, 8)),
-        flatten: Flatten,
-        dense: Dense(10),
-        softmax: Softmax,
     }
 }
 
@@ -183,9 +130,9 @@ impl<const C: usize, const H: usize, const W: usize> FlatMut for [[[i8; W]; H]; 
 }
 
 fn int8(c: &mut Criterion<ThreadCpuTime>) {
-    pair!(c, "kws", KwsDsCnn<f32>, KwsInt8, [[[0i8; 10]; 49]; 1]);
+    pair!(c, "kws", KwsDsCnn<f32>, KwsDsCnnInt8, [[[0i8; 10]; 49]; 1]);
     pair!(c, "ad", AnomalyAutoencoder<f32>, AdInt8, [0i8; 640]);
-    pair!(c, "ic", ResNet8<f32>, IcInt8, [[[0i8; 32]; 32]; 3]);
+    pair!(c, "ic", ResNet8<f32>, ResNet8Int8, [[[0i8; 32]; 32]; 3]);
 }
 
 fn config() -> Criterion<ThreadCpuTime> {
