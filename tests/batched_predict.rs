@@ -165,3 +165,36 @@ fn a_wrong_bound_is_caught() {
     let scale = f.iter().fold(0.0f32, |a, v| a.max(v.abs()));
     assert!((p[3][0] - f[0]).abs() / scale > 1e-5);
 }
+
+/// `model!` marks which models `predict` batches: those whose batched
+/// `Dense` layers hold at least half the parameters (Cnn: 2,435 of 2,515;
+/// Mlp: all), not the LSTM whose `Dense(1)` head holds 11 of 651, nor a
+/// model with BatchNorm.
+#[test]
+fn which_models_batch() {
+    model! {
+        struct WithBn {
+            input: [12],
+            fc1: Dense(40, activation = relu),
+            bn1: BatchNorm,
+            out: Dense(2),
+        }
+    }
+    model! {
+        /// Dense without a bias has no batched form: 451 of 931 parameters
+        /// are in batched layers, just under half.
+        struct HalfBatched {
+            input: [12],
+            fc1: Dense(40, bias = false),
+            out: Dense(11),
+        }
+    }
+    let batched = [
+        <Cnn<f32> as Train<f32>>::BATCHED_EVAL,
+        <Mlp<f32> as Train<f32>>::BATCHED_EVAL,
+        <Rnn<f32> as Train<f32>>::BATCHED_EVAL,
+        <WithBn<f32> as Train<f32>>::BATCHED_EVAL,
+        <HalfBatched<f32> as Train<f32>>::BATCHED_EVAL,
+    ];
+    assert_eq!(batched, [true, true, false, false, false]);
+}

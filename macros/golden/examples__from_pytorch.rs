@@ -1254,6 +1254,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for BarsCnn<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],

@@ -673,6 +673,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseDefault<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -1500,6 +1501,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseLinear<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -2548,6 +2550,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseRelu<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -3596,6 +3599,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSigmoid<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -4644,6 +4648,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseTanh<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -5692,6 +5697,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseSoftmax<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -6977,6 +6983,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseChain<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -24876,6 +24883,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenImage<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -25967,6 +25975,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for FlattenSequence<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -33824,6 +33833,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for DenseThenSoftmax<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],
@@ -49973,6 +49983,7 @@ impl<T: ::staticnet::Float> ::staticnet::Train<T> for SeedCnn<T> {
             self.__backward_batch::<K, false>(tapes, dys, grads);
         }
     }
+    const BATCHED_EVAL: bool = true;
     fn forward_train_layers(
         &self,
         xs: &[&Self::Input],

@@ -1742,22 +1742,11 @@ impl<T: Float, M: Train<T>> EvalForward<T, M> {
     /// the layer-major forward normalises in steps, and `predict` stays
     /// `forward` bit for bit.
     ///
-    /// Only a model whose `Dense` layers hold at least half its parameters
-    /// runs layer-major: a per-sample forward reads every `Dense` weight
-    /// once per sample, the layer-major one once per chunk; the other
-    /// layers gain nothing from the chunk and pay for recording their tape
-    /// (W2, an LSTM with a `Dense(1)` head, measured 13% slower
-    /// layer-major; W1, whose `Dense(64)` holds 98% of the weights, 15%
-    /// faster).
+    /// Only a model `model!` marks [`Train::BATCHED_EVAL`] runs
+    /// layer-major (its `Dense` layers hold at least half its parameters).
     fn chunk(n: usize) -> usize {
-        let dense: usize = M::LAYERS
-            .iter()
-            .filter(|l| l.kind == "Dense")
-            .map(|l| l.params)
-            .sum();
-        let pays = 2 * dense >= M::PARAMS && dense > 0;
         let chunk = (CHUNK_TAPE_BYTES / M::TAPE_BYTES.max(1)).min(MAX_CHUNK);
-        if pays && !M::BATCH_DEPENDENT && chunk >= MIN_CHUNK && n >= MIN_CHUNK {
+        if M::BATCHED_EVAL && !M::BATCH_DEPENDENT && chunk >= MIN_CHUNK && n >= MIN_CHUNK {
             chunk.min(n)
         } else {
             1

@@ -646,6 +646,17 @@ pub trait Train<T: Float>: Model<T> {
     /// split (`fit` runs it on one thread).
     const BATCH_DEPENDENT: bool = false;
 
+    /// Whether [`predict`](crate::fit::predict) and
+    /// [`evaluate`](crate::fit::evaluate) run this model layer-major in
+    /// chunks of samples ([`Train::forward_train_layers`] in
+    /// [`Mode::EVAL`](crate::Mode::EVAL)) rather than one
+    /// [`Model::forward`] per sample. `model!` sets it where the layers
+    /// with a matrix–matrix form over the batch (`Dense`) hold at least
+    /// half the parameters and no layer depends on the batch: those read
+    /// their weights once per chunk instead of once per sample, while
+    /// every other layer gains nothing and pays for recording its tape.
+    const BATCHED_EVAL: bool = false;
+
     /// The layer-major training forward of a batch of `n = xs.len() >= 1`
     /// samples: each layer runs over all `n` samples before the next, so
     /// `BatchNorm` sees the batch's statistics, and `Dense` layers run `K`
