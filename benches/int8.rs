@@ -20,46 +20,11 @@ use staticnet::{model, Model, Tensor, Weights, Zeroable};
 use std::hint::black_box;
 use std::time::Duration;
 
-// KWS and IC: the int8 DSL files (their float forms are the same models,
-// the softmax a layer of its own); AD from its float file below.
+// The int8 DSL files (their float forms are the same models, the softmax a
+// layer of its own).
 include!("../tests/mlperf/kws_int8.rs");
-include!("../tests/mlperf/ad.rs");
+include!("../tests/mlperf/ad_int8.rs");
 include!("../tests/mlperf/ic_int8.rs");
-
-model! {
-    #[int8 = "tests/fixtures/int8/ad.safetensors"]
-    pub struct Ad {
-        input: [640],
-        dense: Dense(128, activation = linear),
-        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation: Relu,
-        dense_1: Dense(128, activation = linear),
-        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_1: Relu,
-        dense_2: Dense(128, activation = linear),
-        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_2: Relu,
-        dense_3: Dense(128, activation = linear),
-        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_3: Relu,
-        dense_4: Dense(8, activation = linear),
-        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_4: Relu,
-        dense_5: Dense(128, activation = linear),
-        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_5: Relu,
-        dense_6: Dense(128, activation = linear),
-        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_6: Relu,
-        dense_7: Dense(128, activation = linear),
-        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_7: Relu,
-        dense_8: Dense(128, activation = linear),
-        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_8: Relu,
-        dense_9: Dense(640, activation = linear),
-    }
-}
 
 /// A fixture's tensor `name` as raw bytes.
 fn tensor(bytes: &[u8], name: &str) -> Vec<u8> {
@@ -131,7 +96,13 @@ impl<const C: usize, const H: usize, const W: usize> FlatMut for [[[i8; W]; H]; 
 
 fn int8(c: &mut Criterion<ThreadCpuTime>) {
     pair!(c, "kws", KwsDsCnn<f32>, KwsDsCnnInt8, [[[0i8; 10]; 49]; 1]);
-    pair!(c, "ad", AnomalyAutoencoder<f32>, AdInt8, [0i8; 640]);
+    pair!(
+        c,
+        "ad",
+        AnomalyAutoencoder<f32>,
+        AnomalyAutoencoderInt8,
+        [0i8; 640]
+    );
     pair!(c, "ic", ResNet8<f32>, ResNet8Int8, [[[0i8; 32]; 32]; 3]);
 }
 

@@ -9,7 +9,8 @@
 //! the parameters are read and checked by the macro at compile time from
 //! tests/fixtures/int8/<model>.safetensors (tools/tflite_to_safetensors.py).
 //!
-//! Each DSL below is tests/mlperf/<m>.rs's float one plus the `#[int8]`
+//! Each DSL (tests/mlperf/<m>_int8.rs, included below) is
+//! tests/mlperf/<m>.rs's float one plus the `#[int8]`
 //! attribute, with one change where TFLite's graph differs: the classifiers'
 //! `dense: Dense(n, activation = softmax)` is written `dense: Dense(n)`,
 //! `softmax: Softmax` (TFLite's int8 softmax is an operator of its own with
@@ -22,139 +23,13 @@ use safetensors::{Dtype, SafeTensors};
 use staticnet::model;
 use staticnet::quant::Interpreter;
 
-// AD: tests/mlperf/ad.rs's DSL with `#[int8]`.
-model! {
-    #[int8 = "tests/fixtures/int8/ad.safetensors"]
-    pub struct AnomalyAutoencoder {
-        input: [640],
-        dense: Dense(128, activation = linear),
-        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation: Relu,
-        dense_1: Dense(128, activation = linear),
-        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_1: Relu,
-        dense_2: Dense(128, activation = linear),
-        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_2: Relu,
-        dense_3: Dense(128, activation = linear),
-        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_3: Relu,
-        dense_4: Dense(8, activation = linear),
-        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_4: Relu,
-        dense_5: Dense(128, activation = linear),
-        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_5: Relu,
-        dense_6: Dense(128, activation = linear),
-        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_6: Relu,
-        dense_7: Dense(128, activation = linear),
-        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_7: Relu,
-        dense_8: Dense(128, activation = linear),
-        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_8: Relu,
-        dense_9: Dense(640, activation = linear),
-    }
-}
-
-// KWS and IC: in their own files, which the Cortex-M binary
-// (tests/thumb/src/int8.rs) includes too.
+// The four models in their own files (tests/mlperf/<m>_int8.rs), which the
+// Cortex-M binary (tests/thumb/src/int8.rs: KWS, IC) and benches/int8.rs
+// include too.
+include!("mlperf/ad_int8.rs");
 include!("mlperf/kws_int8.rs");
 include!("mlperf/ic_int8.rs");
-
-// VWW: tests/mlperf/vww.rs's DSL with `#[int8]`, softmax split off.
-model! {
-    #[int8 = "tests/fixtures/int8/vww.safetensors"]
-    pub struct MobileNetVww {
-        input: [3, 96, 96],
-        conv2d: Conv2d(8, kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation: Relu,
-        depthwise_conv2d: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_1: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_1: Relu,
-        conv2d_1: Conv2d(16, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_2: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_2: Relu,
-        depthwise_conv2d_1: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_3: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_3: Relu,
-        conv2d_2: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_4: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_4: Relu,
-        depthwise_conv2d_2: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_5: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_5: Relu,
-        conv2d_3: Conv2d(32, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_6: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_6: Relu,
-        depthwise_conv2d_3: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_7: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_7: Relu,
-        conv2d_4: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_8: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_8: Relu,
-        depthwise_conv2d_4: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_9: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_9: Relu,
-        conv2d_5: Conv2d(64, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_10: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_10: Relu,
-        depthwise_conv2d_5: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_11: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_11: Relu,
-        conv2d_6: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_12: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_12: Relu,
-        depthwise_conv2d_6: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_13: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_13: Relu,
-        conv2d_7: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_14: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_14: Relu,
-        depthwise_conv2d_7: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_15: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_15: Relu,
-        conv2d_8: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_16: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_16: Relu,
-        depthwise_conv2d_8: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_17: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_17: Relu,
-        conv2d_9: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_18: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_18: Relu,
-        depthwise_conv2d_9: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_19: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_19: Relu,
-        conv2d_10: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_20: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_20: Relu,
-        depthwise_conv2d_10: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_21: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_21: Relu,
-        conv2d_11: Conv2d(128, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_22: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_22: Relu,
-        depthwise_conv2d_11: DepthwiseConv2d(kernel = (3, 3), stride = (2, 2), padding = same, activation = linear),
-        batch_normalization_23: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_23: Relu,
-        conv2d_12: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_24: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_24: Relu,
-        depthwise_conv2d_12: DepthwiseConv2d(kernel = (3, 3), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_25: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_25: Relu,
-        conv2d_13: Conv2d(256, kernel = (1, 1), stride = (1, 1), padding = same, activation = linear),
-        batch_normalization_26: BatchNorm(eps = 0.001, momentum = 0.01),
-        activation_26: Relu,
-        average_pooling2d: AvgPool2d((3, 3), stride = (3, 3)),
-        flatten: Flatten,
-        dense: Dense(2),
-        softmax: Softmax,
-    }
-}
+include!("mlperf/vww_int8.rs");
 
 /// A safetensors file read into memory.
 struct File {
@@ -403,38 +278,27 @@ fn vww_int8_model_matches_tflite_bit_for_bit() {
     bit_exact::<MobileNetVwwInt8>("vww", Interpreter::Lite);
 }
 
-/// The lines of `path` from its first `model!` on (comments, attributes
-/// and blank lines dropped, each trimmed); with `one`, only that model's.
-fn dsl_lines(path: &str, one: bool) -> Vec<String> {
+/// The lines of the first `model!` in `path` (comments, attributes and
+/// blank lines dropped, each trimmed).
+fn dsl_lines(path: &str) -> Vec<String> {
     let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
     let body = &text[text.find("model! {").expect("a model!")..];
     body.lines()
         .map(|l| l.split("//").next().unwrap_or("").trim().to_string())
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .take_while(|l| !one || l != "}")
+        .take_while(|l| l != "}")
         .collect()
 }
 
-/// This file's models are tests/mlperf/<m>.rs's float DSL, but for the
-/// one difference TFLite's graph has: a classifier's fused softmax is its
-/// own layer.
+/// tests/mlperf/<m>_int8.rs' models are tests/mlperf/<m>.rs's float DSL,
+/// but for the one difference TFLite's graph has: a classifier's fused
+/// softmax is its own layer.
 #[test]
 fn dsl_is_the_float_one() {
-    let this = dsl_lines("tests/int8_model.rs", false);
-    let mut at_this = 0;
     for m in ["ad", "kws", "ic", "vww"] {
-        // KWS and IC are `include!`d from their own files.
-        let (own, mut at_own);
-        let (ours, at) = match m {
-            "kws" | "ic" => {
-                own = dsl_lines(&format!("tests/mlperf/{m}_int8.rs"), true);
-                at_own = 0;
-                (&own, &mut at_own)
-            }
-            _ => (&this, &mut at_this),
-        };
-        let float = dsl_lines(&format!("tests/mlperf/{m}.rs"), true);
+        let ours = dsl_lines(&format!("tests/mlperf/{m}_int8.rs"));
+        let float = dsl_lines(&format!("tests/mlperf/{m}.rs"));
         let mut want = Vec::new();
         for l in float {
             match l.strip_suffix(", activation = softmax),") {
@@ -445,13 +309,7 @@ fn dsl_is_the_float_one() {
                 None => want.push(l),
             }
         }
-        let start = ours[*at..]
-            .iter()
-            .position(|l| l == &want[0])
-            .map(|p| p + *at)
-            .unwrap_or_else(|| panic!("{m}: `{}` not found", want[0]));
-        assert_eq!(ours[start..start + want.len()], want[..], "{m}");
-        *at = start + want.len();
+        assert_eq!(ours, want, "{m}");
     }
 }
 
