@@ -22,9 +22,9 @@
 //! cargo bench --bench fit_threads
 //! ```
 
-use cpu_time::ThreadTime;
+use cpu_time::{ProcessTime, ThreadTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use staticnet::fit::{fit, shuffle, FitConfig};
+use staticnet::fit::{fit, probe, shuffle, FitConfig};
 use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
 use staticnet::metrics::NoMetric;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
@@ -201,6 +201,60 @@ where
     );
 }
 
+/// The median of `v` in microseconds.
+fn median_us(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v.get(v.len() / 2)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+}
+
+/// The hand-off between `fit`'s calling thread and its helper on two
+/// threads, batch by batch (wall-clock stamps from `fit::probe`), and the
+/// process CPU time against the wall time of the whole call.
+fn hand_off<M, L>(name: &str, loss: &L, x: &[M::Input], y: &[Target])
+where
+    M: Train<f32> + Zeroable + Send + Sync,
+    M::Tape: Send,
+    M::Input: Sync,
+    L: Loss<f32, Target> + Sync,
+{
+    let mut m: Box<M> = M::boxed_init(1);
+    let mut opt: Box<Adam<M>> = Adam::boxed(AdamConfig::default());
+    let run = |m: &mut M, opt: &mut Adam<M>| {
+        let cfg = FitConfig {
+            epochs: 4,
+            ..config(2)
+        };
+        fit(m, opt, loss, &NoMetric, x, y, &cfg).expect("fit");
+    };
+    run(&mut *m, &mut *opt);
+    probe::start();
+    let (wall, cpu) = (Instant::now(), ProcessTime::now());
+    run(&mut *m, &mut *opt);
+    let (wall, cpu) = (wall.elapsed(), cpu.elapsed());
+    let log = probe::take();
+    let d = |f: &dyn Fn(&probe::Batch) -> Duration| median_us(log.iter().map(f).collect());
+    let next = |f: &dyn Fn(&probe::Batch, &probe::Batch) -> Duration| {
+        median_us(log.windows(2).map(|w| f(&w[0], &w[1])).collect())
+    };
+    println!(
+        "{name} hand-off on 2 threads, medians over {} batches: job sent -> helper starts {:.1} us; \
+         helper done -> caller sees it {:.1} us (caller idle {:.1} us); parts: caller {:.1}, \
+         helper {:.1} us; helper idle between batches {:.1} us; sum+update {:.1} us; \
+         batch {:.1} us; process CPU / wall {:.2}",
+        log.len(),
+        d(&|b| b.started.saturating_duration_since(b.sent)),
+        d(&|b| b.seen.saturating_duration_since(b.finished.max(b.own_done))),
+        d(&|b| b.seen.saturating_duration_since(b.own_done)),
+        d(&|b| b.own_done.saturating_duration_since(b.sent)),
+        d(&|b| b.finished.saturating_duration_since(b.started)),
+        next(&|a, b| b.started.saturating_duration_since(a.finished)),
+        d(&|b| b.applied.saturating_duration_since(b.seen)),
+        next(&|a, b| b.sent.saturating_duration_since(a.sent)),
+        cpu.as_secs_f64() / wall.as_secs_f64(),
+    );
+}
+
 /// The fit rows (1 and 2 threads) and the `step_layers` row of one network.
 fn rows<M, L>(c: &mut Criterion, name: &str, loss: &L, x: &[M::Input], y: &[Target])
 where
@@ -276,6 +330,8 @@ fn bench(c: &mut Criterion) {
     if !std::env::args().any(|a| a == "--list") {
         amdahl::<Cnn<f32>, _>("w1", &BinaryCrossEntropy, &x1, &y1);
         amdahl::<LstmNet<f32>, _>("w2", &MeanSquaredError, &x2, &y2);
+        hand_off::<Cnn<f32>, _>("w1", &BinaryCrossEntropy, &x1, &y1);
+        hand_off::<LstmNet<f32>, _>("w2", &MeanSquaredError, &x2, &y2);
     }
     rows::<Cnn<f32>, _>(c, "w1", &BinaryCrossEntropy, &x1, &y1);
     rows::<LstmNet<f32>, _>(c, "w2", &MeanSquaredError, &x2, &y2);

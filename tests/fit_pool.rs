@@ -3,7 +3,9 @@
 //! thread count gives the one-thread result up to the regrouping of the
 //! gradient sums (within 1e-12 in f64 after several epochs), with sample
 //! weights, a last short batch, a stateful metric and validation; a batch
-//! smaller than the thread count still trains.
+//! smaller than the thread count still trains; a panic or a non-finite
+//! gradient in either thread's part stops `fit` with the last good
+//! weights, without a deadlock.
 
 use staticnet::fit::{fit, FitConfig, History, Validation};
 use staticnet::loss::MeanSquaredError;
@@ -131,4 +133,91 @@ fn a_dense_network_on_threads() {
 #[test]
 fn a_recurrent_network_on_threads() {
     same_and_close::<Rnn<f64>>("rnn");
+}
+
+/// Mean squared error that panics on a target of 99 and gives a NaN
+/// gradient (with a finite loss) on a target of 77: a failure inside one
+/// thread's part of a batch.
+struct Trap;
+
+impl staticnet::loss::Loss<f64, Vector<f64, 1>> for Trap {
+    fn loss(
+        &self,
+        out: &[f64],
+        act: staticnet::OutputActivation,
+        y: &Vector<f64, 1>,
+        grad: Option<&mut [f64]>,
+    ) -> Result<(f64, staticnet::loss::Wrt), staticnet::TrainError> {
+        assert!(y[0] != 99.0, "the trap's target");
+        let nan = y[0] == 77.0;
+        let mut grad = grad;
+        let r = MeanSquaredError.loss(out, act, y, grad.as_deref_mut());
+        if let (true, Some(g)) = (nan, grad) {
+            g[0] = f64::NAN;
+        }
+        r
+    }
+}
+
+/// Two threads, batches of 4 in order (the calling thread takes samples 0
+/// and 1 of each batch, the helper 2 and 3): the weights after `n` samples.
+fn two_threads(
+    x: &[<Mlp<f64> as Model<f64>>::Input],
+    y: &[Vector<f64, 1>],
+) -> (Box<Mlp<f64>>, Result<History, staticnet::TrainError>) {
+    let mut m: Box<Mlp<f64>> = Mlp::boxed_init(5);
+    let mut adam: Box<Adam<Mlp<f64>>> = Adam::boxed(AdamConfig::default());
+    let config = FitConfig {
+        epochs: 1,
+        batch_size: 4,
+        shuffle: false,
+        threads: 2,
+        verbose: 0,
+        ..Default::default()
+    };
+    let h = fit(&mut *m, &mut *adam, &Trap, &NoMetric, x, y, &config);
+    (m, h)
+}
+
+#[test]
+fn a_helper_that_panics_stops_fit_with_the_last_good_weights() {
+    let (x, mut y, _) = data::<<Mlp<f64> as Model<f64>>::Input>(12);
+    // The first batch alone: the weights the failing run must keep.
+    let (good, h) = two_threads(&x[..4], &y[..4]);
+    h.expect("one good batch");
+    // Sample 6: the helper's part of the second batch.
+    y[6] = Vector::<f64, 1>::new(99.0);
+    let (m, h) = two_threads(&x, &y);
+    assert_eq!(
+        h.unwrap_err(),
+        staticnet::TrainError::Config("a training thread panicked")
+    );
+    assert_eq!(params(&*m), params(&*good));
+}
+
+#[test]
+fn a_non_finite_gradient_in_the_helpers_part_stops_fit_with_the_last_good_weights() {
+    let (x, mut y, _) = data::<<Mlp<f64> as Model<f64>>::Input>(12);
+    let (good, h) = two_threads(&x[..4], &y[..4]);
+    h.expect("one good batch");
+    y[7] = Vector::<f64, 1>::new(77.0);
+    let (m, h) = two_threads(&x, &y);
+    assert_eq!(
+        h.unwrap_err(),
+        staticnet::TrainError::NonFinite {
+            what: "gradient",
+            at: Some((1, 2))
+        }
+    );
+    assert_eq!(params(&*m), params(&*good));
+}
+
+#[test]
+fn a_panic_in_the_calling_threads_part_ends_fit_without_a_deadlock() {
+    let (x, mut y, _) = data::<<Mlp<f64> as Model<f64>>::Input>(12);
+    // Sample 4: the calling thread's part of the second batch. The panic
+    // leaves `fit` (the helper is told to stop, and is joined).
+    y[4] = Vector::<f64, 1>::new(99.0);
+    let run = std::panic::catch_unwind(|| two_threads(&x, &y));
+    assert!(run.is_err());
 }

@@ -34,7 +34,10 @@ use crate::train::{
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant};
 
 /// Where `fit` takes its validation data from.
@@ -822,38 +825,50 @@ where
     let dropout_seed = |worker: u64| config.seed ^ 0xD50F_0A7E_5EED_0000 ^ worker;
     // The calling thread is worker 0: a whole batch on one thread, or the
     // first part of a split one (generator 1 then, as worker 0 always had).
-    let mut memory = Memory::<T, M>::new(bs, dropout_seed(u64::from(workers > 1)));
-    // Helper `w`'s gradient and metric sums, lent to it with each job and
-    // given back with its result (moved, never copied); its tapes stay on
-    // its thread for the whole `fit`.
-    let mut lent: Vec<Option<Lent<M>>> = (1..workers)
-        .map(|_| Some((M::boxed_zeroed(), vec![0.0; stats_len])))
+    let mut memory = Memory::<T, M, Y>::new(bs, dropout_seed(u64::from(workers > 1)));
+    // Helper `w`'s gradient, metric sums and sample indices, lent to it
+    // with each job and given back with its result (moved, never copied);
+    // its tapes stay on its thread for the whole `fit`.
+    let mut lent: Vec<Option<Job<M>>> = (1..workers)
+        .map(|_| {
+            Some(Job {
+                idx: Vec::with_capacity(bs),
+                grads: M::boxed_zeroed(),
+                stats: vec![0.0; stats_len],
+            })
+        })
         .collect();
     let mode = config.mode;
     // One worker's part of a batch: its samples' gradients added into
-    // `grads` (zeroed first), their metric sums into `stats`.
-    let step =
-        |model: &M, grads: &mut M, memory: &mut Memory<T, M>, stats: &mut [f64], idx: &[usize]| {
-            M::zero_grads(grads);
-            stats.fill(0.0);
-            let xs: Vec<&M::Input> = idx.iter().map(|&i| &train_x[i]).collect();
-            let ys: Vec<&Y> = idx.iter().map(|&i| &train_y[i]).collect();
-            let weights: Option<Vec<f64>> = train_w.map(|w| idx.iter().map(|&i| w[i]).collect());
-            let mut outs = vec![M::Output::zeros(); idx.len()];
-            let work = Workspace {
-                tapes: &mut memory.tapes,
-                scratch: &mut memory.scratch,
-                outs: &mut outs,
-                mode,
-                rng: &mut memory.rng,
-            };
-            let batch = LayerBatch {
-                xs: &xs,
-                ys: &ys,
-                weights: weights.as_deref(),
-            };
-            accumulate_layers(model, grads, work, loss, metric, batch, stats)
+    // `grads` (zeroed first), their metric sums into `stats`. Nothing is
+    // allocated: the batch's references, weights and outputs are in
+    // `memory`'s vectors, made for a whole batch.
+    let step = step_fn::<T, M, Y, _>(|model, grads, memory, stats, idx| {
+        M::zero_grads(grads);
+        stats.fill(0.0);
+        memory.xs.clear();
+        memory.xs.extend(idx.iter().map(|&i| &train_x[i]));
+        memory.ys.clear();
+        memory.ys.extend(idx.iter().map(|&i| &train_y[i]));
+        memory.weights.clear();
+        if let Some(w) = train_w {
+            memory.weights.extend(idx.iter().map(|&i| w[i]));
+        }
+        memory.outs.resize(idx.len(), M::Output::zeros());
+        let work = Workspace {
+            tapes: &mut memory.tapes,
+            scratch: &mut memory.scratch,
+            outs: &mut memory.outs,
+            mode,
+            rng: &mut memory.rng,
         };
+        let batch = LayerBatch {
+            xs: &memory.xs,
+            ys: &memory.ys,
+            weights: train_w.map(|_| &memory.weights[..]),
+        };
+        accumulate_layers(model, grads, work, loss, metric, batch, stats)
+    });
     let mut batch_stats = vec![0.0f64; stats_len];
     let mut epoch_stats = vec![0.0f64; stats_len];
     let mut rng = Rng::new(config.seed);
@@ -879,19 +894,23 @@ where
     // batch, runs it against the model (read-shared with the calling
     // thread's part), and hands its gradient back; between batches the
     // calling thread alone holds the model to update it (the lock is never
-    // contended: the phases follow each other by the channels).
+    // contended: the phases follow each other by the mailboxes).
     let shared = RwLock::new(model);
+    // One mailbox each way per helper; `busy` says the calling thread is
+    // running batches (so a helper waiting for its next part spins rather
+    // than sleeps: see `Mailbox::take`).
+    let job_boxes: Vec<Mailbox<Job<M>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let done_boxes: Vec<Mailbox<Done<T, M>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let busy = AtomicBool::new(false);
     let trained = std::thread::scope(|s| -> Result<(), TrainError> {
-        let (done_tx, done) = mpsc::channel::<Done<T, M>>();
-        let mut jobs = Vec::new();
-        for w in 0..workers - 1 {
-            let (job_tx, job_rx) = mpsc::channel::<Job<M>>();
-            let (done_tx, shared, step) = (done_tx.clone(), &shared, &step);
+        // Closes the job mailboxes however this closure ends (an error
+        // returns early), so every helper stops and the scope can join it.
+        let _close = CloseOnDrop(&job_boxes);
+        for (w, (jobs, done)) in job_boxes.iter().zip(&done_boxes).enumerate() {
+            let (shared, step, busy) = (&shared, &step, &busy);
             let (cap, seed) = (bs.div_ceil(workers), dropout_seed(w as u64 + 2));
-            s.spawn(move || helper(w, shared, step, job_rx, done_tx, cap, seed));
-            jobs.push(job_tx);
+            s.spawn(move || helper(shared, step, jobs, done, busy, cap, seed));
         }
-        drop(done_tx);
         for epoch in 1..=config.epochs {
             if config.schedule != Schedule::Constant {
                 let lr = config.schedule.lr(lr0, epoch - 1);
@@ -910,6 +929,7 @@ where
                 shuffle(&mut order, &mut rng);
             }
             let start = Instant::now();
+            busy.store(true, Ordering::Relaxed);
             let mut last_draw: Option<Instant> = None;
             let (mut loss_sum, mut seen) = (0.0f64, 0usize);
             epoch_stats.fill(0.0);
@@ -921,15 +941,17 @@ where
                 let mut parts = batch.chunks(chunk);
                 let own = parts.next().unwrap_or(&[]);
                 let mut asked = 0;
+                let mut lost = false;
+                let sent = Instant::now();
                 if batch.len() >= 2 {
-                    for ((job, slot), idx) in jobs.iter().zip(lent.iter_mut()).zip(parts) {
-                        if let Some((grads, stats)) = slot.take() {
-                            let job = job.send(Job {
-                                idx: idx.to_vec(),
-                                grads,
-                                stats,
-                            });
-                            asked += usize::from(job.is_ok());
+                    for ((jobs, slot), idx) in job_boxes.iter().zip(lent.iter_mut()).zip(parts) {
+                        if let Some(mut job) = slot.take() {
+                            job.idx.clear();
+                            job.idx.extend_from_slice(idx);
+                            // A closed mailbox: the helper has ended (a
+                            // panic outside its step).
+                            lost |= !jobs.put(job);
+                            asked += 1;
                         }
                     }
                 }
@@ -941,35 +963,32 @@ where
                     &mut batch_stats,
                     own,
                 );
+                let own_done = Instant::now();
                 // The helpers' results, added in worker order (a fixed order:
                 // every run with these threads gives the same bits).
-                let mut results: Vec<Option<Done<T, M>>> = (1..workers).map(|_| None).collect();
-                for _ in 0..asked {
-                    match done.recv() {
-                        Ok(d) => {
-                            let w = d.worker;
-                            if let Some(r) = results.get_mut(w) {
-                                *r = Some(d);
+                let mut result = result;
+                let mut helper_times = None;
+                if !lost {
+                    for (slot, done) in lent.iter_mut().zip(&done_boxes).take(asked) {
+                        // The helper is working on it: spin while waiting.
+                        let Some(d) = done.take(&|| true) else {
+                            break;
+                        };
+                        helper_times.get_or_insert((d.started, d.finished));
+                        result = match (result, d.result) {
+                            (Ok(mut sums), Ok(s)) => {
+                                sums.add(&s);
+                                for (a, v) in batch_stats.iter_mut().zip(&d.job.stats) {
+                                    *a += v;
+                                }
+                                Ok(sums)
                             }
-                        }
-                        Err(_) => break,
+                            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                        };
+                        *slot = Some(d.job);
                     }
                 }
-                let mut result = result;
-                for (slot, d) in lent.iter_mut().zip(results) {
-                    let Some(d) = d else { continue };
-                    result = match (result, d.result) {
-                        (Ok(mut sums), Ok(s)) => {
-                            sums.add(&s);
-                            for (a, v) in batch_stats.iter_mut().zip(&d.stats) {
-                                *a += v;
-                            }
-                            Ok(sums)
-                        }
-                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-                    };
-                    *slot = Some((d.grads, d.stats));
-                }
+                let all_seen = Instant::now();
                 if lent.iter().take(asked).any(Option::is_none) {
                     result = Err(TrainError::Config("a training thread panicked"));
                 }
@@ -981,7 +1000,7 @@ where
                     .iter()
                     .take(asked)
                     .flatten()
-                    .map(|(g, _)| &**g)
+                    .map(|job| &*job.grads)
                     .collect();
                 let applied = result.and_then(|sums| {
                     apply_mean_parts(
@@ -995,6 +1014,16 @@ where
                     )
                     .map(|mean| (mean, sums))
                 });
+                if let Some((started, finished)) = helper_times {
+                    probe::record(probe::Batch {
+                        sent,
+                        started,
+                        finished,
+                        own_done,
+                        seen: all_seen,
+                        applied: Instant::now(),
+                    });
+                }
                 let (mean, sums) = match applied {
                     Ok(v) => {
                         // The step succeeded: BatchNorm's running statistics
@@ -1040,6 +1069,7 @@ where
                     let _ = out.flush();
                 }
             }
+            busy.store(false, Ordering::Relaxed);
             let mut guard = write(&shared);
             let model: &mut M = &mut guard;
             let elapsed = start.elapsed().as_secs_f64();
@@ -1217,23 +1247,141 @@ fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
 type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
 /// The training part and the validation part (if any).
 type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
-/// A helper's gradient and metric sums, while the calling thread holds them.
-type Lent<M> = (Box<M>, Vec<f64>);
-
 /// A helper's part of a batch: the indices of its samples, and the
-/// gradient and metric sums to add them into (zeroed by the helper).
+/// gradient and metric sums to add them into (zeroed by the helper); the
+/// calling thread keeps it between batches.
 struct Job<M> {
     idx: Vec<usize>,
     grads: Box<M>,
     stats: Vec<f64>,
 }
 
-/// A helper's finished part: its sums, and its buffers given back.
+/// A helper's finished part: its sums, and its job's buffers given back.
 struct Done<T, M> {
-    worker: usize,
+    /// When the helper took the job and when it finished it ([`probe`]).
+    started: Instant,
+    finished: Instant,
     result: Result<BatchSums<T>, TrainError>,
-    grads: Box<M>,
-    stats: Vec<f64>,
+    job: Job<M>,
+}
+
+/// How long a thread waiting in [`Mailbox::take`] spins on the mailbox
+/// before it yields its core between looks, and how long it looks before
+/// it sleeps. A wake-up from sleep costs tens of microseconds on a KVM
+/// guest (the futex, then the host scheduling the idle vCPU again), which
+/// is a tenth of a W1 batch per thread; the spin covers the calling
+/// thread's update between batches and the imbalance of the parts.
+const SPIN: Duration = Duration::from_micros(50);
+const LOOK: Duration = Duration::from_micros(1000);
+
+/// A one-value hand-off between two threads that does not put the taker
+/// to sleep when the value comes soon: [`Mailbox::take`] spins on an
+/// atomic flag first ([`SPIN`], then yielding until [`LOOK`]), and only
+/// then waits on a condition variable, which [`Mailbox::put`] signals only
+/// if someone sleeps on it (no system call otherwise). Closing it
+/// ([`Mailbox::close`]) wakes the taker with `None`.
+struct Mailbox<V> {
+    full: AtomicBool,
+    slot: Mutex<Slot<V>>,
+    wake: Condvar,
+}
+
+struct Slot<V> {
+    value: Option<V>,
+    asleep: bool,
+    closed: bool,
+}
+
+impl<V> Mailbox<V> {
+    fn new() -> Self {
+        Mailbox {
+            full: AtomicBool::new(false),
+            slot: Mutex::new(Slot {
+                value: None,
+                asleep: false,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot<V>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `v` over (the mailbox is empty: each side waits for the
+    /// other's answer before it puts again); `false` if it is closed.
+    fn put(&self, v: V) -> bool {
+        let mut slot = self.lock();
+        if slot.closed {
+            return false;
+        }
+        slot.value = Some(v);
+        self.full.store(true, Ordering::Release);
+        if slot.asleep {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Closes the mailbox: the taker gets `None` once it is empty.
+    fn close(&self) {
+        let mut slot = self.lock();
+        slot.closed = true;
+        self.full.store(true, Ordering::Release);
+        if slot.asleep {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The value, once it is there (`None`: closed). While `spin()` holds
+    /// (the other side is known to be running towards the `put`) it spins
+    /// for up to [`SPIN`], then yields its core between looks up to
+    /// [`LOOK`] (so on a loaded machine the other thread can run here),
+    /// then sleeps until it is woken.
+    fn take(&self, spin: &dyn Fn() -> bool) -> Option<V> {
+        let start = Instant::now();
+        let mut looks = 0u32;
+        while !self.full.load(Ordering::Acquire) {
+            looks = looks.wrapping_add(1);
+            if looks.is_multiple_of(16) {
+                let waited = start.elapsed();
+                if waited > LOOK || !spin() {
+                    break;
+                }
+                if waited > SPIN {
+                    std::thread::yield_now();
+                    continue;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        let mut slot = self.lock();
+        loop {
+            if let Some(v) = slot.value.take() {
+                self.full.store(slot.closed, Ordering::Relaxed);
+                return Some(v);
+            }
+            if slot.closed {
+                return None;
+            }
+            slot.asleep = true;
+            slot = self.wake.wait(slot).unwrap_or_else(PoisonError::into_inner);
+            slot.asleep = false;
+        }
+    }
+}
+
+/// Closes every mailbox of the slice when dropped (however the scope that
+/// holds it ends, a panic included), so no thread waits on one forever.
+struct CloseOnDrop<'a, V>(&'a [Mailbox<V>]);
+
+impl<V> Drop for CloseOnDrop<'_, V> {
+    fn drop(&mut self) {
+        for m in self.0 {
+            m.close();
+        }
+    }
 }
 
 /// The model, read-shared while a batch runs.
@@ -1246,25 +1394,53 @@ fn write<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockWriteGuard<'l, &'m mut M>
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Helper `worker` of `fit`: runs `step` on each job's samples until the
-/// calling thread drops its end of `jobs`. A panic in a step is reported as
-/// an error, so the calling thread never waits for a result that will not
-/// come.
-fn helper<T, M, F>(
-    worker: usize,
+/// `f`, typed as a worker's step of `fit` (so the closure's gathered
+/// references live as long as the data, `'x`).
+fn step_fn<'x, T, M, Y, F>(f: F) -> F
+where
+    T: Float,
+    M: Train<T>,
+    F: Fn(
+        &M,
+        &mut M,
+        &mut Memory<'x, T, M, Y>,
+        &mut [f64],
+        &[usize],
+    ) -> Result<BatchSums<T>, TrainError>,
+{
+    f
+}
+
+/// A helper of `fit`: runs `step` on each job's samples until the calling
+/// thread closes `jobs`. A panic in a step is reported as an error, and
+/// `done` is closed however the helper ends, so the calling thread never
+/// waits for a result that will not come.
+fn helper<'x, T, M, Y: 'x, F>(
     shared: &RwLock<&mut M>,
     step: &F,
-    jobs: mpsc::Receiver<Job<M>>,
-    done: mpsc::Sender<Done<T, M>>,
+    jobs: &Mailbox<Job<M>>,
+    done: &Mailbox<Done<T, M>>,
+    busy: &AtomicBool,
     cap: usize,
     seed: u64,
 ) where
     T: Float,
     M: Train<T>,
-    F: Fn(&M, &mut M, &mut Memory<T, M>, &mut [f64], &[usize]) -> Result<BatchSums<T>, TrainError>,
+    M::Input: 'x,
+    F: Fn(
+        &M,
+        &mut M,
+        &mut Memory<'x, T, M, Y>,
+        &mut [f64],
+        &[usize],
+    ) -> Result<BatchSums<T>, TrainError>,
 {
-    let mut memory = Memory::<T, M>::new(cap, seed);
-    while let Ok(mut job) = jobs.recv() {
+    let _close = CloseOnDrop(core::slice::from_ref(done));
+    let mut memory = Memory::<T, M, Y>::new(cap, seed);
+    // Between the batches of an epoch the calling thread is updating the
+    // weights and hands the next part out soon: spin for it then.
+    while let Some(mut job) = jobs.take(&|| busy.load(Ordering::Relaxed)) {
+        let started = Instant::now();
         let result = {
             let model = read(shared);
             let run = || {
@@ -1280,26 +1456,89 @@ fn helper<T, M, F>(
                 .unwrap_or(Err(TrainError::Config("a training thread panicked")))
         };
         let back = Done {
-            worker,
+            started,
+            finished: Instant::now(),
             result,
-            grads: job.grads,
-            stats: job.stats,
+            job,
         };
-        if done.send(back).is_err() {
+        if !done.put(back) {
             break;
         }
     }
 }
 
-/// The tapes and scratch tapes of a layer-major batch and Dropout's
-/// generator (one per thread).
-struct Memory<T: Float, M: Train<T>> {
+/// Timestamps of `fit`'s hand-off between the calling thread and its
+/// first helper, batch by batch, for benchmarks (issue 15, item 5): off
+/// unless [`probe::start`] is called (then one relaxed load and a lock per
+/// batch). Not a stable API.
+#[doc(hidden)]
+pub mod probe {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// One batch split between the calling thread and helper 1.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Batch {
+        /// The calling thread hands the job out.
+        pub sent: Instant,
+        /// Helper 1 starts it.
+        pub started: Instant,
+        /// Helper 1 has finished its part.
+        pub finished: Instant,
+        /// The calling thread has finished its own part.
+        pub own_done: Instant,
+        /// The calling thread has every helper's result.
+        pub seen: Instant,
+        /// The calling thread has summed the parts and updated the weights.
+        pub applied: Instant,
+    }
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static LOG: Mutex<Vec<Batch>> = Mutex::new(Vec::new());
+
+    /// Starts recording (clearing what was recorded).
+    pub fn start() {
+        LOG.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops recording and returns the batches recorded since [`start`].
+    pub fn take() -> Vec<Batch> {
+        ON.store(false, Ordering::Relaxed);
+        std::mem::take(
+            &mut *LOG
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub(super) fn record(b: Batch) {
+        if ON.load(Ordering::Relaxed) {
+            LOG.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(b);
+        }
+    }
+}
+
+/// The tapes and scratch tapes of a layer-major batch, Dropout's
+/// generator (one per thread), and the vectors a part of a batch is
+/// gathered into (its inputs, targets, weights and outputs: made once, so
+/// a batch allocates nothing).
+struct Memory<'x, T: Float, M: Train<T>, Y> {
     tapes: Vec<M::Tape>,
     scratch: Vec<M::Tape>,
     rng: Rng,
+    xs: Vec<&'x M::Input>,
+    ys: Vec<&'x Y>,
+    weights: Vec<f64>,
+    outs: Vec<M::Output>,
 }
 
-impl<T: Float, M: Train<T>> Memory<T, M> {
+impl<T: Float, M: Train<T>, Y> Memory<'_, T, M, Y> {
     /// Tapes for batches of up to `n` samples, each made on the heap (a
     /// tape can be large; none is built on the stack first).
     fn new(n: usize, seed: u64) -> Self {
@@ -1308,6 +1547,10 @@ impl<T: Float, M: Train<T>> Memory<T, M> {
             tapes: tapes(),
             scratch: tapes(),
             rng: Rng::new(seed),
+            xs: Vec::with_capacity(n),
+            ys: Vec::with_capacity(n),
+            weights: Vec::with_capacity(n),
+            outs: Vec::with_capacity(n),
         }
     }
 }
