@@ -902,14 +902,19 @@ where
     let job_boxes: Vec<Mailbox<Job<M>>> = (1..workers).map(|_| Mailbox::new()).collect();
     let done_boxes: Vec<Mailbox<Done<T, M>>> = (1..workers).map(|_| Mailbox::new()).collect();
     let busy = AtomicBool::new(false);
+    // Helper `w` is running its part of the batch (between taking the job
+    // and handing the result in).
+    let working: Vec<AtomicBool> = (1..workers).map(|_| AtomicBool::new(false)).collect();
     let trained = std::thread::scope(|s| -> Result<(), TrainError> {
         // Closes the job mailboxes however this closure ends (an error
         // returns early), so every helper stops and the scope can join it.
         let _close = CloseOnDrop(&job_boxes);
-        for (w, (jobs, done)) in job_boxes.iter().zip(&done_boxes).enumerate() {
-            let (shared, step, busy) = (&shared, &step, &busy);
+        for (w, ((jobs, done), working)) in
+            job_boxes.iter().zip(&done_boxes).zip(&working).enumerate()
+        {
+            let (shared, step, flags) = (&shared, &step, [&busy, working]);
             let (cap, seed) = (bs.div_ceil(workers), dropout_seed(w as u64 + 2));
-            s.spawn(move || helper(shared, step, jobs, done, busy, cap, seed));
+            s.spawn(move || helper(shared, step, jobs, done, flags, cap, seed));
         }
         for epoch in 1..=config.epochs {
             if config.schedule != Schedule::Constant {
@@ -969,9 +974,18 @@ where
                 let mut result = result;
                 let mut helper_times = None;
                 if !lost {
-                    for (slot, done) in lent.iter_mut().zip(&done_boxes).take(asked) {
-                        // The helper is working on it: spin while waiting.
-                        let Some(d) = done.take(&|| true) else {
+                    for ((slot, done), working) in
+                        lent.iter_mut().zip(&done_boxes).zip(&working).take(asked)
+                    {
+                        // Spin while the helper says it is running its
+                        // part, else let it have this core.
+                        let Some(d) = done.take(&|| {
+                            if working.load(Ordering::Relaxed) {
+                                Wait::Spin
+                            } else {
+                                Wait::Yield
+                            }
+                        }) else {
                             break;
                         };
                         helper_times.get_or_insert((d.started, d.finished));
@@ -1265,20 +1279,35 @@ struct Done<T, M> {
     job: Job<M>,
 }
 
-/// How long a thread waiting in [`Mailbox::take`] spins on the mailbox
-/// before it yields its core between looks, and how long it looks before
-/// it sleeps. A wake-up from sleep costs tens of microseconds on a KVM
-/// guest (the futex, then the host scheduling the idle vCPU again), which
-/// is a tenth of a W1 batch per thread; the spin covers the calling
-/// thread's update between batches and the imbalance of the parts.
-const SPIN: Duration = Duration::from_micros(50);
+/// How long a thread waiting in [`Mailbox::take`] looks at the mailbox
+/// before it sleeps. A wake-up from sleep costs from 6 µs (the other vCPU
+/// busy) to hundreds (the host scheduling an idle vCPU again) on this KVM
+/// guest, against a W1 batch of ~250 µs per thread; the looking covers the
+/// calling thread's update between batches and the imbalance of the
+/// parts, and stops long before a slow other side would cost a core.
 const LOOK: Duration = Duration::from_micros(1000);
 
+/// How [`Mailbox::take`] waits while it looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Spin on the flag (`pause`): the other side is running on another
+    /// core right now (it said so), so the value comes soon and nobody
+    /// needs this core.
+    Spin,
+    /// Give the core away between looks (`sched_yield`): the other side
+    /// may be waiting for this very core (two threads on one vCPU of a
+    /// loaded machine: a spin would hold it off until the spin ends), and
+    /// on an idle core a yield returns at once.
+    Yield,
+    /// Sleep until woken: the value will not come soon.
+    Sleep,
+}
+
 /// A one-value hand-off between two threads that does not put the taker
-/// to sleep when the value comes soon: [`Mailbox::take`] spins on an
-/// atomic flag first ([`SPIN`], then yielding until [`LOOK`]), and only
-/// then waits on a condition variable, which [`Mailbox::put`] signals only
-/// if someone sleeps on it (no system call otherwise). Closing it
+/// to sleep when the value comes soon: [`Mailbox::take`] looks at an
+/// atomic flag as [`Wait`] says for up to [`LOOK`], and only then waits on
+/// a condition variable, which [`Mailbox::put`] signals only if someone
+/// sleeps on it (no system call otherwise). Closing it
 /// ([`Mailbox::close`]) wakes the taker with `None`.
 struct Mailbox<V> {
     full: AtomicBool,
@@ -1334,27 +1363,26 @@ impl<V> Mailbox<V> {
         }
     }
 
-    /// The value, once it is there (`None`: closed). While `spin()` holds
-    /// (the other side is known to be running towards the `put`) it spins
-    /// for up to [`SPIN`], then yields its core between looks up to
-    /// [`LOOK`] (so on a loaded machine the other thread can run here),
-    /// then sleeps until it is woken.
-    fn take(&self, spin: &dyn Fn() -> bool) -> Option<V> {
+    /// The value, once it is there (`None`: closed): looks at the flag,
+    /// waiting between looks as `how()` says, for up to [`LOOK`], then
+    /// sleeps until it is woken.
+    fn take(&self, how: &dyn Fn() -> Wait) -> Option<V> {
         let start = Instant::now();
-        let mut looks = 0u32;
         while !self.full.load(Ordering::Acquire) {
-            looks = looks.wrapping_add(1);
-            if looks.is_multiple_of(16) {
-                let waited = start.elapsed();
-                if waited > LOOK || !spin() {
-                    break;
+            let how = if start.elapsed() > LOOK {
+                Wait::Sleep
+            } else {
+                how()
+            };
+            match how {
+                Wait::Spin => {
+                    for _ in 0..8 {
+                        std::hint::spin_loop();
+                    }
                 }
-                if waited > SPIN {
-                    std::thread::yield_now();
-                    continue;
-                }
+                Wait::Yield => std::thread::yield_now(),
+                Wait::Sleep => break,
             }
-            std::hint::spin_loop();
         }
         let mut slot = self.lock();
         loop {
@@ -1420,7 +1448,7 @@ fn helper<'x, T, M, Y: 'x, F>(
     step: &F,
     jobs: &Mailbox<Job<M>>,
     done: &Mailbox<Done<T, M>>,
-    busy: &AtomicBool,
+    [busy, working]: [&AtomicBool; 2],
     cap: usize,
     seed: u64,
 ) where
@@ -1438,8 +1466,18 @@ fn helper<'x, T, M, Y: 'x, F>(
     let _close = CloseOnDrop(core::slice::from_ref(done));
     let mut memory = Memory::<T, M, Y>::new(cap, seed);
     // Between the batches of an epoch the calling thread is updating the
-    // weights and hands the next part out soon: spin for it then.
-    while let Some(mut job) = jobs.take(&|| busy.load(Ordering::Relaxed)) {
+    // weights and hands the next part out soon: look for it then (yielding:
+    // on a loaded machine the calling thread may be waiting for this core),
+    // else sleep.
+    let how = || {
+        if busy.load(Ordering::Relaxed) {
+            Wait::Yield
+        } else {
+            Wait::Sleep
+        }
+    };
+    while let Some(mut job) = jobs.take(&how) {
+        working.store(true, Ordering::Relaxed);
         let started = Instant::now();
         let result = {
             let model = read(shared);
@@ -1461,6 +1499,7 @@ fn helper<'x, T, M, Y: 'x, F>(
             result,
             job,
         };
+        working.store(false, Ordering::Relaxed);
         if !done.put(back) {
             break;
         }
