@@ -26,12 +26,13 @@ use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
-use crate::optim::Optimizer;
+use crate::optim::{Elementwise, Optimizer, StepConstants, MAX_STATES};
 use crate::train::{
     accumulate_layers, apply_mean_parts, check_fit, check_input, check_lengths, frozen_mask,
-    BatchSums, Clip, LayerBatch, Workspace,
+    mean_range, BatchSums, Clip, LayerBatch, Workspace,
 };
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
+use core::ops::Range;
 use std::fmt;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -816,9 +817,49 @@ where
     } else {
         0
     };
-    // Made on the heap directly (a `Box::new(M::zeros())` is built on the
-    // stack first in a debug build, and overflows it for a large model).
-    let mut grads: Box<M> = M::boxed_zeroed();
+    // Every worker's gradient, the calling thread's first, each made on the
+    // heap directly (a `Box::new(M::zeros())` is built on the stack first
+    // in a debug build, and overflows it for a large model). A worker
+    // writes its own while it runs its part of a batch; then they are
+    // read together, to be summed (the locks are never contended: the
+    // phases follow each other by the mailboxes).
+    let grads: Vec<RwLock<Box<M>>> = (0..workers)
+        .map(|_| RwLock::new(M::boxed_zeroed()))
+        .collect();
+    // The update split across the threads, each updating a range of the
+    // parameters, where the optimizer is a rule per value and nothing
+    // needs the whole gradient at once (clipping by norm) or skips tensors
+    // (frozen layers): see `split_update`.
+    let rule = optimizer
+        .elementwise()
+        .filter(|e| e.states <= MAX_STATES)
+        .filter(|_| {
+            workers > 1 && frozen.is_none() && config.clip == Clip::None && M::PARAMS >= MIN_SPLIT
+        });
+    let lens: Vec<usize> = {
+        let g = read(&grads[0]);
+        (0..M::TENSORS).map(|i| g.tensor(i).len()).collect()
+    };
+    let total: usize = lens.iter().sum();
+    let ranges: Vec<Range<usize>> = (0..workers)
+        .map(|w| w * total / workers..(w + 1) * total / workers)
+        .collect();
+    // The helpers' ranges of the optimizer's state, moved to them for the
+    // whole `fit` (and back into the optimizer after it, however it ends).
+    let shards: Vec<Mutex<Shard<T>>> = match rule {
+        Some(rule) => ranges[1..]
+            .iter()
+            .map(|r| Mutex::new(Shard::take(&mut *optimizer, &lens, r.clone(), rule.states)))
+            .collect(),
+        None => Vec::new(),
+    };
+    // The calling thread's range of the mean gradient, and each helper's
+    // new weights while the calling thread holds them.
+    let mut own_mean: Vec<T> = vec![T::zero(); ranges[0].len()];
+    let mut new_weights: Vec<Option<Vec<T>>> = ranges[1..]
+        .iter()
+        .map(|r| Some(Vec::with_capacity(r.len())))
+        .collect();
     // Dropout's generators: one per thread, seeded from the shuffle's
     // seed (but not the shuffle's generator, so the batches are those of
     // a model without Dropout).
@@ -826,14 +867,13 @@ where
     // The calling thread is worker 0: a whole batch on one thread, or the
     // first part of a split one (generator 1 then, as worker 0 always had).
     let mut memory = Memory::<T, M, Y>::new(bs, dropout_seed(u64::from(workers > 1)));
-    // Helper `w`'s gradient, metric sums and sample indices, lent to it
-    // with each job and given back with its result (moved, never copied);
-    // its tapes stay on its thread for the whole `fit`.
-    let mut lent: Vec<Option<Job<M>>> = (1..workers)
+    // Helper `w`'s metric sums and sample indices, lent to it with each job
+    // and given back with its result (moved, never copied); its tapes stay
+    // on its thread for the whole `fit`.
+    let mut lent: Vec<Option<Job>> = (1..workers)
         .map(|_| {
             Some(Job {
                 idx: Vec::with_capacity(bs),
-                grads: M::boxed_zeroed(),
                 stats: vec![0.0; stats_len],
             })
         })
@@ -899,8 +939,8 @@ where
     // One mailbox each way per helper; `busy` says the calling thread is
     // running batches (so a helper waiting for its next part spins rather
     // than sleeps: see `Mailbox::take`).
-    let job_boxes: Vec<Mailbox<Job<M>>> = (1..workers).map(|_| Mailbox::new()).collect();
-    let done_boxes: Vec<Mailbox<Done<T, M>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let job_boxes: Vec<Mailbox<Order<T>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let done_boxes: Vec<Mailbox<Reply<T>>> = (1..workers).map(|_| Mailbox::new()).collect();
     let busy = AtomicBool::new(false);
     // Helper `w` is running its part of the batch (between taking the job
     // and handing the result in).
@@ -914,7 +954,15 @@ where
         {
             let (shared, step, flags) = (&shared, &step, [&busy, working]);
             let (cap, seed) = (bs.div_ceil(workers), dropout_seed(w as u64 + 2));
-            s.spawn(move || helper(shared, step, jobs, done, flags, cap, seed));
+            let range = HelperRange {
+                me: w + 1,
+                grads: &grads,
+                lens: &lens,
+                range: ranges[w + 1].clone(),
+                rule,
+                shard: shards.get(w),
+            };
+            s.spawn(move || helper(shared, step, jobs, done, flags, range, cap, seed));
         }
         for epoch in 1..=config.epochs {
             if config.schedule != Schedule::Constant {
@@ -955,7 +1003,7 @@ where
                             job.idx.extend_from_slice(idx);
                             // A closed mailbox: the helper has ended (a
                             // panic outside its step).
-                            lost |= !jobs.put(job);
+                            lost |= !jobs.put(Order::Part(job));
                             asked += 1;
                         }
                     }
@@ -963,7 +1011,7 @@ where
                 let own = if asked == 0 { batch } else { own };
                 let result = step(
                     &read(&shared),
-                    &mut grads,
+                    &mut write(&grads[0]),
                     &mut memory,
                     &mut batch_stats,
                     own,
@@ -979,13 +1027,7 @@ where
                     {
                         // Spin while the helper says it is running its
                         // part, else let it have this core.
-                        let Some(d) = done.take(&|| {
-                            if working.load(Ordering::Relaxed) {
-                                Wait::Spin
-                            } else {
-                                Wait::Yield
-                            }
-                        }) else {
+                        let Some(Reply::Part(d)) = done.take(&|| spin_while(working)) else {
                             break;
                         };
                         helper_times.get_or_insert((d.started, d.finished));
@@ -1006,28 +1048,54 @@ where
                 if lent.iter().take(asked).any(Option::is_none) {
                     result = Err(TrainError::Config("a training thread panicked"));
                 }
+                let applied = result.and_then(|sums| match rule {
+                    Some(rule) => {
+                        let helpers = Helpers {
+                            orders: &job_boxes,
+                            replies: &done_boxes,
+                            working: &working,
+                        };
+                        let own = OwnRange {
+                            mean: &mut own_mean,
+                            lens: &lens,
+                            ranges: &ranges,
+                            new_weights: &mut new_weights,
+                        };
+                        let gradients = &grads[..=asked];
+                        split_update(
+                            &shared,
+                            gradients,
+                            helpers,
+                            own,
+                            &mut *optimizer,
+                            rule,
+                            &sums,
+                        )
+                        .map(|mean| (mean, sums))
+                    }
+                    None => {
+                        let mut guard = write(&shared);
+                        let model: &mut M = &mut guard;
+                        // The helpers' gradients are added into this
+                        // thread's in the pass that takes the mean.
+                        let (own, rest) = grads.split_at(1);
+                        let parts: Vec<RwLockReadGuard<'_, Box<M>>> =
+                            rest.iter().take(asked).map(read).collect();
+                        let parts: Vec<&M> = parts.iter().map(|g| &***g).collect();
+                        apply_mean_parts(
+                            model,
+                            &mut write(&own[0]),
+                            &parts,
+                            &mut *optimizer,
+                            &sums,
+                            config.clip,
+                            frozen.as_deref(),
+                        )
+                        .map(|mean| (mean, sums))
+                    }
+                });
                 let mut guard = write(&shared);
                 let model: &mut M = &mut guard;
-                // The helpers' gradients are added into this thread's in the
-                // pass that takes the mean.
-                let parts: Vec<&M> = lent
-                    .iter()
-                    .take(asked)
-                    .flatten()
-                    .map(|job| &*job.grads)
-                    .collect();
-                let applied = result.and_then(|sums| {
-                    apply_mean_parts(
-                        model,
-                        &mut grads,
-                        &parts,
-                        optimizer,
-                        &sums,
-                        config.clip,
-                        frozen.as_deref(),
-                    )
-                    .map(|mean| (mean, sums))
-                });
                 if let Some((started, finished)) = helper_times {
                     probe::record(probe::Batch {
                         sent,
@@ -1206,6 +1274,12 @@ where
         Ok(())
     });
     let model = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if let Some(rule) = rule {
+        for (shard, r) in shards.into_iter().zip(&ranges[1..]) {
+            let shard = shard.into_inner().unwrap_or_else(PoisonError::into_inner);
+            shard.give_back(&mut *optimizer, &lens, r.clone(), rule.states);
+        }
+    }
     trained?;
     if let Some(b) = best_weights {
         if verbose {
@@ -1261,22 +1335,283 @@ fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
 type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
 /// The training part and the validation part (if any).
 type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
-/// A helper's part of a batch: the indices of its samples, and the
-/// gradient and metric sums to add them into (zeroed by the helper); the
-/// calling thread keeps it between batches.
-struct Job<M> {
+/// A helper's part of a batch: the indices of its samples, and the metric
+/// sums to add them into (zeroed by the helper; its gradient is its own
+/// entry of `fit`'s gradients); the calling thread keeps it between
+/// batches.
+struct Job {
     idx: Vec<usize>,
-    grads: Box<M>,
     stats: Vec<f64>,
 }
 
 /// A helper's finished part: its sums, and its job's buffers given back.
-struct Done<T, M> {
+struct Done<T> {
     /// When the helper took the job and when it finished it ([`probe`]).
     started: Instant,
     finished: Instant,
     result: Result<BatchSums<T>, TrainError>,
-    job: Job<M>,
+    job: Job,
+}
+
+/// What the calling thread asks a helper to do.
+enum Order<T> {
+    /// Its part of a batch.
+    Part(Job),
+    /// The mean of the first `parts` gradients over its range of the
+    /// parameters (times `inv`), and a copy of the weights of that range
+    /// into `weights`: [`Reply::Mean`].
+    Mean {
+        inv: T,
+        parts: usize,
+        weights: Vec<T>,
+    },
+    /// One step of the optimizer's rule on its range, with these
+    /// constants: [`Reply::Updated`].
+    Update(StepConstants<T>),
+}
+
+/// A helper's answer to an [`Order`].
+enum Reply<T> {
+    Part(Done<T>),
+    /// The sum of its range's mean gradient times 0 (0: all finite).
+    Mean(T),
+    /// Its range's new weights.
+    Updated(Vec<T>),
+}
+
+/// Models with fewer parameters update on the calling thread alone: two
+/// more hand-offs per batch (~1 µs) cost more than half their update.
+const MIN_SPLIT: usize = 4096;
+
+/// The `(tensor, start, end)` pieces of the tensors (of lengths `lens`, in
+/// order, as one flat vector) that the flat range `r` covers.
+fn segments(lens: &[usize], r: Range<usize>) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let mut start = 0;
+    lens.iter().enumerate().filter_map(move |(i, &len)| {
+        let (a, b) = (start, start + len);
+        start = b;
+        let (lo, hi) = (r.start.max(a), r.end.min(b));
+        (lo < hi).then(|| (i, lo - a, hi - a))
+    })
+}
+
+/// A helper's range of an [`Elementwise`] optimizer's state (each of
+/// `states` arrays as long as the range), and of the mean gradient.
+struct Shard<T> {
+    states: [Vec<T>; MAX_STATES],
+    mean: Vec<T>,
+}
+
+impl<T: Float> Shard<T> {
+    /// The range `r` of `optimizer`'s state.
+    fn take<M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+        optimizer: &mut O,
+        lens: &[usize],
+        r: Range<usize>,
+        states: usize,
+    ) -> Self {
+        let mut shard = Shard {
+            states: Default::default(),
+            mean: vec![T::zero(); r.len()],
+        };
+        for (i, lo, hi) in segments(lens, r) {
+            let from = optimizer.state_tensors_mut(i);
+            for (to, from) in shard.states.iter_mut().zip(from).take(states) {
+                to.extend_from_slice(from.get(lo..hi).unwrap_or(&[]));
+            }
+        }
+        shard
+    }
+
+    /// Writes the shard back into the range `r` of `optimizer`'s state.
+    fn give_back<M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+        &self,
+        optimizer: &mut O,
+        lens: &[usize],
+        r: Range<usize>,
+        states: usize,
+    ) {
+        let mut at = 0;
+        for (i, lo, hi) in segments(lens, r) {
+            let to = optimizer.state_tensors_mut(i);
+            for (to, from) in to.into_iter().zip(&self.states).take(states) {
+                if let (Some(to), Some(from)) = (to.get_mut(lo..hi), from.get(at..at + hi - lo)) {
+                    to.copy_from_slice(from);
+                }
+            }
+            at += hi - lo;
+        }
+    }
+}
+
+/// What a helper needs to update its range of the parameters.
+struct HelperRange<'a, T, M> {
+    /// Its index in `grads` (the calling thread is 0).
+    me: usize,
+    grads: &'a [RwLock<Box<M>>],
+    lens: &'a [usize],
+    range: Range<usize>,
+    /// The optimizer's rule, if the update is split.
+    rule: Option<Elementwise<T>>,
+    shard: Option<&'a Mutex<Shard<T>>>,
+}
+
+/// The helpers' mailboxes, for [`split_update`].
+struct Helpers<'a, T> {
+    orders: &'a [Mailbox<Order<T>>],
+    replies: &'a [Mailbox<Reply<T>>],
+    working: &'a [AtomicBool],
+}
+
+/// The calling thread's side of [`split_update`]: its range's mean
+/// gradient, every worker's range, and the helpers' new-weight buffers.
+struct OwnRange<'a, T> {
+    mean: &'a mut [T],
+    lens: &'a [usize],
+    ranges: &'a [Range<usize>],
+    new_weights: &'a mut [Option<Vec<T>>],
+}
+
+/// `s[lo..hi]`, or an empty slice where `s` is shorter.
+fn range_of<T>(s: &mut [T], lo: usize, hi: usize) -> &mut [T] {
+    if hi <= s.len() {
+        &mut s[lo..hi]
+    } else {
+        &mut []
+    }
+}
+
+/// How the calling thread waits for a helper: spinning while the helper
+/// says it is running, else yielding to it.
+fn spin_while(working: &AtomicBool) -> Wait {
+    if working.load(Ordering::Relaxed) {
+        Wait::Spin
+    } else {
+        Wait::Yield
+    }
+}
+
+/// [`apply_mean_parts`] with no clipping and nothing frozen, split across
+/// the threads: each worker takes the mean of the `gradients` over its
+/// range of the parameters (added in worker order: the same bits) and
+/// checks it, and once every range is finite each updates its range with
+/// the optimizer's [`Elementwise`] rule (its state for the range: the
+/// optimizer's own on this thread, the helper's [`Shard`] on a helper).
+/// The helpers compute their new weights into buffers this thread copies
+/// into the model. The same errors as [`apply_mean_parts`], in the same
+/// order, with the model and the optimizer unchanged; a helper lost on the
+/// way (a panic outside its part, not expected) is an error too, after
+/// which its range may be a step behind.
+fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+    shared: &RwLock<&mut M>,
+    gradients: &[RwLock<Box<M>>],
+    helpers: Helpers<'_, T>,
+    own: OwnRange<'_, T>,
+    optimizer: &mut O,
+    rule: Elementwise<T>,
+    sums: &BatchSums<T>,
+) -> Result<T, TrainError> {
+    let lost = TrainError::Config("a training thread panicked");
+    if sums.n == 0 {
+        return Err(TrainError::Empty);
+    }
+    optimizer.validate()?;
+    let inv = T::one() / T::of_f64(sums.n as f64);
+    let mean = sums.loss * inv;
+    if !mean.is_finite() {
+        return Err(TrainError::NonFinite {
+            what: "loss",
+            at: None,
+        });
+    }
+    let mut ok = true;
+    for (orders, weights) in helpers.orders.iter().zip(own.new_weights.iter_mut()) {
+        let weights = weights.take().unwrap_or_default();
+        ok &= orders.put(Order::Mean {
+            inv,
+            parts: gradients.len(),
+            weights,
+        });
+    }
+    let mut zero = T::zero();
+    {
+        let guards: Vec<RwLockReadGuard<'_, Box<M>>> = gradients.iter().map(read).collect();
+        let gs: Vec<&M> = guards.iter().map(|g| &***g).collect();
+        let mut at = 0;
+        for (i, lo, hi) in segments(own.lens, own.ranges[0].clone()) {
+            if let Some(out) = own.mean.get_mut(at..at + hi - lo) {
+                zero += mean_range(out, &gs, i, lo, inv);
+            }
+            at += hi - lo;
+        }
+    }
+    for (replies, working) in helpers.replies.iter().zip(helpers.working) {
+        match replies.take(&|| spin_while(working)) {
+            Some(Reply::Mean(z)) if ok => zero += z,
+            _ => ok = false,
+        }
+    }
+    if !ok {
+        return Err(lost);
+    }
+    if zero != T::zero() {
+        return Err(TrainError::NonFinite {
+            what: "gradient",
+            at: None,
+        });
+    }
+    let constants = optimizer.begin_elementwise();
+    for orders in helpers.orders {
+        ok &= orders.put(Order::Update(constants));
+    }
+    let mut guard = write(shared);
+    let model: &mut M = &mut guard;
+    let mut at = 0;
+    for (i, lo, hi) in segments(own.lens, own.ranges[0].clone()) {
+        let n = hi - lo;
+        let [a, b, c] = optimizer.state_tensors_mut(i);
+        // The rule's unused states are empty.
+        let (a, b, c) = (
+            range_of(a, lo, hi),
+            range_of(b, lo, hi),
+            range_of(c, lo, hi),
+        );
+        if let (Some(p), Some(g)) = (
+            model.tensor_mut(i).get_mut(lo..hi),
+            own.mean.get(at..at + n),
+        ) {
+            (rule.rule)(&constants, p, g, [a, b, c]);
+        }
+        at += n;
+    }
+    for ((replies, working), (slot, r)) in helpers
+        .replies
+        .iter()
+        .zip(helpers.working)
+        .zip(own.new_weights.iter_mut().zip(&own.ranges[1..]))
+    {
+        match replies.take(&|| spin_while(working)) {
+            Some(Reply::Updated(weights)) if ok => {
+                let mut at = 0;
+                for (i, lo, hi) in segments(own.lens, r.clone()) {
+                    if let (Some(to), Some(from)) = (
+                        model.tensor_mut(i).get_mut(lo..hi),
+                        weights.get(at..at + hi - lo),
+                    ) {
+                        to.copy_from_slice(from);
+                    }
+                    at += hi - lo;
+                }
+                *slot = Some(weights);
+            }
+            _ => ok = false,
+        }
+    }
+    if ok {
+        Ok(mean)
+    } else {
+        Err(lost)
+    }
 }
 
 /// How long a thread waiting in [`Mailbox::take`] looks at the mailbox
@@ -1412,13 +1747,15 @@ impl<V> Drop for CloseOnDrop<'_, V> {
     }
 }
 
-/// The model, read-shared while a batch runs.
-fn read<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockReadGuard<'l, &'m mut M> {
+/// Read access to the model (read-shared while a batch runs) or to a
+/// worker's gradient (while they are summed).
+fn read<V>(l: &RwLock<V>) -> RwLockReadGuard<'_, V> {
     l.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The model, held by the calling thread alone between batches.
-fn write<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockWriteGuard<'l, &'m mut M> {
+/// Write access to the model (the calling thread's alone between batches)
+/// or to a worker's gradient (its worker's while it runs its part).
+fn write<V>(l: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -1443,12 +1780,14 @@ where
 /// thread closes `jobs`. A panic in a step is reported as an error, and
 /// `done` is closed however the helper ends, so the calling thread never
 /// waits for a result that will not come.
+#[allow(clippy::too_many_arguments)]
 fn helper<'x, T, M, Y: 'x, F>(
     shared: &RwLock<&mut M>,
     step: &F,
-    jobs: &Mailbox<Job<M>>,
-    done: &Mailbox<Done<T, M>>,
+    jobs: &Mailbox<Order<T>>,
+    done: &Mailbox<Reply<T>>,
     [busy, working]: [&AtomicBool; 2],
+    part: HelperRange<'_, T, M>,
     cap: usize,
     seed: u64,
 ) where
@@ -1476,28 +1815,68 @@ fn helper<'x, T, M, Y: 'x, F>(
             Wait::Sleep
         }
     };
-    while let Some(mut job) = jobs.take(&how) {
+    // Its range of the optimizer's state, for the whole `fit`.
+    let mut shard = part
+        .shard
+        .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut weights: Option<Vec<T>> = None;
+    while let Some(order) = jobs.take(&how) {
         working.store(true, Ordering::Relaxed);
-        let started = Instant::now();
-        let result = {
-            let model = read(shared);
-            let run = || {
-                step(
-                    &model,
-                    &mut job.grads,
-                    &mut memory,
-                    &mut job.stats,
-                    &job.idx,
-                )
-            };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
-        };
-        let back = Done {
-            started,
-            finished: Instant::now(),
-            result,
-            job,
+        let back = match order {
+            Order::Part(mut job) => {
+                let started = Instant::now();
+                let result = {
+                    let model = read(shared);
+                    let mut grads = part.grads.get(part.me).map(write);
+                    let run = || match grads.as_deref_mut() {
+                        Some(grads) => step(&model, grads, &mut memory, &mut job.stats, &job.idx),
+                        None => Err(TrainError::Config("a training thread has no gradient")),
+                    };
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                        .unwrap_or(Err(TrainError::Config("a training thread panicked")))
+                };
+                Reply::Part(Done {
+                    started,
+                    finished: Instant::now(),
+                    result,
+                    job,
+                })
+            }
+            Order::Mean {
+                inv,
+                parts,
+                weights: mut w,
+            } => {
+                let Some(shard) = shard.as_deref_mut() else {
+                    break;
+                };
+                let guards: Vec<RwLockReadGuard<'_, Box<M>>> =
+                    part.grads.iter().take(parts).map(read).collect();
+                let gs: Vec<&M> = guards.iter().map(|g| &***g).collect();
+                let model = read(shared);
+                w.clear();
+                let (mut zero, mut at) = (T::zero(), 0);
+                for (i, lo, hi) in segments(part.lens, part.range.clone()) {
+                    w.extend_from_slice(model.tensor(i).get(lo..hi).unwrap_or(&[]));
+                    if let Some(out) = shard.mean.get_mut(at..at + hi - lo) {
+                        zero += mean_range(out, &gs, i, lo, inv);
+                    }
+                    at += hi - lo;
+                }
+                weights = Some(w);
+                Reply::Mean(zero)
+            }
+            Order::Update(constants) => {
+                let (Some(shard), Some(rule), Some(mut w)) =
+                    (shard.as_deref_mut(), part.rule, weights.take())
+                else {
+                    break;
+                };
+                let Shard { states, mean } = shard;
+                let [a, b, c] = states;
+                (rule.rule)(&constants, &mut w, mean, [a, b, c]);
+                Reply::Updated(w)
+            }
         };
         working.store(false, Ordering::Relaxed);
         if !done.put(back) {
