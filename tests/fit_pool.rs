@@ -226,7 +226,7 @@ fn the_split_update_gives_the_bits_of_the_whole_one() {
 }
 
 #[test]
-fn a_non_finite_gradient_stops_the_split_update_with_the_last_good_state() {
+fn a_non_finite_gradient_or_a_panic_stops_the_split_update_with_the_last_good_state() {
     // The NaN target's gradient lands in every range (it reaches every
     // weight), so every thread's check sees it.
     let (x, mut y, _) = data::<<Wide<f64> as Model<f64>>::Input>(12);

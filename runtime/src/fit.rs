@@ -826,15 +826,17 @@ where
     let grads: Vec<RwLock<Box<M>>> = (0..workers)
         .map(|_| RwLock::new(M::boxed_zeroed()))
         .collect();
-    // The update split across the threads, each updating a range of the
-    // parameters, where the optimizer is a rule per value and nothing
-    // needs the whole gradient at once (clipping by norm) or skips tensors
-    // (frozen layers): see `split_update`.
+    // On two threads, the update split between them, each updating its
+    // range of the parameters, where the optimizer is a rule per value and
+    // nothing needs the whole gradient at once (clipping by norm) or skips
+    // tensors (frozen layers): see `split_update`. (With more helpers each
+    // would need every other's range after each step; they share the
+    // model and the calling thread updates it alone.)
     let rule = optimizer
         .elementwise()
         .filter(|e| e.states <= MAX_STATES)
         .filter(|_| {
-            workers > 1 && frozen.is_none() && config.clip == Clip::None && M::PARAMS >= MIN_SPLIT
+            workers == 2 && frozen.is_none() && config.clip == Clip::None && M::PARAMS >= MIN_SPLIT
         });
     let lens: Vec<usize> = {
         let g = read(&grads[0]);
@@ -853,13 +855,16 @@ where
             .collect(),
         None => Vec::new(),
     };
-    // The calling thread's range of the mean gradient, and each helper's
-    // new weights while the calling thread holds them.
+    // The calling thread's range of the mean gradient, and the buffers its
+    // range's and the helper's range's new weights cross in.
     let mut own_mean: Vec<T> = vec![T::zero(); ranges[0].len()];
-    let mut new_weights: Vec<Option<Vec<T>>> = ranges[1..]
-        .iter()
-        .map(|r| Some(Vec::with_capacity(r.len())))
-        .collect();
+    let mut new_weights: [Option<Vec<T>>; 2] = [
+        Some(Vec::with_capacity(ranges[0].len())),
+        Some(Vec::with_capacity(total - ranges[0].len())),
+    ];
+    // The helper's own copy of the model (its range stays on its core: it
+    // updates it there, and only the other range crosses, once a step).
+    let mut replica: Option<Box<M>> = rule.map(|_| copy_of(&*model));
     // Dropout's generators: one per thread, seeded from the shuffle's
     // seed (but not the shuffle's generator, so the batches are those of
     // a model without Dropout).
@@ -961,6 +966,7 @@ where
                 range: ranges[w + 1].clone(),
                 rule,
                 shard: shards.get(w),
+                replica: replica.take(),
             };
             s.spawn(move || helper(shared, step, jobs, done, flags, range, cap, seed));
         }
@@ -1358,16 +1364,18 @@ enum Order<T> {
     /// Its part of a batch.
     Part(Job),
     /// The mean of the first `parts` gradients over its range of the
-    /// parameters (times `inv`), and a copy of the weights of that range
-    /// into `weights`: [`Reply::Mean`].
-    Mean {
-        inv: T,
-        parts: usize,
+    /// parameters (times `inv`): [`Reply::Mean`].
+    Mean { inv: T, parts: usize },
+    /// One step of the optimizer's rule on its range of its copy of the
+    /// model, with these constants; its new weights into `weights`:
+    /// [`Reply::Updated`].
+    Update {
+        constants: StepConstants<T>,
         weights: Vec<T>,
     },
-    /// One step of the optimizer's rule on its range, with these
-    /// constants: [`Reply::Updated`].
-    Update(StepConstants<T>),
+    /// The calling thread's range's new weights, for its copy of the
+    /// model: [`Reply::Copied`].
+    Weights(Vec<T>),
 }
 
 /// A helper's answer to an [`Order`].
@@ -1377,6 +1385,8 @@ enum Reply<T> {
     Mean(T),
     /// Its range's new weights.
     Updated(Vec<T>),
+    /// The buffer of [`Order::Weights`], given back.
+    Copied(Vec<T>),
 }
 
 /// Models with fewer parameters update on the calling thread alone: two
@@ -1454,6 +1464,9 @@ struct HelperRange<'a, T, M> {
     /// The optimizer's rule, if the update is split.
     rule: Option<Elementwise<T>>,
     shard: Option<&'a Mutex<Shard<T>>>,
+    /// Its own copy of the model, kept equal to the calling thread's after
+    /// every step, if the update is split; else it reads the shared one.
+    replica: Option<Box<M>>,
 }
 
 /// The helpers' mailboxes, for [`split_update`].
@@ -1464,12 +1477,13 @@ struct Helpers<'a, T> {
 }
 
 /// The calling thread's side of [`split_update`]: its range's mean
-/// gradient, every worker's range, and the helpers' new-weight buffers.
+/// gradient, both workers' ranges, and the buffers the new weights of its
+/// range and of the helper's cross in.
 struct OwnRange<'a, T> {
     mean: &'a mut [T],
     lens: &'a [usize],
     ranges: &'a [Range<usize>],
-    new_weights: &'a mut [Option<Vec<T>>],
+    new_weights: &'a mut [Option<Vec<T>>; 2],
 }
 
 /// `s[lo..hi]`, or an empty slice where `s` is shorter.
@@ -1524,15 +1538,19 @@ fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
             at: None,
         });
     }
-    let mut ok = true;
-    for (orders, weights) in helpers.orders.iter().zip(own.new_weights.iter_mut()) {
-        let weights = weights.take().unwrap_or_default();
-        ok &= orders.put(Order::Mean {
-            inv,
-            parts: gradients.len(),
-            weights,
-        });
-    }
+    let (Some(orders), Some(replies), Some(working)) = (
+        helpers.orders.first(),
+        helpers.replies.first(),
+        helpers.working.first(),
+    ) else {
+        return Err(lost);
+    };
+    let take = || replies.take(&|| spin_while(working));
+    // The helper's range's mean, while this thread takes its own.
+    let mut ok = orders.put(Order::Mean {
+        inv,
+        parts: gradients.len(),
+    });
     let mut zero = T::zero();
     {
         let guards: Vec<RwLockReadGuard<'_, Box<M>>> = gradients.iter().map(read).collect();
@@ -1545,11 +1563,9 @@ fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
             at += hi - lo;
         }
     }
-    for (replies, working) in helpers.replies.iter().zip(helpers.working) {
-        match replies.take(&|| spin_while(working)) {
-            Some(Reply::Mean(z)) if ok => zero += z,
-            _ => ok = false,
-        }
+    match take() {
+        Some(Reply::Mean(z)) if ok => zero += z,
+        _ => ok = false,
     }
     if !ok {
         return Err(lost);
@@ -1560,12 +1576,17 @@ fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
             at: None,
         });
     }
+    // Every range is finite: both update theirs.
     let constants = optimizer.begin_elementwise();
-    for orders in helpers.orders {
-        ok &= orders.put(Order::Update(constants));
-    }
+    let [mine, theirs] = own.new_weights;
+    ok &= orders.put(Order::Update {
+        constants,
+        weights: theirs.take().unwrap_or_default(),
+    });
     let mut guard = write(shared);
     let model: &mut M = &mut guard;
+    let mut new = mine.take().unwrap_or_default();
+    new.clear();
     let mut at = 0;
     for (i, lo, hi) in segments(own.lens, own.ranges[0].clone()) {
         let n = hi - lo;
@@ -1581,36 +1602,42 @@ fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
             own.mean.get(at..at + n),
         ) {
             (rule.rule)(&constants, p, g, [a, b, c]);
+            new.extend_from_slice(p);
         }
         at += n;
     }
-    for ((replies, working), (slot, r)) in helpers
-        .replies
-        .iter()
-        .zip(helpers.working)
-        .zip(own.new_weights.iter_mut().zip(&own.ranges[1..]))
-    {
-        match replies.take(&|| spin_while(working)) {
-            Some(Reply::Updated(weights)) if ok => {
-                let mut at = 0;
-                for (i, lo, hi) in segments(own.lens, r.clone()) {
-                    if let (Some(to), Some(from)) = (
-                        model.tensor_mut(i).get_mut(lo..hi),
-                        weights.get(at..at + hi - lo),
-                    ) {
-                        to.copy_from_slice(from);
-                    }
-                    at += hi - lo;
-                }
-                *slot = Some(weights);
-            }
-            _ => ok = false,
+    // The ranges cross: this thread's new weights to the helper's copy,
+    // the helper's into the model, both at once.
+    match take() {
+        Some(Reply::Updated(weights)) if ok => {
+            ok &= orders.put(Order::Weights(new));
+            copy_range(model, own.lens, own.ranges[1].clone(), &weights);
+            *theirs = Some(weights);
         }
+        _ => ok = false,
+    }
+    match take() {
+        Some(Reply::Copied(weights)) if ok => *mine = Some(weights),
+        _ => ok = false,
     }
     if ok {
         Ok(mean)
     } else {
         Err(lost)
+    }
+}
+
+/// Copies `from` (the values of the flat range `r`, in order) into `to`'s
+/// tensors.
+fn copy_range<T: Float, M: Model<T>>(to: &mut M, lens: &[usize], r: Range<usize>, from: &[T]) {
+    let mut at = 0;
+    for (i, lo, hi) in segments(lens, r) {
+        if let (Some(to), Some(from)) =
+            (to.tensor_mut(i).get_mut(lo..hi), from.get(at..at + hi - lo))
+        {
+            to.copy_from_slice(from);
+        }
+        at += hi - lo;
     }
 }
 
@@ -1677,7 +1704,9 @@ impl<V> Mailbox<V> {
     /// other's answer before it puts again); `false` if it is closed.
     fn put(&self, v: V) -> bool {
         let mut slot = self.lock();
-        if slot.closed {
+        // (A value not yet taken is never overwritten: that would be a
+        // message lost, and its sender waiting for an answer forever.)
+        if slot.closed || slot.value.is_some() {
             return false;
         }
         slot.value = Some(v);
@@ -1815,21 +1844,31 @@ fn helper<'x, T, M, Y: 'x, F>(
             Wait::Sleep
         }
     };
+    // Its copy of the model (if the update is split), and the range of the
+    // other worker (the calling thread), whose new weights it copies in.
+    let mut replica = part.replica;
+    let others = 0..part.range.start;
     // Its range of the optimizer's state, for the whole `fit`.
     let mut shard = part
         .shard
         .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
-    let mut weights: Option<Vec<T>> = None;
     while let Some(order) = jobs.take(&how) {
         working.store(true, Ordering::Relaxed);
         let back = match order {
             Order::Part(mut job) => {
                 let started = Instant::now();
                 let result = {
-                    let model = read(shared);
+                    let guard;
+                    let model: &M = match replica.as_deref() {
+                        Some(m) => m,
+                        None => {
+                            guard = read(shared);
+                            &guard
+                        }
+                    };
                     let mut grads = part.grads.get(part.me).map(write);
                     let run = || match grads.as_deref_mut() {
-                        Some(grads) => step(&model, grads, &mut memory, &mut job.stats, &job.idx),
+                        Some(grads) => step(model, grads, &mut memory, &mut job.stats, &job.idx),
                         None => Err(TrainError::Config("a training thread has no gradient")),
                     };
                     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
@@ -1842,40 +1881,54 @@ fn helper<'x, T, M, Y: 'x, F>(
                     job,
                 })
             }
-            Order::Mean {
-                inv,
-                parts,
-                weights: mut w,
-            } => {
+            Order::Mean { inv, parts } => {
                 let Some(shard) = shard.as_deref_mut() else {
                     break;
                 };
                 let guards: Vec<RwLockReadGuard<'_, Box<M>>> =
                     part.grads.iter().take(parts).map(read).collect();
                 let gs: Vec<&M> = guards.iter().map(|g| &***g).collect();
-                let model = read(shared);
-                w.clear();
                 let (mut zero, mut at) = (T::zero(), 0);
                 for (i, lo, hi) in segments(part.lens, part.range.clone()) {
-                    w.extend_from_slice(model.tensor(i).get(lo..hi).unwrap_or(&[]));
                     if let Some(out) = shard.mean.get_mut(at..at + hi - lo) {
                         zero += mean_range(out, &gs, i, lo, inv);
                     }
                     at += hi - lo;
                 }
-                weights = Some(w);
                 Reply::Mean(zero)
             }
-            Order::Update(constants) => {
-                let (Some(shard), Some(rule), Some(mut w)) =
-                    (shard.as_deref_mut(), part.rule, weights.take())
+            Order::Update {
+                constants,
+                weights: mut new,
+            } => {
+                let (Some(shard), Some(rule), Some(model)) =
+                    (shard.as_deref_mut(), part.rule, replica.as_deref_mut())
                 else {
                     break;
                 };
+                new.clear();
+                let (mut at, mut k) = (0, 0);
                 let Shard { states, mean } = shard;
-                let [a, b, c] = states;
-                (rule.rule)(&constants, &mut w, mean, [a, b, c]);
-                Reply::Updated(w)
+                for (i, lo, hi) in segments(part.lens, part.range.clone()) {
+                    let n = hi - lo;
+                    let [a, b, c] = states.each_mut().map(|s| range_of(s, k, k + n));
+                    if let (Some(p), Some(g)) =
+                        (model.tensor_mut(i).get_mut(lo..hi), mean.get(at..at + n))
+                    {
+                        (rule.rule)(&constants, p, g, [a, b, c]);
+                        new.extend_from_slice(p);
+                    }
+                    at += n;
+                    k += n;
+                }
+                Reply::Updated(new)
+            }
+            Order::Weights(from) => {
+                let Some(model) = replica.as_deref_mut() else {
+                    break;
+                };
+                copy_range(model, part.lens, others.clone(), &from);
+                Reply::Copied(from)
             }
         };
         working.store(false, Ordering::Relaxed);

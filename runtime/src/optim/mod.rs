@@ -114,8 +114,12 @@ pub struct Elementwise<T> {
     /// The update of a run of parameters `p` with their gradients `g` and
     /// states (each as long as `p`; the first [`Elementwise::states`]
     /// are used), given the step's constants.
-    pub rule: fn(&StepConstants<T>, &mut [T], &[T], [&mut [T]; MAX_STATES]),
+    pub rule: Rule<T>,
 }
+
+/// The function of an [`Elementwise`] update: `rule(constants, p, g,
+/// states)`.
+pub type Rule<T> = fn(&StepConstants<T>, &mut [T], &[T], [&mut [T]; MAX_STATES]);
 
 /// An optimizer behind a mutable reference (e.g. one `fit` is also
 /// given) works as the optimizer itself.
