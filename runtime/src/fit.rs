@@ -440,13 +440,20 @@ pub struct FitConfig<'a, X, Y> {
     /// Threads each batch is split across (1: the calling thread only).
     /// The calling thread and `threads - 1` helpers, started once for the
     /// whole `fit`, each take a contiguous part of every batch with its own
-    /// gradient and tapes; the calling thread adds the helpers' gradients
-    /// into its own in worker order in the pass that takes the mean, then
-    /// updates the weights alone. The same `threads` gives the same bits
-    /// every run; another count equals the single-threaded run up to the
-    /// regrouping of the sums (Dropout draws other masks: one generator per
-    /// thread). A model with BatchNorm training on batch statistics
-    /// ([`FitConfig::mode`]) runs on one thread: its batch is never split.
+    /// gradient and tapes, and hand the parts over without sleeping between
+    /// the batches of an epoch (a short spin, yielding the core if the
+    /// other thread may need it). The gradients are added in worker order
+    /// in the pass that takes the mean. On two threads, with an optimizer
+    /// that is a rule per value ([`Optimizer::elementwise`]: Adam), no
+    /// clipping and no frozen layers, each thread then takes the mean and
+    /// updates its half of the parameters (the helper on its own copy of
+    /// the model), bit for bit the whole update; otherwise the calling
+    /// thread updates the weights alone. The same `threads` gives the same
+    /// bits every run; another count equals the single-threaded run up to
+    /// the regrouping of the sums (Dropout draws other masks: one
+    /// generator per thread). A model with BatchNorm training on batch
+    /// statistics ([`FitConfig::mode`]) runs on one thread: its batch is
+    /// never split.
     pub threads: usize,
     /// Gradient clipping before every update (PyTorch's
     /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
@@ -1102,16 +1109,17 @@ where
                 });
                 let mut guard = write(&shared);
                 let model: &mut M = &mut guard;
-                if let Some((started, finished)) = helper_times {
-                    probe::record(probe::Batch {
-                        sent,
-                        started,
-                        finished,
-                        own_done,
-                        seen: all_seen,
-                        applied: Instant::now(),
-                    });
-                }
+                // (On one thread the helper's stamps are the calling
+                // thread's own.)
+                let (started, finished) = helper_times.unwrap_or((sent, own_done));
+                probe::record(probe::Batch {
+                    sent,
+                    started,
+                    finished,
+                    own_done,
+                    seen: all_seen,
+                    applied: Instant::now(),
+                });
                 let (mean, sums) = match applied {
                     Ok(v) => {
                         // The step succeeded: BatchNorm's running statistics
@@ -1939,7 +1947,8 @@ fn helper<'x, T, M, Y: 'x, F>(
 }
 
 /// Timestamps of `fit`'s hand-off between the calling thread and its
-/// first helper, batch by batch, for benchmarks (issue 15, item 5): off
+/// first helper (on one thread: the calling thread's part twice), batch by
+/// batch, for benchmarks (issue 15, item 5): off
 /// unless [`probe::start`] is called (then one relaxed load and a lock per
 /// batch). Not a stable API.
 #[doc(hidden)]
