@@ -12,19 +12,33 @@
 //! the same 32 batches (the same shuffle) through `Trainer::step_layers`:
 //! `fit`'s own cost on one thread is the difference.
 //!
-//! Before criterion's rows the bench prints, per network, what does not
-//! depend on the machine's load: the thread CPU time of a batch's forward
-//! and backward (split across the threads) and of the part that stays on
-//! one thread (adding a helper's gradient, the mean, the finiteness check
-//! and the Adam update), and the speed-up Amdahl's law allows two threads.
+//! Before criterion's rows the bench prints, per network:
+//! - what does not depend on the machine's load: the thread CPU time of a
+//!   batch's forward and backward (split across the threads) and of the
+//!   update on one thread (the mean of the gradient, the finiteness check
+//!   and Adam: on two threads `fit` splits it between them), and the
+//!   speed-up Amdahl's law allows two threads with that part serial;
+//! - the hand-off between the calling thread and its helper, batch by
+//!   batch (`fit::probe`'s wall-clock stamps, medians): how long after the
+//!   job is handed out the helper starts it, how long after it finishes the
+//!   calling thread sees it, each thread's part, the helper's idle time,
+//!   the update's (its serial part), and the median batch against one
+//!   thread's (medians shrug off the odd preemption that wall-clock epochs
+//!   on a loaded machine do not);
+//! - one epoch on one and on two threads, interleaved, and the ratio
+//!   (issue 15 item 5's goal: ≥ 1.8×), with the load average.
+//!
+//! All of it takes about 5 s; criterion's rows about 35 s more:
 //!
 //! ```text
-//! cargo bench --bench fit_threads
+//! cargo bench --bench fit_threads                 # everything
+//! cargo bench --bench fit_threads -- --list       # skips the printout
+//! cargo bench --bench fit_threads -- nothing      # the printout only
 //! ```
 
-use cpu_time::ThreadTime;
+use cpu_time::{ProcessTime, ThreadTime};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use staticnet::fit::{fit, shuffle, FitConfig};
+use staticnet::fit::{fit, probe, shuffle, FitConfig};
 use staticnet::loss::{BinaryCrossEntropy, Loss, MeanSquaredError};
 use staticnet::metrics::NoMetric;
 use staticnet::optim::{Adam, AdamConfig, Optimizer};
@@ -201,6 +215,111 @@ where
     );
 }
 
+/// The median of `v` in microseconds.
+fn median_us(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v.get(v.len() / 2)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e6)
+}
+
+/// The hand-off between `fit`'s calling thread and its helper on two
+/// threads, batch by batch (wall-clock stamps from `fit::probe`), and the
+/// process CPU time against the wall time of the whole call.
+fn hand_off<M, L>(name: &str, loss: &L, x: &[M::Input], y: &[Target])
+where
+    M: Train<f32> + Zeroable + Send + Sync,
+    M::Tape: Send,
+    M::Input: Sync,
+    L: Loss<f32, Target> + Sync,
+{
+    let mut m: Box<M> = M::boxed_init(1);
+    let mut opt: Box<Adam<M>> = Adam::boxed(AdamConfig::default());
+    let mut run = |threads: usize| {
+        let cfg = FitConfig {
+            epochs: 4,
+            ..config(threads)
+        };
+        probe::start();
+        let (wall, cpu) = (Instant::now(), ProcessTime::now());
+        fit(&mut *m, &mut *opt, loss, &NoMetric, x, y, &cfg).expect("fit");
+        let (wall, cpu) = (wall.elapsed(), cpu.elapsed());
+        (probe::take(), cpu.as_secs_f64() / wall.as_secs_f64())
+    };
+    run(2);
+    let (one, _) = run(1);
+    let (log, cores) = run(2);
+    let d = |f: &dyn Fn(&probe::Batch) -> Duration| median_us(log.iter().map(f).collect());
+    let next = |log: &[probe::Batch], f: &dyn Fn(&probe::Batch, &probe::Batch) -> Duration| {
+        median_us(log.windows(2).map(|w| f(&w[0], &w[1])).collect())
+    };
+    let batch = |a: &probe::Batch, b: &probe::Batch| b.sent.saturating_duration_since(a.sent);
+    let (batch1, batch2) = (next(&one, &batch), next(&log, &batch));
+    println!(
+        "{name} hand-off on 2 threads, medians over {} batches: job sent -> helper starts {:.1} us; \
+         helper done -> caller sees it {:.1} us (caller idle {:.1} us); parts: caller {:.1}, \
+         helper {:.1} us; helper idle between batches {:.1} us; update {:.1} us; \
+         batch {:.1} us (1 thread: {:.1} us, {:.2}x); process CPU / wall {:.2}",
+        log.len(),
+        d(&|b| b.started.saturating_duration_since(b.sent)),
+        d(&|b| b.seen.saturating_duration_since(b.finished.max(b.own_done))),
+        d(&|b| b.seen.saturating_duration_since(b.own_done)),
+        d(&|b| b.own_done.saturating_duration_since(b.sent)),
+        d(&|b| b.finished.saturating_duration_since(b.started)),
+        next(&log, &|a, b| b.started.saturating_duration_since(a.finished)),
+        d(&|b| b.applied.saturating_duration_since(b.seen)),
+        batch2,
+        batch1,
+        batch1 / batch2,
+        cores,
+    );
+}
+
+/// `fit`'s one-epoch throughput on one and on two threads, the epochs of
+/// the two interleaved (so a change in the machine's load hits both alike),
+/// medians of `REPS` each, wall time, and their ratio: the figure issue 15
+/// item 5 asks for (≥ 1.8), printed with the load average.
+fn scaling<M, L>(name: &str, loss: &L, x: &[M::Input], y: &[Target])
+where
+    M: Train<f32> + Zeroable + Send + Sync,
+    M::Tape: Send,
+    M::Input: Sync,
+    L: Loss<f32, Target> + Sync,
+{
+    const REPS: usize = 15;
+    let initial: Box<M> = M::boxed_init(1);
+    let mut m: Box<M> = M::boxed_init(1);
+    let mut opt: Box<Adam<M>> = Adam::boxed(AdamConfig::default());
+    let mut times = [Vec::new(), Vec::new()];
+    for rep in 0..=REPS {
+        for (t, times) in times.iter_mut().enumerate() {
+            copy_params(&mut *m, &*initial);
+            opt.reset();
+            let start = Instant::now();
+            fit(&mut *m, &mut *opt, loss, &NoMetric, x, y, &config(t + 1)).expect("fit");
+            if rep > 0 {
+                times.push(start.elapsed());
+            }
+        }
+    }
+    let rate = |v: &mut Vec<Duration>| {
+        v.sort();
+        N as f64 / v[v.len() / 2].as_secs_f64()
+    };
+    let (one, two) = (rate(&mut times[0]), rate(&mut times[1]));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "{name}: fit, one epoch, wall, medians of {REPS} interleaved: 1 thread {:.1}k, \
+         2 threads {:.1}k samples/s: {:.2}x (load average {})",
+        one / 1e3,
+        two / 1e3,
+        two / one,
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
 /// The fit rows (1 and 2 threads) and the `step_layers` row of one network.
 fn rows<M, L>(c: &mut Criterion, name: &str, loss: &L, x: &[M::Input], y: &[Target])
 where
@@ -276,6 +395,10 @@ fn bench(c: &mut Criterion) {
     if !std::env::args().any(|a| a == "--list") {
         amdahl::<Cnn<f32>, _>("w1", &BinaryCrossEntropy, &x1, &y1);
         amdahl::<LstmNet<f32>, _>("w2", &MeanSquaredError, &x2, &y2);
+        hand_off::<Cnn<f32>, _>("w1", &BinaryCrossEntropy, &x1, &y1);
+        hand_off::<LstmNet<f32>, _>("w2", &MeanSquaredError, &x2, &y2);
+        scaling::<Cnn<f32>, _>("w1", &BinaryCrossEntropy, &x1, &y1);
+        scaling::<LstmNet<f32>, _>("w2", &MeanSquaredError, &x2, &y2);
     }
     rows::<Cnn<f32>, _>(c, "w1", &BinaryCrossEntropy, &x1, &y1);
     rows::<LstmNet<f32>, _>(c, "w2", &MeanSquaredError, &x2, &y2);

@@ -26,15 +26,19 @@ use crate::error::TrainError;
 use crate::loss::Loss;
 use crate::metrics::Metric;
 use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
-use crate::optim::Optimizer;
+use crate::optim::{Elementwise, Optimizer, StepConstants, MAX_STATES};
 use crate::train::{
     accumulate_layers, apply_mean_parts, check_fit, check_input, check_lengths, frozen_mask,
-    BatchSums, Clip, LayerBatch, Workspace,
+    mean_range, BatchSums, Clip, LayerBatch, Workspace,
 };
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
+use core::ops::Range;
 use std::fmt;
 use std::io::{IsTerminal, Write};
-use std::sync::{mpsc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant};
 
 /// Where `fit` takes its validation data from.
@@ -436,13 +440,20 @@ pub struct FitConfig<'a, X, Y> {
     /// Threads each batch is split across (1: the calling thread only).
     /// The calling thread and `threads - 1` helpers, started once for the
     /// whole `fit`, each take a contiguous part of every batch with its own
-    /// gradient and tapes; the calling thread adds the helpers' gradients
-    /// into its own in worker order in the pass that takes the mean, then
-    /// updates the weights alone. The same `threads` gives the same bits
-    /// every run; another count equals the single-threaded run up to the
-    /// regrouping of the sums (Dropout draws other masks: one generator per
-    /// thread). A model with BatchNorm training on batch statistics
-    /// ([`FitConfig::mode`]) runs on one thread: its batch is never split.
+    /// gradient and tapes, and hand the parts over without sleeping between
+    /// the batches of an epoch (a short spin, yielding the core if the
+    /// other thread may need it). The gradients are added in worker order
+    /// in the pass that takes the mean. On two threads, with an optimizer
+    /// that is a rule per value ([`Optimizer::elementwise`]: Adam), no
+    /// clipping and no frozen layers, each thread then takes the mean and
+    /// updates its half of the parameters (the helper on its own copy of
+    /// the model), bit for bit the whole update; otherwise the calling
+    /// thread updates the weights alone. The same `threads` gives the same
+    /// bits every run; another count equals the single-threaded run up to
+    /// the regrouping of the sums (Dropout draws other masks: one
+    /// generator per thread). A model with BatchNorm training on batch
+    /// statistics ([`FitConfig::mode`]) runs on one thread: its batch is
+    /// never split.
     pub threads: usize,
     /// Gradient clipping before every update (PyTorch's
     /// `clip_grad_norm_` / `clip_grad_value_`); [`Clip::None`] by default.
@@ -813,47 +824,103 @@ where
     } else {
         0
     };
-    // Made on the heap directly (a `Box::new(M::zeros())` is built on the
-    // stack first in a debug build, and overflows it for a large model).
-    let mut grads: Box<M> = M::boxed_zeroed();
+    // Every worker's gradient, the calling thread's first, each made on the
+    // heap directly (a `Box::new(M::zeros())` is built on the stack first
+    // in a debug build, and overflows it for a large model). A worker
+    // writes its own while it runs its part of a batch; then they are
+    // read together, to be summed (the locks are never contended: the
+    // phases follow each other by the mailboxes).
+    let grads: Vec<RwLock<Box<M>>> = (0..workers)
+        .map(|_| RwLock::new(M::boxed_zeroed()))
+        .collect();
+    // On two threads, the update split between them, each updating its
+    // range of the parameters, where the optimizer is a rule per value and
+    // nothing needs the whole gradient at once (clipping by norm) or skips
+    // tensors (frozen layers): see `split_update`. (With more helpers each
+    // would need every other's range after each step; they share the
+    // model and the calling thread updates it alone.)
+    let rule = optimizer
+        .elementwise()
+        .filter(|e| e.states <= MAX_STATES)
+        .filter(|_| {
+            workers == 2 && frozen.is_none() && config.clip == Clip::None && M::PARAMS >= MIN_SPLIT
+        });
+    let lens: Vec<usize> = {
+        let g = read(&grads[0]);
+        (0..M::TENSORS).map(|i| g.tensor(i).len()).collect()
+    };
+    let total: usize = lens.iter().sum();
+    let ranges: Vec<Range<usize>> = (0..workers)
+        .map(|w| w * total / workers..(w + 1) * total / workers)
+        .collect();
+    // The helpers' ranges of the optimizer's state, moved to them for the
+    // whole `fit` (and back into the optimizer after it, however it ends).
+    let shards: Vec<Mutex<Shard<T>>> = match rule {
+        Some(rule) => ranges[1..]
+            .iter()
+            .map(|r| Mutex::new(Shard::take(&mut *optimizer, &lens, r.clone(), rule.states)))
+            .collect(),
+        None => Vec::new(),
+    };
+    // The calling thread's range of the mean gradient, and the buffers its
+    // range's and the helper's range's new weights cross in.
+    let mut own_mean: Vec<T> = vec![T::zero(); ranges[0].len()];
+    let mut new_weights: [Option<Vec<T>>; 2] = [
+        Some(Vec::with_capacity(ranges[0].len())),
+        Some(Vec::with_capacity(total - ranges[0].len())),
+    ];
+    // The helper's own copy of the model (its range stays on its core: it
+    // updates it there, and only the other range crosses, once a step).
+    let mut replica: Option<Box<M>> = rule.map(|_| copy_of(&*model));
     // Dropout's generators: one per thread, seeded from the shuffle's
     // seed (but not the shuffle's generator, so the batches are those of
     // a model without Dropout).
     let dropout_seed = |worker: u64| config.seed ^ 0xD50F_0A7E_5EED_0000 ^ worker;
     // The calling thread is worker 0: a whole batch on one thread, or the
     // first part of a split one (generator 1 then, as worker 0 always had).
-    let mut memory = Memory::<T, M>::new(bs, dropout_seed(u64::from(workers > 1)));
-    // Helper `w`'s gradient and metric sums, lent to it with each job and
-    // given back with its result (moved, never copied); its tapes stay on
-    // its thread for the whole `fit`.
-    let mut lent: Vec<Option<Lent<M>>> = (1..workers)
-        .map(|_| Some((M::boxed_zeroed(), vec![0.0; stats_len])))
+    let mut memory = Memory::<T, M, Y>::new(bs, dropout_seed(u64::from(workers > 1)));
+    // Helper `w`'s metric sums and sample indices, lent to it with each job
+    // and given back with its result (moved, never copied); its tapes stay
+    // on its thread for the whole `fit`.
+    let mut lent: Vec<Option<Job>> = (1..workers)
+        .map(|_| {
+            Some(Job {
+                idx: Vec::with_capacity(bs),
+                stats: vec![0.0; stats_len],
+            })
+        })
         .collect();
     let mode = config.mode;
     // One worker's part of a batch: its samples' gradients added into
-    // `grads` (zeroed first), their metric sums into `stats`.
-    let step =
-        |model: &M, grads: &mut M, memory: &mut Memory<T, M>, stats: &mut [f64], idx: &[usize]| {
-            M::zero_grads(grads);
-            stats.fill(0.0);
-            let xs: Vec<&M::Input> = idx.iter().map(|&i| &train_x[i]).collect();
-            let ys: Vec<&Y> = idx.iter().map(|&i| &train_y[i]).collect();
-            let weights: Option<Vec<f64>> = train_w.map(|w| idx.iter().map(|&i| w[i]).collect());
-            let mut outs = vec![M::Output::zeros(); idx.len()];
-            let work = Workspace {
-                tapes: &mut memory.tapes,
-                scratch: &mut memory.scratch,
-                outs: &mut outs,
-                mode,
-                rng: &mut memory.rng,
-            };
-            let batch = LayerBatch {
-                xs: &xs,
-                ys: &ys,
-                weights: weights.as_deref(),
-            };
-            accumulate_layers(model, grads, work, loss, metric, batch, stats)
+    // `grads` (zeroed first), their metric sums into `stats`. Nothing is
+    // allocated: the batch's references, weights and outputs are in
+    // `memory`'s vectors, made for a whole batch.
+    let step = step_fn::<T, M, Y, _>(|model, grads, memory, stats, idx| {
+        M::zero_grads(grads);
+        stats.fill(0.0);
+        memory.xs.clear();
+        memory.xs.extend(idx.iter().map(|&i| &train_x[i]));
+        memory.ys.clear();
+        memory.ys.extend(idx.iter().map(|&i| &train_y[i]));
+        memory.weights.clear();
+        if let Some(w) = train_w {
+            memory.weights.extend(idx.iter().map(|&i| w[i]));
+        }
+        memory.outs.resize(idx.len(), M::Output::zeros());
+        let work = Workspace {
+            tapes: &mut memory.tapes,
+            scratch: &mut memory.scratch,
+            outs: &mut memory.outs,
+            mode,
+            rng: &mut memory.rng,
         };
+        let batch = LayerBatch {
+            xs: &memory.xs,
+            ys: &memory.ys,
+            weights: train_w.map(|_| &memory.weights[..]),
+        };
+        accumulate_layers(model, grads, work, loss, metric, batch, stats)
+    });
     let mut batch_stats = vec![0.0f64; stats_len];
     let mut epoch_stats = vec![0.0f64; stats_len];
     let mut rng = Rng::new(config.seed);
@@ -879,19 +946,37 @@ where
     // batch, runs it against the model (read-shared with the calling
     // thread's part), and hands its gradient back; between batches the
     // calling thread alone holds the model to update it (the lock is never
-    // contended: the phases follow each other by the channels).
+    // contended: the phases follow each other by the mailboxes).
     let shared = RwLock::new(model);
+    // One mailbox each way per helper; `busy` says the calling thread is
+    // running batches (so a helper waiting for its next part spins rather
+    // than sleeps: see `Mailbox::take`).
+    let job_boxes: Vec<Mailbox<Order<T>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let done_boxes: Vec<Mailbox<Reply<T>>> = (1..workers).map(|_| Mailbox::new()).collect();
+    let busy = AtomicBool::new(false);
+    // Helper `w` is running its part of the batch (between taking the job
+    // and handing the result in).
+    let working: Vec<AtomicBool> = (1..workers).map(|_| AtomicBool::new(false)).collect();
     let trained = std::thread::scope(|s| -> Result<(), TrainError> {
-        let (done_tx, done) = mpsc::channel::<Done<T, M>>();
-        let mut jobs = Vec::new();
-        for w in 0..workers - 1 {
-            let (job_tx, job_rx) = mpsc::channel::<Job<M>>();
-            let (done_tx, shared, step) = (done_tx.clone(), &shared, &step);
+        // Closes the job mailboxes however this closure ends (an error
+        // returns early), so every helper stops and the scope can join it.
+        let _close = CloseOnDrop(&job_boxes);
+        for (w, ((jobs, done), working)) in
+            job_boxes.iter().zip(&done_boxes).zip(&working).enumerate()
+        {
+            let (shared, step, flags) = (&shared, &step, [&busy, working]);
             let (cap, seed) = (bs.div_ceil(workers), dropout_seed(w as u64 + 2));
-            s.spawn(move || helper(w, shared, step, job_rx, done_tx, cap, seed));
-            jobs.push(job_tx);
+            let range = HelperRange {
+                me: w + 1,
+                grads: &grads,
+                lens: &lens,
+                range: ranges[w + 1].clone(),
+                rule,
+                shard: shards.get(w),
+                replica: replica.take(),
+            };
+            s.spawn(move || helper(shared, step, jobs, done, flags, range, cap, seed));
         }
-        drop(done_tx);
         for epoch in 1..=config.epochs {
             if config.schedule != Schedule::Constant {
                 let lr = config.schedule.lr(lr0, epoch - 1);
@@ -910,6 +995,7 @@ where
                 shuffle(&mut order, &mut rng);
             }
             let start = Instant::now();
+            busy.store(true, Ordering::Relaxed);
             let mut last_draw: Option<Instant> = None;
             let (mut loss_sum, mut seen) = (0.0f64, 0usize);
             epoch_stats.fill(0.0);
@@ -921,79 +1007,118 @@ where
                 let mut parts = batch.chunks(chunk);
                 let own = parts.next().unwrap_or(&[]);
                 let mut asked = 0;
+                let mut lost = false;
+                let sent = Instant::now();
                 if batch.len() >= 2 {
-                    for ((job, slot), idx) in jobs.iter().zip(lent.iter_mut()).zip(parts) {
-                        if let Some((grads, stats)) = slot.take() {
-                            let job = job.send(Job {
-                                idx: idx.to_vec(),
-                                grads,
-                                stats,
-                            });
-                            asked += usize::from(job.is_ok());
+                    for ((jobs, slot), idx) in job_boxes.iter().zip(lent.iter_mut()).zip(parts) {
+                        if let Some(mut job) = slot.take() {
+                            job.idx.clear();
+                            job.idx.extend_from_slice(idx);
+                            // A closed mailbox: the helper has ended (a
+                            // panic outside its step).
+                            lost |= !jobs.put(Order::Part(job));
+                            asked += 1;
                         }
                     }
                 }
                 let own = if asked == 0 { batch } else { own };
                 let result = step(
                     &read(&shared),
-                    &mut grads,
+                    &mut write(&grads[0]),
                     &mut memory,
                     &mut batch_stats,
                     own,
                 );
+                let own_done = Instant::now();
                 // The helpers' results, added in worker order (a fixed order:
                 // every run with these threads gives the same bits).
-                let mut results: Vec<Option<Done<T, M>>> = (1..workers).map(|_| None).collect();
-                for _ in 0..asked {
-                    match done.recv() {
-                        Ok(d) => {
-                            let w = d.worker;
-                            if let Some(r) = results.get_mut(w) {
-                                *r = Some(d);
+                let mut result = result;
+                let mut helper_times = None;
+                if !lost {
+                    for ((slot, done), working) in
+                        lent.iter_mut().zip(&done_boxes).zip(&working).take(asked)
+                    {
+                        // Spin while the helper says it is running its
+                        // part, else let it have this core.
+                        let Some(Reply::Part(d)) = done.take(&|| spin_while(working)) else {
+                            break;
+                        };
+                        helper_times.get_or_insert((d.started, d.finished));
+                        result = match (result, d.result) {
+                            (Ok(mut sums), Ok(s)) => {
+                                sums.add(&s);
+                                for (a, v) in batch_stats.iter_mut().zip(&d.job.stats) {
+                                    *a += v;
+                                }
+                                Ok(sums)
                             }
-                        }
-                        Err(_) => break,
+                            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                        };
+                        *slot = Some(d.job);
                     }
                 }
-                let mut result = result;
-                for (slot, d) in lent.iter_mut().zip(results) {
-                    let Some(d) = d else { continue };
-                    result = match (result, d.result) {
-                        (Ok(mut sums), Ok(s)) => {
-                            sums.add(&s);
-                            for (a, v) in batch_stats.iter_mut().zip(&d.stats) {
-                                *a += v;
-                            }
-                            Ok(sums)
-                        }
-                        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-                    };
-                    *slot = Some((d.grads, d.stats));
-                }
+                let all_seen = Instant::now();
                 if lent.iter().take(asked).any(Option::is_none) {
                     result = Err(TrainError::Config("a training thread panicked"));
                 }
+                let applied = result.and_then(|sums| match rule {
+                    Some(rule) => {
+                        let helpers = Helpers {
+                            orders: &job_boxes,
+                            replies: &done_boxes,
+                            working: &working,
+                        };
+                        let own = OwnRange {
+                            mean: &mut own_mean,
+                            lens: &lens,
+                            ranges: &ranges,
+                            new_weights: &mut new_weights,
+                        };
+                        let gradients = &grads[..=asked];
+                        split_update(
+                            &shared,
+                            gradients,
+                            helpers,
+                            own,
+                            &mut *optimizer,
+                            rule,
+                            &sums,
+                        )
+                        .map(|mean| (mean, sums))
+                    }
+                    None => {
+                        let mut guard = write(&shared);
+                        let model: &mut M = &mut guard;
+                        // The helpers' gradients are added into this
+                        // thread's in the pass that takes the mean.
+                        let (own, rest) = grads.split_at(1);
+                        let parts: Vec<RwLockReadGuard<'_, Box<M>>> =
+                            rest.iter().take(asked).map(read).collect();
+                        let parts: Vec<&M> = parts.iter().map(|g| &***g).collect();
+                        apply_mean_parts(
+                            model,
+                            &mut write(&own[0]),
+                            &parts,
+                            &mut *optimizer,
+                            &sums,
+                            config.clip,
+                            frozen.as_deref(),
+                        )
+                        .map(|mean| (mean, sums))
+                    }
+                });
                 let mut guard = write(&shared);
                 let model: &mut M = &mut guard;
-                // The helpers' gradients are added into this thread's in the
-                // pass that takes the mean.
-                let parts: Vec<&M> = lent
-                    .iter()
-                    .take(asked)
-                    .flatten()
-                    .map(|(g, _)| &**g)
-                    .collect();
-                let applied = result.and_then(|sums| {
-                    apply_mean_parts(
-                        model,
-                        &mut grads,
-                        &parts,
-                        optimizer,
-                        &sums,
-                        config.clip,
-                        frozen.as_deref(),
-                    )
-                    .map(|mean| (mean, sums))
+                // (On one thread the helper's stamps are the calling
+                // thread's own.)
+                let (started, finished) = helper_times.unwrap_or((sent, own_done));
+                probe::record(probe::Batch {
+                    sent,
+                    started,
+                    finished,
+                    own_done,
+                    seen: all_seen,
+                    applied: Instant::now(),
                 });
                 let (mean, sums) = match applied {
                     Ok(v) => {
@@ -1040,6 +1165,7 @@ where
                     let _ = out.flush();
                 }
             }
+            busy.store(false, Ordering::Relaxed);
             let mut guard = write(&shared);
             let model: &mut M = &mut guard;
             let elapsed = start.elapsed().as_secs_f64();
@@ -1162,6 +1288,12 @@ where
         Ok(())
     });
     let model = shared.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if let Some(rule) = rule {
+        for (shard, r) in shards.into_iter().zip(&ranges[1..]) {
+            let shard = shard.into_inner().unwrap_or_else(PoisonError::into_inner);
+            shard.give_back(&mut *optimizer, &lens, r.clone(), rule.states);
+        }
+    }
     trained?;
     if let Some(b) = best_weights {
         if verbose {
@@ -1217,89 +1349,676 @@ fn copy_into<T: Float, M: Model<T>>(to: &mut M, from: &M) {
 type Part<'x, X, Y> = (&'x [X], &'x [Y], Option<&'x [f64]>);
 /// The training part and the validation part (if any).
 type Split<'x, X, Y> = (Part<'x, X, Y>, Option<Part<'x, X, Y>>);
-/// A helper's gradient and metric sums, while the calling thread holds them.
-type Lent<M> = (Box<M>, Vec<f64>);
-
-/// A helper's part of a batch: the indices of its samples, and the
-/// gradient and metric sums to add them into (zeroed by the helper).
-struct Job<M> {
+/// A helper's part of a batch: the indices of its samples, and the metric
+/// sums to add them into (zeroed by the helper; its gradient is its own
+/// entry of `fit`'s gradients); the calling thread keeps it between
+/// batches.
+struct Job {
     idx: Vec<usize>,
-    grads: Box<M>,
     stats: Vec<f64>,
 }
 
-/// A helper's finished part: its sums, and its buffers given back.
-struct Done<T, M> {
-    worker: usize,
+/// A helper's finished part: its sums, and its job's buffers given back.
+struct Done<T> {
+    /// When the helper took the job and when it finished it ([`probe`]).
+    started: Instant,
+    finished: Instant,
     result: Result<BatchSums<T>, TrainError>,
-    grads: Box<M>,
-    stats: Vec<f64>,
+    job: Job,
 }
 
-/// The model, read-shared while a batch runs.
-fn read<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockReadGuard<'l, &'m mut M> {
+/// What the calling thread asks a helper to do.
+enum Order<T> {
+    /// Its part of a batch.
+    Part(Job),
+    /// The mean of the first `parts` gradients over its range of the
+    /// parameters (times `inv`): [`Reply::Mean`].
+    Mean { inv: T, parts: usize },
+    /// One step of the optimizer's rule on its range of its copy of the
+    /// model, with these constants; its new weights into `weights`:
+    /// [`Reply::Updated`].
+    Update {
+        constants: StepConstants<T>,
+        weights: Vec<T>,
+    },
+    /// The calling thread's range's new weights, for its copy of the
+    /// model: [`Reply::Copied`].
+    Weights(Vec<T>),
+}
+
+/// A helper's answer to an [`Order`].
+enum Reply<T> {
+    Part(Done<T>),
+    /// The sum of its range's mean gradient times 0 (0: all finite).
+    Mean(T),
+    /// Its range's new weights.
+    Updated(Vec<T>),
+    /// The buffer of [`Order::Weights`], given back.
+    Copied(Vec<T>),
+}
+
+/// Models with fewer parameters update on the calling thread alone: two
+/// more hand-offs per batch (~1 µs) cost more than half their update.
+const MIN_SPLIT: usize = 4096;
+
+/// The `(tensor, start, end)` pieces of the tensors (of lengths `lens`, in
+/// order, as one flat vector) that the flat range `r` covers.
+fn segments(lens: &[usize], r: Range<usize>) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let mut start = 0;
+    lens.iter().enumerate().filter_map(move |(i, &len)| {
+        let (a, b) = (start, start + len);
+        start = b;
+        let (lo, hi) = (r.start.max(a), r.end.min(b));
+        (lo < hi).then(|| (i, lo - a, hi - a))
+    })
+}
+
+/// A helper's range of an [`Elementwise`] optimizer's state (each of
+/// `states` arrays as long as the range), and of the mean gradient.
+struct Shard<T> {
+    states: [Vec<T>; MAX_STATES],
+    mean: Vec<T>,
+}
+
+impl<T: Float> Shard<T> {
+    /// The range `r` of `optimizer`'s state.
+    fn take<M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+        optimizer: &mut O,
+        lens: &[usize],
+        r: Range<usize>,
+        states: usize,
+    ) -> Self {
+        let mut shard = Shard {
+            states: Default::default(),
+            mean: vec![T::zero(); r.len()],
+        };
+        for (i, lo, hi) in segments(lens, r) {
+            let from = optimizer.state_tensors_mut(i);
+            for (to, from) in shard.states.iter_mut().zip(from).take(states) {
+                to.extend_from_slice(from.get(lo..hi).unwrap_or(&[]));
+            }
+        }
+        shard
+    }
+
+    /// Writes the shard back into the range `r` of `optimizer`'s state.
+    fn give_back<M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+        &self,
+        optimizer: &mut O,
+        lens: &[usize],
+        r: Range<usize>,
+        states: usize,
+    ) {
+        let mut at = 0;
+        for (i, lo, hi) in segments(lens, r) {
+            let to = optimizer.state_tensors_mut(i);
+            for (to, from) in to.into_iter().zip(&self.states).take(states) {
+                if let (Some(to), Some(from)) = (to.get_mut(lo..hi), from.get(at..at + hi - lo)) {
+                    to.copy_from_slice(from);
+                }
+            }
+            at += hi - lo;
+        }
+    }
+}
+
+/// What a helper needs to update its range of the parameters.
+struct HelperRange<'a, T, M> {
+    /// Its index in `grads` (the calling thread is 0).
+    me: usize,
+    grads: &'a [RwLock<Box<M>>],
+    lens: &'a [usize],
+    range: Range<usize>,
+    /// The optimizer's rule, if the update is split.
+    rule: Option<Elementwise<T>>,
+    shard: Option<&'a Mutex<Shard<T>>>,
+    /// Its own copy of the model, kept equal to the calling thread's after
+    /// every step, if the update is split; else it reads the shared one.
+    replica: Option<Box<M>>,
+}
+
+/// The helpers' mailboxes, for [`split_update`].
+struct Helpers<'a, T> {
+    orders: &'a [Mailbox<Order<T>>],
+    replies: &'a [Mailbox<Reply<T>>],
+    working: &'a [AtomicBool],
+}
+
+/// The calling thread's side of [`split_update`]: its range's mean
+/// gradient, both workers' ranges, and the buffers the new weights of its
+/// range and of the helper's cross in.
+struct OwnRange<'a, T> {
+    mean: &'a mut [T],
+    lens: &'a [usize],
+    ranges: &'a [Range<usize>],
+    new_weights: &'a mut [Option<Vec<T>>; 2],
+}
+
+/// `s[lo..hi]`, or an empty slice where `s` is shorter.
+fn range_of<T>(s: &mut [T], lo: usize, hi: usize) -> &mut [T] {
+    if hi <= s.len() {
+        &mut s[lo..hi]
+    } else {
+        &mut []
+    }
+}
+
+/// How the calling thread waits for a helper: spinning while the helper
+/// says it is running, else yielding to it.
+fn spin_while(working: &AtomicBool) -> Wait {
+    if working.load(Ordering::Relaxed) {
+        Wait::Spin
+    } else {
+        Wait::Yield
+    }
+}
+
+/// [`apply_mean_parts`] with no clipping and nothing frozen, split across
+/// the threads: each worker takes the mean of the `gradients` over its
+/// range of the parameters (added in worker order: the same bits) and
+/// checks it, and once every range is finite each updates its range with
+/// the optimizer's [`Elementwise`] rule (its state for the range: the
+/// optimizer's own on this thread, the helper's [`Shard`] on a helper).
+/// The helpers compute their new weights into buffers this thread copies
+/// into the model. The same errors as [`apply_mean_parts`], in the same
+/// order, with the model and the optimizer unchanged; a helper lost on the
+/// way (a panic outside its part, not expected) is an error too, after
+/// which its range may be a step behind.
+fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+    shared: &RwLock<&mut M>,
+    gradients: &[RwLock<Box<M>>],
+    helpers: Helpers<'_, T>,
+    own: OwnRange<'_, T>,
+    optimizer: &mut O,
+    rule: Elementwise<T>,
+    sums: &BatchSums<T>,
+) -> Result<T, TrainError> {
+    let lost = TrainError::Config("a training thread panicked");
+    if sums.n == 0 {
+        return Err(TrainError::Empty);
+    }
+    optimizer.validate()?;
+    let inv = T::one() / T::of_f64(sums.n as f64);
+    let mean = sums.loss * inv;
+    if !mean.is_finite() {
+        return Err(TrainError::NonFinite {
+            what: "loss",
+            at: None,
+        });
+    }
+    let (Some(orders), Some(replies), Some(working)) = (
+        helpers.orders.first(),
+        helpers.replies.first(),
+        helpers.working.first(),
+    ) else {
+        return Err(lost);
+    };
+    let take = || replies.take(&|| spin_while(working));
+    // The helper's range's mean, while this thread takes its own.
+    let mut ok = orders.put(Order::Mean {
+        inv,
+        parts: gradients.len(),
+    });
+    let mut zero = T::zero();
+    {
+        let guards: Vec<RwLockReadGuard<'_, Box<M>>> = gradients.iter().map(read).collect();
+        let gs: Vec<&M> = guards.iter().map(|g| &***g).collect();
+        let mut at = 0;
+        for (i, lo, hi) in segments(own.lens, own.ranges[0].clone()) {
+            if let Some(out) = own.mean.get_mut(at..at + hi - lo) {
+                zero += mean_range(out, &gs, i, lo, inv);
+            }
+            at += hi - lo;
+        }
+    }
+    match take() {
+        Some(Reply::Mean(z)) if ok => zero += z,
+        _ => ok = false,
+    }
+    if !ok {
+        return Err(lost);
+    }
+    if zero != T::zero() {
+        return Err(TrainError::NonFinite {
+            what: "gradient",
+            at: None,
+        });
+    }
+    // Every range is finite: both update theirs.
+    let constants = optimizer.begin_elementwise();
+    let [mine, theirs] = own.new_weights;
+    ok &= orders.put(Order::Update {
+        constants,
+        weights: theirs.take().unwrap_or_default(),
+    });
+    let mut guard = write(shared);
+    let model: &mut M = &mut guard;
+    let mut new = mine.take().unwrap_or_default();
+    new.clear();
+    let mut at = 0;
+    for (i, lo, hi) in segments(own.lens, own.ranges[0].clone()) {
+        let n = hi - lo;
+        let [a, b, c] = optimizer.state_tensors_mut(i);
+        // The rule's unused states are empty.
+        let (a, b, c) = (
+            range_of(a, lo, hi),
+            range_of(b, lo, hi),
+            range_of(c, lo, hi),
+        );
+        if let (Some(p), Some(g)) = (
+            model.tensor_mut(i).get_mut(lo..hi),
+            own.mean.get(at..at + n),
+        ) {
+            (rule.rule)(&constants, p, g, [a, b, c]);
+            new.extend_from_slice(p);
+        }
+        at += n;
+    }
+    // The ranges cross: this thread's new weights to the helper's copy,
+    // the helper's into the model, both at once.
+    match take() {
+        Some(Reply::Updated(weights)) if ok => {
+            ok &= orders.put(Order::Weights(new));
+            copy_range(model, own.lens, own.ranges[1].clone(), &weights);
+            *theirs = Some(weights);
+        }
+        _ => ok = false,
+    }
+    match take() {
+        Some(Reply::Copied(weights)) if ok => *mine = Some(weights),
+        _ => ok = false,
+    }
+    if ok {
+        Ok(mean)
+    } else {
+        Err(lost)
+    }
+}
+
+/// Copies `from` (the values of the flat range `r`, in order) into `to`'s
+/// tensors.
+fn copy_range<T: Float, M: Model<T>>(to: &mut M, lens: &[usize], r: Range<usize>, from: &[T]) {
+    let mut at = 0;
+    for (i, lo, hi) in segments(lens, r) {
+        if let (Some(to), Some(from)) =
+            (to.tensor_mut(i).get_mut(lo..hi), from.get(at..at + hi - lo))
+        {
+            to.copy_from_slice(from);
+        }
+        at += hi - lo;
+    }
+}
+
+/// How long a thread waiting in [`Mailbox::take`] looks at the mailbox
+/// before it sleeps. A wake-up from sleep costs from 6 µs (the other vCPU
+/// busy) to hundreds (the host scheduling an idle vCPU again) on this KVM
+/// guest, against a W1 batch of ~250 µs per thread; the looking covers the
+/// calling thread's update between batches and the imbalance of the
+/// parts, and stops long before a slow other side would cost a core.
+const LOOK: Duration = Duration::from_micros(1000);
+
+/// How [`Mailbox::take`] waits while it looks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Spin on the flag (`pause`): the other side is running on another
+    /// core right now (it said so), so the value comes soon and nobody
+    /// needs this core.
+    Spin,
+    /// Give the core away between looks (`sched_yield`): the other side
+    /// may be waiting for this very core (two threads on one vCPU of a
+    /// loaded machine: a spin would hold it off until the spin ends), and
+    /// on an idle core a yield returns at once.
+    Yield,
+    /// Sleep until woken: the value will not come soon.
+    Sleep,
+}
+
+/// A one-value hand-off between two threads that does not put the taker
+/// to sleep when the value comes soon: [`Mailbox::take`] looks at an
+/// atomic flag as [`Wait`] says for up to [`LOOK`], and only then waits on
+/// a condition variable, which [`Mailbox::put`] signals only if someone
+/// sleeps on it (no system call otherwise). Closing it
+/// ([`Mailbox::close`]) wakes the taker with `None`.
+struct Mailbox<V> {
+    full: AtomicBool,
+    slot: Mutex<Slot<V>>,
+    wake: Condvar,
+}
+
+struct Slot<V> {
+    value: Option<V>,
+    asleep: bool,
+    closed: bool,
+}
+
+impl<V> Mailbox<V> {
+    fn new() -> Self {
+        Mailbox {
+            full: AtomicBool::new(false),
+            slot: Mutex::new(Slot {
+                value: None,
+                asleep: false,
+                closed: false,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot<V>> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `v` over (the mailbox is empty: each side waits for the
+    /// other's answer before it puts again); `false` if it is closed.
+    fn put(&self, v: V) -> bool {
+        let mut slot = self.lock();
+        // (A value not yet taken is never overwritten: that would be a
+        // message lost, and its sender waiting for an answer forever.)
+        if slot.closed || slot.value.is_some() {
+            return false;
+        }
+        slot.value = Some(v);
+        self.full.store(true, Ordering::Release);
+        if slot.asleep {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Closes the mailbox: the taker gets `None` once it is empty.
+    fn close(&self) {
+        let mut slot = self.lock();
+        slot.closed = true;
+        self.full.store(true, Ordering::Release);
+        if slot.asleep {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The value, once it is there (`None`: closed): looks at the flag,
+    /// waiting between looks as `how()` says, for up to [`LOOK`], then
+    /// sleeps until it is woken.
+    fn take(&self, how: &dyn Fn() -> Wait) -> Option<V> {
+        let start = Instant::now();
+        while !self.full.load(Ordering::Acquire) {
+            let how = if start.elapsed() > LOOK {
+                Wait::Sleep
+            } else {
+                how()
+            };
+            match how {
+                Wait::Spin => {
+                    for _ in 0..8 {
+                        std::hint::spin_loop();
+                    }
+                }
+                Wait::Yield => std::thread::yield_now(),
+                Wait::Sleep => break,
+            }
+        }
+        let mut slot = self.lock();
+        loop {
+            if let Some(v) = slot.value.take() {
+                self.full.store(slot.closed, Ordering::Relaxed);
+                return Some(v);
+            }
+            if slot.closed {
+                return None;
+            }
+            slot.asleep = true;
+            slot = self.wake.wait(slot).unwrap_or_else(PoisonError::into_inner);
+            slot.asleep = false;
+        }
+    }
+}
+
+/// Closes every mailbox of the slice when dropped (however the scope that
+/// holds it ends, a panic included), so no thread waits on one forever.
+struct CloseOnDrop<'a, V>(&'a [Mailbox<V>]);
+
+impl<V> Drop for CloseOnDrop<'_, V> {
+    fn drop(&mut self) {
+        for m in self.0 {
+            m.close();
+        }
+    }
+}
+
+/// Read access to the model (read-shared while a batch runs) or to a
+/// worker's gradient (while they are summed).
+fn read<V>(l: &RwLock<V>) -> RwLockReadGuard<'_, V> {
     l.read().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The model, held by the calling thread alone between batches.
-fn write<'l, 'm, M>(l: &'l RwLock<&'m mut M>) -> RwLockWriteGuard<'l, &'m mut M> {
+/// Write access to the model (the calling thread's alone between batches)
+/// or to a worker's gradient (its worker's while it runs its part).
+fn write<V>(l: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Helper `worker` of `fit`: runs `step` on each job's samples until the
-/// calling thread drops its end of `jobs`. A panic in a step is reported as
-/// an error, so the calling thread never waits for a result that will not
-/// come.
-fn helper<T, M, F>(
-    worker: usize,
+/// `f`, typed as a worker's step of `fit` (so the closure's gathered
+/// references live as long as the data, `'x`).
+fn step_fn<'x, T, M, Y, F>(f: F) -> F
+where
+    T: Float,
+    M: Train<T>,
+    F: Fn(
+        &M,
+        &mut M,
+        &mut Memory<'x, T, M, Y>,
+        &mut [f64],
+        &[usize],
+    ) -> Result<BatchSums<T>, TrainError>,
+{
+    f
+}
+
+/// A helper of `fit`: runs `step` on each job's samples until the calling
+/// thread closes `jobs`. A panic in a step is reported as an error, and
+/// `done` is closed however the helper ends, so the calling thread never
+/// waits for a result that will not come.
+#[allow(clippy::too_many_arguments)]
+fn helper<'x, T, M, Y: 'x, F>(
     shared: &RwLock<&mut M>,
     step: &F,
-    jobs: mpsc::Receiver<Job<M>>,
-    done: mpsc::Sender<Done<T, M>>,
+    jobs: &Mailbox<Order<T>>,
+    done: &Mailbox<Reply<T>>,
+    [busy, working]: [&AtomicBool; 2],
+    part: HelperRange<'_, T, M>,
     cap: usize,
     seed: u64,
 ) where
     T: Float,
     M: Train<T>,
-    F: Fn(&M, &mut M, &mut Memory<T, M>, &mut [f64], &[usize]) -> Result<BatchSums<T>, TrainError>,
+    M::Input: 'x,
+    F: Fn(
+        &M,
+        &mut M,
+        &mut Memory<'x, T, M, Y>,
+        &mut [f64],
+        &[usize],
+    ) -> Result<BatchSums<T>, TrainError>,
 {
-    let mut memory = Memory::<T, M>::new(cap, seed);
-    while let Ok(mut job) = jobs.recv() {
-        let result = {
-            let model = read(shared);
-            let run = || {
-                step(
-                    &model,
-                    &mut job.grads,
-                    &mut memory,
-                    &mut job.stats,
-                    &job.idx,
-                )
-            };
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                .unwrap_or(Err(TrainError::Config("a training thread panicked")))
+    let _close = CloseOnDrop(core::slice::from_ref(done));
+    let mut memory = Memory::<T, M, Y>::new(cap, seed);
+    // Between the batches of an epoch the calling thread is updating the
+    // weights and hands the next part out soon: look for it then (yielding:
+    // on a loaded machine the calling thread may be waiting for this core),
+    // else sleep.
+    let how = || {
+        if busy.load(Ordering::Relaxed) {
+            Wait::Yield
+        } else {
+            Wait::Sleep
+        }
+    };
+    // Its copy of the model (if the update is split), and the range of the
+    // other worker (the calling thread), whose new weights it copies in.
+    let mut replica = part.replica;
+    let others = 0..part.range.start;
+    // Its range of the optimizer's state, for the whole `fit`.
+    let mut shard = part
+        .shard
+        .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner));
+    while let Some(order) = jobs.take(&how) {
+        working.store(true, Ordering::Relaxed);
+        let back = match order {
+            Order::Part(mut job) => {
+                let started = Instant::now();
+                let result = {
+                    let guard;
+                    let model: &M = match replica.as_deref() {
+                        Some(m) => m,
+                        None => {
+                            guard = read(shared);
+                            &guard
+                        }
+                    };
+                    let mut grads = part.grads.get(part.me).map(write);
+                    let run = || match grads.as_deref_mut() {
+                        Some(grads) => step(model, grads, &mut memory, &mut job.stats, &job.idx),
+                        None => Err(TrainError::Config("a training thread has no gradient")),
+                    };
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                        .unwrap_or(Err(TrainError::Config("a training thread panicked")))
+                };
+                Reply::Part(Done {
+                    started,
+                    finished: Instant::now(),
+                    result,
+                    job,
+                })
+            }
+            Order::Mean { inv, parts } => {
+                let Some(shard) = shard.as_deref_mut() else {
+                    break;
+                };
+                let guards: Vec<RwLockReadGuard<'_, Box<M>>> =
+                    part.grads.iter().take(parts).map(read).collect();
+                let gs: Vec<&M> = guards.iter().map(|g| &***g).collect();
+                let (mut zero, mut at) = (T::zero(), 0);
+                for (i, lo, hi) in segments(part.lens, part.range.clone()) {
+                    if let Some(out) = shard.mean.get_mut(at..at + hi - lo) {
+                        zero += mean_range(out, &gs, i, lo, inv);
+                    }
+                    at += hi - lo;
+                }
+                Reply::Mean(zero)
+            }
+            Order::Update {
+                constants,
+                weights: mut new,
+            } => {
+                let (Some(shard), Some(rule), Some(model)) =
+                    (shard.as_deref_mut(), part.rule, replica.as_deref_mut())
+                else {
+                    break;
+                };
+                new.clear();
+                let (mut at, mut k) = (0, 0);
+                let Shard { states, mean } = shard;
+                for (i, lo, hi) in segments(part.lens, part.range.clone()) {
+                    let n = hi - lo;
+                    let [a, b, c] = states.each_mut().map(|s| range_of(s, k, k + n));
+                    if let (Some(p), Some(g)) =
+                        (model.tensor_mut(i).get_mut(lo..hi), mean.get(at..at + n))
+                    {
+                        (rule.rule)(&constants, p, g, [a, b, c]);
+                        new.extend_from_slice(p);
+                    }
+                    at += n;
+                    k += n;
+                }
+                Reply::Updated(new)
+            }
+            Order::Weights(from) => {
+                let Some(model) = replica.as_deref_mut() else {
+                    break;
+                };
+                copy_range(model, part.lens, others.clone(), &from);
+                Reply::Copied(from)
+            }
         };
-        let back = Done {
-            worker,
-            result,
-            grads: job.grads,
-            stats: job.stats,
-        };
-        if done.send(back).is_err() {
+        working.store(false, Ordering::Relaxed);
+        if !done.put(back) {
             break;
         }
     }
 }
 
-/// The tapes and scratch tapes of a layer-major batch and Dropout's
-/// generator (one per thread).
-struct Memory<T: Float, M: Train<T>> {
+/// Timestamps of `fit`'s hand-off between the calling thread and its
+/// first helper (on one thread: the calling thread's part twice), batch by
+/// batch, for benchmarks (issue 15, item 5): off
+/// unless [`probe::start`] is called (then one relaxed load and a lock per
+/// batch). Not a stable API.
+#[doc(hidden)]
+pub mod probe {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// One batch split between the calling thread and helper 1.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Batch {
+        /// The calling thread hands the job out.
+        pub sent: Instant,
+        /// Helper 1 starts it.
+        pub started: Instant,
+        /// Helper 1 has finished its part.
+        pub finished: Instant,
+        /// The calling thread has finished its own part.
+        pub own_done: Instant,
+        /// The calling thread has every helper's result.
+        pub seen: Instant,
+        /// The calling thread has summed the parts and updated the weights.
+        pub applied: Instant,
+    }
+
+    static ON: AtomicBool = AtomicBool::new(false);
+    static LOG: Mutex<Vec<Batch>> = Mutex::new(Vec::new());
+
+    /// Starts recording (clearing what was recorded).
+    pub fn start() {
+        LOG.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Stops recording and returns the batches recorded since [`start`].
+    pub fn take() -> Vec<Batch> {
+        ON.store(false, Ordering::Relaxed);
+        std::mem::take(
+            &mut *LOG
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub(super) fn record(b: Batch) {
+        if ON.load(Ordering::Relaxed) {
+            LOG.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(b);
+        }
+    }
+}
+
+/// The tapes and scratch tapes of a layer-major batch, Dropout's
+/// generator (one per thread), and the vectors a part of a batch is
+/// gathered into (its inputs, targets, weights and outputs: made once, so
+/// a batch allocates nothing).
+struct Memory<'x, T: Float, M: Train<T>, Y> {
     tapes: Vec<M::Tape>,
     scratch: Vec<M::Tape>,
     rng: Rng,
+    xs: Vec<&'x M::Input>,
+    ys: Vec<&'x Y>,
+    weights: Vec<f64>,
+    outs: Vec<M::Output>,
 }
 
-impl<T: Float, M: Train<T>> Memory<T, M> {
+impl<T: Float, M: Train<T>, Y> Memory<'_, T, M, Y> {
     /// Tapes for batches of up to `n` samples, each made on the heap (a
     /// tape can be large; none is built on the stack first).
     fn new(n: usize, seed: u64) -> Self {
@@ -1308,6 +2027,10 @@ impl<T: Float, M: Train<T>> Memory<T, M> {
             tapes: tapes(),
             scratch: tapes(),
             rng: Rng::new(seed),
+            xs: Vec::with_capacity(n),
+            ys: Vec::with_capacity(n),
+            weights: Vec::with_capacity(n),
+            outs: Vec::with_capacity(n),
         }
     }
 }

@@ -792,6 +792,57 @@ fn sum_scale_and_check<T: Float, M: Model<T>>(g: &mut [T], parts: &[&M], i: usiz
     zero
 }
 
+/// Values `lo..lo + out.len()` of tensor `i` of the sum of `grads`
+/// (added in their order, as [`apply_mean_parts`] adds the parts: the same
+/// bits) times `inv`, into `out`; returns the sum of the values times 0
+/// (0 exactly when every one is finite). A range of a mean gradient, for
+/// `fit`'s threads that each update a range of the parameters.
+#[cfg(feature = "std")]
+pub(crate) fn mean_range<T: Float, M: Model<T>>(
+    out: &mut [T],
+    grads: &[&M],
+    i: usize,
+    lo: usize,
+    inv: T,
+) -> T {
+    crate::kernels::dispatch::fast(
+        #[inline(always)]
+        || mean_range_body(out, grads, i, lo, inv),
+    )
+    .unwrap_or_else(|| mean_range_body(out, grads, i, lo, inv))
+}
+
+#[cfg(feature = "std")]
+#[inline(always)]
+fn mean_range_body<T: Float, M: Model<T>>(
+    out: &mut [T],
+    grads: &[&M],
+    i: usize,
+    lo: usize,
+    inv: T,
+) -> T {
+    const BLOCK: usize = 1024;
+    let mut zero = T::zero();
+    for (b, block) in out.chunks_mut(BLOCK).enumerate() {
+        let at = lo + b * BLOCK;
+        block.fill(T::zero());
+        for (k, g) in grads.iter().enumerate() {
+            let values = g.tensor(i).get(at..).unwrap_or(&[]);
+            if k == 0 {
+                for (a, &v) in block.iter_mut().zip(values) {
+                    *a = v;
+                }
+            } else {
+                for (a, &v) in block.iter_mut().zip(values) {
+                    *a += v;
+                }
+            }
+        }
+        zero += scale_and_check(block, inv);
+    }
+    zero
+}
+
 /// `g *= inv` for every value, returning the sum of `g · 0` (0 exactly
 /// when every scaled value is finite).
 #[inline(always)]

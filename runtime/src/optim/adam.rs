@@ -1,6 +1,6 @@
 //! Adam.
 
-use super::{non_negative, unit, zero, Optimizer};
+use super::{non_negative, unit, zero, Elementwise, Optimizer, StepConstants, MAX_STATES};
 use crate::error::TrainError;
 use crate::{Float, Model, Zeroable};
 
@@ -125,12 +125,8 @@ impl<M> Adam<M> {
 }
 
 impl<M> Adam<M> {
-    /// One update of every tensor `i` for which `frozen(i)` is false; a
-    /// frozen tensor, its gradient and its state are not touched.
-    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
-    where
-        M: Model<T>,
-    {
+    /// Advances the step count and returns the step's constants.
+    fn begin<T: Float>(&mut self) -> AdamStep<T> {
         let c = self.config;
         self.t = self.t.saturating_add(1);
         let t = f64::from(self.t);
@@ -147,6 +143,25 @@ impl<M> Adam<M> {
         let (a1, a2) = (T::one() - b1, T::one() - b2);
         let eps = T::of_f64(c.eps);
         let wd = T::of_f64(c.weight_decay);
+        AdamStep {
+            b1,
+            b2,
+            a1,
+            a2,
+            eps,
+            wd: (c.weight_decay != 0.0).then_some(wd),
+            step_size,
+            inv_bc2_sqrt,
+        }
+    }
+
+    /// One update of every tensor `i` for which `frozen(i)` is false; a
+    /// frozen tensor, its gradient and its state are not touched.
+    fn update<T: Float>(&mut self, model: &mut M, grads: &M, frozen: impl Fn(usize) -> bool)
+    where
+        M: Model<T>,
+    {
+        let k = self.begin::<T>();
         for i in 0..M::TENSORS {
             if frozen(i) {
                 continue;
@@ -155,16 +170,6 @@ impl<M> Adam<M> {
             let g = grads.tensor(i);
             let m = self.m.tensor_mut(i);
             let v = self.v.tensor_mut(i);
-            let k = AdamStep {
-                b1,
-                b2,
-                a1,
-                a2,
-                eps,
-                wd: (c.weight_decay != 0.0).then_some(wd),
-                step_size,
-                inv_bc2_sqrt,
-            };
             // One tensor per call of the AVX2 copy where the CPU has it
             // (8 lanes, not the baseline's 4; the same values bit for bit:
             // Rust never fuses `a · b + c` by itself).
@@ -178,7 +183,7 @@ impl<M> Adam<M> {
 }
 
 /// The constants of one Adam update.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 struct AdamStep<T> {
     b1: T,
     b2: T,
@@ -192,6 +197,53 @@ struct AdamStep<T> {
 }
 
 impl<T: Float> AdamStep<T> {
+    /// The constants as [`StepConstants`] (the L2 penalty's presence as
+    /// 1 or 0 in the last).
+    fn pack(self) -> StepConstants<T> {
+        let (wd, on) = match self.wd {
+            Some(wd) => (wd, T::one()),
+            None => (T::zero(), T::zero()),
+        };
+        [
+            self.b1,
+            self.b2,
+            self.a1,
+            self.a2,
+            self.eps,
+            self.step_size,
+            self.inv_bc2_sqrt,
+            wd,
+            on,
+            T::zero(),
+        ]
+    }
+
+    /// [`AdamStep::pack`]'s inverse.
+    fn unpack(c: &StepConstants<T>) -> Self {
+        let [b1, b2, a1, a2, eps, step_size, inv_bc2_sqrt, wd, on, _] = *c;
+        AdamStep {
+            b1,
+            b2,
+            a1,
+            a2,
+            eps,
+            wd: (on != T::zero()).then_some(wd),
+            step_size,
+            inv_bc2_sqrt,
+        }
+    }
+
+    /// [`Elementwise::rule`] of Adam: [`AdamStep::run`] in the AVX2 copy
+    /// where the CPU has it.
+    fn rule(c: &StepConstants<T>, p: &mut [T], g: &[T], [m, v, _]: [&mut [T]; MAX_STATES]) {
+        let k = AdamStep::unpack(c);
+        crate::kernels::dispatch::fast(
+            #[inline(always)]
+            || k.run(p, g, m, v),
+        )
+        .unwrap_or_else(|| k.run(p, g, m, v));
+    }
+
     /// The update of one tensor `p` with gradient `g` and moments `m`, `v`.
     #[inline(always)]
     fn run(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
@@ -237,6 +289,21 @@ impl<T: Float, M: Model<T>> Optimizer<T, M> for Adam<M> {
         zero(&mut self.m);
         zero(&mut self.v);
         self.t = 0;
+    }
+
+    fn elementwise(&self) -> Option<Elementwise<T>> {
+        Some(Elementwise {
+            states: 2,
+            rule: AdamStep::<T>::rule,
+        })
+    }
+
+    fn begin_elementwise(&mut self) -> StepConstants<T> {
+        self.begin::<T>().pack()
+    }
+
+    fn state_tensors_mut(&mut self, i: usize) -> [&mut [T]; MAX_STATES] {
+        [self.m.tensor_mut(i), self.v.tensor_mut(i), &mut []]
     }
 
     fn learning_rate(&self) -> f64 {

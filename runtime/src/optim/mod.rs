@@ -66,7 +66,60 @@ pub trait Optimizer<T: Float, M: Model<T>> {
         self.step(model, grads);
         Ok(())
     }
+    /// The update as one rule applied value by value ([`Elementwise`]),
+    /// if it is one: `fit` on several threads then splits each update
+    /// across its threads, each updating a contiguous range of the
+    /// parameters (all tensors in order, as one flat vector) with the
+    /// state of that range. `None` (the provided version): `fit` updates
+    /// on one thread with [`Optimizer::step`].
+    fn elementwise(&self) -> Option<Elementwise<T>> {
+        None
+    }
+    /// Begins one step of the [`Elementwise`] form: advances the step
+    /// count as [`Optimizer::step`] does and returns the step's constants
+    /// for [`Elementwise::rule`]. Called only if
+    /// [`Optimizer::elementwise`] is `Some`, once per update, after
+    /// [`Optimizer::validate`]; the provided version returns zeros.
+    fn begin_elementwise(&mut self) -> StepConstants<T> {
+        [T::zero(); STEP_CONSTANTS]
+    }
+    /// Tensor `i` of each of the optimizer's model-shaped states, in the
+    /// order [`Elementwise::rule`] takes them (for Adam its first and
+    /// second moments; unused entries empty), as writable slices in the
+    /// order of [`Model::tensor`]. The provided version: all empty.
+    fn state_tensors_mut(&mut self, i: usize) -> [&mut [T]; MAX_STATES] {
+        let _ = i;
+        [&mut [], &mut [], &mut []]
+    }
 }
+
+/// How many constants one step of an [`Elementwise`] rule takes.
+pub const STEP_CONSTANTS: usize = 10;
+/// The most state values per parameter an [`Elementwise`] rule keeps.
+pub const MAX_STATES: usize = 3;
+/// The constants of one step of an [`Elementwise`] rule (learning rate,
+/// bias corrections, ...: what the rule needs besides the values),
+/// from [`Optimizer::begin_elementwise`].
+pub type StepConstants<T> = [T; STEP_CONSTANTS];
+
+/// An optimizer's update as one rule applied value by value: each new
+/// parameter and state value depends only on that parameter's value, its
+/// gradient, its own state values and the step's constants, so a step can
+/// be split into ranges of values updated on different threads, with the
+/// same bits as the whole step.
+#[derive(Clone, Copy, Debug)]
+pub struct Elementwise<T> {
+    /// State values per parameter (Adam: 2), at most [`MAX_STATES`].
+    pub states: usize,
+    /// The update of a run of parameters `p` with their gradients `g` and
+    /// states (each as long as `p`; the first [`Elementwise::states`]
+    /// are used), given the step's constants.
+    pub rule: Rule<T>,
+}
+
+/// The function of an [`Elementwise`] update: `rule(constants, p, g,
+/// states)`.
+pub type Rule<T> = fn(&StepConstants<T>, &mut [T], &[T], [&mut [T]; MAX_STATES]);
 
 /// An optimizer behind a mutable reference (e.g. one `fit` is also
 /// given) works as the optimizer itself.
@@ -93,6 +146,15 @@ impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for &mu
         frozen: &dyn Fn(usize) -> bool,
     ) -> Result<(), TrainError> {
         (**self).step_frozen(model, grads, frozen)
+    }
+    fn elementwise(&self) -> Option<Elementwise<T>> {
+        (**self).elementwise()
+    }
+    fn begin_elementwise(&mut self) -> StepConstants<T> {
+        (**self).begin_elementwise()
+    }
+    fn state_tensors_mut(&mut self, i: usize) -> [&mut [T]; MAX_STATES] {
+        (**self).state_tensors_mut(i)
     }
 }
 
@@ -123,6 +185,15 @@ impl<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized> Optimizer<T, M> for all
         frozen: &dyn Fn(usize) -> bool,
     ) -> Result<(), TrainError> {
         (**self).step_frozen(model, grads, frozen)
+    }
+    fn elementwise(&self) -> Option<Elementwise<T>> {
+        (**self).elementwise()
+    }
+    fn begin_elementwise(&mut self) -> StepConstants<T> {
+        (**self).begin_elementwise()
+    }
+    fn state_tensors_mut(&mut self, i: usize) -> [&mut [T]; MAX_STATES] {
+        (**self).state_tensors_mut(i)
     }
 }
 
