@@ -29,7 +29,7 @@ use crate::metrics::{classes_of, predicted_class, ConfusionMatrix, Label};
 use crate::optim::{Elementwise, Optimizer, StepConstants, MAX_STATES};
 use crate::train::{
     accumulate_layers, apply_mean_parts, check_fit, check_input, check_lengths, frozen_mask,
-    mean_range, BatchSums, Clip, LayerBatch, Workspace,
+    mean_loss, mean_range, BatchSums, Clip, LayerBatch, Workspace,
 };
 use crate::{Float, Mode, Model, Rng, Tensor, Train, Weights, Zeroable};
 use core::ops::Range;
@@ -1534,18 +1534,7 @@ fn split_update<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
     sums: &BatchSums<T>,
 ) -> Result<T, TrainError> {
     let lost = TrainError::Config("a training thread panicked");
-    if sums.n == 0 {
-        return Err(TrainError::Empty);
-    }
-    optimizer.validate()?;
-    let inv = T::one() / T::of_f64(sums.n as f64);
-    let mean = sums.loss * inv;
-    if !mean.is_finite() {
-        return Err(TrainError::NonFinite {
-            what: "loss",
-            at: None,
-        });
-    }
+    let (inv, mean) = mean_loss(optimizer, sums)?;
     let (Some(orders), Some(replies), Some(working)) = (
         helpers.orders.first(),
         helpers.replies.first(),
@@ -1796,19 +1785,33 @@ fn write<V>(l: &RwLock<V>) -> RwLockWriteGuard<'_, V> {
     l.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `f`, typed as a worker's step of `fit` (so the closure's gathered
-/// references live as long as the data, `'x`).
-fn step_fn<'x, T, M, Y, F>(f: F) -> F
-where
-    T: Float,
-    M: Train<T>,
+/// A worker's step of `fit`: its part of a batch (the samples `idx`)
+/// through `model`, its gradient added into `grads`, its metric sums into
+/// `stats`, with `memory` (whose gathered references live as long as the
+/// data, `'x`).
+trait Step<'x, T: Float, M: Train<T>, Y>:
+    Fn(&M, &mut M, &mut Memory<'x, T, M, Y>, &mut [f64], &[usize]) -> Result<BatchSums<T>, TrainError>
+{
+}
+
+impl<'x, T: Float, M: Train<T>, Y, F> Step<'x, T, M, Y> for F where
     F: Fn(
         &M,
         &mut M,
         &mut Memory<'x, T, M, Y>,
         &mut [f64],
         &[usize],
-    ) -> Result<BatchSums<T>, TrainError>,
+    ) -> Result<BatchSums<T>, TrainError>
+{
+}
+
+/// `f`, typed as a worker's step of `fit` (so the closure's gathered
+/// references live as long as the data, `'x`).
+fn step_fn<'x, T, M, Y, F>(f: F) -> F
+where
+    T: Float,
+    M: Train<T>,
+    F: Step<'x, T, M, Y>,
 {
     f
 }
@@ -1831,13 +1834,7 @@ fn helper<'x, T, M, Y: 'x, F>(
     T: Float,
     M: Train<T>,
     M::Input: 'x,
-    F: Fn(
-        &M,
-        &mut M,
-        &mut Memory<'x, T, M, Y>,
-        &mut [f64],
-        &[usize],
-    ) -> Result<BatchSums<T>, TrainError>,
+    F: Step<'x, T, M, Y>,
 {
     let _close = CloseOnDrop(core::slice::from_ref(done));
     let mut memory = Memory::<T, M, Y>::new(cap, seed);

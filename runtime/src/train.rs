@@ -726,20 +726,7 @@ where
             grads.tensor_mut(i).fill(T::zero());
         }
     }
-    if sums.n == 0 {
-        return Err(TrainError::Empty);
-    }
-    // A learning rate made NaN (or negative) between steps would turn
-    // every weight NaN in the update below: refuse it first.
-    optimizer.validate()?;
-    let inv = T::one() / T::of_f64(sums.n as f64);
-    let mean = sums.loss * inv;
-    if !mean.is_finite() {
-        return Err(TrainError::NonFinite {
-            what: "loss",
-            at: None,
-        });
-    }
+    let (inv, mean) = mean_loss(optimizer, sums)?;
     // `g · 0` is 0 for a finite `g` and NaN for ±∞ or NaN, so the sum of
     // them is 0 exactly when every value is finite: a branch-free check
     // that vectorises (the AVX2 copy where the CPU has it; the values are
@@ -771,6 +758,30 @@ where
         }
     }
     Ok(mean)
+}
+
+/// `1 / n` and the mean loss of a batch of `sums.n` samples, once the
+/// batch is not empty, the optimizer's hyperparameters are valid (a
+/// learning rate made NaN or negative between steps would turn every
+/// weight NaN in the update: refused first) and the mean loss is finite:
+/// the checks of an update before the gradient's.
+pub(crate) fn mean_loss<T: Float, M: Model<T>, O: Optimizer<T, M> + ?Sized>(
+    optimizer: &O,
+    sums: &BatchSums<T>,
+) -> Result<(T, T), TrainError> {
+    if sums.n == 0 {
+        return Err(TrainError::Empty);
+    }
+    optimizer.validate()?;
+    let inv = T::one() / T::of_f64(sums.n as f64);
+    let mean = sums.loss * inv;
+    if !mean.is_finite() {
+        return Err(TrainError::NonFinite {
+            what: "loss",
+            at: None,
+        });
+    }
+    Ok((inv, mean))
 }
 
 /// Tensor `i` of `grads`, `g`, plus tensor `i` of every part (in order),
