@@ -22,10 +22,12 @@
 //! loop order that vectorises for these small sizes (the products are in
 //! `kernels/blas.rs`, shared with Dense and Conv2d).
 
+mod batch;
 mod gru;
 mod lstm;
 mod simple_rnn;
 
+pub use batch::*;
 pub use gru::*;
 pub use lstm::*;
 pub use simple_rnn::*;
