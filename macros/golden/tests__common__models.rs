@@ -40450,9 +40450,37 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -40480,9 +40508,37 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -40509,34 +40565,115 @@ impl<T: ::staticnet::Float> LstmLast<T> {
             d.lstm = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
             }
@@ -40561,34 +40698,115 @@ impl<T: ::staticnet::Float> LstmLast<T> {
             d.lstm = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
             }
@@ -41133,8 +41351,34 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__lstm.h;
@@ -41162,8 +41406,34 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__lstm.h;
@@ -41190,24 +41460,125 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
             d.__lstm.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -41230,24 +41601,125 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
             d.__lstm.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -43259,18 +43731,66 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                5,
-                3,
-                12,
-                6,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm2;
@@ -43298,18 +43818,66 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                5,
-                3,
-                12,
-                6,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm2;
@@ -43335,50 +43903,184 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        20,
+                        6,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -43402,50 +44104,184 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        20,
+                        6,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -44843,9 +45679,37 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
                 6,
             >(&self.rnn, &tape.input, &mut tape.__rnn);
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.__rnn.h, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm, [(&tape.__rnn.h, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -44882,9 +45746,37 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
                 6,
             >(&self.rnn, &tape.input, &mut tape.__rnn);
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.__rnn.h, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm, [(&tape.__rnn.h, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -44910,20 +45802,65 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__rnn.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm,
+                        tc.each_ref().map(|tape| &tape.__lstm),
+                        dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm,
-                &tape.__rnn.h,
-                &tape.__lstm,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__rnn.h, &tape.__lstm, &d.__lstm.gates)),
                 &mut grads.lstm,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__rnn.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm, &d.__lstm.gates);
+            }
         }
         if DX {
             for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -44965,20 +45902,65 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__rnn.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm,
+                        tc.each_ref().map(|tape| &tape.__lstm),
+                        dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm,
-                &tape.__rnn.h,
-                &tape.__lstm,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__rnn.h, &tape.__lstm, &d.__lstm.gates)),
                 &mut grads.lstm,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__rnn.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm, &d.__lstm.gates);
+            }
         }
         if DX {
             for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -46346,8 +47328,34 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -46385,8 +47393,34 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -46442,24 +47476,125 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
             };
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -46501,24 +47636,125 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
             };
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -50607,24 +51843,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -50683,24 +51961,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -50806,50 +52126,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -50922,50 +52376,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }

@@ -9,7 +9,9 @@
 //! Kernels: `runtime/src/kernels/recurrent/{simple_rnn,lstm,gru}.rs`.
 
 use super::args::{Args, Signature};
-use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField, TensorDecl};
+use super::{
+    lit, Act, BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
+};
 use crate::shape::Shape;
 use crate::symbol;
 use proc_macro2::{Ident, TokenStream};
@@ -332,6 +334,107 @@ impl Layer for Recurrent {
         Some(self.backward_call(s, io, Mode::BackwardParams))
     }
 
+    /// An `Lstm`'s batched forward (`k::lstm_train_batch`): per step one
+    /// matrix–matrix product over `k::LSTM_BATCH` samples' gates, the rest of the
+    /// batch one sample at a time through the same kernel. `SimpleRnn` and
+    /// `Gru` have none (the driver loops their one-sample forward).
+    fn forward_layers(&self, s: &Site, input: &TokenStream) -> Option<TokenStream> {
+        if self.cell != Cell::Lstm {
+            return None;
+        }
+        let [t, f, h, gh] = self.sizes(s);
+        let (name, extra, p) = (&s.name, s.extra_field(), s.params());
+        let call = |nb: TokenStream, items: TokenStream| {
+            s.call(
+                quote!(k::lstm_train_batch::<T, #f, #h, #gh, #t, #nb>),
+                quote!(&#p, #items),
+            )
+        };
+        let block = call(
+            nb(),
+            quote!(chunk.each_mut().map(|tape| (&#input, &mut tape.#extra))),
+        );
+        let one = call(quote!(1), quote!([(&#input, &mut tape.#extra)]));
+        let nb = nb();
+        let last = if self.return_sequences {
+            TokenStream::new()
+        } else {
+            quote! {
+                for tape in tapes.iter_mut() {
+                    tape.#name = k::last_step::<T, #h, #t>(&tape.#extra.h);
+                }
+            }
+        };
+        Some(quote! {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<_, #nb>(tapes);
+            for chunk in chunks {
+                #block;
+            }
+            for tape in rest {
+                #one;
+            }
+            #last
+        })
+    }
+
+    /// An `Lstm`'s batched backward through time: `dL/dz` of `k::LSTM_BATCH`
+    /// samples at a time (`k::lstm_backward_batch`, per step one
+    /// matrix–matrix product for `dL/dh`), stored in the gates' place of
+    /// each sample's scratch tape (unused there otherwise), then the weight
+    /// gradients over the whole batch (`k::lstm_backward_batch_params`) and
+    /// each sample's `dL/dx` from its `dz`.
+    fn backward_layers(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<LayersBackward> {
+        if self.cell != Cell::Lstm {
+            return None;
+        }
+        let [t, f, h, gh] = self.sizes(s);
+        let (extra, p, g) = (s.extra_field(), s.params(), s.grads());
+        let BackIo { input, grad, .. } = io;
+        let call = |nb: TokenStream, tapes: TokenStream, items: TokenStream| {
+            s.call(
+                quote!(k::lstm_backward_batch::<T, _, #f, #h, #gh, #t, #nb>),
+                quote!(&#p, #tapes, #items),
+            )
+        };
+        let block = call(
+            nb(),
+            quote!(tc.each_ref().map(|tape| &tape.#extra)),
+            quote!(dc.each_mut().map(|d| (&#grad, &mut d.#extra.gates))),
+        );
+        let one = call(
+            quote!(1),
+            quote!([&tape.#extra]),
+            quote!([(&#grad, &mut d.#extra.gates)]),
+        );
+        let params = s.call(
+            quote!(k::lstm_backward_batch_params::<T, #f, #h, #gh, #t>),
+            quote!(
+                tapes.iter().zip(scratch.iter()).map(|(tape, d)| (&#input, &tape.#extra, &d.#extra.gates)),
+                &mut #g
+            ),
+        );
+        let nb = nb();
+        Some(LayersBackward {
+            batch: quote! {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<_, #nb>(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, #nb>(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        #block;
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        #one;
+                    }
+                }
+                #params;
+            },
+            each: s.call(
+                quote!(k::lstm_backward_batch_dx::<T, #f, #h, #gh, #t>),
+                quote!(&#p, &d.#extra.gates),
+            ),
+        })
+    }
+
     fn stream(&self, s: &Site, x: &TokenStream) -> Option<StreamStep> {
         let (name, p) = (&s.name, s.params());
         let h = lit(self.units);
@@ -354,6 +457,12 @@ impl Layer for Recurrent {
             output: out,
         })
     }
+}
+
+/// The samples per call of the batched `Lstm` kernels, as the kernels
+/// choose it.
+fn nb() -> TokenStream {
+    quote!({ k::LSTM_BATCH })
 }
 
 impl Recurrent {
