@@ -5,11 +5,13 @@
 //! - against PyTorch autograd: the fixtures of `tools/make_fixtures.py`
 //!   (`tests/fixtures/<case>.safetensors`, `grad_<case>.safetensors`, the
 //!   cases tests/gradient_fixtures.rs checks one sample at a time) run as a
-//!   batch of 5 copies of the fixture's input: every output and dL/dinput
-//!   is PyTorch's, every parameter gradient 5 × PyTorch's;
+//!   batch of 8 copies of the fixture's input (a block of `LSTM_BATCH` = 6
+//!   and 2 one by one): every output and dL/dinput is PyTorch's, every
+//!   parameter gradient 8 × PyTorch's;
 //! - against the per-sample path (`forward_train` and `backward` of each
-//!   sample, gradients summed) on 7 different random samples: outputs,
-//!   dL/dinput and every parameter gradient within 1e-12.
+//!   sample, gradients summed) on 9 different random samples (a block of 6
+//!   and 3 one by one): outputs, dL/dinput and every parameter gradient
+//!   within 1e-12.
 //!
 //! Each fixture's `model!` here has the DSL the fixture was made from (up
 //! to whitespace and comments), as in tests/common/models.rs.
@@ -114,7 +116,7 @@ fn flat(t: &[f64]) -> Tensor64 {
     }
 }
 
-/// The fixture `case` (whose `model!` here is `type_name`) as a batch of 5
+/// The fixture `case` (whose `model!` here is `type_name`) as a batch of 8
 /// copies, against PyTorch.
 fn against_pytorch<M: Train<f64>>(case: &str, type_name: &str) {
     let (fwd, grad) = (Fixture::load(case), Fixture::load(&format!("grad_{case}")));
@@ -130,7 +132,7 @@ fn against_pytorch<M: Train<f64>>(case: &str, type_name: &str) {
     load_params(&fwd, &mut *m).unwrap();
     let x = M::Input::from_flat(&fwd.get("input").values).unwrap();
     let r = M::Output::from_flat(&grad.get("r").values).unwrap();
-    const N: usize = 5;
+    const N: usize = 8;
     let (outs, dxs, grads) = layer_major(&*m, &vec![x; N], |_, _| r);
     let mut results = Vec::new();
     for k in 0..N {
@@ -197,12 +199,12 @@ fn random<X: Tensor<f64>>(seed: u64) -> X {
     x
 }
 
-/// 7 random samples (one block of `LSTM_BATCH` = 4 and a rest of 3)
+/// 9 random samples (one block of `LSTM_BATCH` = 6 and a rest of 3)
 /// through the layer-major step and through the per-sample path.
 fn against_per_sample<M: Train<f64>>(seed: u64) {
     let mut m = Box::new(M::zeros());
     m.init_in(seed);
-    const N: u64 = 7;
+    const N: u64 = 9;
     let xs: Vec<M::Input> = (0..N).map(|k| random(seed * 100 + k)).collect();
     let rs: Vec<M::Output> = (0..N).map(|k| random(seed * 1000 + k)).collect();
     let (outs, dxs, grads) = layer_major(&*m, &xs, |k, _| rs[k]);
