@@ -26488,8 +26488,34 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
@@ -26546,8 +26572,34 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
@@ -26655,24 +26707,139 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -26747,24 +26914,139 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -42277,9 +42559,37 @@ impl<T: ::staticnet::Float> GruLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru;
@@ -42307,9 +42617,37 @@ impl<T: ::staticnet::Float> GruLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru;
@@ -42336,34 +42674,137 @@ impl<T: ::staticnet::Float> GruLast<T> {
             d.gru = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -42388,34 +42829,137 @@ impl<T: ::staticnet::Float> GruLast<T> {
             d.gru = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -42960,8 +43504,34 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru.h;
@@ -42989,8 +43559,34 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru.h;
@@ -43017,24 +43613,139 @@ impl<T: ::staticnet::Float> GruSeq<T> {
             d.__gru.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -43057,24 +43768,139 @@ impl<T: ::staticnet::Float> GruSeq<T> {
             d.__gru.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -44901,12 +45727,66 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru2;
@@ -44934,12 +45814,66 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru2;
@@ -44965,40 +45899,219 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.gru2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 5,
                 3,
                 9,
                 6,
             >(
-                &self.gru2,
-                &tape.__gru1.h,
-                &tape.__gru2,
-                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
                 &mut grads.gru2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        15,
+                        6,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -45020,40 +46133,219 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.gru2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 5,
                 3,
                 9,
                 6,
             >(
-                &self.gru2,
-                &tape.__gru1.h,
-                &tape.__gru2,
-                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
                 &mut grads.gru2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        15,
+                        6,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -46594,11 +47886,63 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru2.h;
@@ -46626,11 +47970,63 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru2.h;
@@ -46656,34 +48052,223 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.__gru2.h = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (
+                                &d.__gru2.h,
+                                &mut d.__gru2.gates,
+                                &mut d.__gru2.hn,
+                            )),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.__gru2.h, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 3,
                 4,
                 12,
                 4,
-            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
+                &mut grads.gru2,
+            );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        2,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -46705,34 +48290,223 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.__gru2.h = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (
+                                &d.__gru2.h,
+                                &mut d.__gru2.gates,
+                                &mut d.__gru2.hn,
+                            )),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.__gru2.h, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 3,
                 4,
                 12,
                 4,
-            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
+                &mut grads.gru2,
+            );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        2,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -49243,9 +51017,37 @@ impl<T: ::staticnet::Float> GruDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -49301,9 +51103,37 @@ impl<T: ::staticnet::Float> GruDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -49446,34 +51276,137 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -49586,34 +51519,137 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }

@@ -334,19 +334,23 @@ impl Layer for Recurrent {
         Some(self.backward_call(s, io, Mode::BackwardParams))
     }
 
-    /// An `Lstm`'s batched forward (`k::lstm_train_batch`): per step one
-    /// matrix–matrix product over `k::LSTM_BATCH` samples' gates, the rest of the
-    /// batch one sample at a time through the same kernel. `SimpleRnn` and
-    /// `Gru` have none (the driver loops their one-sample forward).
+    /// An `Lstm`'s or `Gru`'s batched forward (`k::lstm_train_batch`,
+    /// `k::gru_train_batch`): per step one matrix–matrix product over
+    /// `k::LSTM_BATCH` samples' gates, the rest of the batch one sample at a
+    /// time through the same kernel. `SimpleRnn` has none (the driver loops
+    /// its one-sample forward).
     fn forward_layers(&self, s: &Site, input: &TokenStream) -> Option<TokenStream> {
-        if self.cell != Cell::Lstm {
-            return None;
-        }
+        let kernel = match self.cell {
+            Cell::Lstm => "lstm_train_batch",
+            Cell::Gru => "gru_train_batch",
+            Cell::Simple(_) => return None,
+        };
+        let kernel = Ident::new(kernel, s.span);
         let [t, f, h, gh] = self.sizes(s);
         let (name, extra, p) = (&s.name, s.extra_field(), s.params());
         let call = |nb: TokenStream, items: TokenStream| {
             s.call(
-                quote!(k::lstm_train_batch::<T, #f, #h, #gh, #t, #nb>),
+                quote!(k::#kernel::<T, #f, #h, #gh, #t, #nb>),
                 quote!(&#p, #items),
             )
         };
@@ -377,39 +381,49 @@ impl Layer for Recurrent {
         })
     }
 
-    /// An `Lstm`'s batched backward through time: `dL/dz` of `k::LSTM_BATCH`
-    /// samples at a time (`k::lstm_backward_batch`, per step one
-    /// matrix–matrix product for `dL/dh`), stored in the gates' place of
-    /// each sample's scratch tape (unused there otherwise), then the weight
-    /// gradients over the whole batch (`k::lstm_backward_batch_params`) and
-    /// each sample's `dL/dx` from its `dz`.
+    /// An `Lstm`'s or `Gru`'s batched backward through time: `dL/dz` of
+    /// `k::LSTM_BATCH` samples at a time (`k::lstm_backward_batch`,
+    /// `k::gru_backward_batch`: per step one matrix–matrix product for
+    /// `dL/dh`), stored in each sample's scratch tape (in its record's
+    /// `gates` place, and a GRU's hidden-side `n` rows in its `hn` place:
+    /// unused there otherwise), then the weight gradients over the whole
+    /// batch (`k::*_backward_batch_params`) and each sample's `dL/dx` from
+    /// its `dz`.
     fn backward_layers(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<LayersBackward> {
-        if self.cell != Cell::Lstm {
-            return None;
-        }
+        let cell = match self.cell {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+            Cell::Simple(_) => return None,
+        };
+        let kernel = |what: &str| Ident::new(&format!("{cell}_backward_batch{what}"), s.span);
+        let (batch, params_k, dx_k) = (kernel(""), kernel("_params"), kernel("_dx"));
         let [t, f, h, gh] = self.sizes(s);
         let (extra, p, g) = (s.extra_field(), s.params(), s.grads());
         let BackIo { input, grad, .. } = io;
+        // Where the sample's dL/dz go in its scratch tape `d`.
+        let (dz, dz_ref) = match self.cell {
+            Cell::Gru => (
+                quote!(&mut d.#extra.gates, &mut d.#extra.hn),
+                quote!(&d.#extra.gates, &d.#extra.hn),
+            ),
+            _ => (quote!(&mut d.#extra.gates), quote!(&d.#extra.gates)),
+        };
         let call = |nb: TokenStream, tapes: TokenStream, items: TokenStream| {
             s.call(
-                quote!(k::lstm_backward_batch::<T, _, #f, #h, #gh, #t, #nb>),
+                quote!(k::#batch::<T, _, #f, #h, #gh, #t, #nb>),
                 quote!(&#p, #tapes, #items),
             )
         };
         let block = call(
             nb(),
             quote!(tc.each_ref().map(|tape| &tape.#extra)),
-            quote!(dc.each_mut().map(|d| (&#grad, &mut d.#extra.gates))),
+            quote!(dc.each_mut().map(|d| (&#grad, #dz))),
         );
-        let one = call(
-            quote!(1),
-            quote!([&tape.#extra]),
-            quote!([(&#grad, &mut d.#extra.gates)]),
-        );
+        let one = call(quote!(1), quote!([&tape.#extra]), quote!([(&#grad, #dz)]));
         let params = s.call(
-            quote!(k::lstm_backward_batch_params::<T, #f, #h, #gh, #t>),
+            quote!(k::#params_k::<T, #f, #h, #gh, #t>),
             quote!(
-                tapes.iter().zip(scratch.iter()).map(|(tape, d)| (&#input, &tape.#extra, &d.#extra.gates)),
+                tapes.iter().zip(scratch.iter()).map(|(tape, d)| (&#input, &tape.#extra, #dz_ref)),
                 &mut #g
             ),
         );
@@ -429,7 +443,7 @@ impl Layer for Recurrent {
                 #params;
             },
             each: s.call(
-                quote!(k::lstm_backward_batch_dx::<T, #f, #h, #gh, #t>),
+                quote!(k::#dx_k::<T, #f, #h, #gh, #t>),
                 quote!(&#p, &d.#extra.gates),
             ),
         })

@@ -30,8 +30,9 @@
 //! additions (tests below, and tests/lstm_batch.rs against the per-sample
 //! step and PyTorch).
 
+use super::gru::{gate_grads as gru_gate_grads, train_gates};
 use super::lstm::{activate, gate_grads, update};
-use super::{prev_col, LstmTape};
+use super::{prev_col, GruTape, LstmTape};
 use crate::kernels::blas::{cols, cols_mut, transpose};
 use crate::kernels::dispatch::{Base, Isa};
 use crate::{Float, RecurrentParams};
@@ -152,17 +153,49 @@ pub(crate) fn outer_acc_batch<
     items: impl Iterator<Item = (&'a [[T; R]; S], &'a [[T; C]; S])> + Clone,
     shift: usize,
 ) {
-    let w = cols_mut(w);
-    let j0 = outer_cols::<I, T, OUTER_COLS, R, C, S>(0, w, items.clone(), shift);
-    let j0 = outer_cols::<I, T, 2, R, C, S>(j0, w, items.clone(), shift);
-    outer_cols::<I, T, 1, R, C, S>(j0, w, items, shift);
+    outer_acc_rows::<I, T, R, R, C, S>(cols_mut(w), Rows { w0: 0, d0: 0, n: R }, items, shift);
+}
+
+/// Which rows [`outer_acc_rows`] updates: `W[w0 + r]` from `d[d0 + r]` for
+/// `r < n`.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows {
+    pub w0: usize,
+    pub d0: usize,
+    pub n: usize,
+}
+
+/// [`outer_acc_batch`] on some rows of `W` (`RW` rows) from some rows of
+/// `d` (`RD` rows): `W[w0 + r] += Σ d_t[d0 + r] u_{t−shift}ᵀ` (a GRU's
+/// `dW_hh` takes its `n` rows from another record than its `r`, `z` rows).
+#[inline(always)]
+pub(crate) fn outer_acc_rows<
+    'a,
+    I: Isa,
+    T: Float + 'a,
+    const RW: usize,
+    const RD: usize,
+    const C: usize,
+    const S: usize,
+>(
+    w: &mut [[T; RW]; C],
+    rows: Rows,
+    items: impl Iterator<Item = (&'a [[T; RD]; S], &'a [[T; C]; S])> + Clone,
+    shift: usize,
+) {
+    if rows.w0 + rows.n > RW || rows.d0 + rows.n > RD {
+        return;
+    }
+    let j0 = outer_cols::<I, T, OUTER_COLS, RW, RD, C, S>(0, w, rows, items.clone(), shift);
+    let j0 = outer_cols::<I, T, 2, RW, RD, C, S>(j0, w, rows, items.clone(), shift);
+    outer_cols::<I, T, 1, RW, RD, C, S>(j0, w, rows, items, shift);
 }
 
 /// Columns of `dW` per register block of [`outer_acc_batch`] (12 partial
 /// sums with two vectors of rows, as [`LSTM_BATCH`]).
 const OUTER_COLS: usize = 6;
 
-/// The columns `j0..` of [`outer_acc_batch`] in blocks of `JB`; returns
+/// The columns `j0..` of [`outer_acc_rows`] in blocks of `JB`; returns
 /// the first column not done.
 #[inline(always)]
 fn outer_cols<
@@ -170,30 +203,33 @@ fn outer_cols<
     I: Isa,
     T: Float + 'a,
     const JB: usize,
-    const R: usize,
+    const RW: usize,
+    const RD: usize,
     const C: usize,
     const S: usize,
 >(
     mut j0: usize,
-    w: &mut [[T; R]; C],
-    items: impl Iterator<Item = (&'a [[T; R]; S], &'a [[T; C]; S])> + Clone,
+    w: &mut [[T; RW]; C],
+    rows: Rows,
+    items: impl Iterator<Item = (&'a [[T; RD]; S], &'a [[T; C]; S])> + Clone,
     shift: usize,
 ) -> usize {
     while j0 + JB <= C {
         let r0 = rows_for!(
             I,
             T,
-            outer_tiles::<JB, R, C, S>(0, j0, w, items.clone(), shift)
+            outer_tiles::<JB, RW, RD, C, S>(0, j0, w, rows, items.clone(), shift)
         );
-        let r0 = outer_tiles::<I, T, 8, JB, R, C, S>(r0, j0, w, items.clone(), shift);
-        outer_tiles::<I, T, 1, JB, R, C, S>(r0, j0, w, items.clone(), shift);
+        let r0 = outer_tiles::<I, T, 8, JB, RW, RD, C, S>(r0, j0, w, rows, items.clone(), shift);
+        outer_tiles::<I, T, 1, JB, RW, RD, C, S>(r0, j0, w, rows, items.clone(), shift);
         j0 += JB;
     }
     j0
 }
 
-/// The `B × JB` tiles of `W` at rows `r0..` (blocks of `B`) and columns
-/// `j0..j0 + JB`; returns the first row not done.
+/// The `B × JB` tiles of `W` at rows `r0..rows.n` (blocks of `B`, offset
+/// as `rows` says) and columns `j0..j0 + JB`; returns the first row not
+/// done.
 #[inline(always)]
 fn outer_tiles<
     'a,
@@ -201,24 +237,27 @@ fn outer_tiles<
     T: Float + 'a,
     const B: usize,
     const JB: usize,
-    const R: usize,
+    const RW: usize,
+    const RD: usize,
     const C: usize,
     const S: usize,
 >(
     mut r0: usize,
     j0: usize,
-    w: &mut [[T; R]; C],
-    items: impl Iterator<Item = (&'a [[T; R]; S], &'a [[T; C]; S])> + Clone,
+    w: &mut [[T; RW]; C],
+    rows: Rows,
+    items: impl Iterator<Item = (&'a [[T; RD]; S], &'a [[T; C]; S])> + Clone,
     shift: usize,
 ) -> usize {
-    while r0 + B <= R {
+    let (wr, dr) = (rows.w0, rows.d0);
+    while r0 + B <= rows.n {
         let mut acc = [[T::zero(); B]; JB];
         for (a, col) in acc.iter_mut().zip(&w[j0..j0 + JB]) {
-            a.copy_from_slice(&col[r0..r0 + B]);
+            a.copy_from_slice(&col[wr + r0..wr + r0 + B]);
         }
         for (d, u) in items.clone() {
             for (dt, ut) in d.iter().skip(shift).zip(u) {
-                let db = &dt[r0..r0 + B];
+                let db = &dt[dr + r0..dr + r0 + B];
                 for (a, &uv) in acc.iter_mut().zip(&ut[j0..j0 + JB]) {
                     for (av, &dv) in a.iter_mut().zip(db) {
                         *av = I::madd(dv, uv, *av);
@@ -227,7 +266,7 @@ fn outer_tiles<
             }
         }
         for (a, col) in acc.iter().zip(&mut w[j0..j0 + JB]) {
-            col[r0..r0 + B].copy_from_slice(a);
+            col[wr + r0..wr + r0 + B].copy_from_slice(a);
         }
         r0 += B;
     }
@@ -545,12 +584,293 @@ pub fn lstm_backward_batch_dx<
     dx
 }
 
+// `Gru` the same way: per step, the input half `b_ih + W_ih x` and the
+// hidden half `b_hh + W_hh h` of the `NB` samples' pre-activations as two
+// matrix–matrix products (the reset gate multiplies the hidden half's `n`
+// rows, so they are kept apart, as the one-sample kernel does); the
+// backward keeps each step's input-side `dL/d(W_ih x)` in the gates' place
+// of the scratch tape and the `n` rows of the hidden side (`⊙ r`) in its
+// `hn` place.
+
+/// [`gru_train_batch`] for instruction set `I` (`kernels::avx2` calls it
+/// with [`Avx2`](crate::kernels::dispatch::Avx2)).
+#[inline(always)]
+pub(crate) fn gru_train_batch_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    items: [(&SMatrix<T, F, S>, &mut GruTape<T, H, GH, S>); NB],
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let mut items = items;
+    let (b_ih, b_hh) = (cols(&p.bias_ih)[0], cols(&p.bias_hh)[0]);
+    let (w_ih, w_hh) = (cols(&p.weight_ih), cols(&p.weight_hh));
+    let mut h = [[T::zero(); H]; NB];
+    for t in 0..core::hint::black_box(S) {
+        let mut gi = [b_ih; NB];
+        let mut gh = [b_hh; NB];
+        {
+            let xt: [&[T; F]; NB] = core::array::from_fn(|b| &cols(items[b].0)[t % S]);
+            mm2_acc::<I, T, GH, F, 0, NB>(&mut gi.each_mut(), w_ih, &xt, &[], &[&[]; NB]);
+            let hp: [&[T; H]; NB] = h.each_ref();
+            mm2_acc::<I, T, GH, H, 0, NB>(&mut gh.each_mut(), w_hh, &hp, &[], &[&[]; NB]);
+        }
+        for ((((_, tape), hb), gib), ghb) in items.iter_mut().zip(&mut h).zip(&gi).zip(&gh) {
+            let GruTape { gates, hn, h: th } = &mut **tape;
+            if let (Some(g), Some(hnt), Some(ht)) = (
+                cols_mut(gates).get_mut(t),
+                cols_mut(hn).get_mut(t),
+                cols_mut(th).get_mut(t),
+            ) {
+                train_gates::<T, H, GH>(gib, ghb, hb, g, hnt);
+                *ht = *hb;
+            }
+        }
+    }
+}
+
+/// [`gru_backward_batch`] for instruction set `I` (`kernels::avx2` calls
+/// it with [`Avx2`](crate::kernels::dispatch::Avx2)).
+#[inline(always)]
+pub(crate) fn gru_backward_batch_in<
+    I: Isa,
+    T: Float,
+    D: StepGrads<T, H>,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    tapes: [&GruTape<T, H, GH, S>; NB],
+    items: [GruGrads<'_, T, D, H, GH, S>; NB],
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let mut items = items;
+    let zero = [T::zero(); H];
+    let wt_hh = transpose(cols(&p.weight_hh));
+    let mut dh_next = [[T::zero(); H]; NB];
+    for t in (0..core::hint::black_box(S)).rev() {
+        let mut dhid = [[T::zero(); GH]; NB];
+        for (((tape, (dy, di, dn)), dhn), dhb) in tapes
+            .iter()
+            .zip(items.iter_mut())
+            .zip(&mut dh_next)
+            .zip(&mut dhid)
+        {
+            let mut dh = *dhn;
+            let steps = dy.steps();
+            if let Some(dyt) = (t + steps.len()).checked_sub(S).and_then(|u| steps.get(u)) {
+                for (d, &y) in dh.iter_mut().zip(dyt) {
+                    *d = y + *d;
+                }
+            }
+            let (Some(gt), Some(hnt), Some(dit), Some(dnt)) = (
+                cols(&tape.gates).get(t),
+                cols(&tape.hn).get(t),
+                cols_mut(*di).get_mut(t),
+                cols_mut(*dn).get_mut(t),
+            ) else {
+                continue;
+            };
+            let h_prev = prev_col(&tape.h, t, &zero);
+            // `dhn` becomes the bypass `dh ⊙ z`, to which `W_hhᵀ dhid` is added.
+            gru_gate_grads::<T, H, GH>(gt, hnt, h_prev, &dh, dit, dhb, dhn);
+            dnt.copy_from_slice(&dhb[2 * H..]);
+        }
+        if t > 0 {
+            mm2_acc::<I, T, H, GH, 0, NB>(
+                &mut dh_next.each_mut(),
+                &wt_hh,
+                &dhid.each_ref(),
+                &[],
+                &[&[]; NB],
+            );
+        }
+    }
+}
+
+/// One sample's operands of [`gru_backward_batch`]: `dL/dh` of its last
+/// steps, and where its input-side `dL/dz` (all `GH` rows) and the `n` rows
+/// of its hidden-side `dL/dz` go.
+pub type GruGrads<'a, T, D, const H: usize, const GH: usize, const S: usize> =
+    (&'a D, &'a mut SMatrix<T, GH, S>, &'a mut SMatrix<T, H, S>);
+
+/// [`gru_backward_batch_params`] for instruction set `I` (`kernels::avx2`
+/// calls it with [`Avx2`](crate::kernels::dispatch::Avx2)).
+#[inline(always)]
+pub(crate) fn gru_backward_batch_params_in<
+    'a,
+    I: Isa,
+    T: Float + 'a,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    items: impl Iterator<
+            Item = (
+                &'a SMatrix<T, F, S>,
+                &'a GruTape<T, H, GH, S>,
+                &'a SMatrix<T, GH, S>,
+                &'a SMatrix<T, H, S>,
+            ),
+        > + Clone,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let mut db = [T::zero(); GH];
+    let mut dbn = [T::zero(); H];
+    for (_, _, di, dn) in items.clone() {
+        for dit in cols(di) {
+            for (d, &v) in db.iter_mut().zip(dit) {
+                *d += v;
+            }
+        }
+        for dnt in cols(dn) {
+            for (d, &v) in dbn.iter_mut().zip(dnt) {
+                *d += v;
+            }
+        }
+    }
+    for (b, &v) in cols_mut(&mut g.bias_ih)[0].iter_mut().zip(&db) {
+        *b += v;
+    }
+    let bhh = &mut cols_mut(&mut g.bias_hh)[0];
+    for (b, &v) in bhh.iter_mut().zip(db.iter().take(2 * H).chain(&dbn)) {
+        *b += v;
+    }
+    let ih = items.clone().map(|(x, _, di, _)| (cols(di), cols(x)));
+    outer_acc_batch::<I, T, GH, F, S>(&mut g.weight_ih, ih, 0);
+    let w_hh = cols_mut(&mut g.weight_hh);
+    let rz = items
+        .clone()
+        .map(|(_, tape, di, _)| (cols(di), cols(&tape.h)));
+    outer_acc_rows::<I, T, GH, GH, H, S>(
+        w_hh,
+        Rows {
+            w0: 0,
+            d0: 0,
+            n: 2 * H,
+        },
+        rz,
+        1,
+    );
+    let n = items.map(|(_, tape, _, dn)| (cols(dn), cols(&tape.h)));
+    outer_acc_rows::<I, T, GH, H, H, S>(
+        w_hh,
+        Rows {
+            w0: 2 * H,
+            d0: 0,
+            n: H,
+        },
+        n,
+        1,
+    );
+}
+
+/// The layer-major training forward of a `Gru` on `NB` samples: for each
+/// `(x, tape)`, runs the sequence as [`gru_train`](super::gru_train) does
+/// and overwrites every value of `tape`, the `NB` samples' pre-activations
+/// of a step computed as matrix–matrix products.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_train_batch<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    items: [(&SMatrix<T, F, S>, &mut GruTape<T, H, GH, S>); NB],
+) {
+    gru_train_batch_in::<Base, T, F, H, GH, S, NB>(p, items)
+}
+
+/// Backward through time of [`gru_train_batch`] on `NB` samples: for each
+/// sample, from its tape and `dy` ([`StepGrads`]), overwrites every column
+/// `t` of its input-side `dL/dz` and of the `n` rows of its hidden-side
+/// `dL/dz` ([`GruGrads`]), the `NB` samples' `W_hhᵀ` products of a step
+/// computed as one matrix–matrix product. [`gru_backward_batch_params`] and
+/// [`gru_backward_batch_dx`] follow from them.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_backward_batch<
+    T: Float,
+    D: StepGrads<T, H>,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    tapes: [&GruTape<T, H, GH, S>; NB],
+    items: [GruGrads<'_, T, D, H, GH, S>; NB],
+) {
+    gru_backward_batch_in::<Base, T, D, F, H, GH, S, NB>(p, tapes, items)
+}
+
+/// The parameter gradients of a `Gru` over a whole batch, *added* to `g`,
+/// from each sample's `(x, tape, di, dn)` ([`gru_backward_batch`]): one
+/// product over every sample and step for each weight.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_backward_batch_params<
+    'a,
+    T: Float + 'a,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    items: impl Iterator<
+            Item = (
+                &'a SMatrix<T, F, S>,
+                &'a GruTape<T, H, GH, S>,
+                &'a SMatrix<T, GH, S>,
+                &'a SMatrix<T, H, S>,
+            ),
+        > + Clone,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    gru_backward_batch_params_in::<Base, T, F, H, GH, S>(items, g)
+}
+
+/// One sample's `dL/dx` from its input-side `dL/dz` ([`gru_backward_batch`]):
+/// `dx_t = W_ihᵀ di_t`.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub fn gru_backward_batch_dx<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    di: &SMatrix<T, GH, S>,
+) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::zeros();
+    lstm_backward_batch_dx_into_in::<Base, T, F, H, GH, S>(p, di, &mut dx);
+    dx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernels::dispatch::Avx2;
     use crate::kernels::testutil::{self as check, Loss};
-    use crate::kernels::{lstm_backward, lstm_seq, lstm_train};
+    use crate::kernels::{gru_backward, gru_seq, gru_train, lstm_backward, lstm_seq, lstm_train};
     use nalgebra::SVector;
 
     // Sizes with a tail everywhere: GH = 12 rows (blocks of 8 or 4, then
@@ -748,5 +1068,137 @@ mod tests {
             check::assert_close32("h", &t32[b].h, &tapes[b].h, 1e-5);
         }
         check::assert_params_close32(&g32, &want, 1e-4);
+    }
+
+    // --- Gru ---------------------------------------------------------------
+
+    const GGH: usize = 9;
+
+    fn gru_params_close(
+        got: &RecurrentParams<f64, F, H, GGH>,
+        want: &RecurrentParams<f64, F, H, GGH>,
+    ) {
+        close(
+            "weight_ih",
+            got.weight_ih.as_slice(),
+            want.weight_ih.as_slice(),
+        );
+        close(
+            "weight_hh",
+            got.weight_hh.as_slice(),
+            want.weight_hh.as_slice(),
+        );
+        close("bias_ih", got.bias_ih.as_slice(), want.bias_ih.as_slice());
+        close("bias_hh", got.bias_hh.as_slice(), want.bias_hh.as_slice());
+    }
+
+    /// The batched GRU forward records the one-sample `gru_train`'s tapes.
+    #[test]
+    fn gru_forward_matches_one_sample() {
+        let p = check::random_params::<F, H, GGH>(2);
+        let xs: [SMatrix<f64, F, S>; 3] =
+            core::array::from_fn(|b| check::random_seq(20 + b as u64));
+        let mut want: [GruTape<f64, H, GGH, S>; 3] = core::array::from_fn(|_| GruTape::zeros());
+        for (x, tape) in xs.iter().zip(&mut want) {
+            gru_train(&p, x, tape);
+        }
+        let mut got: [GruTape<f64, H, GGH, S>; 3] = core::array::from_fn(|_| {
+            let mut t = GruTape::<f64, H, GGH, S>::zeros();
+            t.gates.fill(7.0);
+            t.hn.fill(7.0);
+            t.h.fill(7.0);
+            t
+        });
+        let [g0, g1, g2] = &mut got;
+        gru_train_batch(&p, [(&xs[0], g0), (&xs[1], g1), (&xs[2], g2)]);
+        for (g, w) in got.iter().zip(&want) {
+            close("gates", g.gates.as_slice(), w.gates.as_slice());
+            close("hn", g.hn.as_slice(), w.hn.as_slice());
+            close("h", g.h.as_slice(), w.h.as_slice());
+        }
+        let mut one = GruTape::zeros();
+        gru_train_batch_in::<Avx2, f64, F, H, GGH, S, 1>(&p, [(&xs[1], &mut one)]);
+        close("h (Avx2)", one.h.as_slice(), want[1].h.as_slice());
+    }
+
+    /// The batched GRU backward's parameter gradients (over the batch) and
+    /// each sample's `dL/dx` equal the one-sample `gru_backward`'s.
+    fn gru_backward_matches_one_sample<I: Isa>(loss: Loss, seed: u64) {
+        let p = check::random_params::<F, H, GGH>(seed);
+        let xs: [SMatrix<f64, F, S>; 3] =
+            core::array::from_fn(|b| check::random_seq(seed + 10 + b as u64));
+        let dys: [SMatrix<f64, H, S>; 3] =
+            core::array::from_fn(|b| check::upstream(loss, seed + 20 + b as u64));
+        let mut tapes: [GruTape<f64, H, GGH, S>; 3] = core::array::from_fn(|_| GruTape::zeros());
+        let mut want = RecurrentParams::zeros();
+        let mut want_dx = [SMatrix::<f64, F, S>::zeros(); 3];
+        for b in 0..3 {
+            gru_train(&p, &xs[b], &mut tapes[b]);
+            want_dx[b] = gru_backward(&p, &xs[b], &tapes[b], &dys[b], &mut want);
+        }
+        let mut di = [SMatrix::<f64, GGH, S>::from_element(7.0); 3];
+        let mut dn = [SMatrix::<f64, H, S>::from_element(7.0); 3];
+        {
+            let [d0, d1, d2] = &mut di;
+            let [n0, n1, n2] = &mut dn;
+            let [t0, t1, t2] = &tapes;
+            let last: [SVector<f64, H>; 3] = dys.map(|d| d.column(S - 1).into_owned());
+            match loss {
+                Loss::AllStates => gru_backward_batch_in::<I, f64, _, F, H, GGH, S, 3>(
+                    &p,
+                    [t0, t1, t2],
+                    [(&dys[0], d0, n0), (&dys[1], d1, n1), (&dys[2], d2, n2)],
+                ),
+                Loss::LastState => gru_backward_batch_in::<I, f64, _, F, H, GGH, S, 3>(
+                    &p,
+                    [t0, t1, t2],
+                    [(&last[0], d0, n0), (&last[1], d1, n1), (&last[2], d2, n2)],
+                ),
+            }
+        }
+        let mut got = RecurrentParams::zeros();
+        gru_backward_batch_params_in::<I, f64, F, H, GGH, S>(
+            xs.iter()
+                .zip(&tapes)
+                .zip(di.iter().zip(&dn))
+                .map(|((x, t), (d, n))| (x, t, d, n)),
+            &mut got,
+        );
+        gru_params_close(&got, &want);
+        for b in 0..3 {
+            let dx = gru_backward_batch_dx(&p, &di[b]);
+            close("dx", dx.as_slice(), want_dx[b].as_slice());
+        }
+    }
+
+    #[test]
+    fn gru_backward_matches_one_sample_both_losses() {
+        gru_backward_matches_one_sample::<Base>(Loss::AllStates, 500);
+        gru_backward_matches_one_sample::<Avx2>(Loss::AllStates, 510);
+        gru_backward_matches_one_sample::<Base>(Loss::LastState, 520);
+        gru_backward_matches_one_sample::<Avx2>(Loss::LastState, 530);
+    }
+
+    /// The batched GRU kernels' gradients of one sample against central
+    /// finite differences.
+    fn gru_finite_differences<const S1: usize>(loss: Loss, seed: u64) {
+        let p = check::random_params::<F, H, GGH>(seed);
+        let x = check::random_seq::<F, S1>(seed + 1);
+        let dy = check::upstream::<H, S1>(loss, seed + 2);
+        let mut tape = GruTape::zeros();
+        gru_train_batch(&p, [(&x, &mut tape)]);
+        let (mut di, mut dn) = (SMatrix::zeros(), SMatrix::zeros());
+        gru_backward_batch(&p, [&tape], [(&dy, &mut di, &mut dn)]);
+        let mut g = RecurrentParams::zeros();
+        gru_backward_batch_params([(&x, &tape, &di, &dn)].into_iter(), &mut g);
+        let dx = gru_backward_batch_dx(&p, &di);
+        check::finite_differences(&p, &x, &dy, &g, &dx, gru_seq);
+    }
+
+    #[test]
+    fn gru_gradients_by_finite_differences() {
+        gru_finite_differences::<1>(Loss::AllStates, 600);
+        gru_finite_differences::<S>(Loss::AllStates, 610);
+        gru_finite_differences::<S>(Loss::LastState, 620);
     }
 }
