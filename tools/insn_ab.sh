@@ -17,7 +17,7 @@ before=$1
 after=${2:-HEAD}
 work=${INSN_AB_DIR:-/tmp/insn_ab}
 mkdir -p "$work"
-workloads="cnn_forward lstm_forward lstm_step gru_step cnn_forward_backward lstm_forward_backward cnn_train_step lstm_train_step"
+workloads="cnn_forward lstm_forward lstm_step gru_step cnn_forward_backward lstm_forward_backward cnn_train_step lstm_train_step cnn_train_step_layers lstm_train_step_layers gru_train_step_layers"
 
 build() { # <commit> <label>
     local dir="$work/$2"
@@ -40,7 +40,7 @@ build "$after" after
 printf '| workload | before (insn/iter) | after (insn/iter) | after ÷ before |\n|---|---|---|---|\n'
 for w in $workloads; do
     case $w in
-        *train_step) n1=4; n2=36 ;;
+        *train_step | *train_step_layers) n1=4; n2=36 ;;
         *forward_backward) n1=20; n2=220 ;;
         *) n1=100; n2=1100 ;;
     esac

@@ -3666,15 +3666,37 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-            tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -3733,15 +3755,37 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-            tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -3848,34 +3892,123 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -3949,34 +4082,123 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }

@@ -391,15 +391,37 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-            tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -458,15 +480,37 @@ impl<T: ::staticnet::Float> LstmNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
-            tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm1 = k::last_step::<T, 32, 32>(&tape.__lstm1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -573,34 +617,123 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -674,34 +807,123 @@ impl<T: ::staticnet::Float> LstmNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.lstm1, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.lstm1, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &k::last_step_grad::<T, 32, 32>(&d.lstm1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -1415,9 +1637,37 @@ impl<T: ::staticnet::Float> GruNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 8, 32, 96, 32>(&self.gru1, &tape.input, &mut tape.__gru1);
-            tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    8,
+                    32,
+                    96,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    8,
+                    32,
+                    96,
+                    32,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -1471,9 +1721,37 @@ impl<T: ::staticnet::Float> GruNet<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 8, 32, 96, 32>(&self.gru1, &tape.input, &mut tape.__gru1);
-            tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    8,
+                    32,
+                    96,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    8,
+                    32,
+                    96,
+                    32,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru1 = k::last_step::<T, 32, 32>(&tape.__gru1.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -1575,34 +1853,137 @@ impl<T: ::staticnet::Float> GruNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     8,
                     32,
                     96,
                     32,
                 >(
-                    &self.gru1,
-                    &tape.input,
-                    &tape.__gru1,
-                    &k::last_step_grad::<T, 32, 32>(&d.gru1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
                     &mut grads.gru1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        96,
+                        32,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     8,
                     32,
                     96,
                     32,
                 >(
-                    &self.gru1,
-                    &tape.input,
-                    &tape.__gru1,
-                    &k::last_step_grad::<T, 32, 32>(&d.gru1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
                     &mut grads.gru1,
                 );
             }
@@ -1676,34 +2057,137 @@ impl<T: ::staticnet::Float> GruNet<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     8,
                     32,
                     96,
                     32,
                 >(
-                    &self.gru1,
-                    &tape.input,
-                    &tape.__gru1,
-                    &k::last_step_grad::<T, 32, 32>(&d.gru1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
                     &mut grads.gru1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        96,
+                        32,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            96,
+                            32,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.gru1, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     8,
                     32,
                     96,
                     32,
                 >(
-                    &self.gru1,
-                    &tape.input,
-                    &tape.__gru1,
-                    &k::last_step_grad::<T, 32, 32>(&d.gru1),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
                     &mut grads.gru1,
                 );
             }

@@ -1893,24 +1893,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -1969,24 +2011,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -2092,50 +2176,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -2208,50 +2426,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }

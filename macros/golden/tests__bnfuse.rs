@@ -8246,8 +8246,34 @@ impl<T: ::staticnet::Float> Stream<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -8326,8 +8352,34 @@ impl<T: ::staticnet::Float> Stream<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -8450,24 +8502,125 @@ impl<T: ::staticnet::Float> Stream<T> {
             >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -8535,24 +8688,125 @@ impl<T: ::staticnet::Float> Stream<T> {
             >(&self.fc, &tape.__lstm.h, &tape.fc, &d.fc, &mut grads.fc);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }

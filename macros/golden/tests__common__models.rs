@@ -26497,8 +26497,34 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
@@ -26555,8 +26581,34 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 3, 9, 4>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::flatten_seq_into::<T, 3, 4, 12>(&tape.__gru.h, &mut tape.flat);
@@ -26664,24 +26716,139 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -26756,24 +26923,139 @@ impl<T: ::staticnet::Float> FlattenAfterGru<T> {
             d.__gru.h = k::flatten_seq_backward::<T, 3, 4, 12>(&d.flat);
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     3,
                     9,
                     4,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -40460,9 +40742,37 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -40490,9 +40800,37 @@ impl<T: ::staticnet::Float> LstmLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 4, 5>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -40519,34 +40857,115 @@ impl<T: ::staticnet::Float> LstmLast<T> {
             d.lstm = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
             }
@@ -40571,34 +40990,115 @@ impl<T: ::staticnet::Float> LstmLast<T> {
             d.lstm = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
                 >(
-                    &self.lstm,
-                    &tape.input,
-                    &tape.__lstm,
-                    &k::last_step_grad::<T, 4, 5>(&d.lstm),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
                     &mut grads.lstm,
                 );
             }
@@ -41143,8 +41643,34 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__lstm.h;
@@ -41172,8 +41698,34 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__lstm.h;
@@ -41200,24 +41752,125 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
             d.__lstm.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -41240,24 +41893,125 @@ impl<T: ::staticnet::Float> LstmSeq<T> {
             d.__lstm.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -41815,9 +42569,37 @@ impl<T: ::staticnet::Float> GruLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru;
@@ -41845,9 +42627,37 @@ impl<T: ::staticnet::Float> GruLast<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru;
@@ -41874,34 +42684,137 @@ impl<T: ::staticnet::Float> GruLast<T> {
             d.gru = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -41926,34 +42839,137 @@ impl<T: ::staticnet::Float> GruLast<T> {
             d.gru = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -42498,8 +43514,34 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru.h;
@@ -42527,8 +43569,34 @@ impl<T: ::staticnet::Float> GruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru.h;
@@ -42555,24 +43623,139 @@ impl<T: ::staticnet::Float> GruSeq<T> {
             d.__gru.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -42595,24 +43778,139 @@ impl<T: ::staticnet::Float> GruSeq<T> {
             d.__gru.h = *dy;
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.__gru.h, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
-                >(&self.gru, &tape.input, &tape.__gru, &d.__gru.h, &mut grads.gru);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
+                    &mut grads.gru,
+                );
             }
         }
     }
@@ -43269,18 +44567,66 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                5,
-                3,
-                12,
-                6,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm2;
@@ -43308,18 +44654,66 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 5, 20, 6>(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    5,
+                    20,
+                    6,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                5,
-                3,
-                12,
-                6,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 3, 6>(&tape.__lstm2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm2;
@@ -43345,50 +44739,184 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        20,
+                        6,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -43412,50 +44940,184 @@ impl<T: ::staticnet::Float> LstmLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        20,
+                        6,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            20,
+                            6,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     5,
                     20,
                     6,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -44075,12 +45737,66 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru2;
@@ -44108,12 +45824,66 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 5, 15, 6>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    5,
+                    15,
+                    6,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 5, 3, 9, 6>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
-            tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru2 = k::last_step::<T, 3, 6>(&tape.__gru2.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.gru2;
@@ -44139,40 +45909,219 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.gru2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 5,
                 3,
                 9,
                 6,
             >(
-                &self.gru2,
-                &tape.__gru1.h,
-                &tape.__gru2,
-                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
                 &mut grads.gru2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        15,
+                        6,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -44194,40 +46143,219 @@ impl<T: ::staticnet::Float> GruGru<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.gru2 = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        9,
+                        6,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.gru2, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 5,
                 3,
                 9,
                 6,
             >(
-                &self.gru2,
-                &tape.__gru1.h,
-                &tape.__gru2,
-                &k::last_step_grad::<T, 3, 6>(&d.gru2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
                 &mut grads.gru2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    9,
+                    6,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        5,
+                        15,
+                        6,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            5,
+                            15,
+                            6,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     5,
                     15,
                     6,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -44853,9 +46981,37 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
                 6,
             >(&self.rnn, &tape.input, &mut tape.__rnn);
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.__rnn.h, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm, [(&tape.__rnn.h, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -44892,9 +47048,37 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
                 6,
             >(&self.rnn, &tape.input, &mut tape.__rnn);
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 5, 3, 12, 6>(&self.lstm, &tape.__rnn.h, &mut tape.__lstm);
-            tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.__rnn.h, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                    1,
+                >(&self.lstm, [(&tape.__rnn.h, &mut tape.__lstm)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm = k::last_step::<T, 3, 6>(&tape.__lstm.h);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.lstm;
@@ -44920,20 +47104,65 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__rnn.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm,
+                        tc.each_ref().map(|tape| &tape.__lstm),
+                        dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm,
-                &tape.__rnn.h,
-                &tape.__lstm,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__rnn.h, &tape.__lstm, &d.__lstm.gates)),
                 &mut grads.lstm,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__rnn.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm, &d.__lstm.gates);
+            }
         }
         if DX {
             for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -44975,20 +47204,65 @@ impl<T: ::staticnet::Float> RnnLstm<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.lstm = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__rnn.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm,
+                        tc.each_ref().map(|tape| &tape.__lstm),
+                        dc.each_mut().map(|d| (&d.lstm, &mut d.__lstm.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        5,
+                        3,
+                        12,
+                        6,
+                        1,
+                    >(&self.lstm, [&tape.__lstm], [(&d.lstm, &mut d.__lstm.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 5,
                 3,
                 12,
                 6,
             >(
-                &self.lstm,
-                &tape.__rnn.h,
-                &tape.__lstm,
-                &k::last_step_grad::<T, 3, 6>(&d.lstm),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__rnn.h, &tape.__lstm, &d.__lstm.gates)),
                 &mut grads.lstm,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__rnn.h = k::lstm_backward_batch_dx::<
+                    T,
+                    5,
+                    3,
+                    12,
+                    6,
+                >(&self.lstm, &d.__lstm.gates);
+            }
         }
         if DX {
             for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -45622,11 +47896,63 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru2.h;
@@ -45654,11 +47980,63 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 2, 3, 9, 4>(&self.gru1, &tape.input, &mut tape.__gru1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru1)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    2,
+                    3,
+                    9,
+                    4,
+                    1,
+                >(&self.gru1, [(&tape.input, &mut tape.__gru1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 4>(&self.gru2, &tape.__gru1.h, &mut tape.__gru2);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru2,
+                    chunk.each_mut().map(|tape| (&tape.__gru1.h, &mut tape.__gru2)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                    1,
+                >(&self.gru2, [(&tape.__gru1.h, &mut tape.__gru2)]);
+            }
         }
         for (out, tape) in outs.iter_mut().zip(tapes.iter()) {
             *out = tape.__gru2.h;
@@ -45684,34 +48062,223 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.__gru2.h = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (
+                                &d.__gru2.h,
+                                &mut d.__gru2.gates,
+                                &mut d.__gru2.hn,
+                            )),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.__gru2.h, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 3,
                 4,
                 12,
                 4,
-            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
+                &mut grads.gru2,
+            );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        2,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -45733,34 +48300,223 @@ impl<T: ::staticnet::Float> GruGruSeq<T> {
         for (d, dy) in scratch.iter_mut().zip(dys) {
             d.__gru2.h = *dy;
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__gru1.h = k::gru_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.gru2,
+                        tc.each_ref().map(|tape| &tape.__gru2),
+                        dc
+                            .each_mut()
+                            .map(|d| (
+                                &d.__gru2.h,
+                                &mut d.__gru2.gates,
+                                &mut d.__gru2.hn,
+                            )),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::gru_backward_batch::<
+                        T,
+                        _,
+                        3,
+                        4,
+                        12,
+                        4,
+                        1,
+                    >(
+                        &self.gru2,
+                        [&tape.__gru2],
+                        [(&d.__gru2.h, &mut d.__gru2.gates, &mut d.__gru2.hn)],
+                    );
+                }
+            }
+            k::gru_backward_batch_params::<
                 T,
                 3,
                 4,
                 12,
                 4,
-            >(&self.gru2, &tape.__gru1.h, &tape.__gru2, &d.__gru2.h, &mut grads.gru2);
+            >(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (
+                        &tape.__gru1.h,
+                        &tape.__gru2,
+                        &d.__gru2.gates,
+                        &d.__gru2.hn,
+                    )),
+                &mut grads.gru2,
+            );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__gru1.h = k::gru_backward_batch_dx::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    4,
+                >(&self.gru2, &d.__gru2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        2,
+                        3,
+                        9,
+                        4,
+                    >(&self.gru1, &d.__gru1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru1,
+                            tc.each_ref().map(|tape| &tape.__gru1),
+                            dc
+                                .each_mut()
+                                .map(|d| (
+                                    &d.__gru1.h,
+                                    &mut d.__gru1.gates,
+                                    &mut d.__gru1.hn,
+                                )),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            2,
+                            3,
+                            9,
+                            4,
+                            1,
+                        >(
+                            &self.gru1,
+                            [&tape.__gru1],
+                            [(&d.__gru1.h, &mut d.__gru1.gates, &mut d.__gru1.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     2,
                     3,
                     9,
                     4,
-                >(&self.gru1, &tape.input, &tape.__gru1, &d.__gru1.h, &mut grads.gru1);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru1,
+                            &d.__gru1.gates,
+                            &d.__gru1.hn,
+                        )),
+                    &mut grads.gru1,
+                );
             }
         }
     }
@@ -46356,8 +49112,34 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -46395,8 +49177,34 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<T, 3, 4, 16, 5>(&self.lstm, &tape.input, &mut tape.__lstm);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    3,
+                    4,
+                    16,
+                    5,
+                    1,
+                >(&self.lstm, [(&tape.input, &mut tape.__lstm)]);
+            }
         }
         for tape in tapes.iter_mut() {
             k::dense_seq_into::<
@@ -46452,24 +49260,125 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
             };
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -46511,24 +49420,125 @@ impl<T: ::staticnet::Float> LstmSeqDense<T> {
             };
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        16,
+                        5,
+                    >(&self.lstm, &d.__lstm.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm,
+                            tc.each_ref().map(|tape| &tape.__lstm),
+                            dc.each_mut().map(|d| (&d.__lstm.h, &mut d.__lstm.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            16,
+                            5,
+                            1,
+                        >(
+                            &self.lstm,
+                            [&tape.__lstm],
+                            [(&d.__lstm.h, &mut d.__lstm.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     3,
                     4,
                     16,
                     5,
-                >(&self.lstm, &tape.input, &tape.__lstm, &d.__lstm.h, &mut grads.lstm);
+                >(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm, &d.__lstm.gates)),
+                    &mut grads.lstm,
+                );
             }
         }
     }
@@ -48017,9 +51027,37 @@ impl<T: ::staticnet::Float> GruDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -48075,9 +51113,37 @@ impl<T: ::staticnet::Float> GruDense<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::gru_train::<T, 3, 4, 12, 5>(&self.gru, &tape.input, &mut tape.__gru);
-            tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.gru,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__gru)),
+                );
+            }
+            for tape in rest {
+                k::gru_train_batch::<
+                    T,
+                    3,
+                    4,
+                    12,
+                    5,
+                    1,
+                >(&self.gru, [(&tape.input, &mut tape.__gru)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.gru = k::last_step::<T, 4, 5>(&tape.__gru.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -48220,34 +51286,137 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -48360,34 +51529,137 @@ impl<T: ::staticnet::Float> GruDense<T> {
             }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::gru_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::gru_backward_batch_dx::<
+                        T,
+                        3,
+                        4,
+                        12,
+                        5,
+                    >(&self.gru, &d.__gru.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::gru_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.gru,
+                            tc.each_ref().map(|tape| &tape.__gru),
+                            dc
+                                .each_mut()
+                                .map(|d| (&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::gru_backward_batch::<
+                            T,
+                            _,
+                            3,
+                            4,
+                            12,
+                            5,
+                            1,
+                        >(
+                            &self.gru,
+                            [&tape.__gru],
+                            [(&d.gru, &mut d.__gru.gates, &mut d.__gru.hn)],
+                        );
+                    }
+                }
+                k::gru_backward_batch_params::<
                     T,
                     3,
                     4,
                     12,
                     5,
                 >(
-                    &self.gru,
-                    &tape.input,
-                    &tape.__gru,
-                    &k::last_step_grad::<T, 4, 5>(&d.gru),
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (
+                            &tape.input,
+                            &tape.__gru,
+                            &d.__gru.gates,
+                            &d.__gru.hn,
+                        )),
                     &mut grads.gru,
                 );
             }
@@ -50618,24 +53890,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -50694,24 +54008,66 @@ impl<T: ::staticnet::Float> Forecaster<T> {
         for (tape, x) in tapes.iter_mut().zip(xs) {
             tape.input = **x;
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                8,
-                32,
-                128,
-                32,
-            >(&self.lstm1, &tape.input, &mut tape.__lstm1);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm1,
+                    chunk.each_mut().map(|tape| (&tape.input, &mut tape.__lstm1)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    8,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm1, [(&tape.input, &mut tape.__lstm1)]);
+            }
         }
-        for tape in tapes.iter_mut() {
-            k::lstm_train::<
-                T,
-                32,
-                32,
-                128,
-                32,
-            >(&self.lstm2, &tape.__lstm1.h, &mut tape.__lstm2);
-            tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+        {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<
+                _,
+                { k::LSTM_BATCH },
+            >(tapes);
+            for chunk in chunks {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    { k::LSTM_BATCH },
+                >(
+                    &self.lstm2,
+                    chunk.each_mut().map(|tape| (&tape.__lstm1.h, &mut tape.__lstm2)),
+                );
+            }
+            for tape in rest {
+                k::lstm_train_batch::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                    1,
+                >(&self.lstm2, [(&tape.__lstm1.h, &mut tape.__lstm2)]);
+            }
+            for tape in tapes.iter_mut() {
+                tape.lstm2 = k::last_step::<T, 32, 32>(&tape.__lstm2.h);
+            }
         }
         let (chunks, rest) = ::staticnet::train::chunks_mut::<_, K>(tapes);
         for tapes in chunks {
@@ -50817,50 +54173,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }
@@ -50933,50 +54423,184 @@ impl<T: ::staticnet::Float> Forecaster<T> {
                 >(&self.head, &tape.lstm2, &tape.head, &d.head, &mut grads.head);
             }
         }
-        for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-            d.__lstm1.h = k::lstm_backward::<
+        {
+            {
+                let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(tapes);
+                let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                    _,
+                    { k::LSTM_BATCH },
+                >(scratch);
+                for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        { k::LSTM_BATCH },
+                    >(
+                        &self.lstm2,
+                        tc.each_ref().map(|tape| &tape.__lstm2),
+                        dc.each_mut().map(|d| (&d.lstm2, &mut d.__lstm2.gates)),
+                    );
+                }
+                for (tape, d) in t_rest.iter().zip(d_rest) {
+                    k::lstm_backward_batch::<
+                        T,
+                        _,
+                        32,
+                        32,
+                        128,
+                        32,
+                        1,
+                    >(&self.lstm2, [&tape.__lstm2], [(&d.lstm2, &mut d.__lstm2.gates)]);
+                }
+            }
+            k::lstm_backward_batch_params::<
                 T,
                 32,
                 32,
                 128,
                 32,
             >(
-                &self.lstm2,
-                &tape.__lstm1.h,
-                &tape.__lstm2,
-                &k::last_step_grad::<T, 32, 32>(&d.lstm2),
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&tape.__lstm1.h, &tape.__lstm2, &d.__lstm2.gates)),
                 &mut grads.lstm2,
             );
+            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                d.__lstm1.h = k::lstm_backward_batch_dx::<
+                    T,
+                    32,
+                    32,
+                    128,
+                    32,
+                >(&self.lstm2, &d.__lstm2.gates);
+            }
         }
         if DX {
-            for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
-                d.input = k::lstm_backward::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
+                for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
+                    d.input = k::lstm_backward_batch_dx::<
+                        T,
+                        8,
+                        32,
+                        128,
+                        32,
+                    >(&self.lstm1, &d.__lstm1.gates);
+                }
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
-                k::lstm_backward_params::<
+            {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<
+                        _,
+                        { k::LSTM_BATCH },
+                    >(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            { k::LSTM_BATCH },
+                        >(
+                            &self.lstm1,
+                            tc.each_ref().map(|tape| &tape.__lstm1),
+                            dc.each_mut().map(|d| (&d.__lstm1.h, &mut d.__lstm1.gates)),
+                        );
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        k::lstm_backward_batch::<
+                            T,
+                            _,
+                            8,
+                            32,
+                            128,
+                            32,
+                            1,
+                        >(
+                            &self.lstm1,
+                            [&tape.__lstm1],
+                            [(&d.__lstm1.h, &mut d.__lstm1.gates)],
+                        );
+                    }
+                }
+                k::lstm_backward_batch_params::<
                     T,
                     8,
                     32,
                     128,
                     32,
                 >(
-                    &self.lstm1,
-                    &tape.input,
-                    &tape.__lstm1,
-                    &d.__lstm1.h,
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.__lstm1, &d.__lstm1.gates)),
                     &mut grads.lstm1,
                 );
             }

@@ -8,6 +8,7 @@
 
 use staticnet::loss::{BinaryCrossEntropy, MeanSquaredError};
 use staticnet::optim::{Adam, AdamConfig};
+use staticnet::train::BatchMemory;
 use staticnet::{model, Model, Rng, Tensor, Train, Trainer, Vector};
 use std::hint::black_box;
 
@@ -112,6 +113,32 @@ fn step<M: Train<f32> + Clone>(n: usize, binary: bool) {
     }
 }
 
+/// The layer-major step `fit` runs (`Trainer::step_layers`, each layer over
+/// the whole batch).
+fn step_layers<M: Train<f32> + Clone>(n: usize, binary: bool)
+where
+    M::Tape: staticnet::Zeroable,
+    M::Output: staticnet::Zeroable,
+{
+    let initial = init::<M>();
+    let mut net = initial.clone();
+    let (xs, ys) = (inputs::<M>(2), targets(3, binary));
+    let mut trainer: Box<Trainer<f32, M, Adam<M>>> =
+        Trainer::boxed(Adam::new(AdamConfig::default()));
+    let mut memory: Box<BatchMemory<f32, M, BATCH>> = BatchMemory::boxed();
+    for i in 0..n {
+        if i % 32 == 0 {
+            net.clone_from(&initial);
+        }
+        let loss = if binary {
+            trainer.step_layers(&mut net, &BinaryCrossEntropy, black_box(&xs), &ys, &mut memory)
+        } else {
+            trainer.step_layers(&mut net, &MeanSquaredError, black_box(&xs), &ys, &mut memory)
+        };
+        black_box(loss.expect("finite loss"));
+    }
+}
+
 fn lstm_step(n: usize) {
     let net = LstmNet::<f32>::init(1);
     let xs = inputs::<LstmNet<f32>>(2);
@@ -150,6 +177,9 @@ fn main() {
         "lstm_forward_backward" => forward_backward::<LstmNet<f32>>(n),
         "cnn_train_step" => step::<Cnn<f32>>(n, true),
         "lstm_train_step" => step::<LstmNet<f32>>(n, false),
+        "cnn_train_step_layers" => step_layers::<Cnn<f32>>(n, true),
+        "lstm_train_step_layers" => step_layers::<LstmNet<f32>>(n, false),
+        "gru_train_step_layers" => step_layers::<GruNet<f32>>(n, false),
         w => panic!("unknown workload {w}"),
     }
 }

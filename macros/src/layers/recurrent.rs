@@ -9,7 +9,9 @@
 //! Kernels: `runtime/src/kernels/recurrent/{simple_rnn,lstm,gru}.rs`.
 
 use super::args::{Args, Signature};
-use super::{lit, Act, BackIo, Kind, Layer, ShapeCx, Site, StreamStep, TapeField, TensorDecl};
+use super::{
+    lit, Act, BackIo, Kind, Layer, LayersBackward, ShapeCx, Site, StreamStep, TapeField, TensorDecl,
+};
 use crate::shape::Shape;
 use crate::symbol;
 use proc_macro2::{Ident, TokenStream};
@@ -332,6 +334,121 @@ impl Layer for Recurrent {
         Some(self.backward_call(s, io, Mode::BackwardParams))
     }
 
+    /// An `Lstm`'s or `Gru`'s batched forward (`k::lstm_train_batch`,
+    /// `k::gru_train_batch`): per step one matrix–matrix product over
+    /// `k::LSTM_BATCH` samples' gates, the rest of the batch one sample at a
+    /// time through the same kernel. `SimpleRnn` has none (the driver loops
+    /// its one-sample forward).
+    fn forward_layers(&self, s: &Site, input: &TokenStream) -> Option<TokenStream> {
+        let kernel = match self.cell {
+            Cell::Lstm => "lstm_train_batch",
+            Cell::Gru => "gru_train_batch",
+            Cell::Simple(_) => return None,
+        };
+        let kernel = Ident::new(kernel, s.span);
+        let [t, f, h, gh] = self.sizes(s);
+        let (name, extra, p) = (&s.name, s.extra_field(), s.params());
+        let call = |nb: TokenStream, items: TokenStream| {
+            s.call(
+                quote!(k::#kernel::<T, #f, #h, #gh, #t, #nb>),
+                quote!(&#p, #items),
+            )
+        };
+        let block = call(
+            nb(),
+            quote!(chunk.each_mut().map(|tape| (&#input, &mut tape.#extra))),
+        );
+        let one = call(quote!(1), quote!([(&#input, &mut tape.#extra)]));
+        let nb = nb();
+        let last = if self.return_sequences {
+            TokenStream::new()
+        } else {
+            quote! {
+                for tape in tapes.iter_mut() {
+                    tape.#name = k::last_step::<T, #h, #t>(&tape.#extra.h);
+                }
+            }
+        };
+        Some(quote! {
+            let (chunks, rest) = ::staticnet::train::chunks_mut::<_, #nb>(tapes);
+            for chunk in chunks {
+                #block;
+            }
+            for tape in rest {
+                #one;
+            }
+            #last
+        })
+    }
+
+    /// An `Lstm`'s or `Gru`'s batched backward through time: `dL/dz` of
+    /// `k::LSTM_BATCH` samples at a time (`k::lstm_backward_batch`,
+    /// `k::gru_backward_batch`: per step one matrix–matrix product for
+    /// `dL/dh`), stored in each sample's scratch tape (in its record's
+    /// `gates` place, and a GRU's hidden-side `n` rows in its `hn` place:
+    /// unused there otherwise), then the weight gradients over the whole
+    /// batch (`k::*_backward_batch_params`) and each sample's `dL/dx` from
+    /// its `dz`.
+    fn backward_layers(&self, s: &Site, io: &BackIo, _linear: bool) -> Option<LayersBackward> {
+        let cell = match self.cell {
+            Cell::Lstm => "lstm",
+            Cell::Gru => "gru",
+            Cell::Simple(_) => return None,
+        };
+        let kernel = |what: &str| Ident::new(&format!("{cell}_backward_batch{what}"), s.span);
+        let (batch, params_k, dx_k) = (kernel(""), kernel("_params"), kernel("_dx"));
+        let [t, f, h, gh] = self.sizes(s);
+        let (extra, p, g) = (s.extra_field(), s.params(), s.grads());
+        let BackIo { input, grad, .. } = io;
+        // Where the sample's dL/dz go in its scratch tape `d`.
+        let (dz, dz_ref) = match self.cell {
+            Cell::Gru => (
+                quote!(&mut d.#extra.gates, &mut d.#extra.hn),
+                quote!(&d.#extra.gates, &d.#extra.hn),
+            ),
+            _ => (quote!(&mut d.#extra.gates), quote!(&d.#extra.gates)),
+        };
+        let call = |nb: TokenStream, tapes: TokenStream, items: TokenStream| {
+            s.call(
+                quote!(k::#batch::<T, _, #f, #h, #gh, #t, #nb>),
+                quote!(&#p, #tapes, #items),
+            )
+        };
+        let block = call(
+            nb(),
+            quote!(tc.each_ref().map(|tape| &tape.#extra)),
+            quote!(dc.each_mut().map(|d| (&#grad, #dz))),
+        );
+        let one = call(quote!(1), quote!([&tape.#extra]), quote!([(&#grad, #dz)]));
+        let params = s.call(
+            quote!(k::#params_k::<T, #f, #h, #gh, #t>),
+            quote!(
+                tapes.iter().zip(scratch.iter()).map(|(tape, d)| (&#input, &tape.#extra, #dz_ref)),
+                &mut #g
+            ),
+        );
+        let nb = nb();
+        Some(LayersBackward {
+            batch: quote! {
+                {
+                    let (t_chunks, t_rest) = ::staticnet::train::chunks::<_, #nb>(tapes);
+                    let (d_chunks, d_rest) = ::staticnet::train::chunks_mut::<_, #nb>(scratch);
+                    for (tc, dc) in t_chunks.iter().zip(d_chunks) {
+                        #block;
+                    }
+                    for (tape, d) in t_rest.iter().zip(d_rest) {
+                        #one;
+                    }
+                }
+                #params;
+            },
+            each: s.call(
+                quote!(k::#dx_k::<T, #f, #h, #gh, #t>),
+                quote!(&#p, &d.#extra.gates),
+            ),
+        })
+    }
+
     fn stream(&self, s: &Site, x: &TokenStream) -> Option<StreamStep> {
         let (name, p) = (&s.name, s.params());
         let h = lit(self.units);
@@ -354,6 +471,12 @@ impl Layer for Recurrent {
             output: out,
         })
     }
+}
+
+/// The samples per call of the batched `Lstm` kernels, as the kernels
+/// choose it.
+fn nb() -> TokenStream {
+    quote!({ k::LSTM_BATCH })
 }
 
 impl Recurrent {

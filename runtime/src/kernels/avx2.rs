@@ -199,3 +199,154 @@ pub fn gru_backward_params<
 ) {
     super::gru_backward_params_in::<Avx2, T, F, H, GH, S>(p, x, tape, dy, g)
 }
+
+/// [`super::lstm_train_batch`] with `Avx2`'s blocking and multiply-adds.
+#[inline(always)]
+pub fn lstm_train_batch<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    items: [(&SMatrix<T, F, S>, &mut LstmTape<T, H, GH, S>); NB],
+) {
+    super::lstm_train_batch_in::<Avx2, T, F, H, GH, S, NB>(p, items)
+}
+
+/// [`super::lstm_backward_batch`] with `Avx2`'s blocking and multiply-adds.
+#[inline(always)]
+pub fn lstm_backward_batch<
+    T: Float,
+    D: StepGrads<T, H>,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    tapes: [&LstmTape<T, H, GH, S>; NB],
+    items: [(&D, &mut SMatrix<T, GH, S>); NB],
+) {
+    super::lstm_backward_batch_in::<Avx2, T, D, F, H, GH, S, NB>(p, tapes, items)
+}
+
+/// [`super::lstm_backward_batch_params`] with `Avx2`'s blocking and
+/// multiply-adds.
+#[inline(always)]
+pub fn lstm_backward_batch_params<
+    'a,
+    T: Float + 'a,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    items: impl Iterator<
+            Item = (
+                &'a SMatrix<T, F, S>,
+                &'a LstmTape<T, H, GH, S>,
+                &'a SMatrix<T, GH, S>,
+            ),
+        > + Clone,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    super::lstm_backward_batch_params_in::<Avx2, T, F, H, GH, S>(items, g)
+}
+
+/// [`super::lstm_backward_batch_dx`] with `Avx2`'s blocking and
+/// multiply-adds.
+#[inline(always)]
+pub fn lstm_backward_batch_dx<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    dz: &SMatrix<T, GH, S>,
+) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::zeros();
+    super::lstm_backward_batch_dx_into_in::<Avx2, T, F, H, GH, S>(p, dz, &mut dx);
+    dx
+}
+
+/// [`super::gru_train_batch`] with `Avx2`'s blocking and multiply-adds.
+#[inline(always)]
+pub fn gru_train_batch<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    items: [(&SMatrix<T, F, S>, &mut GruTape<T, H, GH, S>); NB],
+) {
+    super::gru_train_batch_in::<Avx2, T, F, H, GH, S, NB>(p, items)
+}
+
+/// [`super::gru_backward_batch`] with `Avx2`'s blocking and multiply-adds.
+#[inline(always)]
+pub fn gru_backward_batch<
+    T: Float,
+    D: StepGrads<T, H>,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+    const NB: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    tapes: [&GruTape<T, H, GH, S>; NB],
+    items: [GruGrads<'_, T, D, H, GH, S>; NB],
+) {
+    super::gru_backward_batch_in::<Avx2, T, D, F, H, GH, S, NB>(p, tapes, items)
+}
+
+/// [`super::gru_backward_batch_params`] with `Avx2`'s blocking and
+/// multiply-adds.
+#[inline(always)]
+pub fn gru_backward_batch_params<
+    'a,
+    T: Float + 'a,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    items: impl Iterator<
+            Item = (
+                &'a SMatrix<T, F, S>,
+                &'a GruTape<T, H, GH, S>,
+                &'a SMatrix<T, GH, S>,
+                &'a SMatrix<T, H, S>,
+            ),
+        > + Clone,
+    g: &mut RecurrentParams<T, F, H, GH>,
+) {
+    super::gru_backward_batch_params_in::<Avx2, T, F, H, GH, S>(items, g)
+}
+
+/// [`super::gru_backward_batch_dx`] with `Avx2`'s blocking and
+/// multiply-adds.
+#[inline(always)]
+pub fn gru_backward_batch_dx<
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    di: &SMatrix<T, GH, S>,
+) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::zeros();
+    super::lstm_backward_batch_dx_into_in::<Avx2, T, F, H, GH, S>(p, di, &mut dx);
+    dx
+}

@@ -170,16 +170,7 @@ pub(crate) fn gru_train_in<
     {
         // The same arithmetic as `cell`, keeping the gates.
         let (gi, gh) = preact::<I, T, F, H, GH>(p, xt, &h);
-        for k in 0..H {
-            let r = (gi[k] + gh[k]).sigmoid();
-            let z = (gi[H + k] + gh[H + k]).sigmoid();
-            let n = (gi[2 * H + k] + r * gh[2 * H + k]).tanh_act();
-            h[k] = n + z * (h[k] - n);
-            gt[k] = r;
-            gt[H + k] = z;
-            gt[2 * H + k] = n;
-            hnt[k] = gh[2 * H + k];
-        }
+        train_gates::<T, H, GH>(&gi, &gh, &mut h, gt, hnt);
         *ht = h;
     }
     tape.h
@@ -248,7 +239,6 @@ fn gru_backward_into<
 ) {
     const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
     let zero = [T::zero(); H];
-    let one = T::one();
     let wt_ih = if DX {
         transpose(cols(&p.weight_ih))
     } else {
@@ -265,23 +255,14 @@ fn gru_backward_into<
         let hnt = &cols(&tape.hn)[t];
         let h_prev = prev_col(&tape.h, t, &zero);
         let dyt = &cols(dy)[t];
+        let mut dh = dh_next;
+        for (d, &y) in dh.iter_mut().zip(dyt) {
+            *d = y + *d;
+        }
         let mut di = [T::zero(); GH];
         let mut dhid = [T::zero(); GH];
         let mut dh_direct = [T::zero(); H];
-        for k in 0..H {
-            let (r, z, n) = (gt[k], gt[H + k], gt[2 * H + k]);
-            let dh = dyt[k] + dh_next[k];
-            let dan = dh * (one - z) * (one - n * n);
-            let dar = dan * hnt[k] * r * (one - r);
-            let daz = dh * (h_prev[k] - n) * z * (one - z);
-            di[k] = dar;
-            di[H + k] = daz;
-            di[2 * H + k] = dan;
-            dhid[k] = dar;
-            dhid[H + k] = daz;
-            dhid[2 * H + k] = dan * r;
-            dh_direct[k] = dh * z;
-        }
+        gate_grads::<T, H, GH>(gt, hnt, h_prev, &dh, &mut di, &mut dhid, &mut dh_direct);
         if DX {
             cols_mut(dx)[t] = matvec_t_in::<I, T, GH, F>(&wt_ih, &di);
         }
@@ -294,6 +275,63 @@ fn gru_backward_into<
     sum_acc(&mut g.bias_hh, &dhids);
     outer_acc_in::<I, T, GH, F, S>(&mut g.weight_ih, &dis, cols(x), 0);
     outer_acc_in::<I, T, GH, H, S>(&mut g.weight_hh, &dhids, cols(&tape.h), 1);
+}
+
+/// The gates of one training step from the input half `gi` and hidden
+/// half `gh` of the pre-activations: advances `h`, writes `[r, z, n]` into
+/// `gt` and `W_hn h + b_hn` into `hnt` (the tape's record of the step).
+#[inline(always)]
+pub(super) fn train_gates<T: Float, const H: usize, const GH: usize>(
+    gi: &[T; GH],
+    gh: &[T; GH],
+    h: &mut [T; H],
+    gt: &mut [T; GH],
+    hnt: &mut [T; H],
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    for k in 0..H {
+        let r = (gi[k] + gh[k]).sigmoid();
+        let z = (gi[H + k] + gh[H + k]).sigmoid();
+        let n = (gi[2 * H + k] + r * gh[2 * H + k]).tanh_act();
+        h[k] = n + z * (h[k] - n);
+        gt[k] = r;
+        gt[H + k] = z;
+        gt[2 * H + k] = n;
+        hnt[k] = gh[2 * H + k];
+    }
+}
+
+/// One step of the backward through the cell: from the step's gates `gt`,
+/// `hnt = W_hn h_{t−1} + b_hn`, `h_{t−1}` and `dh = dL/dh_t`, writes the
+/// input-side gradient `di` (of `W_ih x + b_ih`), the hidden-side `dhid`
+/// (of `W_hh h + b_hh`: `di` but for the `n` rows, times `r`) and the part
+/// of `dL/dh_{t−1}` that bypasses `W_hh` (`dh ⊙ z`).
+#[inline(always)]
+pub(super) fn gate_grads<T: Float, const H: usize, const GH: usize>(
+    gt: &[T; GH],
+    hnt: &[T; H],
+    h_prev: &[T; H],
+    dh: &[T; H],
+    di: &mut [T; GH],
+    dhid: &mut [T; GH],
+    dh_direct: &mut [T; H],
+) {
+    const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    let one = T::one();
+    for k in 0..H {
+        let (r, z, n) = (gt[k], gt[H + k], gt[2 * H + k]);
+        let dhk = dh[k];
+        let dan = dhk * (one - z) * (one - n * n);
+        let dar = dan * hnt[k] * r * (one - r);
+        let daz = dhk * (h_prev[k] - n) * z * (one - z);
+        di[k] = dar;
+        di[H + k] = daz;
+        di[2 * H + k] = dan;
+        dhid[k] = dar;
+        dhid[H + k] = daz;
+        dhid[2 * H + k] = dan * r;
+        dh_direct[k] = dhk * z;
+    }
 }
 
 // The entry points for the build's own instruction set ([`Base`]).

@@ -100,7 +100,7 @@ fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 /// waiting on each group's `tanh(c)` chain in turn (the fused loop was
 /// latency-bound).
 #[inline(always)]
-fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
+pub(super) fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
     const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
     for k in 0..H {
         z[k] = z[k].sigmoid();
@@ -112,7 +112,11 @@ fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
 
 /// `c = f ⊙ c + i ⊙ g`, `h = o ⊙ tanh(c)` from activated gates `a`.
 #[inline(always)]
-fn update<T: Float, const H: usize, const GH: usize>(a: &[T; GH], h: &mut [T; H], c: &mut [T; H]) {
+pub(super) fn update<T: Float, const H: usize, const GH: usize>(
+    a: &[T; GH],
+    h: &mut [T; H],
+    c: &mut [T; H],
+) {
     for k in 0..H {
         let ck = a[H + k] * c[k] + a[k] * a[2 * H + k];
         c[k] = ck;
@@ -299,7 +303,6 @@ fn lstm_backward_into<
 ) {
     const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
     let zero = [T::zero(); H];
-    let one = T::one();
     let wt_ih = if DX {
         transpose(cols(&p.weight_ih))
     } else {
@@ -315,18 +318,12 @@ fn lstm_backward_into<
         let ct = &cols(&tape.c)[t];
         let c_prev = prev_col(&tape.c, t, &zero);
         let dyt = &cols(dy)[t];
-        let mut dz = [T::zero(); GH];
-        for k in 0..H {
-            let (i, f, gg, o) = (gt[k], gt[H + k], gt[2 * H + k], gt[3 * H + k]);
-            let tc = ct[k].tanh_act();
-            let dh = dyt[k] + dh_next[k];
-            let dc = dc_next[k] + dh * o * (one - tc * tc);
-            dz[k] = dc * gg * i * (one - i);
-            dz[H + k] = dc * c_prev[k] * f * (one - f);
-            dz[2 * H + k] = dc * i * (one - gg * gg);
-            dz[3 * H + k] = dh * tc * o * (one - o);
-            dc_next[k] = dc * f;
+        let mut dh = dh_next;
+        for (d, &y) in dh.iter_mut().zip(dyt) {
+            *d = y + *d;
         }
+        let mut dz = [T::zero(); GH];
+        gate_grads::<T, H, GH>(gt, ct, c_prev, &dh, &mut dc_next, &mut dz);
         if DX {
             cols_mut(dx)[t] = matvec_t_in::<I, T, GH, F>(&wt_ih, &dz);
         }
@@ -337,6 +334,35 @@ fn lstm_backward_into<
     sum_acc(&mut g.bias_hh, &dzs);
     outer_acc_in::<I, T, GH, F, S>(&mut g.weight_ih, &dzs, cols(x), 0);
     outer_acc_in::<I, T, GH, H, S>(&mut g.weight_hh, &dzs, cols(&tape.h), 1);
+}
+
+/// One step of the backward through the cell: from the step's activated
+/// gates `gt`, cell state `ct` and previous cell state `c_prev`, and
+/// `dh = dL/dh_t` (from above and from step `t + 1`), writes
+/// `dz = dL/dz_t` and replaces `dc` (`dL/dc_t` from step `t + 1`) by
+/// `dL/dc_{t−1}`; see [`lstm_backward`] for the equations.
+#[inline(always)]
+pub(super) fn gate_grads<T: Float, const H: usize, const GH: usize>(
+    gt: &[T; GH],
+    ct: &[T; H],
+    c_prev: &[T; H],
+    dh: &[T; H],
+    dc: &mut [T; H],
+    dz: &mut [T; GH],
+) {
+    const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    let one = T::one();
+    for k in 0..H {
+        let (i, f, gg, o) = (gt[k], gt[H + k], gt[2 * H + k], gt[3 * H + k]);
+        let tc = ct[k].tanh_act();
+        let dhk = dh[k];
+        let dck = dc[k] + dhk * o * (one - tc * tc);
+        dz[k] = dck * gg * i * (one - i);
+        dz[H + k] = dck * c_prev[k] * f * (one - f);
+        dz[2 * H + k] = dck * i * (one - gg * gg);
+        dz[3 * H + k] = dhk * tc * o * (one - o);
+        dc[k] = dck * f;
+    }
 }
 
 // The entry points for the build's own instruction set ([`Base`]).

@@ -11,6 +11,14 @@
 //!   returns every hidden state, and a `*_backward` (BPTT) that reads the
 //!   tape, accumulates parameter gradients and returns `dL/dx`.
 //!
+//! For the layer-major training step (`Train::forward_train_layers`,
+//! `backward_layers`) `Lstm` and `Gru` also have batched forms
+//! (`batch.rs`: `lstm_train_batch`, `lstm_backward_batch`,
+//! `lstm_backward_batch_params`, `lstm_backward_batch_dx` and the `gru_`
+//! ones): a step of several samples as one matrix–matrix product, and the
+//! weight gradients of the whole batch as one product over its samples and
+//! steps.
+//!
 //! Everything is allocation-free and `no_std`. The three drivers of a cell
 //! share one cell function, so streaming, inference and training compute
 //! bit-identical states.
@@ -22,10 +30,12 @@
 //! loop order that vectorises for these small sizes (the products are in
 //! `kernels/blas.rs`, shared with Dense and Conv2d).
 
+mod batch;
 mod gru;
 mod lstm;
 mod simple_rnn;
 
+pub use batch::*;
 pub use gru::*;
 pub use lstm::*;
 pub use simple_rnn::*;
