@@ -1043,11 +1043,22 @@ pub fn conv2d_grouped_epilogue_into<
             }
         }
     }
+    // With a column stride, the tap loop below reads each input row's
+    // columns split by phase (`column_phases`), so that every run it
+    // reads is contiguous.
+    let phased;
+    let xp = if SW > 1 {
+        phased = column_phases::<T, C, H, W, SW>(x);
+        &phased
+    } else {
+        x
+    };
     for (o, yo) in y.iter_mut().enumerate() {
         if whole_plane::<H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
             break;
         }
         let xg = &x[o / og * cg..][..cg];
+        let xpg = &xp[o / og * cg..][..cg];
         let b = p.bias().map_or(T::zero(), |b| b[o]);
         for v in yo.as_flattened_mut() {
             *v = b;
@@ -1089,25 +1100,22 @@ pub fn conv2d_grouped_epilogue_into<
                     let rows = yo.iter_mut().enumerate().skip(i0).take(i1 - i0);
                     for (i, yr) in rows {
                         let r = (i * SH + ki * DH).saturating_sub(PT);
-                        let Some(xr) = xc.get(r) else { continue };
+                        let Some(xr) = xpg.get(ci).and_then(|xc| xc.get(r)) else {
+                            continue;
+                        };
                         // Slices, zipped with slices or their chunks: the
                         // zip is then a counted loop. (A zip of `skip`/
                         // `step_by` adapters is a call of `Zip::next` per
                         // element wherever LLVM does not inline it, which
                         // it did not in the AVX2 copy of ResNet-8's
                         // forward: 5× slower than the baseline copy.)
+                        // Columns s0, s0 + SW, …: one contiguous run of
+                        // the phased row (the same values in the same
+                        // order; strided, they were gathers natively).
                         let ys = yr.get_mut(j0..j1.min(OW)).unwrap_or(&mut []);
-                        let xs = xr.get(s0..).unwrap_or(&[]);
-                        if SW == 1 {
-                            for (yv, &xv) in ys.iter_mut().zip(xs) {
-                                *yv = madd(wv, xv, *yv);
-                            }
-                        } else {
-                            for (yv, xv) in ys.iter_mut().zip(xs.chunks(SW)) {
-                                if let Some(&xv) = xv.first() {
-                                    *yv = madd(wv, xv, *yv);
-                                }
-                            }
+                        let xs = xr.get(phase_index::<W, SW>(s0)..).unwrap_or(&[]);
+                        for (yv, &xv) in ys.iter_mut().zip(xs) {
+                            *yv = madd(wv, xv, *yv);
                         }
                     }
                 }
@@ -1208,6 +1216,13 @@ fn grouped_params<
     }
     let gw = g.weight_mut().as_mut_slice();
     let masks = column_masks::<W, KW, DW, PL, OH, OW>();
+    let phased;
+    let xp = if SW > 1 {
+        phased = column_phases::<T, C, H, W, SW>(x);
+        &phased
+    } else {
+        x
+    };
     if whole_plane::<H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
         // A 1×1 tap over the whole plane: one contiguous dot product of
         // the filter's plane with the input channel's, for a block of
@@ -1223,7 +1238,8 @@ fn grouped_params<
     }
     for (o, dzo) in dz.iter().enumerate() {
         let xg = &x[o / og * cg..][..cg];
-        for (ci, xc) in xg.iter().enumerate() {
+        let xpg = &xp[o / og * cg..][..cg];
+        for (ci, (xc, xpc)) in xg.iter().zip(xpg).enumerate() {
             if flat_rows::<W, SH, SW, OW>() {
                 for ki in 0..KH {
                     for (kj, mask) in masks.iter().enumerate() {
@@ -1251,23 +1267,68 @@ fn grouped_params<
                     let a = acc.get_mut(j0..j1).unwrap_or(&mut []);
                     for (i, dzr) in dzo.iter().enumerate().take(i1).skip(i0) {
                         let r = (i * SH + ki * DH).saturating_sub(PT);
-                        let Some(xr) = xc.get(r) else { continue };
+                        let Some(xr) = xpc.get(r) else { continue };
                         let ds = dzr.get(j0..j1).unwrap_or(&[]);
-                        let xs = xr.get(s0..).unwrap_or(&[]);
-                        if SW == 1 {
-                            for ((av, &d), &xv) in a.iter_mut().zip(ds).zip(xs) {
-                                *av = madd(d, xv, *av);
-                            }
-                        } else {
-                            for ((av, &d), xv) in a.iter_mut().zip(ds).zip(xs.chunks(SW)) {
-                                if let Some(&xv) = xv.first() {
-                                    *av = madd(d, xv, *av);
-                                }
-                            }
+                        // Columns s0, s0 + SW, …, contiguous in the
+                        // phased row.
+                        let xs = xr.get(phase_index::<W, SW>(s0)..).unwrap_or(&[]);
+                        for ((av, &d), &xv) in a.iter_mut().zip(ds).zip(xs) {
+                            *av = madd(d, xv, *av);
                         }
                     }
                     gw[((ci * KH + ki) * KW + kj) * O + o] += super::blas::reduce(&acc);
                 }
+            }
+        }
+    }
+}
+
+/// Where column `c` of a row is in the row split by column phase
+/// ([`column_phases`]): phase `c % S` (the columns `q, q + S, q + 2S, …`)
+/// after the phases before it, at `c / S` within its phase. Columns `c,
+/// c + S, c + 2S, …` are then one contiguous run.
+#[inline(always)]
+const fn phase_index<const W: usize, const S: usize>(c: usize) -> usize {
+    let q = c % S;
+    let mut off = 0;
+    let mut p = 0;
+    while p < q {
+        off += W.saturating_sub(p).div_ceil(S);
+        p += 1;
+    }
+    off + c / S
+}
+
+/// Every row of `x` split by column phase for stride `S` ([`phase_index`]):
+/// what the strided tap loops read, so that each run they read is
+/// contiguous (a strided read compiled to gathers natively).
+#[inline(always)]
+fn column_phases<T: Float, const C: usize, const H: usize, const W: usize, const S: usize>(
+    x: &Image<T, C, H, W>,
+) -> Image<T, C, H, W> {
+    let mut p = [[[T::zero(); W]; H]; C];
+    for (pc, xc) in p.iter_mut().zip(x) {
+        for (pr, xr) in pc.iter_mut().zip(xc) {
+            for (c, &v) in xr.iter().enumerate() {
+                if let Some(d) = pr.get_mut(phase_index::<W, S>(c)) {
+                    *d = v;
+                }
+            }
+        }
+    }
+    p
+}
+
+/// The inverse of [`column_phases`], in place.
+#[inline(always)]
+fn unphase<T: Float, const C: usize, const H: usize, const W: usize, const S: usize>(
+    x: &mut Image<T, C, H, W>,
+) {
+    for xc in x.iter_mut() {
+        for xr in xc.iter_mut() {
+            let pr = *xr;
+            for (c, v) in xr.iter_mut().enumerate() {
+                *v = pr.get(phase_index::<W, S>(c)).copied().unwrap_or(T::zero());
             }
         }
     }
@@ -1639,22 +1700,20 @@ pub fn conv2d_grouped_backward<
                         let r = (i * SH + ki * DH).saturating_sub(PT);
                         let Some(dxr) = dxc.get_mut(r) else { continue };
                         let ds = dzr.get(j0..j1).unwrap_or(&[]);
-                        let dxs = dxr.get_mut(s0..).unwrap_or(&mut []);
-                        if SW == 1 {
-                            for (dv, &d) in dxs.iter_mut().zip(ds) {
-                                *dv = madd(wv, d, *dv);
-                            }
-                        } else {
-                            for (dv, &d) in dxs.chunks_mut(SW).zip(ds) {
-                                if let Some(dv) = dv.first_mut() {
-                                    *dv = madd(wv, d, *dv);
-                                }
-                            }
+                        // With a column stride `dx` is accumulated by
+                        // phase (contiguous runs) and put back in column
+                        // order at the end.
+                        let dxs = dxr.get_mut(phase_index::<W, SW>(s0)..).unwrap_or(&mut []);
+                        for (dv, &d) in dxs.iter_mut().zip(ds) {
+                            *dv = madd(wv, d, *dv);
                         }
                     }
                 }
             }
         }
+    }
+    if SW > 1 {
+        unphase::<T, C, H, W, SW>(&mut dx);
     }
     dx
 }
@@ -2259,6 +2318,20 @@ mod tests {
     /// The grouped kernel with `groups = 1`, dilation 1 and a bias is the
     /// default `Conv2d` kernel (which the definition test above checks).
     #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+    #[test]
+    fn column_phases_are_a_permutation_with_contiguous_strided_runs() {
+        // Width 7, stride 3: phases [0 3 6] [1 4] [2 5].
+        let order: [usize; 7] = core::array::from_fn(phase_index::<7, 3>);
+        assert_eq!(order, [0, 3, 5, 1, 4, 6, 2]);
+        let mut x = <Image<f64, 2, 2, 7> as Tensor<f64>>::zeros();
+        fill(&mut Rng::new(38), x.as_flat_mut());
+        let mut p = column_phases::<f64, 2, 2, 7, 3>(&x);
+        assert_eq!(p[1][1][..3], [x[1][1][0], x[1][1][3], x[1][1][6]]);
+        assert_eq!(p[1][1][5..], [x[1][1][2], x[1][1][5]]);
+        unphase::<f64, 2, 2, 7, 3>(&mut p);
+        assert_eq!(p, x);
+    }
+
     #[test]
     fn pointwise_matches_the_definition() {
         // 1×1 over whole 5×7 planes (two blocks of 16 pixels and 3 more),
