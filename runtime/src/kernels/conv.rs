@@ -2332,6 +2332,7 @@ mod tests {
         assert_eq!(p, x);
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn pointwise_matches_the_definition() {
         // 1×1 over whole 5×7 planes (two blocks of 16 pixels and 3 more),
@@ -2369,6 +2370,7 @@ mod tests {
         check_grouped::<Softmax, _, C, 4, 5, 5, 1, 1, 1, 1, 1, 1, 0, 0, 1, 4, 5, 6>("pw sm", 37, b);
     }
 
+    #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
     #[test]
     fn grouped_with_defaults_is_conv2d() {
         let mut rng = Rng::new(34);
