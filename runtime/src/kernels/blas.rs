@@ -18,7 +18,7 @@ pub(crate) const LANES: usize = 8;
 /// 1.3× slower than with 16 (its horizontal sums are still not ideal with
 /// 16; with AVX2 it now uses `kernels::simd` instead). ([`axpy_dot`] is the
 /// other way round: 16 made it 1.8× slower.)
-const DOT_LANES: usize = 16;
+pub(crate) const DOT_LANES: usize = 16;
 
 /// `g += x · d` and, in the same pass over the data, `Σ w_k d_k`: the
 /// weight-gradient update and the input-gradient dot product of one column
