@@ -182,7 +182,7 @@ fn against_pytorch<M: Train<f64>>(case: &str, type_name: &str) {
     let x = M::Input::from_flat(&fwd.get("input").values).unwrap();
     let r = M::Output::from_flat(&grad.get("r").values).unwrap();
     const N: usize = 8;
-    let (outs, dxs, grads) = layer_major(&*m, &vec![x; N], |_, _| r);
+    let (outs, dxs, grads) = layer_major(&*m, &[x; N], |_, _| r);
     let mut results = Vec::new();
     for k in 0..N {
         results.push(compare(
