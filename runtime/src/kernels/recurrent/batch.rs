@@ -29,8 +29,8 @@
 //! `Gru` is done the same way (`gru_*_batch*`, below).
 //!
 //! The results equal the one-sample kernels' up to the order of the
-//! additions (tests below, and tests/lstm_batch.rs against the per-sample
-//! step and PyTorch).
+//! additions (tests below, and `layer_major` in tests/gradient_fixtures.rs
+//! against the per-sample step and PyTorch).
 //!
 //! Measured on W2 (benches/train.rs, AVX2 copy, Sapphire Rapids): the
 //! layer-major step executes 19% fewer instructions than with the
