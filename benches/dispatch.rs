@@ -1,7 +1,9 @@
 //! Run-time CPU dispatch (`staticnet::dispatch`): each model's `forward`
 //! (and a streaming `step`) through its AVX2 + FMA copy and through its
 //! baseline (SSE2) copy, switched with `dispatch::set_enabled` in the same
-//! run, so the rows of a group compare the two copies of the same binary.
+//! run, so the rows of a group compare the two copies of the same binary;
+//! and the AVX2 copy once more with its recurrent and batched `Dense`
+//! kernels compiled for AVX-512 (`dispatch::set_avx512`).
 //! Build it with default flags (the point of dispatch); with
 //! `-C target-cpu=native` both rows run the one native copy.
 //!
@@ -53,20 +55,33 @@ fn random<X: Tensor<f32>>(seed: u64) -> X {
     x
 }
 
-/// `label/baseline` and `label/avx2` rows of `f`.
+/// `label/baseline`, `label/avx2` and `label/avx512` rows of `f`: the
+/// baseline copy, the AVX2 copy with its kernels on AVX2, and the AVX2 copy
+/// with the kernels `dispatch::avx512` switches on (the same as `avx2`
+/// where the CPU lacks AVX-512).
 fn rows(c: &mut Criterion<ThreadCpuTime>, label: &str, mut f: impl FnMut()) {
     let mut g = c.benchmark_group(label);
-    for (row, on) in [("baseline", false), ("avx2", true)] {
+    for (row, on, wide) in [
+        ("baseline", false, false),
+        ("avx2", true, false),
+        ("avx512", true, true),
+    ] {
         dispatch::set_enabled(on);
+        dispatch::set_avx512(wide);
         g.bench_function(row, |b| b.iter(&mut f));
     }
     dispatch::set_enabled(true);
+    dispatch::set_avx512(true);
     g.finish();
 }
 
 fn benches(c: &mut Criterion<ThreadCpuTime>) {
     dispatch::set_enabled(true);
-    eprintln!("AVX2 + FMA copy in use: {}", dispatch::avx2());
+    eprintln!(
+        "AVX2 + FMA copy in use: {}; AVX-512 kernels: {}",
+        dispatch::avx2(),
+        dispatch::avx512()
+    );
 
     let cnn = SeedCnn::<f32>::init(1);
     let x: <SeedCnn<f32> as Model<f32>>::Input = random(2);

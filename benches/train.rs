@@ -11,6 +11,9 @@
 //!   finiteness check, one Adam update: the figure compared with PyTorch. The weights and Adam
 //!   are reset to their initial state every 32 steps, untimed, so that
 //!   the batch is never memorised (tools/bench_torch.py does the same);
+//! - `step_layers_avx2`: `step_layers` with the AVX-512 kernels switched
+//!   off (`dispatch::set_avx512(false)`), the AVX2 kernels throughout: the
+//!   path `step_layers` takes on a CPU without AVX-512;
 //! - `step_per_sample`: the same step one sample at a time through one tape
 //!   (`Trainer::new`, what firmware with one tape of RAM runs);
 //! - `forward_train`: 32 training forwards alone (recording the tape, one
@@ -178,6 +181,23 @@ fn bench_network<M, L>(
         layered
             .step_layers(m, loss, black_box(xs), ys, &mut memory)
             .expect("finite loss")
+    });
+    // The same with the recurrent and batched `Dense` kernels on AVX2 where
+    // `step_layers` runs their copy compiled for AVX-512
+    // (`dispatch::avx512`): the two paths side by side. Equal to
+    // `step_layers` where the CPU lacks AVX-512 or the build has no AVX2
+    // copy.
+    step("step_layers_avx2", &mut |m, reset| {
+        if reset {
+            layered.optimizer.reset();
+            return 0.0;
+        }
+        staticnet::dispatch::set_avx512(false);
+        let loss = layered
+            .step_layers(m, loss, black_box(xs), ys, &mut memory)
+            .expect("finite loss");
+        staticnet::dispatch::set_avx512(true);
+        loss
     });
     step("step_per_sample", &mut |m, reset| {
         if reset {

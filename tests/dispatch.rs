@@ -14,6 +14,11 @@
 //! bit-identical results through both copies, and the test checks that
 //! too. On a CPU without AVX2 (or a build for another architecture, or
 //! without `std`) both runs take the baseline copy and the test says so.
+//!
+//! Inside the AVX2 copy, the kernels `kernels::avx2` shadows run in a
+//! function compiled for AVX-512 where the CPU has it
+//! (`dispatch::avx512`), with the same blocking and fused multiply-adds:
+//! those results must equal the AVX2 ones bit for bit.
 
 use staticnet::{dispatch, model, Mode, Model, Rng, Tensor, Train};
 
@@ -178,8 +183,12 @@ fn same_training<M: Train<f32>>(seed: u64, exact: bool) {
 
 // One test function: `set_enabled` switches every thread, so the cases
 // run one after another rather than as parallel tests.
+/// The switches are global: the two tests take turns.
+static SWITCHES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn the_avx2_copy_computes_what_the_baseline_computes() {
+    let _guard = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
     if !{
         dispatch::set_enabled(true);
         dispatch::avx2()
@@ -214,4 +223,52 @@ fn the_avx2_copy_computes_what_the_baseline_computes() {
         assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
     }
     dispatch::set_enabled(true);
+}
+
+/// `f` inside the AVX2 copy with the AVX-512 kernels off and on.
+fn both_wide<R>(mut f: impl FnMut() -> R) -> (R, R) {
+    dispatch::set_enabled(true);
+    dispatch::set_avx512(false);
+    assert!(!dispatch::avx512());
+    let off = f();
+    dispatch::set_avx512(true);
+    let on = f();
+    (off, on)
+}
+
+// The switches are process-wide: [`SWITCHES`] keeps this test and the one
+// above from running at the same time.
+#[test]
+fn the_avx512_kernels_compute_the_bits_of_the_avx2_ones() {
+    let _guard = SWITCHES.lock().unwrap_or_else(|e| e.into_inner());
+    if !{
+        dispatch::set_enabled(true);
+        dispatch::set_avx512(true);
+        dispatch::avx512()
+    } {
+        eprintln!("no AVX-512 here (CPU, target or build): both runs are the AVX2 kernels");
+    }
+    let mut m = Rnn::<f32>::zeros();
+    m.init_in(8);
+    for s in 0..3 {
+        let x: staticnet::Sequence<f32, 24, 6> = random(80 + s);
+        let (off, on) = both_wide(|| m.forward(&x));
+        assert_eq!(bits(off.as_flat()), bits(on.as_flat()), "forward {s}");
+    }
+    for (seed, n) in [(9, 19), (10, 6), (11, 1)] {
+        let (off, on) = both_wide(|| train_step(&m, seed, n, Mode::TRAIN));
+        assert!(off.iter().any(|v| v.abs() > 1e-6), "vacuous");
+        assert_eq!(bits(&off), bits(&on), "training, seed {seed}, {n} samples");
+    }
+    let x: staticnet::Sequence<f32, 24, 6> = random(90);
+    let (off, on) = both_wide(|| {
+        let mut state = RnnState::zeros();
+        let mut y = staticnet::Vector::<f32, 2>::zeros();
+        for t in 0..24 {
+            y = m.step(&mut state, &x.column(t).into_owned());
+        }
+        y
+    });
+    assert_eq!(bits(off.as_slice()), bits(on.as_slice()), "streaming step");
+    dispatch::set_avx512(true);
 }

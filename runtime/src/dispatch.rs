@@ -26,6 +26,17 @@
 //! BatchNorm, the per-sample `Dense`) compute bit-identical results in both
 //! copies.
 //!
+//! On a CPU with AVX-512 (F, VL, BW and DQ), the kernels `kernels::avx2`
+//! shadows (the recurrent cells, their sequences and training kernels,
+//! the batched `Dense` training kernels) go one step further: each runs
+//! in a function of its own compiled for AVX-512, asked once per kernel
+//! call ([`avx512`]), with the same blocking and fused multiply-adds, so
+//! with the same results bit for bit (`tests/dispatch.rs`). The rest of
+//! the AVX2 copy stays AVX2: compiled for AVX-512 without the CPU's own
+//! tuning, LLVM's code for the convolutions was slower than AVX2's
+//! (BENCHMARKS.md, "AVX-512 from a default build"). `STATICNET_NO_AVX512`
+//! in the environment, or [`set_avx512`]`(false)`, keeps them on AVX2.
+//!
 //! The sample-major training paths (`Trainer::step`, `train_step`) are not
 //! copied per model; their batched `Dense` kernels run a clone compiled for
 //! AVX2 + FMA per call instead (`kernels::dispatch`). The same switch
@@ -55,6 +66,8 @@ const NO: u8 = 2;
 const OFF: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// [`avx512`]'s state: the same values.
+static WIDE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// Whether this build has a second copy to dispatch to: `std` on x86-64,
 /// not already compiled for AVX2 and FMA. Where it is `false`, [`avx2`] is
@@ -80,6 +93,99 @@ pub fn avx2() -> bool {
         return false;
     }
     cached()
+}
+
+/// Whether the recurrent kernels inside the AVX2 copy should run their
+/// AVX-512 instantiation (`kernels::dispatch::Avx512`, each in a function
+/// of its own compiled for AVX-512F, VL, BW and DQ): [`avx2`] holds, the
+/// CPU has those features too (asked once, then remembered), and neither
+/// [`set_avx512`]`(false)` nor the environment variable
+/// `STATICNET_NO_AVX512` switched them off. Asked once per kernel call
+/// (per layer, per step or batch), never per value.
+///
+/// ```
+/// // Never without the AVX2 copy.
+/// use staticnet_runtime::dispatch;
+/// assert!(!dispatch::avx512() || dispatch::avx2());
+/// ```
+#[inline]
+pub fn avx512() -> bool {
+    if !COMPILED {
+        return false;
+    }
+    avx2() && cached_wide()
+}
+
+/// [`avx512`]'s own answer (without [`avx2`]'s), detecting on the first
+/// call.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+fn cached_wide() -> bool {
+    match WIDE.load(Ordering::Relaxed) {
+        YES => true,
+        NO | OFF => false,
+        _ => {
+            let yes = detect_wide();
+            let _ = WIDE.compare_exchange(
+                UNKNOWN,
+                if yes { YES } else { NO },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            WIDE.load(Ordering::Relaxed) == YES
+        }
+    }
+}
+
+/// Without a second copy there is nothing to cache.
+#[cfg(not(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+)))]
+fn cached_wide() -> bool {
+    false
+}
+
+/// Switches the AVX-512 instantiation of the recurrent kernels off
+/// (`false`: the AVX2 copy runs its AVX2 instantiation throughout) or back
+/// on where the CPU has AVX-512. For benchmarks and tests that compare the
+/// two; it affects every thread. [`set_enabled`]`(false)` switches both
+/// off.
+pub fn set_avx512(on: bool) {
+    if on {
+        WIDE.store(if detect_wide() { YES } else { NO }, Ordering::Relaxed);
+    } else {
+        WIDE.store(OFF, Ordering::Relaxed);
+    }
+}
+
+/// Whether the CPU has AVX-512F, VL, BW and DQ and `STATICNET_NO_AVX512`
+/// is not set (only asked where [`COMPILED`]).
+fn detect_wide() -> bool {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    {
+        std::env::var_os("STATICNET_NO_AVX512").is_none()
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq")
+    }
+    #[cfg(not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )))]
+    {
+        false
+    }
 }
 
 /// [`avx2`]'s cached answer, detecting on the first call.

@@ -164,3 +164,30 @@ impl Isa for Avx2 {
         }
     }
 }
+
+/// AVX-512 (F, VL, BW, DQ) with AVX2 and FMA, for code inlined into a
+/// function compiled with those features: each kernel of `kernels::avx2`
+/// runs its instantiation for this marker in a function of its own
+/// compiled for AVX-512 when the CPU has it (`crate::dispatch::avx512`).
+///
+/// The blocking is [`Avx2`]'s (rows in blocks of 16 `f32`, one 512-bit
+/// register each), not the two-vector 512-bit blocking `Base` selects in a
+/// `-C target-cpu=native` build on such a CPU: compiled by a function's
+/// target features alone, without the CPU's tuning, LLVM kept that
+/// blocking's tiles in memory and ran them scalar (W2's training step
+/// 16k samples/s against 54k with this blocking; BENCHMARKS.md, "AVX-512
+/// from a default build"). A marker of its own rather than `Avx2` itself,
+/// so that every generic function the kernels instantiate (the closures
+/// too) is a separate copy for this context, which LLVM compiles for
+/// AVX-512, instead of one copy shared with the AVX2 context and
+/// compiled for neither.
+pub struct Avx512;
+
+impl Isa for Avx512 {
+    const AVX: bool = true;
+    const AVX512: bool = false;
+    #[inline(always)]
+    fn madd<T: Float>(a: T, b: T, c: T) -> T {
+        Avx2::madd(a, b, c)
+    }
+}

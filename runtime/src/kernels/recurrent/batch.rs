@@ -483,6 +483,24 @@ pub(crate) fn lstm_backward_batch_dx_into_in<
     }
 }
 
+/// [`lstm_backward_batch_dx_into_in`] by value.
+#[inline(always)]
+pub(crate) fn lstm_backward_batch_dx_in<
+    I: Isa,
+    T: Float,
+    const F: usize,
+    const H: usize,
+    const GH: usize,
+    const S: usize,
+>(
+    p: &RecurrentParams<T, F, H, GH>,
+    dz: &SMatrix<T, GH, S>,
+) -> SMatrix<T, F, S> {
+    let mut dx = SMatrix::zeros();
+    lstm_backward_batch_dx_into_in::<I, T, F, H, GH, S>(p, dz, &mut dx);
+    dx
+}
+
 // The entry points for the build's own instruction set ([`Base`]).
 
 /// The layer-major training forward of an `Lstm` on `NB` samples: for each
@@ -590,9 +608,7 @@ pub fn lstm_backward_batch_dx<
     p: &RecurrentParams<T, F, H, GH>,
     dz: &SMatrix<T, GH, S>,
 ) -> SMatrix<T, F, S> {
-    let mut dx = SMatrix::zeros();
-    lstm_backward_batch_dx_into(p, dz, &mut dx);
-    dx
+    lstm_backward_batch_dx_in::<Base, T, F, H, GH, S>(p, dz)
 }
 
 // `Gru` the same way: per step, the input half `b_ih + W_ih x` and the
@@ -871,9 +887,7 @@ pub fn gru_backward_batch_dx<
     p: &RecurrentParams<T, F, H, GH>,
     di: &SMatrix<T, GH, S>,
 ) -> SMatrix<T, F, S> {
-    let mut dx = SMatrix::zeros();
-    lstm_backward_batch_dx_into_in::<Base, T, F, H, GH, S>(p, di, &mut dx);
-    dx
+    lstm_backward_batch_dx_in::<Base, T, F, H, GH, S>(p, di)
 }
 
 #[cfg(test)]
