@@ -2,8 +2,8 @@
 //! (and a streaming `step`) through its AVX2 + FMA copy and through its
 //! baseline (SSE2) copy, switched with `dispatch::set_enabled` in the same
 //! run, so the rows of a group compare the two copies of the same binary;
-//! and the AVX2 copy once more with its recurrent and batched `Dense`
-//! kernels compiled for AVX-512 (`dispatch::set_avx512`).
+//! and the AVX2 copy once more with its recurrent kernels compiled for
+//! AVX-512 (`dispatch::set_avx512`).
 //! Build it with default flags (the point of dispatch); with
 //! `-C target-cpu=native` both rows run the one native copy.
 //!

@@ -182,8 +182,8 @@ fn bench_network<M, L>(
             .step_layers(m, loss, black_box(xs), ys, &mut memory)
             .expect("finite loss")
     });
-    // The same with the recurrent and batched `Dense` kernels on AVX2 where
-    // `step_layers` runs their copy compiled for AVX-512
+    // The same with the recurrent kernels on AVX2 where `step_layers` runs
+    // their copy compiled for AVX-512
     // (`dispatch::avx512`): the two paths side by side. Equal to
     // `step_layers` where the CPU lacks AVX-512 or the build has no AVX2
     // copy.

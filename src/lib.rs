@@ -52,9 +52,8 @@
 //! in both copies; the recurrent cells and the batched `Dense` fuse their
 //! multiply-adds in the AVX2 copy, so there the results differ in the last
 //! bits (within 1e-5 of the largest value in `f32`, `tests/dispatch.rs`).
-//! On a CPU with AVX-512, the AVX2 copy runs those recurrent and batched
-//! `Dense` kernels in functions compiled for AVX-512 (the same results bit
-//! for bit; [`dispatch::avx512`], `STATICNET_NO_AVX512=1` to keep them on
+//! On a CPU with AVX-512, the AVX2 copy runs its recurrent kernels in
+//! functions compiled for AVX-512 (the same results bit for bit; [`dispatch::avx512`], `STATICNET_NO_AVX512=1` to keep them on
 //! AVX2). `-C target-cpu=native` still compiles one copy for
 //! the build machine. `STATICNET_NO_DISPATCH=1` in the environment (or
 //! [`dispatch::set_enabled`]`(false)`) keeps the baseline copy. Firmware

@@ -15,8 +15,8 @@
 //! too. On a CPU without AVX2 (or a build for another architecture, or
 //! without `std`) both runs take the baseline copy and the test says so.
 //!
-//! Inside the AVX2 copy, the kernels `kernels::avx2` shadows run in a
-//! function compiled for AVX-512 where the CPU has it
+//! Inside the AVX2 copy, the recurrent kernels run in a function
+//! compiled for AVX-512 where the CPU has it
 //! (`dispatch::avx512`), with the same blocking and fused multiply-adds:
 //! those results must equal the AVX2 ones bit for bit.
 

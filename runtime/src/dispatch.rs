@@ -26,16 +26,17 @@
 //! BatchNorm, the per-sample `Dense`) compute bit-identical results in both
 //! copies.
 //!
-//! On a CPU with AVX-512 (F, VL, BW and DQ), the kernels `kernels::avx2`
-//! shadows (the recurrent cells, their sequences and training kernels,
-//! the batched `Dense` training kernels) go one step further: each runs
+//! On a CPU with AVX-512 (F, VL, BW and DQ), the recurrent kernels
+//! `kernels::avx2` shadows (the cells, their sequences, their per-sample
+//! and batched training kernels) go one step further: each runs
 //! in a function of its own compiled for AVX-512, asked once per kernel
 //! call ([`avx512`]), with the same blocking and fused multiply-adds, so
 //! with the same results bit for bit (`tests/dispatch.rs`). The rest of
-//! the AVX2 copy stays AVX2: compiled for AVX-512 without the CPU's own
-//! tuning, LLVM's code for the convolutions was slower than AVX2's
-//! (BENCHMARKS.md, "AVX-512 from a default build"). `STATICNET_NO_AVX512`
-//! in the environment, or [`set_avx512`]`(false)`, keeps them on AVX2.
+//! the AVX2 copy stays AVX2: the batched `Dense` kernels were no faster
+//! this way, and a third copy of the whole layer-major training step
+//! compiled for AVX-512 was slower than the AVX2 copy (BENCHMARKS.md,
+//! "AVX-512 from a default build"). `STATICNET_NO_AVX512` in the
+//! environment, or [`set_avx512`]`(false)`, keeps them on AVX2.
 //!
 //! The sample-major training paths (`Trainer::step`, `train_step`) are not
 //! copied per model; their batched `Dense` kernels run a clone compiled for

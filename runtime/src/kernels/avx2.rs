@@ -6,17 +6,20 @@
 //! and FMA, and `crate::kernels` in the baseline copy, so the two copies of
 //! one model differ only in these kernels.
 //!
-//! Each shadowing kernel runs its instantiation for
-//! [`Avx512`](super::dispatch::Avx512) (the 512-bit blocking), in a
-//! function of its own compiled for AVX-512F, VL, BW and DQ, when
-//! [`crate::dispatch::avx512`] says the CPU has them; else its
-//! instantiation for [`Avx2`] inline. The question is a cached atomic
-//! load and a branch per kernel call (per layer, per step or batch). So a
-//! default build reaches the AVX-512 blocking a `-C target-cpu=native`
-//! build selects, without a third copy of every generated body; the rest
-//! of the AVX2 copy (convolutions, pooling, BatchNorm) stays AVX2, where
-//! LLVM's AVX-512 code for the portable loops was measured slower without
-//! the CPU's own tuning (BENCHMARKS.md, "AVX-512 from a default build").
+//! Each recurrent kernel here runs its instantiation for
+//! [`Avx512`](super::dispatch::Avx512) (the same blocking, compiled for
+//! AVX-512's 32 registers and instructions) in a function of its own
+//! compiled for AVX-512F, VL, BW and DQ, when [`crate::dispatch::avx512`]
+//! says the CPU has them; else its instantiation for [`Avx2`] inline. The
+//! question is a cached atomic load and a branch per kernel call (per
+//! layer, per step or batch). So a default build reaches AVX-512 for the
+//! recurrent layers without a third copy of every generated body. The
+//! batched `Dense` kernels stay on AVX2: in functions of their own
+//! compiled for AVX-512 they were no faster in W1's training step, which
+//! they are a third of, and a third copy of the whole training step
+//! compiled for AVX-512 was slower than the AVX2 copy (BENCHMARKS.md,
+//! "AVX-512 from a default build"); the rest of the AVX2 copy
+//! (convolutions, pooling, BatchNorm) stays AVX2 too.
 //!
 //! Only code inlined into a function compiled for AVX2 and FMA may call
 //! these: elsewhere the fused multiply-adds of `Avx2` are slow library
@@ -31,49 +34,53 @@ use crate::{Activation, DenseParams, Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
 /// Defines each kernel `name`, with the generic parameters in brackets and
-/// the arguments given, as `super::inner` instantiated for `Avx512` (in a
-/// nested function compiled for AVX-512) where [`crate::dispatch::avx512`],
-/// else for `Avx2`; `inner`'s generic arguments after the marker are the
-/// bracketed list after it.
+/// the arguments given, as `super::inner` instantiated for `Avx2`; those
+/// marked `wide` first ask [`crate::dispatch::avx512`] and where it holds
+/// run the `Avx512` instantiation in a nested function compiled for
+/// AVX-512 instead (those marked `avx2` never do). `inner`'s generic
+/// arguments after the marker are the bracketed list after it.
 macro_rules! isa_kernels {
+    (@wide avx2, $($rest:tt)*) => {};
+    (@wide wide, $inner:ident, [$($g:tt)*], [$($arg:ident: $ty:ty),*], [$($ret:ty)?], [$($ga:tt),*]) => {
+        #[cfg(target_arch = "x86_64")]
+        if crate::dispatch::avx512() {
+            /// The `Avx512` instantiation, compiled for it.
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+            #[inline]
+            fn wide<$($g)*>($($arg: $ty),*) $(-> $ret)? {
+                super::$inner::<Avx512, $($ga),*>($($arg),*)
+            }
+            // SAFETY: `avx512()` returned true only because the CPU
+            // running this has AVX-512F, VL, BW and DQ (and AVX2 and
+            // FMA: `avx2()` holds too), checked with
+            // `is_x86_feature_detected!`: the features `wide` is
+            // compiled for.
+            return unsafe { wide::<$($ga),*>($($arg),*) };
+        }
+    };
     ($(
         $(#[$attr:meta])*
-        fn $name:ident[$($g:tt)*]($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
+        $kind:ident fn $name:ident[$($g:tt)*]($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
             = $inner:ident[$($ga:tt),*];
     )*) => {$(
         $(#[$attr])*
         #[inline(always)]
         pub fn $name<$($g)*>($($arg: $ty),*) $(-> $ret)? {
-            #[cfg(target_arch = "x86_64")]
-            if crate::dispatch::avx512() {
-                /// The `Avx512` instantiation, compiled for it.
-                #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
-                #[inline]
-                fn wide<$($g)*>($($arg: $ty),*) $(-> $ret)? {
-                    super::$inner::<Avx512, $($ga),*>($($arg),*)
-                }
-                // SAFETY: `avx512()` returned true only because the CPU
-                // running this has AVX-512F, VL, BW and DQ (and AVX2 and
-                // FMA: `avx2()` holds too), checked with
-                // `is_x86_feature_detected!`: the features `wide` is
-                // compiled for.
-                return unsafe { wide::<$($ga),*>($($arg),*) };
-            }
+            isa_kernels!(@wide $kind, $inner, [$($g)*], [$($arg: $ty),*], [$($ret)?], [$($ga),*]);
             super::$inner::<Avx2, $($ga),*>($($arg),*)
         }
     )*};
 }
 
 isa_kernels! {
-    /// [`super::dense_batch`] with the AVX-512 or AVX2 instantiation.
-    fn dense_batch[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
+    /// [`super::dense_batch`] with the AVX2 instantiation.
+    avx2 fn dense_batch[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
         p: &DenseParams<T, I, O>,
         xs: [&SVector<T, I>; K],
     ) -> [SVector<T, O>; K] = dense_batch_in[T, A, I, O, K];
 
-    /// [`super::dense_backward_batch`] with the AVX-512 or AVX2
-    /// instantiation.
-    fn dense_backward_batch[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
+    /// [`super::dense_backward_batch`] with the AVX2 instantiation.
+    avx2 fn dense_backward_batch[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
         p: &DenseParams<T, I, O>,
         xs: [&SVector<T, I>; K],
         ys: [&SVector<T, O>; K],
@@ -81,9 +88,8 @@ isa_kernels! {
         g: &mut DenseParams<T, I, O>,
     ) -> [SVector<T, I>; K] = dense_backward_batch_in[T, A, I, O, K];
 
-    /// [`super::dense_backward_batch_params`]
-    /// with the AVX-512 or AVX2 instantiation.
-    fn dense_backward_batch_params[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
+    /// [`super::dense_backward_batch_params`] with the AVX2 instantiation.
+    avx2 fn dense_backward_batch_params[T: Float, A: Activation, const I: usize, const O: usize, const K: usize](
         xs: [&SVector<T, I>; K],
         ys: [&SVector<T, O>; K],
         dys: &[SVector<T, O>; K],
@@ -91,33 +97,33 @@ isa_kernels! {
     ) = dense_backward_batch_params_in[T, A, I, O, K];
 
     /// [`super::lstm_step`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_step[T: Float, const F: usize, const H: usize, const GH: usize](
+    wide fn lstm_step[T: Float, const F: usize, const H: usize, const GH: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SVector<T, F>,
         s: &mut LstmState<T, H>,
     ) = lstm_step_in[T, F, H, GH];
 
     /// [`super::lstm`] with the AVX-512 or AVX2 instantiation.
-    fn lstm[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
     ) -> SVector<T, H> = lstm_in[T, F, H, GH, S];
 
     /// [`super::lstm_seq`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_seq[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_seq[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
     ) -> SMatrix<T, H, S> = lstm_seq_in[T, F, H, GH, S];
 
     /// [`super::lstm_train`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_train[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_train[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &mut LstmTape<T, H, GH, S>,
     ) -> SMatrix<T, H, S> = lstm_train_in[T, F, H, GH, S];
 
     /// [`super::lstm_backward`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_backward[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_backward[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &LstmTape<T, H, GH, S>,
@@ -126,7 +132,7 @@ isa_kernels! {
     ) -> SMatrix<T, F, S> = lstm_backward_in[T, F, H, GH, S];
 
     /// [`super::lstm_backward_params`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_backward_params[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_backward_params[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &LstmTape<T, H, GH, S>,
@@ -135,33 +141,33 @@ isa_kernels! {
     ) = lstm_backward_params_in[T, F, H, GH, S];
 
     /// [`super::gru_step`] with the AVX-512 or AVX2 instantiation.
-    fn gru_step[T: Float, const F: usize, const H: usize, const GH: usize](
+    wide fn gru_step[T: Float, const F: usize, const H: usize, const GH: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SVector<T, F>,
         h: &mut GruState<T, H>,
     ) = gru_step_in[T, F, H, GH];
 
     /// [`super::gru`] with the AVX-512 or AVX2 instantiation.
-    fn gru[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
     ) -> SVector<T, H> = gru_in[T, F, H, GH, S];
 
     /// [`super::gru_seq`] with the AVX-512 or AVX2 instantiation.
-    fn gru_seq[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_seq[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
     ) -> SMatrix<T, H, S> = gru_seq_in[T, F, H, GH, S];
 
     /// [`super::gru_train`] with the AVX-512 or AVX2 instantiation.
-    fn gru_train[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_train[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &mut GruTape<T, H, GH, S>,
     ) -> SMatrix<T, H, S> = gru_train_in[T, F, H, GH, S];
 
     /// [`super::gru_backward`] with the AVX-512 or AVX2 instantiation.
-    fn gru_backward[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_backward[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &GruTape<T, H, GH, S>,
@@ -170,7 +176,7 @@ isa_kernels! {
     ) -> SMatrix<T, F, S> = gru_backward_in[T, F, H, GH, S];
 
     /// [`super::gru_backward_params`] with the AVX-512 or AVX2 instantiation.
-    fn gru_backward_params[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_backward_params[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         x: &SMatrix<T, F, S>,
         tape: &GruTape<T, H, GH, S>,
@@ -179,13 +185,13 @@ isa_kernels! {
     ) = gru_backward_params_in[T, F, H, GH, S];
 
     /// [`super::lstm_train_batch`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_train_batch[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
+    wide fn lstm_train_batch[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
         p: &RecurrentParams<T, F, H, GH>,
         items: [(&SMatrix<T, F, S>, &mut LstmTape<T, H, GH, S>); NB],
     ) = lstm_train_batch_in[T, F, H, GH, S, NB];
 
     /// [`super::lstm_backward_batch`] with the AVX-512 or AVX2 instantiation.
-    fn lstm_backward_batch[T: Float, D: StepGrads<T, H>, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
+    wide fn lstm_backward_batch[T: Float, D: StepGrads<T, H>, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
         p: &RecurrentParams<T, F, H, GH>,
         tapes: [&LstmTape<T, H, GH, S>; NB],
         items: [(&D, &mut SMatrix<T, GH, S>); NB],
@@ -193,26 +199,26 @@ isa_kernels! {
 
     /// [`super::lstm_backward_batch_params`] with the AVX-512 or AVX2
     /// instantiation.
-    fn lstm_backward_batch_params['a, T: Float + 'a, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_backward_batch_params['a, T: Float + 'a, const F: usize, const H: usize, const GH: usize, const S: usize](
         items: impl Iterator<Item = (&'a SMatrix<T, F, S>, &'a LstmTape<T, H, GH, S>, &'a SMatrix<T, GH, S>),> + Clone,
         g: &mut RecurrentParams<T, F, H, GH>,
     ) = lstm_backward_batch_params_in[T, F, H, GH, S];
 
     /// [`super::lstm_backward_batch_dx`] with the AVX-512 or AVX2
     /// instantiation.
-    fn lstm_backward_batch_dx[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn lstm_backward_batch_dx[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         dz: &SMatrix<T, GH, S>,
     ) -> SMatrix<T, F, S> = lstm_backward_batch_dx_in[T, F, H, GH, S];
 
     /// [`super::gru_train_batch`] with the AVX-512 or AVX2 instantiation.
-    fn gru_train_batch[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
+    wide fn gru_train_batch[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
         p: &RecurrentParams<T, F, H, GH>,
         items: [(&SMatrix<T, F, S>, &mut GruTape<T, H, GH, S>); NB],
     ) = gru_train_batch_in[T, F, H, GH, S, NB];
 
     /// [`super::gru_backward_batch`] with the AVX-512 or AVX2 instantiation.
-    fn gru_backward_batch[T: Float, D: StepGrads<T, H>, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
+    wide fn gru_backward_batch[T: Float, D: StepGrads<T, H>, const F: usize, const H: usize, const GH: usize, const S: usize, const NB: usize](
         p: &RecurrentParams<T, F, H, GH>,
         tapes: [&GruTape<T, H, GH, S>; NB],
         items: [GruGrads<'_, T, D, H, GH, S>; NB],
@@ -220,14 +226,14 @@ isa_kernels! {
 
     /// [`super::gru_backward_batch_params`] with the AVX-512 or AVX2
     /// instantiation.
-    fn gru_backward_batch_params['a, T: Float + 'a, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_backward_batch_params['a, T: Float + 'a, const F: usize, const H: usize, const GH: usize, const S: usize](
         items: impl Iterator<Item = (&'a SMatrix<T, F, S>, &'a GruTape<T, H, GH, S>, &'a SMatrix<T, GH, S>, &'a SMatrix<T, H, S>),> + Clone,
         g: &mut RecurrentParams<T, F, H, GH>,
     ) = gru_backward_batch_params_in[T, F, H, GH, S];
 
     /// [`super::gru_backward_batch_dx`] with the AVX-512 or AVX2
     /// instantiation.
-    fn gru_backward_batch_dx[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
+    wide fn gru_backward_batch_dx[T: Float, const F: usize, const H: usize, const GH: usize, const S: usize](
         p: &RecurrentParams<T, F, H, GH>,
         di: &SMatrix<T, GH, S>,
     ) -> SMatrix<T, F, S> = lstm_backward_batch_dx_in[T, F, H, GH, S];

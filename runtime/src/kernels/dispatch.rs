@@ -166,8 +166,8 @@ impl Isa for Avx2 {
 }
 
 /// AVX-512 (F, VL, BW, DQ) with AVX2 and FMA, for code inlined into a
-/// function compiled with those features: each kernel of `kernels::avx2`
-/// runs its instantiation for this marker in a function of its own
+/// function compiled with those features: each recurrent kernel of
+/// `kernels::avx2` runs its instantiation for this marker in a function of its own
 /// compiled for AVX-512 when the CPU has it (`crate::dispatch::avx512`).
 ///
 /// The blocking is [`Avx2`]'s (rows in blocks of 16 `f32`, one 512-bit
