@@ -7,10 +7,10 @@
 //! one model differ only in these kernels.
 //!
 //! Each recurrent kernel here runs its instantiation for
-//! [`Avx512`](super::dispatch::Avx512) (the same blocking, compiled for
+//! `kernels::dispatch::Avx512` (the same blocking, compiled for
 //! AVX-512's 32 registers and instructions) in a function of its own
 //! compiled for AVX-512F, VL, BW and DQ, when [`crate::dispatch::avx512`]
-//! says the CPU has them; else its instantiation for [`Avx2`] inline. The
+//! says the CPU has them; else its instantiation for `Avx2` inline. The
 //! question is a cached atomic load and a branch per kernel call (per
 //! layer, per step or batch). So a default build reaches AVX-512 for the
 //! recurrent layers without a third copy of every generated body. The
