@@ -15,8 +15,8 @@
 //! layer, per step or batch). So a default build reaches AVX-512 for the
 //! recurrent layers without a third copy of every generated body. The
 //! batched `Dense` kernels stay on AVX2: in functions of their own
-//! compiled for AVX-512 they were no faster in W1's training step, which
-//! they are a third of, and a third copy of the whole training step
+//! compiled for AVX-512 they were no faster in W1's training step, and a
+//! third copy of the whole training step
 //! compiled for AVX-512 was slower than the AVX2 copy (BENCHMARKS.md,
 //! "AVX-512 from a default build"); the rest of the AVX2 copy
 //! (convolutions, pooling, BatchNorm) stays AVX2 too.
