@@ -181,6 +181,16 @@ fn same_training<M: Train<f32>>(seed: u64, exact: bool) {
     );
 }
 
+/// The last output of streaming `x` through `m` step by step.
+fn stream(m: &Rnn<f32>, x: &staticnet::Sequence<f32, 24, 6>) -> staticnet::Vector<f32, 2> {
+    let mut state = RnnState::zeros();
+    let mut y = staticnet::Vector::<f32, 2>::zeros();
+    for t in 0..24 {
+        y = m.step(&mut state, &x.column(t).into_owned());
+    }
+    y
+}
+
 // One test function: `set_enabled` switches every thread, so the cases
 // run one after another rather than as parallel tests.
 /// The switches are global: the two tests take turns.
@@ -209,14 +219,7 @@ fn the_avx2_copy_computes_what_the_baseline_computes() {
     let mut m = Rnn::<f32>::zeros();
     m.init_in(4);
     let x: staticnet::Sequence<f32, 24, 6> = random(40);
-    let (off, on) = both(|| {
-        let mut state = RnnState::zeros();
-        let mut y = staticnet::Vector::<f32, 2>::zeros();
-        for t in 0..24 {
-            y = m.step(&mut state, &x.column(t).into_owned());
-        }
-        y
-    });
+    let (off, on) = both(|| stream(&m, &x));
     close(off.as_slice(), on.as_slice(), "streaming step");
     let full = m.forward(&x);
     for (a, b) in on.iter().zip(full.iter()) {
@@ -261,14 +264,7 @@ fn the_avx512_kernels_compute_the_bits_of_the_avx2_ones() {
         assert_eq!(bits(&off), bits(&on), "training, seed {seed}, {n} samples");
     }
     let x: staticnet::Sequence<f32, 24, 6> = random(90);
-    let (off, on) = both_wide(|| {
-        let mut state = RnnState::zeros();
-        let mut y = staticnet::Vector::<f32, 2>::zeros();
-        for t in 0..24 {
-            y = m.step(&mut state, &x.column(t).into_owned());
-        }
-        y
-    });
+    let (off, on) = both_wide(|| stream(&m, &x));
     assert_eq!(bits(off.as_slice()), bits(on.as_slice()), "streaming step");
     dispatch::set_avx512(true);
 }

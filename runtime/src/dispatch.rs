@@ -90,10 +90,7 @@ pub const COMPILED: bool = cfg!(all(
 /// ```
 #[inline]
 pub fn avx2() -> bool {
-    if !COMPILED {
-        return false;
-    }
-    cached()
+    COMPILED && cached(&STATE, detect)
 }
 
 /// Whether the recurrent kernels inside the AVX2 copy should run their
@@ -111,44 +108,15 @@ pub fn avx2() -> bool {
 /// ```
 #[inline]
 pub fn avx512() -> bool {
-    if !COMPILED {
-        return false;
-    }
-    avx2() && cached_wide()
+    avx2() && cached(&WIDE, detect_wide)
 }
 
-/// [`avx512`]'s own answer (without [`avx2`]'s), detecting on the first
-/// call.
-#[cfg(all(
-    feature = "std",
-    target_arch = "x86_64",
-    not(all(target_feature = "avx2", target_feature = "fma"))
-))]
-fn cached_wide() -> bool {
-    match WIDE.load(Ordering::Relaxed) {
-        YES => true,
-        NO | OFF => false,
-        _ => {
-            let yes = detect_wide();
-            let _ = WIDE.compare_exchange(
-                UNKNOWN,
-                if yes { YES } else { NO },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            WIDE.load(Ordering::Relaxed) == YES
-        }
-    }
-}
-
-/// Without a second copy there is nothing to cache.
-#[cfg(not(all(
-    feature = "std",
-    target_arch = "x86_64",
-    not(all(target_feature = "avx2", target_feature = "fma"))
-)))]
-fn cached_wide() -> bool {
-    false
+/// Switches dispatch off (`false`: every model runs its baseline copy) or
+/// back on (`true`: the AVX2 copy where the CPU has it). For benchmarks
+/// that compare the two copies in one run, and for tests; it affects every
+/// thread.
+pub fn set_enabled(on: bool) {
+    set(&STATE, on, detect);
 }
 
 /// Switches the AVX-512 instantiation of the recurrent kernels off
@@ -157,10 +125,76 @@ fn cached_wide() -> bool {
 /// two; it affects every thread. [`set_enabled`]`(false)` switches both
 /// off.
 pub fn set_avx512(on: bool) {
-    if on {
-        WIDE.store(if detect_wide() { YES } else { NO }, Ordering::Relaxed);
+    set(&WIDE, on, detect_wide);
+}
+
+/// `state`'s answer, from `detect` on the first call.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+fn cached(state: &AtomicU8, detect: fn() -> bool) -> bool {
+    match state.load(Ordering::Relaxed) {
+        YES => true,
+        NO | OFF => false,
+        _ => {
+            let yes = detect();
+            // A concurrent `set_*(false)` wins: only replace UNKNOWN.
+            let _ = state.compare_exchange(
+                UNKNOWN,
+                if yes { YES } else { NO },
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            state.load(Ordering::Relaxed) == YES
+        }
+    }
+}
+
+/// Without a second copy there is nothing to cache (and targets such as
+/// thumbv6m have no compare-and-swap).
+#[cfg(not(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+)))]
+fn cached(_: &AtomicU8, _: fn() -> bool) -> bool {
+    false
+}
+
+/// Stores `on`'s state in `state`: off, or what `detect` says.
+fn set(state: &AtomicU8, on: bool, detect: fn() -> bool) {
+    let v = if !on {
+        OFF
+    } else if detect() {
+        YES
     } else {
-        WIDE.store(OFF, Ordering::Relaxed);
+        NO
+    };
+    state.store(v, Ordering::Relaxed);
+}
+
+/// Whether dispatch is compiled in, the CPU has AVX2 and FMA, and the
+/// environment variable `STATICNET_NO_DISPATCH` is not set.
+fn detect() -> bool {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    {
+        std::env::var_os("STATICNET_NO_DISPATCH").is_none()
+            && std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    )))]
+    {
+        false
     }
 }
 
@@ -178,76 +212,6 @@ fn detect_wide() -> bool {
             && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512dq")
-    }
-    #[cfg(not(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    )))]
-    {
-        false
-    }
-}
-
-/// [`avx2`]'s cached answer, detecting on the first call.
-#[cfg(all(
-    feature = "std",
-    target_arch = "x86_64",
-    not(all(target_feature = "avx2", target_feature = "fma"))
-))]
-fn cached() -> bool {
-    match STATE.load(Ordering::Relaxed) {
-        YES => true,
-        NO | OFF => false,
-        _ => {
-            let yes = detect();
-            // A concurrent `set_enabled(false)` wins: only replace UNKNOWN.
-            let _ = STATE.compare_exchange(
-                UNKNOWN,
-                if yes { YES } else { NO },
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-            STATE.load(Ordering::Relaxed) == YES
-        }
-    }
-}
-
-/// Without a second copy there is nothing to cache (and targets such as
-/// thumbv6m have no compare-and-swap).
-#[cfg(not(all(
-    feature = "std",
-    target_arch = "x86_64",
-    not(all(target_feature = "avx2", target_feature = "fma"))
-)))]
-fn cached() -> bool {
-    false
-}
-
-/// Switches dispatch off (`false`: every model runs its baseline copy) or
-/// back on (`true`: the AVX2 copy where the CPU has it). For benchmarks
-/// that compare the two copies in one run, and for tests; it affects every
-/// thread.
-pub fn set_enabled(on: bool) {
-    if on {
-        STATE.store(if detect() { YES } else { NO }, Ordering::Relaxed);
-    } else {
-        STATE.store(OFF, Ordering::Relaxed);
-    }
-}
-
-/// Whether dispatch is compiled in, the CPU has AVX2 and FMA, and the
-/// environment variable `STATICNET_NO_DISPATCH` is not set.
-fn detect() -> bool {
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    ))]
-    {
-        std::env::var_os("STATICNET_NO_DISPATCH").is_none()
-            && std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
     }
     #[cfg(not(all(
         feature = "std",

@@ -23,6 +23,7 @@
 //! compile time, for the whole crate), so kernels whose blocking or
 //! multiply-adds depend on the instruction set take an [`Isa`] parameter:
 //! [`Avx2`] in the clone and in a model's AVX2 copy (`kernels::avx2`),
+//! [`Avx512`] in that copy's recurrent kernels where the CPU has AVX-512,
 //! [`Base`] elsewhere.
 
 use crate::Float;
@@ -109,7 +110,8 @@ pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> Option<R> {
 /// generated code, not per build: the baseline copy calls the kernels with
 /// [`Base`] (what the build targets, `cfg!(target_feature)`), the copy
 /// compiled for AVX2 and FMA (run-time dispatch) with [`Avx2`], through
-/// `kernels::avx2`. Every decision on these constants is a constant
+/// `kernels::avx2`, whose recurrent kernels take [`Avx512`] in their
+/// functions compiled for AVX-512. Every decision on these constants is a constant
 /// branch, so each instantiation keeps one body.
 pub trait Isa {
     /// 256-bit vectors and 16 of them (AVX and later): the blocking that
