@@ -552,7 +552,7 @@ impl<T: ::staticnet::Float> VwwConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 96, 96>,
@@ -560,7 +560,13 @@ impl<T: ::staticnet::Float> VwwConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -631,7 +637,7 @@ impl<T: ::staticnet::Float> VwwConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 96, 96>,
@@ -639,7 +645,13 @@ impl<T: ::staticnet::Float> VwwConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -1208,7 +1220,7 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 96, 96>,
@@ -1216,7 +1228,13 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -1256,7 +1274,7 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 96, 96>,
@@ -1264,7 +1282,13 @@ impl<T: ::staticnet::Float> VwwConvOnly<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -3483,7 +3507,7 @@ impl<T: ::staticnet::Float> IcConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 32, 32>,
@@ -3491,7 +3515,13 @@ impl<T: ::staticnet::Float> IcConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -3562,7 +3592,7 @@ impl<T: ::staticnet::Float> IcConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 32, 32>,
@@ -3570,7 +3600,13 @@ impl<T: ::staticnet::Float> IcConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -4139,7 +4175,7 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 32, 32>,
@@ -4147,7 +4183,13 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -4187,7 +4229,7 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 32, 32>,
@@ -4195,7 +4237,13 @@ impl<T: ::staticnet::Float> IcConvOnly<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }

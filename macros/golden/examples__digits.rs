@@ -893,7 +893,7 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 8, 8>,
@@ -901,7 +901,13 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }
@@ -1089,7 +1095,7 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 8, 8>,
@@ -1097,7 +1103,13 @@ impl<T: ::staticnet::Float> DigitsCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }

@@ -895,7 +895,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 10, 10>,
@@ -903,7 +903,13 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }
@@ -1091,7 +1097,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 10, 10>,
@@ -1099,7 +1105,13 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }

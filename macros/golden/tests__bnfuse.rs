@@ -552,7 +552,7 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 9, 9>,
@@ -560,7 +560,13 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -631,7 +637,7 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<3, 9, 9>,
@@ -639,7 +645,13 @@ impl<T: ::staticnet::Float> ConvStrided<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -1424,7 +1436,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 6>,
@@ -1432,7 +1444,13 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -1503,7 +1521,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 6>,
@@ -1511,7 +1529,13 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -7347,7 +7371,7 @@ impl<T: ::staticnet::Float> Graph<T> {
                 >::backward(&self.c2, &tape.input, &tape.c2, &d.c2, &mut grads.c2);
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 5, 5>,
@@ -7355,7 +7379,13 @@ impl<T: ::staticnet::Float> Graph<T> {
                     k::Kernel<1, 1>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.c2, &d.c2, &mut grads.c2);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.c2, &d.c2)),
+                    &mut grads.c2,
+                );
             }
         }
         for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -7403,7 +7433,7 @@ impl<T: ::staticnet::Float> Graph<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 5, 5>,
@@ -7411,7 +7441,13 @@ impl<T: ::staticnet::Float> Graph<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.c1, &d.c1, &mut grads.c1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.c1, &d.c1)),
+                    &mut grads.c1,
+                );
             }
         }
     }
@@ -7474,7 +7510,7 @@ impl<T: ::staticnet::Float> Graph<T> {
                 >::backward(&self.c2, &tape.input, &tape.c2, &d.c2, &mut grads.c2);
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 5, 5>,
@@ -7482,7 +7518,13 @@ impl<T: ::staticnet::Float> Graph<T> {
                     k::Kernel<1, 1>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.c2, &d.c2, &mut grads.c2);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.c2, &d.c2)),
+                    &mut grads.c2,
+                );
             }
         }
         for (tape, d) in tapes.iter().zip(scratch.iter_mut()) {
@@ -7530,7 +7572,7 @@ impl<T: ::staticnet::Float> Graph<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 5, 5>,
@@ -7538,7 +7580,13 @@ impl<T: ::staticnet::Float> Graph<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<1, 1>,
-                >::backward_params(&tape.input, &tape.c1, &d.c1, &mut grads.c1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.c1, &d.c1)),
+                    &mut grads.c1,
+                );
             }
         }
     }

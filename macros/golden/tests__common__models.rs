@@ -8747,7 +8747,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 6, 7>,
@@ -8755,7 +8755,13 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -8795,7 +8801,7 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 6, 7>,
@@ -8803,7 +8809,13 @@ impl<T: ::staticnet::Float> ConvValid<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -9406,7 +9418,7 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -9415,10 +9427,11 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                         k::Kernel<2, 3>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -9429,10 +9442,11 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                         k::Kernel<2, 3>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -9492,7 +9506,7 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -9501,10 +9515,11 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                         k::Kernel<2, 3>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -9515,10 +9530,11 @@ impl<T: ::staticnet::Float> ConvRectRelu<T> {
                         k::Kernel<2, 3>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -10068,7 +10084,7 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 6>,
@@ -10076,7 +10092,13 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
                     k::Kernel<3, 2>,
                     k::Stride<2, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -10116,7 +10138,7 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 6>,
@@ -10124,7 +10146,13 @@ impl<T: ::staticnet::Float> ConvStride21<T> {
                     k::Kernel<3, 2>,
                     k::Stride<2, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -10727,7 +10755,7 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -10736,10 +10764,11 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -10750,10 +10779,11 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -10813,7 +10843,7 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -10822,10 +10852,11 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -10836,10 +10867,11 @@ impl<T: ::staticnet::Float> ConvStride2Tanh<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -11446,7 +11478,7 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -11455,10 +11487,11 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                         k::Kernel<3, 3>,
                         k::Stride<1, 1>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -11469,10 +11502,11 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                         k::Kernel<3, 3>,
                         k::Stride<1, 1>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -11532,7 +11566,7 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -11541,10 +11575,11 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                         k::Kernel<3, 3>,
                         k::Stride<1, 1>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -11555,10 +11590,11 @@ impl<T: ::staticnet::Float> ConvSameOddS1<T> {
                         k::Kernel<3, 3>,
                         k::Stride<1, 1>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -12108,7 +12144,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 5, 6>,
@@ -12116,7 +12152,13 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
                     k::Kernel<4, 2>,
                     k::Stride<1, 1>,
                     k::Pad<1, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -12156,7 +12198,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 5, 6>,
@@ -12164,7 +12206,13 @@ impl<T: ::staticnet::Float> ConvSameEvenS1<T> {
                     k::Kernel<4, 2>,
                     k::Stride<1, 1>,
                     k::Pad<1, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -12710,7 +12758,7 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 8>,
@@ -12718,7 +12766,13 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<1, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -12758,7 +12812,7 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 7, 8>,
@@ -12766,7 +12820,13 @@ impl<T: ::staticnet::Float> ConvSameOddS2<T> {
                     k::Kernel<3, 3>,
                     k::Stride<2, 2>,
                     k::Pad<1, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -13369,7 +13429,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -13378,10 +13438,11 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                         k::Kernel<4, 4>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -13392,10 +13453,11 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                         k::Kernel<4, 4>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -13455,7 +13517,7 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -13464,10 +13526,11 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                         k::Kernel<4, 4>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -13478,10 +13541,11 @@ impl<T: ::staticnet::Float> ConvSameEvenS2<T> {
                         k::Kernel<4, 4>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -14031,7 +14095,7 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 6, 5>,
@@ -14039,7 +14103,13 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
                     k::Kernel<3, 2>,
                     k::Stride<2, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -14079,7 +14149,7 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 6, 5>,
@@ -14087,7 +14157,13 @@ impl<T: ::staticnet::Float> ConvSameRectS21<T> {
                     k::Kernel<3, 2>,
                     k::Stride<2, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -14633,7 +14709,7 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 8, 8>,
@@ -14641,7 +14717,13 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
                     k::Kernel<1, 2>,
                     k::Stride<3, 3>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -14681,7 +14763,7 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 8, 8>,
@@ -14689,7 +14771,13 @@ impl<T: ::staticnet::Float> ConvSameClamped<T> {
                     k::Kernel<1, 2>,
                     k::Stride<3, 3>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -15292,7 +15380,7 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -15301,10 +15389,11 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -15315,10 +15404,11 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -15378,7 +15468,7 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -15387,10 +15477,11 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -15401,10 +15492,11 @@ impl<T: ::staticnet::Float> ConvPadInt<T> {
                         k::Kernel<3, 3>,
                         k::Stride<2, 2>,
                         k::Pad<1, 1>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -15954,7 +16046,7 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 4, 5>,
@@ -15962,7 +16054,13 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
                     k::Kernel<3, 2>,
                     k::Stride<1, 1>,
                     k::Pad<2, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -16002,7 +16100,7 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<1, 4, 5>,
@@ -16010,7 +16108,13 @@ impl<T: ::staticnet::Float> ConvPadPair<T> {
                     k::Kernel<3, 2>,
                     k::Stride<1, 1>,
                     k::Pad<2, 1>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -16613,7 +16717,7 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -16622,10 +16726,11 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                         k::Kernel<2, 2>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -16636,10 +16741,11 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                         k::Kernel<2, 2>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -16699,7 +16805,7 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                 };
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 if LOGITS {
                     k::Conv2d::<
                         a::Linear,
@@ -16708,10 +16814,11 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                         k::Kernel<2, 2>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 } else {
@@ -16722,10 +16829,11 @@ impl<T: ::staticnet::Float> ConvSoftmax<T> {
                         k::Kernel<2, 2>,
                         k::Stride<1, 1>,
                         k::Pad<0, 0>,
-                    >::backward_params(
-                        &tape.input,
-                        &tape.conv,
-                        &d.conv,
+                    >::backward_params_batch(
+                        tapes
+                            .iter()
+                            .zip(scratch.iter())
+                            .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
                         &mut grads.conv,
                     );
                 }
@@ -17422,7 +17530,7 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 7, 7>,
@@ -17430,7 +17538,13 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }
@@ -17503,7 +17617,7 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 7, 7>,
@@ -17511,7 +17625,13 @@ impl<T: ::staticnet::Float> ConvConv<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }
@@ -24655,7 +24775,7 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 5, 4>,
@@ -24663,7 +24783,13 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                     k::Kernel<2, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -24755,7 +24881,7 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<2, 5, 4>,
@@ -24763,7 +24889,13 @@ impl<T: ::staticnet::Float> FlattenImage<T> {
                     k::Kernel<2, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -34636,7 +34768,7 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 4, 5>,
@@ -34644,7 +34776,13 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
                     k::Kernel<2, 2>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -34691,7 +34829,7 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Linear,
                     k::In<2, 4, 5>,
@@ -34699,7 +34837,13 @@ impl<T: ::staticnet::Float> ConvThenSoftmax<T> {
                     k::Kernel<2, 2>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv, &d.conv, &mut grads.conv);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv, &d.conv)),
+                    &mut grads.conv,
+                );
             }
         }
     }
@@ -52894,7 +53038,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 10, 10>,
@@ -52902,7 +53046,13 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }
@@ -53090,7 +53240,7 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                 );
             }
         } else {
-            for (tape, d) in tapes.iter().zip(scratch.iter()) {
+            {
                 k::Conv2d::<
                     a::Relu,
                     k::In<1, 10, 10>,
@@ -53098,7 +53248,13 @@ impl<T: ::staticnet::Float> SeedCnn<T> {
                     k::Kernel<3, 3>,
                     k::Stride<1, 1>,
                     k::Pad<0, 0>,
-                >::backward_params(&tape.input, &tape.conv1, &d.conv1, &mut grads.conv1);
+                >::backward_params_batch(
+                    tapes
+                        .iter()
+                        .zip(scratch.iter())
+                        .map(|(tape, d)| (&tape.input, &tape.conv1, &d.conv1)),
+                    &mut grads.conv1,
+                );
             }
         }
     }

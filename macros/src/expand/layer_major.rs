@@ -330,6 +330,14 @@ fn params_only(plan: &Plan, j: usize) -> TokenStream {
         });
         return quote!({ #batch });
     }
+    if n.layer.backward_params_layers(&site, &io, false).is_some() {
+        let all = pick(variants, |l| {
+            n.layer
+                .backward_params_layers(&site, &io, l)
+                .unwrap_or_default()
+        });
+        return quote!({ #all });
+    }
     let one = pick(variants, |l| {
         let c = n
             .layer

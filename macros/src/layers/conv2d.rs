@@ -437,6 +437,32 @@ impl Layer for Conv2d {
         ))
     }
 
+    fn backward_params_layers(&self, s: &Site, io: &BackIo, linear: bool) -> Option<TokenStream> {
+        // The grouped kernels and an activation kept before its
+        // pre-activation run sample by sample.
+        if !self.is_default() || (self.act.needs_input() && !linear) {
+            return None;
+        }
+        let kernels = self.kernels(s, linear);
+        let gr = s.grads();
+        let BackIo {
+            input,
+            output,
+            grad,
+        } = io;
+        let call = s.call(
+            quote!(#kernels::backward_params_batch),
+            quote!(
+                tapes
+                    .iter()
+                    .zip(scratch.iter())
+                    .map(|(tape, d)| (&#input, &#output, &#grad)),
+                &mut #gr
+            ),
+        );
+        Some(quote!(#call;))
+    }
+
     fn int8_form(&self, _s: &Site) -> Int8Form {
         // `bias = false` is fine: the int8 layer always has one (a folded
         // BatchNorm's shift, or zeros).

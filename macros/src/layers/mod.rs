@@ -605,6 +605,22 @@ pub trait Layer {
         None
     }
 
+    /// The parameter gradients of the whole batch, for a layer below which
+    /// no gradient is needed (a network's first layer), if the kind has a
+    /// kernel that is faster over the batch than sample by sample (a
+    /// `Conv2d` sums its filters' partial sums over the samples before
+    /// reducing them): a statement with `tapes: &[Tape]` and `scratch:
+    /// &[Tape]` in scope, `io`'s places in `tape` and `d` as
+    /// [`Layer::backward_layers`]'.
+    fn backward_params_layers(
+        &self,
+        _s: &Site,
+        _io: &BackIo,
+        _linear: bool,
+    ) -> Option<TokenStream> {
+        None
+    }
+
     /// A statement applying to the layer's buffers what the layer-major
     /// forward recorded in `tape` (BatchNorm's running statistics), run by
     /// `Train::update_running_stats` after a step; `None` for a layer

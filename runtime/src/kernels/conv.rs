@@ -531,30 +531,104 @@ pub fn conv2d_backward_params<
     g: &mut Conv2dParams<T, O, K>,
 ) {
     // (All constants, as in `conv2d`.)
-    if A::ELEMENTWISE
+    if params_in_planes::<A, H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
+        valid_unit_stride_params::<T, A, C, H, W, O, KH, KW, OH, OW, K>(
+            core::iter::once((x, y, dy)),
+            g,
+        );
+        return;
+    }
+    dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
+}
+
+/// Whether the parameter gradients run in channel planes
+/// ([`valid_unit_stride_params`]): an elementwise activation and the
+/// shapes of [`valid_unit_stride`]. (All constants.)
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn params_in_planes<
+    A: Activation,
+    const H: usize,
+    const W: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+>() -> bool {
+    A::ELEMENTWISE
         && SH == 1
         && SW == 1
         && PT == 0
         && PL == 0
         && OH + KH <= H + 1
         && OW + KW <= W + 1
-    {
-        valid_unit_stride_params::<T, A, C, H, W, O, KH, KW, OH, OW, K>(x, y, dy, g);
-        return;
-    }
-    dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
 }
 
-/// [`conv2d_backward_params`] for the shapes of [`valid_unit_stride`]:
+/// [`conv2d_backward_params`] over a batch: adds the `dL/dW` and `dL/db`
+/// of every sample `samples` yields (its input, activated output and
+/// output gradient) into `g`. What a network's first `Conv2d` runs in the
+/// layer-major training step, where nothing needs the input's gradient.
+///
+/// For the valid, unit-stride shapes of [`valid_unit_stride`] each filter's
+/// partial sums run over all the samples before their one horizontal sum
+/// (per sample, those sums were a third of the kernel's instructions in
+/// W1's 3×3 convolution), so `samples` is walked once per block of
+/// filters; other shapes run [`conv2d_backward_params`] sample by sample.
+/// The sum's order differs from the one-sample kernel's (the samples are
+/// added before the rows are reduced), so the result may differ from
+/// calling it per sample in the last bits.
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_params_batch<
+    'a,
+    T: Float + 'a,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
+    g: &mut Conv2dParams<T, O, K>,
+) {
+    if params_in_planes::<A, H, W, KH, KW, SH, SW, PT, PL, OH, OW>() {
+        valid_unit_stride_params::<T, A, C, H, W, O, KH, KW, OH, OW, K>(samples, g);
+        return;
+    }
+    for (x, y, dy) in samples {
+        dz_and_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g);
+    }
+}
+
+/// [`conv2d_backward_params`] for the shapes of [`valid_unit_stride`],
+/// over one or more samples (`samples` yields each one's input, output and
+/// output gradient, and is walked once per block of filters):
 /// [`FILTERS_BACK`] filters at a time, `dz` stays in its channel-major
 /// planes, and each tap's weight gradient is a dot product of a filter's
-/// plane with the input window the tap reads, kept as `OW` partial sums (one
-/// register per tap and filter) over the output rows. No pixel-major copy of `dz` (8 KiB of stack and a scatter
-/// for W1's conv), and no transposition.
+/// plane with the input window the tap reads, kept as `OW` partial sums
+/// (one register per tap and filter) over the output rows and the
+/// samples. No pixel-major copy of `dz` (8 KiB of stack and a scatter for
+/// W1's conv), no transposition, and one horizontal sum per tap and filter
+/// for all the samples.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn valid_unit_stride_params<
-    T: Float,
+    'a,
+    T: Float + 'a,
     A: Activation,
     const C: usize,
     const H: usize,
@@ -566,16 +640,32 @@ fn valid_unit_stride_params<
     const OW: usize,
     const K: usize,
 >(
-    x: &Image<T, C, H, W>,
-    y: &Image<T, O, OH, OW>,
-    dy: &Image<T, O, OH, OW>,
+    samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
     g: &mut Conv2dParams<T, O, K>,
 ) {
-    let o0 = params_filters::<T, A, FILTERS_BACK, C, H, W, O, KH, KW, OH, OW, K>(0, x, y, dy, g);
+    let o0 =
+        params_filters::<T, A, FILTERS_BACK, C, H, W, O, KH, KW, OH, OW, K>(0, samples.clone(), g);
     if !O.is_multiple_of(FILTERS_BACK) {
-        params_filters::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, x, y, dy, g);
+        params_filters::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, samples, g);
     }
 }
+
+/// One sample of a batched convolution backward: the layer's input, its
+/// (activated) output and the gradient at the output.
+pub type ConvSample<
+    'a,
+    T,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const OH: usize,
+    const OW: usize,
+> = (
+    &'a Image<T, C, H, W>,
+    &'a Image<T, O, OH, OW>,
+    &'a Image<T, O, OH, OW>,
+);
 
 /// Filters per block in [`valid_unit_stride_params`]: each input row slice
 /// (which LLVM assembles with permutes, the rows overlapping) serves this
@@ -592,7 +682,8 @@ const FILTERS_BACK: usize = if cfg!(target_feature = "avx512f") {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn params_filters<
-    T: Float,
+    'a,
+    T: Float + 'a,
     A: Activation,
     const F: usize,
     const C: usize,
@@ -606,34 +697,34 @@ fn params_filters<
     const K: usize,
 >(
     mut o0: usize,
-    x: &Image<T, C, H, W>,
-    y: &Image<T, O, OH, OW>,
-    dy: &Image<T, O, OH, OW>,
+    samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
     g: &mut Conv2dParams<T, O, K>,
 ) -> usize {
     while o0 + F <= O {
-        let mut dz = [[[T::zero(); OW]; OH]; F];
-        for (d, (yo, dyo)) in dz.iter_mut().zip(y[o0..].iter().zip(&dy[o0..])) {
-            *d = *dyo;
-            A::backward(yo.as_flattened(), d.as_flattened_mut());
-        }
         let mut db = [[T::zero(); OW]; F];
         let mut acc = [[[T::zero(); OW]; K]; F];
-        for i in 0..OH {
-            for (b, d) in db.iter_mut().zip(&dz) {
-                for (bv, &dv) in b.iter_mut().zip(&d[i]) {
-                    *bv += dv;
-                }
+        for (x, y, dy) in samples.clone() {
+            let mut dz = [[[T::zero(); OW]; OH]; F];
+            for (d, (yo, dyo)) in dz.iter_mut().zip(y[o0..].iter().zip(&dy[o0..])) {
+                *d = *dyo;
+                A::backward(yo.as_flattened(), d.as_flattened_mut());
             }
-            for (c, xc) in x.iter().enumerate() {
-                for ki in 0..KH {
-                    let xr = &xc[i + ki];
-                    for kj in 0..KW {
-                        let xs = &xr[kj..kj + OW];
-                        let k = (c * KH + ki) * KW + kj;
-                        for (a, d) in acc.iter_mut().zip(&dz) {
-                            for ((av, &dv), &xv) in a[k].iter_mut().zip(&d[i]).zip(xs) {
-                                *av = madd(dv, xv, *av);
+            for i in 0..OH {
+                for (b, d) in db.iter_mut().zip(&dz) {
+                    for (bv, &dv) in b.iter_mut().zip(&d[i]) {
+                        *bv += dv;
+                    }
+                }
+                for (c, xc) in x.iter().enumerate() {
+                    for ki in 0..KH {
+                        let xr = &xc[i + ki];
+                        for kj in 0..KW {
+                            let xs = &xr[kj..kj + OW];
+                            let k = (c * KH + ki) * KW + kj;
+                            for (a, d) in acc.iter_mut().zip(&dz) {
+                                for ((av, &dv), &xv) in a[k].iter_mut().zip(&d[i]).zip(xs) {
+                                    *av = madd(dv, xv, *av);
+                                }
                             }
                         }
                     }
@@ -824,6 +915,18 @@ impl<
         g: &mut Conv2dParams<T, O, K>,
     ) {
         conv2d_backward_params::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(x, y, dy, g)
+    }
+
+    /// [`conv2d_backward_params_batch`]: the parameter gradients of every
+    /// sample of a batch.
+    #[inline(always)]
+    pub fn backward_params_batch<'a, T: Float + 'a, const K: usize>(
+        samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
+        g: &mut Conv2dParams<T, O, K>,
+    ) {
+        conv2d_backward_params_batch::<T, A, C, H, W, O, KH, KW, SH, SW, PT, PL, OH, OW, K>(
+            samples, g,
+        )
     }
 
     /// [`conv2d_epilogue`] with `A` after a per-channel affine: the
@@ -2104,6 +2207,146 @@ mod tests {
             );
             check_grad(what, &pt, |q| q.1.as_flat_mut(), loss, dx.as_flat());
         }};
+    }
+
+    /// `conv2d_backward_params_batch` over `N` samples against central
+    /// finite differences of `Σ_s r_s · conv(x_s)` in the parameters (the
+    /// samples' partial sums are added before their horizontal sums).
+    macro_rules! batch_grad_case {
+        ($a:ty, $seed:expr, N = $n:literal, C = $c:literal, H = $h:literal, W = $w:literal,
+         O = $o:literal, KH = $kh:literal, KW = $kw:literal, SH = $sh:literal, SW = $sw:literal,
+         PT = $pt:literal, PL = $pl:literal, OH = $oh:literal, OW = $ow:literal) => {{
+            const K: usize = $c * $kh * $kw;
+            let mut rng = Rng::new($seed);
+            let mut p = Conv2dParams::<f64, $o, K>::zeros();
+            fill(&mut rng, p.weight.as_mut_slice());
+            fill(&mut rng, p.bias.as_mut_slice());
+            let mut xs = [<Image<f64, $c, $h, $w> as Tensor<f64>>::zeros(); $n];
+            let mut rs = [<Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros(); $n];
+            for (x, r) in xs.iter_mut().zip(rs.iter_mut()) {
+                fill(&mut rng, x.as_flat_mut());
+                fill(&mut rng, r.as_flat_mut());
+            }
+            let fwd = |p: &Conv2dParams<f64, $o, K>, x: &Image<f64, $c, $h, $w>| {
+                conv2d::<f64, $a, $c, $h, $w, $o, $kh, $kw, $sh, $sw, $pt, $pl, $oh, $ow, K>(p, x)
+            };
+            let ys = xs.map(|x| fwd(&p, &x));
+            // Non-zero gradients already there are added to, not replaced.
+            let mut g = Conv2dParams::<f64, $o, K>::zeros();
+            g.weight.as_mut_slice()[0] = 0.5;
+            g.bias.as_mut_slice()[0] = -0.25;
+            let samples = xs.iter().zip(&ys).zip(&rs).map(|((x, y), r)| (x, y, r));
+            conv2d_backward_params_batch::<
+                f64,
+                $a,
+                $c,
+                $h,
+                $w,
+                $o,
+                $kh,
+                $kw,
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $oh,
+                $ow,
+                K,
+            >(samples, &mut g);
+            g.weight.as_mut_slice()[0] -= 0.5;
+            g.bias.as_mut_slice()[0] += 0.25;
+            let loss = |q: &Conv2dParams<f64, $o, K>| {
+                xs.iter()
+                    .zip(&rs)
+                    .map(|(x, r)| dot(r.as_flat(), fwd(q, x).as_flat()))
+                    .sum::<f64>()
+            };
+            let what = concat!("batch ", stringify!($a), " seed ", stringify!($seed));
+            check_grad(
+                what,
+                &p,
+                |q| q.weight.as_mut_slice(),
+                loss,
+                g.weight.as_slice(),
+            );
+            check_grad(what, &p, |q| q.bias.as_mut_slice(), loss, g.bias.as_slice());
+        }};
+    }
+
+    #[test]
+    fn conv2d_backward_params_batch_matches_finite_differences() {
+        // Valid, unit stride (the batched partial sums), with a filter
+        // count no block size divides, over five samples; an activation
+        // that is not elementwise and a padded, strided geometry (sample
+        // by sample).
+        batch_grad_case!(
+            Relu,
+            11,
+            N = 5,
+            C = 2,
+            H = 6,
+            W = 7,
+            O = 4,
+            KH = 3,
+            KW = 2,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 4,
+            OW = 6
+        );
+        batch_grad_case!(
+            Tanh,
+            12,
+            N = 3,
+            C = 1,
+            H = 10,
+            W = 10,
+            O = 7,
+            KH = 3,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 8,
+            OW = 8
+        );
+        batch_grad_case!(
+            Softmax,
+            13,
+            N = 2,
+            C = 2,
+            H = 5,
+            W = 5,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            SH = 1,
+            SW = 1,
+            PT = 0,
+            PL = 0,
+            OH = 3,
+            OW = 3
+        );
+        batch_grad_case!(
+            Sigmoid,
+            14,
+            N = 3,
+            C = 2,
+            H = 5,
+            W = 4,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            SH = 2,
+            SW = 2,
+            PT = 1,
+            PL = 0,
+            OH = 3,
+            OW = 2
+        );
     }
 
     #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
