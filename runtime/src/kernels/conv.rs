@@ -573,7 +573,7 @@ fn params_in_planes<
 /// output gradient) into `g`. What a network's first `Conv2d` runs in the
 /// layer-major training step, where nothing needs the input's gradient.
 ///
-/// For the valid, unit-stride shapes of [`valid_unit_stride`] each filter's
+/// For valid (unpadded), unit-stride shapes each filter's
 /// partial sums run over all the samples before their one horizontal sum
 /// (per sample, those sums were a third of the kernel's instructions in
 /// W1's 3×3 convolution), so `samples` is walked once per block of
