@@ -32,6 +32,20 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     ) -> bool {
         false
     }
+    /// `gw[i][r] += Σ_k dz[k][r] · x[k][i]` for eight samples `k` (the
+    /// weight gradient of a batched `Dense`, `gw` column-major) with a
+    /// kernel written for the target, if this float type has one there:
+    /// returns `false` (and does nothing) otherwise, and the caller runs
+    /// its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn outer8<const O: usize, const I: usize>(
+        _gw: &mut [[Self; O]; I],
+        _xs: &[&[Self; I]; 8],
+        _dz: &[[Self; O]; 8],
+    ) -> bool {
+        false
+    }
     /// `acc[r] += Σ_j w[j][r0 + r] · x[j]` for 16 rows of a column-major
     /// matrix, column by column, with a kernel written for the target if
     /// this float type has one there (`f32` on 32-bit Arm with hardware
@@ -73,6 +87,34 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
         _i: usize,
         _j0: usize,
         _rows: &mut [[Self; OW]; 4],
+    ) -> bool {
+        false
+    }
+    /// Adds one sample's weight- and bias-gradient partial sums of one
+    /// filter of a stride-1, unpadded convolution: `acc[k][l] += Σ
+    /// dz[i][j] · x[c][i + ki][j + kj]` over the output pixels `(i, j)`
+    /// with `j ≡ l (mod 8)` for each tap `k = (c·KH + ki)·KW + kj`, and
+    /// `db[l] += Σ dz[i][j]` likewise, with a kernel written for the
+    /// target if this float type has one there (`f32` with AVX2 and FMA,
+    /// `OW` a multiple of 8): returns `false` (and does nothing)
+    /// otherwise, and the caller runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn conv_taps8<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+        const K: usize,
+    >(
+        _x: &[[[Self; W]; H]; C],
+        _dz: &[[Self; OW]; OH],
+        _acc: &mut [[Self; 8]; K],
+        _db: &mut [Self; 8],
     ) -> bool {
         false
     }
@@ -155,6 +197,14 @@ impl Float for f32 {
         crate::kernels::simd::dots8_f32(w, dz, dx)
     }
     #[inline(always)]
+    fn outer8<const O: usize, const I: usize>(
+        gw: &mut [[Self; O]; I],
+        xs: &[&[Self; I]; 8],
+        dz: &[[Self; O]; 8],
+    ) -> bool {
+        crate::kernels::simd::outer8_f32(gw, xs, dz)
+    }
+    #[inline(always)]
     fn cols16<const R: usize, const C: usize>(
         acc: &mut [Self; 16],
         w: &[[Self; R]; C],
@@ -185,6 +235,24 @@ impl Float for f32 {
         crate::kernels::thumb::conv3_4x4_f32::<C, H, W, O, KH, K, OW, RELU>(
             init, w, o0, x, i, j0, rows,
         )
+    }
+    #[inline(always)]
+    fn conv_taps8<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+        const K: usize,
+    >(
+        x: &[[[Self; W]; H]; C],
+        dz: &[[Self; OW]; OH],
+        acc: &mut [[Self; 8]; K],
+        db: &mut [Self; 8],
+    ) -> bool {
+        crate::kernels::simd::conv_taps8_f32::<C, H, W, KH, KW, OH, OW, K>(x, dz, acc, db)
     }
     #[inline(always)]
     fn max_pool2<

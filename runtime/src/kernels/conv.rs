@@ -643,11 +643,59 @@ fn valid_unit_stride_params<
     samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
     g: &mut Conv2dParams<T, O, K>,
 ) {
+    if taps8_params::<T, A, C, H, W, O, KH, KW, OH, OW, K>(samples.clone(), g) {
+        return;
+    }
     let o0 =
         params_filters::<T, A, FILTERS_BACK, C, H, W, O, KH, KW, OH, OW, K>(0, samples.clone(), g);
     if !O.is_multiple_of(FILTERS_BACK) {
         params_filters::<T, A, 1, C, H, W, O, KH, KW, OH, OW, K>(o0, samples, g);
     }
+}
+
+/// [`valid_unit_stride_params`] filter by filter with the target's kernel
+/// for the taps' partial sums ([`Float::conv_taps8`]: `f32` with AVX2 and
+/// FMA, `OW` a multiple of 8, at most 12 taps); returns `false` (and does
+/// nothing) where there is no such kernel or shape.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn taps8_params<
+    'a,
+    T: Float + 'a,
+    A: Activation,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+    const K: usize,
+>(
+    samples: impl Iterator<Item = ConvSample<'a, T, C, H, W, O, OH, OW>> + Clone,
+    g: &mut Conv2dParams<T, O, K>,
+) -> bool {
+    for o in 0..O {
+        let mut acc = [[T::zero(); 8]; K];
+        let mut db = [T::zero(); 8];
+        for (x, y, dy) in samples.clone() {
+            let mut dz = dy[o];
+            A::backward(y[o].as_flattened(), dz.as_flattened_mut());
+            // The answer depends only on the types, the shape and the CPU:
+            // `false` comes at the first call, before anything was added.
+            if !T::conv_taps8::<C, H, W, KH, KW, OH, OW, K>(x, &dz, &mut acc, &mut db) {
+                return false;
+            }
+        }
+        if let Some(bias) = g.bias.as_mut_slice().get_mut(o) {
+            *bias += super::blas::reduce(&db);
+        }
+        for (gk, ak) in g.weight.data.0.iter_mut().zip(&acc) {
+            gk[o] += super::blas::reduce(ak);
+        }
+    }
+    true
 }
 
 /// One sample of a batched convolution backward: the layer's input, its
@@ -2271,6 +2319,192 @@ mod tests {
             );
             check_grad(what, &p, |q| q.bias.as_mut_slice(), loss, g.bias.as_slice());
         }};
+    }
+
+    /// The `f32` batch weight gradient against the `f64` one (checked by
+    /// finite differences above) on the same values (rounded to `f32`
+    /// first): `f32` takes the target's kernel for the taps' partial sums
+    /// where there is one (`Float::conv_taps8`: AVX2 and FMA, `OW` a
+    /// multiple of 8, at most 12 taps), and `$taps8` says whether this
+    /// shape qualifies.
+    macro_rules! f32_batch_case {
+        ($seed:expr, taps8 = $taps8:expr, N = $n:expr, C = $c:expr, H = $h:expr, W = $w:expr,
+         O = $o:expr, KH = $kh:expr, KW = $kw:expr, OH = $oh:expr, OW = $ow:expr) => {{
+            const K: usize = $c * $kh * $kw;
+            let mut rng = Rng::new($seed);
+            let round = |v: &mut [f64]| v.iter_mut().for_each(|x| *x = *x as f32 as f64);
+            let mut xs = [<Image<f64, $c, $h, $w> as Tensor<f64>>::zeros(); $n];
+            let mut ys = [<Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros(); $n];
+            let mut ds = [<Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros(); $n];
+            for ((x, y), d) in xs.iter_mut().zip(ys.iter_mut()).zip(ds.iter_mut()) {
+                for v in [x.as_flat_mut(), y.as_flat_mut(), d.as_flat_mut()] {
+                    fill(&mut rng, v);
+                    round(v);
+                }
+            }
+            let mut g64 = Conv2dParams::<f64, $o, K>::zeros();
+            let samples = xs.iter().zip(&ys).zip(&ds).map(|((x, y), d)| (x, y, d));
+            conv2d_backward_params_batch::<
+                f64,
+                Relu,
+                $c,
+                $h,
+                $w,
+                $o,
+                $kh,
+                $kw,
+                1,
+                1,
+                0,
+                0,
+                $oh,
+                $ow,
+                K,
+            >(samples, &mut g64);
+            let to32 = |v: &[f64], out: &mut [f32]| {
+                out.iter_mut().zip(v).for_each(|(o, &x)| *o = x as f32)
+            };
+            let mut xs32 = [<Image<f32, $c, $h, $w> as Tensor<f32>>::zeros(); $n];
+            let mut ys32 = [<Image<f32, $o, $oh, $ow> as Tensor<f32>>::zeros(); $n];
+            let mut ds32 = [<Image<f32, $o, $oh, $ow> as Tensor<f32>>::zeros(); $n];
+            for k in 0..$n {
+                to32(xs[k].as_flat(), xs32[k].as_flat_mut());
+                to32(ys[k].as_flat(), ys32[k].as_flat_mut());
+                to32(ds[k].as_flat(), ds32[k].as_flat_mut());
+            }
+            let mut g32 = Conv2dParams::<f32, $o, K>::zeros();
+            let samples = xs32
+                .iter()
+                .zip(&ys32)
+                .zip(&ds32)
+                .map(|((x, y), d)| (x, y, d));
+            conv2d_backward_params_batch::<
+                f32,
+                Relu,
+                $c,
+                $h,
+                $w,
+                $o,
+                $kh,
+                $kw,
+                1,
+                1,
+                0,
+                0,
+                $oh,
+                $ow,
+                K,
+            >(samples, &mut g32);
+            // Sums of N·OH·OW products of values in [-1, 1): f32's rounding
+            // error stays far below 1e-4 of the sum's scale.
+            let scale = ($n * $oh * $ow) as f64;
+            close(g32.weight.as_slice(), g64.weight.as_slice(), 1e-5 * scale);
+            close(g32.bias.as_slice(), g64.bias.as_slice(), 1e-5 * scale);
+            // Whether the kernel itself ran, where the CPU has it.
+            let mut acc = [[0.0f32; 8]; K];
+            let mut db = [0.0f32; 8];
+            let dz: [[f32; $ow]; $oh] = ds32[0][0];
+            let ran = <f32 as Float>::conv_taps8::<$c, $h, $w, $kh, $kw, $oh, $ow, K>(
+                &xs32[0], &dz, &mut acc, &mut db,
+            );
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            assert_eq!(
+                ran,
+                $taps8
+                    && !cfg!(target_feature = "avx512f")
+                    && std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma")
+            );
+            #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+            let _ = ran;
+        }};
+    }
+
+    #[test]
+    fn conv2d_backward_params_batch_in_f32_matches_f64() {
+        // W1's 3×3 convolution on 10×10 (one register per output row).
+        f32_batch_case!(
+            21,
+            taps8 = true,
+            N = 5,
+            C = 1,
+            H = 10,
+            W = 10,
+            O = 5,
+            KH = 3,
+            KW = 3,
+            OH = 8,
+            OW = 8
+        );
+        // Two registers per row, a taller window than wide, two channels.
+        f32_batch_case!(
+            22,
+            taps8 = true,
+            N = 3,
+            C = 2,
+            H = 18,
+            W = 17,
+            O = 3,
+            KH = 3,
+            KW = 2,
+            OH = 16,
+            OW = 16
+        );
+        // Windows that do not reach the last input column (`OW + KW < W + 1`).
+        f32_batch_case!(
+            23,
+            taps8 = true,
+            N = 2,
+            C = 1,
+            H = 6,
+            W = 12,
+            O = 2,
+            KH = 2,
+            KW = 3,
+            OH = 5,
+            OW = 8
+        );
+        // Twelve taps, the most the kernel takes; thirteen-plus and a width
+        // that is not a multiple of 8 run the portable loop.
+        f32_batch_case!(
+            24,
+            taps8 = true,
+            N = 2,
+            C = 3,
+            H = 9,
+            W = 9,
+            O = 2,
+            KH = 2,
+            KW = 2,
+            OH = 8,
+            OW = 8
+        );
+        f32_batch_case!(
+            25,
+            taps8 = false,
+            N = 2,
+            C = 2,
+            H = 10,
+            W = 10,
+            O = 2,
+            KH = 3,
+            KW = 3,
+            OH = 8,
+            OW = 8
+        );
+        f32_batch_case!(
+            26,
+            taps8 = false,
+            N = 2,
+            C = 1,
+            H = 8,
+            W = 9,
+            O = 3,
+            KH = 3,
+            KW = 3,
+            OH = 6,
+            OW = 7
+        );
     }
 
     #[test]
