@@ -121,7 +121,8 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     /// Max pooling with 2 × 2 windows and stride 2 tiling the input
     /// (`H = 2·OH`, `W = 2·OW`), with a kernel written for the target if
     /// this float type has one there (`f32` on 32-bit Arm with hardware
-    /// float, `OW` a multiple of 4): `Some(true)` if it pooled,
+    /// float, `OW` a multiple of 4; `f32` with AVX2 and FMA, not in builds
+    /// for AVX-512, `OW` a multiple of 4, `H ≥ 2·OH`): `Some(true)` if it pooled,
     /// `Some(false)` if it saw a NaN (then the caller must run its
     /// portable loop, which overwrites every output), `None` (a constant)
     /// where there is no such kernel.
@@ -138,6 +139,31 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
         _y: &mut [[[Self; OW]; OH]; C],
     ) -> Option<bool> {
         None
+    }
+    /// Backward of max pooling with 2 × 2 windows and stride 2 tiling the
+    /// input (`H ≥ 2·OH`, `W = 2·OW`), as `max_pool2d_backward`: each
+    /// window's gradient `dy` to its first input in scan order equal to its
+    /// maximum `y` (or NaN where `y` is NaN), `+0` to the window's other
+    /// inputs (rows past `2·OH` are left as they are), with a kernel
+    /// written for the target if this float type has one there (`f32` with
+    /// AVX2 and FMA, not in builds for AVX-512, `OW` a multiple of 4):
+    /// returns `false` (and does nothing) otherwise, and the caller runs
+    /// its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn max_pool2_backward<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        _x: &[[[Self; W]; H]; C],
+        _y: &[[[Self; OW]; OH]; C],
+        _dy: &[[[Self; OW]; OH]; C],
+        _dx: &mut [[[Self; W]; H]; C],
+    ) -> bool {
+        false
     }
 }
 
@@ -265,7 +291,25 @@ impl Float for f32 {
         x: &[[[Self; W]; H]; C],
         y: &mut [[[Self; OW]; OH]; C],
     ) -> Option<bool> {
+        if crate::kernels::simd::max_pool2_f32(x, y) {
+            return Some(true);
+        }
         crate::kernels::thumb::max_pool2_f32(x, y)
+    }
+    #[inline(always)]
+    fn max_pool2_backward<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        x: &[[[Self; W]; H]; C],
+        y: &[[[Self; OW]; OH]; C],
+        dy: &[[[Self; OW]; OH]; C],
+        dx: &mut [[[Self; W]; H]; C],
+    ) -> bool {
+        crate::kernels::simd::max_pool2_backward_f32(x, y, dy, dx)
     }
 }
 

@@ -2331,70 +2331,60 @@ mod tests {
         ($seed:expr, taps8 = $taps8:expr, N = $n:expr, C = $c:expr, H = $h:expr, W = $w:expr,
          O = $o:expr, KH = $kh:expr, KW = $kw:expr, OH = $oh:expr, OW = $ow:expr) => {{
             const K: usize = $c * $kh * $kw;
+            type X<T> = Image<T, $c, $h, $w>;
+            type Y<T> = Image<T, $o, $oh, $ow>;
+            /// The batch gradient in `T` of the `f64` samples (exact in
+            /// `f32`: they were rounded to it).
+            fn grads<T: Float>(
+                xs: &[X<f64>; $n],
+                ys: &[Y<f64>; $n],
+                ds: &[Y<f64>; $n],
+            ) -> Conv2dParams<T, $o, K> {
+                fn cast<T: Float, A: Tensor<f64>, B: Tensor<T>>(a: &A) -> B {
+                    let mut b = B::zeros();
+                    b.as_flat_mut()
+                        .iter_mut()
+                        .zip(a.as_flat())
+                        .for_each(|(o, &v)| *o = T::of_f64(v));
+                    b
+                }
+                let xs: [X<T>; $n] = core::array::from_fn(|k| cast(&xs[k]));
+                let ys: [Y<T>; $n] = core::array::from_fn(|k| cast(&ys[k]));
+                let ds: [Y<T>; $n] = core::array::from_fn(|k| cast(&ds[k]));
+                let mut g = Conv2dParams::<T, $o, K>::zeros();
+                let samples = xs.iter().zip(&ys).zip(&ds).map(|((x, y), d)| (x, y, d));
+                conv2d_backward_params_batch::<
+                    T,
+                    Relu,
+                    $c,
+                    $h,
+                    $w,
+                    $o,
+                    $kh,
+                    $kw,
+                    1,
+                    1,
+                    0,
+                    0,
+                    $oh,
+                    $ow,
+                    K,
+                >(samples, &mut g);
+                g
+            }
             let mut rng = Rng::new($seed);
             let round = |v: &mut [f64]| v.iter_mut().for_each(|x| *x = *x as f32 as f64);
-            let mut xs = [<Image<f64, $c, $h, $w> as Tensor<f64>>::zeros(); $n];
-            let mut ys = [<Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros(); $n];
-            let mut ds = [<Image<f64, $o, $oh, $ow> as Tensor<f64>>::zeros(); $n];
+            let mut xs = [<X<f64> as Tensor<f64>>::zeros(); $n];
+            let mut ys = [<Y<f64> as Tensor<f64>>::zeros(); $n];
+            let mut ds = [<Y<f64> as Tensor<f64>>::zeros(); $n];
             for ((x, y), d) in xs.iter_mut().zip(ys.iter_mut()).zip(ds.iter_mut()) {
                 for v in [x.as_flat_mut(), y.as_flat_mut(), d.as_flat_mut()] {
                     fill(&mut rng, v);
                     round(v);
                 }
             }
-            let mut g64 = Conv2dParams::<f64, $o, K>::zeros();
-            let samples = xs.iter().zip(&ys).zip(&ds).map(|((x, y), d)| (x, y, d));
-            conv2d_backward_params_batch::<
-                f64,
-                Relu,
-                $c,
-                $h,
-                $w,
-                $o,
-                $kh,
-                $kw,
-                1,
-                1,
-                0,
-                0,
-                $oh,
-                $ow,
-                K,
-            >(samples, &mut g64);
-            let to32 = |v: &[f64], out: &mut [f32]| {
-                out.iter_mut().zip(v).for_each(|(o, &x)| *o = x as f32)
-            };
-            let mut xs32 = [<Image<f32, $c, $h, $w> as Tensor<f32>>::zeros(); $n];
-            let mut ys32 = [<Image<f32, $o, $oh, $ow> as Tensor<f32>>::zeros(); $n];
-            let mut ds32 = [<Image<f32, $o, $oh, $ow> as Tensor<f32>>::zeros(); $n];
-            for k in 0..$n {
-                to32(xs[k].as_flat(), xs32[k].as_flat_mut());
-                to32(ys[k].as_flat(), ys32[k].as_flat_mut());
-                to32(ds[k].as_flat(), ds32[k].as_flat_mut());
-            }
-            let mut g32 = Conv2dParams::<f32, $o, K>::zeros();
-            let samples = xs32
-                .iter()
-                .zip(&ys32)
-                .zip(&ds32)
-                .map(|((x, y), d)| (x, y, d));
-            conv2d_backward_params_batch::<
-                f32,
-                Relu,
-                $c,
-                $h,
-                $w,
-                $o,
-                $kh,
-                $kw,
-                1,
-                1,
-                0,
-                0,
-                $oh,
-                $ow,
-                K,
-            >(samples, &mut g32);
+            let g64 = grads::<f64>(&xs, &ys, &ds);
+            let g32 = grads::<f32>(&xs, &ys, &ds);
             // Sums of N·OH·OW products of values in [-1, 1): f32's rounding
             // error stays far below 1e-4 of the sum's scale.
             let scale = ($n * $oh * $ow) as f64;
@@ -2403,9 +2393,13 @@ mod tests {
             // Whether the kernel itself ran, where the CPU has it.
             let mut acc = [[0.0f32; 8]; K];
             let mut db = [0.0f32; 8];
-            let dz: [[f32; $ow]; $oh] = ds32[0][0];
+            let x0: X<f32> = core::array::from_fn(|c| {
+                core::array::from_fn(|i| core::array::from_fn(|j| xs[0][c][i][j] as f32))
+            });
+            let dz: [[f32; $ow]; $oh] =
+                core::array::from_fn(|i| core::array::from_fn(|j| ds[0][0][i][j] as f32));
             let ran = <f32 as Float>::conv_taps8::<$c, $h, $w, $kh, $kw, $oh, $ow, K>(
-                &xs32[0], &dz, &mut acc, &mut db,
+                &x0, &dz, &mut acc, &mut db,
             );
             #[cfg(all(feature = "std", target_arch = "x86_64"))]
             assert_eq!(

@@ -27,6 +27,13 @@ fn max_nan<T: Float>(m: T, v: T) -> T {
     }
 }
 
+/// Whether `v` is the window maximum `m` (equal, or both NaN), as
+/// `max_pool2d_backward` finds the input an output came from.
+#[inline(always)]
+fn is_max<T: Float>(v: T, m: T) -> bool {
+    (v == m) | (is_nan(v) & is_nan(m))
+}
+
 /// The window of output `(i, j)` in one channel, as `KH` rows of `KW`.
 #[inline(always)]
 fn window<T, const H: usize, const W: usize>(
@@ -306,6 +313,12 @@ pub fn max_pool2d_backward<
         );
     };
     let mut dx = [[[T::zero(); W]; H]; C];
+    // 2 × 2 windows tiling the input with the target's kernel (`f32` with
+    // AVX2): the same comparisons, every window in one pass without
+    // shuffles across windows.
+    if KH == 2 && KW == 2 && SH == 2 && SW == 2 && T::max_pool2_backward(x, y, dy, &mut dx) {
+        return dx;
+    }
     if KH == SH && KW == SW {
         // Windows that tile the input: a row of windows is a row of
         // `KW`-chunks, and each window position is one lane of every chunk
@@ -324,7 +337,7 @@ pub fn max_pool2d_backward<
                         for ((xv, dxv), f) in windows.zip(found.iter_mut()) {
                             let ((xv, dxv), (&m, &d)) = (xv, dxv);
                             let v = xv[kj];
-                            let hit = !*f & ((v == m) | (is_nan(v) & is_nan(m)));
+                            let hit = !*f & is_max(v, m);
                             *f |= hit;
                             dxv[kj] = if hit { d } else { T::zero() };
                         }
@@ -338,12 +351,11 @@ pub fn max_pool2d_backward<
         for i in 0..OH {
             for j in 0..OW {
                 let (m, d) = (y[c][i][j], dy[c][i][j]);
-                let m_nan = is_nan(m);
                 let mut found = false;
                 for r in i * SH..i * SH + KH {
                     for q in j * SW..j * SW + KW {
                         let v = x[c][r][q];
-                        let hit = !found & ((v == m) | (is_nan(v) & m_nan));
+                        let hit = !found & is_max(v, m);
                         found |= hit;
                         dx[c][r][q] += if hit { d } else { T::zero() };
                     }
@@ -580,6 +592,214 @@ mod tests {
             [0.0, 0.0, 0.0, 0.0, 0.0],
         ];
         assert_eq!(dx[0], want);
+    }
+
+    /// Whether the 2 × 2 AVX2 kernels (`kernels::simd`) should run for a
+    /// shape that `qualifies`: the CPU has AVX2 and FMA (std builds ask it;
+    /// no_std x86-64 builds only where compiled for them) and the build
+    /// does not target AVX-512.
+    fn avx2_kernel_expected(qualifies: bool) -> bool {
+        let cpu = if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+            true
+        } else {
+            #[cfg(all(feature = "std", target_arch = "x86_64"))]
+            let cpu = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+            let cpu = false;
+            cpu
+        };
+        qualifies && cpu && cfg!(target_arch = "x86_64") && !cfg!(target_feature = "avx512f")
+    }
+
+    /// PyTorch's rule written out window by window: each output's
+    /// gradient goes to the first input in scan order equal to its `y`
+    /// (or NaN where `y` is NaN); windows tile, so nothing adds up.
+    fn tiled_reference<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const K: usize,
+        const L: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        x: &Image<f64, C, H, W>,
+        y: &Image<f64, C, OH, OW>,
+        dy: &Image<f64, C, OH, OW>,
+    ) -> Image<f64, C, H, W> {
+        let mut dx = [[[0.0; W]; H]; C];
+        for c in 0..C {
+            for i in 0..OH {
+                for j in 0..OW {
+                    let m = y[c][i][j];
+                    'window: for r in i * K..i * K + K {
+                        for q in j * L..j * L + L {
+                            let v = x[c][r][q];
+                            if v == m || (v.is_nan() && m.is_nan()) {
+                                dx[c][r][q] = dy[c][i][j];
+                                break 'window;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dx
+    }
+
+    /// The tiled backward (one pass per row of windows where no window
+    /// has a tie, the scan-order loop where one has) against
+    /// [`tiled_reference`], in `f64` and `f32`: distinct values, values
+    /// from a set of five with NaN and both zeros (ties in most windows),
+    /// and a `y` that is not the maximum (windows with no hit or two).
+    #[test]
+    fn tiled_max_pool_backward_matches_scan_order() {
+        fn case<
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const K: usize,
+            const L: usize,
+            const OH: usize,
+            const OW: usize,
+        >(
+            seed: u64,
+        ) {
+            let mut rng = Rng::new(seed);
+            let few = [-1.0, 0.0, -0.0, 2.0, f64::NAN];
+            for variant in 0..3 {
+                let mut x = <Image<f64, C, H, W> as Tensor<f64>>::zeros();
+                let mut dy = <Image<f64, C, OH, OW> as Tensor<f64>>::zeros();
+                fill(&mut rng, x.as_flat_mut());
+                fill(&mut rng, dy.as_flat_mut());
+                if variant > 0 {
+                    for v in x.as_flat_mut() {
+                        *v = few[(rng.uniform() * 5.0) as usize % 5];
+                    }
+                }
+                let mut y = max_pool2d::<f64, C, H, W, K, L, K, L, OH, OW>(&x);
+                if variant == 2 {
+                    for v in y.as_flat_mut() {
+                        *v = few[(rng.uniform() * 5.0) as usize % 5];
+                    }
+                }
+                let want = tiled_reference::<C, H, W, K, L, OH, OW>(&x, &y, &dy);
+                let got = max_pool2d_backward::<f64, C, H, W, K, L, K, L, OH, OW>(&x, &y, &dy);
+                assert_eq!(got.as_flat(), want.as_flat(), "f64, {variant}, {K}x{L}");
+                // In f32: the same values rounded, and the reference on
+                // the rounded values (rounding may make new ties).
+                fn cast<A: Tensor<f64>, B: Tensor<f32>>(a: &A) -> B {
+                    let mut b = B::zeros();
+                    b.as_flat_mut()
+                        .iter_mut()
+                        .zip(a.as_flat())
+                        .for_each(|(o, &v)| *o = v as f32);
+                    b
+                }
+                fn widen<A: Tensor<f32>, B: Tensor<f64>>(a: &A) -> B {
+                    let mut b = B::zeros();
+                    b.as_flat_mut()
+                        .iter_mut()
+                        .zip(a.as_flat())
+                        .for_each(|(o, &v)| *o = f64::from(v));
+                    b
+                }
+                let (x32, y32, dy32): (
+                    Image<f32, C, H, W>,
+                    Image<f32, C, OH, OW>,
+                    Image<f32, C, OH, OW>,
+                ) = (cast(&x), cast(&y), cast(&dy));
+                let want = tiled_reference::<C, H, W, K, L, OH, OW>(
+                    &widen(&x32),
+                    &widen(&y32),
+                    &widen(&dy32),
+                );
+                let got =
+                    max_pool2d_backward::<f32, C, H, W, K, L, K, L, OH, OW>(&x32, &y32, &dy32);
+                let got: Image<f64, C, H, W> = widen(&got);
+                assert_eq!(got.as_flat(), want.as_flat(), "f32, {variant}, {K}x{L}");
+                // Whether the target's 2 × 2 kernel ran, where the CPU
+                // has one (`Float::max_pool2_backward`).
+                if K == 2 && L == 2 {
+                    let mut dx = <Image<f32, C, H, W> as Tensor<f32>>::zeros();
+                    let ran = <f32 as Float>::max_pool2_backward(&x32, &y32, &dy32, &mut dx);
+                    assert_eq!(
+                        ran,
+                        avx2_kernel_expected(W == 2 * OW && OW.is_multiple_of(4))
+                    );
+                }
+            }
+        }
+        for seed in 0..20 {
+            // W1's pool; two registers a row and a ragged row; a ragged row
+            // and column; 3×3; wide and flat windows.
+            case::<3, 8, 8, 2, 2, 4, 4>(seed);
+            case::<2, 9, 16, 2, 2, 4, 8>(seed);
+            case::<2, 7, 9, 2, 2, 3, 4>(seed);
+            case::<2, 9, 10, 3, 3, 3, 3>(seed);
+            case::<1, 6, 8, 2, 4, 3, 2>(seed);
+            case::<2, 5, 8, 1, 2, 5, 4>(seed);
+        }
+    }
+
+    /// The 2 × 2 pool with the target's kernel (`Float::max_pool2`; `f32`
+    /// with AVX2 here) gives the portable loop's bits: NaN, both zeros,
+    /// infinities and ties, and distinct values; and where the kernel
+    /// runs.
+    #[test]
+    fn max_pool2_kernel_is_the_portable_loop() {
+        fn case<
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const OH: usize,
+            const OW: usize,
+        >(
+            seed: u64,
+        ) {
+            let mut rng = Rng::new(seed);
+            let few = [
+                -1.0,
+                0.0,
+                -0.0,
+                2.0,
+                f32::NAN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+            ];
+            for variant in 0..2 {
+                let mut x = <Image<f32, C, H, W> as Tensor<f32>>::zeros();
+                for v in x.as_flat_mut() {
+                    let u = rng.uniform();
+                    *v = if variant == 0 {
+                        (2.0 * u - 1.0) as f32
+                    } else {
+                        few[(u * 7.0) as usize % 7]
+                    };
+                }
+                let mut want = <Image<f32, C, OH, OW> as Tensor<f32>>::zeros();
+                max_pool2d_portable::<f32, C, H, W, 2, 2, 2, 2, OH, OW>(&x, &mut want);
+                let got = max_pool2d::<f32, C, H, W, 2, 2, 2, 2, OH, OW>(&x);
+                let bits = |y: &Image<f32, C, OH, OW>| -> Vec<u32> {
+                    y.as_flat().iter().map(|v| v.to_bits()).collect()
+                };
+                assert_eq!(bits(&got), bits(&want), "variant {variant}");
+                let mut y = <Image<f32, C, OH, OW> as Tensor<f32>>::zeros();
+                let ran = <f32 as Float>::max_pool2(&x, &mut y);
+                #[cfg(target_arch = "x86_64")]
+                assert_eq!(
+                    ran == Some(true),
+                    avx2_kernel_expected(W == 2 * OW && OW.is_multiple_of(4))
+                );
+                let _ = ran;
+            }
+        }
+        for seed in 0..20 {
+            // W1's pool; two registers a row and a ragged row; no kernel.
+            case::<3, 8, 8, 4, 4>(seed);
+            case::<2, 9, 16, 4, 8>(seed);
+            case::<2, 6, 6, 3, 3>(seed);
+        }
     }
 
     #[test]

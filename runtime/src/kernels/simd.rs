@@ -3,6 +3,32 @@
 //! at compile time and each with a portable fallback (the caller's own
 //! loop) for every other target.
 
+/// Whether the AVX2+FMA kernels below may run here: the build targets
+/// AVX2 and FMA (and, unless `in_avx512_builds`, not AVX-512F), or a `std`
+/// build for baseline x86-64 runs on a CPU that has them and run-time
+/// dispatch is on ([`super::dispatch::has_avx2_fma`], which
+/// `dispatch::set_enabled(false)` and `STATICNET_NO_DISPATCH` switch off).
+/// A constant wherever the build decides (every target but the dispatching
+/// `std` x86-64 build), so the other branch is not compiled in.
+///
+/// `in_avx512_builds` is `false` for the kernels that did not pay in a
+/// build for AVX-512 (`-C target-cpu=native` on an AVX-512 CPU), where
+/// LLVM's 512-bit code of the portable loop was as fast or faster
+/// (BENCHMARKS.md, session 12).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn avx2_fma_kernels(in_avx512_builds: bool) -> bool {
+    if cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )) {
+        in_avx512_builds || !cfg!(target_feature = "avx512f")
+    } else {
+        super::dispatch::has_avx2_fma()
+    }
+}
+
 /// `dx[k][i] = W[:, i] · dz[k]` for eight samples `k`, `f32`, on AVX2 with
 /// FMA: returns `false` (and does nothing) where the build lacks them (and,
 /// in a `std` build for baseline x86-64, the CPU too) or `O` is not a
@@ -21,28 +47,11 @@ pub(crate) fn dots8_f32<const O: usize, const I: usize>(
     dz: &[[f32; O]; 8],
     dx: &mut [[f32; I]; 8],
 ) -> bool {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    if O.is_multiple_of(8) {
-        // SAFETY: `dots8_avx2` needs AVX2 and FMA, and this code is only
-        // compiled when the whole build targets them
-        // (`cfg(target_feature)` above), so every CPU this binary may run
-        // on has them.
-        unsafe { dots8_avx2(w, dz, dx) };
-        return true;
-    }
-    // A build for baseline x86-64 with `std` (`kernels::dispatch`): the
-    // same kernel where the CPU running it has AVX2 and FMA.
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    ))]
-    if O.is_multiple_of(8) && super::dispatch::has_avx2_fma() {
-        // SAFETY: `dots8_avx2` needs AVX2 and FMA, and `has_avx2_fma` just
+    #[cfg(target_arch = "x86_64")]
+    if O.is_multiple_of(8) && avx2_fma_kernels(true) {
+        // SAFETY: `dots8_avx2` needs AVX2 and FMA, and
+        // `avx2_fma_kernels` returned `true`: the build targets both, so
+        // every CPU this binary may run on has them, or the run-time check
         // found both on this CPU.
         unsafe { dots8_avx2(w, dz, dx) };
         return true;
@@ -50,10 +59,7 @@ pub(crate) fn dots8_f32<const O: usize, const I: usize>(
     false
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    any(all(target_feature = "avx2", target_feature = "fma"), feature = "std")
-))]
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn dots8_avx2<const O: usize, const I: usize>(
     w: &[[f32; O]; I],
@@ -132,33 +138,12 @@ pub(crate) fn conv_taps8_f32<
         && OW + KW <= W + 1
         && K == C * KH * KW
         && K <= TAPS8_MAX;
-    // Not in a build for AVX-512 (`-C target-cpu=native` here): LLVM's
-    // 512-bit code of the portable loop was as fast or faster there
-    // (BENCHMARKS.md, session 12).
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(target_feature = "avx512f")
-    ))]
-    if fits {
-        // SAFETY: `conv_taps8_avx2` needs AVX2 and FMA, and this code is
-        // only compiled when the whole build targets them
-        // (`cfg(target_feature)` above), so every CPU this binary may run
-        // on has them.
-        unsafe { conv_taps8_avx2::<C, H, W, KH, KW, OH, OW, K>(x, dz, acc, db) };
-        return true;
-    }
-    // A build for baseline x86-64 with `std` (`kernels::dispatch`): the
-    // same kernel where the CPU running it has AVX2 and FMA.
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    ))]
-    if fits && super::dispatch::has_avx2_fma() {
-        // SAFETY: `conv_taps8_avx2` needs AVX2 and FMA, and `has_avx2_fma`
-        // just found both on this CPU.
+    #[cfg(target_arch = "x86_64")]
+    if fits && avx2_fma_kernels(false) {
+        // SAFETY: `conv_taps8_avx2` needs AVX2 and FMA, and
+        // `avx2_fma_kernels` returned `true`: the build targets both, so
+        // every CPU this binary may run on has them, or the run-time check
+        // found both on this CPU.
         unsafe { conv_taps8_avx2::<C, H, W, KH, KW, OH, OW, K>(x, dz, acc, db) };
         return true;
     }
@@ -170,10 +155,7 @@ pub(crate) fn conv_taps8_f32<
 /// 16 registers.
 pub(crate) const TAPS8_MAX: usize = 12;
 
-#[cfg(all(
-    target_arch = "x86_64",
-    any(all(target_feature = "avx2", target_feature = "fma"), feature = "std")
-))]
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn conv_taps8_avx2<
     const C: usize,
@@ -251,30 +233,11 @@ pub(crate) fn outer8_f32<const O: usize, const I: usize>(
     xs: &[&[f32; I]; 8],
     dz: &[[f32; O]; 8],
 ) -> bool {
-    // Not in a build for AVX-512, as in `conv_taps8_f32`.
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma",
-        not(target_feature = "avx512f")
-    ))]
-    if O.is_multiple_of(8) {
-        // SAFETY: `outer8_avx2` needs AVX2 and FMA, and this code is only
-        // compiled when the whole build targets them
-        // (`cfg(target_feature)` above), so every CPU this binary may run
-        // on has them.
-        unsafe { outer8_avx2(gw, xs, dz) };
-        return true;
-    }
-    // A build for baseline x86-64 with `std` (`kernels::dispatch`): the
-    // same kernel where the CPU running it has AVX2 and FMA.
-    #[cfg(all(
-        feature = "std",
-        target_arch = "x86_64",
-        not(all(target_feature = "avx2", target_feature = "fma"))
-    ))]
-    if O.is_multiple_of(8) && super::dispatch::has_avx2_fma() {
-        // SAFETY: `outer8_avx2` needs AVX2 and FMA, and `has_avx2_fma` just
+    #[cfg(target_arch = "x86_64")]
+    if O.is_multiple_of(8) && avx2_fma_kernels(false) {
+        // SAFETY: `outer8_avx2` needs AVX2 and FMA, and
+        // `avx2_fma_kernels` returned `true`: the build targets both, so
+        // every CPU this binary may run on has them, or the run-time check
         // found both on this CPU.
         unsafe { outer8_avx2(gw, xs, dz) };
         return true;
@@ -282,10 +245,7 @@ pub(crate) fn outer8_f32<const O: usize, const I: usize>(
     false
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    any(all(target_feature = "avx2", target_feature = "fma"), feature = "std")
-))]
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn outer8_avx2<const O: usize, const I: usize>(
     gw: &mut [[f32; O]; I],
@@ -311,6 +271,213 @@ fn outer8_avx2<const O: usize, const I: usize>(
                 // SAFETY: `g` is a `[f32; 8]`, valid for the 32-byte
                 // unaligned write.
                 unsafe { _mm256_storeu_ps(g.as_mut_ptr(), acc) };
+            }
+        }
+    }
+}
+
+/// [`Float::max_pool2_backward`](crate::Float::max_pool2_backward) for
+/// `f32` on AVX2: returns `false` (and does nothing) where the build lacks
+/// AVX2 and FMA (and, in a `std` build for baseline x86-64, the CPU too)
+/// or targets AVX-512 at compile time, or the shape does not qualify
+/// (`W ≠ 2·OW`, `OW` not a multiple of 4, `H < 2·OH`).
+///
+/// Eight input columns (four windows) per register: each window's maximum
+/// and gradient repeated over its two columns, the two rows compared with
+/// them, and the first hit in scan order found with one in-lane swap of
+/// neighbouring columns per row. The portable loop walks each window
+/// column with a stride of two, which LLVM reads and writes with shuffles
+/// (12% of W1's layer-major step in the AVX2 copy, BENCHMARKS.md).
+#[allow(unused_variables)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub(crate) fn max_pool2_backward_f32<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &[[[f32; W]; H]; C],
+    y: &[[[f32; OW]; OH]; C],
+    dy: &[[[f32; OW]; OH]; C],
+    dx: &mut [[[f32; W]; H]; C],
+) -> bool {
+    let fits = W == 2 * OW && OW.is_multiple_of(4) && 2 * OH <= H;
+    #[cfg(target_arch = "x86_64")]
+    if fits && avx2_fma_kernels(false) {
+        // SAFETY: `max_pool2_backward_avx2` needs AVX2 and FMA, and
+        // `avx2_fma_kernels` returned `true`: the build targets both, so
+        // every CPU this binary may run on has them, or the run-time check
+        // found both on this CPU.
+        unsafe { max_pool2_backward_avx2(x, y, dy, dx) };
+        return true;
+    }
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_pool2_backward_avx2<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &[[[f32; W]; H]; C],
+    y: &[[[f32; OW]; OH]; C],
+    dy: &[[[f32; OW]; OH]; C],
+    dx: &mut [[[f32; W]; H]; C],
+) {
+    use core::arch::x86_64::*;
+    // SAFETY for every use: `p` is a `&[f32; 8]` (or `&[f32; 4]`), valid
+    // for the 32-byte (16-byte) unaligned read.
+    let load8 = |p: &[f32; 8]| unsafe { _mm256_loadu_ps(p.as_ptr()) };
+    let load4 = |p: &[f32; 4]| unsafe { _mm_loadu_ps(p.as_ptr()) };
+    // Each of four values twice: [a a b b c c d d].
+    let twice = |v: __m128| _mm256_set_m128(_mm_unpackhi_ps(v, v), _mm_unpacklo_ps(v, v));
+    // `v == m` (ordered, as Rust's `==`) or both NaN, as a lane mask.
+    let is_max = |v: __m256, m: __m256| {
+        let eq = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, m);
+        let nan = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(m, m),
+        );
+        _mm256_or_ps(eq, nan)
+    };
+    // Each lane's neighbour in its window: lanes [1 0 3 2 5 4 7 6].
+    let swap = |v: __m256| _mm256_permute_ps::<0b1011_0001>(v);
+    // All ones in the right-hand (odd) column of every window.
+    let right = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
+    for ((xc, dxc), (yc, dyc)) in x.iter().zip(dx.iter_mut()).zip(y.iter().zip(dy)) {
+        let rows = xc.chunks_exact(2).zip(dxc.chunks_exact_mut(2));
+        for ((xr, dxr), (m, d)) in rows.zip(yc.iter().zip(dyc)) {
+            let (Some(([x0, x1], _)), Some(([dx0, dx1], _))) = (
+                xr.split_first_chunk::<2>(),
+                dxr.split_first_chunk_mut::<2>(),
+            ) else {
+                continue;
+            };
+            let (m4, _) = m.as_chunks::<4>();
+            let (d4, _) = d.as_chunks::<4>();
+            let (x0, _) = x0.as_chunks::<8>();
+            let (x1, _) = x1.as_chunks::<8>();
+            let (dx0, _) = dx0.as_chunks_mut::<8>();
+            let (dx1, _) = dx1.as_chunks_mut::<8>();
+            let cols = x0.iter().zip(x1).zip(dx0.iter_mut().zip(dx1.iter_mut()));
+            for (((a, b), (da, db)), (m, d)) in cols.zip(m4.iter().zip(d4)) {
+                let (mu, du) = (twice(load4(m)), twice(load4(d)));
+                let e0 = is_max(load8(a), mu);
+                let e1 = is_max(load8(b), mu);
+                let s0 = swap(e0);
+                // Top row: a hit unless the window's left column hit.
+                let h0 = _mm256_andnot_ps(_mm256_and_ps(right, s0), e0);
+                // Bottom row: a hit unless the top row or the left column
+                // of this row hit.
+                let before = _mm256_or_ps(_mm256_or_ps(e0, s0), _mm256_and_ps(right, swap(e1)));
+                let h1 = _mm256_andnot_ps(before, e1);
+                // SAFETY: `da` and `db` are `[f32; 8]`, valid for the
+                // 32-byte unaligned writes.
+                unsafe {
+                    _mm256_storeu_ps(da.as_mut_ptr(), _mm256_and_ps(h0, du));
+                    _mm256_storeu_ps(db.as_mut_ptr(), _mm256_and_ps(h1, du));
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling with 2 × 2 windows and stride 2 (`W = 2·OW`, `OW` a
+/// multiple of 4, `H ≥ 2·OH`) for `f32` on AVX2, as `max_pool2d_into`'s
+/// portable loop computes it (PyTorch's NaN rule, the same comparisons in
+/// the same order, so the same bits): returns `false` (and does nothing)
+/// where the build lacks AVX2 and FMA (and, in a `std` build for baseline
+/// x86-64, the CPU too), targets AVX-512 at compile time, or the shape
+/// does not qualify.
+///
+/// Per eight input columns: the two rows' maxima lane by lane, then one
+/// permutation that puts each window's left column in the low half and its
+/// right column in the high half, and their maxima: four outputs. The
+/// portable loop's reduction over each window's two columns left LLVM a
+/// shuffle per value (6% of W1's layer-major step in the AVX2 copy).
+#[allow(unused_variables)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub(crate) fn max_pool2_f32<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &[[[f32; W]; H]; C],
+    y: &mut [[[f32; OW]; OH]; C],
+) -> bool {
+    let fits = W == 2 * OW && OW.is_multiple_of(4) && 2 * OH <= H;
+    #[cfg(target_arch = "x86_64")]
+    if fits && avx2_fma_kernels(false) {
+        // SAFETY: `max_pool2_avx2` needs AVX2 and FMA, and
+        // `avx2_fma_kernels` returned `true`: the build targets both, so
+        // every CPU this binary may run on has them, or the run-time check
+        // found both on this CPU.
+        unsafe { max_pool2_avx2(x, y) };
+        return true;
+    }
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn max_pool2_avx2<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    x: &[[[f32; W]; H]; C],
+    y: &mut [[[f32; OW]; OH]; C],
+) {
+    use core::arch::x86_64::*;
+    // SAFETY for every use: `p` is a `&[f32; 8]`, valid for the 32-byte
+    // unaligned read.
+    let load8 = |p: &[f32; 8]| unsafe { _mm256_loadu_ps(p.as_ptr()) };
+    // `if v > m || v is NaN { v } else { m }` lane by lane (pool.rs'
+    // `max_nan`), in 8 and in 4 lanes.
+    let max8 = |m: __m256, v: __m256| {
+        let take = _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_GT_OQ>(v, m),
+            _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+        );
+        _mm256_blendv_ps(m, v, take)
+    };
+    let max4 = |m: __m128, v: __m128| {
+        let take = _mm_or_ps(
+            _mm_cmp_ps::<_CMP_GT_OQ>(v, m),
+            _mm_cmp_ps::<_CMP_UNORD_Q>(v, v),
+        );
+        _mm_blendv_ps(m, v, take)
+    };
+    // Even lanes to the low half, odd lanes to the high half.
+    let split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    for (xc, yc) in x.iter().zip(y.iter_mut()) {
+        for (rows, yr) in xc.chunks_exact(2).zip(yc.iter_mut()) {
+            let Some(([x0, x1], _)) = rows.split_first_chunk::<2>() else {
+                continue;
+            };
+            let (x0, _) = x0.as_chunks::<8>();
+            let (x1, _) = x1.as_chunks::<8>();
+            let (y4, _) = yr.as_chunks_mut::<4>();
+            for ((a, b), o) in x0.iter().zip(x1).zip(y4.iter_mut()) {
+                // The portable loop's order: row 0 then row 1 per column
+                // (from −∞, which `max_nan` always replaces by the first
+                // value), then the left column then the right per window.
+                let rm = _mm256_permutevar8x32_ps(max8(load8(a), load8(b)), split);
+                let m = max4(_mm256_castps256_ps128(rm), _mm256_extractf128_ps::<1>(rm));
+                // SAFETY: `o` is a `[f32; 4]`, valid for the 16-byte
+                // unaligned write.
+                unsafe { _mm_storeu_ps(o.as_mut_ptr(), m) };
             }
         }
     }
