@@ -105,6 +105,36 @@ pub(crate) fn fast<R>(f: impl FnOnce() -> R) -> Option<R> {
     None
 }
 
+/// Runs `f`, the portable body after a [`fast`] call that returned `None`,
+/// where this build can dispatch (a `std` release build for baseline
+/// x86-64) in a frame of its own: not inlined, so that the caller's frame
+/// does not hold this body's locals while the AVX2 clone's frames
+/// (reached through [`fast`]) sit on top of it; the stack is then the
+/// larger of the two paths instead of their sum (for the recurrent
+/// training kernels, whose `dL/dz` of every step is 16 KiB for an
+/// `Lstm(32)` over 32 steps, tests/stack.rs). Elsewhere `f` is inlined.
+#[cfg_attr(
+    all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma")),
+        not(debug_assertions)
+    ),
+    inline(never)
+)]
+#[cfg_attr(
+    not(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma")),
+        not(debug_assertions)
+    )),
+    inline(always)
+)]
+pub(crate) fn portable<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// The instruction set a kernel is instantiated for: its register
 /// blocking and how it computes `a · b + c`. Chosen per copy of a model's
 /// generated code, not per build: the baseline copy calls the kernels with

@@ -9,7 +9,7 @@ use super::{each_step, prev_col};
 use crate::kernels::blas::{
     add_assign, affine_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
 };
-use crate::kernels::dispatch::{Base, Isa};
+use crate::kernels::dispatch::{self, Base, Isa};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -334,7 +334,17 @@ pub(super) fn gate_grads<T: Float, const H: usize, const GH: usize>(
     }
 }
 
-// The entry points for the build's own instruction set ([`Base`]).
+// The entry points for the build's own instruction set ([`Base`]). The
+// three training kernels ([`gru_train`], [`gru_backward`],
+// [`gru_backward_params`]) also serve the sample-major training paths
+// (`Trainer::step`, `train_step`), which are not copied per model: where
+// the build dispatches at run time and the CPU has AVX2 and FMA they run
+// `kernels::avx2`'s instantiation (and AVX-512 where that says so) in the
+// clone compiled for them, asked once per call (`dispatch::fast`), as the
+// batched `Dense` kernels do, and otherwise their portable body in a frame
+// of its own (`dispatch::portable`, so that the two paths' stack does not
+// add up). The results are then those of the model's AVX2 copy, bit for
+// bit.
 
 /// One `Gru` step (streaming): advances `h` by the input `x_t`.
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
@@ -368,9 +378,9 @@ pub fn gru_seq<T: Float, const F: usize, const H: usize, const GH: usize, const 
 }
 
 /// Training forward: runs the sequence like [`gru_seq`] (bit-identical
-/// states), records what [`gru_backward`] needs in `tape`, and returns every
-/// hidden state `[S, H]` (the last column is the output when
-/// `return_sequences` is false).
+/// states for the same instruction set), records what [`gru_backward`]
+/// needs in `tape`, and returns every hidden state `[S, H]` (the last
+/// column is the output when `return_sequences` is false).
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
@@ -378,7 +388,16 @@ pub fn gru_train<T: Float, const F: usize, const H: usize, const GH: usize, cons
     x: &SMatrix<T, F, S>,
     tape: &mut GruTape<T, H, GH, S>,
 ) -> SMatrix<T, H, S> {
-    gru_train_in::<Base, T, F, H, GH, S>(p, x, tape)
+    if let Some(y) = dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::gru_train(p, x, tape),
+    ) {
+        return y;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || gru_train_in::<Base, T, F, H, GH, S>(p, x, tape),
+    )
 }
 
 /// Backward through time for [`gru_train`].
@@ -402,7 +421,16 @@ pub fn gru_backward<T: Float, const F: usize, const H: usize, const GH: usize, c
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
-    gru_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+    if let Some(dx) = dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::gru_backward(p, x, tape, dy, g),
+    ) {
+        return dx;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || gru_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g),
+    )
 }
 
 /// [`gru_backward`] without `dL/dx`, for a network's first layer: adds the
@@ -422,7 +450,18 @@ pub fn gru_backward_params<
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) {
-    gru_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+    if dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::gru_backward_params(p, x, tape, dy, g),
+    )
+    .is_some()
+    {
+        return;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || gru_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g),
+    )
 }
 
 #[cfg(test)]
@@ -485,8 +524,16 @@ mod tests {
             gru_step(&p, &x.column(t).into_owned(), &mut h);
             assert_eq!(h.column(0), all.column(t));
         }
+        // So does the training forward, for the same instruction set
+        // (where the build dispatches, it runs the AVX2 instantiation, as
+        // the model's AVX2 copy of `gru_seq` does).
+        let same_isa = if dispatch::fast(|| ()).is_some() {
+            crate::kernels::avx2::gru_seq(&p, &x)
+        } else {
+            all
+        };
         let mut tape = GruTape::zeros();
-        assert_eq!(gru_train(&p, &x, &mut tape), all);
+        assert_eq!(gru_train(&p, &x, &mut tape), same_isa);
         assert!((all.column(0) - all.column(4)).norm() > 1e-3);
     }
 
@@ -548,4 +595,15 @@ mod tests {
         check::assert_close32("dx", &dx32, &dx, 1e-4);
         check::assert_params_close32(&g32, &g, 1e-4);
     }
+
+    dispatched_training_test!(
+        GruTape,
+        96,
+        gru_train,
+        gru_backward,
+        gru_backward_params,
+        gru_train_in,
+        gru_backward_in,
+        gru_backward_params_in
+    );
 }

@@ -8,7 +8,7 @@ use super::{each_step, prev_col};
 use crate::kernels::blas::{
     affine2_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
 };
-use crate::kernels::dispatch::{Base, Isa};
+use crate::kernels::dispatch::{self, Base, Isa};
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -365,7 +365,17 @@ pub(super) fn gate_grads<T: Float, const H: usize, const GH: usize>(
     }
 }
 
-// The entry points for the build's own instruction set ([`Base`]).
+// The entry points for the build's own instruction set ([`Base`]). The
+// three training kernels ([`lstm_train`], [`lstm_backward`],
+// [`lstm_backward_params`]) also serve the sample-major training paths
+// (`Trainer::step`, `train_step`), which are not copied per model: where
+// the build dispatches at run time and the CPU has AVX2 and FMA they run
+// `kernels::avx2`'s instantiation (and AVX-512 where that says so) in the
+// clone compiled for them, asked once per call (`dispatch::fast`), as the
+// batched `Dense` kernels do, and otherwise their portable body in a frame
+// of its own (`dispatch::portable`, so that the two paths' stack does not
+// add up). The results are then those of the model's AVX2 copy, bit for
+// bit.
 
 /// One `Lstm` step (streaming): advances `s` by the input `x_t`; the new
 /// output is `s.h`.
@@ -400,9 +410,9 @@ pub fn lstm_seq<T: Float, const F: usize, const H: usize, const GH: usize, const
 }
 
 /// Training forward: runs the sequence like [`lstm_seq`] (bit-identical
-/// states), records what [`lstm_backward`] needs in `tape`, and returns
-/// every hidden state `[S, H]`. For `return_sequences = false` the layer's
-/// output is the last column.
+/// states for the same instruction set), records what [`lstm_backward`]
+/// needs in `tape`, and returns every hidden state `[S, H]`. For
+/// `return_sequences = false` the layer's output is the last column.
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
 #[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
 pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, const S: usize>(
@@ -410,7 +420,16 @@ pub fn lstm_train<T: Float, const F: usize, const H: usize, const GH: usize, con
     x: &SMatrix<T, F, S>,
     tape: &mut LstmTape<T, H, GH, S>,
 ) -> SMatrix<T, H, S> {
-    lstm_train_in::<Base, T, F, H, GH, S>(p, x, tape)
+    if let Some(y) = dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::lstm_train(p, x, tape),
+    ) {
+        return y;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || lstm_train_in::<Base, T, F, H, GH, S>(p, x, tape),
+    )
 }
 
 /// Backward through time for [`lstm_train`].
@@ -437,7 +456,16 @@ pub fn lstm_backward<T: Float, const F: usize, const H: usize, const GH: usize, 
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) -> SMatrix<T, F, S> {
-    lstm_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+    if let Some(dx) = dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::lstm_backward(p, x, tape, dy, g),
+    ) {
+        return dx;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || lstm_backward_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g),
+    )
 }
 
 /// [`lstm_backward`] without `dL/dx`, for a network's first layer: adds the
@@ -457,7 +485,18 @@ pub fn lstm_backward_params<
     dy: &SMatrix<T, H, S>,
     g: &mut RecurrentParams<T, F, H, GH>,
 ) {
-    lstm_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g)
+    if dispatch::fast(
+        #[inline(always)]
+        || crate::kernels::avx2::lstm_backward_params(p, x, tape, dy, g),
+    )
+    .is_some()
+    {
+        return;
+    }
+    dispatch::portable(
+        #[inline(always)]
+        || lstm_backward_params_in::<Base, T, F, H, GH, S>(p, x, tape, dy, g),
+    )
 }
 
 #[cfg(test)]
@@ -540,9 +579,16 @@ mod tests {
             lstm_step(&p, &x.column(t).into_owned(), &mut s);
             assert_eq!(s.h.column(0), all.column(t));
         }
-        // So does the training forward.
+        // So does the training forward, for the same instruction set
+        // (where the build dispatches, it runs the AVX2 instantiation, as
+        // the model's AVX2 copy of `lstm_seq` does).
+        let same_isa = if dispatch::fast(|| ()).is_some() {
+            crate::kernels::avx2::lstm_seq(&p, &x)
+        } else {
+            all
+        };
         let mut tape = LstmTape::zeros();
-        assert_eq!(lstm_train(&p, &x, &mut tape), all);
+        assert_eq!(lstm_train(&p, &x, &mut tape), same_isa);
         // States are distinct (the test would not notice a copy of one state).
         assert!((all.column(0) - all.column(4)).norm() > 1e-3);
     }
@@ -611,4 +657,15 @@ mod tests {
         check::assert_close32("dx", &dx32, &dx, 1e-4);
         check::assert_params_close32(&g32, &g, 1e-4);
     }
+
+    dispatched_training_test!(
+        LstmTape,
+        128,
+        lstm_train,
+        lstm_backward,
+        lstm_backward_params,
+        lstm_train_in,
+        lstm_backward_in,
+        lstm_backward_params_in
+    );
 }

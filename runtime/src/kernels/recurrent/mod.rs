@@ -30,6 +30,58 @@
 //! loop order that vectorises for these small sizes (the products are in
 //! `kernels/blas.rs`, shared with Dense and Conv2d).
 
+/// The test, for one cell (`Lstm`, `Gru`), that its three training entry
+/// points (`$train`, `$backward`, `$params`: what `Trainer::step`'s
+/// sample-major path calls) run `kernels::avx2`'s instantiation exactly
+/// where the build dispatches and the CPU has AVX2 and FMA
+/// (`dispatch::fast` runs its closure: a `std` release build for
+/// baseline x86-64), else the baseline's (`$train_in`, `$backward_in`,
+/// `$params_in` with `Base`). The two differ in the last bits (fused
+/// multiply-adds), so the test tells which ran: outputs, `dL/dx` and the
+/// parameter gradients of both backwards, on the benchmark's layer size.
+/// In `cargo test`'s debug profile only the baseline case can occur;
+/// `cargo test --release` checks the other.
+#[cfg(test)]
+macro_rules! dispatched_training_test {
+    ($tape:ident, $gh:literal, $train:ident, $backward:ident, $params:ident,
+     $train_in:ident, $backward_in:ident, $params_in:ident) => {
+        #[test]
+        fn training_entry_points_run_the_dispatched_instantiation() {
+            type P = RecurrentParams<f32, 8, 32, $gh>;
+            type Out = (Vec<f32>, Vec<f32>, P, P);
+            fn instantiation<I: Isa>(
+                p: &P,
+                x: &SMatrix<f32, 8, 6>,
+                dy: &SMatrix<f32, 32, 6>,
+            ) -> Out {
+                let mut tape = $tape::zeros();
+                let y = $train_in::<I, f32, 8, 32, $gh, 6>(p, x, &mut tape);
+                let (mut g, mut gp) = (P::zeros(), P::zeros());
+                let dx = $backward_in::<I, f32, 8, 32, $gh, 6>(p, x, &tape, dy, &mut g);
+                $params_in::<I, f32, 8, 32, $gh, 6>(p, x, &tape, dy, &mut gp);
+                (y.as_slice().to_vec(), dx.as_slice().to_vec(), g, gp)
+            }
+            let p = check::to_f32(&check::random_params::<8, 32, $gh>(80));
+            let x = check::random_seq::<8, 6>(81).cast::<f32>();
+            let dy = check::upstream::<32, 6>(Loss::AllStates, 82).cast::<f32>();
+            let mut tape = $tape::zeros();
+            let y = $train(&p, &x, &mut tape);
+            let (mut g, mut gp) = (P::zeros(), P::zeros());
+            let dx = $backward(&p, &x, &tape, &dy, &mut g);
+            $params(&p, &x, &tape, &dy, &mut gp);
+            let entry: Out = (y.as_slice().to_vec(), dx.as_slice().to_vec(), g, gp);
+            let avx2 = instantiation::<crate::kernels::dispatch::Avx2>(&p, &x, &dy);
+            let base = instantiation::<Base>(&p, &x, &dy);
+            if dispatch::fast(|| ()).is_some() {
+                assert!(entry == avx2, "the AVX2 instantiation's bits");
+                assert!(avx2 != base, "the two instantiations differ here");
+            } else {
+                assert!(entry == base, "the baseline's bits");
+            }
+        }
+    };
+}
+
 mod batch;
 mod gru;
 mod lstm;
