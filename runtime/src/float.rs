@@ -121,8 +121,8 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     /// Max pooling with 2 × 2 windows and stride 2 tiling the input
     /// (`H = 2·OH`, `W = 2·OW`), with a kernel written for the target if
     /// this float type has one there (`f32` on 32-bit Arm with hardware
-    /// float, `OW` a multiple of 4; `f32` with AVX2 and FMA, not in builds
-    /// for AVX-512, `OW` a multiple of 4, `H ≥ 2·OH`): `Some(true)` if it pooled,
+    /// float, `OW` a multiple of 4; `f32` with AVX2 and FMA, `OW` a
+    /// multiple of 4, `H ≥ 2·OH`): `Some(true)` if it pooled,
     /// `Some(false)` if it saw a NaN (then the caller must run its
     /// portable loop, which overwrites every output), `None` (a constant)
     /// where there is no such kernel.
@@ -146,7 +146,7 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     /// maximum `y` (or NaN where `y` is NaN), `+0` to the window's other
     /// inputs (rows past `2·OH` are left as they are), with a kernel
     /// written for the target if this float type has one there (`f32` with
-    /// AVX2 and FMA, not in builds for AVX-512, `OW` a multiple of 4):
+    /// AVX2 and FMA, `OW` a multiple of 4):
     /// returns `false` (and does nothing) otherwise, and the caller runs
     /// its portable loop.
     #[doc(hidden)]

@@ -9,10 +9,13 @@
 //! `crate::dispatch`): its AVX2 copy calls the kernels through
 //! `kernels::avx2`, instantiated with [`Avx2`]. The sample-major training
 //! paths (`Trainer::step`, `train_step`, `accumulate_chunked`) are not
-//! copied per model, so there the batched `Dense` kernels check once per
-//! call (a cached atomic load and a branch: per layer and chunk of samples,
-//! never per value) whether the CPU has AVX2 and FMA, and if so run their
-//! [`Avx2`] instantiation in a clone compiled for them ([`avx2_fma`]);
+//! copied per model, so there the batched `Dense` kernels and the `Lstm`
+//! and `Gru` training kernels check once per call (a cached atomic load and
+//! a branch: per layer and chunk of samples or sample, never per value)
+//! whether the CPU has AVX2 and FMA, and if so run their [`Avx2`]
+//! instantiation in a clone compiled for them ([`avx2_fma`]; the
+//! recurrent ones through `kernels::avx2`, so with AVX-512 where that
+//! says so), else their portable body ([`portable`]);
 //! inside a model's AVX2 copy `kernels::avx2` calls that instantiation
 //! directly. `no_std` and firmware builds, and builds for a CPU that has
 //! them anyway (`-C target-cpu=native`), keep the compile-time selection:

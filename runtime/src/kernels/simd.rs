@@ -14,7 +14,7 @@
 /// `in_avx512_builds` is `false` for the kernels that did not pay in a
 /// build for AVX-512 (`-C target-cpu=native` on an AVX-512 CPU), where
 /// LLVM's 512-bit code of the portable loop was as fast or faster
-/// (BENCHMARKS.md, session 12).
+/// (`conv_taps8`, `outer8`: BENCHMARKS.md, session 12, Intel).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn avx2_fma_kernels(in_avx512_builds: bool) -> bool {
@@ -279,8 +279,10 @@ fn outer8_avx2<const O: usize, const I: usize>(
 /// [`Float::max_pool2_backward`](crate::Float::max_pool2_backward) for
 /// `f32` on AVX2: returns `false` (and does nothing) where the build lacks
 /// AVX2 and FMA (and, in a `std` build for baseline x86-64, the CPU too)
-/// or targets AVX-512 at compile time, or the shape does not qualify
-/// (`W ≠ 2·OW`, `OW` not a multiple of 4, `H < 2·OH`).
+/// or the shape does not qualify (`W ≠ 2·OW`, `OW` not a multiple of 4,
+/// `H < 2·OH`). Builds for AVX-512 run it too: there LLVM's code for the
+/// portable loop was worse than on AVX2, on Zen 4 vectorised across the
+/// channels with gathers (BENCHMARKS.md, session 14).
 ///
 /// Eight input columns (four windows) per register: each window's maximum
 /// and gradient repeated over its two columns, the two rows compared with
@@ -305,7 +307,7 @@ pub(crate) fn max_pool2_backward_f32<
 ) -> bool {
     let fits = W == 2 * OW && OW.is_multiple_of(4) && 2 * OH <= H;
     #[cfg(target_arch = "x86_64")]
-    if fits && avx2_fma_kernels(false) {
+    if fits && avx2_fma_kernels(true) {
         // SAFETY: `max_pool2_backward_avx2` needs AVX2 and FMA, and
         // `avx2_fma_kernels` returned `true`: the build targets both, so
         // every CPU this binary may run on has them, or the run-time check
@@ -393,8 +395,10 @@ fn max_pool2_backward_avx2<
 /// portable loop computes it (PyTorch's NaN rule, the same comparisons in
 /// the same order, so the same bits): returns `false` (and does nothing)
 /// where the build lacks AVX2 and FMA (and, in a `std` build for baseline
-/// x86-64, the CPU too), targets AVX-512 at compile time, or the shape
-/// does not qualify.
+/// x86-64, the CPU too) or the shape does not qualify. Builds for AVX-512
+/// run it too: there the portable loop's channels were vectorised with
+/// gathers on Zen 4 (70% of W1's native forward, BENCHMARKS.md, session
+/// 14).
 ///
 /// Per eight input columns: the two rows' maxima lane by lane, then one
 /// permutation that puts each window's left column in the low half and its
@@ -416,7 +420,7 @@ pub(crate) fn max_pool2_f32<
 ) -> bool {
     let fits = W == 2 * OW && OW.is_multiple_of(4) && 2 * OH <= H;
     #[cfg(target_arch = "x86_64")]
-    if fits && avx2_fma_kernels(false) {
+    if fits && avx2_fma_kernels(true) {
         // SAFETY: `max_pool2_avx2` needs AVX2 and FMA, and
         // `avx2_fma_kernels` returned `true`: the build targets both, so
         // every CPU this binary may run on has them, or the run-time check
