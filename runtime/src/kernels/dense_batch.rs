@@ -6,8 +6,8 @@
 //! all of `dW` for `dW += dz xᵀ`. Once `W` outgrows the L1 cache (the
 //! textbook CNN's `Dense(64)` on 512 inputs: 128 KiB in `f32`) those passes
 //! run at the L2 cache's speed, not the FMA units'. Here every weight and
-//! weight gradient is loaded once per `K` samples and used `K` times from a
-//! register:
+//! weight gradient is loaded once per `K` samples (in the forward, once per
+//! eight: `fit`'s chunk) and used for each from a register:
 //!
 //! - forward: a block of `R` rows of `W x_k + b` for eight samples at a
 //!   time is held in registers while the columns of `W` stream past;

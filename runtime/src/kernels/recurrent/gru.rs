@@ -343,8 +343,10 @@ pub(super) fn gate_grads<T: Float, const H: usize, const GH: usize>(
 // clone compiled for them, asked once per call (`dispatch::fast`), as the
 // batched `Dense` kernels do, and otherwise their portable body in a frame
 // of its own (`dispatch::portable`, so that the two paths' stack does not
-// add up). The results are then those of the model's AVX2 copy, bit for
-// bit.
+// add up). The states are then those of the model's dispatched forward
+// (`kernels::avx2::gru_seq`), bit for bit. (The two halves stay written
+// out per entry point: one helper taking both closures would hold the
+// `&mut` arguments twice.)
 
 /// One `Gru` step (streaming): advances `h` by the input `x_t`.
 #[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
