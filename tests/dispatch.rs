@@ -59,11 +59,15 @@ model! {
 
 model! {
     /// Recurrent layers, per-step Dense and a causal Conv1d: streamable.
+    /// The widths reach every path of the 512-bit recurrent kernels: the
+    /// LSTM's 96 and the first GRU's 96 gate rows their matrix product,
+    /// 24 and 20 units a 16-lane block and a scalar tail, 32 two blocks.
     struct Rnn {
         input: [24, 6],
         c:    Conv1d(8, kernel = 3, padding = causal, activation = tanh),
-        l:    Lstm(16, return_sequences = true),
-        g:    Gru(12, return_sequences = true),
+        l:    Lstm(24, return_sequences = true),
+        g:    Gru(32, return_sequences = true),
+        g2:   Gru(20, return_sequences = true),
         per:  Dense(5, activation = gelu),
         r:    SimpleRnn(4),
         head: Dense(2),

@@ -75,10 +75,14 @@ const OPS: &[(&str, usize, usize)] = &[
     // AVX2 17,568 / 10,944; baseline 9,504 / 5,760. With the recurrent
     // kernels in functions of their own compiled for AVX-512 (where the CPU
     // has it, `dispatch::avx512`), whose frames come on top of the AVX2
-    // copy's: 27,360 / 16,128
-    ("lstm_forward", 28 * KIB, 20 * KIB),
-    // 2,304 / 2,304; baseline 2,304 / 2,016; AVX-512 kernels 4,608 / 6,912
-    ("lstm_step", 6 * KIB, 8 * KIB),
+    // copy's: 27,360 / 16,128. With the cells' hand-written 512-bit phases
+    // (`kernels::simd::zmm`: a product's 16 accumulators, the activations'
+    // temporaries, frames of their own at opt-level 1): 31,680 / 20,160
+    // (session 16, Intel Xeon model 207)
+    ("lstm_forward", 34 * KIB, 22 * KIB),
+    // 2,304 / 2,304; baseline 2,304 / 2,016; AVX-512 kernels 4,608 / 6,912;
+    // with the 512-bit phases 8,640 / 6,912
+    ("lstm_step", 10 * KIB, 8 * KIB),
     // 62,208 / 77,472 (in release 65,088 before the kernels were inlined
     // whole in std builds). Since the recurrent training kernels dispatch
     // per call in the sample-major path, with their portable body in a

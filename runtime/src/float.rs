@@ -372,6 +372,8 @@ pub fn exp_f32(x: f32) -> f32 {
 /// a multiply and an add. Fixed at compile time, so loops over it still
 /// vectorise; the fused form rounds once, so results differ in the last
 /// bit between the two kinds of build (the tests bound both).
+/// `kernels::simd::zmm`'s 512-bit forms of these functions fuse exactly
+/// where this does ([`FMA_FUSED`]), so they compute the same bits.
 #[inline(always)]
 fn fma(a: f32, b: f32, c: f32) -> f32 {
     #[cfg(all(feature = "std", target_feature = "fma"))]
@@ -383,6 +385,11 @@ fn fma(a: f32, b: f32, c: f32) -> f32 {
         a * b + c
     }
 }
+
+/// Whether the `f32` activation functions' `fma` is one fused
+/// multiply-add (else a multiply and an add).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) const FMA_FUSED: bool = cfg!(all(feature = "std", target_feature = "fma"));
 
 /// `e^x = e_r · 2^n` for `x` already clamped to `[-104, 100]` (or NaN):
 /// the reduction and polynomial of [`exp_f32`] without the final scaling,

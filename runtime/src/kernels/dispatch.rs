@@ -153,6 +153,15 @@ pub trait Isa {
     const AVX: bool;
     /// 512-bit vectors and 32 of them (AVX-512F).
     const AVX512: bool;
+    /// Whether the recurrent cells may run their hand-written AVX-512 phases
+    /// (`kernels::simd::zmm`) where the CPU has AVX-512F: `kernels::simd::zmm::available`
+    /// still checks that it has (at compile time, or
+    /// [`crate::dispatch::avx512`] at run time). Read on x86-64 only.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    const ZMM: bool;
+    /// Whether [`madd`](Isa::madd) is one fused multiply-add (rounding
+    /// once) rather than a multiply and an add.
+    const FUSED: bool;
     /// `a · b + c`.
     fn madd<T: Float>(a: T, b: T, c: T) -> T;
 }
@@ -166,6 +175,10 @@ pub struct Base;
 impl Isa for Base {
     const AVX: bool = cfg!(target_feature = "avx");
     const AVX512: bool = cfg!(target_feature = "avx512f");
+    /// A build for AVX-512F (`-C target-cpu=native` on such a CPU).
+    const ZMM: bool = cfg!(target_feature = "avx512f");
+    /// The condition [`blas::madd`](super::blas::madd) decides on.
+    const FUSED: bool = cfg!(all(feature = "std", target_feature = "fma"));
     #[inline(always)]
     fn madd<T: Float>(a: T, b: T, c: T) -> T {
         super::blas::madd(a, b, c)
@@ -188,11 +201,13 @@ pub const FUSE: bool = true;
 impl Isa for Avx2 {
     const AVX: bool = true;
     const AVX512: bool = false;
+    const ZMM: bool = false;
+    const FUSED: bool = FUSE && cfg!(feature = "std");
     #[inline(always)]
     fn madd<T: Float>(a: T, b: T, c: T) -> T {
         // Without `std`, `mul_add` would be a `libm` call; the AVX2 copy
         // exists only with `std` (`crate::dispatch::COMPILED`).
-        if FUSE && cfg!(feature = "std") {
+        if Self::FUSED {
             a.mul_add(b, c)
         } else {
             a * b + c
@@ -221,6 +236,9 @@ pub struct Avx512;
 impl Isa for Avx512 {
     const AVX: bool = true;
     const AVX512: bool = false;
+    /// This instantiation runs only in functions compiled for AVX-512.
+    const ZMM: bool = true;
+    const FUSED: bool = Avx2::FUSED;
     #[inline(always)]
     fn madd<T: Float>(a: T, b: T, c: T) -> T {
         Avx2::madd(a, b, c)

@@ -486,3 +486,535 @@ fn max_pool2_avx2<
         }
     }
 }
+
+/// The recurrent cells' phases in 512-bit registers, `f32`: the gate
+/// pre-activations (`blas::affine2_in`'s product), the logistic sigmoid and
+/// `tanh` ([`sigmoid_f32`](crate::float::sigmoid_f32),
+/// [`tanh_f32`](crate::float::tanh_f32)), and what `lstm.rs` and `gru.rs`
+/// build from them.
+///
+/// Two reasons LLVM's code of the portable loops falls short on an
+/// AVX-512 CPU. In a `-C target-cpu=native` build for Intel's AVX-512
+/// cores, LLVM's tuning prefers 256-bit vectors, so every loop runs half
+/// as wide as the core can. And `affine2_in`'s blocking (32 rows, two sets
+/// of partial sums: 4 zmm accumulators per block) is latency-bound in
+/// 512-bit registers: each block's columns form 4 dependent chains of
+/// fused multiply-adds. Here every row block of a product (up to 128 rows)
+/// streams past each column together, 16 accumulators in flight.
+///
+/// Each function computes the bits of the portable code of the same build
+/// and instantiation: the same per-row order of sums (bias, then columns
+/// dealt round-robin to two sets, then their sum), multiply-adds fused
+/// exactly where [`Isa::FUSED`](crate::kernels::dispatch::Isa::FUSED) (the products) and
+/// [`FMA_FUSED`](crate::float::FMA_FUSED) (the activations) say, and the
+/// activations' operations in the scalar functions' order. The tests below
+/// and `tests/dispatch.rs` compare the bits.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod zmm {
+    use crate::float::{sigmoid_f32, tanh_f32, FMA_FUSED};
+    use crate::kernels::dispatch::Isa;
+    use crate::Float;
+    use core::any::Any;
+    use core::arch::x86_64::*;
+
+    /// Whether instantiation `I` may run these kernels here: it is one that
+    /// does ([`Isa::ZMM`]) and the CPU has AVX-512F: the build targets it
+    /// (a constant), or [`crate::dispatch::avx512`]'s cached CPUID check
+    /// (one atomic load) found it.
+    #[inline(always)]
+    pub(crate) fn available<I: Isa>() -> bool {
+        I::ZMM && (cfg!(target_feature = "avx512f") || crate::dispatch::avx512())
+    }
+
+    /// `a` as a `B` where `A` is `B` (for `T = f32`; a constant once
+    /// inlined).
+    #[inline(always)]
+    pub(crate) fn cast<A: Any, B: Any>(a: &A) -> Option<&B> {
+        (a as &dyn Any).downcast_ref()
+    }
+
+    /// [`cast`] for a mutable reference.
+    #[inline(always)]
+    pub(crate) fn cast_mut<A: Any, B: Any>(a: &mut A) -> Option<&mut B> {
+        (a as &mut dyn Any).downcast_mut()
+    }
+
+    /// Sixteen `f32`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn load(p: &[f32; 16]) -> __m512 {
+        // SAFETY: `p` is a `&[f32; 16]`, valid for the 64-byte unaligned
+        // read.
+        unsafe { _mm512_loadu_ps(p.as_ptr()) }
+    }
+
+    /// Stores sixteen `f32`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn store(p: &mut [f32; 16], v: __m512) {
+        // SAFETY: `p` is a `&mut [f32; 16]`, valid for the 64-byte
+        // unaligned write.
+        unsafe { _mm512_storeu_ps(p.as_mut_ptr(), v) }
+    }
+
+    /// `a · b + c`, fused where `FUSED`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn madd<const FUSED: bool>(a: __m512, b: __m512, c: __m512) -> __m512 {
+        if FUSED {
+            _mm512_fmadd_ps(a, b, c)
+        } else {
+            _mm512_add_ps(_mm512_mul_ps(a, b), c)
+        }
+    }
+
+    /// `c − a · b` (`fma(−a, b, c)`), fused where `FUSED`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn nmadd<const FUSED: bool>(a: __m512, b: __m512, c: __m512) -> __m512 {
+        if FUSED {
+            _mm512_fnmadd_ps(a, b, c)
+        } else {
+            _mm512_sub_ps(c, _mm512_mul_ps(a, b))
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn splat(v: f32) -> __m512 {
+        _mm512_set1_ps(v)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn bits(v: __m512) -> __m512i {
+        _mm512_castps_si512(v)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn float(v: __m512i) -> __m512 {
+        _mm512_castsi512_ps(v)
+    }
+
+    /// `2^n` lane by lane (`float.rs`' `pow2i`).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn pow2i(n: __m512i) -> __m512 {
+        float(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+            n,
+            _mm512_set1_epi32(127),
+        )))
+    }
+
+    /// `float.rs`' `exp_parts`: `(e_r, n)` with `e^x = e_r · 2^n`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn exp_parts(x: __m512) -> (__m512, __m512i) {
+        const MAGIC: f32 = 12_582_912.0;
+        let t = madd::<FMA_FUSED>(x, splat(core::f32::consts::LOG2_E), splat(MAGIC));
+        let n_f = _mm512_sub_ps(t, splat(MAGIC));
+        let n = _mm512_sub_epi32(bits(t), _mm512_set1_epi32(MAGIC.to_bits() as i32));
+        let r = nmadd::<FMA_FUSED>(n_f, splat(0.693_359_4), x);
+        let r = nmadd::<FMA_FUSED>(n_f, splat(-2.121_944_4e-4), r);
+        let mut p = splat(1.987_569_2e-4);
+        for c in [
+            1.398_199_9e-3,
+            8.333_452e-3,
+            4.166_579_6e-2,
+            1.666_666_5e-1,
+            0.5,
+        ] {
+            p = madd::<FMA_FUSED>(p, r, splat(c));
+        }
+        let e_r = _mm512_add_ps(madd::<FMA_FUSED>(p, _mm512_mul_ps(r, r), r), splat(1.0));
+        (e_r, n)
+    }
+
+    /// [`sigmoid_f32`] lane by lane, the same bits.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn sigmoid(x: __m512) -> __m512 {
+        // −|x|, clamped below at −104 (`floor_at`: `max` keeps NaN, its
+        // second operand).
+        let neg = float(_mm512_or_si512(bits(x), _mm512_set1_epi32(i32::MIN)));
+        let (e_r, n) = exp_parts(_mm512_max_ps(splat(-104.0), neg));
+        let n1 = _mm512_srai_epi32::<1>(n);
+        let e = _mm512_mul_ps(
+            _mm512_mul_ps(e_r, pow2i(n1)),
+            pow2i(_mm512_sub_epi32(n, n1)),
+        );
+        let num = _mm512_mask_blend_ps(_mm512_cmplt_ps_mask(x, splat(0.0)), splat(1.0), e);
+        _mm512_div_ps(num, _mm512_add_ps(splat(1.0), e))
+    }
+
+    /// [`tanh_f32`] lane by lane, the same bits.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn tanh(x: __m512) -> __m512 {
+        let sign = _mm512_set1_epi32(i32::MIN);
+        let a = float(_mm512_andnot_si512(sign, bits(x)));
+        let z = _mm512_mul_ps(x, x);
+        let mut p = splat(-5.704_988_7e-3);
+        for c in [2.063_909e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328e-1] {
+            p = madd::<FMA_FUSED>(p, z, splat(c));
+        }
+        let small = madd::<FMA_FUSED>(_mm512_mul_ps(p, z), x, x);
+        // `ceil_at(a + a, 40)`: `min` keeps NaN, its second operand.
+        let (e_r, n) = exp_parts(_mm512_min_ps(splat(40.0), _mm512_add_ps(a, a)));
+        let large = _mm512_sub_ps(
+            splat(1.0),
+            _mm512_div_ps(splat(2.0), madd::<FMA_FUSED>(e_r, pow2i(n), splat(1.0))),
+        );
+        let t = _mm512_mask_blend_ps(_mm512_cmplt_ps_mask(a, splat(0.625)), large, small);
+        float(_mm512_or_si512(bits(t), _mm512_and_si512(bits(x), sign)))
+    }
+
+    /// `v[k] = sigmoid(v[k])`: 16 at a time, the rest by [`sigmoid_f32`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn sigmoid_all(v: &mut [f32]) {
+        let (vs, rest) = v.as_chunks_mut::<16>();
+        for c in vs {
+            store(c, sigmoid(load(c)));
+        }
+        for x in rest {
+            *x = sigmoid_f32(*x);
+        }
+    }
+
+    /// `v[k] = tanh(v[k])`: 16 at a time, the rest by [`tanh_f32`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn tanh_all(v: &mut [f32]) {
+        let (vs, rest) = v.as_chunks_mut::<16>();
+        for c in vs {
+            store(c, tanh(load(c)));
+        }
+        for x in rest {
+            *x = tanh_f32(*x);
+        }
+    }
+
+    /// `blas::affine2_in`'s `y = Σ b + W1 x1 + W2 x2` for an instantiation
+    /// `I` with the AVX blocking (every x86 one that [`available`] admits),
+    /// the same bits, where `T` is `f32`, `R` a multiple of that blocking's
+    /// 32 rows and `I` [`available`]: returns `false` (and does nothing)
+    /// otherwise, and the caller runs the portable product.
+    #[inline(always)]
+    pub(crate) fn affine2<
+        I: Isa,
+        T: Float,
+        const NB: usize,
+        const R: usize,
+        const C1: usize,
+        const C2: usize,
+    >(
+        y: &mut [T; R],
+        b: [&[T; R]; NB],
+        w1: &[[T; R]; C1],
+        x1: &[T; C1],
+        w2: &[[T; R]; C2],
+        x2: &[T; C2],
+    ) -> bool {
+        if !(R.is_multiple_of(32) && I::AVX && available::<I>()) {
+            return false;
+        }
+        let (Some(y), Some(w1), Some(x1), Some(w2), Some(x2)) = (
+            cast_mut::<_, [f32; R]>(y),
+            cast::<_, [[f32; R]; C1]>(w1),
+            cast::<_, [f32; C1]>(x1),
+            cast::<_, [[f32; R]; C2]>(w2),
+            cast::<_, [f32; C2]>(x2),
+        ) else {
+            return false;
+        };
+        let zero = [0.0; R];
+        let mut bf = [&zero; NB];
+        for (d, s) in bf.iter_mut().zip(b) {
+            let Some(s) = cast::<_, [f32; R]>(s) else {
+                return false;
+            };
+            *d = s;
+        }
+        // SAFETY: `affine2_avx512` needs AVX-512F, and `available` returned
+        // `true`: the build targets it, so every CPU this binary may run on
+        // has it, or the run-time check found it on this CPU.
+        unsafe {
+            if I::FUSED {
+                affine2_avx512::<true, NB, R, C1, C2>(y, bf, w1, x1, w2, x2)
+            } else {
+                affine2_avx512::<false, NB, R, C1, C2>(y, bf, w1, x1, w2, x2)
+            }
+        };
+        true
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn affine2_avx512<
+        const FUSED: bool,
+        const NB: usize,
+        const R: usize,
+        const C1: usize,
+        const C2: usize,
+    >(
+        y: &mut [f32; R],
+        b: [&[f32; R]; NB],
+        w1: &[[f32; R]; C1],
+        x1: &[f32; C1],
+        w2: &[[f32; R]; C2],
+        x2: &[f32; C2],
+    ) {
+        // Row groups of 8 vectors (128 rows, 16 accumulators), then what
+        // is left: R is a multiple of 32, so 2, 4 or 6 vectors.
+        let mut v0 = 0;
+        while v0 + 8 <= R / 16 {
+            sweep::<FUSED, 8, NB, R, C1, C2>(y, b, v0, w1, x1, w2, x2);
+            v0 += 8;
+        }
+        match R / 16 - v0 {
+            6 => sweep::<FUSED, 6, NB, R, C1, C2>(y, b, v0, w1, x1, w2, x2),
+            4 => sweep::<FUSED, 4, NB, R, C1, C2>(y, b, v0, w1, x1, w2, x2),
+            2 => sweep::<FUSED, 2, NB, R, C1, C2>(y, b, v0, w1, x1, w2, x2),
+            _ => {}
+        }
+    }
+
+    /// The vectors `v0..` of 16 rows of a column.
+    #[inline(always)]
+    fn rows<const R: usize>(col: &[f32; R], v0: usize) -> impl Iterator<Item = &[f32; 16]> {
+        col.as_chunks::<16>().0.iter().skip(v0)
+    }
+
+    /// Rows `16·v0 .. 16·(v0 + NV)` of the product, every column of both
+    /// matrices streaming past the `2 · NV` accumulators once.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn sweep<
+        const FUSED: bool,
+        const NV: usize,
+        const NB: usize,
+        const R: usize,
+        const C1: usize,
+        const C2: usize,
+    >(
+        y: &mut [f32; R],
+        b: [&[f32; R]; NB],
+        v0: usize,
+        w1: &[[f32; R]; C1],
+        x1: &[f32; C1],
+        w2: &[[f32; R]; C2],
+        x2: &[f32; C2],
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); NV]; 2];
+        for bias in b {
+            for (a, v) in acc[0].iter_mut().zip(rows(bias, v0)) {
+                *a = _mm512_add_ps(*a, load(v));
+            }
+        }
+        columns::<FUSED, NV, R, C1>(&mut acc, v0, w1, x1);
+        columns::<FUSED, NV, R, C2>(&mut acc, v0, w2, x2);
+        let [a0, a1] = acc;
+        let ys = y.as_chunks_mut::<16>().0.iter_mut().skip(v0);
+        for ((o, a), b) in ys.zip(a0).zip(a1) {
+            store(o, _mm512_add_ps(a, b));
+        }
+    }
+
+    /// `blas::columns` with two sets of sums: column `2j` into set 0,
+    /// `2j + 1` into set 1, an odd last column into set 0.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn columns<const FUSED: bool, const NV: usize, const R: usize, const C: usize>(
+        acc: &mut [[__m512; NV]; 2],
+        v0: usize,
+        w: &[[f32; R]; C],
+        x: &[f32; C],
+    ) {
+        let (wp, wr) = w.as_chunks::<2>();
+        let (xp, xr) = x.as_chunks::<2>();
+        let [a0, a1] = acc;
+        for ([wa, wb], [xa, xb]) in wp.iter().zip(xp) {
+            let (xa, xb) = (splat(*xa), splat(*xb));
+            for (((a, va), b), vb) in a0
+                .iter_mut()
+                .zip(rows(wa, v0))
+                .zip(a1.iter_mut())
+                .zip(rows(wb, v0))
+            {
+                *a = madd::<FUSED>(load(va), xa, *a);
+                *b = madd::<FUSED>(load(vb), xb, *b);
+            }
+        }
+        for (col, &xv) in wr.iter().zip(xr) {
+            let xv = splat(xv);
+            for (a, v) in a0.iter_mut().zip(rows(col, v0)) {
+                *a = madd::<FUSED>(load(v), xv, *a);
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::kernels::blas::affine2_in;
+        use crate::kernels::dispatch::{Avx2, Avx512, Base};
+
+        /// Whether this CPU (or build) lets the tests run the kernels;
+        /// where not they say so and pass: nothing here could be compared.
+        fn here() -> bool {
+            let ok = cfg!(target_feature = "avx512f") || std::is_x86_feature_detected!("avx512f");
+            if !ok {
+                eprintln!("no AVX-512F on this CPU: the 512-bit kernels were not run");
+            }
+            ok
+        }
+
+        /// Arguments that reach every branch of the scalar functions:
+        /// both signs, zeros, both sides of tanh's 0.625 and of the
+        /// clamps (±40, ±104), the subnormal range, ±inf, NaN, and a dense
+        /// sweep of ordinary values.
+        fn arguments() -> std::vec::Vec<f32> {
+            let mut v = std::vec![
+                0.0,
+                -0.0,
+                0.625,
+                -0.625,
+                0.624_999_94,
+                20.0,
+                -20.0,
+                40.0,
+                87.0,
+                -87.5,
+                88.8,
+                -103.9,
+                -104.0,
+                -104.1,
+                150.0,
+                -150.0,
+                1e-30,
+                -1e-30,
+                1e-40,
+                f32::MIN_POSITIVE,
+                f32::MAX,
+                f32::MIN,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+                f32::NAN,
+                -f32::NAN,
+            ];
+            let mut x = -110.0f32;
+            while x < 110.0 {
+                v.push(x);
+                x += 0.013_7;
+            }
+            while v.len() % 16 != 3 {
+                v.push(0.5);
+            }
+            v
+        }
+
+        #[test]
+        fn sigmoid_and_tanh_compute_the_scalar_bits() {
+            if !here() {
+                return;
+            }
+            let xs = arguments();
+            let (mut s, mut t) = (xs.clone(), xs.clone());
+            // SAFETY: `here` found AVX-512F on this CPU.
+            unsafe {
+                sigmoid_all(&mut s);
+                tanh_all(&mut t);
+            }
+            for ((x, s), t) in xs.iter().zip(&s).zip(&t) {
+                assert_eq!(s.to_bits(), sigmoid_f32(*x).to_bits(), "sigmoid({x:e})");
+                assert_eq!(t.to_bits(), tanh_f32(*x).to_bits(), "tanh({x:e})");
+            }
+        }
+
+        fn product<I: Isa, const R: usize>(zmm: bool) -> [f32; R] {
+            let mut rng = crate::Rng::new(R as u64);
+            let mut u = || rng.uniform() as f32 * 2.0 - 1.0;
+            let b: [[f32; R]; 2] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let w1: [[f32; R]; 7] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let x1: [f32; 7] = core::array::from_fn(|_| u());
+            let w2: [[f32; R]; 32] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let x2: [f32; 32] = core::array::from_fn(|_| u());
+            let mut y = [0.0; R];
+            if zmm {
+                assert!(affine2::<I, f32, 2, R, 7, 32>(
+                    &mut y,
+                    [&b[0], &b[1]],
+                    &w1,
+                    &x1,
+                    &w2,
+                    &x2
+                ));
+            } else {
+                affine2_in::<I, f32, 2, R, 7, 32>(&mut y, [&b[0], &b[1]], &w1, &x1, &w2, &x2);
+            }
+            y
+        }
+
+        fn same_bits<I: Isa, const R: usize>() {
+            let (got, want) = (product::<I, R>(true), product::<I, R>(false));
+            assert!(want.iter().any(|v| *v != 0.0));
+            for (r, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(g.to_bits(), w.to_bits(), "row {r} of {R}: {g} vs {w}");
+            }
+        }
+
+        /// Row counts of one to three sweeps, each size of the last one
+        /// (2, 4, 6 and 8 vectors), an odd number of input columns (the
+        /// remainder column), for the default build's AVX-512
+        /// instantiation and, in a build for AVX-512, the baseline one.
+        #[test]
+        fn the_product_computes_the_portable_bits() {
+            if !here() {
+                return;
+            }
+            // `available` for the `Avx512` marker asks the run-time check,
+            // which a build that does not dispatch answers `false`.
+            if available::<Avx512>() {
+                same_bits::<Avx512, 32>();
+                same_bits::<Avx512, 64>();
+                same_bits::<Avx512, 96>();
+                same_bits::<Avx512, 128>();
+                same_bits::<Avx512, 224>();
+                same_bits::<Avx512, 384>();
+            }
+            if available::<Base>() {
+                same_bits::<Base, 96>();
+                same_bits::<Base, 128>();
+                same_bits::<Base, 224>();
+            }
+            assert!(
+                !available::<Avx2>(),
+                "the AVX2 instantiation keeps its own kernels"
+            );
+            // Rows that are not a multiple of the blocking: not taken.
+            let (mut y, b) = ([0.0f32; 48], [0.0f32; 48]);
+            let w = [[0.0f32; 48]; 2];
+            assert!(!affine2::<Avx512, f32, 1, 48, 2, 2>(
+                &mut y,
+                [&b],
+                &w,
+                &[0.0; 2],
+                &w,
+                &[0.0; 2]
+            ));
+            // `f64`: not taken.
+            let (mut y, b) = ([0.0f64; 32], [0.0f64; 32]);
+            let w = [[0.0f64; 32]; 2];
+            assert!(!affine2::<Avx512, f64, 1, 32, 2, 2>(
+                &mut y,
+                [&b],
+                &w,
+                &[0.0; 2],
+                &w,
+                &[0.0; 2]
+            ));
+        }
+    }
+}

@@ -334,8 +334,8 @@ pub(crate) fn lstm_train_batch_in<
         for (((zb, (_, tape)), hb), cb) in
             z.iter_mut().zip(items.iter_mut()).zip(&mut h).zip(&mut c)
         {
-            activate::<T, H, GH>(zb);
-            update(zb, hb, cb);
+            activate::<I, T, H, GH>(zb);
+            update::<I, T, H, GH>(zb, hb, cb);
             if let (Some(g), Some(ct), Some(ht)) = (
                 cols_mut(&mut tape.gates).get_mut(t),
                 cols_mut(&mut tape.c).get_mut(t),
@@ -655,7 +655,7 @@ pub(crate) fn gru_train_batch_in<
                 cols_mut(hn).get_mut(t),
                 cols_mut(th).get_mut(t),
             ) {
-                train_gates::<T, H, GH>(gib, ghb, hb, g, hnt);
+                train_gates::<I, T, H, GH>(gib, ghb, hb, g, hnt);
                 *ht = *hb;
             }
         }

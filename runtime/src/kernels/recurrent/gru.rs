@@ -10,6 +10,8 @@ use crate::kernels::blas::{
     add_assign, affine_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
 };
 use crate::kernels::dispatch::{self, Base, Isa};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::zmm;
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -59,9 +61,77 @@ fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     x: &[T; F],
     h: &[T; H],
 ) -> ([T; GH], [T; GH]) {
-    let gi = affine_in::<I, T, GH, F>(&cols(&p.bias_ih)[0], cols(&p.weight_ih), x);
-    let gh = affine_in::<I, T, GH, H>(&cols(&p.bias_hh)[0], cols(&p.weight_hh), h);
+    let (b_ih, b_hh) = (&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]);
+    let (w_ih, w_hh) = (cols(&p.weight_ih), cols(&p.weight_hh));
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Both calls take the 512-bit path or neither (the condition
+        // depends on `I`, `T` and `GH` only).
+        let (mut gi, mut gh) = ([T::zero(); GH], [T::zero(); GH]);
+        if zmm::affine2::<I, T, 1, GH, F, 0>(&mut gi, [b_ih], w_ih, x, &[], &[])
+            && zmm::affine2::<I, T, 1, GH, H, 0>(&mut gh, [b_hh], w_hh, h, &[], &[])
+        {
+            return (gi, gh);
+        }
+    }
+    let gi = affine_in::<I, T, GH, F>(b_ih, w_ih, x);
+    let gh = affine_in::<I, T, GH, H>(b_hh, w_hh, h);
     (gi, gh)
+}
+
+/// [`cell`]'s gate loop, or with `keep` [`train_gates`]', in 512-bit
+/// registers (`kernels::simd::zmm`): the same bits, the same unfused
+/// `gi_n + r · gh_n` and `n + z · (h − n)`; `H` not a multiple of 16 ends
+/// in the scalar functions.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn gates_zmm<const H: usize, const GH: usize>(
+    gi: &[f32; GH],
+    gh: &[f32; GH],
+    h: &mut [f32; H],
+    mut keep: Option<(&mut [f32; GH], &mut [f32; H])>,
+) {
+    use crate::float::{sigmoid_f32, tanh_f32};
+    use core::arch::x86_64::*;
+    let (hs, hr) = h.as_chunks_mut::<16>();
+    for (j, hv) in hs.iter_mut().enumerate() {
+        let at = |v: &[f32; GH], g: usize| {
+            zmm::load(v[g * H + 16 * j..].first_chunk().unwrap_or(&[0.0; 16]))
+        };
+        let r = zmm::sigmoid(_mm512_add_ps(at(gi, 0), at(gh, 0)));
+        let z = zmm::sigmoid(_mm512_add_ps(at(gi, 1), at(gh, 1)));
+        let hn = at(gh, 2);
+        let n = zmm::tanh(_mm512_add_ps(at(gi, 2), _mm512_mul_ps(r, hn)));
+        zmm::store(
+            hv,
+            _mm512_add_ps(n, _mm512_mul_ps(z, _mm512_sub_ps(zmm::load(hv), n))),
+        );
+        if let Some((gt, hnt)) = keep.as_mut() {
+            let put = |v: &mut [f32], x| {
+                if let Some(c) = v[16 * j..].first_chunk_mut() {
+                    zmm::store(c, x);
+                }
+            };
+            put(&mut gt[..H], r);
+            put(&mut gt[H..2 * H], z);
+            put(&mut gt[2 * H..], n);
+            put(&mut hnt[..], hn);
+        }
+    }
+    let k0 = H - hr.len();
+    for (j, hk) in hr.iter_mut().enumerate() {
+        let k = k0 + j;
+        let r = sigmoid_f32(gi[k] + gh[k]);
+        let z = sigmoid_f32(gi[H + k] + gh[H + k]);
+        let n = tanh_f32(gi[2 * H + k] + r * gh[2 * H + k]);
+        *hk = n + z * (*hk - n);
+        if let Some((gt, hnt)) = keep.as_mut() {
+            gt[k] = r;
+            gt[H + k] = z;
+            gt[2 * H + k] = n;
+            hnt[k] = gh[2 * H + k];
+        }
+    }
 }
 
 /// One cell update in place; gates fused in one branch-free loop over `H`.
@@ -73,6 +143,20 @@ fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 ) {
     const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
     let (gi, gh) = preact::<I, T, F, H, GH>(p, x, h);
+    #[cfg(target_arch = "x86_64")]
+    if zmm::available::<I>() {
+        if let (Some(gi), Some(gh), Some(h)) = (
+            zmm::cast::<_, [f32; GH]>(&gi),
+            zmm::cast::<_, [f32; GH]>(&gh),
+            zmm::cast_mut::<_, [f32; H]>(h),
+        ) {
+            // SAFETY: `gates_zmm` needs AVX-512F, and `available` returned
+            // `true`: the build targets it, or the run-time check found it
+            // on this CPU.
+            unsafe { gates_zmm::<H, GH>(gi, gh, h, None) };
+            return;
+        }
+    }
     for k in 0..H {
         let r = (gi[k] + gh[k]).sigmoid();
         let z = (gi[H + k] + gh[H + k]).sigmoid();
@@ -170,7 +254,7 @@ pub(crate) fn gru_train_in<
     {
         // The same arithmetic as `cell`, keeping the gates.
         let (gi, gh) = preact::<I, T, F, H, GH>(p, xt, &h);
-        train_gates::<T, H, GH>(&gi, &gh, &mut h, gt, hnt);
+        train_gates::<I, T, H, GH>(&gi, &gh, &mut h, gt, hnt);
         *ht = h;
     }
     tape.h
@@ -281,7 +365,7 @@ fn gru_backward_into<
 /// half `gh` of the pre-activations: advances `h`, writes `[r, z, n]` into
 /// `gt` and `W_hn h + b_hn` into `hnt` (the tape's record of the step).
 #[inline(always)]
-pub(super) fn train_gates<T: Float, const H: usize, const GH: usize>(
+pub(super) fn train_gates<I: Isa, T: Float, const H: usize, const GH: usize>(
     gi: &[T; GH],
     gh: &[T; GH],
     h: &mut [T; H],
@@ -289,6 +373,20 @@ pub(super) fn train_gates<T: Float, const H: usize, const GH: usize>(
     hnt: &mut [T; H],
 ) {
     const { assert!(GH == 3 * H, "gru: GH must be 3 * H") };
+    #[cfg(target_arch = "x86_64")]
+    if zmm::available::<I>() {
+        if let (Some(gi), Some(gh), Some(h), Some(gt), Some(hnt)) = (
+            zmm::cast::<_, [f32; GH]>(gi),
+            zmm::cast::<_, [f32; GH]>(gh),
+            zmm::cast_mut::<_, [f32; H]>(h),
+            zmm::cast_mut::<_, [f32; GH]>(gt),
+            zmm::cast_mut::<_, [f32; H]>(hnt),
+        ) {
+            // SAFETY: as in `cell`.
+            unsafe { gates_zmm::<H, GH>(gi, gh, h, Some((gt, hnt))) };
+            return;
+        }
+    }
     for k in 0..H {
         let r = (gi[k] + gh[k]).sigmoid();
         let z = (gi[H + k] + gh[H + k]).sigmoid();

@@ -9,6 +9,8 @@ use crate::kernels::blas::{
     affine2_in, cols, cols_mut, matvec_t_in, outer_acc_in, sum_acc, transpose,
 };
 use crate::kernels::dispatch::{self, Base, Isa};
+#[cfg(target_arch = "x86_64")]
+use crate::kernels::simd::zmm;
 use crate::{Float, RecurrentParams};
 use nalgebra::{SMatrix, SVector};
 
@@ -89,7 +91,12 @@ fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
     h: &[T; H],
 ) {
     let b = [&cols(&p.bias_ih)[0], &cols(&p.bias_hh)[0]];
-    affine2_in::<I, _, 2, GH, F, H>(z, b, cols(&p.weight_ih), x, cols(&p.weight_hh), h);
+    let (w_ih, w_hh) = (cols(&p.weight_ih), cols(&p.weight_hh));
+    #[cfg(target_arch = "x86_64")]
+    if zmm::affine2::<I, T, 2, GH, F, H>(z, b, w_ih, x, w_hh, h) {
+        return;
+    }
+    affine2_in::<I, _, 2, GH, F, H>(z, b, w_ih, x, w_hh, h);
 }
 
 /// The gate activations `[σ(z_i), σ(z_f), tanh(z_g), σ(z_o)]` in place.
@@ -99,9 +106,22 @@ fn preact<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 /// overlaps the long `exp`/divide latency chains of all gates instead of
 /// waiting on each group's `tanh(c)` chain in turn (the fused loop was
 /// latency-bound).
+///
+/// Where instantiation `I` runs the 512-bit kernels
+/// (`kernels::simd::zmm`), they compute the same bits.
 #[inline(always)]
-pub(super) fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
+pub(super) fn activate<I: Isa, T: Float, const H: usize, const GH: usize>(z: &mut [T; GH]) {
     const { assert!(GH == 4 * H, "lstm: GH must be 4 * H") };
+    #[cfg(target_arch = "x86_64")]
+    if zmm::available::<I>() {
+        if let Some(z) = zmm::cast_mut::<_, [f32; GH]>(z) {
+            // SAFETY: `activate_zmm` needs AVX-512F, and `available`
+            // returned `true`: the build targets it, or the run-time check
+            // found it on this CPU.
+            unsafe { activate_zmm::<H, GH>(z) };
+            return;
+        }
+    }
     for k in 0..H {
         z[k] = z[k].sigmoid();
         z[H + k] = z[H + k].sigmoid();
@@ -112,15 +132,67 @@ pub(super) fn activate<T: Float, const H: usize, const GH: usize>(z: &mut [T; GH
 
 /// `c = f ⊙ c + i ⊙ g`, `h = o ⊙ tanh(c)` from activated gates `a`.
 #[inline(always)]
-pub(super) fn update<T: Float, const H: usize, const GH: usize>(
+pub(super) fn update<I: Isa, T: Float, const H: usize, const GH: usize>(
     a: &[T; GH],
     h: &mut [T; H],
     c: &mut [T; H],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if zmm::available::<I>() {
+        if let (Some(a), Some(h), Some(c)) = (
+            zmm::cast::<_, [f32; GH]>(a),
+            zmm::cast_mut::<_, [f32; H]>(h),
+            zmm::cast_mut::<_, [f32; H]>(c),
+        ) {
+            // SAFETY: as in `activate`.
+            unsafe { update_zmm::<H, GH>(a, h, c) };
+            return;
+        }
+    }
     for k in 0..H {
         let ck = a[H + k] * c[k] + a[k] * a[2 * H + k];
         c[k] = ck;
         h[k] = a[3 * H + k] * ck.tanh_act();
+    }
+}
+
+/// [`activate`] in 512-bit registers (`kernels::simd::zmm`): the same
+/// bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn activate_zmm<const H: usize, const GH: usize>(z: &mut [f32; GH]) {
+    let (ifg, o) = z.split_at_mut(3 * H);
+    let (if_, g) = ifg.split_at_mut(2 * H);
+    zmm::sigmoid_all(if_);
+    zmm::tanh_all(g);
+    zmm::sigmoid_all(o);
+}
+
+/// [`update`] in 512-bit registers: the same bits (`(f · c) + (i · g)`,
+/// unfused, as the portable loop writes it).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn update_zmm<const H: usize, const GH: usize>(a: &[f32; GH], h: &mut [f32; H], c: &mut [f32; H]) {
+    use core::arch::x86_64::*;
+    let gate = |g: usize| a[g * H..(g + 1) * H].as_chunks::<16>().0.iter();
+    let (hs, hr) = h.as_chunks_mut::<16>();
+    let (cs, cr) = c.as_chunks_mut::<16>();
+    let quads = gate(0).zip(gate(1)).zip(gate(2)).zip(gate(3));
+    for ((((i, f), g), o), (hv, cv)) in quads.zip(hs.iter_mut().zip(cs.iter_mut())) {
+        let ck = _mm512_add_ps(
+            _mm512_mul_ps(zmm::load(f), zmm::load(cv)),
+            _mm512_mul_ps(zmm::load(i), zmm::load(g)),
+        );
+        zmm::store(cv, ck);
+        zmm::store(hv, _mm512_mul_ps(zmm::load(o), zmm::tanh(ck)));
+    }
+    // H not a multiple of 16: the last values as the portable loop does.
+    let k0 = H - hr.len();
+    for (j, (hk, ck)) in hr.iter_mut().zip(cr.iter_mut()).enumerate() {
+        let k = k0 + j;
+        let cn = a[H + k] * *ck + a[k] * a[2 * H + k];
+        *ck = cn;
+        *hk = a[3 * H + k] * crate::float::tanh_f32(cn);
     }
 }
 
@@ -137,8 +209,8 @@ fn cell<I: Isa, T: Float, const F: usize, const H: usize, const GH: usize>(
 ) {
     let mut z = [T::zero(); GH];
     preact::<I, T, F, H, GH>(&mut z, p, x, h);
-    activate::<T, H, GH>(&mut z);
-    update(&z, h, c);
+    activate::<I, T, H, GH>(&mut z);
+    update::<I, T, H, GH>(&z, h, c);
 }
 
 /// [`lstm_step`] for instruction set `I` (`kernels::avx2` calls it with
@@ -232,8 +304,8 @@ pub(crate) fn lstm_train_in<
     {
         // The same arithmetic as `cell`, keeping the gates.
         preact::<I, T, F, H, GH>(gt, p, xt, &h);
-        activate::<T, H, GH>(gt);
-        update(gt, &mut h, &mut c);
+        activate::<I, T, H, GH>(gt);
+        update::<I, T, H, GH>(gt, &mut h, &mut c);
         *ct = c;
         *ht = h;
     }
