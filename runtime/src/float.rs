@@ -46,6 +46,20 @@ pub trait Float: RealField + Copy + Default + core::fmt::Debug + crate::Zeroable
     ) -> bool {
         false
     }
+    /// The batched `Dense` forward `ys[k] = W xs[k] + b` (`w` column-major,
+    /// every row, multiply-adds fused) with a kernel written for the
+    /// target, if this float type has one there: returns `false` (and does
+    /// nothing) otherwise, and the caller runs its portable loop.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn dense_rows<const I: usize, const O: usize, const K: usize>(
+        _w: &[[Self; O]; I],
+        _b: &[Self; O],
+        _xs: &[&[Self; I]; K],
+        _ys: &mut [[Self; O]; K],
+    ) -> bool {
+        false
+    }
     /// `acc[r] += Σ_j w[j][r0 + r] · x[j]` for 16 rows of a column-major
     /// matrix, column by column, with a kernel written for the target if
     /// this float type has one there (`f32` on 32-bit Arm with hardware
@@ -229,6 +243,15 @@ impl Float for f32 {
         dz: &[[Self; O]; 8],
     ) -> bool {
         crate::kernels::simd::outer8_f32(gw, xs, dz)
+    }
+    #[inline(always)]
+    fn dense_rows<const I: usize, const O: usize, const K: usize>(
+        w: &[[Self; O]; I],
+        b: &[Self; O],
+        xs: &[&[Self; I]; K],
+        ys: &mut [[Self; O]; K],
+    ) -> bool {
+        crate::kernels::simd::dense_rows_f32(w, b, xs, ys)
     }
     #[inline(always)]
     fn cols16<const R: usize, const C: usize>(

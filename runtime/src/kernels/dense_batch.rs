@@ -126,7 +126,10 @@ fn forward<
         for (y, x) in ys.iter_mut().zip(&xs) {
             few_outputs::<T, M, I, O>(w, b, x, y);
         }
-    } else {
+    } else if !(M::FUSED && T::dense_rows(&p.weight.data.0, b, &xs, &mut ys)) {
+        // (With AVX-512, `f32`, fused multiply-adds and `O` a multiple of
+        // 16, `kernels::simd::zmm::dense_rows` took every row: the same
+        // blocks in 512-bit registers, two per sample, the same bits.)
         let r0 = forward_rows::<T, M, RB, I, O, K>(0, w, b, &xs, &mut ys);
         if !O.is_multiple_of(RB) {
             forward_tail::<T, M, I, O, K>(r0, w, b, &xs, &mut ys);
@@ -250,8 +253,64 @@ fn forward_rows<
 /// `K` tapes: `vgatherdps` in native builds. Inlined into the `K`-sample
 /// loop it did the same even with the partial sums, so it stays a call:
 /// one per sample, for a handful of multiply-adds' worth of code.)
-#[inline(never)]
+///
+/// In a build that dispatches at run time, the fused instantiations
+/// (`Avx2`, run only where the CPU has AVX2 and FMA) call a copy compiled
+/// for them: a function of its own is not compiled for the features of the
+/// AVX2 copy it is called from, and there each fused multiply-add was a
+/// call of the library's `fmaf`.
+#[inline(always)]
 fn few_outputs<T: Float, M: Isa, const I: usize, const O: usize>(
+    w: &[T],
+    b: &[T; O],
+    x: &[T; I],
+    y: &mut [T; O],
+) {
+    #[cfg(all(
+        feature = "std",
+        target_arch = "x86_64",
+        not(all(target_feature = "avx2", target_feature = "fma"))
+    ))]
+    if M::FUSED && dispatch::has_avx2_fma() {
+        // SAFETY: `few_outputs_fma` needs AVX2 and FMA, and
+        // `has_avx2_fma` just found both on this CPU.
+        unsafe { few_outputs_fma::<T, M, I, O>(w, b, x, y) };
+        return;
+    }
+    few_outputs_call::<T, M, I, O>(w, b, x, y);
+}
+
+/// [`few_outputs_body`] compiled for AVX2 and FMA.
+#[cfg(all(
+    feature = "std",
+    target_arch = "x86_64",
+    not(all(target_feature = "avx2", target_feature = "fma"))
+))]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+fn few_outputs_fma<T: Float, M: Isa, const I: usize, const O: usize>(
+    w: &[T],
+    b: &[T; O],
+    x: &[T; I],
+    y: &mut [T; O],
+) {
+    few_outputs_body::<T, M, I, O>(w, b, x, y);
+}
+
+/// [`few_outputs_body`] in a function of its own (see [`few_outputs`]).
+#[inline(never)]
+fn few_outputs_call<T: Float, M: Isa, const I: usize, const O: usize>(
+    w: &[T],
+    b: &[T; O],
+    x: &[T; I],
+    y: &mut [T; O],
+) {
+    few_outputs_body::<T, M, I, O>(w, b, x, y);
+}
+
+/// The body of [`few_outputs`].
+#[inline(always)]
+fn few_outputs_body<T: Float, M: Isa, const I: usize, const O: usize>(
     w: &[T],
     b: &[T; O],
     x: &[T; I],
@@ -697,6 +756,66 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `f32`, rows a multiple of 16 (blocks of 32 and a block of 16): the
+    /// 512-bit weight gradient and forward (`kernels::simd::zmm`, where
+    /// the CPU has AVX-512F) are the fused portable loops' bit for bit,
+    /// eight samples at a time and one by one (`K = 13`), on a gradient
+    /// that already holds sums; and `Float::outer8` / the AVX2 instantiation
+    /// of the forward take them exactly where the CPU has AVX-512F and
+    /// dispatch to it is on.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    #[test]
+    fn zmm_dense_kernels_are_the_fused_portable_bits() {
+        fn case<const I: usize, const O: usize>(seed: u64) {
+            const K: usize = 13;
+            let mut rng = Rng::new(seed);
+            let mut u = || rng.normal() as f32;
+            let xs: [[f32; I]; K] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let dz: [[f32; O]; 8] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let w: [[f32; O]; I] = core::array::from_fn(|_| core::array::from_fn(|_| u()));
+            let b: [f32; O] = core::array::from_fn(|_| u());
+            let xr: [&[f32; I]; K] = xs.each_ref();
+            let x8: [&[f32; I]; 8] = core::array::from_fn(|k| xr[k]);
+            // Portable, fused (`Avx2::madd`), blocks of 8 rows.
+            let mut want_gw = w;
+            weight_rows::<f32, Avx2, 8, I, O, 8>(0, want_gw.as_flattened_mut(), &x8, &dz);
+            let mut want_y = [[0.0f32; O]; K];
+            forward_rows::<f32, Avx2, 8, I, O, K>(0, w.as_flattened(), &b, &xr, &mut want_y);
+            let wide = std::is_x86_feature_detected!("avx512f");
+            if wide {
+                let mut gw = w;
+                let mut y = [[0.0f32; O]; K];
+                // SAFETY: the CPU has AVX-512F (checked above).
+                unsafe {
+                    crate::kernels::simd::zmm::outer8(&mut gw, &x8, &dz);
+                    crate::kernels::simd::zmm::dense_rows(&w, &b, &xr, &mut y);
+                }
+                assert_eq!(gw, want_gw, "outer8, O = {O}");
+                assert_eq!(y, want_y, "dense_rows, O = {O}");
+            } else {
+                eprintln!("no AVX-512F on this CPU: the 512-bit kernels were not run");
+            }
+            let mut gw = w;
+            let took = <f32 as Float>::outer8::<O, I>(&mut gw, &x8, &dz);
+            let mut y = [[0.0f32; O]; K];
+            let took_rows = <f32 as Float>::dense_rows(&w, &b, &xr, &mut y);
+            let expect = wide && (cfg!(target_feature = "avx512f") || crate::dispatch::avx512());
+            assert_eq!(took_rows, expect, "dense_rows taken");
+            if took_rows {
+                assert_eq!(y, want_y);
+            }
+            if took {
+                assert_eq!(gw, want_gw);
+            }
+            assert!(took || !expect, "outer8 taken");
+            // Not vacuous: the gradient moved.
+            assert_ne!(want_gw, w);
+        }
+        case::<21, 48>(41);
+        case::<5, 64>(42);
+        case::<1, 16>(43);
     }
 
     #[test]

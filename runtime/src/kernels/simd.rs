@@ -215,8 +215,11 @@ fn conv_taps8_avx2<
 
 /// `gw[i][r] += Σ_k dz[k][r] · x[k][i]` for eight samples `k`, `f32`, on
 /// AVX2 with FMA: returns `false` (and does nothing) where the build lacks
-/// them (and, in a `std` build for baseline x86-64, the CPU too) or targets
-/// AVX-512 at compile time, or `O` is not a multiple of 8.
+/// them (and, in a `std` build for baseline x86-64, the CPU too), or `O` is
+/// not a multiple of 8, or the build targets AVX-512 at compile time and
+/// `O` is not a multiple of 16. Where the CPU has AVX-512F (the build
+/// targets it, or the run-time check found it) and `O` is a multiple of 16,
+/// it runs [`zmm::outer8`] (blocks of 32 rows, the same bits).
 ///
 /// Each block of eight rows keeps its eight samples' `dz` in registers
 /// while the columns stream past: per column one load and one store of
@@ -233,6 +236,14 @@ pub(crate) fn outer8_f32<const O: usize, const I: usize>(
     xs: &[&[f32; I]; 8],
     dz: &[[f32; O]; 8],
 ) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if O.is_multiple_of(16) && avx2_fma_kernels(true) && zmm::dense_available() {
+        // SAFETY: `zmm::outer8` needs AVX-512F, and `dense_available`
+        // returned `true`: the build targets it, so every CPU this binary
+        // may run on has it, or the run-time check found it on this CPU.
+        unsafe { zmm::outer8(gw, xs, dz) };
+        return true;
+    }
     #[cfg(target_arch = "x86_64")]
     if O.is_multiple_of(8) && avx2_fma_kernels(false) {
         // SAFETY: `outer8_avx2` needs AVX2 and FMA, and
@@ -274,6 +285,33 @@ fn outer8_avx2<const O: usize, const I: usize>(
             }
         }
     }
+}
+
+/// The batched `Dense` forward `ys[k][r] = b[r] + Σ_i w[i][r] · xs[k][i]`
+/// (every row; `w` column-major) in 512-bit registers ([`zmm::dense_rows`]),
+/// its multiply-adds fused: returns `false` (and does nothing) where the
+/// CPU lacks AVX-512F or AVX2 and FMA (or the build, without `std`, has no
+/// run-time check), or `O` is not a multiple of 16. The caller calls it only
+/// where its own multiply-adds are fused (`Isa::FUSED`), so that the result
+/// is the bits of its portable loop.
+#[allow(unused_variables)]
+#[cfg_attr(all(feature = "std", target_arch = "x86_64"), inline(always))]
+#[cfg_attr(not(all(feature = "std", target_arch = "x86_64")), inline)]
+pub(crate) fn dense_rows_f32<const I: usize, const O: usize, const K: usize>(
+    w: &[[f32; O]; I],
+    b: &[f32; O],
+    xs: &[&[f32; I]; K],
+    ys: &mut [[f32; O]; K],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if O.is_multiple_of(16) && avx2_fma_kernels(true) && zmm::dense_available() {
+        // SAFETY: `zmm::dense_rows` needs AVX-512F, and `dense_available`
+        // returned `true`: the build targets it, so every CPU this binary
+        // may run on has it, or the run-time check found it on this CPU.
+        unsafe { zmm::dense_rows(w, b, xs, ys) };
+        return true;
+    }
+    false
 }
 
 /// [`Float::max_pool2_backward`](crate::Float::max_pool2_backward) for
@@ -851,6 +889,154 @@ pub(crate) mod zmm {
             let xv = splat(xv);
             for (a, v) in a0.iter_mut().zip(rows(col, v0)) {
                 *a = madd::<FUSED>(load(v), xv, *a);
+            }
+        }
+    }
+
+    /// Whether the batched `Dense` kernels below may run: the build
+    /// targets AVX-512F (a constant), or a default build's run-time check
+    /// ([`crate::dispatch::avx512`], one cached atomic load, which
+    /// `set_avx512(false)` and `STATICNET_NO_AVX512` switch off) found it.
+    /// Unlike [`available`] it takes no instruction-set marker: the callers
+    /// ([`super::outer8_f32`], [`super::dense_rows_f32`]) run only where
+    /// their multiply-adds are fused (see there).
+    #[inline(always)]
+    pub(crate) fn dense_available() -> bool {
+        cfg!(target_feature = "avx512f") || crate::dispatch::avx512()
+    }
+
+    /// [`super::outer8_f32`]'s `gw[i][r] += Σ_k dz[k][r] · x[k][i]` for
+    /// `O` a multiple of 16, in 512-bit registers: rows in blocks of 32
+    /// (each sample's two vectors of `dz`, 16 of the 32 registers, beside
+    /// two accumulators and the broadcast), then one block of 16 where
+    /// `O mod 32 = 16`. Per column of a block, eight broadcasts of `x[k][i]`
+    /// feed sixteen fused multiply-adds (AVX2's 16 registers hold one
+    /// block of 8 rows: one broadcast, a load, per multiply-add, which
+    /// bounded W1's weight gradient by the load ports). Each value gets
+    /// the multiply-adds of the portable loop in its order (sample by
+    /// sample, fused): the same bits.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn outer8<const O: usize, const I: usize>(
+        gw: &mut [[f32; O]; I],
+        xs: &[&[f32; I]; 8],
+        dz: &[[f32; O]; 8],
+    ) {
+        let mut v0 = 0;
+        while v0 + 2 <= O / 16 {
+            outer8_block::<2, O, I>(gw, xs, dz, v0);
+            v0 += 2;
+        }
+        if v0 < O / 16 {
+            outer8_block::<1, O, I>(gw, xs, dz, v0);
+        }
+    }
+
+    /// Vectors `v0 .. v0 + NV` (of 16 rows each) of [`outer8`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn outer8_block<const NV: usize, const O: usize, const I: usize>(
+        gw: &mut [[f32; O]; I],
+        xs: &[&[f32; I]; 8],
+        dz: &[[f32; O]; 8],
+        v0: usize,
+    ) {
+        let mut d = [[_mm512_setzero_ps(); NV]; 8];
+        for (dk, z) in d.iter_mut().zip(dz) {
+            for (dv, c) in dk.iter_mut().zip(z.as_chunks::<16>().0.iter().skip(v0)) {
+                *dv = load(c);
+            }
+        }
+        for (i, col) in gw.iter_mut().enumerate() {
+            let mut acc = [_mm512_setzero_ps(); NV];
+            for (a, g) in acc.iter_mut().zip(col.as_chunks::<16>().0.iter().skip(v0)) {
+                *a = load(g);
+            }
+            for (dk, x) in d.iter().zip(xs) {
+                let xv = splat(x.get(i).copied().unwrap_or(0.0));
+                for (a, dv) in acc.iter_mut().zip(dk) {
+                    *a = _mm512_fmadd_ps(*dv, xv, *a);
+                }
+            }
+            for (g, a) in col.as_chunks_mut::<16>().0.iter_mut().skip(v0).zip(&acc) {
+                store(g, *a);
+            }
+        }
+    }
+
+    /// [`super::dense_rows_f32`]'s batched `Dense` forward
+    /// `ys[k][r] = b[r] + Σ_i w[i][r] · xs[k][i]` for `O` a multiple of
+    /// 16, in 512-bit registers: eight samples at a time (what is left of
+    /// `K` one by one), rows in blocks of 32 (two accumulators per sample,
+    /// 16 of the 32 registers), then one of 16; per column of a block two
+    /// loads of `W` and eight broadcasts feed sixteen fused multiply-adds.
+    /// Each sum gets the portable loop's multiply-adds in its order (the
+    /// bias, then the inputs in order, fused): the same bits.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) fn dense_rows<const I: usize, const O: usize, const K: usize>(
+        w: &[[f32; O]; I],
+        b: &[f32; O],
+        xs: &[&[f32; I]; K],
+        ys: &mut [[f32; O]; K],
+    ) {
+        let (eights, rest) = xs.as_chunks::<8>();
+        let (y_eights, y_rest) = ys.as_chunks_mut::<8>();
+        for (x8, y8) in eights.iter().zip(y_eights) {
+            dense_group::<8, I, O>(w, b, x8, y8);
+        }
+        for (x, y) in rest.iter().zip(y_rest) {
+            dense_group::<1, I, O>(w, b, core::array::from_ref(x), core::array::from_mut(y));
+        }
+    }
+
+    /// [`dense_rows`] for the `NS` samples `xs`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn dense_group<const NS: usize, const I: usize, const O: usize>(
+        w: &[[f32; O]; I],
+        b: &[f32; O],
+        xs: &[&[f32; I]; NS],
+        ys: &mut [[f32; O]; NS],
+    ) {
+        let mut v0 = 0;
+        while v0 + 2 <= O / 16 {
+            dense_block::<NS, 2, I, O>(w, b, xs, ys, v0);
+            v0 += 2;
+        }
+        if v0 < O / 16 {
+            dense_block::<NS, 1, I, O>(w, b, xs, ys, v0);
+        }
+    }
+
+    /// Vectors `v0 .. v0 + NV` (of 16 rows each) of [`dense_group`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn dense_block<const NS: usize, const NV: usize, const I: usize, const O: usize>(
+        w: &[[f32; O]; I],
+        b: &[f32; O],
+        xs: &[&[f32; I]; NS],
+        ys: &mut [[f32; O]; NS],
+        v0: usize,
+    ) {
+        let mut bias = [_mm512_setzero_ps(); NV];
+        for (a, c) in bias.iter_mut().zip(b.as_chunks::<16>().0.iter().skip(v0)) {
+            *a = load(c);
+        }
+        let mut acc = [bias; NS];
+        for (i, col) in w.iter().enumerate() {
+            let mut wv = [_mm512_setzero_ps(); NV];
+            for (v, c) in wv.iter_mut().zip(col.as_chunks::<16>().0.iter().skip(v0)) {
+                *v = load(c);
+            }
+            for (a, x) in acc.iter_mut().zip(xs) {
+                let xv = splat(x.get(i).copied().unwrap_or(0.0));
+                for (s, wc) in a.iter_mut().zip(&wv) {
+                    *s = _mm512_fmadd_ps(*wc, xv, *s);
+                }
+            }
+        }
+        for (a, y) in acc.iter().zip(ys) {
+            for (v, c) in a.iter().zip(y.as_chunks_mut::<16>().0.iter_mut().skip(v0)) {
+                store(c, *v);
             }
         }
     }
