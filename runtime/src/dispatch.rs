@@ -31,12 +31,17 @@
 //! and batched training kernels) go one step further: each runs
 //! in a function of its own compiled for AVX-512, asked once per kernel
 //! call ([`avx512`]), with the same blocking and fused multiply-adds, so
-//! with the same results bit for bit (`tests/dispatch.rs`). The rest of
-//! the AVX2 copy stays AVX2: the batched `Dense` kernels were no faster
-//! this way, and a third copy of the whole layer-major training step
-//! compiled for AVX-512 was slower than the AVX2 copy (BENCHMARKS.md,
-//! "AVX-512 from a default build"). `STATICNET_NO_AVX512` in the
-//! environment, or [`set_avx512`]`(false)`, keeps them on AVX2.
+//! with the same results bit for bit (`tests/dispatch.rs`). So do the
+//! batched `Dense` forward and weight gradient of training, through
+//! hand-written 512-bit kernels (`kernels::simd::zmm::dense_rows` and
+//! `outer8`: 32 rows per block in AVX-512's 32 registers, the same bits;
+//! compiled by the function's features alone, the AVX2 blocking was no
+//! faster, BENCHMARKS.md "The batched `Dense` in 512-bit registers"). The
+//! rest of the AVX2 copy stays AVX2: a third copy of the whole
+//! layer-major training step compiled for AVX-512 was slower than the
+//! AVX2 copy (BENCHMARKS.md, "AVX-512 from a default build").
+//! `STATICNET_NO_AVX512` in the environment, or [`set_avx512`]`(false)`,
+//! keeps them all on AVX2.
 //!
 //! The sample-major training paths (`Trainer::step`, `train_step`) are not
 //! copied per model; their batched `Dense` kernels run a clone compiled for

@@ -14,9 +14,11 @@
 //! question is a cached atomic load and a branch per kernel call (per
 //! layer, per step or batch). So a default build reaches AVX-512 for the
 //! recurrent layers without a third copy of every generated body. The
-//! batched `Dense` kernels stay on AVX2: in functions of their own
-//! compiled for AVX-512 they were no faster in W1's training step, and a
-//! third copy of the whole training step
+//! batched `Dense` kernels keep their `Avx2` instantiation: in functions
+//! of their own compiled for AVX-512 they were no faster in W1's training
+//! step; instead their forward and weight gradient call hand-written
+//! 512-bit kernels where the CPU has AVX-512 (`kernels::simd::zmm`, asked
+//! per call the same way). A third copy of the whole training step
 //! compiled for AVX-512 was slower than the AVX2 copy (BENCHMARKS.md,
 //! "AVX-512 from a default build"); the rest of the AVX2 copy
 //! (convolutions, pooling, BatchNorm) stays AVX2 too.
