@@ -897,9 +897,10 @@ pub(crate) mod zmm {
     /// targets AVX-512F (a constant), or a default build's run-time check
     /// ([`crate::dispatch::avx512`], one cached atomic load, which
     /// `set_avx512(false)` and `STATICNET_NO_AVX512` switch off) found it.
-    /// Unlike [`available`] it takes no instruction-set marker: the callers
-    /// ([`super::outer8_f32`], [`super::dense_rows_f32`]) run only where
-    /// their multiply-adds are fused (see there).
+    /// Unlike [`available`] it takes no instruction-set marker: both
+    /// kernels fuse their multiply-adds, as [`super::outer8_f32`]'s AVX2
+    /// kernel does wherever it runs, and [`super::dense_rows_f32`]'s caller
+    /// asks only from a fused instantiation (`Isa::FUSED`).
     #[inline(always)]
     pub(crate) fn dense_available() -> bool {
         cfg!(target_feature = "avx512f") || crate::dispatch::avx512()
